@@ -1,0 +1,132 @@
+/**
+ * The keel daemon: the root supervisor built from a config, run until it is
+ * told to stop or gives up. It owns the process-level concerns: signals, and
+ * failures that escape every component.
+ */
+import type { Logger } from 'pino';
+import { createActor } from 'xstate';
+import { componentKinds } from './actors/registry.js';
+import { systemClock, type Clock } from './clock.js';
+import type { KeelConfig } from './config/schema.js';
+import { describeError, routeProcessFailures } from './supervision/failure-scope.js';
+import type { ChildSpec } from './supervision/spec.js';
+import { SupervisorEscalation, supervisorMachine, type SupervisorSettings } from './supervision/supervisor.js';
+
+/** Exit codes: 0 clean stop, 1 the tree gave up or a failure escaped, 130 forced by a second signal. */
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_FORCED = 130;
+
+/** The root supervisor's settings from a checked config. */
+export function treeFromConfig(config: KeelConfig): SupervisorSettings {
+  const children: ChildSpec[] = Object.entries(config.components).map(([id, c]) => ({
+    id,
+    logic: componentKinds[c.kind].logic,
+    settings: c.settings,
+    dependsOn: c.dependsOn,
+    restart: c.restart,
+    startTimeoutMs: c.startTimeoutMs,
+    shutdownTimeoutMs: c.shutdownTimeoutMs,
+    backoff: c.backoff,
+  }));
+  const { strategy, intensity, startOrder, defaults } = config.supervisor;
+  return { children, strategy, intensity, startOrder, defaults };
+}
+
+export interface DaemonOptions {
+  readonly instance: string;
+  readonly tree: SupervisorSettings;
+  readonly log: Logger;
+  readonly clock?: Clock;
+  /** Signals that ask for a graceful stop; the second one forces exit. */
+  readonly signals?: readonly NodeJS.Signals[];
+}
+
+/** Runs the daemon to its end and resolves with the process exit code. */
+export function runDaemon(options: DaemonOptions): Promise<number> {
+  const { log, tree, instance } = options;
+  const clock = options.clock ?? systemClock;
+  const signals = options.signals ?? ['SIGINT', 'SIGTERM'];
+
+  return new Promise<number>((resolve) => {
+    let finished = false;
+    const cleanups: (() => void)[] = [];
+    const finish = (code: number) => {
+      if (finished) return;
+      finished = true;
+      for (const cleanup of cleanups) cleanup();
+      resolve(code);
+    };
+
+    const root = createActor(supervisorMachine, {
+      clock,
+      systemId: 'root',
+      input: {
+        id: 'root',
+        settings: tree,
+        // Unbound: children bind {actor: id} themselves, the root tags its own lines with {supervisor}.
+        log,
+        clock,
+        fail: (error) => onUnowned(error, 'root'),
+        scope: (fn) => fn(),
+      },
+    });
+
+    // A failure no component owns: nothing can be trusted, so stop the tree and exit non-zero.
+    const onUnowned = (error: unknown, origin: string) => {
+      log.fatal({ err: error, origin }, `unowned failure (${origin}): ${describeError(error)}; stopping`);
+      stopping = true;
+      exitCode = EXIT_FAILED;
+      root.send({ type: 'shutdown' });
+    };
+    let stopping = false;
+    let exitCode = EXIT_OK;
+    cleanups.push(routeProcessFailures(onUnowned));
+
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn({ signal }, `${signal} again: forcing exit without waiting for components`);
+        finish(EXIT_FORCED);
+        return;
+      }
+      stopping = true;
+      log.info({ signal }, `${signal}: stopping components in reverse dependency order (send it again to force)`);
+      root.send({ type: 'shutdown' });
+    };
+    for (const signal of signals) {
+      process.on(signal, onSignal);
+      cleanups.push(() => process.off(signal, onSignal));
+    }
+
+    let announced = false;
+    root.subscribe({
+      next: (snapshot) => {
+        if (!announced && snapshot.value === 'running') {
+          announced = true;
+          log.info(
+            { components: Object.keys(snapshot.context.core.children).length, sinceProcessStartMs: Math.round(performance.now()) },
+            'keel running: all components ready',
+          );
+        }
+      },
+      complete: () => {
+        log.info('keel stopped');
+        finish(exitCode);
+      },
+      error: (error) => {
+        // Later parts hook the emergency stop and the journal flush in here.
+        if (error instanceof SupervisorEscalation) {
+          log.fatal(
+            { child: error.childId, lastError: error.childError, restarts: error.restarts, periodMs: error.periodMs },
+            `giving up: ${error.childId} exhausted the restart intensity (${error.restarts} restarts within ${error.periodMs} ms); its last error: ${error.childError}`,
+          );
+        } else {
+          log.fatal({ err: error }, `root supervisor failed: ${describeError(error)}`);
+        }
+        finish(EXIT_FAILED);
+      },
+    });
+    log.info({ instance, components: tree.children.map((c) => c.id) }, 'keel starting');
+    root.start();
+  });
+}

@@ -1,0 +1,70 @@
+import type { AnyActorLogic } from 'xstate';
+import type { BackoffSettings } from './backoff.js';
+
+/** permanent: always restarted; transient: restarted only after a failure; temporary: never restarted. */
+export type RestartPolicy = 'permanent' | 'transient' | 'temporary';
+
+/**
+ * one_for_one: only the failed child restarts.
+ * rest_for_one: the failed child's dependents are stopped first (dependents of
+ * dependents before them) and start again once it is ready.
+ */
+export type Strategy = 'one_for_one' | 'rest_for_one';
+
+export interface Intensity {
+  /** More restarts than this within `periodMs` and the supervisor gives up and fails to its parent. */
+  readonly maxRestarts: number;
+  readonly periodMs: number;
+}
+
+export interface ChildHealth {
+  readonly status: 'ok' | 'degraded' | 'failing';
+  readonly detail?: string;
+}
+
+/** An actor snapshot as far as readiness and health checks need it. */
+export interface ChildSnapshot {
+  readonly status: string;
+  hasTag?(tag: string): boolean;
+}
+
+/**
+ * One supervised child. `logic` is any XState actor logic that takes a
+ * ComponentContext as input, counts as ready when `isReady` says so (default:
+ * its snapshot carries the tag 'ready'; logic without tags is ready once
+ * active), stops gracefully on the event `{type: 'shutdown'}` by reaching a
+ * final state, and fails by erroring or by calling `context.fail`.
+ */
+export interface ChildSpec {
+  readonly id: string;
+  readonly logic: AnyActorLogic;
+  readonly settings?: unknown;
+  readonly dependsOn?: readonly string[];
+  readonly restart?: RestartPolicy;
+  readonly startTimeoutMs?: number;
+  readonly shutdownTimeoutMs?: number;
+  readonly backoff?: Partial<BackoffSettings>;
+  readonly isReady?: (snapshot: ChildSnapshot) => boolean;
+  readonly health?: (snapshot: ChildSnapshot) => ChildHealth;
+}
+
+export interface ChildDefaults {
+  readonly restart: RestartPolicy;
+  readonly startTimeoutMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly backoff: BackoffSettings;
+}
+
+export const DEFAULT_CHILD: ChildDefaults = {
+  restart: 'permanent',
+  startTimeoutMs: 10_000,
+  shutdownTimeoutMs: 5_000,
+  backoff: { minMs: 100, maxMs: 10_000, randomFactor: 0.2, resetAfterMs: 30_000 },
+};
+
+export const DEFAULT_INTENSITY: Intensity = { maxRestarts: 5, periodMs: 30_000 };
+
+export function isReadyByDefault(snapshot: ChildSnapshot): boolean {
+  if (snapshot.status !== 'active') return false;
+  return typeof snapshot.hasTag === 'function' ? snapshot.hasTag('ready') : true;
+}

@@ -1,0 +1,255 @@
+/**
+ * The supervisor: an XState machine that owns its children as spawned actors
+ * in the same actor system (systemId = child id), carries out what
+ * decisions.ts decides, and mirrors its phase as its own state so inspectors
+ * see starting / running / stopping / escalating / stopped / failed.
+ *
+ * A supervisor is itself a supervised component (input: ComponentContext with
+ * SupervisorSettings), so trees nest: when its restart intensity is exceeded
+ * it stops its children in reverse order and errors with a
+ * SupervisorEscalation, which its parent sees as that child's failure.
+ */
+import { enqueueActions, setup, type ActorRefFrom, type AnyActorRef, type SnapshotFrom } from 'xstate';
+import type { ComponentContext } from './component.js';
+import {
+  backoffElapsed,
+  begin,
+  childExited,
+  childFailed,
+  childHealth,
+  childReady,
+  initialState,
+  shutdownRequested,
+  shutdownTimedOut,
+  startTimedOut,
+  type ChildPlan,
+  type Decision,
+  type Phase,
+  type SupervisorState,
+  type TimerEvent,
+} from './decisions.js';
+import { describeError, runOwnedBy } from './failure-scope.js';
+import {
+  DEFAULT_CHILD,
+  DEFAULT_INTENSITY,
+  isReadyByDefault,
+  type ChildDefaults,
+  type ChildSnapshot,
+  type ChildSpec,
+  type Intensity,
+  type Strategy,
+} from './spec.js';
+
+export interface SupervisorSettings {
+  readonly children: readonly ChildSpec[];
+  readonly strategy?: Strategy;
+  readonly intensity?: Intensity;
+  /** Defaults for children that do not set their own. */
+  readonly defaults?: Partial<Omit<ChildDefaults, 'backoff'>> & { readonly backoff?: Partial<ChildDefaults['backoff']> };
+  /** 'parallel' (default): each child starts as soon as its dependencies are ready. 'sequential': one at a time. */
+  readonly startOrder?: 'parallel' | 'sequential';
+  /** Source of jitter for backoff, in [0, 1). */
+  readonly random?: () => number;
+}
+
+/** The supervisor gave up: too many restarts too quickly. */
+export class SupervisorEscalation extends Error {
+  constructor(
+    readonly supervisorId: string,
+    readonly childId: string,
+    readonly childError: string,
+    readonly restarts: number,
+    readonly periodMs: number,
+  ) {
+    super(
+      `supervisor '${supervisorId}': restart intensity exceeded (${restarts} restarts within ${periodMs} ms); last failure: ${childId}: ${childError}`,
+    );
+    this.name = 'SupervisorEscalation';
+  }
+}
+
+interface SupervisorContext {
+  readonly ctx: ComponentContext<SupervisorSettings>;
+  readonly specs: Readonly<Record<string, ChildSpec>>;
+  readonly random: () => number;
+  readonly core: SupervisorState;
+}
+
+type ChildEvent =
+  | { type: 'child.failed'; id: string; incarnation: number; error: unknown }
+  | { type: `xstate.snapshot.${string}`; snapshot: ChildSnapshot }
+  | { type: `xstate.error.actor.${string}`; error: unknown }
+  | { type: `xstate.done.actor.${string}`; output: unknown };
+
+export type SupervisorEvent = { type: 'shutdown' } | TimerEvent | ChildEvent;
+
+const PHASES: readonly Phase[] = ['starting', 'running', 'stopping', 'escalating', 'stopped', 'failed'];
+
+function plansFrom(settings: SupervisorSettings): ChildPlan[] {
+  const defaults = { ...DEFAULT_CHILD, ...settings.defaults, backoff: { ...DEFAULT_CHILD.backoff, ...settings.defaults?.backoff } };
+  return settings.children.map((spec) => ({
+    id: spec.id,
+    dependsOn: spec.dependsOn ?? [],
+    restart: spec.restart ?? defaults.restart,
+    startTimeoutMs: spec.startTimeoutMs ?? defaults.startTimeoutMs,
+    shutdownTimeoutMs: spec.shutdownTimeoutMs ?? defaults.shutdownTimeoutMs,
+    backoff: { ...defaults.backoff, ...spec.backoff },
+  }));
+}
+
+const SNAPSHOT = 'xstate.snapshot.';
+const ERROR = 'xstate.error.actor.';
+const DONE = 'xstate.done.actor.';
+
+/** What the supervisor decides on one event; undefined when the event changes nothing. */
+function decideOn(context: SupervisorContext, event: SupervisorEvent | { type: 'xstate.init' }): Decision | SupervisorState | undefined {
+  const { core } = context;
+  const now = context.ctx.clock.now();
+  const incarnationOf = (id: string): number => core.children[id]?.incarnation ?? -1;
+  switch (event.type) {
+    case 'xstate.init':
+      return begin(core, now);
+    case 'shutdown':
+      return shutdownRequested(core, now);
+    case 'child.failed':
+      return childFailed(core, { id: event.id, incarnation: event.incarnation, error: describeError(event.error), alive: true }, now, context.random());
+    case 'child.startTimeout':
+      return startTimedOut(core, event.id, event.incarnation, now, context.random());
+    case 'child.shutdownTimeout':
+      return shutdownTimedOut(core, event.id, event.incarnation, now);
+    case 'child.backoffElapsed':
+      return backoffElapsed(core, event.id, event.incarnation, now);
+  }
+  if (event.type.startsWith(SNAPSHOT)) {
+    const id = event.type.slice(SNAPSHOT.length);
+    const spec = context.specs[id];
+    const snapshot = (event as { snapshot: ChildSnapshot }).snapshot;
+    if (!spec) return undefined;
+    const withHealth = spec.health ? childHealth(core, id, incarnationOf(id), spec.health(snapshot)) : core;
+    const ready = withHealth.children[id]?.status === 'starting' && (spec.isReady ?? isReadyByDefault)(snapshot);
+    return ready ? childReady(withHealth, id, incarnationOf(id), now) : withHealth;
+  }
+  if (event.type.startsWith(ERROR)) {
+    const id = event.type.slice(ERROR.length);
+    const error = describeError((event as { error: unknown }).error);
+    return childFailed(core, { id, incarnation: incarnationOf(id), error, alive: false }, now, context.random());
+  }
+  if (event.type.startsWith(DONE)) {
+    const id = event.type.slice(DONE.length);
+    return childExited(core, id, incarnationOf(id), now, context.random());
+  }
+  return undefined;
+}
+
+/** The input each child gets: its settings, logger, the shared clock, and a way to fail that reaches this supervisor. */
+function childContext(context: SupervisorContext, id: string, incarnation: number, self: AnyActorRef): ComponentContext {
+  const fail = (error: unknown): void => self.send({ type: 'child.failed', id, incarnation, error });
+  const owner = { id, fail };
+  return {
+    id,
+    settings: context.specs[id]!.settings,
+    log: context.ctx.log.child({ actor: id }),
+    clock: context.ctx.clock,
+    fail,
+    scope: (fn) => runOwnedBy(owner, fn),
+  };
+}
+
+const onPhase = (phase: Phase) => ({ context }: { context: SupervisorContext }) => context.core.phase === phase;
+
+/** Each state follows the phase decided in context.core. */
+function mirrorPhase(current: Phase) {
+  return PHASES.filter((p) => p !== current).map((p) => ({ guard: onPhase(p), target: p }));
+}
+
+export const supervisorMachine = setup({
+  types: {} as {
+    context: SupervisorContext;
+    input: ComponentContext<SupervisorSettings>;
+    events: SupervisorEvent;
+  },
+  actions: {
+    /** Applies the decision on the current event: new state first, then its effects in order. */
+    react: enqueueActions(({ context, event, enqueue, self }) => {
+      const result = decideOn(context, event);
+      if (result === undefined) return;
+      if (!('effects' in result)) {
+        if (result !== context.core) enqueue.assign({ core: result });
+        return;
+      }
+      enqueue.assign({ core: result.state });
+      for (const effect of result.effects) {
+        switch (effect.type) {
+          case 'spawn':
+            // Children are only known at run time, so XState cannot type their ids.
+            enqueue.spawnChild(context.specs[effect.id]!.logic, {
+              id: effect.id,
+              systemId: effect.id,
+              syncSnapshot: true,
+              input: childContext(context, effect.id, effect.incarnation, self),
+            } as never);
+            break;
+          case 'shutdown':
+            enqueue.sendTo(effect.id, { type: 'shutdown' });
+            break;
+          case 'kill':
+            enqueue.stopChild(effect.id);
+            break;
+          case 'timer':
+            enqueue.raise(effect.event, { id: effect.key, delay: effect.delayMs });
+            break;
+          case 'cancelTimer':
+            enqueue.cancel(effect.key);
+            break;
+          case 'log': {
+            const { level, msg, fields } = effect;
+            enqueue(() => context.ctx.log[level]({ supervisor: context.ctx.id, ...fields }, msg));
+            break;
+          }
+        }
+      }
+    }),
+    giveUp: ({ context }) => {
+      const e = context.core.escalation;
+      throw new SupervisorEscalation(context.ctx.id, e?.childId ?? '?', e?.error ?? '?', e?.restarts ?? 0, e?.periodMs ?? 0);
+    },
+  },
+}).createMachine({
+  id: 'supervisor',
+  context: ({ input }) => {
+    const settings = input.settings;
+    return {
+      ctx: input,
+      specs: Object.fromEntries(settings.children.map((spec) => [spec.id, spec])),
+      random: settings.random ?? Math.random,
+      core: initialState(plansFrom(settings), {
+        strategy: settings.strategy ?? 'one_for_one',
+        intensity: settings.intensity ?? DEFAULT_INTENSITY,
+        sequential: settings.startOrder === 'sequential',
+      }),
+    };
+  },
+  entry: 'react',
+  on: {
+    shutdown: { actions: 'react' },
+    'child.failed': { actions: 'react' },
+    'child.startTimeout': { actions: 'react' },
+    'child.shutdownTimeout': { actions: 'react' },
+    'child.backoffElapsed': { actions: 'react' },
+    'xstate.snapshot.*': { actions: 'react' },
+    'xstate.error.actor.*': { actions: 'react' },
+    'xstate.done.actor.*': { actions: 'react' },
+  },
+  initial: 'starting',
+  states: {
+    starting: { always: mirrorPhase('starting') },
+    running: { tags: ['ready'], always: mirrorPhase('running') },
+    stopping: { always: mirrorPhase('stopping') },
+    escalating: { always: mirrorPhase('escalating') },
+    stopped: { type: 'final' },
+    failed: { entry: 'giveUp' },
+  },
+});
+
+export type SupervisorActor = ActorRefFrom<typeof supervisorMachine>;
+export type SupervisorSnapshot = SnapshotFrom<typeof supervisorMachine>;
