@@ -82,6 +82,9 @@ export function runDaemon(options: DaemonOptions): Promise<number> {
     let stopping = false;
     let exitCode = EXIT_OK;
     cleanups.push(routeProcessFailures(onUnowned));
+    // A daemon runs until told to stop, even when every component is idle between events.
+    const keepAlive = setInterval(() => {}, 2 ** 30);
+    cleanups.push(() => clearInterval(keepAlive));
 
     const onSignal = (signal: NodeJS.Signals) => {
       if (stopping) {

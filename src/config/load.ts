@@ -41,9 +41,13 @@ export function parseConfig(text: string, file: string): KeelConfig {
     );
   }
   const raw: unknown = doc.toJS() ?? {};
+  // The line of the key, or of the nearest enclosing key for one that is missing.
   const at = (path: readonly PropertyKey[]): string => {
-    const node = doc.getIn(path as unknown[], true);
-    return isNode(node) && node.range ? `line ${lines.linePos(node.range[0]).line}: ` : '';
+    for (let n = path.length; n > 0; n--) {
+      const node = doc.getIn(path.slice(0, n) as unknown[], true);
+      if (isNode(node) && node.range) return `line ${lines.linePos(node.range[0]).line}: `;
+    }
+    return '';
   };
   const describe = (issue: z.core.$ZodIssue, prefix: PropertyKey[] = []): string => {
     const full = [...prefix, ...issue.path];
@@ -79,7 +83,9 @@ function rawComponents(raw: unknown): [string, { kind?: unknown; settings?: unkn
 function describeIssue(issue: z.core.$ZodIssue, path: readonly PropertyKey[]): string {
   const where = formatPath(path);
   const input = (issue as { input?: unknown }).input;
-  if (issue.code === 'invalid_type' && input === undefined) return `${where}: missing; ${issue.message.replace(/, received undefined$/, '')}`;
+  if ('input' in issue && input === undefined) {
+    return `${where}: missing; ${issue.message.replace(/^Invalid (input|option): /, '').replace(/, received undefined$/, '')}`;
+  }
   const got = input === undefined ? '' : ` (got ${show(input)})`;
   return `${where}: ${issue.message}${got}`;
 }

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
+import { runKeel } from '../support/process.js';
+
+function problemsOf(yaml: string): string[] {
+  try {
+    parseConfig(yaml, 'test.yaml');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    assert.equal(err.file, 'test.yaml');
+    return err.problems;
+  }
+  assert.fail('config was accepted');
+}
+
+test('the shipped default config is valid and has the whole design tree', () => {
+  const config = loadConfig('config/default.yaml');
+  assert.deepEqual(Object.keys(config.components).sort(), [
+    'feature_health', 'features', 'ib_connection', 'inspector', 'journal', 'l2_microstructure',
+    'paper_trader', 'predictor', 'regime', 'risk_gate', 'subscriptions',
+  ]);
+  assert.equal(config.supervisor.strategy, 'rest_for_one');
+});
+
+test('defaults fill what a minimal config leaves out', () => {
+  const config = parseConfig('components:\n  journal: { kind: placeholder }\n', 'min.yaml');
+  assert.equal(config.instance, 'keel');
+  assert.equal(config.log.level, 'info');
+  assert.deepEqual(config.supervisor.intensity, { maxRestarts: 5, periodMs: 30_000 });
+  assert.deepEqual(config.components.journal!.settings, { startDelayMs: 0, stopDelayMs: 0, heartbeatMs: 5_000 });
+});
+
+test('a dependency cycle is named in full', () => {
+  const problems = problemsOf(`
+components:
+  journal: { kind: placeholder }
+  features: { kind: placeholder, dependsOn: [predictor] }
+  regime: { kind: placeholder, dependsOn: [features] }
+  predictor: { kind: placeholder, dependsOn: [regime] }
+`);
+  assert.deepEqual(problems, ['components: dependency cycle: features -> predictor -> regime -> features']);
+});
+
+test('an unknown dependency is named with the component that wants it', () => {
+  assert.deepEqual(problemsOf('components:\n  trader: { kind: placeholder, dependsOn: [gate] }\n'), [
+    "components: component 'trader' depends on unknown component 'gate'",
+  ]);
+});
+
+test('wrong types and values: one line each with line, key path, value and what was expected', () => {
+  const problems = problemsOf(`supervisor:
+  strategy: all_for_one
+  intensity: { maxRestarts: -1, periodMs: 1000 }
+components:
+  journal:
+    kind: placeholder
+    restart: sometimes
+    startTimeoutMs: "10s"
+    settings: { startDelayMs: soon, colour: red }
+  regime: { kind: quantum }
+`);
+  assert.deepEqual(problems, [
+    'line 2: supervisor.strategy: Invalid option: expected one of "one_for_one"|"rest_for_one" (got "all_for_one")',
+    'line 3: supervisor.intensity.maxRestarts: Too small: expected number to be >=0 (got -1)',
+    'line 7: components.journal.restart: Invalid option: expected one of "permanent"|"transient"|"temporary" (got "sometimes")',
+    'line 8: components.journal.startTimeoutMs: Invalid input: expected number, received string (got "10s")',
+    'line 10: components.regime.kind: Invalid input: expected "placeholder" (got "quantum")',
+    'line 9: components.journal.settings.startDelayMs: Invalid input: expected number, received string (got "soon")',
+    'line 9: components.journal.settings.colour: unknown key',
+  ]);
+});
+
+test('missing and unknown keys are reported', () => {
+  assert.deepEqual(problemsOf('instanse: x\ncomponents:\n  journal: {}\n'), [
+    'line 3: components.journal.kind: missing; expected "placeholder"',
+    'line 1: instanse: unknown key',
+  ]);
+});
+
+test('broken YAML gives the line', () => {
+  const problems = problemsOf('components:\n  journal: [kind\n  other: 1\n');
+  assert.equal(problems.length, 1);
+  assert.match(problems[0]!, /^line \d+: /);
+});
+
+test('keel config check: exit 2 and every problem on stderr for a bad file, exit 0 and the levels for a good one', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keel-config-'));
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, 'components:\n  a: { kind: placeholder, dependsOn: [b] }\n  b: { kind: placeholder, dependsOn: [a] }\n');
+  const failed = runKeel(['config', 'check', bad]);
+  assert.equal(await failed.exited, 2);
+  assert.ok(failed.stderr.join('\n').includes(`${bad}: 1 problem`));
+  assert.ok(failed.stderr.join('\n').includes('dependency cycle: a -> b -> a'));
+  assert.ok(!failed.stderr.join('\n').includes('    at '), 'no stack trace for a user mistake');
+
+  const good = runKeel(['config', 'check', 'config/default.yaml']);
+  assert.equal(await good.exited, 0);
+  assert.ok(good.stdout.includes('  level 0: journal, inspector'));
+});
+
+test('keel run with a missing config file says so and exits 2', async () => {
+  const keel = runKeel(['run', '--config', 'no/such/file.yaml']);
+  assert.equal(await keel.exited, 2);
+  assert.match(keel.stderr.join('\n'), /no\/such\/file\.yaml: 1 problem\n\s+cannot read the file: ENOENT/);
+});
