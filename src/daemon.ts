@@ -107,7 +107,11 @@ export function runDaemon(options: DaemonOptions): Promise<number> {
         if (!announced && snapshot.value === 'running') {
           announced = true;
           log.info(
-            { components: Object.keys(snapshot.context.core.children).length, sinceProcessStartMs: Math.round(performance.now()) },
+            {
+              components: Object.keys(snapshot.context.core.children).length,
+              startupMs: Math.round((clock.now() - treeStartedAt) * 10) / 10,
+              sinceProcessStartMs: Math.round(performance.now()),
+            },
             'keel running: all components ready',
           );
         }
@@ -130,6 +134,7 @@ export function runDaemon(options: DaemonOptions): Promise<number> {
       },
     });
     log.info({ instance, components: tree.children.map((c) => c.id) }, 'keel starting');
+    const treeStartedAt = clock.now();
     root.start();
   });
 }

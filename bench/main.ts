@@ -1,0 +1,47 @@
+/**
+ * `npm run bench [-- NAME ...] [--runs N]`: runs the named benchmarks (all by
+ * default), prints a Markdown table for each, and writes
+ * bench/results/NAME.json and NAME.md. Figures for BENCHMARKS.md come from here.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import { startupBench } from './startup.js';
+
+const benches = {
+  startup: startupBench,
+} as const;
+
+const HELP = `Usage: npm run bench -- [NAME ...] [--runs N]
+
+Benchmarks: ${Object.keys(benches).join(', ')} (default: all)
+  --runs N   repetitions per variant, the median is reported (default 5)
+Writes bench/results/NAME.json and bench/results/NAME.md.
+`;
+
+const { values, positionals } = parseArgs({ options: { runs: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
+if (values.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+const runs = Number(values.runs ?? 5);
+if (!Number.isInteger(runs) || runs < 1) {
+  process.stderr.write(`--runs must be a positive whole number, got '${values.runs}'\n`);
+  process.exit(2);
+}
+const names = positionals.length > 0 ? positionals : Object.keys(benches);
+const unknown = names.filter((n) => !(n in benches));
+if (unknown.length > 0) {
+  process.stderr.write(`unknown benchmark '${unknown.join("', '")}'\n${HELP}`);
+  process.exit(2);
+}
+
+const machine = `${cpus().length} x ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+mkdirSync('bench/results', { recursive: true });
+for (const name of names) {
+  const result = await benches[name as keyof typeof benches]({ runs, progress: (line) => process.stderr.write(`${line}\n`) });
+  const markdown = `## ${name}\n\nMachine: ${machine}; median of ${runs} runs.\n\n${result.table}\n`;
+  writeFileSync(`bench/results/${name}.json`, JSON.stringify({ name, machine, runs, date: new Date().toISOString(), rows: result.rows }, null, 2));
+  writeFileSync(`bench/results/${name}.md`, markdown);
+  process.stdout.write(`\n${markdown}`);
+}
