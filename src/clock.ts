@@ -58,11 +58,6 @@ export class ManualClock implements Clock {
     this.timers = this.timers.filter((t) => t.id !== handle);
   }
 
-  /** Number of timers still waiting. */
-  get pending(): number {
-    return this.timers.length;
-  }
-
   /**
    * Moves time forward by `ms`, firing every timer that comes due, and lets
    * promises settle after each one so async work chained on a timer runs at
@@ -80,17 +75,6 @@ export class ManualClock implements Clock {
       await settle();
     }
     this.time = target;
-  }
-
-  /** Advances until no timer is left, or `limitMs` of simulated time has passed. */
-  async runAll(limitMs = 3_600_000): Promise<void> {
-    const end = this.time + limitMs;
-    await settle();
-    while (this.timers.length > 0) {
-      const next = this.earliestDue(end);
-      if (!next) break;
-      await this.advance(next.at - this.time);
-    }
   }
 
   private earliestDue(limit: number): PendingTimer | undefined {

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { createMachine } from 'xstate';
 import { SupervisorEscalation, supervisorMachine } from '../../src/supervision/supervisor.js';
 import { Probes, startTree } from '../support/probe.js';
 
@@ -315,5 +316,41 @@ describe('shutdown', () => {
     await t.clock.advance(1_000);
     assert.equal(p.starts('a'), 1);
     assert.equal(t.done, true);
+  });
+});
+
+describe('readiness and health checks', () => {
+  test('a custom readiness check decides when a child counts as ready; its health is recorded', async () => {
+    // A machine that is 'active' at once but only ready after its own 'connected' state.
+    const feed = createMachine({
+      initial: 'connecting',
+      states: {
+        connecting: { after: { 200: 'connected' } },
+        connected: { after: { 300: 'stale' } },
+        stale: {},
+      },
+    });
+    const p = new Probes();
+    const t = startTree({
+      defaults,
+      children: [
+        {
+          id: 'feed',
+          logic: feed,
+          isReady: (s) => (s as unknown as { value: string }).value !== 'connecting',
+          health: (s) => ((s as unknown as { value: string }).value === 'stale' ? { status: 'degraded', detail: 'no ticks' } : { status: 'ok' }),
+        },
+        p.spec('features', ['feed']),
+      ],
+    });
+    await t.clock.advance(100);
+    assert.equal(t.child('feed').status, 'starting');
+    assert.equal(p.starts('features'), 0);
+    await t.clock.advance(150);
+    assert.equal(t.child('feed').status, 'running');
+    assert.deepEqual(p.at('features', 'start'), [200]);
+    assert.deepEqual(t.child('feed').health, { status: 'ok' });
+    await t.clock.advance(400);
+    assert.deepEqual(t.child('feed').health, { status: 'degraded', detail: 'no ticks' });
   });
 });
