@@ -6,6 +6,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { runDaemon, treeFromConfig } from '../daemon.js';
 import { createLogger } from '../log.js';
+import { TwsSimulator } from '../sim/server.js';
 
 const EXIT_USAGE = 2;
 const DEFAULT_CONFIG = 'config/default.yaml';
@@ -35,6 +36,36 @@ Options:
       const config = loadConfig(file);
       const log = createLogger({ level: config.log.level, pretty: config.log.pretty });
       return runDaemon({ instance: config.instance, tree: treeFromConfig(config), log });
+    },
+  },
+  sim: {
+    summary: 'run the TWS wire-protocol simulator on its own',
+    usage: 'keel sim [--port N]',
+    help: `Listens on 127.0.0.1 and speaks the TWS API at server version 193, so
+@stoqey/ib (or any TWS API client) can connect to it as to TWS or IB Gateway.
+Runs until SIGINT or SIGTERM.
+
+Work in progress: the handshake, managed accounts, next valid id, farm
+status, current time and client-id checks are simulated; market data, depth,
+contracts and orders are not yet.
+
+Options:
+  -p, --port N   port to listen on (default 7497, the TWS paper port; 0 picks a free one)`,
+    options: { port: { type: 'string', short: 'p' } },
+    async run(values, positionals) {
+      if (positionals.length > 0) return usageError(`unexpected argument '${positionals[0]}'`, 'sim');
+      const port = Number(values.port ?? 7497);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) return usageError(`--port must be a whole number from 0 to 65535, got '${String(values.port)}'`, 'sim');
+      const log = createLogger({ level: 'info' });
+      const sim = new TwsSimulator({ log });
+      await sim.listen(port);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await sim.close();
+      log.info('TWS simulator stopped');
+      return 0;
     },
   },
   'config check': {

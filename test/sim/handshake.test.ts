@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import { EventName, IBApi } from '@stoqey/ib';
 import { TwsSimulator } from '../../src/sim/server.js';
 import { encodeMessage } from '../../src/sim/wire.js';
+import { runKeel } from '../support/process.js';
 
 let sim: TwsSimulator;
 let port: number;
@@ -81,4 +82,17 @@ test('bytes that are not TWS framing close that connection and nothing else', as
   healthy.ib.reqCurrentTime();
   await time;
   healthy.ib.disconnect();
+});
+
+test('keel sim runs on its own and a plain IBApi client connects to it', async () => {
+  const keel = runKeel(['sim', '--port', '0']);
+  const line = await keel.waitFor('TWS simulator listening');
+  const simPort = (JSON.parse(line) as { port: number }).port;
+  const ib = new IBApi({ host: '127.0.0.1', port: simPort });
+  const nextId = nextEvent(ib, EventName.nextValidId);
+  ib.connect(3);
+  assert.deepEqual(await nextId, [1]);
+  ib.disconnect();
+  keel.child.kill('SIGTERM');
+  assert.equal(await keel.exited, 0);
 });
