@@ -2,22 +2,26 @@
  * The TWS wire-protocol simulator: a TCP server on loopback that the
  * unmodified @stoqey/ib client connects to as if it were TWS or IB Gateway.
  *
- * Built so far: framing, the handshake at server version 193, startApi with
- * managed accounts, next valid id and farm status, client-id-in-use (326),
- * current time and request ids. Market data, depth, contracts, orders, limits
+ * Built so far: framing, the handshake at server version 193 (or any from
+ * 176), startApi with managed accounts, next valid id and farm status,
+ * client-id-in-use (326), current time, request ids, and contract details for
+ * the instrument universe (200 for unknown contracts). Market data, depth, contracts, orders, limits
  * and fault injection are still to come (issue 3).
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../clock.js';
+import { findInstrument, instrumentUniverse, type Instrument } from './instruments.js';
 import { encodeMessage, MessageReader, WireError, type Field, type Greeting } from './wire.js';
 
 /** Message ids, client to server (encoder.js OUT_MSG_ID). */
-export const OUT = { REQ_IDS: 8, REQ_CURRENT_TIME: 49, START_API: 71 } as const;
+export const OUT = { REQ_IDS: 8, REQ_CONTRACT_DATA: 9, REQ_CURRENT_TIME: 49, START_API: 71 } as const;
 /** Message ids, server to client (decoder.js IN_MSG_ID). */
-export const IN = { ERR_MSG: 4, NEXT_VALID_ID: 9, MANAGED_ACCTS: 15, CURRENT_TIME: 49 } as const;
+export const IN = { ERR_MSG: 4, NEXT_VALID_ID: 9, CONTRACT_DATA: 10, MANAGED_ACCTS: 15, CURRENT_TIME: 49, CONTRACT_DATA_END: 52 } as const;
 
 export const SERVER_VERSION = 193;
+/** The lowest server version whose message layouts the simulator writes. */
+export const MIN_SERVER_VERSION = 176;
 /** "No valid id": errors with this id reach the client as info, not as errors. */
 const NO_ID = -1;
 
@@ -25,6 +29,8 @@ export interface SimulatorOptions {
   readonly serverVersion?: number;
   readonly accounts?: readonly string[];
   readonly firstOrderId?: number;
+  /** Synthetic instruments beyond SPY, QQQ, AAPL and MSFT. */
+  readonly syntheticInstruments?: number;
   readonly clock?: Clock;
   readonly log?: Logger;
 }
@@ -37,9 +43,18 @@ export class TwsSimulator {
   private nextOrderId: number;
   private server: Server | undefined;
   private readonly sessions = new Set<Session>();
+  private readonly bySymbol = new Map<string, Instrument>();
+  private readonly byConId = new Map<number, Instrument>();
 
   constructor(options: SimulatorOptions = {}) {
     this.serverVersion = options.serverVersion ?? SERVER_VERSION;
+    if (this.serverVersion < MIN_SERVER_VERSION || this.serverVersion > SERVER_VERSION) {
+      throw new RangeError(`server version must be from ${MIN_SERVER_VERSION} to ${SERVER_VERSION}, got ${this.serverVersion}`);
+    }
+    for (const instrument of instrumentUniverse(options.syntheticInstruments ?? 0)) {
+      this.bySymbol.set(instrument.symbol, instrument);
+      this.byConId.set(instrument.conId, instrument);
+    }
     this.accounts = options.accounts ?? ['DU1234567'];
     this.nextOrderId = options.firstOrderId ?? 1;
     this.clock = options.clock ?? systemClock;
@@ -110,9 +125,23 @@ export class TwsSimulator {
         return session.send([IN.CURRENT_TIME, 1, Math.floor(this.clock.wallNow() / 1000)]);
       case OUT.REQ_IDS:
         return session.send([IN.NEXT_VALID_ID, 1, this.nextOrderId]);
+      case OUT.REQ_CONTRACT_DATA:
+        return this.contractDetails(session, fields);
       default:
         this.log?.debug({ messageId: id }, 'message not simulated yet');
     }
+  }
+
+  /** REQ_CONTRACT_DATA: `9, 8, reqId, conId, symbol, secType, ...` */
+  private contractDetails(session: Session, fields: string[]): void {
+    const reqId = Number(fields[2]);
+    const instrument = findInstrument(this.bySymbol, this.byConId, Number(fields[3] || 0), fields[4] ?? '', fields[5] ?? '');
+    if (!instrument) {
+      session.error(reqId, 200, 'No security definition has been found for the request');
+      return;
+    }
+    session.send(contractData(session.serverVersion, reqId, instrument));
+    session.send([IN.CONTRACT_DATA_END, 1, reqId]);
   }
 
   private startApi(session: Session, clientId: number): void {
@@ -144,6 +173,22 @@ class Session {
   error(id: number, code: number, message: string): void {
     this.send(this.serverVersion >= 166 ? [IN.ERR_MSG, 2, id, code, message, ''] : [IN.ERR_MSG, 2, id, code, message]);
   }
+}
+
+/** CONTRACT_DATA for a stock, field by field as decoder.js reads it (no version field from 164). */
+function contractData(version: number, reqId: number, i: Instrument): Field[] {
+  return [
+    IN.CONTRACT_DATA, reqId, i.symbol, 'STK', '',
+    ...(version >= 182 ? [''] : []), // lastTradeDate
+    0, '', 'SMART', 'USD', i.symbol, i.symbol, i.symbol, i.conId, 0.01, '',
+    'ACTIVETIM,AD,ADJUST,ALERT,ALGO,LMT,MKT,STP,STPLMT,TRAIL', `SMART,${i.primaryExch}`, 1, 0, i.longName, i.primaryExch,
+    '', i.industry, '', '', 'US/Eastern',
+    '20260105:0400-20260105:2000', '20260105:0930-20260105:1600',
+    '', '', 0, // evRule, evMultiplier, no secIds
+    1, '', '', '26', '', 'COMMON', // aggGroup, underSymbol, underSecType, marketRuleIds, realExpirationDate, stockType
+    1, 1, 100, // minSize, sizeIncrement, suggestedSizeIncrement
+    ...(version >= 186 ? [0] : []), // no ineligibility reasons
+  ];
 }
 
 /** TWS's connection time, e.g. `20260105 14:30:00 UTC`. */

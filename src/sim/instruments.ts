@@ -1,0 +1,38 @@
+/** The simulator's instrument universe: four real US names and any number of synthetic ones for scale. */
+
+export interface Instrument {
+  readonly symbol: string;
+  readonly conId: number;
+  readonly primaryExch: string;
+  readonly longName: string;
+  readonly industry: string;
+  /** Price the simulated market opens at. */
+  readonly openPrice: number;
+}
+
+const REAL: readonly Instrument[] = [
+  { symbol: 'SPY', conId: 756733, primaryExch: 'ARCA', longName: 'SPDR S&P 500 ETF TRUST', industry: 'Funds', openPrice: 580 },
+  { symbol: 'QQQ', conId: 320227571, primaryExch: 'NASDAQ', longName: 'INVESCO QQQ TRUST SERIES 1', industry: 'Funds', openPrice: 500 },
+  { symbol: 'AAPL', conId: 265598, primaryExch: 'NASDAQ', longName: 'APPLE INC', industry: 'Technology', openPrice: 225 },
+  { symbol: 'MSFT', conId: 272093, primaryExch: 'NASDAQ', longName: 'MICROSOFT CORP', industry: 'Technology', openPrice: 420 },
+];
+
+/** Synthetic symbols SYN0001, SYN0002, ... with conIds from 900000001 and prices spread from 10 to 500. */
+export function instrumentUniverse(syntheticCount = 0): Instrument[] {
+  const synthetic = Array.from({ length: syntheticCount }, (_, i) => ({
+    symbol: `SYN${String(i + 1).padStart(4, '0')}`,
+    conId: 900_000_001 + i,
+    primaryExch: 'NASDAQ',
+    longName: `SYNTHETIC INSTRUMENT ${i + 1}`,
+    industry: 'Synthetic',
+    openPrice: 10 + ((i * 37) % 491),
+  }));
+  return [...REAL, ...synthetic];
+}
+
+/** Finds what a request's contract names: by conId when set, else by symbol (stocks only). */
+export function findInstrument(universe: ReadonlyMap<string, Instrument>, byConId: ReadonlyMap<number, Instrument>, conId: number, symbol: string, secType: string): Instrument | undefined {
+  if (conId > 0) return byConId.get(conId);
+  if (secType !== '' && secType !== 'STK') return undefined;
+  return universe.get(symbol.toUpperCase());
+}
