@@ -46,8 +46,8 @@ Options:
 Runs until SIGINT or SIGTERM.
 
 Work in progress: the handshake, managed accounts, next valid id, farm
-status, current time and client-id checks are simulated; market data, depth,
-contracts and orders are not yet.
+status, current time, client-id checks and contract details (SPY, QQQ, AAPL,
+MSFT) are simulated; market data, depth and orders are not yet.
 
 Options:
   -p, --port N   port to listen on (default 7497, the TWS paper port; 0 picks a free one)`,

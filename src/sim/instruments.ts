@@ -18,7 +18,7 @@ const REAL: readonly Instrument[] = [
 ];
 
 /** Synthetic symbols SYN0001, SYN0002, ... with conIds from 900000001 and prices spread from 10 to 500. */
-export function instrumentUniverse(syntheticCount = 0): Instrument[] {
+function instrumentUniverse(syntheticCount = 0): Instrument[] {
   const synthetic = Array.from({ length: syntheticCount }, (_, i) => ({
     symbol: `SYN${String(i + 1).padStart(4, '0')}`,
     conId: 900_000_001 + i,
@@ -30,9 +30,22 @@ export function instrumentUniverse(syntheticCount = 0): Instrument[] {
   return [...REAL, ...synthetic];
 }
 
-/** Finds what a request's contract names: by conId when set, else by symbol (stocks only). */
-export function findInstrument(universe: ReadonlyMap<string, Instrument>, byConId: ReadonlyMap<number, Instrument>, conId: number, symbol: string, secType: string): Instrument | undefined {
-  if (conId > 0) return byConId.get(conId);
-  if (secType !== '' && secType !== 'STK') return undefined;
-  return universe.get(symbol.toUpperCase());
+/** The universe, looked up the way requests name contracts. */
+export class InstrumentUniverse {
+  private readonly bySymbol = new Map<string, Instrument>();
+  private readonly byConId = new Map<number, Instrument>();
+
+  constructor(syntheticCount = 0) {
+    for (const instrument of instrumentUniverse(syntheticCount)) {
+      this.bySymbol.set(instrument.symbol, instrument);
+      this.byConId.set(instrument.conId, instrument);
+    }
+  }
+
+  /** What a request's contract names: by conId when set, else by symbol (stocks only). */
+  find(conId: number, symbol: string, secType: string): Instrument | undefined {
+    if (conId > 0) return this.byConId.get(conId);
+    if (secType !== '' && secType !== 'STK') return undefined;
+    return this.bySymbol.get(symbol.toUpperCase());
+  }
 }

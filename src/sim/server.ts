@@ -5,13 +5,13 @@
  * Built so far: framing, the handshake at server version 193 (or any from
  * 176), startApi with managed accounts, next valid id and farm status,
  * client-id-in-use (326), current time, request ids, and contract details for
- * the instrument universe (200 for unknown contracts). Market data, depth, contracts, orders, limits
- * and fault injection are still to come (issue 3).
+ * the instrument universe (200 for unknown contracts). Market data, depth,
+ * orders, limits and fault injection are still to come (issue 3).
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../clock.js';
-import { findInstrument, instrumentUniverse, type Instrument } from './instruments.js';
+import { InstrumentUniverse, type Instrument } from './instruments.js';
 import { encodeMessage, MessageReader, WireError, type Field, type Greeting } from './wire.js';
 
 /** Message ids, client to server (encoder.js OUT_MSG_ID). */
@@ -40,21 +40,17 @@ export class TwsSimulator {
   private readonly accounts: readonly string[];
   private readonly clock: Clock;
   private readonly log: Logger | undefined;
-  private nextOrderId: number;
+  private readonly nextOrderId: number;
+  private readonly instruments: InstrumentUniverse;
   private server: Server | undefined;
   private readonly sessions = new Set<Session>();
-  private readonly bySymbol = new Map<string, Instrument>();
-  private readonly byConId = new Map<number, Instrument>();
 
   constructor(options: SimulatorOptions = {}) {
     this.serverVersion = options.serverVersion ?? SERVER_VERSION;
     if (this.serverVersion < MIN_SERVER_VERSION || this.serverVersion > SERVER_VERSION) {
       throw new RangeError(`server version must be from ${MIN_SERVER_VERSION} to ${SERVER_VERSION}, got ${this.serverVersion}`);
     }
-    for (const instrument of instrumentUniverse(options.syntheticInstruments ?? 0)) {
-      this.bySymbol.set(instrument.symbol, instrument);
-      this.byConId.set(instrument.conId, instrument);
-    }
+    this.instruments = new InstrumentUniverse(options.syntheticInstruments ?? 0);
     this.accounts = options.accounts ?? ['DU1234567'];
     this.nextOrderId = options.firstOrderId ?? 1;
     this.clock = options.clock ?? systemClock;
@@ -135,7 +131,7 @@ export class TwsSimulator {
   /** REQ_CONTRACT_DATA: `9, 8, reqId, conId, symbol, secType, ...` */
   private contractDetails(session: Session, fields: string[]): void {
     const reqId = Number(fields[2]);
-    const instrument = findInstrument(this.bySymbol, this.byConId, Number(fields[3] || 0), fields[4] ?? '', fields[5] ?? '');
+    const instrument = this.instruments.find(Number(fields[3] || 0), fields[4] ?? '', fields[5] ?? '');
     if (!instrument) {
       session.error(reqId, 200, 'No security definition has been found for the request');
       return;
@@ -169,9 +165,9 @@ class Session {
     if (!this.socket.destroyed) this.socket.write(encodeMessage(fields));
   }
 
-  /** ERR_MSG at version 2; from server version 166 it ends with the advanced-reject JSON (empty). */
+  /** ERR_MSG at version 2, ending with the advanced-reject JSON (empty) as every version from 166 does. */
   error(id: number, code: number, message: string): void {
-    this.send(this.serverVersion >= 166 ? [IN.ERR_MSG, 2, id, code, message, ''] : [IN.ERR_MSG, 2, id, code, message]);
+    this.send([IN.ERR_MSG, 2, id, code, message, '']);
   }
 }
 
