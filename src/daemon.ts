@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import { createActor } from 'xstate';
 import { componentKinds } from './actors/registry.js';
+import { Bus } from './bus.js';
 import { systemClock, type Clock } from './clock.js';
 import type { KeelConfig } from './config/schema.js';
 import { describeError, routeProcessFailures } from './supervision/failure-scope.js';
@@ -67,6 +68,7 @@ export function runDaemon(options: DaemonOptions): Promise<number> {
         // Unbound: children bind {actor: id} themselves, the root tags its own lines with {supervisor}.
         log,
         clock,
+        bus: new Bus(),
         fail: (error) => onUnowned(error, 'root'),
         scope: (fn) => fn(),
       },

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Bus } from '../bus.js';
 import type { Clock } from '../clock.js';
 
 /**
@@ -11,6 +12,8 @@ export interface ComponentContext<Settings = unknown> {
   /** A pino child logger bound to `{actor: id}`. */
   readonly log: Logger;
   readonly clock: Clock;
+  /** The root's message bus, shared by the whole tree. */
+  readonly bus: Bus;
   /** Reports a failure the component found itself (an 'error' event, a broken invariant). */
   fail(error: unknown): void;
   /**

@@ -21,6 +21,11 @@ export function runOwnedBy<T>(owner: FailureOwner, fn: () => T): T {
   return owners.run(owner, fn);
 }
 
+/** The component whose code is running now, if any. */
+export function currentOwner(): FailureOwner | undefined {
+  return owners.getStore();
+}
+
 /**
  * Installs process-wide handlers for uncaught exceptions and unhandled
  * rejections. Owned failures go to their owner; the rest to `onUnowned`, which

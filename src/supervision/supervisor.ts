@@ -150,6 +150,7 @@ function childContext(context: SupervisorContext, id: string, incarnation: numbe
     settings: context.specs[id]!.settings,
     log: context.ctx.log.child({ actor: id }),
     clock: context.ctx.clock,
+    bus: context.ctx.bus,
     fail,
     scope: (fn) => runOwnedBy(owner, fn),
   };

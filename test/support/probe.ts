@@ -4,6 +4,7 @@
  */
 import { Writable } from 'node:stream';
 import { createActor } from 'xstate';
+import { Bus } from '../../src/bus.js';
 import { ManualClock } from '../../src/clock.js';
 import { createLogger } from '../../src/log.js';
 import type { ComponentContext } from '../../src/supervision/component.js';
@@ -113,6 +114,7 @@ export function startTree(settings: SupervisorSettings, clock = new ManualClock(
       settings,
       log,
       clock,
+      bus: new Bus(),
       fail: (e) => errors.push(e),
       scope: (fn) => fn(),
     },
