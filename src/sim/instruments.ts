@@ -32,11 +32,14 @@ function instrumentUniverse(syntheticCount = 0): Instrument[] {
 
 /** The universe, looked up the way requests name contracts. */
 export class InstrumentUniverse {
+  /** Every instrument; an instrument's place here is its index in the market. */
+  readonly all: readonly Instrument[];
   private readonly bySymbol = new Map<string, Instrument>();
   private readonly byConId = new Map<number, Instrument>();
 
   constructor(syntheticCount = 0) {
-    for (const instrument of instrumentUniverse(syntheticCount)) {
+    this.all = instrumentUniverse(syntheticCount);
+    for (const instrument of this.all) {
       this.bySymbol.set(instrument.symbol, instrument);
       this.byConId.set(instrument.conId, instrument);
     }
