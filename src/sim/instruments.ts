@@ -1,6 +1,8 @@
 /** The simulator's instrument universe: four real US names and any number of synthetic ones for scale. */
 
 export interface Instrument {
+  /** Place in the universe, and the instrument's index in the market. */
+  readonly index: number;
   readonly symbol: string;
   readonly conId: number;
   readonly primaryExch: string;
@@ -10,7 +12,7 @@ export interface Instrument {
   readonly openPrice: number;
 }
 
-const REAL: readonly Instrument[] = [
+const REAL: readonly Omit<Instrument, 'index'>[] = [
   { symbol: 'SPY', conId: 756733, primaryExch: 'ARCA', longName: 'SPDR S&P 500 ETF TRUST', industry: 'Funds', openPrice: 580 },
   { symbol: 'QQQ', conId: 320227571, primaryExch: 'NASDAQ', longName: 'INVESCO QQQ TRUST SERIES 1', industry: 'Funds', openPrice: 500 },
   { symbol: 'AAPL', conId: 265598, primaryExch: 'NASDAQ', longName: 'APPLE INC', industry: 'Technology', openPrice: 225 },
@@ -27,7 +29,7 @@ function instrumentUniverse(syntheticCount = 0): Instrument[] {
     industry: 'Synthetic',
     openPrice: 10 + ((i * 37) % 491),
   }));
-  return [...REAL, ...synthetic];
+  return [...REAL, ...synthetic].map((instrument, index) => ({ ...instrument, index }));
 }
 
 /** The universe, looked up the way requests name contracts. */

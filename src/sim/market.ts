@@ -96,12 +96,14 @@ export class InstrumentBook {
   private fair: number;
   private readonly random: Random;
 
+  readonly index: number;
+
   constructor(
-    readonly index: number,
     readonly instrument: Instrument,
     seed: number,
     private readonly listener: MarketListener,
   ) {
+    this.index = instrument.index;
     this.random = new Random(streamSeed(seed, instrument.symbol));
     const mid = Math.round(instrument.openPrice * 100);
     this.fair = mid;
@@ -243,13 +245,17 @@ export class Market {
   ) {}
 
   /** The book of an instrument (by its index in the universe), created at its opening state. */
-  book(index: number, instrument: Instrument): InstrumentBook {
-    let book = this.books.get(index);
+  book(instrument: Instrument): InstrumentBook {
+    let book = this.books.get(instrument.index);
     if (!book) {
-      book = new InstrumentBook(index, instrument, this.options.seed, this.listener);
-      this.books.set(index, book);
+      book = new InstrumentBook(instrument, this.options.seed, this.listener);
+      this.books.set(instrument.index, book);
     }
     return book;
+  }
+
+  bookAt(index: number): InstrumentBook | undefined {
+    return this.books.get(index);
   }
 
   /** Starts making events for a book from time `nowMs` (a no-op if it is running). */

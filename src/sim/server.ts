@@ -2,28 +2,42 @@
  * The TWS wire-protocol simulator: a TCP server on loopback that the
  * unmodified @stoqey/ib client connects to as if it were TWS or IB Gateway.
  *
- * Built so far: framing, the handshake at server version 193 (or any from
- * 176), startApi with managed accounts, next valid id and farm status,
- * client-id-in-use (326), current time, request ids, and contract details for
- * the instrument universe (200 for unknown contracts). Market data, depth,
- * orders, limits and fault injection are still to come (issue 3).
+ * It speaks server version 193 (or any from 176): the handshake, startApi,
+ * contract details, current time, market data, depth and tick-by-tick from
+ * its seeded market (market-data.ts), and IB's limits: 50 client messages a
+ * second (100, then disconnect), market-data lines (101), depth (309), ticker
+ * ids (322) and client ids (326). Faults are injected through `faults`.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../clock.js';
 import { InstrumentUniverse, type Instrument } from './instruments.js';
-import { encodeMessage, MessageReader, WireError, type Field, type Greeting } from './wire.js';
+import { IB_LIMITS, MarketData, type MarketDataLimits, type TickByTickType } from './market-data.js';
+import { Faults } from './faults.js';
+import { NO_ID, Session } from './session.js';
+import { MessageReader, WireError, type Field, type Greeting } from './wire.js';
 
 /** Message ids, client to server (encoder.js OUT_MSG_ID). */
-export const OUT = { REQ_IDS: 8, REQ_CONTRACT_DATA: 9, REQ_CURRENT_TIME: 49, START_API: 71 } as const;
+export const OUT = {
+  REQ_MKT_DATA: 1,
+  CANCEL_MKT_DATA: 2,
+  REQ_IDS: 8,
+  REQ_CONTRACT_DATA: 9,
+  REQ_MKT_DEPTH: 10,
+  CANCEL_MKT_DEPTH: 11,
+  REQ_CURRENT_TIME: 49,
+  START_API: 71,
+  REQ_TICK_BY_TICK_DATA: 97,
+  CANCEL_TICK_BY_TICK_DATA: 98,
+} as const;
 /** Message ids, server to client (decoder.js IN_MSG_ID). */
-export const IN = { ERR_MSG: 4, NEXT_VALID_ID: 9, CONTRACT_DATA: 10, MANAGED_ACCTS: 15, CURRENT_TIME: 49, CONTRACT_DATA_END: 52 } as const;
+export const IN = { NEXT_VALID_ID: 9, CONTRACT_DATA: 10, MANAGED_ACCTS: 15, CURRENT_TIME: 49, CONTRACT_DATA_END: 52 } as const;
 
 export const SERVER_VERSION = 193;
 /** The lowest server version whose message layouts the simulator writes. */
 export const MIN_SERVER_VERSION = 176;
-/** "No valid id": errors with this id reach the client as info, not as errors. */
-const NO_ID = -1;
+/** Where the contract (C12) starts in market-data requests, by message. */
+const CONTRACT_AT = { mktData: 3, depth: 3, tickByTick: 2 } as const;
 
 export interface SimulatorOptions {
   readonly serverVersion?: number;
@@ -31,19 +45,34 @@ export interface SimulatorOptions {
   readonly firstOrderId?: number;
   /** Synthetic instruments beyond SPY, QQQ, AAPL and MSFT. */
   readonly syntheticInstruments?: number;
+  /** Seed of the market: the same seed and clock give the same market. */
+  readonly seed?: number;
+  /** Market events per second for each watched instrument. */
+  readonly updatesPerSecond?: number;
+  readonly limits?: Partial<MarketDataLimits>;
+  /** How often the market is advanced, in ms. */
+  readonly pumpMs?: number;
   readonly clock?: Clock;
   readonly log?: Logger;
 }
 
 export class TwsSimulator {
   readonly serverVersion: number;
+  readonly marketData: MarketData;
+  readonly faults: Faults;
+  readonly instruments: InstrumentUniverse;
   private readonly accounts: readonly string[];
   private readonly clock: Clock;
   private readonly log: Logger | undefined;
   private readonly nextOrderId: number;
-  private readonly instruments: InstrumentUniverse;
+  private readonly pumpMs: number;
+  private pumpTimer: unknown;
   private server: Server | undefined;
-  private readonly sessions = new Set<Session>();
+  readonly sessions = new Set<Session>();
+  /** Client ids refused with 326 as if in use (a fault). */
+  readonly rejectedClientIds = new Set<number>();
+  /** Outgoing delay for every session, in ms (a fault). */
+  delayMs = 0;
 
   constructor(options: SimulatorOptions = {}) {
     this.serverVersion = options.serverVersion ?? SERVER_VERSION;
@@ -55,6 +84,13 @@ export class TwsSimulator {
     this.nextOrderId = options.firstOrderId ?? 1;
     this.clock = options.clock ?? systemClock;
     this.log = options.log;
+    this.pumpMs = options.pumpMs ?? 10;
+    this.marketData = new MarketData(
+      { seed: options.seed ?? 1, updatesPerSecond: options.updatesPerSecond ?? 20 },
+      { ...IB_LIMITS, ...options.limits },
+      this.clock,
+    );
+    this.faults = new Faults(this, this.clock, this.log);
   }
 
   /** Listens on 127.0.0.1; port 0 picks a free one. Resolves with the port. */
@@ -68,10 +104,13 @@ export class TwsSimulator {
     const address = server.address();
     if (typeof address !== 'object' || address === null) throw new Error('simulator has no TCP address');
     this.log?.info({ port: address.port, serverVersion: this.serverVersion }, 'TWS simulator listening');
+    this.pumpTimer = this.clock.setTimeout(this.pump, this.pumpMs);
     return address.port;
   }
 
   async close(): Promise<void> {
+    this.clock.clearTimeout(this.pumpTimer);
+    this.faults.clear();
     for (const session of this.sessions) session.socket.destroy();
     this.sessions.clear();
     const server = this.server;
@@ -84,8 +123,20 @@ export class TwsSimulator {
     return [...this.sessions].flatMap((s) => (s.clientId === undefined ? [] : [s.clientId]));
   }
 
+  /** Advances the market to now; everything it says to one session goes out in one write. */
+  private readonly pump = (): void => {
+    for (const session of this.sessions) session.socket.cork();
+    try {
+      this.marketData.market.advanceTo(this.clock.now());
+    } finally {
+      for (const session of this.sessions) session.socket.uncork();
+      this.pumpTimer = this.clock.setTimeout(this.pump, this.pumpMs);
+    }
+  };
+
   private accept(socket: Socket): void {
-    const session = new Session(socket);
+    const session = new Session(socket, this.clock);
+    session.delayMs = this.delayMs;
     this.sessions.add(session);
     socket.setNoDelay(true);
     const reader = new MessageReader(
@@ -103,7 +154,10 @@ export class TwsSimulator {
       }
     });
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.sessions.delete(session));
+    socket.on('close', () => {
+      this.sessions.delete(session);
+      this.marketData.dropSession(session);
+    });
   }
 
   private greet(session: Session, greeting: Greeting): void {
@@ -113,6 +167,12 @@ export class TwsSimulator {
   }
 
   private handle(session: Session, fields: string[]): void {
+    if (!session.admit()) {
+      session.error(NO_ID, 100, 'Max rate of messages per second has been exceeded:max=50');
+      session.close();
+      this.log?.warn({ clientId: session.clientId }, 'client sent more than 50 messages in a second: disconnecting it, as IB does');
+      return;
+    }
     const id = Number(fields[0]);
     switch (id) {
       case OUT.START_API:
@@ -123,27 +183,55 @@ export class TwsSimulator {
         return session.send([IN.NEXT_VALID_ID, 1, this.nextOrderId]);
       case OUT.REQ_CONTRACT_DATA:
         return this.contractDetails(session, fields);
+      case OUT.REQ_MKT_DATA:
+        return this.subscribe(session, fields, CONTRACT_AT.mktData, { kind: 'quotes' });
+      case OUT.REQ_MKT_DEPTH: {
+        const rows = Math.max(1, Math.min(Number(fields[15]) || 1, 10));
+        return this.subscribe(session, fields, CONTRACT_AT.depth, { kind: 'depth', rows, smart: fields[16] === '1' });
+      }
+      case OUT.REQ_TICK_BY_TICK_DATA: {
+        const type = fields[14] as TickByTickType;
+        if (!['Last', 'AllLast', 'BidAsk', 'MidPoint'].includes(type)) {
+          return session.error(Number(fields[1]), 10189, `Failed to request tick-by-tick data: unknown tick type ${type}`);
+        }
+        return this.subscribe(session, fields, CONTRACT_AT.tickByTick, { kind: 'ticks', type });
+      }
+      case OUT.CANCEL_MKT_DATA:
+      case OUT.CANCEL_MKT_DEPTH:
+        return this.marketData.cancel(session, Number(fields[2]));
+      case OUT.CANCEL_TICK_BY_TICK_DATA:
+        return this.marketData.cancel(session, Number(fields[1]));
       default:
-        this.log?.debug({ messageId: id }, 'message not simulated yet');
+        this.log?.debug({ messageId: id }, 'message not simulated');
     }
+  }
+
+  /** The instrument a request's contract (C12 from `at`) names, or error 200. */
+  private instrumentIn(session: Session, reqId: number, fields: string[], at: number): Instrument | undefined {
+    const instrument = this.instruments.find(Number(fields[at] || 0), fields[at + 1] ?? '', fields[at + 2] ?? '');
+    if (!instrument) session.error(reqId, 200, 'No security definition has been found for the request');
+    return instrument;
+  }
+
+  private subscribe(session: Session, fields: string[], contractAt: number, request: Parameters<MarketData['subscribe']>[3]): void {
+    const reqId = Number(fields[contractAt - 1]);
+    const instrument = this.instrumentIn(session, reqId, fields, contractAt);
+    if (instrument) this.marketData.subscribe(session, reqId, instrument, request);
   }
 
   /** REQ_CONTRACT_DATA: `9, 8, reqId, conId, symbol, secType, ...` */
   private contractDetails(session: Session, fields: string[]): void {
     const reqId = Number(fields[2]);
-    const instrument = this.instruments.find(Number(fields[3] || 0), fields[4] ?? '', fields[5] ?? '');
-    if (!instrument) {
-      session.error(reqId, 200, 'No security definition has been found for the request');
-      return;
-    }
+    const instrument = this.instrumentIn(session, reqId, fields, 3);
+    if (!instrument) return;
     session.send(contractData(session.serverVersion, reqId, instrument));
     session.send([IN.CONTRACT_DATA_END, 1, reqId]);
   }
 
   private startApi(session: Session, clientId: number): void {
-    if (this.clientIds.includes(clientId)) {
+    if (this.clientIds.includes(clientId) || this.rejectedClientIds.has(clientId)) {
       session.error(NO_ID, 326, 'Unable to connect as the client id is already in use. Retry with a unique client id.');
-      session.socket.end();
+      session.close();
       return;
     }
     session.clientId = clientId;
@@ -152,22 +240,6 @@ export class TwsSimulator {
     session.error(NO_ID, 2104, 'Market data farm connection is OK:usfarm');
     session.error(NO_ID, 2106, 'HMDS data farm connection is OK:ushmds');
     session.error(NO_ID, 2158, 'Sec-def data farm connection is OK:secdefnj');
-  }
-}
-
-class Session {
-  clientId: number | undefined;
-  serverVersion = SERVER_VERSION;
-
-  constructor(readonly socket: Socket) {}
-
-  send(fields: readonly Field[]): void {
-    if (!this.socket.destroyed) this.socket.write(encodeMessage(fields));
-  }
-
-  /** ERR_MSG at version 2, ending with the advanced-reject JSON (empty) as every version from 166 does. */
-  error(id: number, code: number, message: string): void {
-    this.send([IN.ERR_MSG, 2, id, code, message, '']);
   }
 }
 

@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import { EventName, IBApi } from '@stoqey/ib';
 import { TwsSimulator } from '../../src/sim/server.js';
 import { encodeMessage } from '../../src/sim/wire.js';
+import { nextEvent } from '../support/ib-client.js';
 import { runKeel } from '../support/process.js';
 
 let sim: TwsSimulator;
@@ -16,11 +17,6 @@ before(async () => {
   port = await sim.listen(0);
 });
 after(() => sim.close());
-
-/** The arguments of the next `name` event: IBApi has `once` but is not a Node EventEmitter. */
-function nextEvent(ib: IBApi, name: EventName): Promise<unknown[]> {
-  return new Promise((resolve) => ib.once(name, (...args: unknown[]) => resolve(args)));
-}
 
 /** Connects a real client and collects what the simulator says after startApi. */
 async function connectClient(clientId: number) {

@@ -30,7 +30,7 @@ function record(seed: number, events: number) {
     trade: (...args) => log.push(1, ...args),
   };
   const market = new Market({ seed, updatesPerSecond: 1000 }, listener);
-  market.watch(market.book(0, spy), 0);
+  market.watch(market.book(spy), 0);
   market.advanceTo(events);
   return log;
 }
@@ -44,7 +44,7 @@ test('how time is sliced does not change the events', () => {
   const run = (steps: number[]) => {
     const log: number[] = [];
     const market = new Market({ seed: 3, updatesPerSecond: 1000 }, { depth: (...a) => log.push(...a), trade: (...a) => log.push(...a) });
-    market.watch(market.book(0, spy), 0);
+    market.watch(market.book(spy), 0);
     for (const t of steps) market.advanceTo(t);
     return log;
   };
@@ -54,7 +54,7 @@ test('how time is sliced does not change the events', () => {
 test('depth operations applied position by position rebuild the book exactly; it is never crossed', () => {
   const mirror = new MirrorBook();
   const market = new Market({ seed: 11, updatesPerSecond: 1000 }, mirror);
-  const book = market.book(0, spy);
+  const book = market.book(spy);
   for (let row = 0; row < ROWS; row++) {
     mirror.rows[ASK]!.push([book.price[ASK][row]!, book.size[ASK][row]!]);
     mirror.rows[BID]!.push([book.price[BID][row]!, book.size[BID][row]!]);
@@ -80,7 +80,7 @@ test('depth operations applied position by position rebuild the book exactly; it
 
 test('a marketable order walks the book and fills no worse than its limit', () => {
   const market = new Market({ seed: 5, updatesPerSecond: 1000 }, { depth() {}, trade() {} });
-  const book = market.book(0, spy);
+  const book = market.book(spy);
   const top = book.size[ASK][0]! + book.size[ASK][1]!;
   const limit = book.price[ASK][1]!;
   const fills: [number, number][] = [];

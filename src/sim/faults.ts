@@ -1,0 +1,106 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import type { TwsSimulator } from './server.js';
+import { NO_ID } from './session.js';
+import { encodeMessage } from './wire.js';
+
+/**
+ * Fault injection: what goes wrong with a real TWS, on demand. Each fault
+ * that ends by itself schedules its end on the simulator's clock.
+ */
+export class Faults {
+  private readonly timers = new Set<unknown>();
+
+  constructor(
+    private readonly sim: TwsSimulator,
+    private readonly clock: Clock,
+    private readonly log: Logger | undefined,
+  ) {}
+
+  /** Every client socket is destroyed at once, as when TWS restarts. */
+  dropConnections(): number {
+    const count = this.sim.sessions.size;
+    for (const session of this.sim.sessions) session.socket.destroy();
+    this.log?.warn({ count }, 'fault: dropped every connection');
+    return count;
+  }
+
+  /**
+   * TWS loses its link to IB (1100); after `restoreAfterMs` it is back with
+   * its market data lost (1101: every subscription must be requested again)
+   * or kept (1102).
+   */
+  connectivityLost(restoreAfterMs: number, dataLost: boolean): void {
+    this.broadcast(1100, 'Connectivity between IB and Trader Workstation has been lost.');
+    this.sim.marketData.paused = true;
+    this.after(restoreAfterMs, () => {
+      this.sim.marketData.paused = false;
+      if (dataLost) {
+        for (const session of this.sim.sessions) this.sim.marketData.dropSession(session);
+        this.broadcast(1101, 'Connectivity between IB and TWS has been restored- data lost.');
+      } else {
+        this.broadcast(1102, 'Connectivity between IB and TWS has been restored- data maintained.');
+      }
+    });
+    this.log?.warn({ restoreAfterMs, dataLost }, 'fault: connectivity lost (1100)');
+  }
+
+  /** The market data farm breaks (2103) and comes back (2104); orders keep working. */
+  farmOutage(restoreAfterMs: number): void {
+    this.broadcast(2103, 'Market data farm connection is broken:usfarm');
+    this.sim.marketData.paused = true;
+    this.after(restoreAfterMs, () => {
+      this.sim.marketData.paused = false;
+      this.broadcast(2104, 'Market data farm connection is OK:usfarm');
+    });
+    this.log?.warn({ restoreAfterMs }, 'fault: market data farm broken (2103)');
+  }
+
+  /** Every feed on `symbol` goes quiet, without an error, until it is requested again. */
+  silence(symbol: string): number {
+    const instrument = this.sim.instruments.find(0, symbol, 'STK');
+    if (!instrument) throw new Error(`unknown symbol ${symbol}`);
+    const count = this.sim.marketData.silence(instrument.index);
+    this.log?.warn({ symbol, feeds: count }, 'fault: feeds silenced');
+    return count;
+  }
+
+  /** Bytes no TWS message starts with: the client cannot decode them. */
+  sendGarbage(): void {
+    for (const session of this.sim.sessions) {
+      session.write(encodeMessage(['\u0007garbage', '\u00ff\u00fe', 'not a message']));
+    }
+    this.log?.warn('fault: sent garbage bytes');
+  }
+
+  /** The next connections with this client id are refused with 326 as if it were in use. */
+  rejectClientId(clientId: number): void {
+    this.sim.rejectedClientIds.add(clientId);
+    this.log?.warn({ clientId }, 'fault: client id refused as in use');
+  }
+
+  /** Every message to clients is delayed by `delayMs` (0 ends it). */
+  slowDown(delayMs: number): void {
+    this.sim.delayMs = delayMs;
+    for (const session of this.sim.sessions) session.delayMs = delayMs;
+    this.log?.warn({ delayMs }, 'fault: slow responses');
+  }
+
+  /** Cancels faults still waiting to end. */
+  clear(): void {
+    for (const timer of this.timers) this.clock.clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  private broadcast(code: number, message: string): void {
+    for (const session of this.sim.sessions) session.error(NO_ID, code, message);
+  }
+
+  private after(ms: number, fn: () => void): void {
+    const timer = this.clock.setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, ms);
+    this.timers.add(timer);
+  }
+}

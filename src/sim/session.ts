@@ -1,0 +1,62 @@
+/** One client connection to the simulator: its socket, its version, and IB's per-connection rules. */
+import type { Socket } from 'node:net';
+import type { Clock } from '../clock.js';
+import { encodeMessage, type Field } from './wire.js';
+
+export const ERR_MSG = 4;
+/** "No valid id": errors with this id reach the client as info, not as errors. */
+export const NO_ID = -1;
+/** IB's limit on messages a client may send per second. */
+export const MAX_CLIENT_MESSAGES_PER_SECOND = 50;
+
+export class Session {
+  clientId: number | undefined;
+  serverVersion = 0;
+  /** Outgoing delay in ms (the "slow down" fault); order is kept. */
+  delayMs = 0;
+  /** Arrival times of the client's last messages, for the 50-per-second rule. */
+  private readonly arrivals: number[] = [];
+
+  constructor(
+    readonly socket: Socket,
+    private readonly clock: Clock,
+  ) {}
+
+  get open(): boolean {
+    return !this.socket.destroyed;
+  }
+
+  send(fields: readonly Field[]): void {
+    this.write(encodeMessage(fields));
+  }
+
+  /** Writes bytes as they are (framed messages, or garbage on purpose). */
+  write(bytes: Buffer): void {
+    if (!this.open) return;
+    if (this.delayMs > 0) this.clock.setTimeout(() => this.open && this.socket.write(bytes), this.delayMs);
+    else this.socket.write(bytes);
+  }
+
+  /** ERR_MSG at version 2, ending with the advanced-reject JSON (empty) as every version from 166 does. */
+  error(id: number, code: number, message: string): void {
+    this.send([ERR_MSG, 2, id, code, message, '']);
+  }
+
+  /**
+   * Counts one client message. Returns false when it is the 51st within a
+   * second: IB then answers 100 and drops the connection.
+   */
+  admit(): boolean {
+    const now = this.clock.now();
+    this.arrivals.push(now);
+    if (this.arrivals.length <= MAX_CLIENT_MESSAGES_PER_SECOND) return true;
+    const oldest = this.arrivals.shift()!;
+    return now - oldest >= 1000;
+  }
+
+  /** Ends the connection after what was already written has gone out. */
+  close(): void {
+    if (this.delayMs > 0) this.clock.setTimeout(() => this.socket.end(), this.delayMs);
+    else this.socket.end();
+  }
+}
