@@ -4,13 +4,16 @@
  *
  * It speaks server version 193 (or any from 176): the handshake, startApi,
  * contract details, current time, market data, depth and tick-by-tick from
- * its seeded market (market-data.ts), and IB's limits: 50 client messages a
- * second (100, then disconnect), market-data lines (101), depth (309), ticker
- * ids (322) and client ids (326). Faults are injected through `faults`.
+ * its seeded market (market-data.ts), orders matched against that market with
+ * their executions, positions and account (broker.ts), and IB's limits: 50
+ * client messages a second (100, then disconnect), market-data lines (101),
+ * depth (309), ticker ids (322) and client ids (326). Faults are injected
+ * through `faults`.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../clock.js';
+import { Broker } from './broker.js';
 import { InstrumentUniverse, type Instrument } from './instruments.js';
 import { IB_LIMITS, MarketData, type MarketDataLimits, type TickByTickType } from './market-data.js';
 import { Faults } from './faults.js';
@@ -21,11 +24,20 @@ import { MessageReader, WireError, type Field, type Greeting } from './wire.js';
 export const OUT = {
   REQ_MKT_DATA: 1,
   CANCEL_MKT_DATA: 2,
+  PLACE_ORDER: 3,
+  CANCEL_ORDER: 4,
+  REQ_OPEN_ORDERS: 5,
+  REQ_ACCOUNT_DATA: 6,
+  REQ_EXECUTIONS: 7,
   REQ_IDS: 8,
   REQ_CONTRACT_DATA: 9,
   REQ_MKT_DEPTH: 10,
   CANCEL_MKT_DEPTH: 11,
+  REQ_AUTO_OPEN_ORDERS: 15,
+  REQ_ALL_OPEN_ORDERS: 16,
   REQ_CURRENT_TIME: 49,
+  REQ_POSITIONS: 61,
+  CANCEL_POSITIONS: 64,
   START_API: 71,
   REQ_TICK_BY_TICK_DATA: 97,
   CANCEL_TICK_BY_TICK_DATA: 98,
@@ -42,7 +54,10 @@ const CONTRACT_AT = { mktData: 3, depth: 3, tickByTick: 2 } as const;
 export interface SimulatorOptions {
   readonly serverVersion?: number;
   readonly accounts?: readonly string[];
+  /** The lowest nextValidId; a client id that has used ids gets one past the highest. */
   readonly firstOrderId?: number;
+  /** From an order's arrival to its reaching the market (PreSubmitted to Submitted), in ms; default 5. */
+  readonly ackDelayMs?: number;
   /** Synthetic instruments beyond SPY, QQQ, AAPL and MSFT. */
   readonly syntheticInstruments?: number;
   /** Seed of the market: the same seed and clock give the same market. */
@@ -61,10 +76,11 @@ export class TwsSimulator {
   readonly marketData: MarketData;
   readonly faults: Faults;
   readonly instruments: InstrumentUniverse;
+  /** Orders, executions, positions and accounts; they outlive sessions, as in TWS. */
+  readonly broker: Broker;
   private readonly accounts: readonly string[];
   private readonly clock: Clock;
   private readonly log: Logger | undefined;
-  private readonly nextOrderId: number;
   private readonly pumpMs: number;
   private pumpTimer: unknown;
   private server: Server | undefined;
@@ -81,7 +97,6 @@ export class TwsSimulator {
     }
     this.instruments = new InstrumentUniverse(options.syntheticInstruments ?? 0);
     this.accounts = options.accounts ?? ['DU1234567'];
-    this.nextOrderId = options.firstOrderId ?? 1;
     this.clock = options.clock ?? systemClock;
     this.log = options.log;
     this.pumpMs = options.pumpMs ?? 10;
@@ -91,6 +106,16 @@ export class TwsSimulator {
       this.clock,
     );
     this.faults = new Faults(this, this.clock, this.log);
+    this.broker = new Broker({
+      clock: this.clock,
+      marketData: this.marketData,
+      instruments: this.instruments,
+      accounts: this.accounts,
+      sessions: this.sessions,
+      ackDelayMs: options.ackDelayMs ?? 5,
+      firstOrderId: options.firstOrderId ?? 1,
+    });
+    this.marketData.onTrade = (book, priceTicks, size) => this.broker.onTrade(book, priceTicks, size);
   }
 
   /** Listens on 127.0.0.1; port 0 picks a free one. Resolves with the port. */
@@ -157,6 +182,7 @@ export class TwsSimulator {
     socket.on('close', () => {
       this.sessions.delete(session);
       this.marketData.dropSession(session);
+      this.broker.dropSession(session);
     });
   }
 
@@ -180,7 +206,7 @@ export class TwsSimulator {
       case OUT.REQ_CURRENT_TIME:
         return session.send([IN.CURRENT_TIME, 1, Math.floor(this.clock.wallNow() / 1000)]);
       case OUT.REQ_IDS:
-        return session.send([IN.NEXT_VALID_ID, 1, this.nextOrderId]);
+        return session.send([IN.NEXT_VALID_ID, 1, this.broker.nextValidId(session.clientId ?? 0)]);
       case OUT.REQ_CONTRACT_DATA:
         return this.contractDetails(session, fields);
       case OUT.REQ_MKT_DATA:
@@ -201,6 +227,23 @@ export class TwsSimulator {
         return this.marketData.cancel(session, Number(fields[2]));
       case OUT.CANCEL_TICK_BY_TICK_DATA:
         return this.marketData.cancel(session, Number(fields[1]));
+      case OUT.PLACE_ORDER:
+        return this.broker.placeOrder(session, fields);
+      case OUT.CANCEL_ORDER:
+        return this.broker.cancelOrder(session, fields);
+      case OUT.REQ_OPEN_ORDERS:
+      case OUT.REQ_AUTO_OPEN_ORDERS:
+        return this.broker.openOrders(session, false);
+      case OUT.REQ_ALL_OPEN_ORDERS:
+        return this.broker.openOrders(session, true);
+      case OUT.REQ_EXECUTIONS:
+        return this.broker.reqExecutions(session, fields);
+      case OUT.REQ_POSITIONS:
+        return this.broker.accounts.reqPositions(session);
+      case OUT.CANCEL_POSITIONS:
+        return this.broker.accounts.cancelPositions(session);
+      case OUT.REQ_ACCOUNT_DATA:
+        return this.broker.accounts.reqAccountUpdates(session, fields);
       default:
         this.log?.debug({ messageId: id }, 'message not simulated');
     }
@@ -236,7 +279,7 @@ export class TwsSimulator {
     }
     session.clientId = clientId;
     session.send([IN.MANAGED_ACCTS, 1, this.accounts.join(',')]);
-    session.send([IN.NEXT_VALID_ID, 1, this.nextOrderId]);
+    session.send([IN.NEXT_VALID_ID, 1, this.broker.nextValidId(clientId)]);
     session.error(NO_ID, 2104, 'Market data farm connection is OK:usfarm');
     session.error(NO_ID, 2106, 'HMDS data farm connection is OK:ushmds');
     session.error(NO_ID, 2158, 'Sec-def data farm connection is OK:secdefnj');

@@ -1,0 +1,205 @@
+/**
+ * The simulated accounts: cash, and per instrument the position, its average
+ * cost and the P&L realized on it; and how TWS reports them, as positions
+ * (reqPositions) and account updates (reqAccountUpdates).
+ *
+ * Average cost is IB's: commissions are part of it. Buying 100 at 10.00 for
+ * 1.00 of commission costs 10.01 a share, and unrealized P&L is counted from
+ * there. A trade that reduces a position realizes (price - average cost) per
+ * share closed, less its own commission; the rest of the position keeps its
+ * average cost. Cash moves by every trade's value and every commission, so
+ * net liquidation is always starting cash + realized + unrealized P&L.
+ *
+ * Margin follows Reg T intraday rules for stocks: 25% of the gross position
+ * value, which makes buying power four times the available funds.
+ */
+import type { Clock } from '../clock.js';
+import type { Instrument } from './instruments.js';
+import type { Market } from './market.js';
+import { accountDownloadEnd, accountUpdateTime, accountValue, portfolioValue, position, positionEnd } from './order-messages.js';
+import { NO_ID, type Session } from './session.js';
+
+export const STARTING_CASH = 1_000_000;
+const INITIAL_MARGIN = 0.25;
+
+/** One instrument in one account. */
+export interface Holding {
+  readonly instrument: Instrument;
+  /** Shares; negative when short. */
+  position: number;
+  /** Per share, commissions included; 0 when flat. */
+  averageCost: number;
+  realizedPnl: number;
+}
+
+/** Account values as reqAccountUpdates names them, in USD. */
+export interface AccountValues {
+  NetLiquidation: number;
+  TotalCashValue: number;
+  AvailableFunds: number;
+  BuyingPower: number;
+  RealizedPnL: number;
+  UnrealizedPnL: number;
+}
+
+export class Account {
+  cash: number;
+  /** By instrument index; a holding stays once opened, flat or not, as TWS lists positions closed today. */
+  readonly holdings = new Map<number, Holding>();
+
+  constructor(
+    readonly code: string,
+    startingCash: number,
+  ) {
+    this.cash = startingCash;
+  }
+
+  /**
+   * Books a fill of `shares` (negative: sold) at `price` with its commission.
+   * Returns the P&L it realized, or undefined when it only opened or added to the position.
+   */
+  book(instrument: Instrument, shares: number, price: number, commission: number): number | undefined {
+    let holding = this.holdings.get(instrument.index);
+    if (!holding) this.holdings.set(instrument.index, (holding = { instrument, position: 0, averageCost: 0, realizedPnl: 0 }));
+    this.cash -= shares * price + commission;
+    const before = holding.position;
+    holding.position = before + shares;
+    if (before === 0 || Math.sign(before) === Math.sign(shares)) {
+      // Opening or adding: the commission is part of what the shares cost (or, short, comes off what they raised).
+      holding.averageCost = (before * holding.averageCost + shares * price + commission) / holding.position;
+      return undefined;
+    }
+    // Reducing: the commission is split between the shares that close and any that open the other way.
+    const closed = Math.min(Math.abs(shares), Math.abs(before));
+    const closingCommission = (commission * closed) / Math.abs(shares);
+    const realized = (price - holding.averageCost) * closed * Math.sign(before) - closingCommission;
+    holding.realizedPnl += realized;
+    if (holding.position === 0) holding.averageCost = 0;
+    else if (Math.sign(holding.position) !== Math.sign(before)) holding.averageCost = price + (commission - closingCommission) / holding.position;
+    return realized;
+  }
+
+  /** What the account is worth with each instrument marked at `mark(instrument)`. */
+  values(mark: (instrument: Instrument) => number): AccountValues {
+    let marketValue = 0;
+    let grossValue = 0;
+    let unrealized = 0;
+    let realized = 0;
+    for (const h of this.holdings.values()) {
+      const price = mark(h.instrument);
+      marketValue += h.position * price;
+      grossValue += Math.abs(h.position * price);
+      unrealized += (price - h.averageCost) * h.position;
+      realized += h.realizedPnl;
+    }
+    const netLiquidation = this.cash + marketValue;
+    const availableFunds = netLiquidation - INITIAL_MARGIN * grossValue;
+    return {
+      NetLiquidation: netLiquidation,
+      TotalCashValue: this.cash,
+      AvailableFunds: availableFunds,
+      BuyingPower: availableFunds / INITIAL_MARGIN,
+      RealizedPnL: realized,
+      UnrealizedPnL: unrealized,
+    };
+  }
+}
+
+/** Every account of the simulator, and the sessions following their positions and values. */
+export class Accounts {
+  private readonly byCode = new Map<string, Account>();
+  /** Sessions that asked for positions (reqPositions) and not yet cancelled. */
+  private readonly positionFollowers = new Set<Session>();
+  /** Sessions subscribed to account updates, and to which account: TWS allows one at a time. */
+  private readonly updateFollowers = new Map<Session, Account>();
+
+  constructor(
+    codes: readonly string[],
+    private readonly market: Market,
+    private readonly clock: Clock,
+    startingCash = STARTING_CASH,
+  ) {
+    for (const code of codes) this.byCode.set(code, new Account(code, startingCash));
+  }
+
+  get(code: string): Account | undefined {
+    return this.byCode.get(code);
+  }
+
+  /** The account an order names, or the first one when it names none (as TWS does for a single account). */
+  forOrder(code: string): Account | undefined {
+    return code === '' ? this.byCode.values().next().value : this.byCode.get(code);
+  }
+
+  /** The price holdings are marked at: the middle of the instrument's book. */
+  markPrice(instrument: Instrument): number {
+    const book = this.market.book(instrument);
+    return (book.bestBid() + book.bestAsk()) / 200;
+  }
+
+  /** reqPositions: every holding of every account, then the end; changes follow until cancelPositions. */
+  reqPositions(session: Session): void {
+    this.positionFollowers.add(session);
+    for (const account of this.byCode.values()) {
+      for (const h of account.holdings.values()) session.send(position(session.serverVersion, account.code, h.instrument, h.position, h.averageCost));
+    }
+    session.send(positionEnd());
+  }
+
+  cancelPositions(session: Session): void {
+    this.positionFollowers.delete(session);
+  }
+
+  /** reqAccountUpdates: `6, 2, subscribe, acctCode`. Subscribing sends the whole account, then changes after each fill. */
+  reqAccountUpdates(session: Session, fields: readonly string[]): void {
+    if (fields[2] !== '1') {
+      this.updateFollowers.delete(session);
+      return;
+    }
+    const code = fields[3] ?? '';
+    const account = this.forOrder(code);
+    if (!account) return session.error(NO_ID, 321, `Error validating request:-'bK' : cause - unknown account ${JSON.stringify(code)}`);
+    this.updateFollowers.set(session, account);
+    this.sendValues(session, account);
+    for (const h of account.holdings.values()) this.sendHolding(session, account, h);
+    session.send(accountUpdateTime(this.timeOfDay()));
+    session.send(accountDownloadEnd(account.code));
+  }
+
+  /** A session closed: it follows nothing any more. */
+  dropSession(session: Session): void {
+    this.positionFollowers.delete(session);
+    this.updateFollowers.delete(session);
+  }
+
+  /** After a fill: the new position, holding and values to whoever follows them. */
+  changed(account: Account, instrument: Instrument): void {
+    const holding = account.holdings.get(instrument.index);
+    if (!holding) return;
+    for (const session of this.positionFollowers) {
+      session.send(position(session.serverVersion, account.code, instrument, holding.position, holding.averageCost));
+    }
+    for (const [session, followed] of this.updateFollowers) {
+      if (followed !== account) continue;
+      this.sendHolding(session, account, holding);
+      this.sendValues(session, account);
+      session.send(accountUpdateTime(this.timeOfDay()));
+    }
+  }
+
+  private sendValues(session: Session, account: Account): void {
+    const values = account.values((instrument) => this.markPrice(instrument));
+    for (const [key, value] of Object.entries(values)) session.send(accountValue(key, value.toFixed(2), 'USD', account.code));
+  }
+
+  private sendHolding(session: Session, account: Account, h: Holding): void {
+    const price = this.markPrice(h.instrument);
+    const unrealized = (price - h.averageCost) * h.position;
+    session.send(portfolioValue(session.serverVersion, h.instrument, h.position, price, h.position * price, h.averageCost, unrealized, h.realizedPnl, account.code));
+  }
+
+  /** TWS stamps account updates with the time of day, `HH:mm` (the simulator keeps UTC). */
+  private timeOfDay(): string {
+    return new Date(this.clock.wallNow()).toISOString().slice(11, 16);
+  }
+}
