@@ -5,7 +5,9 @@
  */
 import type { z } from 'zod';
 import type { AnyActorLogic } from 'xstate';
+import { ibConnectionLogic, ibConnectionSettings } from './ib-connection.js';
 import { placeholderLogic, placeholderSettings } from './placeholder.js';
+import { subscriptionsLogic, subscriptionsSettings } from './subscriptions.js';
 
 export interface ComponentKind {
   readonly logic: AnyActorLogic;
@@ -14,6 +16,16 @@ export interface ComponentKind {
 }
 
 export const componentKinds = {
+  ib_connection: {
+    logic: ibConnectionLogic,
+    settings: ibConnectionSettings,
+    description: 'the socket to TWS / IB Gateway: reconnects, probes liveness, classifies IB codes, keeps order ids unique',
+  },
+  subscriptions: {
+    logic: subscriptionsLogic,
+    settings: subscriptionsSettings,
+    description: "every market-data request to IB, paced and under IB's budgets, re-requested after reconnects and silence",
+  },
   placeholder: {
     logic: placeholderLogic,
     settings: placeholderSettings,

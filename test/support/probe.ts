@@ -5,7 +5,7 @@
 import { Writable } from 'node:stream';
 import { createActor } from 'xstate';
 import { Bus } from '../../src/bus.js';
-import { ManualClock } from '../../src/clock.js';
+import { ManualClock, type Clock } from '../../src/clock.js';
 import { createLogger } from '../../src/log.js';
 import type { ComponentContext } from '../../src/supervision/component.js';
 import { serviceLogic } from '../../src/supervision/service.js';
@@ -100,10 +100,11 @@ export class LogSink extends Writable {
   }
 }
 
-/** A root supervisor on a manual clock, started. */
-export function startTree(settings: SupervisorSettings, clock = new ManualClock()) {
+/** A root supervisor, on a manual clock unless told otherwise, started. */
+export function startTree<C extends Clock = ManualClock>(settings: SupervisorSettings, clock: C = new ManualClock() as unknown as C) {
   const sink = new LogSink();
   const log = createLogger({ level: 'debug', pretty: false, destination: sink });
+  const bus = new Bus();
   const errors: unknown[] = [];
   let done = false;
   const actor = createActor(supervisorMachine, {
@@ -114,7 +115,7 @@ export function startTree(settings: SupervisorSettings, clock = new ManualClock(
       settings,
       log,
       clock,
-      bus: new Bus(),
+      bus,
       fail: (e) => errors.push(e),
       scope: (fn) => fn(),
     },
@@ -124,6 +125,7 @@ export function startTree(settings: SupervisorSettings, clock = new ManualClock(
   return {
     actor,
     clock,
+    bus,
     sink,
     errors,
     get done() {

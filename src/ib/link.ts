@@ -1,0 +1,62 @@
+/**
+ * The link to TWS / IB Gateway that the rest of keel uses: the one IBApi
+ * client, the one outgoing pacer every request goes through, and the order
+ * id ledger. The ib_connection actor owns its lifecycle and publishes it on
+ * the bus (`ib.link`, retained); the link's state is on `ib.status`.
+ */
+import { IBApi } from '@stoqey/ib';
+import type { Clock } from '../clock.js';
+import type { OrderIdLedger } from './order-ids.js';
+import { Pacer } from './pacer.js';
+
+export type IbConnectionState = 'disconnected' | 'connecting' | 'connected' | 'degraded' | 'reconnecting' | 'stopped';
+
+/** What the connection is doing, published (retained) on `ib.status` at every change. */
+export interface IbStatus {
+  readonly state: IbConnectionState;
+  readonly clientId: number;
+  /** Why it is in this state, in words (the last code, the failed probe, ...). */
+  readonly reason: string;
+  /** Data farms reported down (2103, 2105, 2107) and not back yet. */
+  readonly farmsDown: readonly string[];
+  /**
+   * Bumped whenever every market-data request made before is void: a new
+   * connection, or 1101 (restored, data lost). Whoever owns subscriptions
+   * requests them all again when it changes.
+   */
+  readonly dataEpoch: number;
+  readonly since: number;
+}
+
+export const LINK_TOPIC = 'ib.link';
+export const STATUS_TOPIC = 'ib.status';
+
+export class IbLink {
+  readonly api: IBApi;
+  readonly pacer: Pacer;
+  /** True between nextValidId and the loss of the connection: requests may be sent. */
+  ready = false;
+
+  constructor(
+    options: { host: string; port: number; maxMessagesPerSecond: number },
+    clock: Clock,
+    readonly orderIds: OrderIdLedger,
+  ) {
+    // The client's own limiter is opened wide: keel's pacer decides, visibly and by priority.
+    this.api = new IBApi({ host: options.host, port: options.port, maxReqPerSec: 10_000 });
+    this.pacer = new Pacer(clock, options.maxMessagesPerSecond);
+  }
+
+  /**
+   * Sends a request through the pacer. Returns false, sending nothing, when
+   * the link is not ready: the caller keeps its intent and asks again when
+   * `ib.status` says so.
+   */
+  send(priority: number, label: string, request: (api: IBApi) => void): boolean {
+    if (!this.ready) return false;
+    this.pacer.submit(priority, label, () => {
+      if (this.ready) request(this.api);
+    });
+    return true;
+  }
+}
