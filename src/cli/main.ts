@@ -6,6 +6,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { runDaemon, treeFromConfig } from '../daemon.js';
 import { createLogger } from '../log.js';
+import { defaultSimConfig, loadSimConfig, withFlags } from '../sim/config.js';
+import { endpointLines, startControlServer, type ControlServer } from '../sim/control.js';
 import { TwsSimulator } from '../sim/server.js';
 
 const EXIT_USAGE = 2;
@@ -40,31 +42,70 @@ Options:
   },
   sim: {
     summary: 'run the TWS wire-protocol simulator on its own',
-    usage: 'keel sim [--port N]',
-    help: `Listens on 127.0.0.1 and speaks the TWS API at server version 193, so
-@stoqey/ib (or any TWS API client) can connect to it as to TWS or IB Gateway.
-Runs until SIGINT or SIGTERM.
+    usage: 'keel sim [--port N] [--seed N] [--config FILE] [--control-port N]',
+    help: `Listens on 127.0.0.1 and speaks the TWS API (server version 193 unless the
+config says otherwise), so @stoqey/ib or any TWS API client can connect to it as
+to TWS or IB Gateway. Simulates the handshake, managed accounts, next valid id,
+farm status, current time, client-id checks, contract details (SPY, QQQ, AAPL,
+MSFT and synthetic SYNnnnn), and quotes, depth and tick-by-tick from a seeded
+market under IB's limits. Runs until SIGINT or SIGTERM.
 
-Work in progress: the handshake, managed accounts, next valid id, farm
-status, current time, client-id checks and contract details (SPY, QQQ, AAPL,
-MSFT) are simulated; market data, depth and orders are not yet.
+Options (each overrides the config file):
+  -c, --config FILE            simulator config, YAML (see config/sim.yaml);
+                               without it every key has its default
+  -p, --port N                 TWS API port (default 7497, the TWS paper port;
+                               0 picks a free one)
+      --seed N                 seed of the market (default 1): the same seed
+                               gives the same market
+      --updates-per-second N   market events a second for each watched
+                               instrument (default 20)
+      --control-port N         serve the HTTP control API on 127.0.0.1:N
+                               (0 picks a free one; off unless given here or as
+                               controlPort in the config)
 
-Options:
-  -p, --port N   port to listen on (default 7497, the TWS paper port; 0 picks a free one)`,
-    options: { port: { type: 'string', short: 'p' } },
+Control API (JSON answers; parameters in the query string, all required):
+  ${endpointLines().join('\n  ')}
+
+Example: curl -X POST 'http://127.0.0.1:N/faults/farm?restoreAfterMs=3000'`,
+    options: {
+      config: { type: 'string', short: 'c' },
+      port: { type: 'string', short: 'p' },
+      seed: { type: 'string' },
+      'updates-per-second': { type: 'string' },
+      'control-port': { type: 'string' },
+    },
     async run(values, positionals) {
       if (positionals.length > 0) return usageError(`unexpected argument '${positionals[0]}'`, 'sim');
-      const port = Number(values.port ?? 7497);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) return usageError(`--port must be a whole number from 0 to 65535, got '${String(values.port)}'`, 'sim');
-      const log = createLogger({ level: 'info' });
-      const sim = new TwsSimulator({ log });
-      await sim.listen(port);
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
+      const file = values.config as string | undefined;
+      const config = withFlags(file === undefined ? defaultSimConfig() : loadSimConfig(file), values);
+      if (typeof config === 'string') return usageError(config, 'sim');
+      const { port, controlPort, ...options } = config;
+      const stopped = new Promise<string>((resolve) => {
+        process.once('SIGINT', () => resolve('SIGINT'));
+        process.once('SIGTERM', () => resolve('SIGTERM'));
       });
+      const log = createLogger({ level: 'info' });
+      const sim = new TwsSimulator({ ...options, log });
+      try {
+        await sim.listen(port);
+      } catch (err) {
+        await sim.close();
+        return cannotListen(port, 'TWS API', err);
+      }
+      let control: ControlServer | undefined;
+      if (controlPort !== undefined) {
+        try {
+          control = await startControlServer(sim, { port: controlPort, log });
+        } catch (err) {
+          await sim.close();
+          return cannotListen(controlPort, 'control API', err);
+        }
+        log.info({ port: control.port, url: control.url }, `sim control API listening on ${control.url} (GET ${control.url}help lists the endpoints)`);
+      }
+      const signal = await stopped;
+      await control?.close();
       await sim.close();
-      log.info('TWS simulator stopped');
+      log.info({ signal }, 'TWS simulator stopped');
       return 0;
     },
   },
@@ -89,8 +130,11 @@ dependencies and dependency cycles. Prints the start levels when it is good.`,
 };
 
 function generalHelp(): string {
-  const width = Math.max(...Object.values(commands).map((c) => c.usage.length));
-  const lines = Object.values(commands).map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`);
+  // A usage too long to share its line puts its summary on the next one.
+  const width = Math.max(...Object.values(commands).map((c) => c.usage.length).filter((n) => n <= 40));
+  const lines = Object.values(commands).map((c) =>
+    c.usage.length <= width ? `  ${c.usage.padEnd(width)}  ${c.summary}` : `  ${c.usage}\n  ${''.padEnd(width)}  ${c.summary}`,
+  );
   return `keel: an actor-model realtime trading engine for paper trading against Interactive Brokers
 
 Usage:
@@ -104,6 +148,13 @@ Run 'keel COMMAND --help' for a command's options.
 function commandHelp(name: string): string {
   const c = commands[name]!;
   return `Usage: ${c.usage}\n\n${c.help}\n`;
+}
+
+/** A port that cannot be listened on (in use, or not allowed): exit 1 with why, not a stack trace. */
+function cannotListen(port: number, what: string, err: unknown): number {
+  const { code, message } = err as NodeJS.ErrnoException;
+  process.stderr.write(`keel: cannot listen on 127.0.0.1:${port} for the ${what}: ${code ?? message}\n`);
+  return 1;
 }
 
 function usageError(message: string, command?: string): number {

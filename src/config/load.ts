@@ -22,16 +22,26 @@ export class ConfigError extends Error {
 }
 
 export function loadConfig(file: string): KeelConfig {
-  let text: string;
+  return parseConfig(readConfigFile(file), file);
+}
+
+/** The text of a config file, or a ConfigError saying why it cannot be read. */
+export function readConfigFile(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (err) {
     throw new ConfigError(file, [`cannot read the file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
   }
-  return parseConfig(text, file);
 }
 
-export function parseConfig(text: string, file: string): KeelConfig {
+/** A parsed YAML file: its plain value, and a way to describe a zod issue with the line of its key. */
+export interface YamlFile {
+  readonly raw: unknown;
+  describe(issue: z.core.$ZodIssue, prefix?: PropertyKey[]): string;
+}
+
+/** Parses YAML text; a syntax error is a ConfigError with its line. An empty file is `{}`. */
+export function parseYaml(text: string, file: string): YamlFile {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines });
   if (doc.errors.length > 0) {
@@ -54,7 +64,19 @@ export function parseConfig(text: string, file: string): KeelConfig {
     if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => `${at([...full, key])}${formatPath([...full, key])}: unknown key`).join('\n  ');
     return at(full) + describeIssue(issue, full);
   };
+  return { raw, describe };
+}
 
+/** Parses YAML text and checks all of it against `schema`: the typed value, or a ConfigError with one line per problem. */
+export function parseWithSchema<S extends z.ZodType>(text: string, file: string, schema: S): z.output<S> {
+  const { raw, describe } = parseYaml(text, file);
+  const parsed = schema.safeParse(raw, { reportInput: true });
+  if (!parsed.success) throw new ConfigError(file, parsed.error.issues.map((issue) => describe(issue)));
+  return parsed.data;
+}
+
+export function parseConfig(text: string, file: string): KeelConfig {
+  const { raw, describe } = parseYaml(text, file);
   const parsed = configSchema.safeParse(raw, { reportInput: true });
   const problems = parsed.success ? [] : parsed.error.issues.map((issue) => describe(issue));
 

@@ -1,0 +1,159 @@
+/** The simulator's HTTP control API, with a real @stoqey/ib client watching the faults arrive. */
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { after, before, test } from 'node:test';
+import { EventName } from '@stoqey/ib';
+import { MAX_BODY_BYTES, startControlServer, type ControlServer } from '../../src/sim/control.js';
+import { TwsSimulator } from '../../src/sim/server.js';
+import { connectClient, nextEvent, until } from '../support/ib-client.js';
+
+let sim: TwsSimulator;
+let port: number;
+let control: ControlServer;
+
+before(async () => {
+  sim = new TwsSimulator();
+  port = await sim.listen(0);
+  control = await startControlServer(sim, { port: 0 });
+});
+after(async () => {
+  await control.close();
+  await sim.close();
+});
+
+interface Answer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: Record<string, unknown>;
+}
+
+/** One HTTP request to the control server; the answer's body must be JSON. */
+function call(method: string, path: string, body?: Buffer, chunks = 1): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: control.port, method, path }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        assert.match(String(res.headers['content-type']), /^application\/json/);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown> });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    // More than one chunk: the body goes chunked, with no Content-Length to refuse it by.
+    const size = body ? Math.ceil(body.length / chunks) : 0;
+    for (let i = 1; i < chunks; i++) req.write(body!.subarray((i - 1) * size, i * size));
+    req.end(body?.subarray((chunks - 1) * size));
+  });
+}
+
+test('POST /faults/farm: the client sees 2103, then 2104 once restoreAfterMs has passed', async () => {
+  const c = await connectClient(port, 1);
+  await until(() => c.infos.includes(2158), 'the farm status after connecting');
+  const before = c.infos.length;
+  const answer = await call('POST', '/faults/farm?restoreAfterMs=50');
+  assert.equal(answer.status, 200);
+  assert.deepEqual(answer.body, { ok: true, fault: 'farm' });
+  await until(() => c.infos.length >= before + 2, '2103 and 2104');
+  assert.deepEqual(c.infos.slice(before), [2103, 2104]);
+  c.ib.disconnect();
+  await until(() => sim.sessions.size === 0, 'the client to be gone');
+});
+
+test('GET /status shows each connected client with its feeds', async () => {
+  const c = await connectClient(port, 3);
+  c.ib.reqMktData(42, { symbol: 'SPY', secType: 'STK' as never, exchange: 'SMART', currency: 'USD' }, '', false, false);
+  await until(() => [...sim.sessions].some((s) => sim.marketData.feedsOf(s).length > 0), 'the SPY feed');
+  const { status, body } = await call('GET', '/status');
+  assert.equal(status, 200);
+  assert.equal(body.serverVersion, 193);
+  assert.deepEqual(body.clientIds, [3]);
+  const sessions = body.sessions as { clientId: number; feeds: unknown[] }[];
+  assert.deepEqual(
+    sessions.find((s) => s.clientId === 3)?.feeds,
+    [{ reqId: 42, kind: 'quotes', symbol: 'SPY', silent: false }],
+  );
+  // Executions are counted once the simulator has a broker.
+  assert.ok(body.executions === undefined || typeof body.executions === 'number');
+  c.ib.disconnect();
+  await until(() => sim.sessions.size === 0, 'the client to be gone');
+});
+
+test('POST /faults/drop: the client is disconnected', async () => {
+  const c = await connectClient(port, 5);
+  const disconnected = nextEvent(c.ib, EventName.disconnected);
+  const answer = await call('POST', '/faults/drop');
+  assert.equal(answer.status, 200);
+  assert.deepEqual(answer.body, { ok: true, fault: 'drop', dropped: 1 });
+  await disconnected;
+  await until(() => sim.sessions.size === 0, 'the session to close');
+  assert.deepEqual((await call('GET', '/status')).body.clientIds, []);
+});
+
+test('POST /faults/slow and /faults/reject-client change the simulator; GET / lists the endpoints', async () => {
+  assert.equal((await call('POST', '/faults/slow?delayMs=20')).status, 200);
+  assert.equal(sim.delayMs, 20);
+  assert.equal((await call('POST', '/faults/slow?delayMs=0')).status, 200);
+  assert.equal(sim.delayMs, 0);
+  assert.equal((await call('POST', '/faults/reject-client?clientId=9')).status, 200);
+  assert.ok(sim.rejectedClientIds.has(9));
+  const silenced = await call('POST', '/faults/silence?symbol=qqq');
+  assert.deepEqual(silenced.body, { ok: true, fault: 'silence', feeds: 0 });
+
+  for (const path of ['/', '/help']) {
+    const help = await call('GET', path);
+    assert.equal(help.status, 200);
+    const endpoints = (help.body.endpoints as { method: string; path: string }[]).map((e) => `${e.method} ${e.path}`);
+    assert.ok(endpoints.includes('POST /faults/connectivity'));
+    assert.ok(endpoints.includes('GET /status'));
+  }
+});
+
+test('malformed requests get a JSON error naming what is wrong, and the server keeps running', async () => {
+  const missing = await call('POST', '/faults/farm');
+  assert.equal(missing.status, 400);
+  assert.equal(missing.body.parameter, 'restoreAfterMs');
+  assert.equal(missing.body.error, 'missing restoreAfterMs: expected a whole number of ms from 0 to 86400000');
+
+  const invalid = await call('POST', '/faults/connectivity?restoreAfterMs=-5&dataLost=true');
+  assert.equal(invalid.status, 400);
+  assert.equal(invalid.body.error, "bad restoreAfterMs: expected a whole number of ms from 0 to 86400000, got '-5'");
+
+  const notBoolean = await call('POST', '/faults/connectivity?restoreAfterMs=5&dataLost=yes');
+  assert.equal(notBoolean.status, 400);
+  assert.equal(notBoolean.body.error, "bad dataLost: expected true or false, got 'yes'");
+
+  const unknownSymbol = await call('POST', '/faults/silence?symbol=NOPE');
+  assert.equal(unknownSymbol.status, 400);
+  assert.equal(unknownSymbol.body.parameter, 'symbol');
+  assert.match(String(unknownSymbol.body.error), /^bad symbol: expected a symbol of the simulator .* got 'NOPE'$/);
+
+  const unknownParameter = await call('POST', '/faults/slow?delay=5');
+  assert.equal(unknownParameter.status, 400);
+  assert.equal(unknownParameter.body.error, "unknown parameter 'delay' for /faults/slow: it takes delayMs");
+
+  const notFound = await call('POST', '/faults/earthquake');
+  assert.equal(notFound.status, 404);
+  assert.equal(notFound.body.error, 'no endpoint /faults/earthquake');
+
+  const wrongMethod = await call('GET', '/faults/drop');
+  assert.equal(wrongMethod.status, 405);
+  assert.equal(wrongMethod.headers.allow, 'POST');
+  assert.equal(wrongMethod.body.error, 'GET is not allowed on /faults/drop; use POST');
+
+  const tooLarge = await call('POST', '/faults/drop', Buffer.alloc(MAX_BODY_BYTES + 1, 'x'));
+  assert.equal(tooLarge.status, 413);
+  assert.equal(tooLarge.body.error, `request body too large: at most ${MAX_BODY_BYTES} bytes (parameters go in the query string)`);
+  const tooLargeChunked = await call('POST', '/faults/drop', Buffer.alloc(MAX_BODY_BYTES + 1, 'x'), 3);
+  assert.equal(tooLargeChunked.status, 413);
+
+  const paramsInTheBody = await call('POST', '/faults/farm', Buffer.from('restoreAfterMs=50'));
+  assert.equal(paramsInTheBody.status, 400);
+  assert.match(String(paramsInTheBody.body.error), /^missing restoreAfterMs: .* \(parameters go in the query string; the body is ignored\)$/);
+
+  // None of those did anything, and the server still answers.
+  assert.equal(sim.marketData.paused, false);
+  const status = await call('GET', '/status');
+  assert.equal(status.status, 200);
+  assert.equal(status.body.serverVersion, 193);
+});
