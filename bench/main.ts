@@ -6,10 +6,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
+import { ingestBench } from './ingest.js';
 import { startupBench } from './startup.js';
 
 const benches = {
   startup: startupBench,
+  ingest: ingestBench,
 } as const;
 
 const HELP = `Usage: npm run bench -- [NAME ...] [--runs N]
