@@ -174,6 +174,7 @@ export const ibConnectionLogic = setup({
       if (event.type !== 'api.code') return;
       const kind = classifyIbCode(event.code);
       if (kind === 'request') context.ctx.log.debug({ code: event.code, reqId: event.reqId }, event.message);
+      else if (kind === 'farm-up' || kind === 'restored-data-kept') context.ctx.log.info({ code: event.code, kind }, event.message);
       else context.ctx.log.warn({ code: event.code, kind }, event.message);
     },
     publish: ({ context }, params: { state: IbConnectionState }) => {

@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import type { AnyActorLogic } from 'xstate';
 import { ibConnectionLogic, ibConnectionSettings } from './ib-connection.js';
 import { placeholderLogic, placeholderSettings } from './placeholder.js';
+import { simulatorLogic, simulatorSettings } from './simulator.js';
 import { subscriptionsLogic, subscriptionsSettings } from './subscriptions.js';
 
 export interface ComponentKind {
@@ -16,6 +17,11 @@ export interface ComponentKind {
 }
 
 export const componentKinds = {
+  simulator: {
+    logic: simulatorLogic,
+    settings: simulatorSettings,
+    description: 'the TWS wire-protocol simulator on loopback: a seeded market, orders, IB limits and faults',
+  },
   ib_connection: {
     logic: ibConnectionLogic,
     settings: ibConnectionSettings,

@@ -3,7 +3,8 @@
  * --help. Exit codes: 0 done, 1 a run failed, 2 a usage or config mistake.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { loadConfig } from '../config/load.js';
+import { ConfigError } from '../config/yaml.js';
 import { runDaemon, treeFromConfig } from '../daemon.js';
 import { createLogger } from '../log.js';
 import { defaultSimConfig, loadSimConfig, withFlags } from '../sim/config.js';

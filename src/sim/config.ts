@@ -5,7 +5,7 @@
  * YAML line, the key path, the value and what was expected.
  */
 import { z } from 'zod';
-import { parseWithSchema, readConfigFile } from '../config/load.js';
+import { parseWithSchema, readConfigFile } from '../config/yaml.js';
 import { IB_LIMITS } from './market-data.js';
 import { MIN_SERVER_VERSION, SERVER_VERSION, type SimulatorOptions } from './server.js';
 

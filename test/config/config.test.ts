@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { componentKinds } from '../../src/actors/registry.js';
-import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
+import { loadConfig, parseConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/config/yaml.js';
 import { runKeel } from '../support/process.js';
 
 /** How zod names the registered component kinds; the list grows as parts of keel land. */
@@ -25,7 +26,7 @@ test('the shipped default config is valid and has the whole design tree', () => 
   const config = loadConfig('config/default.yaml');
   assert.deepEqual(Object.keys(config.components).sort(), [
     'feature_health', 'features', 'ib_connection', 'inspector', 'journal', 'l2_microstructure',
-    'paper_trader', 'predictor', 'regime', 'risk_gate', 'subscriptions',
+    'paper_trader', 'predictor', 'regime', 'risk_gate', 'simulator', 'subscriptions',
   ]);
   assert.equal(config.supervisor.strategy, 'rest_for_one');
 });
@@ -103,7 +104,7 @@ test('keel config check: exit 2 and every problem on stderr for a bad file, exit
 
   const good = runKeel(['config', 'check', 'config/default.yaml']);
   assert.equal(await good.exited, 0);
-  assert.ok(good.stdout.includes('  level 0: journal, inspector'));
+  assert.ok(good.stdout.includes('  level 0: journal, simulator, inspector'));
 });
 
 test('keel run with a missing config file says so and exits 2', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigError } from '../../src/config/load.js';
+import { ConfigError } from '../../src/config/yaml.js';
 import { defaultSimConfig, loadSimConfig, parseSimConfig, withFlags } from '../../src/sim/config.js';
 import { IB_LIMITS } from '../../src/sim/market-data.js';
 import { SERVER_VERSION } from '../../src/sim/server.js';
