@@ -74,6 +74,8 @@ interface Context {
   readonly failures: number;
   readonly reason: string;
   readonly farmsDown: readonly string[];
+  /** TWS has lost IB (1100) and not reported it back (1101/1102). */
+  readonly ibUnreachable: boolean;
   readonly dataEpoch: number;
 }
 
@@ -91,6 +93,9 @@ const listen = fromCallback<Event, IBApi>(({ input: api, sendBack }) => {
   for (const [name, handler] of handlers) emitter.on(name, handler);
   return () => {
     for (const [name, handler] of handlers) emitter.off(name, handler);
+    // However the actor ends, its socket goes with it; a late socket error then has a listener and goes nowhere.
+    emitter.on(EventName.error, () => {});
+    api.disconnect();
   };
 });
 
@@ -143,7 +148,7 @@ export const ibConnectionLogic = setup({
     connectivityLost: codeIs('connectivity-lost'),
     dataLost: codeIs('restored-data-lost'),
     restored: codeIs('restored-data-kept', 'restored-data-lost'),
-    allFarmsUp: ({ context }) => context.farmsDown.length === 0,
+    healthy: ({ context }) => context.farmsDown.length === 0 && !context.ibUnreachable,
   },
   actions: {
     answerProbe: sendTo('probe', ({ event }) => event),
@@ -166,6 +171,11 @@ export const ibConnectionLogic = setup({
           return { farmsDown: [...new Set([...context.farmsDown, farm])], reason: `${event.code}: ${event.message}` };
         case 'farm-up':
           return { farmsDown: context.farmsDown.filter((f) => f !== farm) };
+        case 'connectivity-lost':
+          return { ibUnreachable: true, reason: `${event.code}: ${event.message}` };
+        case 'restored-data-kept':
+        case 'restored-data-lost':
+          return { ibUnreachable: false, reason: `${event.code}: ${event.message}` };
         default:
           return { reason: `${event.code}: ${event.message}` };
       }
@@ -198,6 +208,7 @@ export const ibConnectionLogic = setup({
     failures: 0,
     reason: 'starting',
     farmsDown: [],
+    ibUnreachable: false,
     dataEpoch: 0,
   }),
   entry: ({ context }) => context.ctx.bus.retain(LINK_TOPIC, context.link),
@@ -218,7 +229,7 @@ export const ibConnectionLogic = setup({
             context.link.orderIds.start(event.nextValidId);
             context.link.ready = true;
             context.ctx.log.info({ clientId: context.clientId, nextValidId: event.nextValidId }, 'connected to TWS: ready');
-            return { failures: 0, farmsDown: [], reason: 'nextValidId received', dataEpoch: context.dataEpoch + 1 };
+            return { failures: 0, farmsDown: [], ibUnreachable: false, reason: 'nextValidId received', dataEpoch: context.dataEpoch + 1 };
           }),
         },
         'api.closed': { target: 'reconnecting', actions: 'noteClosed' },
@@ -261,16 +272,15 @@ export const ibConnectionLogic = setup({
           { guard: 'streamBroken', target: 'reconnecting', actions: ['logCode', 'recordCode'] },
           {
             guard: 'dataLost',
-            target: 'connected',
-            actions: ['logCode', 'recordCode', assign({ farmsDown: [], dataEpoch: ({ context }) => context.dataEpoch + 1 })],
+            actions: ['logCode', 'recordCode', assign({ dataEpoch: ({ context }) => context.dataEpoch + 1 }), { type: 'publish', params: { state: 'degraded' } }],
           },
-          { guard: 'restored', target: 'connected', actions: ['logCode', 'recordCode', assign({ farmsDown: [] })] },
+          { guard: 'restored', actions: ['logCode', 'recordCode'] },
           { guard: 'farmUp', actions: ['logCode', 'recordCode', { type: 'publish', params: { state: 'degraded' } }] },
           { guard: 'farmDown', actions: ['logCode', 'recordCode', { type: 'publish', params: { state: 'degraded' } }] },
           { actions: 'logCode' },
         ],
       },
-      always: { guard: 'allFarmsUp', target: 'connected' },
+      always: { guard: 'healthy', target: 'connected' },
     },
     reconnecting: {
       entry: [

@@ -59,6 +59,9 @@ type InstrumentSettings = SubscriptionsSettings['instruments'][number];
 export const SUBSCRIPTIONS_STATUS_TOPIC = 'subscriptions.status';
 export const FEED_SILENT_TOPIC = 'feed.silent';
 export const INSTRUMENTS_TOPIC = 'instruments';
+/** 317: TWS says empty the book before applying new entries; consumers of `depth` do so on this topic. */
+export const DEPTH_RESET_TOPIC = 'depth.reset';
+const DEPTH_RESET = 317;
 
 /** What the manager reports at every sweep (retained), for the inspector and tests. */
 export interface SubscriptionsStatus {
@@ -109,6 +112,11 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
     quotes.top(touch(reqId), bid, ask, bidSize, askSize);
   const onMid = (reqId: number) => touch(reqId);
   const onError = (error: Error, code: number, reqId: number) => {
+    if (code === DEPTH_RESET) {
+      const route = plan.feed(reqId)?.route;
+      if (route) bus.publish(DEPTH_RESET_TOPIC, { instrument: route.instrument });
+      return;
+    }
     const feed = plan.refused(reqId, code, error.message, clock.now());
     if (!feed) return;
     depth.unroute(reqId);
@@ -132,6 +140,10 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
     const contract = contractOf(settings.instruments[feed.instrument]!);
     if (feed.kind === 'depth') depth.route(reqId, feed.route!);
     link.send(PRIORITY.subscriptions, `${feed.kind} ${feed.symbol}`, (ib: IBApi) => {
+      // Voided while it waited in the pacer (new data epoch, silence): a request nobody would track.
+      if (plan.feed(reqId) !== feed) return;
+      // Silence is counted from when IB was asked, not from when the request joined the queue.
+      feed.route!.lastAt = clock.now();
       if (feed.kind === 'depth') ib.reqMktDepth(reqId, contract, feed.rows ?? 10, feed.smart ?? false, []);
       else if (feed.kind === 'ticks') ib.reqTickByTickData(reqId, contract, feed.tickType as never, 0, false);
       else ib.reqMktData(reqId, contract, '', false, false);
@@ -147,6 +159,8 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
   };
 
   const sweep = () => {
+    // A new ib_connection incarnation brings a new link: start over with it (only reachable under one_for_one).
+    if (bus.latest<IbLink>(LINK_TOPIC) !== link) throw new Error('the IB link was replaced: subscriptions restarts to use the new one');
     const now = clock.now();
     const status = bus.latest<IbStatus>(STATUS_TOPIC);
     if (link.ready && status && status.dataEpoch !== epoch) {
@@ -178,7 +192,8 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
   let timer: unknown;
   const sweepSoon = () => {
     clock.clearTimeout(timer);
-    timer = clock.setTimeout(sweep, 0);
+    // In this component's scope: the status that asks for it is published from ib_connection's.
+    timer = clock.setTimeout(() => ctx.scope(sweep), 0);
   };
   // Not inline: the status is published from inside ib_connection's transition.
   const unsubscribeStatus = bus.subscribe<IbStatus>(STATUS_TOPIC, sweepSoon);

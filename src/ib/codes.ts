@@ -14,9 +14,9 @@ export type IbCodeClass =
   | 'restored-data-kept'
   /** TWS reset the socket (1300) or lost its server connection (2110): reconnect. */
   | 'socket-reset'
-  /** A data farm is down (2103, 2105, 2107): data degraded, orders unaffected. */
+  /** A data farm is down (2103, 2105): data degraded, orders unaffected. */
   | 'farm-down'
-  /** A data farm is back (2104, 2106, 2108, 2158). */
+  /** A data farm is back or idle but available on demand (2104, 2106, 2107, 2108, 2158). */
   | 'farm-up'
   /** Another client holds our client id (326). */
   | 'client-id-in-use'
@@ -35,9 +35,9 @@ const CLASSES: ReadonlyMap<number, IbCodeClass> = new Map<number, IbCodeClass>([
   [2110, 'socket-reset'],
   [2103, 'farm-down'],
   [2105, 'farm-down'],
-  [2107, 'farm-down'],
   [2104, 'farm-up'],
   [2106, 'farm-up'],
+  [2107, 'farm-up'],
   [2108, 'farm-up'],
   [2158, 'farm-up'],
   [326, 'client-id-in-use'],
@@ -52,8 +52,11 @@ export function classifyIbCode(code: number): IbCodeClass {
   return CLASSES.get(code) ?? 'request';
 }
 
-/** The farm a 210x message names, e.g. `usfarm` in "Market data farm connection is broken:usfarm". */
+/**
+ * The farm a 210x message names: `usfarm` in "Market data farm connection is
+ * broken:usfarm", `ushmds` in "... available upon demand.ushmds".
+ */
 export function farmName(message: string): string {
-  const at = message.lastIndexOf(':');
+  const at = Math.max(message.lastIndexOf(':'), message.lastIndexOf('.'));
   return at >= 0 ? message.slice(at + 1).trim() : message;
 }

@@ -80,7 +80,15 @@ export class Pacer {
       this.queue.shift();
       this.tokens -= 1;
       this.sent++;
-      next.send();
+      try {
+        next.send();
+      } catch (err) {
+        // The rest of the queue must not stall behind one failed send.
+        if (this.timer === undefined) this.timer = this.clock.setTimeout(() => ((this.timer = undefined), this.drain()), 0);
+        throw err;
+      }
+      // A send that submitted more may have armed the timer already.
+      if (this.timer !== undefined) return;
     }
   }
 }

@@ -48,9 +48,16 @@ export interface Budgets {
 
 /** IB allows one tick-by-tick request per instrument per 15 s. */
 export const TICK_BY_TICK_SPACING_MS = 15_000;
-/** Codes that mean "not now" rather than "never". */
+/** Codes that mean "not now": another client holds the slot, or an id clashed. */
 const BUDGET_CODES = new Set([101, 309, 322, 10190]);
+/** Codes that mean "never": no such contract, no market-data permission, a request IB rejects. */
+const REFUSAL_CODES = new Set([200, 321, 354, 10089, 10090, 10091, 10168, 10189]);
 const BUDGET_RETRY_MS = 15_000;
+/**
+ * Request ids start far above any order id: IB reports errors for both in
+ * one id field, and a cancelled order's 202 must never look like a refused feed.
+ */
+export const FIRST_REQUEST_ID = 1_000_000_000;
 
 export class SubscriptionPlan {
   readonly feeds: Feed[];
@@ -61,7 +68,7 @@ export class SubscriptionPlan {
   constructor(
     wanted: readonly WantedFeed[],
     private readonly budgets: Budgets,
-    firstReqId = 1_000,
+    firstReqId = FIRST_REQUEST_ID,
   ) {
     this.nextReqId = firstReqId;
     this.feeds = wanted
@@ -130,13 +137,14 @@ export class SubscriptionPlan {
   }
 
   /**
-   * IB refused a request. A budget code (101, 309, 322, 10190) means another
-   * client holds the slot: wait and retry. Anything else (200 and the like)
-   * means never: the feed is refused. Returns the feed, if the request was ours.
+   * IB answered a request with an error. A budget code (101, 309, 322,
+   * 10190): wait and retry. A refusal (200, 354, ...): the feed is refused
+   * for good. Any other code is a warning about a feed that goes on; it is
+   * left as it is. Returns the feed when it changed.
    */
   refused(reqId: number, code: number, message: string, now: number): Feed | undefined {
     const f = this.byReqId.get(reqId);
-    if (!f) return undefined;
+    if (!f || (!BUDGET_CODES.has(code) && !REFUSAL_CODES.has(code))) return undefined;
     this.byReqId.delete(reqId);
     f.reqId = undefined;
     f.route = undefined;

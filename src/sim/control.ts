@@ -120,6 +120,13 @@ export const ENDPOINTS: readonly Endpoint[] = [
   },
   {
     method: 'POST',
+    path: '/faults/restore',
+    params: [],
+    does: 'end every connectivity or farm outage now (1101/1102, 2104)',
+    run: (sim) => ({ restored: sim.faults.restore() }),
+  },
+  {
+    method: 'POST',
     path: '/faults/garbage',
     params: [],
     does: 'send every client bytes no TWS message starts with',

@@ -9,7 +9,8 @@ import { encodeMessage } from './wire.js';
  * that ends by itself schedules its end on the simulator's clock.
  */
 export class Faults {
-  private readonly timers = new Set<unknown>();
+  /** Outages still running: their timer and what ends them. */
+  private readonly pending = new Map<unknown, () => void>();
 
   constructor(
     private readonly sim: TwsSimulator,
@@ -34,9 +35,9 @@ export class Faults {
     this.broadcast(1100, 'Connectivity between IB and Trader Workstation has been lost.');
     this.sim.marketData.paused = true;
     this.after(restoreAfterMs, () => {
-      this.sim.marketData.paused = false;
+      if (dataLost) for (const session of this.sim.sessions) this.sim.marketData.dropSession(session);
+      this.sim.marketData.resume();
       if (dataLost) {
-        for (const session of this.sim.sessions) this.sim.marketData.dropSession(session);
         this.broadcast(1101, 'Connectivity between IB and TWS has been restored- data lost.');
       } else {
         this.broadcast(1102, 'Connectivity between IB and TWS has been restored- data maintained.');
@@ -50,7 +51,7 @@ export class Faults {
     this.broadcast(2103, 'Market data farm connection is broken:usfarm');
     this.sim.marketData.paused = true;
     this.after(restoreAfterMs, () => {
-      this.sim.marketData.paused = false;
+      this.sim.marketData.resume();
       this.broadcast(2104, 'Market data farm connection is OK:usfarm');
     });
     this.log?.warn({ restoreAfterMs }, 'fault: market data farm broken (2103)');
@@ -86,10 +87,18 @@ export class Faults {
     this.log?.warn({ delayMs }, 'fault: slow responses');
   }
 
+  /** Ends every outage still running now, as if its time had come. */
+  restore(): number {
+    const ends = [...this.pending.values()];
+    this.clear();
+    for (const end of ends) end();
+    return ends.length;
+  }
+
   /** Cancels faults still waiting to end. */
   clear(): void {
-    for (const timer of this.timers) this.clock.clearTimeout(timer);
-    this.timers.clear();
+    for (const timer of this.pending.keys()) this.clock.clearTimeout(timer);
+    this.pending.clear();
   }
 
   private broadcast(code: number, message: string): void {
@@ -98,9 +107,9 @@ export class Faults {
 
   private after(ms: number, fn: () => void): void {
     const timer = this.clock.setTimeout(() => {
-      this.timers.delete(timer);
+      this.pending.delete(timer);
       fn();
     }, ms);
-    this.timers.add(timer);
+    this.pending.set(timer, fn);
   }
 }

@@ -103,6 +103,23 @@ export class MarketData implements MarketListener {
     this.sendSnapshot(feed);
   }
 
+  /**
+   * Ends an outage: every depth feed is told to empty its book (317, as TWS
+   * does) and every feed gets a fresh snapshot, since what changed during
+   * the pause was never sent.
+   */
+  resume(): void {
+    this.paused = false;
+    for (const feeds of this.feedsBySession.values()) {
+      for (const feed of feeds.values()) {
+        if (feed.kind === 'depth') {
+          feed.session.error(feed.reqId, 317, 'Market depth data has been RESET. Please empty deep book contents before applying any new entries.');
+        }
+        this.sendSnapshot(feed);
+      }
+    }
+  }
+
   cancel(session: Session, reqId: number): void {
     const feed = this.feedsBySession.get(session)?.get(reqId);
     if (feed) this.remove(feed);

@@ -180,6 +180,7 @@ export class TwsSimulator {
     });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => {
+      session.dispose();
       this.sessions.delete(session);
       this.marketData.dropSession(session);
       this.broker.dropSession(session);

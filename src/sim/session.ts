@@ -16,6 +16,8 @@ export class Session {
   delayMs = 0;
   /** Arrival times of the client's last messages, for the 50-per-second rule. */
   private readonly arrivals: number[] = [];
+  /** Writes held back by the slow-down fault, cancelled when the socket closes. */
+  private readonly delayed = new Set<unknown>();
 
   constructor(
     readonly socket: Socket,
@@ -33,7 +35,7 @@ export class Session {
   /** Writes bytes as they are (framed messages, or garbage on purpose). */
   write(bytes: Buffer): void {
     if (!this.open) return;
-    if (this.delayMs > 0) this.clock.setTimeout(() => this.open && this.socket.write(bytes), this.delayMs);
+    if (this.delayMs > 0) this.later(() => this.socket.write(bytes));
     else this.socket.write(bytes);
   }
 
@@ -56,7 +58,21 @@ export class Session {
 
   /** Ends the connection after what was already written has gone out. */
   close(): void {
-    if (this.delayMs > 0) this.clock.setTimeout(() => this.socket.end(), this.delayMs);
+    if (this.delayMs > 0) this.later(() => this.socket.end());
     else this.socket.end();
+  }
+
+  /** Forgets what the slow-down fault still holds (the socket is gone). */
+  dispose(): void {
+    for (const timer of this.delayed) this.clock.clearTimeout(timer);
+    this.delayed.clear();
+  }
+
+  private later(fn: () => void): void {
+    const timer = this.clock.setTimeout(() => {
+      this.delayed.delete(timer);
+      if (this.open) fn();
+    }, this.delayMs);
+    this.delayed.add(timer);
   }
 }

@@ -14,7 +14,7 @@ import { DEPTH_TOPIC, type DepthBatch } from '../../src/ib/depth-feed.js';
 import { LINK_TOPIC, STATUS_TOPIC, type IbLink, type IbStatus } from '../../src/ib/link.js';
 import { TwsSimulator, type SimulatorOptions } from '../../src/sim/server.js';
 import { startTree } from '../support/probe.js';
-import { until } from '../support/ib-client.js';
+import { barrier, until } from '../support/ib-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-ib-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -127,8 +127,11 @@ test('1101 -> every subscription requested again; 1102 -> none', async () => {
     await until(k.allLive, 'every feed live');
     const epoch = k.status()!.dataEpoch;
     const first = reqIds(k.feeds());
-    k.sim.faults.connectivityLost(100, false);
-    await until(() => k.states.includes('degraded'), 'degraded on 1100');
+    k.sim.faults.connectivityLost(60_000, false);
+    await until(() => k.status()?.state === 'degraded', 'degraded on 1100');
+    await barrier(k.link().api);
+    assert.equal(k.status()?.state, 'degraded', 'degraded until TWS says IB is back');
+    k.sim.faults.restore();
     await until(() => k.status()?.state === 'connected', 'connected on 1102');
     assert.equal(k.status()!.dataEpoch, epoch);
     assert.deepEqual(reqIds(k.feeds()), first, '1102 keeps every subscription');

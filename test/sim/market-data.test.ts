@@ -182,3 +182,29 @@ test('the simulator is deterministic: the same seed gives the same first 10,000 
   assert.equal(await firstMessages(42, 10_000), first);
   assert.notEqual(await firstMessages(43, 10_000), first);
 });
+
+test('after a farm outage every depth feed is reset (317) and sent the book afresh', async () => {
+  const s = await start();
+  try {
+    const rows = 5;
+    const mirror = mirrorDepth(s.ib, 9, rows);
+    s.ib.on(EventName.error, (_e, code, reqId) => {
+      if (Number(code) === 317 && reqId === 9) mirror.book.forEach((side) => (side.length = 0));
+    });
+    s.ib.reqMktDepth(9, SPY, rows, false, []);
+    await s.advance(100);
+    s.sim.faults.farmOutage(300);
+    const during = mirror.updates();
+    await s.advance(200);
+    assert.equal(mirror.updates(), during, 'nothing is sent while the farm is down');
+    await s.advance(200);
+    assert.deepEqual(s.infos.slice(-2), [2103, 2104]);
+    assert.deepEqual(s.errors.map((e) => e.code), [317]);
+    const market = s.sim.marketData.market.bookAt(0)!;
+    for (const side of [ASK, BID] as const) {
+      assert.deepEqual(mirror.book[side], Array.from({ length: rows }, (_, r) => [market.price[side][r]! / 100, market.size[side][r]!]));
+    }
+  } finally {
+    await s.stop();
+  }
+});
