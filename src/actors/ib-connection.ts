@@ -14,10 +14,10 @@
  */
 import type { IBApi } from '@stoqey/ib';
 import { EventName } from '@stoqey/ib';
-import { assign, fromCallback, sendTo, setup, type ActorRefFrom } from 'xstate';
+import { assign, fromCallback, sendTo, setup } from 'xstate';
 import { z } from 'zod';
 import { classifyIbCode, farmName } from '../ib/codes.js';
-import { IbLink, LINK_TOPIC, STATUS_TOPIC, type IbConnectionState, type IbStatus } from '../ib/link.js';
+import { IbLink, LINK_TOPIC, listenTo, STATUS_TOPIC, type IbConnectionState, type IbStatus } from '../ib/link.js';
 import { OrderIdLedger } from '../ib/order-ids.js';
 import { PRIORITY } from '../ib/pacer.js';
 import { backoffDelay } from '../supervision/backoff.js';
@@ -81,20 +81,17 @@ interface Context {
 
 /** Turns the client's events into machine events, for as long as the actor lives. */
 const listen = fromCallback<Event, IBApi>(({ input: api, sendBack }) => {
-  const handlers: [EventName, (...args: never[]) => void][] = [
+  const stopListening = listenTo(api, [
     [EventName.nextValidId, (id: number) => sendBack({ type: 'api.ready', nextValidId: id })],
     [EventName.disconnected, () => sendBack({ type: 'api.closed', reason: 'socket closed' })],
     [EventName.currentTime, () => sendBack({ type: 'api.time' })],
     [EventName.info, (message: string, code: number) => sendBack({ type: 'api.code', code, message, reqId: -1 })],
     [EventName.error, (error: Error, code: number, reqId: number) => sendBack({ type: 'api.code', code, message: error.message, reqId })],
-  ];
-  // IBApi types each event separately; here they are handled as a list.
-  const emitter = api as unknown as { on(name: string, fn: (...args: never[]) => void): void; off(name: string, fn: (...args: never[]) => void): void };
-  for (const [name, handler] of handlers) emitter.on(name, handler);
+  ]);
   return () => {
-    for (const [name, handler] of handlers) emitter.off(name, handler);
+    stopListening();
     // However the actor ends, its socket goes with it; a late socket error then has a listener and goes nowhere.
-    emitter.on(EventName.error, () => {});
+    api.on(EventName.error, () => {});
     api.disconnect();
   };
 });
@@ -309,4 +306,3 @@ function probeInput(context: Context) {
   return { link: context.link, intervalMs: probeIntervalMs, timeoutMs: probeTimeoutMs, ctx: context.ctx };
 }
 
-export type IbConnectionActor = ActorRefFrom<typeof ibConnectionLogic>;

@@ -13,7 +13,7 @@
 import { EventName, SecType, type Contract, type IBApi } from '@stoqey/ib';
 import { z } from 'zod';
 import { DepthFeed } from '../ib/depth-feed.js';
-import { LINK_TOPIC, STATUS_TOPIC, type IbLink, type IbStatus } from '../ib/link.js';
+import { LINK_TOPIC, listenTo, STATUS_TOPIC, type IbLink, type IbStatus } from '../ib/link.js';
 import { PRIORITY } from '../ib/pacer.js';
 import { QuoteBoard, QUOTES_TOPIC } from '../ib/quote-board.js';
 import { SubscriptionPlan, type Feed, type WantedFeed } from '../ib/subscription-plan.js';
@@ -122,7 +122,7 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
     depth.unroute(reqId);
     log.warn({ symbol: feed.symbol, kind: feed.kind, code, status: feed.status }, `IB refused ${feed.kind} for ${feed.symbol}: ${error.message}`);
   };
-  const listeners: [EventName, (...args: never[]) => void][] = [
+  const stopListening = listenTo(api, [
     [EventName.updateMktDepth, depth.onDepth],
     [EventName.updateMktDepthL2, depth.onDepthL2],
     [EventName.tickPrice, onTickPrice],
@@ -131,9 +131,7 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
     [EventName.tickByTickBidAsk, onBidAsk],
     [EventName.tickByTickMidPoint, onMid],
     [EventName.error, onError],
-  ];
-  const emitter = api as unknown as { on(name: string, fn: (...args: never[]) => void): void; off(name: string, fn: (...args: never[]) => void): void };
-  for (const [name, fn] of listeners) emitter.on(name, fn);
+  ]);
 
   const request = (feed: Feed) => {
     const reqId = feed.reqId!;
@@ -205,7 +203,7 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
       clock.clearTimeout(timer);
       unsubscribeStatus();
       for (const feed of plan.feeds) if (feed.reqId !== undefined && link.ready) cancel(feed, feed.reqId);
-      for (const [name, fn] of listeners) emitter.off(name, fn);
+      stopListening();
       depth.flush();
     },
   };

@@ -4,7 +4,7 @@
  * id ledger. The ib_connection actor owns its lifecycle and publishes it on
  * the bus (`ib.link`, retained); the link's state is on `ib.status`.
  */
-import { IBApi } from '@stoqey/ib';
+import { IBApi, type EventName } from '@stoqey/ib';
 import type { Clock } from '../clock.js';
 import type { OrderIdLedger } from './order-ids.js';
 import { Pacer } from './pacer.js';
@@ -59,4 +59,18 @@ export class IbLink {
     });
     return true;
   }
+}
+
+export type ClientListener = readonly [EventName, (...args: never[]) => void];
+
+/**
+ * Adds listeners to the client's events and returns what removes them.
+ * IBApi types each event on its own; a list of them needs this one cast.
+ */
+export function listenTo(api: IBApi, listeners: readonly ClientListener[]): () => void {
+  const emitter = api as unknown as { on(name: string, fn: (...args: never[]) => void): void; off(name: string, fn: (...args: never[]) => void): void };
+  for (const [name, fn] of listeners) emitter.on(name, fn);
+  return () => {
+    for (const [name, fn] of listeners) emitter.off(name, fn);
+  };
 }

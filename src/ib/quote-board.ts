@@ -15,6 +15,7 @@ const LAST_SIZE = 5;
 const VOLUME = 8;
 
 export class QuoteBoard {
+  /** Unknown until IB says: NaN, never a price of 0. */
   readonly bid: Float64Array;
   readonly ask: Float64Array;
   readonly bidSize: Float64Array;
@@ -24,10 +25,14 @@ export class QuoteBoard {
   readonly volume: Float64Array;
 
   constructor(readonly symbols: readonly string[]) {
-    const n = symbols.length;
-    [this.bid, this.ask, this.bidSize, this.askSize, this.last, this.lastSize, this.volume] = Array.from({ length: 7 }, () => new Float64Array(n).fill(NaN)) as [
-      Float64Array, Float64Array, Float64Array, Float64Array, Float64Array, Float64Array, Float64Array,
-    ];
+    const column = () => new Float64Array(symbols.length).fill(NaN);
+    this.bid = column();
+    this.ask = column();
+    this.bidSize = column();
+    this.askSize = column();
+    this.last = column();
+    this.lastSize = column();
+    this.volume = column();
   }
 
   /** A TICK_PRICE; unknown instruments (-1) and tick types are ignored. */

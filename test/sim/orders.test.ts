@@ -11,7 +11,7 @@ import { ManualClock } from '../../src/clock.js';
 import { COMMISSION_PER_SHARE, MIN_COMMISSION_PER_ORDER } from '../../src/sim/broker.js';
 import { ASK } from '../../src/sim/market.js';
 import { TwsSimulator, type SimulatorOptions } from '../../src/sim/server.js';
-import { barrier, nextEvent, until, type ClientError } from '../support/ib-client.js';
+import { barrier, connectClient, until, type ClientError } from '../support/ib-client.js';
 
 const ACCOUNT = 'DU1234567';
 const SPY: Contract = { symbol: 'SPY', secType: SecType.STK, exchange: 'SMART', currency: 'USD' };
@@ -32,12 +32,7 @@ interface Client {
 }
 
 async function connect(port: number, clientId = 1): Promise<Client> {
-  const ib = new IBApi({ host: '127.0.0.1', port });
-  const errors: ClientError[] = [];
-  ib.on(EventName.error, (err: Error, code: number, reqId: number) => errors.push({ code, reqId, message: err.message }));
-  const ready = nextEvent(ib, EventName.nextValidId);
-  ib.connect(clientId);
-  const [firstId] = (await ready) as [number];
+  const { ib, errors, firstId } = await connectClient(port, clientId);
   const seen: [EventName, unknown[]][] = [];
   for (const name of EVENTS) ib.addListener(name, (...args: unknown[]) => seen.push([name, args]));
   return { ib, errors, firstId, seen };

@@ -14,9 +14,10 @@ export interface ClientError {
 
 /**
  * A connected client (after nextValidId) with every error it received, and
- * the codes of every info (errors TWS sends with id -1: 1100, 2104, 100...).
+ * the codes of every info (errors TWS sends with id -1: 1100, 2104, 100...),
+ * and the nextValidId of the handshake.
  */
-export async function connectClient(port: number, clientId = 1): Promise<{ ib: IBApi; errors: ClientError[]; infos: number[] }> {
+export async function connectClient(port: number, clientId = 1): Promise<{ ib: IBApi; errors: ClientError[]; infos: number[]; firstId: number }> {
   const ib = new IBApi({ host: '127.0.0.1', port });
   const errors: ClientError[] = [];
   const infos: number[] = [];
@@ -24,8 +25,8 @@ export async function connectClient(port: number, clientId = 1): Promise<{ ib: I
   ib.on(EventName.info, (_message: string, code: number) => infos.push(code));
   const ready = nextEvent(ib, EventName.nextValidId);
   ib.connect(clientId);
-  await ready;
-  return { ib, errors, infos };
+  const [firstId] = (await ready) as [number];
+  return { ib, errors, infos, firstId };
 }
 
 /** Resolves once everything the server wrote before answering a current-time request has been handled. */
