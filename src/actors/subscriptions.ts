@@ -6,9 +6,9 @@
  * goes silent while others tick, telling feature health (`feed.silent`).
  *
  * Data flows straight from the client's events into the data plane: depth
- * into the DepthFeed (typed-array batches on `depth`), quotes and
- * tick-by-tick into the QuoteBoard (retained on `quotes`). No XState event
- * per tick.
+ * into the DepthFeed (typed-array batches on `depth`), prints into the
+ * TradeFeed (batches on `trades`), quotes and tick-by-tick into the
+ * QuoteBoard (retained on `quotes`). No XState event per tick.
  */
 import { EventName, SecType, type Contract, type IBApi } from '@stoqey/ib';
 import { z } from 'zod';
@@ -16,6 +16,7 @@ import { DepthFeed } from '../ib/depth-feed.js';
 import { LINK_TOPIC, listenTo, STATUS_TOPIC, type IbLink, type IbStatus } from '../ib/link.js';
 import { PRIORITY } from '../ib/pacer.js';
 import { QuoteBoard, QUOTES_TOPIC } from '../ib/quote-board.js';
+import { TradeFeed } from '../ib/trade-feed.js';
 import { SubscriptionPlan, type Feed, type WantedFeed } from '../ib/subscription-plan.js';
 import type { ComponentContext } from '../supervision/component.js';
 import { serviceLogic } from '../supervision/service.js';
@@ -93,6 +94,7 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
   const api = link.api;
   const plan = new SubscriptionPlan(wantedFeeds(settings.instruments), settings.budgets);
   const depth = new DepthFeed(bus, clock);
+  const trades = new TradeFeed(bus, clock);
   const quotes = new QuoteBoard(settings.instruments.map((i) => i.symbol));
   bus.retain(INSTRUMENTS_TOPIC, settings.instruments.map((i) => i.symbol));
   bus.retain(QUOTES_TOPIC, quotes);
@@ -107,14 +109,23 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
   };
   const onTickPrice = (reqId: number, field: number, value: number) => quotes.price(touch(reqId), field, value);
   const onTickSize = (reqId: number, field: number | undefined, value: number | undefined) => quotes.size(touch(reqId), field ?? -1, value ?? NaN);
-  const onLast = (reqId: number, _type: number, _time: number, price: number, size: number) => quotes.trade(touch(reqId), price, size);
+  const onLast = (reqId: number, _type: number, _time: number, price: number, size: number) => {
+    const instrument = touch(reqId);
+    quotes.trade(instrument, price, size);
+    trades.trade(instrument, price, size);
+  };
   const onBidAsk = (reqId: number, _time: number, bid: number, ask: number, bidSize: number, askSize: number) =>
     quotes.top(touch(reqId), bid, ask, bidSize, askSize);
   const onMid = (reqId: number) => touch(reqId);
+  // Rows that came before the reset in the stream are applied before it.
+  const resetBook = (instrument: number) => {
+    depth.flush();
+    bus.publish(DEPTH_RESET_TOPIC, { instrument });
+  };
   const onError = (error: Error, code: number, reqId: number) => {
     if (code === DEPTH_RESET) {
       const route = plan.feed(reqId)?.route;
-      if (route) bus.publish(DEPTH_RESET_TOPIC, { instrument: route.instrument });
+      if (route) resetBook(route.instrument);
       return;
     }
     const feed = plan.refused(reqId, code, error.message, clock.now());
@@ -142,7 +153,11 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
       if (plan.feed(reqId) !== feed) return;
       // Silence is counted from when IB was asked, not from when the request joined the queue.
       feed.route!.lastAt = clock.now();
-      if (feed.kind === 'depth') ib.reqMktDepth(reqId, contract, feed.rows ?? 10, feed.smart ?? false, []);
+      if (feed.kind === 'depth') {
+        // A new subscription starts from an empty book: whatever keel held is from a void request.
+        resetBook(feed.instrument);
+        ib.reqMktDepth(reqId, contract, feed.rows ?? 10, feed.smart ?? false, []);
+      }
       else if (feed.kind === 'ticks') ib.reqTickByTickData(reqId, contract, feed.tickType as never, 0, false);
       else ib.reqMktData(reqId, contract, '', false, false);
     });
@@ -205,6 +220,7 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
       for (const feed of plan.feeds) if (feed.reqId !== undefined && link.ready) cancel(feed, feed.reqId);
       stopListening();
       depth.flush();
+      trades.flush();
     },
   };
 });

@@ -2,13 +2,11 @@
  * keel's depth handler: where IB's depth updates leave @stoqey/ib and enter
  * the data plane. Each update becomes one row in a columnar batch of typed
  * arrays (no allocation per update), stamped with a sequence number and a
- * monotonic receive time. A batch is published on the bus (`depth`) once the
- * client has decoded the socket read it came in (a microtask), or when it is
- * full. Consumers read it synchronously: after their handler returns, the
- * same arrays are reused for the next batch.
+ * monotonic receive time, published on the bus (`depth`) by a BatchPublisher.
  */
 import type { Bus } from '../bus.js';
 import type { Clock } from '../clock.js';
+import { BatchPublisher } from './batch-publisher.js';
 
 export const DEPTH_TOPIC = 'depth';
 
@@ -50,20 +48,17 @@ export interface Route {
 
 export class DepthFeed {
   private readonly routes = new Map<number, Route>();
-  private batch: DepthBatch;
-  private spare: DepthBatch;
+  private readonly batches: BatchPublisher<DepthBatch>;
   private seq = 0;
-  private flushQueued = false;
   /** Updates for a request id keel no longer routes (late after a cancel): counted, dropped. */
   unrouted = 0;
 
   constructor(
-    private readonly bus: Bus,
+    bus: Bus,
     private readonly clock: Clock,
     capacity = 4096,
   ) {
-    this.batch = new DepthBatch(capacity);
-    this.spare = new DepthBatch(capacity);
+    this.batches = new BatchPublisher(bus, DEPTH_TOPIC, () => new DepthBatch(capacity));
   }
 
   route(reqId: number, route: Route): void {
@@ -85,18 +80,9 @@ export class DepthFeed {
   };
 
   /** Publishes what is batched now. */
-  flush = (): void => {
-    this.flushQueued = false;
-    const full = this.batch;
-    if (full.count === 0) return;
-    this.batch = this.spare;
-    this.spare = full;
-    try {
-      this.bus.publish(DEPTH_TOPIC, full);
-    } finally {
-      full.count = 0;
-    }
-  };
+  flush(): void {
+    this.batches.flush();
+  }
 
   private append(reqId: number, position: number, operation: number, side: number, smart: number, price: number, size: number): void {
     const route = this.routes.get(reqId);
@@ -107,8 +93,8 @@ export class DepthFeed {
     const now = this.clock.now();
     route.lastAt = now;
     route.updates++;
-    const b = this.batch;
-    const row = b.count++;
+    const b = this.batches.open();
+    const row = b.count;
     b.instrument[row] = route.instrument;
     b.position[row] = position;
     b.operation[row] = operation;
@@ -118,10 +104,6 @@ export class DepthFeed {
     b.size[row] = size;
     b.seq[row] = ++this.seq;
     b.receivedAt[row] = now;
-    if (b.count === b.capacity) this.flush();
-    else if (!this.flushQueued) {
-      this.flushQueued = true;
-      queueMicrotask(this.flush);
-    }
+    this.batches.written();
   }
 }
