@@ -1,0 +1,257 @@
+/**
+ * Health of every feature of every instrument, judged on each emitted
+ * feature vector over a window of recent emissions (so a feature recovers
+ * once the bad readings leave the window), with the score of the production
+ * system keel learns from:
+ *
+ *   start at 100; zero rate > 50 % -> -50, else > 30 % -> -25;
+ *   more than 10 consecutive zeros -> -30; NaN/Inf rate > 1 % -> -20; floor 0.
+ *   HEALTHY >= 80, WARNING >= 50, CRITICAL > 0, DISABLED = 0.
+ *
+ * Besides the scores it keeps the conditions that must stop trading, each
+ * under a stable key with a reason in words: a CRITICAL or DISABLED feature
+ * a model uses, a NaN or Inf in a model input right now, data older than the
+ * limit, a feed reported silent. Advisory features (no model uses them) warn
+ * and never stop trading. Only warm instruments (two-sided and with enough
+ * history) are judged on their vectors; staleness is judged for all.
+ *
+ * Everything per reading is typed-array arithmetic; the map of conditions is
+ * rebuilt only when one appears or clears.
+ */
+import type { FeatureSchema } from './features.js';
+
+export interface HealthThresholds {
+  /** Emissions in the window the rates are taken over. */
+  readonly window: number;
+  readonly zeroRateWarning: number;
+  readonly zeroRateCritical: number;
+  readonly maxConsecutiveZeros: number;
+  readonly maxNanRate: number;
+  readonly penalties: { readonly zeroRateWarning: number; readonly zeroRateCritical: number; readonly consecutiveZeros: number; readonly nanRate: number };
+  readonly healthyAt: number;
+  readonly warningAt: number;
+}
+
+export const DEFAULT_THRESHOLDS: HealthThresholds = {
+  window: 100,
+  zeroRateWarning: 0.3,
+  zeroRateCritical: 0.5,
+  maxConsecutiveZeros: 10,
+  maxNanRate: 0.01,
+  penalties: { zeroRateWarning: 25, zeroRateCritical: 50, consecutiveZeros: 30, nanRate: 20 },
+  healthyAt: 80,
+  warningAt: 50,
+};
+
+export const STATUSES = ['HEALTHY', 'WARNING', 'CRITICAL', 'DISABLED'] as const;
+export type FeatureStatus = (typeof STATUSES)[number];
+export const HEALTHY = 0;
+export const WARNING = 1;
+export const CRITICAL = 2;
+export const DISABLED = 3;
+
+export function scoreOf(zeroRate: number, consecutiveZeros: number, nanRate: number, t: HealthThresholds = DEFAULT_THRESHOLDS): number {
+  let score = 100;
+  if (zeroRate > t.zeroRateCritical) score -= t.penalties.zeroRateCritical;
+  else if (zeroRate > t.zeroRateWarning) score -= t.penalties.zeroRateWarning;
+  if (consecutiveZeros > t.maxConsecutiveZeros) score -= t.penalties.consecutiveZeros;
+  if (nanRate > t.maxNanRate) score -= t.penalties.nanRate;
+  return Math.max(0, score);
+}
+
+/** HEALTHY, WARNING, CRITICAL or DISABLED as their index in STATUSES. */
+export function statusOf(score: number, t: HealthThresholds = DEFAULT_THRESHOLDS): number {
+  return score >= t.healthyAt ? HEALTHY : score >= t.warningAt ? WARNING : score > 0 ? CRITICAL : DISABLED;
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const ZERO = 1;
+const NOT_FINITE = 2;
+/** Why a feature stops trading, as bits. */
+const BAD_SCORE = 1;
+const BAD_VALUE = 2;
+
+export interface HealthOptions {
+  readonly thresholds: HealthThresholds;
+  /** Feature names no model uses: judged, reported, never a reason to stop trading. */
+  readonly advisory: readonly string[];
+  /** Data older than this stops trading. */
+  readonly maxDataAgeMs: number;
+}
+
+export class FeatureHealth {
+  readonly width: number;
+  /** Score and status index per `instrument * width + feature`; NaN / -1 until judged. */
+  readonly scores: Float64Array;
+  readonly status: Int8Array;
+  readonly zeroCount: Uint16Array;
+  readonly badCount: Uint16Array;
+  readonly consecutiveZeros: Uint32Array;
+  /** When a NaN or Inf was last seen (NaN: never). */
+  readonly lastBadAt: Float64Array;
+  /** Indices whose status changed in the last `observe`. */
+  readonly changed: Int32Array;
+  changedCount = 0;
+  /** What stops trading now, key -> reason. Replaced (not mutated) when it changes. */
+  problems: ReadonlyMap<string, string> = new Map();
+
+  private readonly advisory: Uint8Array;
+  private readonly window: Uint8Array;
+  private readonly filled: Int32Array;
+  private readonly windowPos: Int32Array;
+  private readonly featureProblems: Uint8Array;
+  private readonly stale: Float64Array;
+  private readonly silentAt: Float64Array;
+  private dirty = false;
+
+  constructor(
+    readonly symbols: readonly string[],
+    readonly schema: FeatureSchema,
+    readonly options: HealthOptions,
+  ) {
+    const names = schema.features;
+    for (const name of options.advisory) {
+      if (!names.includes(name)) throw new Error(`advisory feature '${name}' is not in the feature schema (${names.join(', ')})`);
+    }
+    this.width = names.length;
+    const cells = symbols.length * this.width;
+    this.scores = new Float64Array(cells).fill(NaN);
+    this.status = new Int8Array(cells).fill(-1);
+    this.zeroCount = new Uint16Array(cells);
+    this.badCount = new Uint16Array(cells);
+    this.consecutiveZeros = new Uint32Array(cells);
+    this.lastBadAt = new Float64Array(cells).fill(NaN);
+    this.changed = new Int32Array(cells);
+    this.advisory = Uint8Array.from(names, (n) => (options.advisory.includes(n) ? 1 : 0));
+    this.window = new Uint8Array(cells * options.thresholds.window);
+    this.filled = new Int32Array(symbols.length);
+    this.windowPos = new Int32Array(symbols.length);
+    this.featureProblems = new Uint8Array(cells);
+    this.stale = new Float64Array(symbols.length);
+    this.silentAt = new Float64Array(symbols.length).fill(NaN);
+  }
+
+  /** Judges one emitted vector set: `values` is `instrument * width + feature`. */
+  observe(values: Float64Array, warm: Uint8Array, now: number): void {
+    const t = this.options.thresholds;
+    const size = t.window;
+    const w = this.width;
+    this.changedCount = 0;
+    for (let i = 0; i < this.symbols.length; i++) {
+      if (warm[i] !== 1) continue;
+      const pos = this.windowPos[i]!;
+      const full = this.filled[i] === size;
+      const filled = full ? size : ++this.filled[i]!;
+      this.windowPos[i] = (pos + 1) % size;
+      for (let f = 0; f < w; f++) {
+        const k = i * w + f;
+        const x = values[k]!;
+        const flag = x === 0 ? ZERO : x - x === 0 ? 0 : NOT_FINITE;
+        const slot = k * size + pos;
+        if (full) {
+          const old = this.window[slot]!;
+          if (old === ZERO) this.zeroCount[k]!--;
+          else if (old === NOT_FINITE) this.badCount[k]!--;
+        }
+        this.window[slot] = flag;
+        if (flag === ZERO) {
+          this.zeroCount[k]!++;
+          this.consecutiveZeros[k]!++;
+        } else {
+          this.consecutiveZeros[k] = 0;
+          if (flag === NOT_FINITE) {
+            this.badCount[k]!++;
+            this.lastBadAt[k] = now;
+          }
+        }
+        const score = scoreOf(this.zeroCount[k]! / filled, this.consecutiveZeros[k]!, this.badCount[k]! / filled, t);
+        this.scores[k] = score;
+        const status = statusOf(score, t);
+        if (status !== this.status[k]) {
+          this.status[k] = status;
+          this.changed[this.changedCount++] = k;
+        }
+        if (this.advisory[f] === 1) continue;
+        const problem = (status >= CRITICAL ? BAD_SCORE : 0) | (flag === NOT_FINITE ? BAD_VALUE : 0);
+        if (problem !== this.featureProblems[k]) {
+          this.featureProblems[k] = problem;
+          this.dirty = true;
+        }
+      }
+    }
+    if (this.dirty) this.rebuild(now);
+  }
+
+  /**
+   * The 10 Hz sweep: data age for every instrument (`lastDataAt` NaN: none
+   * yet, counted from `since`), and silent feeds that have not come back.
+   */
+  sweep(lastDataAt: Float64Array, since: number, now: number): void {
+    for (let i = 0; i < this.symbols.length; i++) {
+      const last = lastDataAt[i]!;
+      const age = now - (last === last ? last : since);
+      const stale = age > this.options.maxDataAgeMs ? age : 0;
+      // Only a change of state rebuilds: a stale age growing is the same condition.
+      if ((stale === 0) !== (this.stale[i] === 0)) this.dirty = true;
+      this.stale[i] = stale;
+      const silentAt = this.silentAt[i]!;
+      if (silentAt === silentAt && last > silentAt) {
+        this.silentAt[i] = NaN;
+        this.dirty = true;
+      }
+    }
+    if (this.dirty) this.rebuild(now);
+  }
+
+  /** subscriptions reported a feed of `symbol` silent: a condition until its data flows again. */
+  feedSilent(symbol: string, now: number): void {
+    const i = this.symbols.indexOf(symbol);
+    if (i < 0) return;
+    this.silentAt[i] = now;
+    this.rebuild(now);
+  }
+
+  /** Share of judged features that are HEALTHY, in percent (NaN: nothing judged yet). */
+  qualityPct(): number {
+    let judged = 0;
+    let healthy = 0;
+    for (const s of this.status) {
+      if (s < 0) continue;
+      judged++;
+      if (s === HEALTHY) healthy++;
+    }
+    return judged === 0 ? NaN : (100 * healthy) / judged;
+  }
+
+  /** Why feature `k` has its score, in words. */
+  explain(k: number): string {
+    const filled = this.filled[Math.floor(k / this.width)]! || 1;
+    const pct = (n: number) => `${Math.round((100 * n) / filled)} %`;
+    return `score ${this.scores[k]}: zero rate ${pct(this.zeroCount[k]!)}, ${this.consecutiveZeros[k]} consecutive zeros, NaN/Inf rate ${pct(this.badCount[k]!)}`;
+  }
+
+  nameOf(k: number): string {
+    return `${this.symbols[Math.floor(k / this.width)]} ${this.schema.features[k % this.width]}`;
+  }
+
+  private rebuild(now: number): void {
+    this.dirty = false;
+    const problems = new Map<string, string>();
+    for (let k = 0; k < this.featureProblems.length; k++) {
+      const p = this.featureProblems[k]!;
+      if (p === 0) continue;
+      const name = this.nameOf(k);
+      if (p & BAD_VALUE) problems.set(`nan ${name}`, `${name} is NaN or Inf in a model input`);
+      if (p & BAD_SCORE) problems.set(`feature ${name}`, `${name} is ${STATUSES[this.status[k]!]} (${this.explain(k)})`);
+    }
+    for (let i = 0; i < this.symbols.length; i++) {
+      const symbol = this.symbols[i]!;
+      if (this.stale[i]! > 0) {
+        problems.set(`stale ${symbol}`, `${symbol} market data is ${seconds(this.stale[i]!)} old (limit ${seconds(this.options.maxDataAgeMs)})`);
+      }
+      const silentAt = this.silentAt[i]!;
+      if (silentAt === silentAt) problems.set(`silent ${symbol}`, `${symbol} feed went silent ${seconds(now - silentAt)} ago and has not come back`);
+    }
+    this.problems = problems;
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * The health score table case by case, the window that lets a feature
+ * recover, and the conditions that stop trading.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CRITICAL, DEFAULT_THRESHOLDS, DISABLED, FeatureHealth, HEALTHY, scoreOf, STATUSES, statusOf, WARNING } from '../../src/market/feature-health.js';
+
+test('the score table, case by case', () => {
+  const cases: [number, number, number, number][] = [
+    // zero rate, consecutive zeros, NaN/Inf rate -> score
+    [0, 0, 0, 100],
+    [0.3, 0, 0, 100], // "> 30 %": 30 % exactly is not penalised
+    [0.31, 0, 0, 75],
+    [0.5, 0, 0, 75],
+    [0.51, 0, 0, 50],
+    [0, 10, 0, 100], // "more than 10"
+    [0, 11, 0, 70],
+    [0, 0, 0.01, 100],
+    [0, 0, 0.011, 80],
+    [0.31, 11, 0, 45],
+    [0.51, 11, 0, 20],
+    [0.51, 11, 0.5, 0],
+    [0.31, 11, 0.02, 25],
+  ];
+  for (const [zeroRate, zeros, nanRate, score] of cases) assert.equal(scoreOf(zeroRate, zeros, nanRate), score, JSON.stringify({ zeroRate, zeros, nanRate }));
+  const status = (score: number) => STATUSES[statusOf(score)];
+  assert.deepEqual([100, 80, 79, 50, 49, 1, 0].map(status), ['HEALTHY', 'HEALTHY', 'WARNING', 'WARNING', 'CRITICAL', 'CRITICAL', 'DISABLED']);
+});
+
+const SCHEMA = { name: 'test', version: 1, features: ['a', 'b', 'c'] };
+
+function setup(advisory: string[] = [], window = 20) {
+  const health = new FeatureHealth(['SPY', 'QQQ'], SCHEMA, { thresholds: { ...DEFAULT_THRESHOLDS, window }, advisory, maxDataAgeMs: 1000 });
+  const values = new Float64Array(6).fill(1);
+  const warm = new Uint8Array([1, 1]);
+  let now = 0;
+  const emit = (times: number, set: (v: Float64Array) => void = () => {}) => {
+    for (let n = 0; n < times; n++) {
+      values.fill(1);
+      set(values);
+      health.observe(values, warm, (now += 100));
+    }
+  };
+  return { health, values, warm, emit, keys: () => [...health.problems.keys()].sort() };
+}
+
+test('a feature that keeps reading zero goes WARNING, CRITICAL, stops trading, and recovers once the zeros leave the window', () => {
+  const { health, emit, keys } = setup();
+  emit(20);
+  assert.equal(health.status[0], HEALTHY);
+  emit(7, (v) => (v[0] = 0)); // 7 of 20 zero: 35 %
+  assert.equal(health.scores[0], 75);
+  assert.equal(health.status[0], WARNING);
+  assert.deepEqual(keys(), []);
+  emit(4, (v) => (v[0] = 0)); // 11 of 20 zero, 11 in a row
+  assert.equal(health.scores[0], 20);
+  assert.equal(health.status[0], CRITICAL);
+  assert.deepEqual(keys(), ['feature SPY a']);
+  assert.match(health.problems.get('feature SPY a')!, /SPY a is CRITICAL \(score 20: zero rate 55 %, 11 consecutive zeros/);
+  assert.equal(health.status[3], HEALTHY, "QQQ's a is its own feature");
+  emit(1); // the run of zeros ends; the rate stays
+  assert.equal(health.scores[0], 50);
+  emit(20);
+  assert.equal(health.scores[0], 100, 'the zeros left the window');
+  assert.deepEqual(keys(), []);
+});
+
+test('a NaN in a model input stops trading at once, whatever the score', () => {
+  const { health, emit, keys } = setup();
+  emit(5);
+  emit(1, (v) => (v[4] = NaN));
+  assert.deepEqual(keys(), ['nan QQQ b']);
+  assert.equal(health.status[4], HEALTHY, 'one NaN in the window is a score of 80');
+  assert.equal(health.lastBadAt[4], 600);
+  emit(1, (v) => (v[4] = Infinity));
+  assert.deepEqual(keys(), ['nan QQQ b']);
+  emit(1);
+  assert.deepEqual(keys(), [], 'finite again: the value condition clears; the rate remains in the score');
+  assert.equal(health.status[4], HEALTHY);
+  emit(10, (v) => (v[4] = NaN));
+  assert.equal(health.scores[4], 80);
+  emit(11, (v) => (v[4] = 0));
+  assert.equal(health.status[4], DISABLED, 'zeros at 55 %, a run of 11, NaNs at 45 %: 100 - 50 - 30 - 20');
+});
+
+test('advisory features warn and are scored, but never stop trading', () => {
+  const { health, emit, keys } = setup(['b']);
+  emit(20, (v) => ((v[1] = 0), (v[4] = NaN)));
+  assert.equal(health.status[1], CRITICAL);
+  assert.deepEqual(keys(), []);
+  assert.throws(() => setup(['nope']), /advisory feature 'nope' is not in the feature schema \(a, b, c\)/);
+});
+
+test('cold instruments are not judged on their vectors', () => {
+  const { health, warm, emit, keys } = setup();
+  warm[1] = 0;
+  emit(20, (v) => v.fill(NaN, 3));
+  assert.deepEqual(keys(), []);
+  assert.equal(health.status[3], -1);
+  assert.equal(health.qualityPct(), 100);
+});
+
+test('the sweep: data older than the limit and a silent feed stop trading until data flows again', () => {
+  const { health, keys } = setup();
+  const lastDataAt = new Float64Array([NaN, NaN]);
+  health.sweep(lastDataAt, 0, 900);
+  assert.deepEqual(keys(), []);
+  health.sweep(lastDataAt, 0, 1100);
+  assert.deepEqual(keys(), ['stale QQQ', 'stale SPY'], 'no data at all since the start counts as old');
+  assert.equal(health.problems.get('stale SPY'), 'SPY market data is 1.1 s old (limit 1.0 s)');
+  lastDataAt[0] = 1100;
+  lastDataAt[1] = 1100;
+  health.sweep(lastDataAt, 0, 1150);
+  assert.deepEqual(keys(), []);
+  health.feedSilent('SPY', 1200);
+  assert.deepEqual(keys(), ['silent SPY']);
+  health.sweep(lastDataAt, 0, 1300);
+  assert.deepEqual(keys(), ['silent SPY'], 'old data does not end the silence');
+  lastDataAt[0] = 1350;
+  health.sweep(lastDataAt, 0, 1400);
+  assert.deepEqual(keys(), []);
+});

@@ -1,0 +1,107 @@
+/**
+ * The gate's rules on their own: conditions halt in the same call, cancels
+ * go out before anyone hears of it, resume waits for health.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ManualClock } from '../../src/clock.js';
+import { RiskGate, type GateTransition } from '../../src/trading/risk-gate.js';
+
+function setup(options = { autoResume: false, healthyPeriodMs: 1000 }) {
+  const clock = new ManualClock();
+  const gate = new RiskGate(clock, options);
+  const happened: string[] = [];
+  const transitions: GateTransition[] = [];
+  gate.onHalt(() => happened.push(`cancel all while ${gate.state}`));
+  gate.onTransition((t) => {
+    transitions.push(t);
+    happened.push(`${t.from} -> ${t.to}`);
+  });
+  return { clock, gate, happened, transitions };
+}
+
+const problems = (entries: Record<string, string>) => new Map(Object.entries(entries));
+
+test('a new condition halts before report() returns, with working orders cancelled first', () => {
+  const { gate, happened, transitions } = setup();
+  gate.report('feature_health', problems({}));
+  assert.equal(gate.state, 'ACTIVE');
+  gate.report('feature_health', problems({ 'nan SPY mid': 'SPY mid is NaN or Inf in a model input' }));
+  assert.equal(gate.state, 'HALTED');
+  assert.deepEqual(happened, ['cancel all while HALTED', 'ACTIVE -> HALTED']);
+  assert.equal(transitions[0]!.reason, 'SPY mid is NaN or Inf in a model input');
+  assert.equal(transitions[0]!.by, 'feature_health');
+  // The same condition again, or more while halted: no new transition.
+  gate.report('feature_health', problems({ 'nan SPY mid': 'x', 'stale QQQ': 'y' }));
+  assert.equal(transitions.length, 1);
+});
+
+test('while HALTED every order is refused with the reason; cancels are not the gate’s business', () => {
+  const { gate } = setup();
+  assert.deepEqual(gate.check({ symbol: 'SPY', quantity: 100, position: 0 }), { ok: true });
+  gate.report('ib', problems({ link: 'IB link reconnecting: socket closed' }));
+  assert.deepEqual(gate.check({ symbol: 'SPY', quantity: -100, position: 100 }), { ok: false, reason: 'trading halted: IB link reconnecting: socket closed' });
+});
+
+test('resume is refused while a condition is present, and allowed once none is', () => {
+  const { gate } = setup();
+  gate.report('feature_health', problems({ 'stale SPY': 'SPY market data is 6.0 s old (limit 5.0 s)' }));
+  const refused = gate.resume('looks fine to me');
+  assert.equal(refused.ok, false);
+  assert.match((refused as { reason: string }).reason, /1 condition still present: feature_health: SPY market data is 6.0 s old/);
+  gate.report('feature_health', problems({}));
+  assert.deepEqual(gate.resume('data is back'), { ok: true });
+  assert.equal(gate.state, 'ACTIVE');
+});
+
+test('auto-resume after the healthy period, only when configured and never after an operator halt', async () => {
+  const { clock, gate } = setup({ autoResume: true, healthyPeriodMs: 1000 });
+  gate.report('feature_health', problems({ 'stale SPY': 'old' }));
+  await clock.advance(500);
+  gate.report('feature_health', problems({}));
+  await clock.advance(900);
+  gate.tick(clock.now());
+  assert.equal(gate.state, 'HALTED', 'only 900 ms healthy');
+  await clock.advance(100);
+  gate.tick(clock.now());
+  assert.equal(gate.state, 'ACTIVE');
+  assert.equal(gate.reason, 'no condition for 1 s');
+
+  gate.halt('operator says stop');
+  await clock.advance(10_000);
+  gate.tick(clock.now());
+  assert.equal(gate.state, 'HALTED', 'an operator halt waits for an operator');
+
+  const manual = setup({ autoResume: false, healthyPeriodMs: 1000 });
+  manual.gate.report('x', problems({ a: 'a' }));
+  manual.gate.report('x', problems({}));
+  await manual.clock.advance(5000);
+  manual.gate.tick(manual.clock.now());
+  assert.equal(manual.gate.state, 'HALTED');
+});
+
+test('reduce-only lets through only orders that shrink a position without flipping it', () => {
+  const { gate } = setup();
+  gate.reduceOnly('end of day');
+  const ok = (quantity: number, position: number) => gate.check({ symbol: 'SPY', quantity, position }).ok;
+  assert.equal(ok(-50, 100), true);
+  assert.equal(ok(-100, 100), true, 'to flat');
+  assert.equal(ok(-150, 100), false, 'flips to short');
+  assert.equal(ok(10, 100), false, 'grows');
+  assert.equal(ok(10, 0), false, 'opens');
+  assert.equal(ok(30, -50), true);
+  assert.match((gate.check({ symbol: 'SPY', quantity: 10, position: 0 }) as { reason: string }).reason, /reduce-only \(end of day\): SPY order of 10 would not shrink the position of 0/);
+  gate.report('feature_health', problems({ k: 'SPY ofi is CRITICAL' }));
+  assert.equal(gate.state, 'HALTED', 'a condition halts from REDUCING too');
+});
+
+test('a canceller that throws does not spare the others, and the gate still halts', () => {
+  const { gate, happened } = setup();
+  gate.onHalt(() => {
+    throw new Error('broken canceller');
+  });
+  gate.onHalt(() => happened.push('second canceller ran'));
+  assert.throws(() => gate.halt('test'), /broken canceller/);
+  assert.equal(gate.state, 'HALTED');
+  assert.ok(happened.includes('second canceller ran'));
+});
