@@ -5,8 +5,12 @@
  */
 import type { z } from 'zod';
 import type { AnyActorLogic } from 'xstate';
+import { featureHealthLogic, featureHealthSettings } from './feature-health.js';
+import { featuresLogic, featuresSettings } from './features.js';
 import { ibConnectionLogic, ibConnectionSettings } from './ib-connection.js';
+import { l2MicrostructureLogic, l2MicrostructureSettings } from './l2-microstructure.js';
 import { placeholderLogic, placeholderSettings } from './placeholder.js';
+import { riskGateLogic, riskGateSettings } from './risk-gate.js';
 import { simulatorLogic, simulatorSettings } from './simulator.js';
 import { subscriptionsLogic, subscriptionsSettings } from './subscriptions.js';
 
@@ -31,6 +35,26 @@ export const componentKinds = {
     logic: subscriptionsLogic,
     settings: subscriptionsSettings,
     description: "every market-data request to IB, paced and under IB's budgets, re-requested after reconnects and silence",
+  },
+  l2_microstructure: {
+    logic: l2MicrostructureLogic,
+    settings: l2MicrostructureSettings,
+    description: 'order books per instrument from IB depth rows: typed arrays, bad updates rejected, locked/crossed flagged',
+  },
+  features: {
+    logic: featuresLogic,
+    settings: featuresSettings,
+    description: 'microstructure features updated per book and trade batch, sampled on clocks for the models',
+  },
+  feature_health: {
+    logic: featureHealthLogic,
+    settings: featureHealthSettings,
+    description: 'scores every feature, sweeps for stale data and silent feeds, tells the risk gate what must stop trading',
+  },
+  risk_gate: {
+    logic: riskGateLogic,
+    settings: riskGateSettings,
+    description: 'the ACTIVE / REDUCING / HALTED kill switch every order path asks; halts in the call that saw bad data',
   },
   placeholder: {
     logic: placeholderLogic,

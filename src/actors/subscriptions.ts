@@ -60,6 +60,8 @@ type InstrumentSettings = SubscriptionsSettings['instruments'][number];
 export const SUBSCRIPTIONS_STATUS_TOPIC = 'subscriptions.status';
 export const FEED_SILENT_TOPIC = 'feed.silent';
 export const INSTRUMENTS_TOPIC = 'instruments';
+/** Per instrument, whether keel keeps its book (a depth feed): the ones whose data age matters. */
+export const BOOKED_INSTRUMENTS_TOPIC = 'instruments.booked';
 /** 317: TWS says empty the book before applying new entries; consumers of `depth` do so on this topic. */
 export const DEPTH_RESET_TOPIC = 'depth.reset';
 const DEPTH_RESET = 317;
@@ -97,6 +99,7 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
   const trades = new TradeFeed(bus, clock);
   const quotes = new QuoteBoard(settings.instruments.map((i) => i.symbol));
   bus.retain(INSTRUMENTS_TOPIC, settings.instruments.map((i) => i.symbol));
+  bus.retain(BOOKED_INSTRUMENTS_TOPIC, settings.instruments.map((i) => i.depth !== false));
   bus.retain(QUOTES_TOPIC, quotes);
   let epoch = -1;
 

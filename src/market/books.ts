@@ -8,6 +8,9 @@
 import type { DepthBatch } from '../ib/depth-feed.js';
 import { APPLIED, OrderBook } from './order-book.js';
 
+/** The books, published after every applied batch and retained: read them synchronously. */
+export const BOOK_TOPIC = 'book';
+
 /** Top-of-book changes of one batch, in arrival order; rows [0, count) are valid. */
 export class TopChanges {
   count = 0;

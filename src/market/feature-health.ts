@@ -77,6 +77,8 @@ export interface HealthOptions {
   readonly advisory: readonly string[];
   /** Data older than this stops trading. */
   readonly maxDataAgeMs: number;
+  /** Per instrument, whether its data age is judged (default: all); quotes-only instruments have no book to age. */
+  readonly booked?: readonly boolean[];
 }
 
 export class FeatureHealth {
@@ -89,13 +91,14 @@ export class FeatureHealth {
   readonly consecutiveZeros: Uint32Array;
   /** When a NaN or Inf was last seen (NaN: never). */
   readonly lastBadAt: Float64Array;
-  /** Indices whose status changed in the last `observe`. */
+  /** Indices whose status changed in the last `observe` (a first HEALTHY is not a change). */
   readonly changed: Int32Array;
+  /** 1 for features no model uses, by feature column. */
+  readonly advisory: Uint8Array;
   changedCount = 0;
   /** What stops trading now, key -> reason. Replaced (not mutated) when it changes. */
   problems: ReadonlyMap<string, string> = new Map();
 
-  private readonly advisory: Uint8Array;
   private readonly window: Uint8Array;
   private readonly filled: Int32Array;
   private readonly windowPos: Int32Array;
@@ -141,7 +144,7 @@ export class FeatureHealth {
       if (warm[i] !== 1) continue;
       const pos = this.windowPos[i]!;
       const full = this.filled[i] === size;
-      const filled = full ? size : ++this.filled[i]!;
+      if (!full) this.filled[i]!++;
       this.windowPos[i] = (pos + 1) % size;
       for (let f = 0; f < w; f++) {
         const k = i * w + f;
@@ -164,12 +167,15 @@ export class FeatureHealth {
             this.lastBadAt[k] = now;
           }
         }
-        const score = scoreOf(this.zeroCount[k]! / filled, this.consecutiveZeros[k]!, this.badCount[k]! / filled, t);
+        // Rates over the whole window, unfilled slots counted clean: one zero in a fresh window is not a 100 % zero rate.
+        const score = scoreOf(this.zeroCount[k]! / size, this.consecutiveZeros[k]!, this.badCount[k]! / size, t);
         this.scores[k] = score;
         const status = statusOf(score, t);
-        if (status !== this.status[k]) {
+        const was = this.status[k]!;
+        if (status !== was) {
           this.status[k] = status;
-          this.changed[this.changedCount++] = k;
+          // A first judgment of HEALTHY is not news.
+          if (was !== -1 || status !== HEALTHY) this.changed[this.changedCount++] = k;
         }
         if (this.advisory[f] === 1) continue;
         const problem = (status >= CRITICAL ? BAD_SCORE : 0) | (flag === NOT_FINITE ? BAD_VALUE : 0);
@@ -188,6 +194,7 @@ export class FeatureHealth {
    */
   sweep(lastDataAt: Float64Array, since: number, now: number): void {
     for (let i = 0; i < this.symbols.length; i++) {
+      if (this.options.booked?.[i] === false) continue;
       const last = lastDataAt[i]!;
       const age = now - (last === last ? last : since);
       const stale = age > this.options.maxDataAgeMs ? age : 0;
@@ -225,8 +232,7 @@ export class FeatureHealth {
 
   /** Why feature `k` has its score, in words. */
   explain(k: number): string {
-    const filled = this.filled[Math.floor(k / this.width)]! || 1;
-    const pct = (n: number) => `${Math.round((100 * n) / filled)} %`;
+    const pct = (n: number) => `${Math.round((100 * n) / this.options.thresholds.window)} %`;
     return `score ${this.scores[k]}: zero rate ${pct(this.zeroCount[k]!)}, ${this.consecutiveZeros[k]} consecutive zeros, NaN/Inf rate ${pct(this.badCount[k]!)}`;
   }
 

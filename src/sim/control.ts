@@ -21,6 +21,8 @@ interface Param {
   readonly name: string;
   /** What is expected, for help and for 400s. */
   readonly expected: string;
+  /** How `keel sim --help` shows the value. */
+  readonly placeholder: string;
   /** The value, or undefined when the text is not one. */
   parse(text: string, sim: TwsSimulator): string | number | boolean | undefined;
 }
@@ -47,6 +49,7 @@ function whole(name: string, min: number, max: number, unit = ''): Param {
   return {
     name,
     expected: `a whole number${unit} from ${min} to ${max}`,
+    placeholder: 'N',
     parse: (text) => {
       if (!/^\d+$/.test(text)) return undefined;
       const n = Number(text);
@@ -58,12 +61,21 @@ function whole(name: string, min: number, max: number, unit = ''): Param {
 const bool = (name: string): Param => ({
   name,
   expected: 'true or false',
+  placeholder: 'true|false',
   parse: (text) => (text === 'true' ? true : text === 'false' ? false : undefined),
+});
+
+const oneOf = (name: string, values: readonly string[]): Param => ({
+  name,
+  expected: `one of ${values.join(', ')}`,
+  placeholder: values.join('|'),
+  parse: (text) => (values.includes(text) ? text : undefined),
 });
 
 const symbol: Param = {
   name: 'symbol',
   expected: 'a symbol of the simulator (SPY, QQQ, AAPL, MSFT or SYNnnnn)',
+  placeholder: 'SYMBOL',
   parse: (text, sim) => sim.instruments.find(0, text, 'STK')?.symbol,
 };
 
@@ -120,6 +132,16 @@ export const ENDPOINTS: readonly Endpoint[] = [
   },
   {
     method: 'POST',
+    path: '/faults/corrupt-depth',
+    params: [symbol, oneOf('mode', ['zero-sizes', 'nan-prices', 'clean'])],
+    does: "the symbol's depth sends size 0 or price NaN ('clean' ends it)",
+    run: (sim, p) => {
+      sim.faults.corruptDepth(p.symbol as string, p.mode as 'zero-sizes' | 'nan-prices' | 'clean');
+      return {};
+    },
+  },
+  {
+    method: 'POST',
     path: '/faults/restore',
     params: [],
     does: 'end every connectivity or farm outage now (1101/1102, 2104)',
@@ -160,13 +182,9 @@ export const ENDPOINTS: readonly Endpoint[] = [
 /** Each endpoint with its parameters, then what it does on the next line, for `keel sim --help`. */
 export function endpointLines(): string[] {
   return ENDPOINTS.flatMap((e) => {
-    const query = e.params.map((p) => `${p.name}=${placeholder(p)}`).join('&');
+    const query = e.params.map((p) => `${p.name}=${p.placeholder}`).join('&');
     return [`${e.method.padEnd(4)} ${e.path}${query ? `?${query}` : ''}`, `       ${e.does}`];
   });
-}
-
-function placeholder(p: Param): string {
-  return p.name === 'dataLost' ? 'true|false' : p.name === 'symbol' ? 'SYMBOL' : 'N';
 }
 
 function help() {

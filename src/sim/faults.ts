@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { TwsSimulator } from './server.js';
+import type { DepthCorruption } from './market-data.js';
 import { NO_ID } from './session.js';
 import { encodeMessage } from './wire.js';
 
@@ -64,6 +65,18 @@ export class Faults {
     const count = this.sim.marketData.silence(instrument.index);
     this.log?.warn({ symbol, feeds: count }, 'fault: feeds silenced');
     return count;
+  }
+
+  /**
+   * The symbol's depth starts lying: every size 0 or every price NaN, as a
+   * broken feed handler upstream would send. `clean` ends it. Quotes and
+   * trades stay true, so only the book's consumers can notice.
+   */
+  corruptDepth(symbol: string, mode: DepthCorruption | 'clean'): void {
+    const instrument = this.sim.instruments.find(0, symbol, 'STK');
+    if (!instrument) throw new Error(`unknown symbol ${symbol}`);
+    this.sim.marketData.corrupt(instrument.index, mode === 'clean' ? undefined : mode);
+    this.log?.warn({ symbol, mode }, 'fault: depth corrupted');
   }
 
   /** Bytes no TWS message starts with: the client cannot decode them. */

@@ -43,6 +43,9 @@ export interface MarketDataLimits {
 
 export const IB_LIMITS: MarketDataLimits = { marketDataLines: 100, depthSubscriptions: 3, tickByTickSubscriptions: 3 };
 
+/** How a corrupted depth feed lies: every size 0, or every price NaN. */
+export type DepthCorruption = 'zero-sizes' | 'nan-prices';
+
 export type TickByTickType = 'Last' | 'AllLast' | 'BidAsk' | 'MidPoint';
 const TICK_BY_TICK_CODES: Record<TickByTickType, number> = { Last: 1, AllLast: 2, BidAsk: 3, MidPoint: 4 };
 
@@ -68,6 +71,8 @@ export class MarketData implements MarketListener {
   onTrade: (book: InstrumentBook, priceTicks: number, size: number) => void = () => {};
   private readonly feedsByInstrument = new Map<number, Feed[]>();
   private readonly feedsBySession = new Map<Session, Map<number, Feed>>();
+  /** Instruments whose depth is sent corrupted (a fault). */
+  private readonly corrupted = new Map<number, DepthCorruption>();
   /** Messages written to sessions, for benchmarks and tests. */
   messagesSent = 0;
 
@@ -138,6 +143,12 @@ export class MarketData implements MarketListener {
     return feeds.length;
   }
 
+  /** From now on the instrument's depth carries bad values (undefined: clean again); the market itself is unchanged. */
+  corrupt(index: number, mode: DepthCorruption | undefined): void {
+    if (mode) this.corrupted.set(index, mode);
+    else this.corrupted.delete(index);
+  }
+
   /** Live feeds of a session, for status and tests. */
   feedsOf(session: Session): { reqId: number; kind: string; symbol: string; silent: boolean }[] {
     return [...(this.feedsBySession.get(session)?.values() ?? [])].map((f) => ({
@@ -200,10 +211,13 @@ export class MarketData implements MarketListener {
   }
 
   private sendDepth(feed: Feed & { kind: 'depth' }, position: number, operation: Operation, side: Side, priceTicks: number, size: number): void {
+    const corrupt = this.corrupted.get(feed.book.index);
+    const px = corrupt === 'nan-prices' ? NaN : price(priceTicks);
+    const qty = corrupt === 'zero-sizes' ? 0 : size;
     if (feed.smart) {
-      this.send(feed, [MARKET_DEPTH_L2, 1, feed.reqId, position, VENUES[priceTicks % VENUES.length], operation, side, price(priceTicks), size, 1]);
+      this.send(feed, [MARKET_DEPTH_L2, 1, feed.reqId, position, VENUES[priceTicks % VENUES.length], operation, side, px, qty, 1]);
     } else {
-      this.send(feed, [MARKET_DEPTH, 1, feed.reqId, position, operation, side, price(priceTicks), size]);
+      this.send(feed, [MARKET_DEPTH, 1, feed.reqId, position, operation, side, px, qty]);
     }
   }
 

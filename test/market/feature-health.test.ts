@@ -121,3 +121,10 @@ test('the sweep: data older than the limit and a silent feed stop trading until 
   health.sweep(lastDataAt, 0, 1400);
   assert.deepEqual(keys(), []);
 });
+
+test('rates are over the whole window: the first zero in a fresh window is 5 %, not 100 %', () => {
+  const { health, emit } = setup();
+  emit(1, (v) => (v[0] = 0));
+  assert.equal(health.scores[0], 100);
+  assert.match(health.explain(0), /zero rate 5 %, 1 consecutive zeros/);
+});

@@ -1,0 +1,111 @@
+/**
+ * feature_health: judges every feature vector the features publish on their
+ * fastest clock, sweeps at 10 Hz for data that stopped coming, and listens
+ * for feeds subscriptions found silent. What must stop trading is published
+ * (retained) on `feature.health` the moment it changes, in the same call
+ * stack as the reading that showed it; the risk gate acts on it there.
+ */
+import { z } from 'zod';
+import { requireInstruments } from './l2-microstructure.js';
+import { FEATURES_ENGINE_TOPIC, FEATURES_TOPIC, type FeatureFrame } from './features.js';
+import { BOOKED_INSTRUMENTS_TOPIC, FEED_SILENT_TOPIC } from './subscriptions.js';
+import { FeatureHealth, DEFAULT_THRESHOLDS, STATUSES, HEALTHY } from '../market/feature-health.js';
+import type { FeatureEngine } from '../market/features.js';
+import { serviceLogic } from '../supervision/service.js';
+
+const rate = z.number().min(0).max(1);
+const points = z.number().min(0).max(100);
+const t = DEFAULT_THRESHOLDS;
+
+export const featureHealthSettings = z
+  .object({
+    /** Features no model uses: scored and reported, never a reason to halt. */
+    advisory: z.array(z.string()).default([]),
+    /** Market data older than this halts trading. */
+    maxDataAgeMs: z.number().int().positive().default(5_000),
+    sweepMs: z.number().int().positive().default(100),
+    thresholds: z
+      .object({
+        window: z.number().int().min(1).max(10_000).default(t.window),
+        zeroRateWarning: rate.default(t.zeroRateWarning),
+        zeroRateCritical: rate.default(t.zeroRateCritical),
+        maxConsecutiveZeros: z.number().int().min(0).default(t.maxConsecutiveZeros),
+        maxNanRate: rate.default(t.maxNanRate),
+        penalties: z
+          .object({
+            zeroRateWarning: points.default(t.penalties.zeroRateWarning),
+            zeroRateCritical: points.default(t.penalties.zeroRateCritical),
+            consecutiveZeros: points.default(t.penalties.consecutiveZeros),
+            nanRate: points.default(t.penalties.nanRate),
+          })
+          .strict()
+          .default(t.penalties),
+        healthyAt: points.default(t.healthyAt),
+        warningAt: points.default(t.warningAt),
+      })
+      .strict()
+      .default(t),
+  })
+  .strict();
+
+export type FeatureHealthSettings = z.infer<typeof featureHealthSettings>;
+
+export const FEATURE_HEALTH_TOPIC = 'feature.health';
+
+export const featureHealthLogic = serviceLogic<FeatureHealthSettings>(async (ctx) => {
+  const { bus, clock, log, settings } = ctx;
+  const engine = bus.latest<FeatureEngine>(FEATURES_ENGINE_TOPIC);
+  if (!engine) throw new Error('feature_health needs the features: is features configured and listed in dependsOn?');
+  const booked = bus.latest<readonly boolean[]>(BOOKED_INSTRUMENTS_TOPIC);
+  const health = new FeatureHealth(requireInstruments(ctx), engine.schema, { ...settings, booked });
+  let published: ReadonlyMap<string, string> | undefined;
+  const since = clock.now();
+
+  const publish = () => {
+    if (health.problems === published) return;
+    const before = published ?? new Map<string, string>();
+    published = health.problems;
+    for (const [key, reason] of health.problems) if (!before.has(key)) log.error({ condition: key }, reason);
+    for (const key of before.keys()) if (!health.problems.has(key)) log.info({ condition: key }, `cleared: ${key}`);
+    bus.retain(FEATURE_HEALTH_TOPIC, health);
+  };
+
+  const onFrame = (frame: FeatureFrame) => {
+    if (!frame.base) return;
+    health.observe(frame.values, frame.warm, frame.at);
+    for (let n = 0; n < health.changedCount; n++) {
+      const k = health.changed[n]!;
+      const status = health.status[k]!;
+      const line = { feature: health.nameOf(k), status: STATUSES[status], score: health.scores[k] };
+      const message = status === HEALTHY ? `${health.nameOf(k)} is HEALTHY again` : `${health.nameOf(k)} is ${STATUSES[status]} (${health.explain(k)})`;
+      // No model reads an advisory feature: its ups and downs are detail, not news.
+      if (health.advisory[k % health.width] === 1) log.debug(line, message);
+      else if (status === HEALTHY) log.info(line, message);
+      else log.warn(line, message);
+    }
+    publish();
+  };
+
+  const sweep = () => {
+    health.sweep(engine.lastDataAt, since, clock.now());
+    publish();
+    timer = clock.setTimeout(sweep, settings.sweepMs);
+  };
+  let timer = clock.setTimeout(sweep, settings.sweepMs);
+  const unsubscribe = [
+    bus.subscribe(FEATURES_TOPIC, onFrame),
+    bus.subscribe<{ symbol: string }>(FEED_SILENT_TOPIC, ({ symbol }) => {
+      health.feedSilent(symbol, clock.now());
+      publish();
+    }),
+  ];
+  // Retained from the start, so a gate that (re)starts reads the current set even before the first frame.
+  publish();
+  log.info({ advisory: settings.advisory, maxDataAgeMs: settings.maxDataAgeMs }, 'feature health watching');
+  return {
+    stop() {
+      clock.clearTimeout(timer);
+      for (const u of unsubscribe) u();
+    },
+  };
+});

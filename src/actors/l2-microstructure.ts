@@ -1,0 +1,91 @@
+/**
+ * l2_microstructure: keel's order books. It applies every `depth` batch to
+ * the books of the instruments subscriptions publishes (`instruments`),
+ * empties a book on `depth.reset`, and tells the features what changed
+ * (`book`, the books themselves, synchronously after each batch). Locked
+ * and crossed books are data-quality events (`book.quality`); rejected
+ * updates are counted per book and reported once a second.
+ */
+import { z } from 'zod';
+import { DEPTH_RESET_TOPIC, INSTRUMENTS_TOPIC } from './subscriptions.js';
+import { DEPTH_TOPIC, type DepthBatch } from '../ib/depth-feed.js';
+import { BOOK_TOPIC, OrderBooks } from '../market/books.js';
+import { BOOK_CROSSED, BOOK_LOCKED, REJECTIONS } from '../market/order-book.js';
+import type { ComponentContext } from '../supervision/component.js';
+import { serviceLogic } from '../supervision/service.js';
+
+export const l2MicrostructureSettings = z
+  .object({
+    /** Rows kept per side: at least the most any depth subscription asks for. */
+    maxRows: z.number().int().min(1).max(50).default(10),
+    /** How often rejected updates are reported. */
+    reportMs: z.number().int().positive().default(1_000),
+  })
+  .strict();
+
+export type L2MicrostructureSettings = z.infer<typeof l2MicrostructureSettings>;
+
+export const BOOK_QUALITY_TOPIC = 'book.quality';
+
+export interface BookQualityEvent {
+  readonly symbol: string;
+  readonly quality: 'ok' | 'locked' | 'crossed';
+  readonly bid: number;
+  readonly ask: number;
+}
+
+export function requireInstruments(ctx: ComponentContext<unknown>): readonly string[] {
+  const symbols = ctx.bus.latest<readonly string[]>(INSTRUMENTS_TOPIC);
+  if (!symbols) throw new Error(`${ctx.id} needs the instrument universe: is subscriptions configured and listed in dependsOn?`);
+  return symbols;
+}
+
+export const l2MicrostructureLogic = serviceLogic<L2MicrostructureSettings>(async (ctx) => {
+  const { bus, clock, log, settings } = ctx;
+  const symbols = requireInstruments(ctx);
+  const books = new OrderBooks(symbols.length, settings.maxRows);
+  const quality = (instrument: number) => {
+    const book = books.books[instrument]!;
+    const event: BookQualityEvent = {
+      symbol: symbols[instrument]!,
+      quality: book.quality === BOOK_CROSSED ? 'crossed' : book.quality === BOOK_LOCKED ? 'locked' : 'ok',
+      bid: book.bestBid(),
+      ask: book.bestAsk(),
+    };
+    if (event.quality === 'ok') log.info(event, `${event.symbol} book is no longer locked or crossed`);
+    else log.warn(event, `${event.symbol} book is ${event.quality}: bid ${event.bid} ask ${event.ask}`);
+    bus.publish(BOOK_QUALITY_TOPIC, event);
+  };
+
+  const onDepth = (batch: DepthBatch) => {
+    books.apply(batch);
+    for (let i = 0; i < books.qualityChangedCount; i++) quality(books.qualityChanged[i]!);
+    bus.publish(BOOK_TOPIC, books);
+  };
+  const onReset = ({ instrument }: { instrument: number }) => {
+    const wasFlagged = books.book(instrument)?.quality !== 0;
+    books.reset(instrument);
+    if (wasFlagged) quality(instrument);
+  };
+  const reported = new Float64Array(symbols.length);
+  const report = () => {
+    books.books.forEach((book, i) => {
+      const total = book.totalRejected();
+      if (total === reported[i]) return;
+      const byReason = Object.fromEntries(REJECTIONS.map((r, k) => [r, book.rejected[k]]));
+      log.warn({ symbol: symbols[i], rejected: total - reported[i]!, byReason }, `${symbols[i]}: ${total - reported[i]!} depth updates rejected`);
+      reported[i] = total;
+    });
+    timer = clock.setTimeout(report, settings.reportMs);
+  };
+  let timer = clock.setTimeout(report, settings.reportMs);
+  const unsubscribe = [bus.subscribe(DEPTH_TOPIC, onDepth), bus.subscribe(DEPTH_RESET_TOPIC, onReset)];
+  bus.retain(BOOK_TOPIC, books);
+  log.info({ instruments: symbols.length, maxRows: settings.maxRows }, 'order books ready');
+  return {
+    stop() {
+      clock.clearTimeout(timer);
+      for (const u of unsubscribe) u();
+    },
+  };
+});

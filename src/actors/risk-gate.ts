@@ -1,0 +1,130 @@
+/**
+ * risk_gate: owns the one RiskGate (retained on `risk.gate`) and mirrors its
+ * state as this actor's XState state (active, reducing, halted) so the
+ * inspector sees it. The gate itself is synchronous: it hears feature
+ * health (`feature.health`) and the IB link (`ib.status`) on the bus and
+ * halts inside the call that delivered the bad news; this machine only
+ * follows. Every transition is logged and published on `risk.gate.transition`.
+ *
+ * A gate that starts while an earlier one exists (a restart) starts HALTED:
+ * whatever made the old one fail, trading waits for an explicit resume.
+ */
+import { fromCallback, setup } from 'xstate';
+import { z } from 'zod';
+import { FEATURE_HEALTH_TOPIC } from './feature-health.js';
+import { STATUS_TOPIC, type IbStatus } from '../ib/link.js';
+import type { FeatureHealth } from '../market/feature-health.js';
+import type { ComponentContext } from '../supervision/component.js';
+import { RiskGate, type GateState, type GateTransition } from '../trading/risk-gate.js';
+
+export const riskGateSettings = z
+  .object({
+    initialState: z.enum(['ACTIVE', 'REDUCING', 'HALTED']).default('ACTIVE'),
+    /** Resume by itself once no condition has been present for healthyPeriodMs (never after an operator's halt). */
+    autoResume: z.boolean().default(false),
+    healthyPeriodMs: z.number().int().positive().default(30_000),
+    /** How often the healthy period is checked. */
+    tickMs: z.number().int().positive().default(100),
+  })
+  .strict();
+
+export type RiskGateSettings = z.infer<typeof riskGateSettings>;
+
+export const RISK_GATE_TOPIC = 'risk.gate';
+export const GATE_TRANSITION_TOPIC = 'risk.gate.transition';
+
+type Event = { type: 'gate.moved'; to: GateState } | { type: 'shutdown' };
+
+interface Context {
+  readonly ctx: ComponentContext<RiskGateSettings>;
+  readonly gate: RiskGate;
+}
+
+function createGate(ctx: ComponentContext<RiskGateSettings>): RiskGate {
+  const { settings, clock, bus } = ctx;
+  const restart = bus.latest<RiskGate>(RISK_GATE_TOPIC) !== undefined;
+  const initial = restart
+    ? { state: 'HALTED' as const, reason: 'the risk gate restarted: trading waits for an explicit resume' }
+    : { state: settings.initialState, reason: 'started' };
+  return new RiskGate(clock, settings, initial);
+}
+
+/** The link is a condition once it was up and is not now: reconnecting, degraded (1100, a farm down), stopped. */
+function ibConditions(status: IbStatus | undefined, everConnected: boolean): ReadonlyMap<string, string> {
+  if (!status || !everConnected || status.state === 'connected') return new Map();
+  return new Map([['ib link', `IB link ${status.state}: ${status.reason}`]]);
+}
+
+/** Feeds the gate from the bus, reports its transitions, ticks the healthy period. */
+const watch = fromCallback<Event, Context>(({ input, sendBack }) =>
+  input.ctx.scope(() => {
+    const { ctx, gate } = input;
+    const { bus, clock, log } = ctx;
+    let everConnected = false;
+    const onHealth = (health: FeatureHealth) => gate.report('feature_health', health.problems);
+    const onIb = (status: IbStatus) => {
+      if (status.state === 'connected') everConnected = true;
+      gate.report('ib', ibConditions(status, everConnected));
+    };
+    const stopListening = gate.onTransition((t: GateTransition) => {
+      const line = { from: t.from, to: t.to, by: t.by, reason: t.reason };
+      // Halting on the way out is routine, not an alarm.
+      if (t.to === 'HALTED' && t.by !== 'risk_gate') log.error(line, `trading HALTED: ${t.reason}`);
+      else log.warn(line, `risk gate ${t.to}: ${t.reason}`);
+      bus.retain(GATE_TRANSITION_TOPIC, t);
+      sendBack({ type: 'gate.moved', to: t.to });
+    });
+    const unsubscribe = [bus.subscribe(FEATURE_HEALTH_TOPIC, onHealth), bus.subscribe(STATUS_TOPIC, onIb)];
+    const latestHealth = bus.latest<FeatureHealth>(FEATURE_HEALTH_TOPIC);
+    if (latestHealth) onHealth(latestHealth);
+    const latestIb = bus.latest<IbStatus>(STATUS_TOPIC);
+    if (latestIb) onIb(latestIb);
+    const tick = () => {
+      gate.tick(clock.now());
+      timer = clock.setTimeout(tick, ctx.settings.tickMs);
+    };
+    let timer = clock.setTimeout(tick, ctx.settings.tickMs);
+    return () => {
+      clock.clearTimeout(timer);
+      stopListening();
+      for (const u of unsubscribe) u();
+    };
+  }),
+);
+
+const follow = (state: GateState) => ({ guard: ({ event }: { event: Event }) => event.type === 'gate.moved' && event.to === state, target: `.${state.toLowerCase()}` });
+
+export const riskGateLogic = setup({
+  types: {} as { context: Context; input: ComponentContext<RiskGateSettings>; events: Event },
+  actors: { watch },
+}).createMachine({
+  id: 'risk_gate',
+  context: ({ input }) => ({ ctx: input, gate: createGate(input) }),
+  entry: ({ context }) => {
+    context.ctx.bus.retain(RISK_GATE_TOPIC, context.gate);
+    context.ctx.log.info({ state: context.gate.state, reason: context.gate.reason }, `risk gate ${context.gate.state}`);
+  },
+  invoke: { src: 'watch', input: ({ context }) => context },
+  initial: 'starting',
+  on: {
+    'gate.moved': [follow('ACTIVE'), follow('REDUCING'), follow('HALTED')],
+    shutdown: '.stopped',
+  },
+  states: {
+    starting: {
+      always: [
+        { guard: ({ context }) => context.gate.state === 'HALTED', target: 'halted' },
+        { guard: ({ context }) => context.gate.state === 'REDUCING', target: 'reducing' },
+        { target: 'active' },
+      ],
+    },
+    active: { tags: ['ready'] },
+    reducing: { tags: ['ready'] },
+    halted: { tags: ['ready'] },
+    stopped: {
+      type: 'final',
+      // Anyone still holding this gate is refused from now on.
+      entry: ({ context }) => context.gate.halt('the risk gate stopped', 'risk_gate'),
+    },
+  },
+});

@@ -1,0 +1,98 @@
+/**
+ * The one-call health rollup of the whole daemon, in the shape the
+ * production system keel learns from answers on /health:
+ *
+ *   {healthy, phase, check_time_ms, components: {ib, features, data_age,
+ *    regime, predictor, redis, risk_gate}, overall_status}
+ *
+ * It only reads what components already retain on the bus, so it costs
+ * microseconds and never waits on anything. Each component gets OK,
+ * DEGRADED or CRITICAL; the overall status is the worst of them.
+ */
+import type { Bus } from '../bus.js';
+import type { Clock } from '../clock.js';
+import { FEATURE_HEALTH_TOPIC } from '../actors/feature-health.js';
+import { FEATURES_ENGINE_TOPIC } from '../actors/features.js';
+import { RISK_GATE_TOPIC } from '../actors/risk-gate.js';
+import { STATUS_TOPIC, type IbStatus } from '../ib/link.js';
+import type { FeatureHealth } from '../market/feature-health.js';
+import type { FeatureEngine } from '../market/features.js';
+import type { RiskGate } from '../trading/risk-gate.js';
+
+export type Status = 'OK' | 'DEGRADED' | 'CRITICAL';
+export type DataAge = 'Fresh' | 'Recent' | 'OLD' | 'STALE';
+
+export interface ComponentHealth {
+  readonly status: Status;
+  readonly detail: string;
+}
+
+export interface SystemHealth {
+  readonly healthy: boolean;
+  readonly phase: string;
+  readonly check_time_ms: number;
+  readonly components: {
+    readonly ib: ComponentHealth;
+    readonly features: ComponentHealth & { readonly quality_pct: number | null };
+    readonly data_age: ComponentHealth & { readonly label: DataAge; readonly age_ms: number | null };
+    readonly regime: ComponentHealth;
+    readonly predictor: ComponentHealth;
+    readonly redis: ComponentHealth;
+    readonly risk_gate: ComponentHealth;
+  };
+  readonly overall_status: Status;
+}
+
+const MINUTE = 60_000;
+
+export function dataAgeLabel(ageMs: number): DataAge {
+  return ageMs < 5 * MINUTE ? 'Fresh' : ageMs < 15 * MINUTE ? 'Recent' : ageMs < 60 * MINUTE ? 'OLD' : 'STALE';
+}
+
+const RANK: Record<Status, number> = { OK: 0, DEGRADED: 1, CRITICAL: 2 };
+
+function ib(status: IbStatus | undefined): ComponentHealth {
+  if (!status) return { status: 'CRITICAL', detail: 'no IB connection component' };
+  const detail = `${status.state}: ${status.reason}`;
+  return { status: status.state === 'connected' ? 'OK' : status.state === 'degraded' ? 'DEGRADED' : 'CRITICAL', detail };
+}
+
+function features(health: FeatureHealth | undefined) {
+  const quality = health?.qualityPct() ?? NaN;
+  if (Number.isNaN(quality)) return { status: 'DEGRADED' as const, detail: 'no feature judged yet (warming up or no data)', quality_pct: null };
+  const status: Status = quality >= 80 ? 'OK' : quality >= 50 ? 'DEGRADED' : 'CRITICAL';
+  return { status, detail: `${quality.toFixed(1)} % of features HEALTHY`, quality_pct: quality };
+}
+
+function dataAge(engine: FeatureEngine | undefined, now: number) {
+  let newest = -Infinity;
+  for (const at of engine?.lastDataAt ?? []) if (at > newest) newest = at;
+  if (newest === -Infinity) return { status: 'DEGRADED' as const, detail: 'no market data yet', label: 'STALE' as const, age_ms: null };
+  const age = now - newest;
+  const label = dataAgeLabel(age);
+  return { status: label === 'OLD' || label === 'STALE' ? ('DEGRADED' as const) : ('OK' as const), detail: `newest market data ${Math.round(age)} ms old`, label, age_ms: age };
+}
+
+function gate(g: RiskGate | undefined): ComponentHealth {
+  if (!g) return { status: 'CRITICAL', detail: 'no risk gate: nothing may trade' };
+  return { status: g.state === 'ACTIVE' ? 'OK' : g.state === 'REDUCING' ? 'DEGRADED' : 'CRITICAL', detail: `${g.state}: ${g.reason}` };
+}
+
+/** Not built yet, or not configured: reported, never counted against the system. */
+const absent = (detail: string): ComponentHealth => ({ status: 'OK', detail });
+
+export function checkSystemHealth(bus: Bus, phase: string, clock: Pick<Clock, 'now'>): SystemHealth {
+  const started = clock.now();
+  const components = {
+    ib: ib(bus.latest<IbStatus>(STATUS_TOPIC)),
+    features: features(bus.latest<FeatureHealth>(FEATURE_HEALTH_TOPIC)),
+    data_age: dataAge(bus.latest<FeatureEngine>(FEATURES_ENGINE_TOPIC), started),
+    regime: absent('not running (no regime component yet)'),
+    predictor: absent('not running (no predictor component yet)'),
+    redis: absent('not configured'),
+    risk_gate: gate(bus.latest<RiskGate>(RISK_GATE_TOPIC)),
+  };
+  let overall: Status = phase === 'running' ? 'OK' : phase === 'failed' ? 'CRITICAL' : 'DEGRADED';
+  for (const c of Object.values(components)) if (RANK[c.status] > RANK[overall]) overall = c.status;
+  return { healthy: overall === 'OK', phase, check_time_ms: clock.now() - started, components, overall_status: overall };
+}
