@@ -16,6 +16,7 @@ import { DEPTH_TOPIC, DepthFeed, type DepthBatch } from '../src/ib/depth-feed.js
 import { InstrumentUniverse } from '../src/sim/instruments.js';
 import { Market } from '../src/sim/market.js';
 import { encodeMessage } from '../src/sim/wire.js';
+import { median } from './stats.js';
 
 const MESSAGES = 300_000;
 const MARKET_DEPTH = 12;
@@ -112,7 +113,6 @@ async function ingest(port: number, variant: Variant): Promise<number> {
   return MESSAGES / seconds;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function ingestBench({ runs, progress }: { runs: number; progress: (line: string) => void }) {
   progress(`ingest: recording ${MESSAGES.toLocaleString('en-US')} depth messages from the simulated market`);

@@ -6,12 +6,16 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
+import { bookBench } from './book.js';
+import { healthBench } from './health.js';
 import { ingestBench } from './ingest.js';
 import { startupBench } from './startup.js';
 
 const benches = {
   startup: startupBench,
   ingest: ingestBench,
+  book: bookBench,
+  health: healthBench,
 } as const;
 
 const HELP = `Usage: npm run bench -- [NAME ...] [--runs N]

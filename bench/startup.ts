@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { criticalPath, type TreeNode } from '../src/supervision/tree.js';
 import { runKeel } from '../test/support/process.js';
+import { median } from './stats.js';
 
 interface Shape {
   readonly name: string;
@@ -67,7 +68,6 @@ async function timeOnce(configFile: string): Promise<Timing> {
   return { startupMs, sinceProcessStartMs };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function startupBench(options: { runs: number; progress: (line: string) => void }) {
   const dir = mkdtempSync(join(tmpdir(), 'keel-bench-startup-'));

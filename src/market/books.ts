@@ -92,7 +92,8 @@ export class OrderBooks {
         this.touchedMark[instrument] = 1;
         this.touched[this.touchedCount++] = instrument;
       }
-      this.noteTop(instrument, book, batch.receivedAt[row]!);
+      // Below the top a plain book's best level cannot change; a smart book's can (rows merge by price).
+      if (batch.position[row] === 0 || book.smart) this.noteTop(instrument, book, batch.receivedAt[row]!);
     }
     for (let i = 0; i < this.touchedCount; i++) {
       const instrument = this.touched[i]!;

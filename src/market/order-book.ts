@@ -135,15 +135,18 @@ export class OrderBook {
     if (side !== ASK && side !== BID) return REJECT_SIDE;
     if (operation !== INSERT && operation !== UPDATE && operation !== DELETE) return REJECT_OPERATION;
     const count = this.rowCount[side]!;
-    // Integer rows only; a delete or update must name a row that exists, an insert may append but leave no gap.
-    if (!Number.isInteger(position) || position < 0 || position >= this.maxRows) return REJECT_POSITION;
+    // Whole rows only; a delete or update must name a row that exists, an insert may append but leave no gap.
+    if ((position | 0) !== position || position < 0 || position >= this.maxRows) return REJECT_POSITION;
     if (operation === INSERT ? position > count : position >= count) return REJECT_POSITION;
     const base = side * this.maxRows;
     const prices = this.rowPrice;
     const sizes = this.rowSize;
+    // Plain loops, not copyWithin: for ten rows the builtin's call costs more than the copy.
     if (operation === DELETE) {
-      prices.copyWithin(base + position, base + position + 1, base + count);
-      sizes.copyWithin(base + position, base + position + 1, base + count);
+      for (let r = base + position, end = base + count - 1; r < end; r++) {
+        prices[r] = prices[r + 1]!;
+        sizes[r] = sizes[r + 1]!;
+      }
       this.rowCount[side] = count - 1;
       return APPLIED;
     }
@@ -152,8 +155,10 @@ export class OrderBook {
     if (operation === INSERT) {
       // A full book drops its last row to make room, as TWS's own book does.
       const last = Math.min(count, this.maxRows - 1);
-      prices.copyWithin(base + position + 1, base + position, base + last);
-      sizes.copyWithin(base + position + 1, base + position, base + last);
+      for (let r = base + last, start = base + position; r > start; r--) {
+        prices[r] = prices[r - 1]!;
+        sizes[r] = sizes[r - 1]!;
+      }
       this.rowCount[side] = last + 1;
     }
     prices[base + position] = price;
