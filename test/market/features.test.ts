@@ -170,3 +170,11 @@ test('an empty top (sizes 0) gives NaN where a ratio has nothing to divide, and 
   assert.ok(Number.isNaN(value(MID)));
   assert.ok(Number.isNaN(value(SPREAD_BPS)));
 });
+
+test('features settings: every sampling clock and return horizon must sit on the first clock', async () => {
+  const { featuresSettings } = await import('../../src/actors/features.js');
+  const result = featuresSettings.safeParse({ samplesMs: [100, 250], returnHorizonsMs: [1000, 1050] });
+  assert.equal(result.success, false);
+  const issues = result.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  assert.deepEqual(issues, ['samplesMs.1: must be a multiple of the first sampling clock (100 ms)', 'returnHorizonsMs.1: must be a multiple of the first sampling clock (100 ms)']);
+});

@@ -88,6 +88,8 @@ async function start(name: string) {
   return { sim, tree, bus, gate, health, orders, transitions, stop };
 }
 
+const gateActorState = (s: Awaited<ReturnType<typeof start>>) => s.tree.actor.system.get('risk_gate')?.getSnapshot().value;
+
 async function restingBuys(s: Awaited<ReturnType<typeof start>>, n: number): Promise<number[]> {
   const ids: number[] = [];
   for (let k = 0; k < n; k++) {
@@ -108,6 +110,7 @@ test('zero sizes in the SPY depth: HALTED, every working order cancelled at the 
     await until(() => s.gate.state === 'HALTED', 'the gate to halt', 10_000);
     const halt = s.transitions.find((t) => t.to === 'HALTED')!;
     assert.equal(halt.by, 'feature_health');
+    assert.equal(gateActorState(s), 'halted', 'the risk_gate actor mirrors the gate for the inspector');
     assert.match(halt.reason, /SPY \w+ (is NaN or Inf in a model input|is CRITICAL|is DISABLED)/);
     // The cancels were issued inside the halt; the broker confirms them.
     assert.equal(s.orders.cancelsIssued, 3);
@@ -128,6 +131,7 @@ test('zero sizes in the SPY depth: HALTED, every working order cancelled at the 
     s.sim.faults.corruptDepth('SPY', 'clean');
     await until(() => s.gate.resume('data clean again').ok, 'resume to be allowed', 15_000);
     assert.equal(s.gate.state, 'ACTIVE');
+    assert.equal(gateActorState(s), 'active');
     assert.equal(s.orders.place({ symbol: 'SPY', quantity: 100, limitPrice: 1 }).ok, true);
   } finally {
     await s.stop();
