@@ -16,7 +16,7 @@ import { DEPTH_TOPIC, DepthFeed, type DepthBatch } from '../src/ib/depth-feed.js
 import { InstrumentUniverse } from '../src/sim/instruments.js';
 import { Market } from '../src/sim/market.js';
 import { encodeMessage } from '../src/sim/wire.js';
-import { median } from './stats.js';
+import { median, type BenchOptions } from './stats.js';
 
 const MESSAGES = 300_000;
 const MARKET_DEPTH = 12;
@@ -114,7 +114,7 @@ async function ingest(port: number, variant: Variant): Promise<number> {
 }
 
 
-export async function ingestBench({ runs, progress }: { runs: number; progress: (line: string) => void }) {
+export async function ingestBench({ runs, progress }: BenchOptions) {
   progress(`ingest: recording ${MESSAGES.toLocaleString('en-US')} depth messages from the simulated market`);
   const recording = recordDepth(MESSAGES);
   const player = new Worker(PLAYER, { eval: true, workerData: { recording } });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { criticalPath, type TreeNode } from '../src/supervision/tree.js';
 import { runKeel } from '../test/support/process.js';
-import { median } from './stats.js';
+import { median, type BenchOptions } from './stats.js';
 
 interface Shape {
   readonly name: string;
@@ -69,7 +69,7 @@ async function timeOnce(configFile: string): Promise<Timing> {
 }
 
 
-export async function startupBench(options: { runs: number; progress: (line: string) => void }) {
+export async function startupBench(options: BenchOptions) {
   const dir = mkdtempSync(join(tmpdir(), 'keel-bench-startup-'));
   const rows = [];
   for (const shape of [design, wide]) {

@@ -6,9 +6,8 @@
  * stack as the reading that showed it; the risk gate acts on it there.
  */
 import { z } from 'zod';
-import { requireInstruments } from './l2-microstructure.js';
 import { FEATURES_ENGINE_TOPIC, FEATURES_TOPIC, type FeatureFrame } from './features.js';
-import { BOOKED_INSTRUMENTS_TOPIC, FEED_SILENT_TOPIC } from './subscriptions.js';
+import { BOOKED_INSTRUMENTS_TOPIC, FEED_SILENT_TOPIC, requireInstruments } from './subscriptions.js';
 import { FeatureHealth, DEFAULT_THRESHOLDS, STATUSES, HEALTHY } from '../market/feature-health.js';
 import type { FeatureEngine } from '../market/features.js';
 import { serviceLogic } from '../supervision/service.js';

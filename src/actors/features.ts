@@ -6,8 +6,7 @@
  * The engine (latest values, data times) is retained on `features.engine`.
  */
 import { z } from 'zod';
-import { requireInstruments } from './l2-microstructure.js';
-import { DEPTH_RESET_TOPIC } from './subscriptions.js';
+import { DEPTH_RESET_TOPIC, requireInstruments } from './subscriptions.js';
 import { TRADES_TOPIC, type TradeBatch } from '../ib/trade-feed.js';
 import { BOOK_TOPIC, type OrderBooks } from '../market/books.js';
 import { DEFAULT_FEATURE_OPTIONS, FeatureEngine, type FeatureSchema } from '../market/features.js';

@@ -7,11 +7,10 @@
  * updates are counted per book and reported once a second.
  */
 import { z } from 'zod';
-import { DEPTH_RESET_TOPIC, INSTRUMENTS_TOPIC } from './subscriptions.js';
+import { DEPTH_RESET_TOPIC, requireInstruments } from './subscriptions.js';
 import { DEPTH_TOPIC, type DepthBatch } from '../ib/depth-feed.js';
 import { BOOK_TOPIC, OrderBooks } from '../market/books.js';
-import { BOOK_CROSSED, BOOK_LOCKED, REJECTIONS } from '../market/order-book.js';
-import type { ComponentContext } from '../supervision/component.js';
+import { BOOK_CROSSED, BOOK_LOCKED, BOOK_OK, REJECTIONS } from '../market/order-book.js';
 import { serviceLogic } from '../supervision/service.js';
 
 export const l2MicrostructureSettings = z
@@ -32,12 +31,6 @@ export interface BookQualityEvent {
   readonly quality: 'ok' | 'locked' | 'crossed';
   readonly bid: number;
   readonly ask: number;
-}
-
-export function requireInstruments(ctx: ComponentContext<unknown>): readonly string[] {
-  const symbols = ctx.bus.latest<readonly string[]>(INSTRUMENTS_TOPIC);
-  if (!symbols) throw new Error(`${ctx.id} needs the instrument universe: is subscriptions configured and listed in dependsOn?`);
-  return symbols;
 }
 
 export const l2MicrostructureLogic = serviceLogic<L2MicrostructureSettings>(async (ctx) => {
@@ -63,12 +56,19 @@ export const l2MicrostructureLogic = serviceLogic<L2MicrostructureSettings>(asyn
     bus.publish(BOOK_TOPIC, books);
   };
   const onReset = ({ instrument }: { instrument: number }) => {
-    const wasFlagged = books.book(instrument)?.quality !== 0;
+    const book = books.book(instrument);
+    if (!book) return;
+    const wasFlagged = book.quality !== BOOK_OK;
     books.reset(instrument);
     if (wasFlagged) quality(instrument);
   };
   const reported = new Float64Array(symbols.length);
+  let unknownReported = 0;
   const report = () => {
+    if (books.unknownInstrument !== unknownReported) {
+      log.warn({ rows: books.unknownInstrument - unknownReported }, 'depth rows for an instrument keel has no book for: dropped');
+      unknownReported = books.unknownInstrument;
+    }
     books.books.forEach((book, i) => {
       const total = book.totalRejected();
       if (total === reported[i]) return;

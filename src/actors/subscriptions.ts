@@ -66,6 +66,13 @@ export const BOOKED_INSTRUMENTS_TOPIC = 'instruments.booked';
 export const DEPTH_RESET_TOPIC = 'depth.reset';
 const DEPTH_RESET = 317;
 
+/** The instrument universe (index = instrument id), for the components downstream of subscriptions. */
+export function requireInstruments(ctx: ComponentContext<unknown>): readonly string[] {
+  const symbols = ctx.bus.latest<readonly string[]>(INSTRUMENTS_TOPIC);
+  if (!symbols) throw new Error(`${ctx.id} needs the instrument universe: is subscriptions configured and listed in dependsOn?`);
+  return symbols;
+}
+
 /** What the manager reports at every sweep (retained), for the inspector and tests. */
 export interface SubscriptionsStatus {
   readonly counts: Record<Feed['status'], number>;

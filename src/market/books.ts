@@ -55,10 +55,6 @@ export class OrderBooks {
     this.lastTop = new Float64Array(4 * instruments).fill(NaN);
   }
 
-  get size(): number {
-    return this.books.length;
-  }
-
   book(instrument: number): OrderBook | undefined {
     return this.books[instrument];
   }

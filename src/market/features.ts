@@ -114,7 +114,6 @@ export class FeatureEngine {
   private readonly ring: Float64Array;
   private readonly ringLength: number;
   private ringPos = 0;
-  private books: OrderBooks | undefined;
 
   constructor(
     readonly instruments: number,
@@ -150,7 +149,6 @@ export class FeatureEngine {
 
   /** After a batch was applied to `books`: top-of-book events first, then each touched book's shape. */
   onBook(books: OrderBooks): void {
-    this.books = books;
     const t = books.tops;
     for (let n = 0; n < t.count; n++) this.onTop(t.instrument[n]!, t.bidPrice[n]!, t.bidSize[n]!, t.askPrice[n]!, t.askSize[n]!, t.at[n]!);
     for (let k = 0; k < books.touchedCount; k++) {

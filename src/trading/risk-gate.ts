@@ -13,6 +13,8 @@
  * explicit command once no condition remains, or by itself after a healthy
  * period when the config allows and the halt was not an operator's.
  */
+import type { Clock } from '../clock.js';
+
 export type GateState = 'ACTIVE' | 'REDUCING' | 'HALTED';
 
 export interface GateTransition {
@@ -40,11 +42,6 @@ export interface GateOptions {
   readonly healthyPeriodMs: number;
 }
 
-export interface GateClock {
-  now(): number;
-  wallNow(): number;
-}
-
 export type Decision = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 const OK: Decision = { ok: true };
 
@@ -61,7 +58,7 @@ export class RiskGate {
   private readonly listeners = new Set<(t: GateTransition) => void>();
 
   constructor(
-    private readonly clock: GateClock,
+    private readonly clock: Pick<Clock, 'now' | 'wallNow'>,
     private readonly options: GateOptions,
     initial: { state: GateState; reason: string } = { state: 'ACTIVE', reason: 'started' },
   ) {

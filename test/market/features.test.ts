@@ -21,6 +21,7 @@ import {
   TRADE_FLOW_IMBALANCE,
   TRADE_INTENSITY,
 } from '../../src/market/features.js';
+import { featuresSettings } from '../../src/actors/features.js';
 import { writeBatch } from '../../src/market/lobster.js';
 import { ASK, BID, INSERT, UPDATE, DELETE } from '../../src/market/order-book.js';
 
@@ -171,8 +172,7 @@ test('an empty top (sizes 0) gives NaN where a ratio has nothing to divide, and 
   assert.ok(Number.isNaN(value(SPREAD_BPS)));
 });
 
-test('features settings: every sampling clock and return horizon must sit on the first clock', async () => {
-  const { featuresSettings } = await import('../../src/actors/features.js');
+test('features settings: every sampling clock and return horizon must sit on the first clock', () => {
   const result = featuresSettings.safeParse({ samplesMs: [100, 250], returnHorizonsMs: [1000, 1050] });
   assert.equal(result.success, false);
   const issues = result.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
