@@ -10,11 +10,12 @@ import { createLogger } from '../log.js';
 import { defaultSimConfig, loadSimConfig, withFlags } from '../sim/config.js';
 import { endpointLines, startControlServer, type ControlServer } from '../sim/control.js';
 import { TwsSimulator } from '../sim/server.js';
+import { sjmCommands } from './sjm.js';
 
 const EXIT_USAGE = 2;
 const DEFAULT_CONFIG = 'config/default.yaml';
 
-interface Command {
+export interface Command {
   readonly summary: string;
   readonly usage: string;
   readonly help: string;
@@ -128,6 +129,7 @@ dependencies and dependency cycles. Prints the start levels when it is good.`,
       return 0;
     },
   },
+  ...sjmCommands,
 };
 
 function generalHelp(): string {
