@@ -10,6 +10,8 @@ import { featuresLogic, featuresSettings } from './features.js';
 import { ibConnectionLogic, ibConnectionSettings } from './ib-connection.js';
 import { l2MicrostructureLogic, l2MicrostructureSettings } from './l2-microstructure.js';
 import { placeholderLogic, placeholderSettings } from './placeholder.js';
+import { predictorLogic, predictorSettings } from './predictor.js';
+import { regimeLogic, regimeSettings } from './regime.js';
 import { riskGateLogic, riskGateSettings } from './risk-gate.js';
 import { simulatorLogic, simulatorSettings } from './simulator.js';
 import { subscriptionsLogic, subscriptionsSettings } from './subscriptions.js';
@@ -50,6 +52,16 @@ export const componentKinds = {
     logic: featureHealthLogic,
     settings: featureHealthSettings,
     description: 'scores every feature, sweeps for stale data and silent feeds, tells the risk gate what must stop trading',
+  },
+  regime: {
+    logic: regimeLogic,
+    settings: regimeSettings,
+    description: 'the market regime of every instrument by the online Statistical Jump Model, one O(K) step per frame',
+  },
+  predictor: {
+    logic: predictorLogic,
+    settings: predictorSettings,
+    description: 'the tiered ensemble of ONNX models in worker threads: hot swap, rollback, shadow mode, sector LRU, high-vol specialist',
   },
   risk_gate: {
     logic: riskGateLogic,

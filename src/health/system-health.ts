@@ -13,6 +13,8 @@ import type { Bus } from '../bus.js';
 import type { Clock } from '../clock.js';
 import { FEATURE_HEALTH_TOPIC } from '../actors/feature-health.js';
 import { FEATURES_ENGINE_TOPIC } from '../actors/features.js';
+import { PREDICTOR_TOPIC, type PredictorStatus } from '../actors/predictor.js';
+import { REGIME_TOPIC, type RegimeFrame } from '../actors/regime.js';
 import { RISK_GATE_TOPIC } from '../actors/risk-gate.js';
 import { STATUS_TOPIC, type IbStatus } from '../ib/link.js';
 import type { FeatureHealth } from '../market/feature-health.js';
@@ -81,14 +83,36 @@ function gate(g: RiskGate | undefined): ComponentHealth {
 /** Not built yet, or not configured: reported, never counted against the system. */
 const absent = (detail: string): ComponentHealth => ({ status: 'OK', detail });
 
+/** Models answer once per frame of their clock: three missed frames in a row is news. */
+const MODEL_SILENT_MS = 5_000;
+
+function regime(frame: RegimeFrame | undefined, now: number): ComponentHealth {
+  if (!frame) return absent('not configured or no frame yet');
+  if (Number.isNaN(frame.at)) return { status: 'DEGRADED', detail: `${frame.model}: no warm instrument yet` };
+  const age = now - frame.at;
+  if (age > MODEL_SILENT_MS) return { status: 'DEGRADED', detail: `${frame.model}: no regime update for ${Math.round(age)} ms` };
+  let known = 0;
+  for (const s of frame.state) if (s >= 0) known++;
+  return { status: 'OK', detail: `${frame.model}: ${known} of ${frame.symbols.length} instruments have a regime` };
+}
+
+function predictor(status: PredictorStatus | undefined, now: number): ComponentHealth {
+  if (!status) return absent('not configured');
+  if (status.faults.length > 0) return { status: 'DEGRADED', detail: `model fault: ${status.faults.join('; ')}` };
+  if (Number.isNaN(status.lastAt)) return { status: 'DEGRADED', detail: 'no prediction yet' };
+  const age = now - status.lastAt;
+  if (age > MODEL_SILENT_MS) return { status: 'DEGRADED', detail: `no prediction for ${Math.round(age)} ms` };
+  return { status: 'OK', detail: `${status.frames} frames served, ${status.skipped} skipped` };
+}
+
 export function checkSystemHealth(bus: Bus, phase: string, clock: Pick<Clock, 'now'>): SystemHealth {
   const started = clock.now();
   const components = {
     ib: ib(bus.latest<IbStatus>(STATUS_TOPIC)),
     features: features(bus.latest<FeatureHealth>(FEATURE_HEALTH_TOPIC)),
     data_age: dataAge(bus.latest<FeatureEngine>(FEATURES_ENGINE_TOPIC), started),
-    regime: absent('not running (no regime component yet)'),
-    predictor: absent('not running (no predictor component yet)'),
+    regime: regime(bus.latest<RegimeFrame>(REGIME_TOPIC), started),
+    predictor: predictor(bus.latest<PredictorStatus>(PREDICTOR_TOPIC), started),
     redis: absent('not configured'),
     risk_gate: gate(bus.latest<RiskGate>(RISK_GATE_TOPIC)),
   };

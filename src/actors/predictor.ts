@@ -1,0 +1,119 @@
+/**
+ * predictor: the tiered ensemble of ONNX models, run in worker threads on
+ * every features frame of its clock. Publishes (retained) each frame's
+ * predictions on `predictions`, with the tier and model versions that served
+ * each instrument and the batch latency. The registry (swap, rollback,
+ * shadow, promote) and the serving status are retained on `predictor`.
+ *
+ * A frame arriving while `maxFramesInFlight` are still in the workers is
+ * skipped and counted, never queued: late predictions are worse than none.
+ */
+import { z } from 'zod';
+import { FEATURES_ENGINE_TOPIC, FEATURES_TOPIC, type FeatureFrame } from './features.js';
+import { requireInstruments } from './subscriptions.js';
+import type { FeatureEngine } from '../market/features.js';
+import { InferencePool } from '../models/inference/pool.js';
+import { TieredPredictor, type PredictionFrame } from '../models/predictor.js';
+import { ModelRegistry } from '../models/registry.js';
+import { serviceLogic } from '../supervision/service.js';
+
+const paths = z.array(z.string().min(1)).min(1);
+
+export const predictorSettings = z
+  .object({
+    /** The features clock the models were trained on, ms. */
+    intervalMs: z.number().int().positive().default(1_000),
+    workers: z.number().int().min(1).max(32).default(2),
+    /** A batch not answered within this is a fault of its model, ms. */
+    timeoutMs: z.number().int().positive().default(1_000),
+    /** A candidate whose golden batch is slower than this is refused, ms. */
+    latencyBudgetMs: z.number().positive().default(100),
+    historyFrames: z.number().int().min(1).max(1_000).default(32),
+    maxFramesInFlight: z.number().int().min(1).default(2),
+    /** Manifests of the base tier's members (their predictions are averaged), relative to the working directory. */
+    base: paths,
+    sectors: z.record(z.string(), z.object({ symbols: z.array(z.string()).min(1), models: paths }).strict()).default({}),
+    sectorCacheSize: z.number().int().min(1).default(2),
+    highVol: z.object({ feature: z.string(), above: z.number(), models: paths }).strict().optional(),
+    /** A candidate run beside a slot's live model on a share of instruments, for comparison before promotion. */
+    shadow: z.object({ slot: z.string(), model: z.string(), share: z.number().gt(0).max(1) }).strict().optional(),
+  })
+  .strict();
+
+export type PredictorSettings = z.infer<typeof predictorSettings>;
+
+export const PREDICTIONS_TOPIC = 'predictions';
+export const PREDICTOR_TOPIC = 'predictor';
+
+/** What the health rollup and the inspector read. */
+export interface PredictorStatus {
+  readonly registry: ModelRegistry;
+  readonly predictor: TieredPredictor;
+  frames: number;
+  skipped: number;
+  late: number;
+  /** Faults of the last frame (empty when every member answered). */
+  faults: readonly string[];
+  lastAt: number;
+}
+
+export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
+  const { bus, clock, log, settings } = ctx;
+  const engine = bus.latest<FeatureEngine>(FEATURES_ENGINE_TOPIC);
+  if (!engine) throw new Error('predictor needs the features: is features configured and listed in dependsOn?');
+  const symbols = requireInstruments(ctx);
+  const pool = await InferencePool.start({ workers: settings.workers, timeoutMs: settings.timeoutMs });
+  let status: PredictorStatus;
+  try {
+    const registry = new ModelRegistry(pool, engine.schema, log, { latencyBudgetMs: settings.latencyBudgetMs, maxWindow: settings.historyFrames });
+    const tiers = { base: settings.base, sectors: settings.sectors, sectorCacheSize: settings.sectorCacheSize, highVol: settings.highVol };
+    const predictor = new TieredPredictor(registry, engine.schema, symbols, { tiers, historyFrames: settings.historyFrames }, log, () => clock.now());
+    await predictor.start();
+    if (settings.shadow) await registry.shadow(settings.shadow.slot, settings.shadow.model, settings.shadow.share);
+    status = { registry, predictor, frames: 0, skipped: 0, late: 0, faults: [], lastAt: NaN };
+  } catch (err) {
+    await pool.close();
+    throw err;
+  }
+
+  let inFlight = 0;
+  let newestFrame = -Infinity;
+  let stopped = false;
+  const publish = (p: PredictionFrame) => {
+    inFlight--;
+    if (stopped) return;
+    // A slower batch finishing after a newer frame's: the newer one stands.
+    if (p.frameAt < newestFrame) {
+      status.late++;
+      return;
+    }
+    newestFrame = p.frameAt;
+    status.frames++;
+    status.lastAt = p.at;
+    const changed = p.faults.join() !== status.faults.join();
+    status.faults = p.faults;
+    if (changed && p.faults.length > 0) log.error({ faults: p.faults }, 'model fault: its instruments fall back to the other members of their tier');
+    else if (changed) log.info('every model answering again');
+    bus.retain(PREDICTIONS_TOPIC, p);
+  };
+  const onFrame = (frame: FeatureFrame) => {
+    if (frame.intervalMs !== settings.intervalMs) return;
+    if (inFlight >= settings.maxFramesInFlight) {
+      if (status.skipped++ % 100 === 0) log.warn({ skipped: status.skipped, inFlight }, 'inference behind: frame skipped');
+      return;
+    }
+    inFlight++;
+    // The predictor catches each member's fault; a throw here is a bug and fails the component.
+    status.predictor.predict(frame).then(publish, (err: unknown) => ctx.fail(err));
+  };
+  const unsubscribe = bus.subscribe(FEATURES_TOPIC, onFrame);
+  bus.retain(PREDICTOR_TOPIC, status);
+  log.info({ slots: status.registry.slotNames().map((s) => `${s}=${status.registry.live(s).id}`), workers: settings.workers }, 'predictor serving');
+  return {
+    async stop() {
+      stopped = true;
+      unsubscribe();
+      await pool.close();
+    },
+  };
+});

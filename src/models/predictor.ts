@@ -1,0 +1,220 @@
+/**
+ * The tiered ensemble: for each feature frame, every warm instrument is
+ * routed to a tier, and each tier's members run once for all of their
+ * instruments as one batch in the workers. An instrument's prediction is
+ * the mean of its tier's members that answered. The main thread only packs
+ * typed arrays and reads results: it never waits on inference.
+ *
+ * Sequence models (window > 1) read the last `window` frames of an
+ * instrument, kept in a ring per instrument; an instrument enters their
+ * batch once it has been warm for that many frames in a row.
+ */
+import type { Logger } from 'pino';
+import type { FeatureFrame } from '../actors/features.js';
+import type { FeatureSchema } from '../market/features.js';
+import type { InferenceResult } from './inference/pool.js';
+import type { ModelRegistry, ServingModel } from './registry.js';
+import { Tiers, type TierConfig } from './tiers.js';
+
+/** One frame's predictions. A fresh object per frame: consumers may keep it. */
+export interface PredictionFrame {
+  /** Monotonic time of the features frame the predictions are for, and of their arrival. */
+  readonly frameAt: number;
+  readonly at: number;
+  readonly symbols: readonly string[];
+  /** The ensemble's prediction per instrument; NaN when none (not warm, or every member faulted). */
+  readonly value: Float64Array;
+  /** Tier that served each instrument ('' when none). */
+  readonly tier: readonly string[];
+  /** Model ids (name@version) that answered for each instrument, joined with '+'. */
+  readonly models: readonly string[];
+  /** Slowest member batch from send to result, ms (the frame's latency), and its time inside onnxruntime. */
+  readonly latencyMs: number;
+  readonly inferenceMs: number;
+  /** A member batch that failed: which model and why. Its instruments fall back to the other members. */
+  readonly faults: readonly string[];
+}
+
+export interface PredictorOptions {
+  readonly tiers: TierConfig;
+  /** Frames of history kept per instrument for sequence models (the registry refuses a longer window). */
+  readonly historyFrames: number;
+}
+
+/** A stable pseudo-random share per instrument, so a shadow sees the same instruments every frame. */
+export const shadowShare = (instrument: number) => (Math.imul(instrument + 1, 2654435761) >>> 0) / 2 ** 32;
+
+export class TieredPredictor {
+  readonly tiers: Tiers;
+  private readonly width: number;
+  private readonly history: Float64Array;
+  /** Next ring row per instrument, and consecutive warm frames. */
+  private readonly head: Int32Array;
+  private readonly streak: Int32Array;
+  private readonly volatilityColumn: number;
+
+  constructor(
+    private readonly registry: ModelRegistry,
+    schema: FeatureSchema,
+    private readonly symbols: readonly string[],
+    private readonly options: PredictorOptions,
+    log: Logger,
+    private readonly now: () => number,
+  ) {
+    this.width = schema.features.length;
+    this.history = new Float64Array(symbols.length * options.historyFrames * this.width);
+    this.head = new Int32Array(symbols.length);
+    this.streak = new Int32Array(symbols.length);
+    const hv = options.tiers.highVol;
+    this.volatilityColumn = hv ? schema.features.indexOf(hv.feature) : -1;
+    if (hv && this.volatilityColumn < 0) throw new Error(`high-volatility tier reads ${hv.feature}, which the live features do not have (live: ${schema.features.join(', ')})`);
+    this.tiers = new Tiers(options.tiers, symbols, registry, log);
+  }
+
+  async start(): Promise<void> {
+    await this.tiers.start();
+  }
+
+  /** Takes a frame synchronously (it is reused by its publisher) and resolves with its predictions. */
+  predict(frame: FeatureFrame): Promise<PredictionFrame> {
+    const n = this.symbols.length;
+    this.remember(frame);
+    const tier: string[] = new Array<string>(n).fill('');
+    const byTier = new Map<string, number[]>();
+    for (let i = 0; i < n; i++) {
+      if (!frame.warm[i]) continue;
+      const vol = this.volatilityColumn >= 0 ? frame.values[i * this.width + this.volatilityColumn]! : NaN;
+      const t = this.tiers.route(i, vol);
+      tier[i] = t;
+      let list = byTier.get(t);
+      if (!list) byTier.set(t, (list = []));
+      list.push(i);
+    }
+    // Every batch is packed now, from this frame, with the live model of the moment.
+    const runs: Promise<MemberResult>[] = [];
+    for (const [t, instruments] of byTier) {
+      for (const slot of this.tiers.members(t)) {
+        if (!this.registry.has(slot)) continue;
+        const live = this.registry.live(slot);
+        runs.push(this.runMember(live, instruments));
+        const shadow = this.registry.shadowOf(slot);
+        if (shadow) {
+          const share = instruments.filter((i) => shadowShare(i) < shadow.stats.share);
+          if (share.length > 0) runs.push(this.runMember(shadow.model, share, true));
+        }
+      }
+    }
+    return Promise.all(runs).then((results) => this.combine(frame.at, tier, results));
+  }
+
+  private remember(frame: FeatureFrame): void {
+    const w = this.width;
+    const depth = this.options.historyFrames;
+    for (let i = 0; i < this.symbols.length; i++) {
+      if (!frame.warm[i]) {
+        this.streak[i] = 0;
+        continue;
+      }
+      const row = this.head[i]!;
+      this.history.set(frame.values.subarray(i * w, i * w + w), (i * depth + row) * w);
+      this.head[i] = (row + 1) % depth;
+      this.streak[i] = Math.min(this.streak[i]! + 1, depth);
+    }
+  }
+
+  private async runMember(model: ServingModel, instruments: readonly number[], shadow = false): Promise<MemberResult> {
+    const ready = instruments.filter((i) => this.streak[i]! >= model.window);
+    if (ready.length === 0) return { model, instruments: ready, values: undefined, shadow };
+    const input = this.pack(model, ready);
+    try {
+      const result = await this.registry.run(model, input, ready.length);
+      return { model, instruments: ready, values: result.outputs[model.manifest.outputs[0]!]!, result, shadow };
+    } catch (err) {
+      return { model, instruments: ready, values: undefined, fault: `${model.id}: ${(err as Error).message}`, shadow };
+    }
+  }
+
+  /** Rows of the model's input: its columns, its window (oldest first), standardised as its manifest says. */
+  private pack(model: ServingModel, instruments: readonly number[]): Float32Array {
+    const cols = model.columns;
+    const f = cols.length;
+    const win = model.window;
+    const depth = this.options.historyFrames;
+    const std = model.manifest.input.standardize;
+    const out = new Float32Array(instruments.length * win * f);
+    let o = 0;
+    for (const i of instruments) {
+      for (let step = win; step >= 1; step--) {
+        const row = (this.head[i]! - step + depth) % depth;
+        const base = (i * depth + row) * this.width;
+        for (let c = 0; c < f; c++) {
+          const x = this.history[base + cols[c]!]!;
+          out[o++] = std ? (x - std.mean[c]!) / std.std[c]! : x;
+        }
+      }
+    }
+    return out;
+  }
+
+  private combine(frameAt: number, tier: string[], results: MemberResult[]): PredictionFrame {
+    const n = this.symbols.length;
+    const sum = new Float64Array(n);
+    const count = new Int32Array(n);
+    const models: string[][] = Array.from({ length: n }, () => []);
+    const faults: string[] = [];
+    let latencyMs = 0;
+    let inferenceMs = 0;
+    for (const r of results) {
+      if (r.fault) faults.push(r.fault);
+      if (r.result) {
+        latencyMs = Math.max(latencyMs, r.result.totalMs);
+        inferenceMs = Math.max(inferenceMs, r.result.inferenceMs);
+      }
+      if (r.shadow || !r.values) continue;
+      r.instruments.forEach((i, k) => {
+        sum[i] = sum[i]! + r.values![k]!;
+        count[i]!++;
+        models[i]!.push(r.model.id);
+      });
+    }
+    for (const r of results) if (r.shadow && r.values) this.scoreShadow(r, results);
+    const value = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      value[i] = count[i]! > 0 ? sum[i]! / count[i]! : NaN;
+      if (count[i] === 0) tier[i] = '';
+    }
+    return { frameAt, at: this.now(), symbols: this.symbols, value, tier, models: models.map((m) => m.join('+')), latencyMs, inferenceMs, faults };
+  }
+
+  /** Compares a shadow's answers with the live member of the same slot on the same instruments. */
+  private scoreShadow(shadow: MemberResult, results: MemberResult[]): void {
+    for (const slot of this.registry.slotNames()) {
+      const s = this.registry.shadowOf(slot);
+      if (s?.model !== shadow.model) continue;
+      const live = results.find((r) => !r.shadow && r.values && r.model === this.registry.live(slot));
+      if (!live) return;
+      const stats = s.stats;
+      stats.batches++;
+      stats.sumLiveMs += live.result!.totalMs;
+      stats.sumCandidateMs += shadow.result!.totalMs;
+      shadow.instruments.forEach((i, k) => {
+        const at = live.instruments.indexOf(i);
+        if (at < 0) return;
+        const a = live.values![at]!;
+        const b = shadow.values![k]!;
+        stats.rows++;
+        if (Math.sign(a) === Math.sign(b)) stats.sameSign++;
+        stats.sumAbsDiff += Math.abs(a - b);
+      });
+    }
+  }
+}
+
+interface MemberResult {
+  readonly model: ServingModel;
+  readonly instruments: readonly number[];
+  readonly values: Float32Array | undefined;
+  readonly result?: InferenceResult;
+  readonly fault?: string;
+  readonly shadow: boolean;
+}

@@ -1,0 +1,315 @@
+/**
+ * The model registry: every ONNX model the predictor serves, by slot (a
+ * role such as `base/gbdt` or `high_vol/gbdt`), each with its live model,
+ * the one before it for rollback, and optionally a shadow candidate.
+ *
+ * A candidate is loaded into the workers and validated before it can serve:
+ * manifest against the live feature schema, file checksum, golden inputs
+ * giving finite outputs of the right shape (and the values the manifest
+ * recorded), and a latency budget. Only then does it replace the live model,
+ * in one assignment: the predictor reads a slot's live model once per batch,
+ * so a batch never mixes versions and no batch is lost. A refused candidate
+ * is unloaded and the live model keeps serving.
+ */
+import type { Logger } from 'pino';
+import type { FeatureSchema } from '../market/features.js';
+import { InferenceError, type InferencePool } from './inference/pool.js';
+import { inputColumns, ModelRefused, readModelSource, type Manifest } from './manifest.js';
+
+/** A model loaded in the workers and validated, ready to serve. */
+export interface ServingModel {
+  readonly id: string;
+  readonly manifest: Manifest;
+  readonly manifestPath: string;
+  /** The pool's key for this load (unique per load, so a reload never collides). */
+  readonly key: string;
+  /** Live-schema column of each input feature, in input order. */
+  readonly columns: Int32Array;
+  readonly window: number;
+  /** The golden run's time in the pool, ms: the latency it was admitted with. */
+  readonly admittedMs: number;
+}
+
+export interface ShadowStats {
+  readonly candidate: string;
+  readonly share: number;
+  batches: number;
+  rows: number;
+  /** Rows where candidate and live predict the same sign. */
+  sameSign: number;
+  sumAbsDiff: number;
+  sumLiveMs: number;
+  sumCandidateMs: number;
+}
+
+export interface ShadowReport {
+  readonly candidate: string;
+  readonly live: string;
+  readonly share: number;
+  readonly batches: number;
+  readonly rows: number;
+  readonly signAgreement: number;
+  readonly meanAbsDiff: number;
+  readonly liveMeanMs: number;
+  readonly candidateMeanMs: number;
+}
+
+interface Slot {
+  live: ServingModel;
+  previous?: ServingModel;
+  shadow?: { model: ServingModel; stats: ShadowStats };
+}
+
+export interface RegistryOptions {
+  /** A golden run slower than this refuses the candidate, ms. */
+  readonly latencyBudgetMs: number;
+  /** Longest input window (frames) the predictor keeps history for. */
+  readonly maxWindow: number;
+  /** Golden outputs must match the manifest's within this. */
+  readonly goldenTolerance?: number;
+}
+
+export type SwapEvent = { readonly slot: string; readonly action: 'install' | 'swap' | 'rollback' | 'promote' | 'shadow' | 'refused'; readonly from?: string; readonly to?: string; readonly reason?: string };
+
+/** Loads ever made in this process: pool keys stay unique even across registries sharing a pool. */
+let loads = 0;
+
+export class ModelRegistry {
+  private readonly slots = new Map<string, Slot>();
+  /** Runs in flight per pool key: a retired model is unloaded only once its last run is back. */
+  private readonly inFlight = new Map<string, number>();
+  private readonly retired = new Set<string>();
+  private readonly listeners: ((event: SwapEvent) => void)[] = [];
+
+  constructor(
+    private readonly pool: InferencePool,
+    private readonly schema: FeatureSchema,
+    private readonly log: Logger,
+    private readonly options: RegistryOptions,
+  ) {}
+
+  onSwap(listener: (event: SwapEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  slotNames(): string[] {
+    return [...this.slots.keys()];
+  }
+
+  has(slot: string): boolean {
+    return this.slots.has(slot);
+  }
+
+  /** The model a new batch of this slot must use. */
+  live(slot: string): ServingModel {
+    const s = this.slots.get(slot);
+    if (!s) throw new Error(`no model in slot ${slot}`);
+    return s.live;
+  }
+
+  previous(slot: string): ServingModel | undefined {
+    return this.slots.get(slot)?.previous;
+  }
+
+  shadowOf(slot: string): { model: ServingModel; stats: ShadowStats } | undefined {
+    return this.slots.get(slot)?.shadow;
+  }
+
+  /** Loads and validates a model; it serves nothing until installed, swapped in or shadowed. */
+  async load(manifestPath: string): Promise<ServingModel> {
+    const source = readModelSource(manifestPath);
+    const { manifest } = source;
+    if (manifest.kind !== 'onnx') throw new ModelRefused(manifestPath, `is a ${manifest.kind} model; the predictor serves onnx models`);
+    const columns = inputColumns(manifest, this.schema, manifestPath);
+    if (manifest.input.window > this.options.maxWindow) {
+      throw new ModelRefused(manifestPath, `reads a window of ${manifest.input.window} frames; the predictor keeps ${this.options.maxWindow}`);
+    }
+    const id = `${manifest.name}@${manifest.version}`;
+    const key = `${id}#${++loads}`;
+    let info;
+    try {
+      info = await this.pool.load(key, source.bytes);
+    } catch (err) {
+      throw new ModelRefused(manifestPath, `onnxruntime cannot load ${manifest.file}: ${(err as Error).message}`);
+    }
+    const model: ServingModel = { id, manifest, manifestPath, key, columns, window: manifest.input.window, admittedMs: NaN };
+    try {
+      if (!info.inputNames.includes(manifest.input.name)) throw new ModelRefused(manifestPath, `the file's inputs are ${info.inputNames.join(', ')}; the manifest names ${manifest.input.name}`);
+      const missing = manifest.outputs.filter((o) => !info.outputNames.includes(o));
+      if (missing.length > 0) throw new ModelRefused(manifestPath, `the file has no output ${missing.join(', ')} (it has ${info.outputNames.join(', ')})`);
+      return { ...model, admittedMs: await this.goldenRun(model) };
+    } catch (err) {
+      await this.pool.unload(key);
+      throw err;
+    }
+  }
+
+  /** Runs the manifest's golden inputs: finite outputs of the right shape, the recorded values, within the latency budget. */
+  private async goldenRun(model: ServingModel): Promise<number> {
+    const { manifest, manifestPath } = model;
+    const golden = manifest.golden;
+    if (!golden) throw new ModelRefused(manifestPath, 'the manifest has no golden inputs: keel cannot check the file before it serves');
+    const perRow = manifest.input.features.length * model.window;
+    const rows = golden.input.length / perRow;
+    const f = manifest.input.features.length;
+    const std = manifest.input.standardize;
+    // Golden rows are raw features: keel scales them as it scales live rows.
+    const input = Float32Array.from(golden.input, (x, i) => (std ? (x - std.mean[i % f]!) / std.std[i % f]! : x));
+    const dims = model.window > 1 ? [rows, model.window, f] : [rows, f];
+    let result;
+    try {
+      result = await this.pool.run(model.key, input, dims);
+    } catch (err) {
+      const kind = err instanceof InferenceError ? ` (${err.kind})` : '';
+      throw new ModelRefused(manifestPath, `golden inputs failed${kind}: ${(err as Error).message}`);
+    }
+    const out = result.outputs[manifest.outputs[0]!]!;
+    if (out.length !== rows) throw new ModelRefused(manifestPath, `golden inputs gave ${out.length} values for ${rows} rows: ${manifest.outputs[0]} must be [N, 1]`);
+    if (golden.output.length !== rows) throw new ModelRefused(manifestPath, `golden has ${rows} input rows but ${golden.output.length} outputs`);
+    const tolerance = this.options.goldenTolerance ?? 1e-4;
+    for (let i = 0; i < rows; i++) {
+      if (Math.abs(out[i]! - golden.output[i]!) > tolerance * Math.max(1, Math.abs(golden.output[i]!))) {
+        throw new ModelRefused(manifestPath, `golden row ${i} gave ${out[i]}, the manifest recorded ${golden.output[i]}: the file is not the model the manifest describes`);
+      }
+    }
+    if (result.totalMs > this.options.latencyBudgetMs) {
+      throw new ModelRefused(manifestPath, `golden batch took ${result.totalMs.toFixed(1)} ms, over the ${this.options.latencyBudgetMs} ms budget`);
+    }
+    return result.totalMs;
+  }
+
+  /** Puts a first model into an empty slot. */
+  async install(slot: string, manifestPath: string): Promise<ServingModel> {
+    if (this.slots.has(slot)) throw new Error(`slot ${slot} already serves ${this.live(slot).id}; swap instead`);
+    const model = await this.refusing(slot, manifestPath);
+    this.slots.set(slot, { live: model });
+    this.emit({ slot, action: 'install', to: model.id });
+    return model;
+  }
+
+  /** Validates a candidate, then makes it live in one step; the old live model is kept for rollback. */
+  async swap(slot: string, manifestPath: string): Promise<{ from: string; to: string }> {
+    const s = this.slotOrThrow(slot);
+    const model = await this.refusing(slot, manifestPath);
+    const from = s.live;
+    if (s.previous) this.retire(s.previous);
+    s.previous = from;
+    s.live = model;
+    this.emit({ slot, action: 'swap', from: from.id, to: model.id });
+    return { from: from.id, to: model.id };
+  }
+
+  /** Back to the model before the last swap; the one rolled back from becomes the new "previous". */
+  rollback(slot: string): { from: string; to: string } {
+    const s = this.slotOrThrow(slot);
+    if (!s.previous) throw new Error(`slot ${slot} has no previous model to roll back to`);
+    const from = s.live;
+    s.live = s.previous;
+    s.previous = from;
+    this.emit({ slot, action: 'rollback', from: from.id, to: s.live.id });
+    return { from: from.id, to: s.live.id };
+  }
+
+  /** Runs a candidate beside the live model on `share` of the instruments; nothing it says is served. */
+  async shadow(slot: string, manifestPath: string, share: number): Promise<ServingModel> {
+    if (!(share > 0 && share <= 1)) throw new Error(`shadow share must be in (0, 1], got ${share}`);
+    const s = this.slotOrThrow(slot);
+    const model = await this.refusing(slot, manifestPath);
+    if (s.shadow) this.retire(s.shadow.model);
+    s.shadow = { model, stats: { candidate: model.id, share, batches: 0, rows: 0, sameSign: 0, sumAbsDiff: 0, sumLiveMs: 0, sumCandidateMs: 0 } };
+    this.emit({ slot, action: 'shadow', from: s.live.id, to: model.id });
+    return model;
+  }
+
+  shadowReport(slot: string): ShadowReport | undefined {
+    const s = this.slots.get(slot);
+    if (!s?.shadow) return undefined;
+    const st = s.shadow.stats;
+    return {
+      candidate: st.candidate,
+      live: s.live.id,
+      share: st.share,
+      batches: st.batches,
+      rows: st.rows,
+      signAgreement: st.rows ? st.sameSign / st.rows : NaN,
+      meanAbsDiff: st.rows ? st.sumAbsDiff / st.rows : NaN,
+      liveMeanMs: st.batches ? st.sumLiveMs / st.batches : NaN,
+      candidateMeanMs: st.batches ? st.sumCandidateMs / st.batches : NaN,
+    };
+  }
+
+  /** Makes the shadow candidate live (the live model is kept for rollback). */
+  promote(slot: string): { from: string; to: string } {
+    const s = this.slotOrThrow(slot);
+    if (!s.shadow) throw new Error(`slot ${slot} has no shadow candidate to promote`);
+    const from = s.live;
+    if (s.previous) this.retire(s.previous);
+    s.previous = from;
+    s.live = s.shadow.model;
+    s.shadow = undefined;
+    this.emit({ slot, action: 'promote', from: from.id, to: s.live.id });
+    return { from: from.id, to: s.live.id };
+  }
+
+  /** Drops a slot and unloads its models (for sector models leaving the LRU cache). */
+  async evict(slot: string): Promise<void> {
+    const s = this.slots.get(slot);
+    if (!s) return;
+    this.slots.delete(slot);
+    for (const m of [s.live, s.previous, s.shadow?.model]) if (m) this.retire(m);
+  }
+
+  /**
+   * Runs a batch on a model; the registry counts it so a model retired
+   * meanwhile is unloaded only after its last run returns.
+   */
+  async run(model: ServingModel, input: Float32Array, rows: number) {
+    const dims = model.window > 1 ? [rows, model.window, model.columns.length] : [rows, model.columns.length];
+    this.inFlight.set(model.key, (this.inFlight.get(model.key) ?? 0) + 1);
+    try {
+      return await this.pool.run(model.key, input, dims);
+    } finally {
+      const left = this.inFlight.get(model.key)! - 1;
+      if (left > 0) this.inFlight.set(model.key, left);
+      else {
+        this.inFlight.delete(model.key);
+        if (this.retired.delete(model.key)) void this.unload(model.key);
+      }
+    }
+  }
+
+  private async refusing(slot: string, manifestPath: string): Promise<ServingModel> {
+    try {
+      return await this.load(manifestPath);
+    } catch (err) {
+      const reason = (err as Error).message;
+      this.log.warn({ slot, manifest: manifestPath, reason }, 'model candidate refused; the live model keeps serving');
+      this.emit({ slot, action: 'refused', reason });
+      throw err;
+    }
+  }
+
+  private retire(model: ServingModel): void {
+    if (this.inFlight.has(model.key)) this.retired.add(model.key);
+    else void this.unload(model.key);
+  }
+
+  private async unload(key: string): Promise<void> {
+    try {
+      await this.pool.unload(key);
+    } catch (err) {
+      this.log.warn({ model: key, err: (err as Error).message }, 'unloading a retired model failed');
+    }
+  }
+
+  private slotOrThrow(slot: string): Slot {
+    const s = this.slots.get(slot);
+    if (!s) throw new Error(`no model in slot ${slot} (slots: ${[...this.slots.keys()].join(', ') || 'none'})`);
+    return s;
+  }
+
+  private emit(event: SwapEvent): void {
+    if (event.action !== 'refused') this.log.info({ ...event }, `model ${event.action}: ${event.slot} ${event.from ?? ''} -> ${event.to ?? ''}`);
+    for (const l of this.listeners) l(event);
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * The regime and predictor actors under a real supervisor, fed by the real
+ * data path (simulator -> unmodified IB client -> books -> features), with
+ * real ONNX sessions in worker threads; and the shipped demo models, which
+ * must pass the registry's checks against the default live schema.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import pino from 'pino';
+import { FEATURES_TOPIC, featuresLogic, featuresSettings, type FeatureFrame } from '../../src/actors/features.js';
+import { ibConnectionLogic, ibConnectionSettings } from '../../src/actors/ib-connection.js';
+import { l2MicrostructureLogic, l2MicrostructureSettings } from '../../src/actors/l2-microstructure.js';
+import { PREDICTIONS_TOPIC, PREDICTOR_TOPIC, predictorLogic, predictorSettings, type PredictorStatus } from '../../src/actors/predictor.js';
+import { REGIME_TOPIC, regimeLogic, regimeSettings, type RegimeFrame } from '../../src/actors/regime.js';
+import { subscriptionsLogic, subscriptionsSettings } from '../../src/actors/subscriptions.js';
+import { loadConfig } from '../../src/config/load.js';
+import { systemClock } from '../../src/clock.js';
+import { checkSystemHealth } from '../../src/health/system-health.js';
+import { DEFAULT_FEATURE_OPTIONS, featureSchema } from '../../src/market/features.js';
+import { InferencePool } from '../../src/models/inference/pool.js';
+import type { PredictionFrame } from '../../src/models/predictor.js';
+import { ModelRegistry } from '../../src/models/registry.js';
+import { TwsSimulator } from '../../src/sim/server.js';
+import { until } from '../support/ib-client.js';
+import { affine, writeAffineModel, writeJumpModel } from '../support/models.js';
+import { startTree } from '../support/probe.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'keel-model-actors-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const INPUTS = ['imbalance_l1', 'ofi', 'spread_bps'];
+const WEIGHTS = [0.5, 0.01, -0.2];
+
+test('regime and predictor follow the live features: states per warm instrument, predictions equal to the model on that frame', async () => {
+  const sim = new TwsSimulator({ updatesPerSecond: 200, seed: 11 });
+  const port = await sim.listen(0);
+  const tree = startTree(
+    {
+      children: [
+        {
+          id: 'ib_connection',
+          logic: ibConnectionLogic,
+          settings: ibConnectionSettings.parse({ port, reconnect: { minMs: 50, maxMs: 500, randomFactor: 0.2, maxAttempts: 0 }, orderIdFile: join(dir, 'ids.json') }),
+        },
+        {
+          id: 'subscriptions',
+          logic: subscriptionsLogic,
+          settings: subscriptionsSettings.parse({
+            instruments: [
+              { symbol: 'SPY', depth: { rows: 10 }, ticks: 'AllLast' },
+              { symbol: 'QQQ', depth: { rows: 10 }, ticks: 'AllLast' },
+            ],
+          }),
+          dependsOn: ['ib_connection'],
+        },
+        { id: 'l2_microstructure', logic: l2MicrostructureLogic, settings: l2MicrostructureSettings.parse({}), dependsOn: ['subscriptions'] },
+        {
+          id: 'features',
+          logic: featuresLogic,
+          // Short horizons: warm within a second.
+          settings: featuresSettings.parse({ samplesMs: [100, 200], volHalfLivesMs: [1000], returnHorizonsMs: [500], flowHalfLifeMs: 1000 }),
+          dependsOn: ['l2_microstructure'],
+        },
+        {
+          id: 'regime',
+          logic: regimeLogic,
+          settings: regimeSettings.parse({ model: writeJumpModel(dir, ['spread_bps', 'trade_intensity']), intervalMs: 200 }),
+          dependsOn: ['features'],
+        },
+        {
+          id: 'predictor',
+          logic: predictorLogic,
+          settings: predictorSettings.parse({ intervalMs: 200, base: [writeAffineModel(dir, { name: 'lin', version: '1', features: INPUTS, weights: WEIGHTS, bias: 0.1 })], latencyBudgetMs: 5_000 }),
+          dependsOn: ['features', 'regime'],
+        },
+      ],
+    },
+    systemClock,
+  );
+  const bus = tree.bus;
+  // Frames are reused by their publisher: keep a copy of each, by time, to check predictions against.
+  const frames = new Map<number, Float64Array>();
+  bus.subscribe<FeatureFrame>(FEATURES_TOPIC, (f) => f.intervalMs === 200 && frames.set(f.at, f.values.slice()));
+  const predictions: PredictionFrame[] = [];
+  bus.subscribe<PredictionFrame>(PREDICTIONS_TOPIC, (p) => predictions.push(p));
+  try {
+    await until(() => tree.phase() === 'running', 'the tree to run', 15_000);
+    await until(() => predictions.filter((p) => p.value.every(Number.isFinite)).length >= 5, 'five frames of predictions for both instruments', 15_000);
+    const schema = featureSchema({ baseMs: 100, volHalfLivesMs: [1000], returnHorizonsMs: [500], flowHalfLifeMs: 1000 });
+    const width = schema.features.length;
+    for (const p of predictions.filter((q) => q.value.every(Number.isFinite))) {
+      const values = frames.get(p.frameAt)!;
+      assert.ok(values, 'each prediction names the frame it is for');
+      p.symbols.forEach((_, i) => {
+        const x = INPUTS.map((name) => values[i * width + schema.features.indexOf(name)]!);
+        assert.ok(Math.abs(p.value[i]! - affine(WEIGHTS, 0.1, x)) < 1e-3 * Math.max(1, Math.abs(p.value[i]!)), `${p.symbols[i]}: ${p.value[i]} vs ${affine(WEIGHTS, 0.1, x)}`);
+        assert.equal(p.tier[i], 'base');
+        assert.equal(p.models[i], 'lin@1');
+      });
+      assert.ok(p.latencyMs > 0 && p.inferenceMs >= 0);
+    }
+
+    await until(() => bus.latest<RegimeFrame>(REGIME_TOPIC)?.state.every((s) => s >= 0) === true, 'a regime for both instruments', 10_000);
+    const regime = bus.latest<RegimeFrame>(REGIME_TOPIC)!;
+    assert.deepEqual(regime.labels, ['calm', 'volatile']);
+    for (let i = 0; i < 2; i++) {
+      const p = regime.probabilities.subarray(i * 2, i * 2 + 2);
+      assert.ok(Math.abs(p[0]! + p[1]! - 1) < 1e-9, 'probabilities sum to 1');
+      assert.equal(regime.state[i], p[1]! > p[0]! ? 1 : 0, 'the state is the most likely one');
+    }
+
+    const health = checkSystemHealth(bus, tree.phase(), systemClock);
+    assert.equal(health.components.regime.status, 'OK', health.components.regime.detail);
+    assert.equal(health.components.predictor.status, 'OK', health.components.predictor.detail);
+    const status = bus.latest<PredictorStatus>(PREDICTOR_TOPIC)!;
+    assert.deepEqual(status.registry.slotNames(), ['base/0']);
+  } finally {
+    tree.actor.send({ type: 'shutdown' });
+    await until(() => tree.done, 'the tree to stop');
+    await sim.close();
+  }
+});
+
+test('the shipped demo models pass the registry: manifest, checksum, golden rows through onnxruntime', async () => {
+  const config = loadConfig('config/default.yaml');
+  const settings = predictorSettings.parse(config.components.predictor!.settings);
+  const manifests = [...settings.base, ...(settings.highVol?.models ?? [])];
+  assert.ok(manifests.length >= 3, 'base GBDT, base LSTM and the high-volatility specialist');
+  const pool = await InferencePool.start({ workers: 1, timeoutMs: 10_000 });
+  try {
+    const registry = new ModelRegistry(pool, featureSchema(DEFAULT_FEATURE_OPTIONS), pino({ level: 'silent' }), { latencyBudgetMs: 10_000, maxWindow: settings.historyFrames });
+    for (const [i, path] of manifests.entries()) {
+      const model = await registry.install(`m/${i}`, path);
+      assert.ok(model.manifest.metrics.model.rmse! < model.manifest.metrics.baseline.rmse!, `${model.id} beats its baseline on held-out data`);
+    }
+  } finally {
+    await pool.close();
+  }
+});
