@@ -43,6 +43,8 @@ export const predictorSettings = z
 export type PredictorSettings = z.infer<typeof predictorSettings>;
 
 export const PREDICTIONS_TOPIC = 'predictions';
+/** How often a shadow candidate's agreement and latency are logged, in frames. */
+const SHADOW_REPORT_FRAMES = 60;
 export const PREDICTOR_TOPIC = 'predictor';
 
 /** What the health rollup and the inspector read. */
@@ -95,6 +97,12 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
     if (changed && p.faults.length > 0) log.error({ faults: p.faults }, 'model fault: its instruments fall back to the other members of their tier');
     else if (changed) log.info('every model answering again');
     bus.retain(PREDICTIONS_TOPIC, p);
+    if (status.frames % SHADOW_REPORT_FRAMES === 0) {
+      for (const slot of status.registry.slotNames()) {
+        const report = status.registry.shadowReport(slot);
+        if (report) log.info({ slot, ...report }, `shadow ${report.candidate} vs ${report.live}: same sign ${(100 * report.signAgreement).toFixed(1)} %`);
+      }
+    }
   };
   const onFrame = (frame: FeatureFrame) => {
     if (frame.intervalMs !== settings.intervalMs) return;

@@ -22,7 +22,7 @@
  * `NaN <= t` is false in TypeScript too: in both, NaN goes right. Training
  * refuses NaN and infinities; keel never feeds them.
  */
-import { Random } from '../sim/market.js';
+import { Random } from '../random.js';
 import { encodeModel } from './onnx/build.js';
 
 export interface GbdtOptions {

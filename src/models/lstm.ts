@@ -10,7 +10,7 @@
  *
  * Features are expected already standardised by the caller.
  */
-import { Random } from '../sim/market.js';
+import { Random } from '../random.js';
 import { encodeModel } from './onnx/build.js';
 
 /** Plain JSON data. Matrices are row-major; rows come in gate blocks of H: i, o, f, c. */

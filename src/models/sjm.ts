@@ -20,7 +20,7 @@
  * regime. The rule is written into the model file as `stateOrder`.
  */
 import { readFileSync } from 'node:fs';
-import { Random } from '../sim/market.js';
+import { Random } from '../random.js';
 import { argmin, candidateForward, candidateStep, simplexGrid, type SimplexGrid } from './sjm-continuous.js';
 
 export const JUMP_MODEL_FORMAT = 'keel.sjm';

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import ort from 'onnxruntime-node';
 import { gbdtToOnnx, predictGbdt, trainGbdt, type GbdtModel, type GbdtOptions } from '../../src/models/gbdt.js';
 import { regressionMetrics } from '../../src/models/metrics.js';
-import { Random } from '../../src/sim/market.js';
+import { Random } from '../../src/random.js';
 
 const COLS = 4;
 const OPTIONS: GbdtOptions = { trees: 30, maxDepth: 4, learningRate: 0.2, bins: 32, minLeafRows: 10, l2: 1, subsample: 0.8, seed: 7 };

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import ort from 'onnxruntime-node';
 import { lstmGradient, lstmStep, lstmToOnnx, predictLstm, trainLstm, type LstmModel } from '../../src/models/lstm.js';
-import { Random } from '../../src/sim/market.js';
+import { Random } from '../../src/random.js';
 
 /** Every weight uniform in ±1 (biases too, Rb included), so each gate block differs and matters. */
 function randomModel(F: number, H: number, W: number, seed: number): LstmModel {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { readCsv } from '../../src/models/csv.js';
 import { predictStates, readJumpModel } from '../../src/models/sjm.js';
-import { Random } from '../../src/sim/market.js';
+import { Random } from '../../src/random.js';
 import { runKeel } from '../support/process.js';
 
 const ROWS = 600;

@@ -12,7 +12,7 @@ import {
   stateStep,
   type JumpModelFile,
 } from '../../src/models/sjm.js';
-import { Random } from '../../src/sim/market.js';
+import { Random } from '../../src/random.js';
 
 const FEATURES = ['abs_return', 'vol_5'];
 
