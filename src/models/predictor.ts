@@ -123,7 +123,8 @@ export class TieredPredictor {
   }
 
   private async runMember(model: ServingModel, instruments: readonly number[], shadow = false): Promise<MemberResult> {
-    const ready = instruments.filter((i) => this.streak[i]! >= model.window);
+    // A non-finite input would make the whole batch non-finite: that instrument sits this frame out alone.
+    const ready = instruments.filter((i) => this.streak[i]! >= model.window && this.finiteInputs(model, i));
     if (ready.length === 0) return { model, instruments: ready, values: undefined, shadow };
     const input = this.pack(model, ready);
     try {
@@ -132,6 +133,15 @@ export class TieredPredictor {
     } catch (err) {
       return { model, instruments: ready, values: undefined, fault: `${model.id}: ${(err as Error).message}`, shadow };
     }
+  }
+
+  private finiteInputs(model: ServingModel, instrument: number): boolean {
+    const depth = this.options.historyFrames;
+    for (let step = 1; step <= model.window; step++) {
+      const base = (instrument * depth + ((this.head[instrument]! - step + depth) % depth)) * this.width;
+      for (const c of model.columns) if (!Number.isFinite(this.history[base + c]!)) return false;
+    }
+    return true;
   }
 
   /** Rows of the model's input: its columns, its window (oldest first), standardised as its manifest says. */

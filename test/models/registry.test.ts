@@ -181,3 +181,15 @@ test('shadow mode compares a candidate with the live model on a share of instrum
   assert.ok(p.models.every((m) => m === 'lin@cand'));
   assert.equal(reg.rollback('base/0').to, 'lin@1');
 });
+
+test('an instrument with a non-finite input sits the frame out alone; the rest of its batch is answered', async () => {
+  const reg = registry();
+  const symbols = ['SPY', 'QQQ', 'AAPL'];
+  const predictor = new TieredPredictor(reg, schema, symbols, { tiers: { base: [model('1')], sectors: {}, sectorCacheSize: 1 }, historyFrames: 2 }, log, () => 0);
+  await predictor.start();
+  const p = await predictor.predict(frame(symbols, (i, f) => (i === 1 && f === 'ofi' ? NaN : 1), 1));
+  assert.deepEqual(p.faults, []);
+  assert.deepEqual(Array.from(p.value, Number.isFinite), [true, false, true]);
+  assert.deepEqual(p.tier, ['base', '', 'base']);
+  assert.equal(p.value[0], affine(W1, 0.25, [1, 1, 1]));
+});
