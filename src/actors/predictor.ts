@@ -51,6 +51,7 @@ export const PREDICTOR_TOPIC = 'predictor';
 export interface PredictorStatus {
   readonly registry: ModelRegistry;
   readonly predictor: TieredPredictor;
+  readonly intervalMs: number;
   frames: number;
   skipped: number;
   late: number;
@@ -71,8 +72,9 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
     const tiers = { base: settings.base, sectors: settings.sectors, sectorCacheSize: settings.sectorCacheSize, highVol: settings.highVol };
     const predictor = new TieredPredictor(registry, engine.schema, symbols, { tiers, historyFrames: settings.historyFrames }, log, () => clock.now());
     await predictor.start();
-    if (settings.shadow) await registry.shadow(settings.shadow.slot, settings.shadow.model, settings.shadow.share);
-    status = { registry, predictor, frames: 0, skipped: 0, late: 0, faults: [], lastAt: NaN };
+    // A refused candidate is logged by the registry; the live models serve regardless.
+    if (settings.shadow) await registry.shadow(settings.shadow.slot, settings.shadow.model, settings.shadow.share).catch(() => undefined);
+    status = { registry, predictor, intervalMs: settings.intervalMs, frames: 0, skipped: 0, late: 0, faults: [], lastAt: NaN };
   } catch (err) {
     await pool.close();
     throw err;
@@ -107,12 +109,16 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
   const onFrame = (frame: FeatureFrame) => {
     if (frame.intervalMs !== settings.intervalMs) return;
     if (inFlight >= settings.maxFramesInFlight) {
+      status.predictor.observe(frame);
       if (status.skipped++ % 100 === 0) log.warn({ skipped: status.skipped, inFlight }, 'inference behind: frame skipped');
       return;
     }
     inFlight++;
-    // The predictor catches each member's fault; a throw here is a bug and fails the component.
-    status.predictor.predict(frame).then(publish, (err: unknown) => ctx.fail(err));
+    // The predictor catches each member's fault; a throw here or in publish is a bug and fails the component.
+    status.predictor
+      .predict(frame)
+      .then(publish)
+      .catch((err: unknown) => ctx.fail(err));
   };
   const unsubscribe = bus.subscribe(FEATURES_TOPIC, onFrame);
   bus.retain(PREDICTOR_TOPIC, status);

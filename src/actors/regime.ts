@@ -32,6 +32,7 @@ export const REGIME_TOPIC = 'regime';
 /** One frame's regimes. Reused: read it synchronously. */
 export interface RegimeFrame {
   readonly model: string;
+  readonly intervalMs: number;
   readonly labels: readonly string[];
   readonly symbols: readonly string[];
   readonly k: number;
@@ -52,6 +53,9 @@ export const regimeLogic = serviceLogic<RegimeSettings>(async (ctx) => {
   const source = readModelSource(settings.model);
   const { manifest } = source;
   if (manifest.kind !== 'sjm') throw new ModelRefused(settings.model, `is a ${manifest.kind} model; regime runs a jump model (kind sjm)`);
+  if (manifest.input.window !== 1 || manifest.input.standardize) {
+    throw new ModelRefused(settings.model, 'a jump model reads one frame and standardises inside its file: input.window must be 1 and input.standardize absent');
+  }
   const model = parseJumpModel(JSON.parse(Buffer.from(source.bytes).toString('utf8')), source.filePath);
   if (model.features.join() !== manifest.input.features.join()) {
     throw new ModelRefused(settings.model, `the manifest lists ${manifest.input.features.join(', ')} but the model file reads ${model.features.join(', ')}`);
@@ -63,6 +67,7 @@ export const regimeLogic = serviceLogic<RegimeSettings>(async (ctx) => {
   const k = model.k;
   const frame: RegimeFrame = {
     model: `${manifest.name}@${manifest.version}`,
+    intervalMs: settings.intervalMs,
     labels: settings.labels,
     symbols,
     k,
@@ -73,6 +78,8 @@ export const regimeLogic = serviceLogic<RegimeSettings>(async (ctx) => {
   };
   const x = new Float64Array(columns.length);
   const wasWarm = new Uint8Array(symbols.length);
+  // The model's state survives a non-finite frame (published as -1): a change across it is still a switch.
+  const lastState = new Int32Array(symbols.length).fill(-1);
 
   const onFrame = (f: FeatureFrame) => {
     if (f.intervalMs !== settings.intervalMs) return;
@@ -81,18 +88,20 @@ export const regimeLogic = serviceLogic<RegimeSettings>(async (ctx) => {
         // A gap in the data: the recursion starts afresh when the instrument is warm again.
         if (wasWarm[i]) online.reset(i);
         wasWarm[i] = 0;
+        lastState[i] = -1;
         frame.state[i] = -1;
         frame.probabilities.fill(NaN, i * k, i * k + k);
         continue;
       }
       wasWarm[i] = 1;
       for (let c = 0; c < columns.length; c++) x[c] = f.values[i * width + columns[c]!]!;
-      const before = frame.state[i]!;
+      const before = lastState[i]!;
       const state = online.update(i, x);
       frame.state[i] = state;
       if (state < 0) frame.probabilities.fill(NaN, i * k, i * k + k);
       else {
         frame.probabilities.set(online.probabilities(i), i * k);
+        lastState[i] = state;
         if (before >= 0 && before !== state) {
           frame.switches++;
           log.info({ symbol: symbols[i], from: settings.labels[before], to: settings.labels[state] }, `${symbols[i]} regime ${settings.labels[before]} -> ${settings.labels[state]}`);

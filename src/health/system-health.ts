@@ -83,16 +83,16 @@ function gate(g: RiskGate | undefined): ComponentHealth {
 /** Not built yet, or not configured: reported, never counted against the system. */
 const absent = (detail: string): ComponentHealth => ({ status: 'OK', detail });
 
-/** Models answer once per frame of their clock: three missed frames in a row is news. */
-const MODEL_SILENT_MS = 5_000;
+/** Models answer once per frame of their clock: three missed frames in a row (and at least 5 s) is news. */
+const silentAfterMs = (intervalMs: number) => Math.max(5_000, 3 * intervalMs);
 
 function regime(frame: RegimeFrame | undefined, now: number): ComponentHealth {
   if (!frame) return absent('not configured or no frame yet');
-  if (Number.isNaN(frame.at)) return { status: 'DEGRADED', detail: `${frame.model}: no warm instrument yet` };
   const age = now - frame.at;
-  if (age > MODEL_SILENT_MS) return { status: 'DEGRADED', detail: `${frame.model}: no regime update for ${Math.round(age)} ms` };
+  if (age > silentAfterMs(frame.intervalMs)) return { status: 'DEGRADED', detail: `${frame.model}: no regime update for ${Math.round(age)} ms` };
   let known = 0;
   for (const s of frame.state) if (s >= 0) known++;
+  if (known === 0) return { status: 'DEGRADED', detail: `${frame.model}: no instrument has a regime yet (warming up)` };
   return { status: 'OK', detail: `${frame.model}: ${known} of ${frame.symbols.length} instruments have a regime` };
 }
 
@@ -101,7 +101,7 @@ function predictor(status: PredictorStatus | undefined, now: number): ComponentH
   if (status.faults.length > 0) return { status: 'DEGRADED', detail: `model fault: ${status.faults.join('; ')}` };
   if (Number.isNaN(status.lastAt)) return { status: 'DEGRADED', detail: 'no prediction yet' };
   const age = now - status.lastAt;
-  if (age > MODEL_SILENT_MS) return { status: 'DEGRADED', detail: `no prediction for ${Math.round(age)} ms` };
+  if (age > silentAfterMs(status.intervalMs)) return { status: 'DEGRADED', detail: `no prediction for ${Math.round(age)} ms` };
   return { status: 'OK', detail: `${status.frames} frames served, ${status.skipped} skipped` };
 }
 

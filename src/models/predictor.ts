@@ -75,10 +75,15 @@ export class TieredPredictor {
     await this.tiers.start();
   }
 
-  /** Takes a frame synchronously (it is reused by its publisher) and resolves with its predictions. */
+  /**
+   * Takes a frame synchronously (it is reused by its publisher) and resolves
+   * with its predictions. A frame not predicted must still be observed, or
+   * a sequence model's window would skip it.
+   */
   predict(frame: FeatureFrame): Promise<PredictionFrame> {
     const n = this.symbols.length;
-    this.remember(frame);
+    const frameAt = frame.at;
+    this.observe(frame);
     const tier: string[] = new Array<string>(n).fill('');
     const byTier = new Map<string, number[]>();
     for (let i = 0; i < n; i++) {
@@ -104,10 +109,11 @@ export class TieredPredictor {
         }
       }
     }
-    return Promise.all(runs).then((results) => this.combine(frame.at, tier, results));
+    return Promise.all(runs).then((results) => this.combine(frameAt, tier, results));
   }
 
-  private remember(frame: FeatureFrame): void {
+  /** Adds a frame to every instrument's history. */
+  observe(frame: FeatureFrame): void {
     const w = this.width;
     const depth = this.options.historyFrames;
     for (let i = 0; i < this.symbols.length; i++) {
@@ -175,19 +181,21 @@ export class TieredPredictor {
     let latencyMs = 0;
     let inferenceMs = 0;
     for (const r of results) {
+      // A shadow serves nothing: its faults and latency are its report's, not the frame's.
+      if (r.shadow) continue;
       if (r.fault) faults.push(r.fault);
       if (r.result) {
         latencyMs = Math.max(latencyMs, r.result.totalMs);
         inferenceMs = Math.max(inferenceMs, r.result.inferenceMs);
       }
-      if (r.shadow || !r.values) continue;
+      if (!r.values) continue;
       r.instruments.forEach((i, k) => {
         sum[i] = sum[i]! + r.values![k]!;
         count[i]!++;
         models[i]!.push(r.model.id);
       });
     }
-    for (const r of results) if (r.shadow && r.values) this.scoreShadow(r, results);
+    for (const r of results) if (r.shadow) this.scoreShadow(r, results);
     const value = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       value[i] = count[i]! > 0 ? sum[i]! / count[i]! : NaN;
@@ -201,9 +209,14 @@ export class TieredPredictor {
     for (const slot of this.registry.slotNames()) {
       const s = this.registry.shadowOf(slot);
       if (s?.model !== shadow.model) continue;
-      const live = results.find((r) => !r.shadow && r.values && r.model === this.registry.live(slot));
-      if (!live) return;
       const stats = s.stats;
+      if (shadow.fault) {
+        stats.faults++;
+        stats.lastFault = shadow.fault;
+        return;
+      }
+      const live = results.find((r) => !r.shadow && r.values && r.model === this.registry.live(slot));
+      if (!live || !shadow.values) return;
       stats.batches++;
       stats.sumLiveMs += live.result!.totalMs;
       stats.sumCandidateMs += shadow.result!.totalMs;

@@ -40,6 +40,9 @@ export interface ShadowStats {
   sumAbsDiff: number;
   sumLiveMs: number;
   sumCandidateMs: number;
+  /** Candidate batches that failed (timeout, non-finite, ...), and the last reason. */
+  faults: number;
+  lastFault?: string;
 }
 
 export interface ShadowReport {
@@ -52,6 +55,8 @@ export interface ShadowReport {
   readonly meanAbsDiff: number;
   readonly liveMeanMs: number;
   readonly candidateMeanMs: number;
+  readonly faults: number;
+  readonly lastFault?: string;
 }
 
 interface Slot {
@@ -182,6 +187,10 @@ export class ModelRegistry {
   async install(slot: string, manifestPath: string): Promise<ServingModel> {
     if (this.slots.has(slot)) throw new Error(`slot ${slot} already serves ${this.live(slot).id}; swap instead`);
     const model = await this.refusing(slot, manifestPath);
+    if (this.slots.has(slot)) {
+      this.retire(model);
+      throw new Error(`slot ${slot} was filled while ${model.id} loaded; swap instead`);
+    }
     this.slots.set(slot, { live: model });
     this.emit({ slot, action: 'install', to: model.id });
     return model;
@@ -190,7 +199,7 @@ export class ModelRegistry {
   /** Validates a candidate, then makes it live in one step; the old live model is kept for rollback. */
   async swap(slot: string, manifestPath: string): Promise<{ from: string; to: string }> {
     const s = this.slotOrThrow(slot);
-    const model = await this.refusing(slot, manifestPath);
+    const model = this.stillThere(slot, s, await this.refusing(slot, manifestPath));
     const from = s.live;
     if (s.previous) this.retire(s.previous);
     s.previous = from;
@@ -214,9 +223,9 @@ export class ModelRegistry {
   async shadow(slot: string, manifestPath: string, share: number): Promise<ServingModel> {
     if (!(share > 0 && share <= 1)) throw new Error(`shadow share must be in (0, 1], got ${share}`);
     const s = this.slotOrThrow(slot);
-    const model = await this.refusing(slot, manifestPath);
+    const model = this.stillThere(slot, s, await this.refusing(slot, manifestPath));
     if (s.shadow) this.retire(s.shadow.model);
-    s.shadow = { model, stats: { candidate: model.id, share, batches: 0, rows: 0, sameSign: 0, sumAbsDiff: 0, sumLiveMs: 0, sumCandidateMs: 0 } };
+    s.shadow = { model, stats: { candidate: model.id, share, batches: 0, rows: 0, sameSign: 0, sumAbsDiff: 0, sumLiveMs: 0, sumCandidateMs: 0, faults: 0 } };
     this.emit({ slot, action: 'shadow', from: s.live.id, to: model.id });
     return model;
   }
@@ -235,6 +244,8 @@ export class ModelRegistry {
       meanAbsDiff: st.rows ? st.sumAbsDiff / st.rows : NaN,
       liveMeanMs: st.batches ? st.sumLiveMs / st.batches : NaN,
       candidateMeanMs: st.batches ? st.sumCandidateMs / st.batches : NaN,
+      faults: st.faults,
+      ...(st.lastFault ? { lastFault: st.lastFault } : {}),
     };
   }
 
@@ -287,6 +298,13 @@ export class ModelRegistry {
       this.emit({ slot, action: 'refused', reason });
       throw err;
     }
+  }
+
+  /** A slot evicted while its candidate loaded: the candidate is unloaded, never orphaned in the workers. */
+  private stillThere(slot: string, s: Slot, model: ServingModel): ServingModel {
+    if (this.slots.get(slot) === s) return model;
+    this.retire(model);
+    throw new Error(`slot ${slot} was evicted while ${model.id} loaded`);
   }
 
   private retire(model: ServingModel): void {
