@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { bookBench } from './book.js';
 import { healthBench } from './health.js';
 import { ingestBench } from './ingest.js';
+import { modelsBench } from './models.js';
 import { startupBench } from './startup.js';
 
 const benches = {
@@ -16,6 +17,7 @@ const benches = {
   ingest: ingestBench,
   book: bookBench,
   health: healthBench,
+  models: modelsBench,
 } as const;
 
 const HELP = `Usage: npm run bench -- [NAME ...] [--runs N]

@@ -129,10 +129,8 @@ export class TieredPredictor {
   }
 
   private async runMember(model: ServingModel, instruments: readonly number[], shadow = false): Promise<MemberResult> {
-    // A non-finite input would make the whole batch non-finite: that instrument sits this frame out alone.
-    const ready = instruments.filter((i) => this.streak[i]! >= model.window && this.finiteInputs(model, i));
+    const { input, ready } = this.pack(model, instruments);
     if (ready.length === 0) return { model, instruments: ready, values: undefined, shadow };
-    const input = this.pack(model, ready);
     try {
       const result = await this.registry.run(model, input, ready.length);
       return { model, instruments: ready, values: result.outputs[model.manifest.outputs[0]!]!, result, shadow };
@@ -141,35 +139,41 @@ export class TieredPredictor {
     }
   }
 
-  private finiteInputs(model: ServingModel, instrument: number): boolean {
-    const depth = this.options.historyFrames;
-    for (let step = 1; step <= model.window; step++) {
-      const base = (instrument * depth + ((this.head[instrument]! - step + depth) % depth)) * this.width;
-      for (const c of model.columns) if (!Number.isFinite(this.history[base + c]!)) return false;
-    }
-    return true;
-  }
-
-  /** Rows of the model's input: its columns, its window (oldest first), standardised as its manifest says. */
-  private pack(model: ServingModel, instruments: readonly number[]): Float32Array {
+  /**
+   * The model's input rows, one per instrument with a full window: its
+   * columns, oldest frame first, standardised as its manifest says. A row
+   * with a non-finite value is dropped: it would make onnxruntime's whole
+   * batch non-finite, so that instrument sits this frame out alone.
+   */
+  private pack(model: ServingModel, instruments: readonly number[]): { input: Float32Array; ready: number[] } {
     const cols = model.columns;
     const f = cols.length;
     const win = model.window;
     const depth = this.options.historyFrames;
     const std = model.manifest.input.standardize;
+    const history = this.history;
     const out = new Float32Array(instruments.length * win * f);
+    const ready: number[] = [];
     let o = 0;
     for (const i of instruments) {
-      for (let step = win; step >= 1; step--) {
-        const row = (this.head[i]! - step + depth) % depth;
-        const base = (i * depth + row) * this.width;
+      if (this.streak[i]! < win) continue;
+      const start = o;
+      let finite = true;
+      for (let step = win; step >= 1 && finite; step--) {
+        const base = (i * depth + ((this.head[i]! - step + depth) % depth)) * this.width;
         for (let c = 0; c < f; c++) {
-          const x = this.history[base + cols[c]!]!;
+          const x = history[base + cols[c]!]!;
+          if (!Number.isFinite(x)) {
+            finite = false;
+            break;
+          }
           out[o++] = std ? (x - std.mean[c]!) / std.std[c]! : x;
         }
       }
+      if (finite) ready.push(i);
+      else o = start;
     }
-    return out;
+    return { input: o === out.length ? out : out.slice(0, o), ready };
   }
 
   private combine(frameAt: number, tier: string[], results: MemberResult[]): PredictionFrame {
