@@ -187,12 +187,11 @@ function switchesPerHour(states: ArrayLike<number>, d: Dataset): number {
   return switches / hours;
 }
 
-/** Rows with a known forward return, as float32 model inputs. */
+/** Rows with a known forward return (and in `mask`, when given), as float32 model inputs. */
 function supervised(d: Dataset, names: string[], mask?: Uint8Array) {
-  const all = select(d, names);
-  const keep: number[] = [];
-  for (let r = 0; r < d.rows; r++) if (Number.isFinite(d.forwardReturn[r]) && (!mask || mask[r])) keep.push(r);
-  return { x: pick(all, keep, names.length, Float32Array), y: Float64Array.from(keep, (r) => d.forwardReturn[r]!), rows: keep.length };
+  const keep = Uint8Array.from(d.forwardReturn, (y, r) => (Number.isFinite(y) && (!mask || mask[r]) ? 1 : 0));
+  const y = d.forwardReturn.filter((_, r) => keep[r] === 1);
+  return { x: Float32Array.from(select(d, names, keep)), y, rows: y.length };
 }
 
 function writeRegressor(
@@ -298,8 +297,8 @@ function compareTrees(a: string, b: string): string[] {
   });
 }
 
-function pick<T extends Float32Array | Float64Array>(src: ArrayLike<number>, rows: readonly number[], width: number, Type: { new (n: number): T } = Float32Array as never): T {
-  const outArr = new Type(rows.length * width);
+function pick(src: Float32Array, rows: readonly number[], width: number): Float32Array {
+  const outArr = new Float32Array(rows.length * width);
   rows.forEach((r, k) => {
     for (let c = 0; c < width; c++) outArr[k * width + c] = src[r * width + c]!;
   });

@@ -100,12 +100,11 @@ export class TieredPredictor {
     for (const [t, instruments] of byTier) {
       for (const slot of this.tiers.members(t)) {
         if (!this.registry.has(slot)) continue;
-        const live = this.registry.live(slot);
-        runs.push(this.runMember(live, instruments));
+        runs.push(this.runMember(slot, this.registry.live(slot), instruments, false));
         const shadow = this.registry.shadowOf(slot);
         if (shadow) {
           const share = instruments.filter((i) => shadowShare(i) < shadow.stats.share);
-          if (share.length > 0) runs.push(this.runMember(shadow.model, share, true));
+          if (share.length > 0) runs.push(this.runMember(slot, shadow.model, share, true));
         }
       }
     }
@@ -128,14 +127,15 @@ export class TieredPredictor {
     }
   }
 
-  private async runMember(model: ServingModel, instruments: readonly number[], shadow = false): Promise<MemberResult> {
+  private async runMember(slot: string, model: ServingModel, instruments: readonly number[], shadow: boolean): Promise<MemberResult> {
     const { input, ready } = this.pack(model, instruments);
-    if (ready.length === 0) return { model, instruments: ready, values: undefined, shadow };
+    const member = { slot, model, instruments: ready, shadow };
+    if (ready.length === 0) return { ...member, values: undefined };
     try {
       const result = await this.registry.run(model, input, ready.length);
-      return { model, instruments: ready, values: result.outputs[model.manifest.outputs[0]!]!, result, shadow };
+      return { ...member, values: result.outputs[model.manifest.outputs[0]!]!, result };
     } catch (err) {
-      return { model, instruments: ready, values: undefined, fault: `${model.id}: ${(err as Error).message}`, shadow };
+      return { ...member, values: undefined, fault: `${model.id}: ${(err as Error).message}` };
     }
   }
 
@@ -199,7 +199,7 @@ export class TieredPredictor {
         models[i]!.push(r.model.id);
       });
     }
-    for (const r of results) if (r.shadow) this.scoreShadow(r, results);
+    for (const r of results) if (r.shadow) this.scoreShadow(r, results.find((l) => !l.shadow && l.slot === r.slot));
     const value = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       value[i] = count[i]! > 0 ? sum[i]! / count[i]! : NaN;
@@ -208,36 +208,37 @@ export class TieredPredictor {
     return { frameAt, at: this.now(), symbols: this.symbols, value, tier, models: models.map((m) => m.join('+')), latencyMs, inferenceMs, faults };
   }
 
-  /** Compares a shadow's answers with the live member of the same slot on the same instruments. */
-  private scoreShadow(shadow: MemberResult, results: MemberResult[]): void {
-    for (const slot of this.registry.slotNames()) {
-      const s = this.registry.shadowOf(slot);
-      if (s?.model !== shadow.model) continue;
-      const stats = s.stats;
-      if (shadow.fault) {
-        stats.faults++;
-        stats.lastFault = shadow.fault;
-        return;
-      }
-      const live = results.find((r) => !r.shadow && r.values && r.model === this.registry.live(slot));
-      if (!live || !shadow.values) return;
-      stats.batches++;
-      stats.sumLiveMs += live.result!.totalMs;
-      stats.sumCandidateMs += shadow.result!.totalMs;
-      shadow.instruments.forEach((i, k) => {
-        const at = live.instruments.indexOf(i);
-        if (at < 0) return;
-        const a = live.values![at]!;
-        const b = shadow.values![k]!;
-        stats.rows++;
-        if (Math.sign(a) === Math.sign(b)) stats.sameSign++;
-        stats.sumAbsDiff += Math.abs(a - b);
-      });
+  /** Compares a shadow's answers with its slot's live member on the same instruments of the same frame. */
+  private scoreShadow(shadow: MemberResult, live: MemberResult | undefined): void {
+    const current = this.registry.shadowOf(shadow.slot);
+    // Promoted or replaced while this frame ran: its report has moved on.
+    if (current?.model !== shadow.model) return;
+    const stats = current.stats;
+    if (shadow.fault) {
+      stats.faults++;
+      stats.lastFault = shadow.fault;
+      return;
     }
+    if (!live?.values || !shadow.values) return;
+    stats.batches++;
+    stats.sumLiveMs += live.result!.totalMs;
+    stats.sumCandidateMs += shadow.result!.totalMs;
+    const liveAt = new Map<number, number>();
+    live.instruments.forEach((i, k) => liveAt.set(i, k));
+    shadow.instruments.forEach((i, k) => {
+      const at = liveAt.get(i);
+      if (at === undefined) return;
+      const a = live.values![at]!;
+      const b = shadow.values![k]!;
+      stats.rows++;
+      if (Math.sign(a) === Math.sign(b)) stats.sameSign++;
+      stats.sumAbsDiff += Math.abs(a - b);
+    });
   }
 }
 
 interface MemberResult {
+  readonly slot: string;
   readonly model: ServingModel;
   readonly instruments: readonly number[];
   readonly values: Float32Array | undefined;

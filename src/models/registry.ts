@@ -26,8 +26,6 @@ export interface ServingModel {
   /** Live-schema column of each input feature, in input order. */
   readonly columns: Int32Array;
   readonly window: number;
-  /** The golden run's time in the pool, ms: the latency it was admitted with. */
-  readonly admittedMs: number;
 }
 
 export interface ShadowStats {
@@ -107,9 +105,7 @@ export class ModelRegistry {
 
   /** The model a new batch of this slot must use. */
   live(slot: string): ServingModel {
-    const s = this.slots.get(slot);
-    if (!s) throw new Error(`no model in slot ${slot}`);
-    return s.live;
+    return this.slotOrThrow(slot).live;
   }
 
   previous(slot: string): ServingModel | undefined {
@@ -137,12 +133,13 @@ export class ModelRegistry {
     } catch (err) {
       throw new ModelRefused(manifestPath, `onnxruntime cannot load ${manifest.file}: ${(err as Error).message}`);
     }
-    const model: ServingModel = { id, manifest, manifestPath, key, columns, window: manifest.input.window, admittedMs: NaN };
+    const model: ServingModel = { id, manifest, manifestPath, key, columns, window: manifest.input.window };
     try {
       if (!info.inputNames.includes(manifest.input.name)) throw new ModelRefused(manifestPath, `the file's inputs are ${info.inputNames.join(', ')}; the manifest names ${manifest.input.name}`);
       const missing = manifest.outputs.filter((o) => !info.outputNames.includes(o));
       if (missing.length > 0) throw new ModelRefused(manifestPath, `the file has no output ${missing.join(', ')} (it has ${info.outputNames.join(', ')})`);
-      return { ...model, admittedMs: await this.goldenRun(model) };
+      await this.goldenRun(model);
+      return model;
     } catch (err) {
       await this.pool.unload(key);
       throw err;
@@ -150,7 +147,7 @@ export class ModelRegistry {
   }
 
   /** Runs the manifest's golden inputs: finite outputs of the right shape, the recorded values, within the latency budget. */
-  private async goldenRun(model: ServingModel): Promise<number> {
+  private async goldenRun(model: ServingModel): Promise<void> {
     const { manifest, manifestPath } = model;
     const golden = manifest.golden;
     if (!golden) throw new ModelRefused(manifestPath, 'the manifest has no golden inputs: keel cannot check the file before it serves');
@@ -160,10 +157,9 @@ export class ModelRegistry {
     const std = manifest.input.standardize;
     // Golden rows are raw features: keel scales them as it scales live rows.
     const input = Float32Array.from(golden.input, (x, i) => (std ? (x - std.mean[i % f]!) / std.std[i % f]! : x));
-    const dims = model.window > 1 ? [rows, model.window, f] : [rows, f];
     let result;
     try {
-      result = await this.pool.run(model.key, input, dims);
+      result = await this.run(model, input, rows);
     } catch (err) {
       const kind = err instanceof InferenceError ? ` (${err.kind})` : '';
       throw new ModelRefused(manifestPath, `golden inputs failed${kind}: ${(err as Error).message}`);
@@ -180,7 +176,6 @@ export class ModelRegistry {
     if (result.totalMs > this.options.latencyBudgetMs) {
       throw new ModelRefused(manifestPath, `golden batch took ${result.totalMs.toFixed(1)} ms, over the ${this.options.latencyBudgetMs} ms budget`);
     }
-    return result.totalMs;
   }
 
   /** Puts a first model into an empty slot. */
@@ -200,12 +195,7 @@ export class ModelRegistry {
   async swap(slot: string, manifestPath: string): Promise<{ from: string; to: string }> {
     const s = this.slotOrThrow(slot);
     const model = this.stillThere(slot, s, await this.refusing(slot, manifestPath));
-    const from = s.live;
-    if (s.previous) this.retire(s.previous);
-    s.previous = from;
-    s.live = model;
-    this.emit({ slot, action: 'swap', from: from.id, to: model.id });
-    return { from: from.id, to: model.id };
+    return this.makeLive(slot, s, model, 'swap');
   }
 
   /** Back to the model before the last swap; the one rolled back from becomes the new "previous". */
@@ -253,17 +243,23 @@ export class ModelRegistry {
   promote(slot: string): { from: string; to: string } {
     const s = this.slotOrThrow(slot);
     if (!s.shadow) throw new Error(`slot ${slot} has no shadow candidate to promote`);
+    const { model } = s.shadow;
+    s.shadow = undefined;
+    return this.makeLive(slot, s, model, 'promote');
+  }
+
+  /** One assignment: the next batch uses `model`; the live one becomes the rollback target, the old target is retired. */
+  private makeLive(slot: string, s: Slot, model: ServingModel, action: 'swap' | 'promote'): { from: string; to: string } {
     const from = s.live;
     if (s.previous) this.retire(s.previous);
     s.previous = from;
-    s.live = s.shadow.model;
-    s.shadow = undefined;
-    this.emit({ slot, action: 'promote', from: from.id, to: s.live.id });
-    return { from: from.id, to: s.live.id };
+    s.live = model;
+    this.emit({ slot, action, from: from.id, to: model.id });
+    return { from: from.id, to: model.id };
   }
 
   /** Drops a slot and unloads its models (for sector models leaving the LRU cache). */
-  async evict(slot: string): Promise<void> {
+  evict(slot: string): void {
     const s = this.slots.get(slot);
     if (!s) return;
     this.slots.delete(slot);

@@ -85,7 +85,7 @@ export class Tiers {
     try {
       while (this.loaded.length >= this.config.sectorCacheSize) {
         const evicted = this.loaded.shift()!;
-        for (const slot of this.members(sectorTier(evicted))) await this.registry.evict(slot);
+        for (const slot of this.members(sectorTier(evicted))) this.registry.evict(slot);
         this.log.info({ sector: evicted }, 'sector model evicted (LRU cap)');
       }
       await this.installAll(sectorTier(sector), this.config.sectors[sector]!.models);
@@ -94,7 +94,7 @@ export class Tiers {
     } catch (err) {
       // Base keeps serving the sector; a model that failed once is not retried every frame.
       this.failed.add(sector);
-      for (const slot of this.members(sectorTier(sector))) await this.registry.evict(slot);
+      for (const slot of this.members(sectorTier(sector))) this.registry.evict(slot);
       this.log.error({ sector, err: (err as Error).message }, 'sector model refused; base serves its instruments');
     } finally {
       this.loading.delete(sector);
