@@ -10,6 +10,9 @@
  */
 import { currentOwner, type FailureOwner } from './supervision/failure-scope.js';
 
+/** The daemon's instance name (config `instance`), retained by the root: Redis keys are `keel:<instance>:...`. */
+export const INSTANCE_TOPIC = 'keel.instance';
+
 type Handler = (message: never) => void;
 
 interface Subscriber {

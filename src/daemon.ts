@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import { createActor } from 'xstate';
 import { componentKinds } from './actors/registry.js';
-import { Bus } from './bus.js';
+import { Bus, INSTANCE_TOPIC } from './bus.js';
 import { systemClock, type Clock } from './clock.js';
 import type { KeelConfig } from './config/schema.js';
 import { describeError, routeProcessFailures } from './supervision/failure-scope.js';
@@ -59,6 +59,8 @@ export function runDaemon(options: DaemonOptions): Promise<number> {
       resolve(code);
     };
 
+    const bus = new Bus();
+    bus.retain(INSTANCE_TOPIC, instance);
     const root = createActor(supervisorMachine, {
       clock,
       systemId: 'root',
@@ -68,7 +70,7 @@ export function runDaemon(options: DaemonOptions): Promise<number> {
         // Unbound: children bind {actor: id} themselves, the root tags its own lines with {supervisor}.
         log,
         clock,
-        bus: new Bus(),
+        bus,
         fail: (error) => onUnowned(error, 'root'),
         scope: (fn) => fn(),
       },

@@ -1,0 +1,104 @@
+/**
+ * What the ledger is made of: every record the journal keeps, in the order
+ * it was appended. A record counts once it is durable; replaying the records
+ * of a journal rebuilds orders, positions, cash and P&L exactly.
+ *
+ * Quantities are signed (positive buys, negative sells); times are wall-clock
+ * ms; prices are in the instrument's currency. An order is known by our own
+ * client order id, `ref`, which is also its `orderRef` at IB.
+ */
+
+/** A new order, recorded before it goes anywhere. */
+export interface OrderRecord {
+  readonly type: 'order';
+  readonly at: number;
+  readonly ref: string;
+  readonly symbol: string;
+  readonly quantity: number;
+  readonly orderType: 'LMT' | 'MKT';
+  /** NaN for a market order. */
+  readonly limitPrice: number;
+  /** The IB order id reserved for it (ib mode); absent in sim mode. */
+  readonly brokerOrderId?: number;
+  /** Why the trader wants it, in words. */
+  readonly reason: string;
+}
+
+/**
+ * Where an order stands, as the broker (or the simulated execution) told us,
+ * or as we decided: `cancel-requested` is ours, `lost` is what reconciliation
+ * records for an order the broker never had.
+ */
+export type OrderState = 'working' | 'cancel-requested' | 'cancelled' | 'rejected' | 'lost';
+
+export interface OrderStatusRecord {
+  readonly type: 'order.status';
+  readonly at: number;
+  readonly ref: string;
+  readonly state: OrderState;
+  /** IB's permanent id once the broker has it. */
+  readonly permId?: number;
+  readonly reason?: string;
+}
+
+export interface FillRecord {
+  readonly type: 'fill';
+  readonly at: number;
+  readonly ref: string;
+  /** The broker's execution id: a fill is counted once per execId. */
+  readonly execId: string;
+  readonly symbol: string;
+  readonly quantity: number;
+  readonly price: number;
+  /** Known at once in sim mode; in ib mode 0 here and a CommissionRecord follows. */
+  readonly commission: number;
+}
+
+/** IB reports what a fill cost after the fill itself. */
+export interface CommissionRecord {
+  readonly type: 'commission';
+  readonly at: number;
+  readonly execId: string;
+  readonly commission: number;
+}
+
+/** A risk gate transition, for the record. */
+export interface GateRecord {
+  readonly type: 'gate';
+  readonly at: number;
+  readonly from: string;
+  readonly to: string;
+  readonly reason: string;
+  readonly by: string;
+}
+
+export type LedgerRecord = OrderRecord | OrderStatusRecord | FillRecord | CommissionRecord | GateRecord;
+
+/** A record with the sequence number the journal gave it (1, 2, 3, ... with no gap). */
+export interface JournalEntry {
+  readonly seq: number;
+  readonly record: LedgerRecord;
+}
+
+/** Where records are made durable. */
+export interface Journal {
+  /**
+   * Queues the record for the next batch and resolves with its sequence
+   * number once it is durable. Promises resolve in sequence order. Rejects
+   * (and so does every later append) if the store fails: nothing counts that
+   * is not durable.
+   */
+  append(record: LedgerRecord): Promise<number>;
+  /** The highest sequence number that is durable. */
+  readonly durableSeq: number;
+  /** Every durable entry with a sequence number above `seq`, oldest first. */
+  entriesSince(seq: number): Promise<JournalEntry[]>;
+  /** Makes everything queued durable, then closes the store. */
+  close(): Promise<void>;
+}
+
+/** Every durable entry, published on the bus as it becomes durable (for the Redis mirror). */
+export const JOURNAL_RECORD_TOPIC = 'journal.record';
+
+/** The journal itself, retained on the bus by the journal actor. */
+export const JOURNAL_TOPIC = 'journal';

@@ -1,0 +1,46 @@
+/**
+ * Where the paper trader's orders go: the simulated execution against the
+ * live L2 book (`sim`) or TWS / Gateway (`ib`). Both take tickets and answer
+ * with the same events; the trader journals each event before it counts.
+ */
+import type { OrderState } from '../journal/records.js';
+
+/** An order as the trader hands it to an execution, after the journal has it. */
+export interface OrderTicket {
+  readonly ref: string;
+  readonly symbol: string;
+  /** Signed: positive buys. */
+  readonly quantity: number;
+  readonly orderType: 'LMT' | 'MKT';
+  /** NaN for a market order. */
+  readonly limitPrice: number;
+  /** The IB order id reserved for it (ib mode). */
+  readonly brokerOrderId?: number;
+}
+
+export type ExecutionEvent =
+  | { readonly kind: 'status'; readonly ref: string; readonly state: OrderState; readonly permId?: number; readonly reason?: string; readonly at: number }
+  | {
+      readonly kind: 'fill';
+      readonly ref: string;
+      readonly execId: string;
+      readonly symbol: string;
+      /** Signed, like the order. */
+      readonly quantity: number;
+      readonly price: number;
+      /** 0 when a commission event follows (ib). */
+      readonly commission: number;
+      readonly at: number;
+    }
+  | { readonly kind: 'commission'; readonly execId: string; readonly commission: number; readonly at: number };
+
+export interface Execution {
+  /** Sends the order on; everything that happens to it comes back as events. */
+  submit(ticket: OrderTicket): void;
+  /** Asks for the rest of a working order to be cancelled; a 'cancelled' status confirms it. */
+  cancel(ref: string): void;
+  /** Stops listening; working orders are left as they are (the trader cancels them first). */
+  close(): void;
+}
+
+export type ExecutionListener = (event: ExecutionEvent) => void;
