@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { bookBench } from './book.js';
 import { healthBench } from './health.js';
 import { ingestBench } from './ingest.js';
+import { ledgerBench } from './ledger.js';
 import { modelsBench } from './models.js';
 import { startupBench } from './startup.js';
 
@@ -18,6 +19,7 @@ const benches = {
   book: bookBench,
   health: healthBench,
   models: modelsBench,
+  ledger: ledgerBench,
 } as const;
 
 const HELP = `Usage: npm run bench -- [NAME ...] [--runs N]
