@@ -8,9 +8,12 @@ import type { AnyActorLogic } from 'xstate';
 import { featureHealthLogic, featureHealthSettings } from './feature-health.js';
 import { featuresLogic, featuresSettings } from './features.js';
 import { ibConnectionLogic, ibConnectionSettings } from './ib-connection.js';
+import { journalLogic, journalSettings } from './journal.js';
 import { l2MicrostructureLogic, l2MicrostructureSettings } from './l2-microstructure.js';
+import { paperTraderLogic, paperTraderSettings } from './paper-trader.js';
 import { placeholderLogic, placeholderSettings } from './placeholder.js';
 import { predictorLogic, predictorSettings } from './predictor.js';
+import { redisLogic, redisSettings } from './redis.js';
 import { regimeLogic, regimeSettings } from './regime.js';
 import { riskGateLogic, riskGateSettings } from './risk-gate.js';
 import { simulatorLogic, simulatorSettings } from './simulator.js';
@@ -23,6 +26,11 @@ export interface ComponentKind {
 }
 
 export const componentKinds = {
+  redis: {
+    logic: redisLogic,
+    settings: redisSettings,
+    description: 'mirrors features, regime, predictions, health, portfolio and the journal to Redis (msgpack); Redis down halts trading',
+  },
   simulator: {
     logic: simulatorLogic,
     settings: simulatorSettings,
@@ -67,6 +75,16 @@ export const componentKinds = {
     logic: riskGateLogic,
     settings: riskGateSettings,
     description: 'the ACTIVE / REDUCING / HALTED kill switch every order path asks; halts in the call that saw bad data',
+  },
+  journal: {
+    logic: journalLogic,
+    settings: journalSettings,
+    description: 'the durable ledger: an fsynced append-only file of checksummed records, replayed at start into orders, positions, cash and P&L',
+  },
+  paper_trader: {
+    logic: paperTraderLogic,
+    settings: paperTraderSettings,
+    description: 'predictions to orders through the risk gate; fills against the live book (sim) or at TWS (ib), reconciled with the broker',
   },
   placeholder: {
     logic: placeholderLogic,

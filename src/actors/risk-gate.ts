@@ -2,9 +2,19 @@
  * risk_gate: owns the one RiskGate (retained on `risk.gate`) and mirrors its
  * state as this actor's XState state (active, reducing, halted) so the
  * inspector sees it. The gate itself is synchronous: it hears feature
- * health (`feature.health`) and the IB link (`ib.status`) on the bus and
- * halts inside the call that delivered the bad news; this machine only
- * follows. Every transition is logged and published on `risk.gate.transition`.
+ * health (`feature.health`), the IB link (`ib.status`) and, when configured,
+ * Redis (`redis.status`) on the bus and halts inside the call that delivered
+ * the bad news; this machine only follows. Every transition is logged and
+ * published on `risk.gate.transition`.
+ *
+ * Redis is a condition from the moment the bridge sees the connection go
+ * (`down`) until its resync has ended (`connected`): while `resyncing`,
+ * Redis answers again but its keys and the journal stream are still stale,
+ * and outside readers would act on them. No `redis.status` at all means
+ * Redis is not configured: no condition.
+ *
+ * Every order also meets the pre-trade limits of `settings.limits`; the
+ * day's loss beyond `limits.maxDailyLoss` halts until an operator resumes.
  *
  * A gate that starts while an earlier one exists (a restart) starts HALTED:
  * whatever made the old one fail, trading waits for an explicit resume.
@@ -14,7 +24,9 @@ import { z } from 'zod';
 import { FEATURE_HEALTH_TOPIC } from './feature-health.js';
 import { STATUS_TOPIC, type IbStatus } from '../ib/link.js';
 import type { FeatureHealth } from '../market/feature-health.js';
+import { REDIS_STATUS_TOPIC, type RedisStatus } from '../redis/bridge.js';
 import type { ComponentContext } from '../supervision/component.js';
+import { riskLimits } from '../trading/limits.js';
 import { RiskGate, type GateState, type GateTransition } from '../trading/risk-gate.js';
 
 export const riskGateSettings = z
@@ -25,6 +37,8 @@ export const riskGateSettings = z
     healthyPeriodMs: z.number().int().positive().default(30_000),
     /** How often the healthy period is checked. */
     tickMs: z.number().int().positive().default(100),
+    /** Pre-trade limits every order meets (src/trading/limits.ts); each has a default, so they are on unless raised. */
+    limits: riskLimits.prefault({}),
   })
   .strict();
 
@@ -55,6 +69,13 @@ function ibConditions(status: IbStatus | undefined, everConnected: boolean): Rea
   return new Map([['ib link', `IB link ${status.state}: ${status.reason}`]]);
 }
 
+/** Down, or back but not yet resynced: see the module comment. */
+function redisConditions(status: RedisStatus): ReadonlyMap<string, string> {
+  if (status.state === 'connected') return new Map();
+  const what = status.state === 'down' ? `Redis unreachable: ${status.reason}` : `Redis resyncing (stale mirror): ${status.reason}`;
+  return new Map([['redis', what]]);
+}
+
 /** Feeds the gate from the bus, reports its transitions, ticks the healthy period. */
 const watch = fromCallback<Event, Context>(({ input, sendBack }) =>
   input.ctx.scope(() => {
@@ -74,11 +95,14 @@ const watch = fromCallback<Event, Context>(({ input, sendBack }) =>
       bus.retain(GATE_TRANSITION_TOPIC, t);
       sendBack({ type: 'gate.moved', to: t.to });
     });
-    const unsubscribe = [bus.subscribe(FEATURE_HEALTH_TOPIC, onHealth), bus.subscribe(STATUS_TOPIC, onIb)];
+    const onRedis = (status: RedisStatus) => gate.report('redis', redisConditions(status));
+    const unsubscribe = [bus.subscribe(FEATURE_HEALTH_TOPIC, onHealth), bus.subscribe(STATUS_TOPIC, onIb), bus.subscribe(REDIS_STATUS_TOPIC, onRedis)];
     const latestHealth = bus.latest<FeatureHealth>(FEATURE_HEALTH_TOPIC);
     if (latestHealth) onHealth(latestHealth);
     const latestIb = bus.latest<IbStatus>(STATUS_TOPIC);
     if (latestIb) onIb(latestIb);
+    const latestRedis = bus.latest<RedisStatus>(REDIS_STATUS_TOPIC);
+    if (latestRedis) onRedis(latestRedis);
     const tick = () => {
       gate.tick(clock.now());
       timer = clock.setTimeout(tick, ctx.settings.tickMs);

@@ -88,6 +88,13 @@ export class Broker {
   private readonly sessionStamp: string;
   /** Set while an order takes from the book: the trades it prints itself must not fill working orders. */
   private taking = false;
+  /**
+   * Faults: openOrder / orderStatus reach the client this late while
+   * executions go at once (TWS can report a fill before its order), and
+   * every execution report is sent twice.
+   */
+  orderNewsDelayMs = 0;
+  duplicateExecutions = false;
 
   constructor(private readonly options: BrokerOptions) {
     this.accounts = new Accounts(options.accounts, options.marketData.market, options.clock);
@@ -97,6 +104,11 @@ export class Broker {
   /** Every execution so far, oldest first. */
   get executions(): readonly Execution[] {
     return this.fills;
+  }
+
+  /** Every order ever placed, oldest first. */
+  allOrders(): readonly Readonly<Order>[] {
+    return [...this.orders.values()];
   }
 
   /** Orders that can still fill or be cancelled. */
@@ -235,8 +247,10 @@ export class Broker {
     };
     this.fills.push(execution);
     const session = this.sessionOf(order.clientId);
-    session?.send(execDetails(session.serverVersion, UNSOLICITED, execution, order.instrument));
-    session?.send(commissionReport(execution.execId, commission, 'USD', realizedPnl));
+    for (let copies = this.duplicateExecutions ? 2 : 1; copies > 0; copies--) {
+      session?.send(execDetails(session.serverVersion, UNSOLICITED, execution, order.instrument));
+      session?.send(commissionReport(execution.execId, commission, 'USD', realizedPnl));
+    }
     if (order.remaining === 0) {
       order.status = 'Filled';
       this.stopWorking(order);
@@ -299,8 +313,12 @@ export class Broker {
   /** Where an order stands, to its client: openOrder too when its status changed. */
   private report(order: Order, statusChanged: boolean, session = this.sessionOf(order.clientId)): void {
     if (!session) return;
-    if (statusChanged) session.send(openOrder(session.serverVersion, order, order.instrument));
-    session.send(orderStatus(session.serverVersion, order));
+    // Encoded now: the late news is the order as it was.
+    const news = statusChanged ? [openOrder(session.serverVersion, order, order.instrument)] : [];
+    news.push(orderStatus(session.serverVersion, order));
+    const send = () => news.forEach((m) => session.send(m));
+    if (this.orderNewsDelayMs > 0) this.options.clock.setTimeout(send, this.orderNewsDelayMs);
+    else send();
   }
 
   private stopWorking(order: Order): void {

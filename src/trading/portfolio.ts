@@ -33,3 +33,60 @@ export interface PortfolioView {
   /** The journal sequence number this view includes. */
   readonly seq: number;
 }
+
+/**
+ * One instrument's position. The average price is of the open quantity, fees
+ * kept apart, so that cash + Σ quantity × mark = starting cash + realized +
+ * unrealized − fees at all times.
+ */
+export class Position {
+  quantity = 0;
+  averagePrice = 0;
+  realizedPnl = 0;
+  fees = 0;
+  mark = NaN;
+
+  constructor(readonly symbol: string) {}
+
+  /** Books a fill (signed quantity); returns the P&L it realized (0 when it only opened or added). */
+  fill(quantity: number, price: number, fee: number): number {
+    this.fees += fee;
+    const before = this.quantity;
+    const after = before + quantity;
+    this.quantity = after;
+    if (before === 0 || Math.sign(before) === Math.sign(quantity)) {
+      this.averagePrice = (before * this.averagePrice + quantity * price) / after;
+      return 0;
+    }
+    const closed = Math.min(Math.abs(quantity), Math.abs(before));
+    const realized = (price - this.averagePrice) * closed * Math.sign(before);
+    this.realizedPnl += realized;
+    // Flat: no average; flipped: the new side opened at this price.
+    if (after === 0) this.averagePrice = 0;
+    else if (Math.sign(after) !== Math.sign(before)) this.averagePrice = price;
+    return realized;
+  }
+
+  /** Marked at cost (0) until the first mid arrives. */
+  unrealizedPnl(): number {
+    if (this.quantity === 0 || Number.isNaN(this.mark)) return 0;
+    return (this.mark - this.averagePrice) * this.quantity;
+  }
+
+  /** |quantity| at the mark, or at cost before the first mid. */
+  exposure(): number {
+    return Math.abs(this.quantity * (Number.isNaN(this.mark) ? this.averagePrice : this.mark));
+  }
+
+  view(): PositionView {
+    return {
+      symbol: this.symbol,
+      quantity: this.quantity,
+      averagePrice: this.averagePrice,
+      mark: this.mark,
+      realizedPnl: this.realizedPnl,
+      unrealizedPnl: this.unrealizedPnl(),
+      fees: this.fees,
+    };
+  }
+}

@@ -2,8 +2,8 @@
  * The risk gate: one synchronous object that every order path asks before
  * sending, and that stops trading in the same call stack that saw trouble.
  *
- *   ACTIVE    orders pass (pre-trade limits come with the trader)
- *   REDUCING  only orders that shrink a position
+ *   ACTIVE    orders within the pre-trade limits pass
+ *   REDUCING  only orders that shrink a position, within the limits
  *   HALTED    nothing but cancels
  *
  * Trouble arrives as conditions, level-triggered: each source (feature
@@ -12,8 +12,15 @@
  * working order is cancelled before `report` returns. The gate resumes by an
  * explicit command once no condition remains, or by itself after a healthy
  * period when the config allows and the halt was not an operator's.
+ *
+ * The pre-trade limits (limits.ts) judge every order the state lets
+ * through. The day's loss is reported to the gate (`reportDailyPnl`): beyond
+ * `maxDailyLoss` it halts like an operator (only an explicit resume ends
+ * it, and not while the loss is still beyond the limit); a P&L that is not
+ * a number halts like any other bad data, until a real figure comes back.
  */
 import type { Clock } from '../clock.js';
+import { amount, figure, PreTradeLimits, shrinks, type RiskLimits } from './limits.js';
 
 export type GateState = 'ACTIVE' | 'REDUCING' | 'HALTED';
 
@@ -27,23 +34,41 @@ export interface GateTransition {
   readonly at: number;
 }
 
-/** What the gate needs to know about an order to judge it. */
+/**
+ * What the gate needs to know about an order to judge it. The fields after
+ * `position` are what the pre-trade limits read: a gate with limits refuses
+ * an order that lacks one (optional only for gates without limits, in unit
+ * tests and benchmarks).
+ */
 export interface OrderIntent {
   readonly symbol: string;
-  /** Signed: positive buys, negative sells. */
+  /** Signed: positive buys, negative sells. A non-zero whole number. */
   readonly quantity: number;
   /** The position before the order, signed. */
   readonly position: number;
+  /** The order's limit price, or the price expected for a market order. */
+  readonly price?: number;
+  /** The instrument's mid now; NaN when unknown (refused: never trade without a mid). */
+  readonly mid?: number;
+  /** Signed quantity still open in this instrument's other working orders. */
+  readonly working?: number;
+  /** The portfolio's gross exposure now, sum of |quantity x mark|, account currency. */
+  readonly grossExposure?: number;
 }
 
 export interface GateOptions {
   /** Resume by itself after `healthyPeriodMs` with no condition (never after an operator's halt). */
   readonly autoResume: boolean;
   readonly healthyPeriodMs: number;
+  /** Pre-trade limits; without them the gate judges its state only (unit tests, benchmarks). The risk_gate actor always has them. */
+  readonly limits?: RiskLimits;
 }
 
 export type Decision = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 const OK: Decision = { ok: true };
+const NONE: ReadonlyMap<string, string> = new Map();
+/** The condition source of the day's P&L, and who halts on it. */
+const DAILY_LOSS = 'daily loss';
 
 export class RiskGate {
   state: GateState;
@@ -56,6 +81,12 @@ export class RiskGate {
   private clearSince: number;
   private readonly cancellers = new Set<() => void>();
   private readonly listeners = new Set<(t: GateTransition) => void>();
+  readonly limits: PreTradeLimits | undefined;
+  /** The last daily P&L reported (NaN before any), and what it means for the gate. */
+  dailyPnl = NaN;
+  private lossBeyondLimit = false;
+  private lossReason = '';
+  private pnlUnknown = false;
 
   constructor(
     private readonly clock: Pick<Clock, 'now' | 'wallNow'>,
@@ -67,6 +98,7 @@ export class RiskGate {
     this.since = clock.now();
     this.clearSince = this.since;
     this.haltedByOperator = initial.state === 'HALTED';
+    this.limits = options.limits ? new PreTradeLimits(options.limits) : undefined;
   }
 
   /**
@@ -134,17 +166,65 @@ export class RiskGate {
     }
   }
 
-  /** May this order be sent? Cancels are never asked: they are always allowed. */
+  /**
+   * May this order be sent? The state first (HALTED refuses, REDUCING only
+   * lets through what shrinks the position), then every pre-trade limit. An
+   * order it allows counts against the order rate. Cancels are never asked:
+   * they are always allowed.
+   */
   check(order: OrderIntent): Decision {
+    const state = this.checkStateOnly(order);
+    if (!state.ok || !this.limits) return state;
+    return this.limits.check(order, this.clock.now());
+  }
+
+  /**
+   * The state rules alone, without the pre-trade limits. Only for the bare
+   * IbOrders path (the emergency-stop test's resting orders, which have no
+   * mid to judge), until the paper trader replaces it; every trading path
+   * calls `check`.
+   */
+  checkStateOnly(order: OrderIntent): Decision {
     if (this.state === 'HALTED') return { ok: false, reason: `trading halted: ${this.reason}` };
     if (this.state === 'REDUCING') {
-      const after = order.position + order.quantity;
-      const shrinks = order.position !== 0 && Math.sign(after) !== -Math.sign(order.position) && Math.abs(after) < Math.abs(order.position);
-      if (!shrinks) {
-        return { ok: false, reason: `reduce-only (${this.reason}): ${order.symbol} order of ${order.quantity} would not shrink the position of ${order.position}` };
+      // Working orders count as filled: two reducing orders must not flip the position together.
+      const projected = order.position + (order.working ?? 0);
+      if (!shrinks(projected, order.quantity)) {
+        const working = order.working ? ` and working ${order.working}` : '';
+        return { ok: false, reason: `reduce-only (${this.reason}): ${order.symbol} order of ${order.quantity} would not shrink the position of ${order.position}${working}` };
       }
     }
     return OK;
+  }
+
+  /**
+   * The day's P&L (realized + unrealized - fees, account currency), each
+   * time it changes. A loss beyond `maxDailyLoss` halts in this call, working
+   * orders cancelled first, by 'daily loss'; like an operator's halt it never
+   * ends by itself, and a resume is refused while the loss is still beyond
+   * the limit. A P&L that is not a finite number (a position without a mark)
+   * halts too: the loss cannot be judged. That one is an ordinary condition,
+   * lifted by the next finite figure, after which the usual resume rules
+   * apply; the last finite figure still decides whether the loss is beyond
+   * the limit.
+   */
+  reportDailyPnl(pnl: number): void {
+    this.dailyPnl = pnl;
+    const unknown = !Number.isFinite(pnl);
+    const max = this.limits?.limits.maxDailyLoss ?? Infinity;
+    const beyond = unknown ? this.lossBeyondLimit : pnl < -max;
+    if (beyond === this.lossBeyondLimit && unknown === this.pnlUnknown) return;
+    const problems = new Map<string, string>();
+    if (beyond && !this.lossBeyondLimit) {
+      // A new breach latches the halt as an operator's; one already in force has done so.
+      this.haltedByOperator = true;
+      this.lossReason = `max daily loss: ${amount(-pnl)} > ${figure(max)}`;
+    }
+    if (beyond) problems.set('beyond limit', this.lossReason);
+    if (unknown) problems.set('unknown', `daily P&L is ${pnl}: the daily loss limit cannot be judged`);
+    this.lossBeyondLimit = beyond;
+    this.pnlUnknown = unknown;
+    this.report(DAILY_LOSS, problems.size > 0 ? problems : NONE);
   }
 
   /** `cancelAll` runs on every halt, synchronously; returns what unregisters it. */

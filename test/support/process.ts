@@ -5,7 +5,7 @@ import { once } from 'node:events';
 export class Running {
   readonly stdout: string[] = [];
   readonly stderr: string[] = [];
-  private readonly waiters: { match: (line: string) => boolean; resolve: (line: string) => void }[] = [];
+  private readonly waiters: { text: string; match: (line: string) => boolean; resolve: (line: string) => void; reject: (error: Error) => void }[] = [];
   readonly exited: Promise<number | null>;
 
   constructor(readonly child: ChildProcess) {
@@ -28,13 +28,17 @@ export class Running {
     child.stdout?.on('data', collect(this.stdout));
     child.stderr?.on('data', collect(this.stderr));
     this.exited = once(child, 'exit').then(([code]) => code as number | null);
+    // Once its output is closed, a line not seen will never come.
+    child.on('close', (code) => {
+      for (const w of this.waiters.splice(0)) w.reject(new Error(`the process exited (${code}) without printing '${w.text}'; stderr: ${this.stderr.join('\n').slice(0, 2000)}`));
+    });
   }
 
   /** Resolves with the first line (past or future) that contains `text`. */
   waitFor(text: string): Promise<string> {
     const seen = [...this.stdout, ...this.stderr].find((l) => l.includes(text));
     if (seen) return Promise.resolve(seen);
-    return new Promise((resolve) => this.waiters.push({ match: (l) => l.includes(text), resolve }));
+    return new Promise((resolve, reject) => this.waiters.push({ text, match: (l) => l.includes(text), resolve, reject }));
   }
 
   /** Log messages from JSON lines on stdout. */

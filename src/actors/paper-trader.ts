@@ -1,0 +1,224 @@
+/**
+ * paper_trader: turns predictions into orders through the risk gate, in one
+ * of two modes: `sim` fills against the live L2 book, `ib` sends to TWS /
+ * Gateway (a paper account). It starts last and stops first, cancelling its
+ * working orders on the way out.
+ *
+ * Before it trades it settles the past: in `ib` mode it asks the broker for
+ * open orders, the executions since the last recorded fill and positions,
+ * records what the journal missed, closes orders the broker no longer has,
+ * and, on a mismatch it cannot settle, leaves the gate REDUCING or HALTED as
+ * configured. It does the same after every reconnect, so fills made while the
+ * link was down are never lost. In `sim` mode the simulated execution does
+ * not outlive a session: orders left working by an earlier one are closed.
+ */
+import { z } from 'zod';
+import { BOOK_TOPIC, type OrderBooks } from '../market/books.js';
+import { TRADES_TOPIC, type TradeBatch } from '../ib/trade-feed.js';
+import { LINK_TOPIC, STATUS_TOPIC, type IbLink, type IbStatus } from '../ib/link.js';
+import { INSTANCE_TOPIC } from '../bus.js';
+import type { PredictionFrame } from '../models/predictor.js';
+import type { ComponentContext } from '../supervision/component.js';
+import { serviceLogic } from '../supervision/service.js';
+import type { Execution } from '../trading/execution.js';
+import { IbExecution } from '../trading/ib-execution.js';
+import { isWorking, type Ledger } from '../trading/ledger.js';
+import { policySettings, TradingPolicy } from '../trading/policy.js';
+import { PORTFOLIO_TOPIC } from '../trading/portfolio.js';
+import { reconcile } from '../trading/reconcile.js';
+import type { RiskGate } from '../trading/risk-gate.js';
+import { SimExecution } from '../trading/sim-execution.js';
+import { PaperTrader } from '../trading/trader.js';
+import { LEDGER_TOPIC } from './journal.js';
+import { PREDICTIONS_TOPIC } from './predictor.js';
+import { REGIME_TOPIC, type RegimeFrame } from './regime.js';
+import { RISK_GATE_TOPIC } from './risk-gate.js';
+import { requireInstruments } from './subscriptions.js';
+
+export const paperTraderSettings = z
+  .object({
+    /** sim: fills against the live L2 book; ib: orders go to TWS / Gateway (use a paper account). */
+    mode: z.enum(['sim', 'ib']).default('sim'),
+    policy: policySettings.prefault({}),
+    /** A working order older than this is cancelled and placed again at the current price. */
+    replaceAfterMs: z.number().int().positive().default(5_000),
+    sim: z
+      .object({
+        /** From the decision to the order reaching the simulated market. */
+        latencyMs: z.number().min(0).default(5),
+        /** IB fixed pricing for US stocks. */
+        feePerShare: z.number().min(0).default(0.005),
+        minFeePerOrder: z.number().min(0).default(1),
+      })
+      .strict()
+      .prefault({}),
+    reconcile: z
+      .object({
+        /** Where a mismatch with the broker leaves the gate. */
+        onMismatch: z.enum(['REDUCING', 'HALTED']).default('HALTED'),
+        /** Executions are asked for from this long before the last recorded fill: clocks differ, duplicates are dropped by execId. */
+        overlapMs: z.number().int().min(0).default(300_000),
+        timeoutMs: z.number().int().positive().default(10_000),
+      })
+      .strict()
+      .prefault({}),
+    /** Longest the stop waits for its cancels and records to be durable. */
+    stopTimeoutMs: z.number().int().positive().default(3_000),
+  })
+  .strict();
+
+export type PaperTraderSettings = z.infer<typeof paperTraderSettings>;
+
+/** The running PaperTrader, retained once it has settled with the broker (orders by hand, the inspector). */
+export const TRADER_TOPIC = 'paper_trader';
+
+function need<T>(ctx: ComponentContext, topic: string, what: string): T {
+  const value = ctx.bus.latest<T>(topic);
+  if (value === undefined) throw new Error(`paper_trader needs ${what}: is it configured and listed in dependsOn?`);
+  return value;
+}
+
+export const paperTraderLogic = serviceLogic<PaperTraderSettings>(async (ctx) => {
+  const { bus, clock, log, settings } = ctx;
+  const ledger = need<Ledger>(ctx, LEDGER_TOPIC, 'the journal');
+  const gate = need<RiskGate>(ctx, RISK_GATE_TOPIC, 'the risk gate');
+  const symbols = requireInstruments(ctx);
+  const link = settings.mode === 'ib' ? need<IbLink>(ctx, LINK_TOPIC, 'the IB connection (ib mode)') : undefined;
+  const instance = bus.latest<string>(INSTANCE_TOPIC) ?? 'keel';
+  const trader = new PaperTrader({
+    ledger,
+    gate,
+    policy: new TradingPolicy(settings.policy, symbols),
+    clock,
+    log,
+    symbols,
+    refPrefix: `${instance}.${clock.wallNow().toString(36)}`,
+    orderIds: link?.orderIds,
+    replaceAfterMs: settings.replaceAfterMs,
+    books: () => bus.latest<OrderBooks>(BOOK_TOPIC),
+    fail: ctx.fail,
+  });
+  const cleanups: (() => void)[] = [];
+  const publishPortfolio = () => bus.retain(PORTFOLIO_TOPIC, ledger.view(clock.wallNow()));
+  cleanups.push(ledger.onEntry((e) => e.record.type !== 'gate' && e.record.type !== 'order' && publishPortfolio()));
+
+  let execution: Execution;
+  let settle: () => Promise<void>;
+  if (link) {
+    const ib = new IbExecution({
+      link,
+      clock,
+      log,
+      onEvent: (e) => trader.onEvent(e),
+      knownExecution: (execId) => ledger.fills.has(execId),
+      earlierOrders: new Map(ledger.workingOrders().flatMap((o) => (o.brokerOrderId === undefined ? [] : [[o.brokerOrderId, o.ref] as const]))),
+      snapshotTimeoutMs: settings.reconcile.timeoutMs,
+    });
+    execution = ib;
+    settle = async () => {
+      const snapshot = await ib.snapshot(ledger.lastFillAt - settings.reconcile.overlapMs);
+      // The executions the journal missed came through as fills on the way: let them be durable first.
+      await trader.settled();
+      const result = reconcile(ledger, snapshot, clock.wallNow());
+      for (const record of result.records) await ledger.record(record);
+      const summary = { executions: snapshot.executions, closed: result.records.length, openAtBroker: snapshot.openOrders.length, mismatches: result.mismatches };
+      if (result.mismatches.length === 0) {
+        log.info(summary, `reconciled with the broker: ${ledger.fills.size} fills, ${result.records.length} orders closed, no mismatch`);
+        return;
+      }
+      const reason = `reconciliation: ${result.mismatches.join('; ')}`;
+      log.error(summary, `the journal and the broker disagree: ${result.mismatches.join('; ')}`);
+      if (settings.reconcile.onMismatch === 'HALTED') gate.halt(reason, 'paper_trader');
+      else gate.reduceOnly(reason, 'paper_trader');
+    };
+  } else {
+    const sim = new SimExecution({
+      clock,
+      instrumentOf: (symbol) => {
+        const i = symbols.indexOf(symbol);
+        return i < 0 ? undefined : i;
+      },
+      books: () => bus.latest<OrderBooks>(BOOK_TOPIC),
+      latencyMs: settings.sim.latencyMs,
+      feePerShare: settings.sim.feePerShare,
+      minFeePerOrder: settings.sim.minFeePerOrder,
+      onEvent: (e) => trader.onEvent(e),
+    });
+    execution = sim;
+    cleanups.push(bus.subscribe<OrderBooks>(BOOK_TOPIC, (books) => sim.onBooks(books)));
+    cleanups.push(bus.subscribe<TradeBatch>(TRADES_TOPIC, (batch) => sim.onTrades(batch)));
+    settle = async () => {
+      const left = ledger.workingOrders();
+      for (const o of left) {
+        await ledger.record({ type: 'order.status', at: clock.wallNow(), ref: o.ref, state: 'cancelled', reason: 'sim mode: the simulated execution ended with the session that placed it' });
+      }
+      if (left.length > 0) log.warn({ orders: left.length }, `closed ${left.length} orders an earlier session left working`);
+    };
+  }
+  trader.execution = execution;
+  cleanups.push(() => execution.close());
+  cleanups.push(gate.onHalt(() => trader.cancelAll(`trading halted: ${gate.reason}`)));
+
+  await settle();
+  publishPortfolio();
+  bus.retain(TRADER_TOPIC, trader);
+
+  let settling = false;
+  if (link) {
+    // After every reconnect: executions made while the link was down are asked for again.
+    let wasConnected = true;
+    cleanups.push(
+      bus.subscribe<IbStatus>(STATUS_TOPIC, (status) => {
+        const connected = status.state === 'connected';
+        if (connected && !wasConnected && !settling) {
+          settling = true;
+          log.info('the IB link is back: reconciling with the broker');
+          settle()
+            .catch((error: unknown) => log.error({ err: error }, `reconciliation after the reconnect failed: ${(error as Error).message}`))
+            .finally(() => (settling = false));
+        }
+        wasConnected = connected;
+      }),
+    );
+  }
+
+  let dayStartPnl = ledger.netPnl();
+  let day = new Date(clock.wallNow()).toISOString().slice(0, 10);
+  cleanups.push(
+    bus.subscribe<PredictionFrame>(PREDICTIONS_TOPIC, (frame) => {
+      if (settling) return;
+      trader.onFrame(frame, bus.latest<RegimeFrame>(REGIME_TOPIC));
+      const today = new Date(clock.wallNow()).toISOString().slice(0, 10);
+      if (today !== day) {
+        day = today;
+        dayStartPnl = ledger.netPnl();
+      }
+      gate.reportDailyPnl(ledger.netPnl() - dayStartPnl);
+      publishPortfolio();
+    }),
+  );
+  log.info({ mode: settings.mode, instruments: symbols.length, working: ledger.workingOrders().filter(isWorking).length }, `paper trader running (${settings.mode} mode)`);
+
+  return {
+    async stop() {
+      const cancelled = trader.cancelAll('the paper trader is stopping');
+      if (cancelled > 0) log.info({ orders: cancelled }, `cancelling ${cancelled} working orders on the way out`);
+      // The broker's confirmations are recorded too, if they come in time.
+      let timer: unknown;
+      let stopWaiting = () => {};
+      const confirmed = new Promise<void>((resolve) => {
+        const check = () => ledger.workingOrders().length === 0 && resolve();
+        stopWaiting = ledger.onEntry(check);
+        check();
+        timer = clock.setTimeout(resolve, settings.stopTimeoutMs);
+      });
+      await confirmed;
+      stopWaiting();
+      clock.clearTimeout(timer);
+      await trader.settled();
+      const left = ledger.workingOrders().length;
+      if (left > 0) log.warn({ orders: left }, `${left} orders still working at the broker after ${settings.stopTimeoutMs} ms: the next start reconciles them`);
+      for (const cleanup of cleanups.reverse()) cleanup();
+    },
+  };
+});

@@ -1,0 +1,299 @@
+/**
+ * `ib` execution: the trader's orders go to TWS / Gateway (use a paper
+ * account) through the link's pacer, and what TWS says about them comes back
+ * as execution events.
+ *
+ * One small state machine per order, driven by openOrder, orderStatus,
+ * execDetails, commissionReport and order errors:
+ *
+ *   sent ──► working ──► cancel-requested ──► cancelled
+ *     └──► rejected         (fills move the ledger, not this machine)
+ *
+ * A state is only ever left forwards, so the duplicate and late messages TWS
+ * sends (orderStatus repeats itself; a Submitted can trail a Cancelled) change
+ * nothing. Our client order id travels as `orderRef`, IB's `permId` is the
+ * broker's identity. An execution is reported once per execId, however often
+ * TWS repeats it; a fill whose order is not known yet (it can arrive before
+ * openOrder, or belong to an order of an earlier session) waits in a buffer
+ * until openOrder names its orderRef. A commission waits for its fill.
+ */
+import { EventName, OrderAction, OrderType, SecType, type Contract, type Execution as IbExecutionReport, type CommissionReport, type Order, type OrderState as IbOrderState } from '@stoqey/ib';
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import { listenTo, type IbLink } from '../ib/link.js';
+import { PRIORITY } from '../ib/pacer.js';
+import type { OrderState } from '../journal/records.js';
+import type { Execution, ExecutionListener, OrderTicket } from './execution.js';
+
+/** Where an order stands at the broker, as far as this session knows. */
+type Stage = 'sent' | 'working' | 'cancel-requested' | 'cancelled' | 'rejected';
+
+const RANK: Record<Stage, number> = { sent: 0, working: 1, 'cancel-requested': 2, cancelled: 3, rejected: 3 };
+
+interface TrackedOrder {
+  readonly ref: string;
+  readonly orderId: number;
+  stage: Stage;
+  permId: number | undefined;
+}
+
+/** IB order statuses, as our states; PendingCancel and Filled move nothing here. */
+function stageOf(status: string): Stage | undefined {
+  switch (status) {
+    case 'PendingSubmit':
+    case 'ApiPending':
+    case 'PreSubmitted':
+    case 'Submitted':
+      return 'working';
+    case 'Cancelled':
+    case 'ApiCancelled':
+      return 'cancelled';
+    case 'Inactive':
+      return 'rejected';
+    default:
+      return undefined;
+  }
+}
+
+/** Codes that are news about an order but not its end: warnings and information. */
+function isWarning(code: number): boolean {
+  return code === 399 || code === 404 || code === 10147 || (code >= 2100 && code < 2200);
+}
+
+/** What the broker holds, for reconciliation. */
+export interface BrokerSnapshot {
+  readonly openOrders: readonly { orderId: number; ref: string; permId: number; status: string; symbol: string }[];
+  /** Signed shares per symbol. */
+  readonly positions: ReadonlyMap<string, number>;
+  /** Executions the broker reported for the request (duplicates of known ones included). */
+  readonly executions: number;
+}
+
+/** Request ids for execution reports, far from the subscriptions' (1e9 up). */
+const FIRST_EXECUTIONS_REQUEST = 900_000_000;
+
+export interface IbExecutionOptions {
+  readonly link: IbLink;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly onEvent: ExecutionListener;
+  /** Executions already in the ledger: never reported again. */
+  readonly knownExecution: (execId: string) => boolean;
+  /** Orders of earlier sessions that may still work: ref by IB order id. */
+  readonly earlierOrders: ReadonlyMap<number, string>;
+  readonly snapshotTimeoutMs?: number;
+}
+
+export class IbExecution implements Execution {
+  private readonly orders = new Map<number, TrackedOrder>();
+  private readonly byRef = new Map<string, TrackedOrder>();
+  private readonly reportedExecs = new Set<string>();
+  /** Fills whose order is unknown yet, by IB order id. */
+  private readonly waitingFills = new Map<number, { execId: string; fill: () => void }[]>();
+  /** Commissions whose fill has not been reported yet, by execId. */
+  private readonly waitingCommissions = new Map<string, number>();
+  duplicateExecutions = 0;
+  private nextRequest = FIRST_EXECUTIONS_REQUEST;
+  private snapshotting: { openOrders: BrokerSnapshot['openOrders'][number][]; positions: Map<string, number>; executions: number; reqId: number } | undefined;
+  private readonly stopListening: () => void;
+
+  constructor(private readonly options: IbExecutionOptions) {
+    for (const [orderId, ref] of options.earlierOrders) this.track(ref, orderId, 'working');
+    this.stopListening = listenTo(options.link.api, [
+      [EventName.openOrder, this.onOpenOrder],
+      [EventName.orderStatus, this.onOrderStatus],
+      [EventName.execDetails, this.onExecDetails],
+      [EventName.commissionReport, this.onCommission],
+      [EventName.error, this.onError],
+      [EventName.position, this.onPosition],
+    ]);
+  }
+
+  submit(ticket: OrderTicket): void {
+    const orderId = ticket.brokerOrderId;
+    if (orderId === undefined) throw new Error(`order ${ticket.ref} has no IB order id: ib mode reserves one before it is journaled`);
+    this.track(ticket.ref, orderId, 'sent');
+    const sent = this.options.link.send(PRIORITY.orders, `place ${orderId} (${ticket.ref})`, (api) =>
+      api.placeOrder(
+        orderId,
+        { symbol: ticket.symbol, secType: SecType.STK, exchange: 'SMART', currency: 'USD' },
+        {
+          action: ticket.quantity > 0 ? OrderAction.BUY : OrderAction.SELL,
+          orderType: ticket.orderType === 'MKT' ? OrderType.MKT : OrderType.LMT,
+          totalQuantity: Math.abs(ticket.quantity),
+          ...(ticket.orderType === 'LMT' ? { lmtPrice: ticket.limitPrice } : {}),
+          orderRef: ticket.ref,
+          transmit: true,
+        },
+      ),
+    );
+    // Not sent, and never will be: the link is down. The order is recorded; it is rejected, not retried, so it cannot go twice.
+    if (!sent) this.move(this.orders.get(orderId)!, 'rejected', 'the IB link was not ready: the order was not sent');
+  }
+
+  cancel(ref: string): void {
+    const order = this.byRef.get(ref);
+    if (!order || RANK[order.stage] >= RANK['cancel-requested']) return;
+    this.move(order, 'cancel-requested', 'cancel sent to IB');
+    this.options.link.send(PRIORITY.orders, `cancel ${order.orderId} (${ref})`, (api) => api.cancelOrder(order.orderId));
+  }
+
+  /**
+   * Asks TWS for open orders, executions since `sinceWallMs` and positions,
+   * and resolves once each has ended. Executions flow through the usual
+   * path, so any the ledger misses are reported as fills on the way.
+   */
+  snapshot(sinceWallMs: number): Promise<BrokerSnapshot> {
+    const { link, clock } = this.options;
+    const reqId = this.nextRequest++;
+    const state = (this.snapshotting = { openOrders: [], positions: new Map(), executions: 0, reqId });
+    return new Promise<BrokerSnapshot>((resolve, reject) => {
+      const ends = new Set(['orders', 'executions', 'positions']);
+      let stopEnds: () => void = () => {};
+      const timer = clock.setTimeout(() => {
+        stopEnds();
+        this.snapshotting = undefined;
+        reject(new Error(`the broker did not finish reporting ${[...ends].join(', ')} within ${this.options.snapshotTimeoutMs ?? 10_000} ms`));
+      }, this.options.snapshotTimeoutMs ?? 10_000);
+      const done = (what: string) => {
+        ends.delete(what);
+        if (ends.size > 0) return;
+        clock.clearTimeout(timer);
+        stopEnds();
+        this.snapshotting = undefined;
+        resolve(state);
+      };
+      stopEnds = listenTo(link.api, [
+        [EventName.openOrderEnd, () => done('orders')],
+        [EventName.execDetailsEnd, (id: number) => id === reqId && done('executions')],
+        [EventName.positionEnd, () => done('positions')],
+      ]);
+      const since = new Date(Math.max(0, sinceWallMs)).toISOString();
+      // IB's filter time: yyyymmdd-hh:mm:ss in UTC.
+      const time = `${since.slice(0, 4)}${since.slice(5, 7)}${since.slice(8, 10)}-${since.slice(11, 19)}`;
+      const sent =
+        link.send(PRIORITY.control, 'open orders', (api) => api.reqOpenOrders()) &&
+        link.send(PRIORITY.control, 'positions', (api) => api.reqPositions()) &&
+        link.send(PRIORITY.control, 'executions', (api) => api.reqExecutions(reqId, { time }));
+      if (!sent) {
+        clock.clearTimeout(timer);
+        stopEnds();
+        this.snapshotting = undefined;
+        reject(new Error('the IB link is not ready'));
+      }
+    });
+  }
+
+  close(): void {
+    this.stopListening();
+  }
+
+  /** Orders tracked in this session (for tests and the inspector). */
+  stageOf(ref: string): Stage | undefined {
+    return this.byRef.get(ref)?.stage;
+  }
+
+  private track(ref: string, orderId: number, stage: Stage): TrackedOrder {
+    const order: TrackedOrder = { ref, orderId, stage, permId: undefined };
+    this.orders.set(orderId, order);
+    this.byRef.set(ref, order);
+    return order;
+  }
+
+  /** Moves forwards only; tells the trader about states it records. */
+  private move(order: TrackedOrder, stage: Stage, reason?: string): void {
+    if (RANK[stage] <= RANK[order.stage]) return;
+    order.stage = stage;
+    if (stage === 'sent') return;
+    const state: OrderState = stage;
+    this.options.onEvent({ kind: 'status', ref: order.ref, state, permId: order.permId, reason, at: this.options.clock.wallNow() });
+  }
+
+  private readonly onOpenOrder = (orderId: number, contract: Contract, order: Order, orderState: IbOrderState): void => {
+    const ref = order.orderRef ?? '';
+    if (this.snapshotting) {
+      this.snapshotting.openOrders.push({ orderId, ref, permId: order.permId ?? 0, status: String(orderState.status ?? ''), symbol: contract.symbol ?? '' });
+    }
+    let tracked = this.orders.get(orderId);
+    // An order of ours this session does not track yet: placed by an earlier one (it reached TWS, the journal knows its ref).
+    if (!tracked && ref !== '') tracked = this.track(ref, orderId, 'sent');
+    if (!tracked) return;
+    tracked.permId = order.permId ?? tracked.permId;
+    this.releaseFills(orderId);
+    const stage = stageOf(String(orderState.status ?? ''));
+    if (stage) this.move(tracked, stage);
+  };
+
+  private readonly onOrderStatus = (orderId: number, status: string, _filled: number, _remaining: number, _avg: number, permId?: number): void => {
+    const tracked = this.orders.get(orderId);
+    if (!tracked) return;
+    tracked.permId = permId || tracked.permId;
+    const stage = stageOf(status);
+    if (stage) this.move(tracked, stage);
+  };
+
+  private readonly onExecDetails = (reqId: number, contract: Contract, execution: IbExecutionReport): void => {
+    if (this.snapshotting && reqId === this.snapshotting.reqId) this.snapshotting.executions++;
+    const execId = execution.execId ?? '';
+    if (execId === '' || this.reportedExecs.has(execId) || this.options.knownExecution(execId)) {
+      this.duplicateExecutions++;
+      return;
+    }
+    const orderId = execution.orderId ?? -1;
+    const fill = () => {
+      if (this.reportedExecs.has(execId)) return;
+      this.reportedExecs.add(execId);
+      const ref = execution.orderRef || this.orders.get(orderId)?.ref || '';
+      const shares = execution.shares ?? 0;
+      this.options.onEvent({
+        kind: 'fill',
+        ref,
+        execId,
+        symbol: contract.symbol ?? '',
+        quantity: execution.side === 'SLD' ? -shares : shares,
+        price: execution.price ?? NaN,
+        commission: 0,
+        at: this.options.clock.wallNow(),
+      });
+      const commission = this.waitingCommissions.get(execId);
+      if (commission !== undefined) {
+        this.waitingCommissions.delete(execId);
+        this.options.onEvent({ kind: 'commission', execId, commission, at: this.options.clock.wallNow() });
+      }
+    };
+    // With its orderRef the fill is ours whatever this session knows; without, it waits for openOrder.
+    if (execution.orderRef || this.orders.has(orderId)) return fill();
+    let waiting = this.waitingFills.get(orderId);
+    if (!waiting) this.waitingFills.set(orderId, (waiting = []));
+    if (!waiting.some((w) => w.execId === execId)) waiting.push({ execId, fill });
+    this.options.log.warn({ orderId, execId }, 'a fill arrived before its order: held until openOrder names it');
+  };
+
+  private readonly onCommission = (report: CommissionReport): void => {
+    const execId = report.execId ?? '';
+    const commission = report.commission ?? NaN;
+    if (!Number.isFinite(commission)) return;
+    if (this.reportedExecs.has(execId)) this.options.onEvent({ kind: 'commission', execId, commission, at: this.options.clock.wallNow() });
+    else if (!this.options.knownExecution(execId)) this.waitingCommissions.set(execId, commission);
+  };
+
+  private readonly onError = (error: Error, code: number, reqId: number): void => {
+    const tracked = this.orders.get(reqId);
+    if (!tracked || isWarning(code)) return;
+    if (code === 202) this.move(tracked, 'cancelled', error.message);
+    else if (tracked.stage === 'sent') this.move(tracked, 'rejected', `IB ${code}: ${error.message}`);
+    else this.options.log.warn({ ref: tracked.ref, code }, `IB ${code} about order ${tracked.ref}: ${error.message}`);
+  };
+
+  private readonly onPosition = (_account: string, contract: Contract, pos: number): void => {
+    const symbol = contract.symbol ?? '';
+    if (this.snapshotting) this.snapshotting.positions.set(symbol, (this.snapshotting.positions.get(symbol) ?? 0) + pos);
+  };
+
+  private releaseFills(orderId: number): void {
+    const waiting = this.waitingFills.get(orderId);
+    if (!waiting) return;
+    this.waitingFills.delete(orderId);
+    for (const w of waiting) w.fill();
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * The ledger: orders, fills, positions, cash and P&L, rebuilt from nothing
+ * but journal entries. `record` appends to the journal and applies the
+ * record only once it is durable, so what the ledger shows is exactly what a
+ * replay of the journal gives after a crash, never more.
+ *
+ * Every journal append goes through one ledger, so entries are applied in
+ * sequence order (the journal resolves appends in that order); a gap is a
+ * bug and throws.
+ */
+import type { FillRecord, Journal, JournalEntry, LedgerRecord, OrderRecord, OrderState } from '../journal/records.js';
+import { Position, type PortfolioView } from './portfolio.js';
+
+export type LedgerOrderState = 'pending' | OrderState | 'filled';
+
+/** An order as the ledger knows it. */
+export interface LedgerOrder {
+  readonly ref: string;
+  readonly symbol: string;
+  readonly quantity: number;
+  readonly orderType: 'LMT' | 'MKT';
+  readonly limitPrice: number;
+  readonly brokerOrderId: number | undefined;
+  readonly reason: string;
+  readonly at: number;
+  state: LedgerOrderState;
+  permId: number | undefined;
+  /** Signed, like the quantity. */
+  filled: number;
+  averageFillPrice: number;
+  /** Why it is in its state, when something said so. */
+  note: string;
+  updatedAt: number;
+}
+
+/** Where an order can no longer move from. */
+const FINAL: ReadonlySet<LedgerOrderState> = new Set(['filled', 'cancelled', 'rejected', 'lost']);
+
+export function isWorking(order: LedgerOrder): boolean {
+  return !FINAL.has(order.state);
+}
+
+export class Ledger {
+  readonly orders = new Map<string, LedgerOrder>();
+  readonly positions = new Map<string, Position>();
+  /** Every fill by execId: a second report of the same execution is not counted again. */
+  readonly fills = new Map<string, FillRecord>();
+  cash: number;
+  /** The last applied sequence number. */
+  seq = 0;
+  /** Wall time of the latest fill (0 before any): reconciliation asks the broker for executions since. */
+  lastFillAt = 0;
+  /** The last gate transition recorded. */
+  lastGate: { to: string; reason: string; at: number } | undefined;
+  private readonly listeners = new Set<(entry: JournalEntry) => void>();
+
+  constructor(
+    private readonly journal: Journal,
+    readonly startingCash: number,
+  ) {
+    this.cash = startingCash;
+  }
+
+  /** Applies what the journal held at start, oldest first. */
+  replay(entries: readonly JournalEntry[]): void {
+    for (const entry of entries) this.apply(entry);
+  }
+
+  /**
+   * Appends a record and applies it once durable: the returned promise
+   * resolves with its sequence number after the ledger shows it.
+   */
+  async record(record: LedgerRecord): Promise<number> {
+    const seq = await this.journal.append(record);
+    this.apply({ seq, record });
+    return seq;
+  }
+
+  /** Hears every entry as it is applied (durable), in order. */
+  onEntry(listener: (entry: JournalEntry) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  order(ref: string): LedgerOrder | undefined {
+    return this.orders.get(ref);
+  }
+
+  position(symbol: string): Position {
+    let p = this.positions.get(symbol);
+    if (!p) this.positions.set(symbol, (p = new Position(symbol)));
+    return p;
+  }
+
+  /** Orders that may still fill. */
+  workingOrders(): LedgerOrder[] {
+    return [...this.orders.values()].filter(isWorking);
+  }
+
+  /** The unfilled signed quantity of this instrument's working orders. */
+  workingQuantity(symbol: string): number {
+    let sum = 0;
+    for (const o of this.orders.values()) if (o.symbol === symbol && isWorking(o)) sum += o.quantity - o.filled;
+    return sum;
+  }
+
+  grossExposure(): number {
+    let sum = 0;
+    for (const p of this.positions.values()) sum += p.exposure();
+    return sum;
+  }
+
+  /** Realized + unrealized − fees, since the ledger began. */
+  netPnl(): number {
+    let sum = 0;
+    for (const p of this.positions.values()) sum += p.realizedPnl + p.unrealizedPnl() - p.fees;
+    return sum;
+  }
+
+  view(at: number): PortfolioView {
+    let realizedPnl = 0;
+    let unrealizedPnl = 0;
+    let fees = 0;
+    let grossExposure = 0;
+    let netExposure = 0;
+    const positions = [];
+    for (const p of this.positions.values()) {
+      const v = p.view();
+      positions.push(v);
+      realizedPnl += v.realizedPnl;
+      unrealizedPnl += v.unrealizedPnl;
+      fees += v.fees;
+      grossExposure += p.exposure();
+      netExposure += Math.sign(p.quantity) * p.exposure();
+    }
+    return { at, cash: this.cash, positions, realizedPnl, unrealizedPnl, fees, grossExposure, netExposure, seq: this.seq };
+  }
+
+  private apply(entry: JournalEntry): void {
+    if (entry.seq !== this.seq + 1) throw new Error(`ledger: journal entry ${entry.seq} after ${this.seq}: entries must be applied in order, without gaps`);
+    this.seq = entry.seq;
+    const r = entry.record;
+    switch (r.type) {
+      case 'order':
+        this.addOrder(r);
+        break;
+      case 'order.status': {
+        const order = this.orders.get(r.ref);
+        if (order && !FINAL.has(order.state)) {
+          order.state = r.state;
+          order.permId = r.permId ?? order.permId;
+          order.note = r.reason ?? order.note;
+          order.updatedAt = r.at;
+        }
+        break;
+      }
+      case 'fill':
+        this.addFill(r);
+        break;
+      case 'commission': {
+        const fill = this.fills.get(r.execId);
+        const charged = r.commission - (fill?.commission ?? 0);
+        this.cash -= charged;
+        if (fill) {
+          this.fills.set(r.execId, { ...fill, commission: r.commission });
+          this.position(fill.symbol).fees += charged;
+        }
+        break;
+      }
+      case 'gate':
+        this.lastGate = { to: r.to, reason: r.reason, at: r.at };
+        break;
+    }
+    for (const listener of this.listeners) listener(entry);
+  }
+
+  private addOrder(r: OrderRecord): void {
+    this.orders.set(r.ref, {
+      ref: r.ref,
+      symbol: r.symbol,
+      quantity: r.quantity,
+      orderType: r.orderType,
+      limitPrice: r.limitPrice,
+      brokerOrderId: r.brokerOrderId,
+      reason: r.reason,
+      at: r.at,
+      state: 'pending',
+      permId: undefined,
+      filled: 0,
+      averageFillPrice: 0,
+      note: '',
+      updatedAt: r.at,
+    });
+  }
+
+  /** A fill counts whatever its order's state: the money moved. */
+  private addFill(r: FillRecord): void {
+    if (this.fills.has(r.execId)) return;
+    this.fills.set(r.execId, r);
+    this.cash -= r.quantity * r.price + r.commission;
+    this.position(r.symbol).fill(r.quantity, r.price, r.commission);
+    if (r.at > this.lastFillAt) this.lastFillAt = r.at;
+    const order = this.orders.get(r.ref);
+    if (!order) return;
+    order.averageFillPrice = (order.averageFillPrice * order.filled + r.price * r.quantity) / (order.filled + r.quantity);
+    order.filled += r.quantity;
+    order.updatedAt = r.at;
+    if (Math.abs(order.filled) >= Math.abs(order.quantity)) order.state = 'filled';
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * Pre-trade limits: what the risk gate asks of every order it would let
+ * through in ACTIVE or REDUCING, after its state rules. Each refusal names
+ * the limit, the value and the limit, e.g.
+ * `max order notional: 120,000.00 > 100,000 (SPY buy 1,200 at 100.00)`.
+ *
+ * In the order they are judged:
+ *   quantity and price   a non-zero whole quantity, a finite positive price
+ *   price collar         |price - mid| / mid in bps; no mid, no order
+ *   max order notional   |quantity| x price, every order (a fat finger is one whatever it does)
+ *   max position         |position + working + quantity| in shares
+ *   max gross exposure   the portfolio's gross exposure once this order and
+ *                        the instrument's working orders have filled
+ *   max orders/second    a rolling 1 s window over accepted orders; beyond it
+ *                        refused, never queued
+ *
+ * An order that shrinks the instrument's projected position (position plus
+ * working orders) without flipping it is not judged by max position or max
+ * gross exposure: it lowers both. It still meets the collar, the notional
+ * and the rate.
+ *
+ * Gross exposure after the order is `gross - |position x mid| + |(position +
+ * working + quantity) x mid|`, not `gross + notional`: the instrument's share
+ * of the gross is replaced by what it will be, so a flip from +100 to -100
+ * adds nothing, and working orders count as filled (they may all fill). It
+ * is valued at the mid, as the portfolio marks positions; the collar keeps
+ * the order's price within `collarBps` of it. Other instruments' working
+ * orders are not in the intent and are not counted.
+ *
+ * The rate window is a ring of the last `maxOrdersPerSecond` acceptance
+ * times: the order is refused while the oldest of them is less than 1 s old.
+ * One comparison and one store per check, nothing allocated.
+ */
+import { z } from 'zod';
+import type { Decision, OrderIntent } from './risk-gate.js';
+
+export const riskLimits = z
+  .object({
+    /** Shares per instrument: |position + working + order| after the order. */
+    maxPosition: z.number().int().positive().default(500),
+    /** One order's |quantity| x price, account currency. */
+    maxOrderNotional: z.number().positive().default(500_000),
+    /** Sum over instruments of |quantity x mid| once this order and its instrument's working orders have filled, account currency. */
+    maxGrossExposure: z.number().positive().default(1_000_000),
+    /** Orders the gate accepted in any rolling second; IB disconnects beyond 50 messages/s, cancels and data requests included. */
+    maxOrdersPerSecond: z.number().int().positive().max(1000).default(10),
+    /** The day's loss (a positive amount) beyond which the gate halts until an operator resumes it. */
+    maxDailyLoss: z.number().positive().default(5_000),
+    /** How far an order's price may be from the instrument's mid, bps. */
+    collarBps: z.number().positive().default(50),
+  })
+  .strict();
+
+export type RiskLimits = z.infer<typeof riskLimits>;
+
+const WINDOW_MS = 1000;
+
+const twoDecimals = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const plain = new Intl.NumberFormat('en-US', { maximumFractionDigits: 4 });
+/** A measured amount: `120,000.00`. */
+export const amount = (x: number): string => (Number.isFinite(x) ? twoDecimals.format(x) : String(x));
+/** A configured limit or a share count: `100,000`. */
+export const figure = (x: number): string => (Number.isFinite(x) ? plain.format(x) : String(x));
+
+const refuse = (reason: string): Decision => ({ ok: false, reason });
+const OK: Decision = { ok: true };
+
+/** Does an order of `quantity` shrink `projected` (position plus working) without flipping it? */
+export function shrinks(projected: number, quantity: number): boolean {
+  const after = projected + quantity;
+  return projected !== 0 && Math.sign(after) !== -Math.sign(projected) && Math.abs(after) < Math.abs(projected);
+}
+
+export class PreTradeLimits {
+  /** Monotonic times of the last `maxOrdersPerSecond` accepted orders, oldest at `next`. */
+  private readonly accepted: Float64Array;
+  private next = 0;
+
+  constructor(readonly limits: RiskLimits) {
+    this.accepted = new Float64Array(limits.maxOrdersPerSecond).fill(-Infinity);
+  }
+
+  /** Judges the order against every limit; when it passes, it counts as accepted at `now` (monotonic ms). */
+  check(order: OrderIntent, now: number): Decision {
+    const { symbol, quantity, position } = order;
+    const limits = this.limits;
+    if (!Number.isInteger(quantity) || quantity === 0) return refuse(`${symbol}: quantity ${quantity} is not a non-zero whole number`);
+    const price = order.price ?? NaN;
+    if (!Number.isFinite(price) || price <= 0) return refuse(`${symbol}: price ${price} is not a finite positive number`);
+    if (!Number.isFinite(position)) return refuse(`${symbol}: position ${position} is not a number`);
+    const working = order.working ?? NaN;
+    if (!Number.isFinite(working)) return refuse(`${symbol}: working quantity ${working} is not a number`);
+
+    const mid = order.mid ?? NaN;
+    if (!Number.isFinite(mid) || mid <= 0) return refuse(`price collar: no mid for ${symbol} (${mid}): never trade without one`);
+    const offBps = (Math.abs(price - mid) / mid) * 1e4;
+    if (offBps > limits.collarBps) {
+      return refuse(`price collar: ${amount(offBps)} bps > ${figure(limits.collarBps)} (${symbol} ${amount(price)} vs mid ${amount(mid)})`);
+    }
+
+    const side = quantity > 0 ? 'buy' : 'sell';
+    const notional = Math.abs(quantity) * price;
+    if (notional > limits.maxOrderNotional) {
+      return refuse(`max order notional: ${amount(notional)} > ${figure(limits.maxOrderNotional)} (${symbol} ${side} ${figure(Math.abs(quantity))} at ${amount(price)})`);
+    }
+
+    const projected = position + working;
+    if (!shrinks(projected, quantity)) {
+      const after = projected + quantity;
+      if (Math.abs(after) > limits.maxPosition) {
+        return refuse(
+          `max position: ${figure(Math.abs(after))} > ${figure(limits.maxPosition)} shares (${symbol} position ${figure(position)}, working ${figure(working)}, ${side} ${figure(Math.abs(quantity))})`,
+        );
+      }
+      const gross = order.grossExposure ?? NaN;
+      if (!Number.isFinite(gross) || gross < 0) return refuse(`max gross exposure: the portfolio's gross exposure is unknown (${gross})`);
+      const exposure = Math.max(0, gross - Math.abs(position * mid)) + Math.abs(after * mid);
+      if (exposure > limits.maxGrossExposure) {
+        return refuse(`max gross exposure: ${amount(exposure)} > ${figure(limits.maxGrossExposure)} (after ${symbol} ${side} ${figure(Math.abs(quantity))} at mid ${amount(mid)})`);
+      }
+    }
+
+    // Last, so that only an order every other limit accepts takes a place in the window.
+    const n = this.accepted.length;
+    if (now - this.accepted[this.next]! < WINDOW_MS) return refuse(`max orders per second: ${n + 1} > ${n}`);
+    this.accepted[this.next] = now;
+    this.next = this.next + 1 === n ? 0 : this.next + 1;
+    return OK;
+  }
+
+  /** Orders accepted in the second up to `now`. */
+  acceptedInWindow(now: number): number {
+    let n = 0;
+    for (const at of this.accepted) if (now - at < WINDOW_MS) n++;
+    return n;
+  }
+}

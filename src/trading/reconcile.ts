@@ -1,0 +1,52 @@
+/**
+ * Reconciliation: the journal's view against the broker's, after the
+ * broker's executions since the last recorded fill have been recorded.
+ *
+ * Orders the journal thinks may still work but the broker does not list are
+ * closed in the journal: `cancelled` if the broker had them (they ended while
+ * keel was away), `lost` if it never did (recorded, then keel died before or
+ * while sending). Neither is ever sent again. Open orders the journal does not
+ * know and positions that differ are mismatches: reported, for the gate to
+ * stay REDUCING or HALTED.
+ */
+import type { OrderStatusRecord } from '../journal/records.js';
+import type { BrokerSnapshot } from './ib-execution.js';
+import { isWorking, type Ledger } from './ledger.js';
+
+export interface Reconciliation {
+  /** Status records that bring the journal in line with the broker. */
+  readonly records: OrderStatusRecord[];
+  /** What differs and cannot be settled by a record, in words. */
+  readonly mismatches: string[];
+}
+
+export function reconcile(ledger: Ledger, broker: BrokerSnapshot, at: number): Reconciliation {
+  const records: OrderStatusRecord[] = [];
+  const mismatches: string[] = [];
+  const open = new Map(broker.openOrders.filter((o) => o.ref !== '').map((o) => [o.ref, o]));
+  for (const order of ledger.orders.values()) {
+    if (!isWorking(order)) continue;
+    const there = open.get(order.ref);
+    if (there) {
+      if (order.state === 'pending') records.push({ type: 'order.status', at, ref: order.ref, state: 'working', permId: there.permId, reason: 'open at the broker when reconciled' });
+      continue;
+    }
+    if (order.state === 'pending' && order.permId === undefined) {
+      records.push({ type: 'order.status', at, ref: order.ref, state: 'lost', reason: 'recorded, but the broker never had it: not sent again' });
+    } else {
+      records.push({ type: 'order.status', at, ref: order.ref, state: 'cancelled', reason: 'not open at the broker when reconciled: it ended while keel was away' });
+    }
+  }
+  for (const o of broker.openOrders) {
+    if (o.ref === '' || !ledger.orders.has(o.ref)) {
+      mismatches.push(`open order ${o.orderId} (${o.ref === '' ? 'no orderRef' : o.ref}) for ${o.symbol} is at the broker but not in the journal`);
+    }
+  }
+  const symbols = new Set([...ledger.positions.keys(), ...broker.positions.keys()]);
+  for (const symbol of [...symbols].sort()) {
+    const ours = ledger.positions.get(symbol)?.quantity ?? 0;
+    const theirs = broker.positions.get(symbol) ?? 0;
+    if (ours !== theirs) mismatches.push(`${symbol}: the journal holds ${ours} shares, the broker ${theirs}`);
+  }
+  return { records, mismatches };
+}

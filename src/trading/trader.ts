@@ -1,0 +1,261 @@
+/**
+ * The paper trader: on every prediction frame the policy names a target
+ * position per instrument, and the trader works towards it with one order
+ * per instrument at a time, each asked of the risk gate first.
+ *
+ * Nothing counts before the journal has it. An order is recorded (with its
+ * IB order id in ib mode) and only sent once durable; what the execution
+ * reports (working, fills, commissions, cancels) is recorded, and the ledger
+ * moves when the record is durable. So a crash at any point leaves a journal
+ * whose replay is exactly what had counted, and an order recorded but not yet
+ * sent is never sent by a later session: reconciliation finds it missing at
+ * the broker and records it lost.
+ *
+ * A working order whose direction no longer matches the target, or that has
+ * rested longer than `replaceAfterMs`, is cancelled; once the cancel is
+ * confirmed the next frame places a new one at the new price: cancel and
+ * replace, never two orders at once on one instrument.
+ */
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import type { LedgerRecord } from '../journal/records.js';
+import type { OrderBooks } from '../market/books.js';
+import type { PredictionFrame } from '../models/predictor.js';
+import type { RegimeFrame } from '../actors/regime.js';
+import type { Execution, ExecutionEvent, OrderTicket } from './execution.js';
+import { isWorking, type Ledger } from './ledger.js';
+import type { TradingPolicy } from './policy.js';
+import type { Decision, RiskGate } from './risk-gate.js';
+
+export interface TraderOptions {
+  readonly ledger: Ledger;
+  readonly gate: RiskGate;
+  readonly policy: TradingPolicy;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** The instrument universe, in the order of the books and the frames. */
+  readonly symbols: readonly string[];
+  /** Makes every client order id unique across sessions. */
+  readonly refPrefix: string;
+  /** IB order ids (ib mode): reserved durably before the order is journaled. */
+  readonly orderIds?: { take(): number };
+  /** A working order older than this is cancelled and placed again at the current price. */
+  readonly replaceAfterMs: number;
+  /** The live books, read at decision time. */
+  readonly books: () => OrderBooks | undefined;
+  /** Called when recording fails: the trader cannot go on without its journal. */
+  readonly fail: (error: unknown) => void;
+}
+
+export class PaperTrader {
+  execution: Execution | undefined;
+  /** The one order per instrument that is in flight or working, by symbol. */
+  private readonly active = new Map<string, string>();
+  /** Orders recorded but not yet durable, by ref: halting before they are sent keeps them at home. */
+  private readonly unsent = new Map<string, { ticket: OrderTicket; cancelled: boolean }>();
+  /** Working since (monotonic), by ref. */
+  private readonly placedAt = new Map<string, number>();
+  private readonly targets: Float64Array;
+  private readonly positions: Float64Array;
+  private readonly spreadBps: Float64Array;
+  private readonly predictions: Float64Array;
+  private readonly mids: Float64Array;
+  private readonly bids: Float64Array;
+  private readonly asks: Float64Array;
+  private next = 0;
+  private readonly books: () => OrderBooks | undefined;
+  private pending: Promise<unknown> = Promise.resolve();
+  /** Orders placed, refused by the gate, cancels sent, since start. */
+  readonly counts = { placed: 0, refused: 0, cancels: 0, frames: 0 };
+  lastRefusal = '';
+
+  constructor(private readonly options: TraderOptions) {
+    const n = options.symbols.length;
+    this.books = options.books;
+    this.targets = new Float64Array(n);
+    this.positions = new Float64Array(n);
+    this.spreadBps = new Float64Array(n);
+    this.predictions = new Float64Array(n);
+    this.mids = new Float64Array(n);
+    this.bids = new Float64Array(n);
+    this.asks = new Float64Array(n);
+    // Orders of an earlier session still working: one per instrument is the rule across sessions too.
+    for (const order of options.ledger.workingOrders()) this.active.set(order.symbol, order.ref);
+  }
+
+  /** One frame: mark the positions, let the policy decide, work the orders. */
+  onFrame(frame: PredictionFrame, regime: RegimeFrame | undefined): void {
+    const books = this.books();
+    const { symbols, ledger, policy } = this.options;
+    this.counts.frames++;
+    for (let i = 0; i < symbols.length; i++) {
+      this.readMarket(books, i);
+      const symbol = symbols[i]!;
+      const mid = this.mids[i]!;
+      if (mid === mid) ledger.position(symbol).mark = mid;
+      this.positions[i] = ledger.positions.get(symbol)?.quantity ?? 0;
+      this.predictions[i] = frame.symbols[i] === symbol ? frame.value[i]! : NaN;
+    }
+    const sameUniverse = regime !== undefined && regime.symbols.length === symbols.length;
+    policy.decide(
+      {
+        now: this.options.clock.now(),
+        predictions: this.predictions,
+        regime: sameUniverse ? regime.state : undefined,
+        regimeLabels: regime?.labels ?? [],
+        spreadBps: this.spreadBps,
+        positions: this.positions,
+      },
+      this.targets,
+    );
+    for (let i = 0; i < symbols.length; i++) this.work(i);
+  }
+
+  /** Records what the execution reports; the ledger moves once it is durable. */
+  onEvent(event: ExecutionEvent): void {
+    switch (event.kind) {
+      case 'status':
+        this.record({ type: 'order.status', at: event.at, ref: event.ref, state: event.state, permId: event.permId, reason: event.reason });
+        break;
+      case 'fill':
+        if (this.options.ledger.fills.has(event.execId)) return;
+        this.record({ type: 'fill', at: event.at, ref: event.ref, execId: event.execId, symbol: event.symbol, quantity: event.quantity, price: event.price, commission: event.commission });
+        break;
+      case 'commission':
+        this.record({ type: 'commission', at: event.at, execId: event.execId, commission: event.commission });
+        break;
+    }
+  }
+
+  /** Cancels every working order and keeps unsent ones at home; runs inside the gate's halt. */
+  cancelAll(reason: string): number {
+    let n = 0;
+    for (const [ref, unsent] of this.unsent) {
+      if (!unsent.cancelled) n++;
+      unsent.cancelled = true;
+      this.options.log.warn({ ref }, `order ${ref} will not be sent: ${reason}`);
+    }
+    for (const order of this.options.ledger.workingOrders()) {
+      if (this.unsent.has(order.ref) || order.state === 'cancel-requested') continue;
+      this.cancel(order.ref, reason);
+      n++;
+    }
+    return n;
+  }
+
+  /** Resolves once everything recorded so far is durable and applied. */
+  settled(): Promise<unknown> {
+    return this.pending;
+  }
+
+  /** The symbol's order in flight or working, if any. */
+  activeOrder(symbol: string): string | undefined {
+    const ref = this.active.get(symbol);
+    if (ref === undefined || this.unsent.has(ref)) return ref;
+    const order = this.options.ledger.order(ref);
+    if (order && isWorking(order)) return ref;
+    this.active.delete(symbol);
+    this.placedAt.delete(ref);
+    return undefined;
+  }
+
+  /** Reads the touch and mid of instrument i (NaN where the book cannot be trusted for a price). */
+  private readMarket(books: OrderBooks | undefined, i: number): void {
+    const book = books?.book(i);
+    const twoSided = book !== undefined && book.twoSided();
+    const bid = twoSided ? book.bestBid() : NaN;
+    const ask = twoSided ? book.bestAsk() : NaN;
+    const mid = (bid + ask) / 2;
+    // A locked or crossed book is not a price to trade at.
+    const good = bid > 0 && ask > bid;
+    this.bids[i] = bid;
+    this.asks[i] = ask;
+    this.mids[i] = good ? mid : NaN;
+    this.spreadBps[i] = good ? ((ask - bid) / mid) * 1e4 : NaN;
+  }
+
+  private work(i: number): void {
+    const { symbols, ledger } = this.options;
+    const symbol = symbols[i]!;
+    const target = this.targets[i]!;
+    const position = this.positions[i]!;
+    const activeRef = this.activeOrder(symbol);
+    if (activeRef !== undefined) {
+      const order = ledger.order(activeRef);
+      // Unsent, unacknowledged or already being cancelled: wait for news.
+      if (!order || order.state === 'pending' || order.state === 'cancel-requested') return;
+      const remaining = order.quantity - order.filled;
+      const stale = this.options.clock.now() - (this.placedAt.get(activeRef) ?? -Infinity) > this.options.replaceAfterMs;
+      const wrongWay = Math.sign(remaining) !== Math.sign(target - position);
+      if (wrongWay || stale) this.cancel(activeRef, wrongWay ? 'the target moved' : `working longer than ${this.options.replaceAfterMs} ms: replacing it at the current price`);
+      return;
+    }
+    const quantity = target - position;
+    // No price, no trade: an instrument without a sound book sits out.
+    if (quantity === 0 || target !== target || !(this.mids[i]! > 0)) return;
+    this.order({ symbol, quantity, reason: this.options.policy.reason(i) });
+  }
+
+  /**
+   * Asks the gate, and if it agrees, records the order and sends it once
+   * durable. The price is the far touch (marketable) unless a limit is given.
+   * Refused or without a price, nothing is recorded.
+   */
+  order(request: { symbol: string; quantity: number; limitPrice?: number; reason: string }): Decision & { ref?: string } {
+    const { ledger, gate, symbols } = this.options;
+    const { symbol, quantity } = request;
+    const i = symbols.indexOf(symbol);
+    if (i < 0) return { ok: false, reason: `${symbol} is not in the instrument universe` };
+    const busy = this.activeOrder(symbol);
+    if (busy !== undefined) return { ok: false, reason: `${symbol} already has order ${busy} in flight or working` };
+    this.readMarket(this.books(), i);
+    const mid = this.mids[i]!;
+    const price = request.limitPrice ?? (quantity > 0 ? this.asks[i]! : this.bids[i]!);
+    const position = ledger.positions.get(symbol)?.quantity ?? 0;
+    const decision = gate.check({ symbol, quantity, position, working: ledger.workingQuantity(symbol), price, mid, grossExposure: ledger.grossExposure() });
+    if (!decision.ok) {
+      this.counts.refused++;
+      if (decision.reason !== this.lastRefusal) this.options.log.info({ symbol, quantity, reason: decision.reason }, `order refused: ${decision.reason}`);
+      this.lastRefusal = decision.reason;
+      return decision;
+    }
+    return { ok: true, ref: this.place({ symbol, quantity, price, reason: request.reason }) };
+  }
+
+  private place(o: { symbol: string; quantity: number; price: number; reason: string }): string {
+    const ref = `${this.options.refPrefix}.${++this.next}`;
+    const brokerOrderId = this.options.orderIds?.take();
+    const ticket: OrderTicket = { ref, symbol: o.symbol, quantity: o.quantity, orderType: 'LMT', limitPrice: o.price, brokerOrderId };
+    const unsent = { ticket, cancelled: false };
+    this.unsent.set(ref, unsent);
+    this.active.set(o.symbol, ref);
+    this.counts.placed++;
+    this.record({ type: 'order', at: this.options.clock.wallNow(), ref, symbol: o.symbol, quantity: o.quantity, orderType: 'LMT', limitPrice: o.price, brokerOrderId, reason: o.reason }, () => {
+      this.unsent.delete(ref);
+      // The gate may have halted while the record was on its way to disk.
+      if (unsent.cancelled || this.options.gate.state === 'HALTED') {
+        this.record({ type: 'order.status', at: this.options.clock.wallNow(), ref, state: 'cancelled', reason: 'trading halted before the order was sent' });
+        return;
+      }
+      this.placedAt.set(ref, this.options.clock.now());
+      this.execution!.submit(ticket);
+    });
+    return ref;
+  }
+
+  /** Asks for a working order's cancel (recorded as requested; the broker's answer confirms it). */
+  cancel(ref: string, reason: string): void {
+    this.counts.cancels++;
+    this.record({ type: 'order.status', at: this.options.clock.wallNow(), ref, state: 'cancel-requested', reason });
+    this.execution!.cancel(ref);
+  }
+
+  /** Appends through the ledger; `then` runs once the record is durable and applied. */
+  private record(record: LedgerRecord, then?: () => void): void {
+    const done = this.options.ledger.record(record).then(then, (error: unknown) => {
+      this.options.gate.halt(`the journal failed: ${(error as Error).message}`, 'journal');
+      this.options.fail(error);
+    });
+    this.pending = done;
+  }
+}

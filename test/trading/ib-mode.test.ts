@@ -1,0 +1,186 @@
+/**
+ * The paper trader in `ib` mode, through the unmodified IB client, against
+ * the simulator as the broker: partial fills, cancel and replace, a fill
+ * that arrives before its order, duplicate execution reports, and a
+ * disconnect while an order is open followed by reconciliation. The broker's
+ * own account is the check: the journal's positions and cash must equal it.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { ibConnectionLogic, ibConnectionSettings } from '../../src/actors/ib-connection.js';
+import { journalLogic, journalSettings, LEDGER_TOPIC } from '../../src/actors/journal.js';
+import { l2MicrostructureLogic, l2MicrostructureSettings } from '../../src/actors/l2-microstructure.js';
+import { paperTraderLogic, paperTraderSettings, TRADER_TOPIC } from '../../src/actors/paper-trader.js';
+import { RISK_GATE_TOPIC, riskGateLogic, riskGateSettings } from '../../src/actors/risk-gate.js';
+import { subscriptionsLogic, subscriptionsSettings } from '../../src/actors/subscriptions.js';
+import { systemClock } from '../../src/clock.js';
+import { BOOK_TOPIC, type OrderBooks } from '../../src/market/books.js';
+import { TwsSimulator } from '../../src/sim/server.js';
+import type { IbExecution } from '../../src/trading/ib-execution.js';
+import type { Ledger } from '../../src/trading/ledger.js';
+import type { RiskGate } from '../../src/trading/risk-gate.js';
+import type { PaperTrader } from '../../src/trading/trader.js';
+import { until } from '../support/ib-client.js';
+import { startTree } from '../support/probe.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'keel-ib-mode-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const ACCOUNT = 'DU1234567';
+
+async function start(name: string, simOptions: { ackDelayMs?: number } = {}, reconnectMinMs = 50) {
+  const sim = new TwsSimulator({ updatesPerSecond: 100, seed: 11, ...simOptions });
+  const port = await sim.listen(0);
+  const tree = startTree(
+    {
+      children: [
+        { id: 'journal', logic: journalLogic, settings: journalSettings.parse({ path: join(dir, `${name}.journal`) }) },
+        {
+          id: 'ib_connection',
+          logic: ibConnectionLogic,
+          settings: ibConnectionSettings.parse({ port, reconnect: { minMs: reconnectMinMs, maxMs: reconnectMinMs * 2, randomFactor: 0.2, maxAttempts: 0 }, orderIdFile: join(dir, `${name}.ids`) }),
+          dependsOn: ['journal'],
+        },
+        {
+          id: 'subscriptions',
+          logic: subscriptionsLogic,
+          settings: subscriptionsSettings.parse({ instruments: [{ symbol: 'SPY', depth: { rows: 10 }, ticks: 'AllLast' }] }),
+          dependsOn: ['ib_connection'],
+        },
+        { id: 'l2_microstructure', logic: l2MicrostructureLogic, settings: l2MicrostructureSettings.parse({}), dependsOn: ['subscriptions'] },
+        {
+          id: 'risk_gate',
+          logic: riskGateLogic,
+          settings: riskGateSettings.parse({ limits: { maxPosition: 100_000, maxOrderNotional: 10_000_000, maxGrossExposure: 50_000_000, maxOrdersPerSecond: 50, collarBps: 500 } }),
+          dependsOn: ['journal'],
+        },
+        {
+          id: 'paper_trader',
+          logic: paperTraderLogic,
+          // No predictor here: every order is placed by the test.
+          settings: paperTraderSettings.parse({ mode: 'ib', replaceAfterMs: 600_000 }),
+          dependsOn: ['l2_microstructure', 'risk_gate'],
+        },
+      ],
+    },
+    systemClock,
+  );
+  await until(() => tree.phase() === 'running', 'the tree to run', 10_000);
+  const bus = tree.bus;
+  const trader = bus.latest<PaperTrader>(TRADER_TOPIC)!;
+  const ledger = bus.latest<Ledger>(LEDGER_TOPIC)!;
+  const gate = bus.latest<RiskGate>(RISK_GATE_TOPIC)!;
+  const book = () => bus.latest<OrderBooks>(BOOK_TOPIC)?.book(0);
+  await until(() => book()?.twoSided() === true && book()!.count[0]! >= 5, 'a SPY book with depth', 10_000);
+  const stop = async () => {
+    tree.actor.send({ type: 'shutdown' });
+    await until(() => tree.done, 'the tree to stop');
+    await sim.close();
+  };
+  const place = (quantity: number, limitPrice?: number) => {
+    const placed = trader.order({ symbol: 'SPY', quantity, limitPrice, reason: 'placed by the test' });
+    assert.equal(placed.ok, true, JSON.stringify(placed));
+    return placed.ref!;
+  };
+  /** The broker's account and the journal agree, share for share and cent for cent. */
+  const agreesWithBroker = () => {
+    const account = sim.broker.accounts.get(ACCOUNT)!;
+    const held = sim.broker.positionOf(ACCOUNT, 'SPY')?.position ?? 0;
+    assert.equal(ledger.positions.get('SPY')?.quantity ?? 0, held, 'position');
+    assert.ok(Math.abs(ledger.cash - account.cash) < 1e-6, `cash: journal ${ledger.cash}, broker ${account.cash}`);
+    const ours = sim.broker.executions.filter((e) => e.orderRef?.startsWith('keel.'));
+    assert.deepEqual([...ledger.fills.keys()].sort(), ours.map((e) => e.execId).sort(), 'every execution once');
+  };
+  return { sim, tree, bus, trader, ledger, gate, book, stop, place, agreesWithBroker, execution: () => trader.execution as IbExecution };
+}
+
+const round = (price: number) => Math.round(price * 100) / 100;
+
+test('ib mode: a marketable order walks the book in partial fills; the journal equals the broker', async () => {
+  const s = await start('partial');
+  try {
+    const levels = s.book()!;
+    // Through three levels of the displayed asks.
+    const quantity = levels.size[0]! + levels.size[1]! + 1;
+    const ref = s.place(quantity, round(levels.price[2]! + 0.05));
+    await until(() => s.ledger.order(ref)?.state === 'filled', 'the order to fill', 10_000);
+    const order = s.ledger.order(ref)!;
+    const fills = [...s.ledger.fills.values()].filter((f) => f.ref === ref);
+    assert.ok(fills.length >= 2, `${fills.length} fills`);
+    assert.equal(order.filled, quantity);
+    const value = fills.reduce((sum, f) => sum + f.quantity * f.price, 0);
+    assert.ok(Math.abs(order.averageFillPrice - value / quantity) < 1e-9);
+    await until(() => [...s.ledger.fills.values()].every((f) => f.commission > 0), 'the commissions to be recorded');
+    s.agreesWithBroker();
+  } finally {
+    await s.stop();
+  }
+});
+
+test('ib mode: cancel and replace a resting order', async () => {
+  const s = await start('replace');
+  try {
+    const far = round(s.book()!.price[s.book()!.maxRows]! - 2); // two dollars under the best bid
+    const first = s.place(100, far);
+    await until(() => s.ledger.order(first)?.state === 'working', 'the order to work');
+    s.trader.cancel(first, 'replace');
+    await until(() => s.ledger.order(first)?.state === 'cancelled', 'the cancel to be confirmed');
+    const second = s.trader.order({ symbol: 'SPY', quantity: 100, limitPrice: round(far + 0.5), reason: 'the replacement' });
+    // The first is done: the one-order-per-instrument rule lets the replacement through.
+    assert.equal(second.ok, true, JSON.stringify(second));
+    await until(() => s.sim.broker.workingOrders().some((o) => o.orderRef === second.ref && o.status === 'Submitted'), 'the replacement to work at the broker');
+    assert.equal(s.ledger.order(second.ref!)?.state, 'working');
+    const atBroker = s.sim.broker.allOrders().filter((o) => o.orderRef === first || o.orderRef === second.ref);
+    assert.deepEqual(
+      atBroker.map((o) => [o.orderRef, o.status, o.lmtPrice]),
+      [
+        [first, 'Cancelled', far],
+        [second.ref, 'Submitted', round(far + 0.5)],
+      ],
+    );
+    assert.notEqual(s.ledger.order(first)!.brokerOrderId, s.ledger.order(second.ref!)!.brokerOrderId);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('ib mode: a fill reported before its order, and every execution reported twice, count once each', async () => {
+  const s = await start('early-fill');
+  try {
+    s.sim.broker.orderNewsDelayMs = 300;
+    s.sim.broker.duplicateExecutions = true;
+    const ref = s.place(200);
+    await until(() => s.ledger.order(ref)?.state === 'filled', 'the order to fill', 10_000);
+    // The fill came first: the order was still pending when it was recorded.
+    assert.equal(s.execution().stageOf(ref), 'sent');
+    await until(() => s.execution().stageOf(ref) === 'working', 'the late openOrder');
+    assert.equal(s.ledger.order(ref)!.state, 'filled', 'late news does not move a filled order back');
+    assert.ok(s.execution().duplicateExecutions > 0, 'the duplicates arrived and were dropped');
+    await until(() => [...s.ledger.fills.values()].every((f) => f.commission > 0), 'the commissions');
+    s.agreesWithBroker();
+  } finally {
+    await s.stop();
+  }
+});
+
+test('ib mode: the link drops while an order is open; its fill is recovered on reconnect', async () => {
+  // The order reaches the market 400 ms after the broker has it; keel is away for at least a second.
+  const s = await start('drop', { ackDelayMs: 400 }, 1_000);
+  try {
+    const ref = s.place(300);
+    await until(() => s.sim.broker.allOrders().some((o) => o.orderRef === ref), 'the broker to have the order');
+    s.sim.faults.dropConnections();
+    // The order fills at the broker while keel is away.
+    await until(() => s.sim.broker.executions.some((e) => e.orderRef === ref), 'the fill at the broker', 5_000);
+    assert.equal(s.ledger.fills.size, 0, 'the fill happened while the link was down');
+    await until(() => s.ledger.order(ref)?.state === 'filled', 'the fill to be recovered after the reconnect', 10_000);
+    await until(() => s.tree.sink.messages().some((m) => m.startsWith('reconciled with the broker')), 'the reconciliation');
+    await until(() => [...s.ledger.fills.values()].every((f) => f.commission > 0), 'the commissions');
+    s.agreesWithBroker();
+    assert.equal(s.gate.state, 'HALTED', 'the link loss halted trading; a resume is an explicit command');
+  } finally {
+    await s.stop();
+  }
+});
