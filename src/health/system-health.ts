@@ -19,6 +19,7 @@ import { RISK_GATE_TOPIC } from '../actors/risk-gate.js';
 import { STATUS_TOPIC, type IbStatus } from '../ib/link.js';
 import type { FeatureHealth } from '../market/feature-health.js';
 import type { FeatureEngine } from '../market/features.js';
+import { REDIS_STATUS_TOPIC, type RedisStatus } from '../redis/bridge.js';
 import type { RiskGate } from '../trading/risk-gate.js';
 
 export type Status = 'OK' | 'DEGRADED' | 'CRITICAL';
@@ -105,6 +106,15 @@ function predictor(status: PredictorStatus | undefined, now: number): ComponentH
   return { status: 'OK', detail: `${status.frames} frames served, ${status.skipped} skipped` };
 }
 
+/** No status: no redis component, Redis not configured. Down is CRITICAL (the gate halts on it); resyncing is on its way back. */
+function redis(status: RedisStatus | undefined): ComponentHealth {
+  if (!status) return absent('not configured');
+  const missed = status.missed > 0 ? `, ${status.missed} messages missed` : '';
+  if (status.state === 'connected') return { status: 'OK', detail: `connected to ${status.url}` };
+  if (status.state === 'resyncing') return { status: 'DEGRADED', detail: `resyncing ${status.url}: ${status.reason}${missed}` };
+  return { status: 'CRITICAL', detail: `unreachable at ${status.url}: ${status.reason}${missed}` };
+}
+
 export function checkSystemHealth(bus: Bus, phase: string, clock: Pick<Clock, 'now'>): SystemHealth {
   const started = clock.now();
   const components = {
@@ -113,7 +123,7 @@ export function checkSystemHealth(bus: Bus, phase: string, clock: Pick<Clock, 'n
     data_age: dataAge(bus.latest<FeatureEngine>(FEATURES_ENGINE_TOPIC), started),
     regime: regime(bus.latest<RegimeFrame>(REGIME_TOPIC), started),
     predictor: predictor(bus.latest<PredictorStatus>(PREDICTOR_TOPIC), started),
-    redis: absent('not configured'),
+    redis: redis(bus.latest<RedisStatus>(REDIS_STATUS_TOPIC)),
     risk_gate: gate(bus.latest<RiskGate>(RISK_GATE_TOPIC)),
   };
   let overall: Status = phase === 'running' ? 'OK' : phase === 'failed' ? 'CRITICAL' : 'DEGRADED';

@@ -1,0 +1,733 @@
+/**
+ * The Redis mirror: chosen bus topics, the journal and the positions, copied
+ * to Redis for outside readers (dashboards, notebooks, other services).
+ * Redis is a window on the daemon, never its memory: nothing here is read
+ * back, and losing Redis loses nothing the journal does not hold.
+ *
+ * Keys, with `<i>` the daemon's instance name (config `instance`):
+ *
+ *   keel:<i>:<topic>             channel: every message, msgpack (PUBLISH)
+ *   keel:<i>:<topic>:latest      the latest message, msgpack (one MSET with the next key)
+ *   keel:<i>:<topic>:timestamp   wall-clock ms the daemon saw that message (decimal string)
+ *   keel:<i>:journal             stream: every durable journal entry, id `<seq>-1`, field `r` = msgpack(record)
+ *   keel:<i>:positions           hash: symbol -> msgpack(PositionView), flat positions kept
+ *
+ * Topics: `features`, `regime`, `predictions`, `feature.health`, `portfolio`
+ * under their bus names; the journal (`journal.record` on the bus) under
+ * `orders` (order, order.status), `fills` (fill, commission) and `gate`,
+ * whose messages are whole JournalEntry objects `{seq, record}`.
+ *
+ * Encoding. msgpack without msgpackr's record extension, so any msgpack
+ * reader decodes it. Typed arrays are sent as plain arrays of numbers
+ * (float64, NaN kept as NaN; msgpackr writes whole numbers as integers):
+ * msgpackr 2.1 without `moreTypes` writes a Float64Array as a `bin` of
+ * truncated bytes, and with `moreTypes` as its own extension type that only
+ * msgpackr can read, so a typed array is never handed to the packer. Maps
+ * are sent as maps (objects for JS readers). Frames carry `at` as wall ms.
+ * The frames are reused by their producers, so each is encoded inside the
+ * bus handler that delivers it.
+ *
+ * Writes are fire and forget: a pipeline per message (MSET latest and
+ * timestamp, PUBLISH), never awaited on the hot path; a failed write is
+ * counted (`stats.failed`). The client must have `enableOfflineQueue: false`
+ * and `maxRetriesPerRequest: 0` (see `redisClientOptions`): while Redis is
+ * down a command fails at once instead of piling up in memory, and a
+ * command in flight when the connection drops is rejected, not resent out
+ * of order after the resync.
+ *
+ * Status, retained on `redis.status`: `connected`, `down` (published in the
+ * event handler that saw the connection go: the risk gate halts in that
+ * call), `resyncing` (Redis answers again but the mirror is stale until the
+ * resync ends). While down nothing is sent and messages are counted as
+ * `missed`; the bridge only remembers the newest message of every topic
+ * (a reference: reused frames hold their newest values). On reconnect it
+ * rewrites every latest key (with the time the daemon saw that value, so old
+ * data does not look fresh), the positions hash, and appends the journal
+ * stream's missing tail from the journal itself (XREVRANGE for the last id,
+ * then `entriesSince`). Ids make the stream exact and idempotent: entry N
+ * is `N-1`, whatever was or was not written before.
+ *
+ * A half-open connection (Redis hung) is caught by a PING watchdog: no answer
+ * within `pingTimeoutMs` counts as down and the socket is dropped and
+ * reconnected.
+ */
+import type { ChainableCommander, Redis, RedisOptions } from 'ioredis';
+import { Packr } from 'msgpackr';
+import type { Logger } from 'pino';
+import type { Bus } from '../bus.js';
+import type { Clock } from '../clock.js';
+import { FEATURE_HEALTH_TOPIC } from '../actors/feature-health.js';
+import { FEATURES_TOPIC, type FeatureFrame } from '../actors/features.js';
+import { PREDICTIONS_TOPIC } from '../actors/predictor.js';
+import { REGIME_TOPIC, type RegimeFrame } from '../actors/regime.js';
+import { JOURNAL_RECORD_TOPIC, JOURNAL_TOPIC, type Journal, type JournalEntry } from '../journal/records.js';
+import { CRITICAL, DISABLED, HEALTHY, WARNING, type FeatureHealth } from '../market/feature-health.js';
+import type { PredictionFrame } from '../models/predictor.js';
+import { PORTFOLIO_TOPIC, type PortfolioView } from '../trading/portfolio.js';
+
+export const REDIS_STATUS_TOPIC = 'redis.status';
+
+export type RedisState = 'connected' | 'down' | 'resyncing';
+
+export interface RedisStatus {
+  readonly state: RedisState;
+  readonly reason: string;
+  /** Wall-clock ms of the change. */
+  readonly since: number;
+  /**
+   * Messages not sent because Redis was down: counted in place while down,
+   * and carried by the `resyncing` and `connected` that end the outage.
+   */
+  missed: number;
+  /** Where Redis is, password redacted. */
+  readonly url: string;
+}
+
+/** What is mirrored unless the config says otherwise. */
+export const MIRRORED_TOPICS: readonly string[] = [FEATURES_TOPIC, REGIME_TOPIC, PREDICTIONS_TOPIC, FEATURE_HEALTH_TOPIC, PORTFOLIO_TOPIC, JOURNAL_RECORD_TOPIC];
+
+/** Journal record types -> the Redis topic they are published under. */
+const JOURNAL_CHANNELS = { order: 'orders', 'order.status': 'orders', fill: 'fills', commission: 'fills', gate: 'gate' } as const;
+type JournalChannel = (typeof JOURNAL_CHANNELS)[keyof typeof JOURNAL_CHANNELS];
+
+export function redisKeys(instance: string) {
+  const base = `keel:${instance}`;
+  return {
+    channel: (topic: string) => `${base}:${topic}`,
+    latest: (topic: string) => `${base}:${topic}:latest`,
+    timestamp: (topic: string) => `${base}:${topic}:timestamp`,
+    journal: `${base}:journal`,
+    positions: `${base}:positions`,
+  };
+}
+
+/** The URL without its password, for logs and the status. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * Client options the bridge relies on: commands fail at once while Redis is
+ * down (no offline queue, no retry of a command in flight), reconnects
+ * forever with a backoff capped at `maxBackoffMs`.
+ */
+export function redisClientOptions(connectTimeoutMs: number, maxBackoffMs = 1_000): RedisOptions {
+  return {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    connectTimeout: connectTimeoutMs,
+    retryStrategy: (attempt: number) => Math.min(maxBackoffMs, 50 * 2 ** Math.min(attempt - 1, 10)),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Encoding
+
+const packr = new Packr({ useRecords: false });
+
+export function encode(value: unknown): Buffer {
+  return packr.pack(value);
+}
+
+const isTypedArray = (v: unknown): v is ArrayLike<number | bigint> => ArrayBuffer.isView(v) && !(v instanceof DataView);
+
+/** Anything to msgpack-friendly plain data: typed arrays to arrays, Maps to objects, Sets to arrays, functions dropped. */
+export function toPlain(value: unknown, depth = 0): unknown {
+  if (value === null || typeof value !== 'object') return typeof value === 'function' ? undefined : typeof value === 'bigint' ? Number(value) : value;
+  if (depth > 8) return undefined;
+  if (Buffer.isBuffer(value)) return value;
+  if (isTypedArray(value)) return Array.from(value, Number);
+  if (Array.isArray(value)) return value.map((v) => toPlain(v, depth + 1));
+  if (value instanceof Map) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of value) out[String(k)] = toPlain(v, depth + 1);
+    return out;
+  }
+  if (value instanceof Set) return Array.from(value, (v) => toPlain(v, depth + 1));
+  if (value instanceof Date) return value.getTime();
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v === 'function') continue;
+    out[k] = toPlain(v, depth + 1);
+  }
+  return out;
+}
+
+/** What a features frame looks like in Redis. */
+function featureFrame(f: FeatureFrame) {
+  return {
+    at: f.wallAt,
+    intervalMs: f.intervalMs,
+    base: f.base,
+    schema: { name: f.schema.name, version: f.schema.version, features: f.schema.features },
+    symbols: f.symbols,
+    values: Array.from(f.values),
+    warm: Array.from(f.warm),
+  };
+}
+
+function regimeFrame(r: RegimeFrame, wallAt: number) {
+  return {
+    at: wallAt,
+    model: r.model,
+    intervalMs: r.intervalMs,
+    labels: r.labels,
+    symbols: r.symbols,
+    k: r.k,
+    state: Array.from(r.state),
+    probabilities: Array.from(r.probabilities),
+    switches: r.switches,
+  };
+}
+
+function predictionFrame(p: PredictionFrame, wallAt: number) {
+  return {
+    at: wallAt,
+    symbols: p.symbols,
+    value: Array.from(p.value),
+    tier: p.tier,
+    models: p.models,
+    latencyMs: p.latencyMs,
+    inferenceMs: p.inferenceMs,
+    faults: p.faults,
+  };
+}
+
+/** Feature health as a summary: quality, status counts, what stops trading. */
+function featureHealth(h: FeatureHealth, wallAt: number) {
+  const counts = { healthy: 0, warning: 0, critical: 0, disabled: 0 };
+  for (const s of h.status) {
+    if (s === HEALTHY) counts.healthy++;
+    else if (s === WARNING) counts.warning++;
+    else if (s === CRITICAL) counts.critical++;
+    else if (s === DISABLED) counts.disabled++;
+  }
+  const quality = h.qualityPct();
+  return { at: wallAt, qualityPct: Number.isNaN(quality) ? null : quality, ...counts, problems: Object.fromEntries(h.problems) };
+}
+
+const ENCODERS: Record<string, (message: never, wallAt: number) => unknown> = {
+  [FEATURES_TOPIC]: featureFrame,
+  [REGIME_TOPIC]: regimeFrame,
+  [PREDICTIONS_TOPIC]: predictionFrame,
+  [FEATURE_HEALTH_TOPIC]: featureHealth,
+  // Plain data already (NaN marks survive as float64).
+  [PORTFOLIO_TOPIC]: (p: PortfolioView) => p,
+};
+
+// ---------------------------------------------------------------------------
+// The bridge
+
+export interface RedisBridgeOptions {
+  /** An ioredis client created with `redisClientOptions` and not connected yet. */
+  readonly client: Redis;
+  readonly bus: Bus;
+  readonly instance: string;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** For the status and logs (redacted here). */
+  readonly url: string;
+  /** Bus topics to mirror (default MIRRORED_TOPICS); `journal.record` mirrors the journal. */
+  readonly topics?: readonly string[];
+  /** Liveness probe period and limit, ms. */
+  readonly pingMs?: number;
+  readonly pingTimeoutMs?: number;
+  /** Something the bridge cannot fix by reconnecting (a resync refused while Redis answers): fails the component. */
+  readonly onError: (error: unknown) => void;
+}
+
+export interface BridgeStats {
+  /** Pipelines and commands issued, and writes Redis refused or that were lost with the connection. */
+  sent: number;
+  failed: number;
+  resyncs: number;
+  /** Journal entries appended to the stream. */
+  journalEntries: number;
+}
+
+/** One mirrored topic: its keys and its newest message. */
+interface Mirror {
+  readonly topic: string;
+  readonly channel: string;
+  readonly latest: string;
+  readonly timestamp: string;
+  /** Encoded lazily from `message` at resync; null: nothing seen. */
+  message: unknown;
+  seenAt: number;
+  readonly toRedis: (message: never, wallAt: number) => unknown;
+}
+
+export class RedisBridge {
+  readonly stats: BridgeStats = { sent: 0, failed: 0, resyncs: 0, journalEntries: 0 };
+  private readonly client: Redis;
+  private readonly bus: Bus;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly url: string;
+  private readonly keys: ReturnType<typeof redisKeys>;
+  private readonly onError: (error: unknown) => void;
+  private readonly mirrors: Mirror[] = [];
+  private readonly journalMirrors = new Map<JournalChannel, Mirror>();
+  private readonly mirrorJournal: boolean;
+  private readonly mirrorPositions: boolean;
+  private readonly pingMs: number;
+  private readonly pingTimeoutMs: number;
+  private readonly unsubscribe: (() => void)[] = [];
+  /** Symbols written to the positions hash (to remove those that leave the view). */
+  private readonly positionSymbols = new Set<string>();
+
+  private status: RedisStatus;
+  private phase: 'starting' | 'running' | 'stopped' = 'starting';
+  /** The connection answers commands. */
+  private ready = false;
+  /** Bumped on every new connection and every loss: async work of an older one stops. */
+  private generation = 0;
+  private lastError: string | undefined;
+  private downAt = NaN;
+  /** Topics that had a message while down. */
+  private readonly touched = new Set<string>();
+  /** The highest journal seq in the stream (or issued on this connection, in order). */
+  private streamSeq = 0;
+  /** Live XADDs only once the stream is known complete on this connection. */
+  private streamSynced = false;
+  private catchingUp = false;
+  private pingTimer: unknown;
+  private pingSentAt = NaN;
+  private failureLoggedAt = -Infinity;
+  private firstSync: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+
+  constructor(options: RedisBridgeOptions) {
+    const { client, bus, instance, clock, log } = options;
+    this.client = client;
+    this.bus = bus;
+    this.clock = clock;
+    this.log = log;
+    this.url = redactUrl(options.url);
+    this.keys = redisKeys(instance);
+    this.onError = options.onError;
+    this.pingMs = options.pingMs ?? 1_000;
+    this.pingTimeoutMs = options.pingTimeoutMs ?? 3_000;
+    const topics = [...new Set(options.topics ?? MIRRORED_TOPICS)];
+    this.mirrorJournal = topics.includes(JOURNAL_RECORD_TOPIC);
+    this.mirrorPositions = topics.includes(PORTFOLIO_TOPIC);
+    this.status = { state: 'down', reason: 'connecting', since: clock.wallNow(), missed: 0, url: this.url };
+    const mirror = (topic: string): Mirror => ({
+      topic,
+      channel: this.keys.channel(topic),
+      latest: this.keys.latest(topic),
+      timestamp: this.keys.timestamp(topic),
+      message: null,
+      seenAt: NaN,
+      toRedis: ENCODERS[topic] ?? ((m: unknown) => toPlain(m)),
+    });
+    for (const topic of topics) {
+      if (topic === JOURNAL_RECORD_TOPIC) continue;
+      const m = mirror(topic);
+      this.mirrors.push(m);
+      this.unsubscribe.push(bus.subscribe(topic, (message: unknown) => this.onMessage(m, message)));
+    }
+    if (this.mirrorJournal) {
+      for (const channel of new Set(Object.values(JOURNAL_CHANNELS))) this.journalMirrors.set(channel, { ...mirror(channel), toRedis: (e: JournalEntry) => e });
+      this.unsubscribe.push(
+        bus.subscribe<JournalEntry>(JOURNAL_RECORD_TOPIC, (entry) => this.onJournalEntry(entry)),
+        // A journal that (re)starts may hold entries the stream lacks.
+        bus.subscribe<Journal>(JOURNAL_TOPIC, () => {
+          if (this.ready && this.streamSynced) this.catchUp(false);
+        }),
+      );
+    }
+    client.on('ready', this.onReady);
+    client.on('close', this.onClose);
+    client.on('end', this.onClose);
+    client.on('error', this.onClientError);
+  }
+
+  get state(): RedisState {
+    return this.status.state;
+  }
+
+  /**
+   * Connects and makes the first full sync; resolves once the mirror is
+   * complete and `connected` is published. Rejects, naming the URL and the
+   * last error, when that has not happened within `timeoutMs` (the client
+   * is then disconnected).
+   */
+  start(timeoutMs: number): Promise<void> {
+    const synced = new Promise<void>((resolve, reject) => (this.firstSync = { resolve, reject }));
+    let timer: unknown;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = this.clock.setTimeout(() => {
+        const why = this.lastError ?? `status ${this.client.status}`;
+        reject(new Error(`Redis at ${this.url} is not reachable: no connection within ${timeoutMs} ms (${why})`));
+      }, timeoutMs);
+    });
+    // A failed first attempt rejects connect(); the client keeps retrying and 'ready' is what counts.
+    this.client.connect().catch(() => undefined);
+    return Promise.race([synced, timeout]).then(
+      () => this.clock.clearTimeout(timer),
+      (error: unknown) => {
+        this.clock.clearTimeout(timer);
+        this.stop('the redis component failed to start');
+        this.client.disconnect();
+        throw error;
+      },
+    );
+  }
+
+  /** Stops mirroring and reports Redis as down (the mirror is no longer kept). The caller closes the client. */
+  stop(reason = 'the redis component stopped'): void {
+    if (this.phase === 'stopped') return;
+    const wasStarting = this.phase === 'starting';
+    this.phase = 'stopped';
+    this.ready = false;
+    this.generation++;
+    this.clock.clearTimeout(this.pingTimer);
+    for (const u of this.unsubscribe) u();
+    this.client.off('ready', this.onReady);
+    this.client.off('close', this.onClose);
+    this.client.off('end', this.onClose);
+    // Keep listening for errors: an unheard 'error' is printed by ioredis.
+    if (!wasStarting) this.publishStatus('down', reason, 0);
+  }
+
+  // --- connection events -----------------------------------------------------
+
+  private readonly onClientError = (error: Error): void => {
+    this.lastError = error.message;
+    // An error on a live connection is a lost connection: drop it, ioredis reconnects.
+    if (this.ready) {
+      this.lost(`Redis error: ${error.message}`);
+      this.client.disconnect(true);
+    }
+  };
+
+  private readonly onClose = (): void => {
+    if (this.ready || this.status.state !== 'down') this.lost(this.lastError ? `connection lost (${this.lastError})` : 'connection closed');
+  };
+
+  private lost(reason: string): void {
+    const wasReady = this.ready;
+    this.ready = false;
+    this.generation++;
+    this.streamSynced = false;
+    this.catchingUp = false;
+    this.clock.clearTimeout(this.pingTimer);
+    this.pingSentAt = NaN;
+    if (this.phase !== 'running') return;
+    if (this.status.state === 'down') return;
+    // A resync cut short keeps the outage's start and count.
+    if (this.status.state === 'connected' || Number.isNaN(this.downAt)) {
+      this.downAt = this.clock.now();
+      this.touched.clear();
+    }
+    const missed = this.status.state === 'resyncing' ? this.status.missed : 0;
+    this.publishStatus('down', reason, missed);
+    this.log.error({ reason, url: this.url, wasReady }, `Redis unreachable: ${reason}; mirroring paused`);
+  }
+
+  private readonly onReady = (): void => {
+    if (this.phase === 'stopped') return;
+    this.ready = true;
+    this.lastError = undefined;
+    const generation = ++this.generation;
+    this.catchingUp = true;
+    this.streamSynced = false;
+    if (this.phase === 'running') {
+      const downMs = this.clock.now() - this.downAt;
+      this.publishStatus('resyncing', `Redis answers again after ${Math.round(downMs)} ms: rewriting the mirror`, this.status.missed);
+    }
+    this.resync(generation).then(
+      (done) => {
+        if (generation !== this.generation) return;
+        this.stats.resyncs++;
+        this.schedulePing();
+        if (this.phase === 'starting') {
+          this.phase = 'running';
+          this.publishStatus('connected', 'connected', 0);
+          this.log.info({ url: this.url, ...done }, `mirroring to Redis at ${this.url}: ${done.topics} latest values, ${done.positions} positions, ${done.journalEntries} journal entries written`);
+          this.firstSync?.resolve();
+          return;
+        }
+        const downMs = Math.round(this.clock.now() - this.downAt);
+        const missed = this.status.missed;
+        const touched = [...this.touched];
+        this.downAt = NaN;
+        this.touched.clear();
+        this.publishStatus('connected', `resynced after ${downMs} ms down`, missed);
+        this.log.info(
+          { downMs, missed, touched, ...done },
+          `Redis back after ${(downMs / 1000).toFixed(1)} s down: resynced ${done.topics} latest values, ${done.positions} positions and ${done.journalEntries} journal entries (${missed} messages missed while down)`,
+        );
+      },
+      (error: unknown) => {
+        // Lost again mid-resync: the next 'ready' starts over.
+        if (generation !== this.generation || this.phase === 'stopped') return;
+        const failure = new Error(`Redis at ${this.url}: resync failed: ${(error as Error).message}`, { cause: error });
+        if (this.phase === 'starting') this.firstSync?.reject(failure);
+        else this.onError(failure);
+      },
+    );
+  };
+
+  // --- messages ----------------------------------------------------------------
+
+  private onMessage(m: Mirror, message: unknown): void {
+    const wallAt = this.clock.wallNow();
+    m.message = message;
+    m.seenAt = wallAt;
+    if (!this.ready) {
+      this.notSent(m.topic);
+      return;
+    }
+    const payload = encode(m.toRedis(message as never, wallAt));
+    const p = this.client.pipeline().mset(m.latest, payload, m.timestamp, wallAt).publish(m.channel, payload);
+    if (m.topic === PORTFOLIO_TOPIC && this.mirrorPositions) this.writePositions(p, message as PortfolioView);
+    this.send(p, -1);
+  }
+
+  private onJournalEntry(entry: JournalEntry): void {
+    const wallAt = this.clock.wallNow();
+    const channel = JOURNAL_CHANNELS[entry.record.type];
+    const m = this.journalMirrors.get(channel)!;
+    m.message = entry;
+    m.seenAt = wallAt;
+    if (!this.ready) {
+      this.notSent(m.topic);
+      return;
+    }
+    const payload = encode(entry);
+    const p = this.client.pipeline().mset(m.latest, payload, m.timestamp, wallAt).publish(m.channel, payload);
+    // The stream only grows in order: a gap (or a resync under way) is filled from the journal.
+    let xadd = -1;
+    if (this.streamSynced && !this.catchingUp) {
+      if (entry.seq === this.streamSeq + 1) {
+        this.streamSeq = entry.seq;
+        p.xadd(this.keys.journal, `${entry.seq}-1`, 'r', encode(entry.record));
+        xadd = 2;
+        this.stats.journalEntries++;
+      } else if (entry.seq > this.streamSeq + 1) {
+        this.catchUp(false);
+      }
+    }
+    this.send(p, xadd);
+  }
+
+  private notSent(topic: string): void {
+    if (this.phase !== 'running') return;
+    this.status.missed++;
+    this.touched.add(topic);
+  }
+
+  /** Fire and forget; `xadd` is the index of a stream append among the pipeline's commands (-1: none). */
+  private send(p: ChainableCommander, xadd: number): void {
+    this.stats.sent++;
+    p.exec().then(
+      (results) => {
+        if (!results) return;
+        for (const [error] of results) {
+          if (!error) continue;
+          this.writeFailed(error);
+          break;
+        }
+        // The stream refused an entry while Redis answers: learn what it holds and fill it from the journal.
+        if (xadd >= 0 && results[xadd]?.[0] && this.ready && this.streamSynced) this.catchUp(true);
+      },
+      (error: unknown) => this.writeFailed(error as Error),
+    );
+  }
+
+  private writeFailed(error: Error): void {
+    this.stats.failed++;
+    // Writes in flight when the connection drops fail by design; the resync repairs them.
+    if (!this.ready || this.client.status !== 'ready') return;
+    // The socket is gone before ioredis has said so ('close' comes a tick later): that is the loss.
+    if (CONNECTION_GONE.test(error.message)) {
+      this.lost(`connection lost (${error.message})`);
+      return;
+    }
+    const now = this.clock.now();
+    if (now - this.failureLoggedAt < 10_000) return;
+    this.failureLoggedAt = now;
+    this.log.warn({ failed: this.stats.failed, err: error.message }, `Redis refused a mirror write: ${error.message}`);
+  }
+
+  /** HSET every position and HDEL those that left the view. */
+  private writePositions(p: ChainableCommander, view: PortfolioView): number {
+    const key = this.keys.positions;
+    const fields: (string | Buffer)[] = [];
+    const present = new Set<string>();
+    for (const position of view.positions) {
+      fields.push(position.symbol, encode(position));
+      present.add(position.symbol);
+    }
+    const gone = [...this.positionSymbols].filter((s) => !present.has(s));
+    if (fields.length > 0) p.hset(key, ...fields);
+    if (gone.length > 0) p.hdel(key, ...gone);
+    this.positionSymbols.clear();
+    for (const s of present) this.positionSymbols.add(s);
+    return present.size;
+  }
+
+  /** The whole positions hash at once (a transaction: a reader never sees it empty or half written). */
+  private replacePositions(view: PortfolioView): { count: number; written: Promise<[Error | null, unknown][] | null> } {
+    const t = this.client.multi().del(this.keys.positions);
+    this.positionSymbols.clear();
+    const count = this.writePositions(t, view);
+    return { count, written: t.exec() };
+  }
+
+  // --- resync ------------------------------------------------------------------
+
+  /** Every latest value and the positions, then the journal stream's missing tail. */
+  private async resync(generation: number): Promise<{ topics: number; positions: number; journalEntries: number }> {
+    const p = this.client.pipeline();
+    let topics = 0;
+    let positions = 0;
+    let positionsWritten: Promise<[Error | null, unknown][] | null> = Promise.resolve([]);
+    const now = this.clock.wallNow();
+    for (const m of [...this.mirrors, ...this.journalMirrors.values()]) {
+      const message = m.message ?? this.bus.latest(m.topic);
+      if (message === null || message === undefined) continue;
+      // The time the daemon saw it, so a value from before the outage does not look fresh.
+      const at = Number.isNaN(m.seenAt) ? now : m.seenAt;
+      p.mset(m.latest, encode(m.toRedis(message as never, at)), m.timestamp, at);
+      topics++;
+      if (m.topic === PORTFOLIO_TOPIC && this.mirrorPositions) ({ count: positions, written: positionsWritten } = this.replacePositions(message as PortfolioView));
+    }
+    this.stats.sent++;
+    const written = p.exec();
+    throwFirst(await written);
+    throwFirst(await positionsWritten);
+    if (generation !== this.generation) return { topics, positions, journalEntries: 0 };
+    if (!this.mirrorJournal) {
+      this.catchingUp = false;
+      this.streamSynced = true;
+      return { topics, positions, journalEntries: 0 };
+    }
+    return { topics, positions, journalEntries: await this.fillStream(generation, true) };
+  }
+
+  /**
+   * Appends what the journal holds beyond the stream, in order, until the
+   * stream has caught up; then live entries append one by one. Redis
+   * refusing an append throws (the component fails); the journal failing
+   * to read is the journal's own failure: logged, and tried again on the
+   * next entry or the next journal.
+   */
+  private async fillStream(generation: number, readStream: boolean): Promise<number> {
+    const key = this.keys.journal;
+    if (readStream) {
+      const last = await this.client.xrevrange(key, '+', '-', 'COUNT', 1);
+      this.streamSeq = last.length === 0 ? 0 : Number.parseInt(last[0]![0].split('-')[0]!, 10);
+    }
+    let appended = 0;
+    for (;;) {
+      if (generation !== this.generation) return appended;
+      const journal = this.bus.latest<Journal>(JOURNAL_TOPIC);
+      if (!journal || journal.durableSeq === this.streamSeq) {
+        // Decided in the same turn as the check: an entry published after it appends live, none falls between.
+        this.catchingUp = false;
+        this.streamSynced = true;
+        return appended;
+      }
+      if (journal.durableSeq < this.streamSeq) {
+        // The stream mirrors another ledger (a journal file replaced under the same instance name): the journal is the truth.
+        this.log.error({ key, stream: this.streamSeq, journal: journal.durableSeq }, `Redis stream ${key} ends at entry ${this.streamSeq} but the journal at ${journal.durableSeq}: rebuilding the stream from the journal`);
+        await this.client.del(key);
+        this.streamSeq = 0;
+        if (generation !== this.generation) return appended;
+      }
+      let entries: JournalEntry[];
+      try {
+        entries = await journal.entriesSince(this.streamSeq);
+        if (entries.length === 0) throw new Error(`durable up to ${journal.durableSeq} but no entry after ${this.streamSeq}`);
+      } catch (error) {
+        if (generation !== this.generation) return appended;
+        // A journal replaced meanwhile (the journal actor restarted): read the new one.
+        if (this.bus.latest(JOURNAL_TOPIC) !== journal) continue;
+        this.log.error({ err: (error as Error).message, key, stream: this.streamSeq }, `cannot read the journal to fill ${key}: ${(error as Error).message}`);
+        this.catchingUp = false;
+        this.streamSynced = true;
+        return appended;
+      }
+      if (generation !== this.generation) return appended;
+      for (let from = 0; from < entries.length; from += STREAM_BATCH) {
+        const batch = entries.slice(from, from + STREAM_BATCH);
+        const p = this.client.pipeline();
+        for (const entry of batch) {
+          if (entry.seq !== this.streamSeq + 1) throw new Error(`journal entry ${entry.seq} follows ${this.streamSeq}: the journal has a gap`);
+          p.xadd(key, `${entry.seq}-1`, 'r', encode(entry.record));
+          this.streamSeq = entry.seq;
+        }
+        this.stats.sent++;
+        throwFirst(await p.exec());
+        if (generation !== this.generation) return appended;
+        appended += batch.length;
+        this.stats.journalEntries += batch.length;
+      }
+    }
+  }
+
+  /** Fills the stream from the journal outside a resync (a gap, a refused XADD, a new journal). */
+  private catchUp(readStream: boolean): void {
+    if (this.catchingUp || !this.ready) return;
+    this.catchingUp = true;
+    const generation = this.generation;
+    this.fillStream(generation, readStream).catch((error: unknown) => {
+      if (generation !== this.generation || this.phase === 'stopped') return;
+      this.catchingUp = false;
+      this.onError(new Error(`Redis at ${this.url}: cannot append the journal to ${this.keys.journal}: ${(error as Error).message}`, { cause: error }));
+    });
+  }
+
+  // --- liveness ----------------------------------------------------------------
+
+  private schedulePing(): void {
+    this.clock.clearTimeout(this.pingTimer);
+    this.pingTimer = this.clock.setTimeout(this.ping, this.pingMs);
+  }
+
+  private readonly ping = (): void => {
+    if (!this.ready || this.phase === 'stopped') return;
+    const now = this.clock.now();
+    if (!Number.isNaN(this.pingSentAt)) {
+      if (now - this.pingSentAt > this.pingTimeoutMs) {
+        this.lost(`no answer to PING for ${Math.round(now - this.pingSentAt)} ms`);
+        this.client.disconnect(true);
+        return;
+      }
+    } else {
+      const generation = this.generation;
+      this.pingSentAt = now;
+      this.client.ping().then(
+        () => {
+          if (generation === this.generation) this.pingSentAt = NaN;
+        },
+        () => undefined,
+      );
+    }
+    this.schedulePing();
+  };
+
+  private publishStatus(state: RedisState, reason: string, missed: number): void {
+    this.status = { state, reason, since: this.clock.wallNow(), missed, url: this.url };
+    this.bus.retain(REDIS_STATUS_TOPIC, this.status);
+  }
+}
+
+const STREAM_BATCH = 1_000;
+/** ioredis's words for a command that never reached a socket. */
+const CONNECTION_GONE = /Stream isn't writeable|Connection is closed/;
+
+function throwFirst(results: [Error | null, unknown][] | null): void {
+  if (!results) throw new Error('transaction aborted');
+  for (const [error] of results) if (error) throw error;
+}
