@@ -3,10 +3,10 @@
  * by side in one run, each on a fresh file in a temp folder:
  *
  *   fsync each   maxBatch 1, batchMs 0: one write and one fdatasync per record
- *   batched      the defaults (batchMs 2, maxBatch 256): group commit
- *   batchMs 0    maxBatch 256 but no wait: a record goes at once if no flush
- *                is in flight, and what arrives during a sync forms the next
- *                batch (the alternative to the default's 2 ms wait)
+ *   batched      the default (maxBatch 256, no wait): a record goes at once
+ *                if no flush is in flight, and what arrives during a sync
+ *                forms the next batch (group commit)
+ *   wait 2 ms    maxBatch 256, batchMs 2: a batch waits up to 2 ms for more
  *   no sync      the default batching without fdatasync; contrast only, a
  *                crash loses what the OS had not written yet
  *
@@ -19,6 +19,13 @@
  *                latency a record sees under a steady busy load
  *
  * Latency is from the append call to its promise resolving, i.e. durable.
+ *
+ * Then the path a trade takes: from the trader's decision (PaperTrader.order
+ * through the risk gate with its limits) to the fill being durable in the
+ * ledger. The order is journaled, sent once durable to the sim execution
+ * (latency 0: the next timer tick) which fills it against an in-memory book,
+ * and the fill is journaled. One decision at a time, so the figure is the
+ * latency of two journal round trips plus the execution, not a throughput.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +33,16 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FileJournal, type FileJournalOptions } from '../src/journal/file-journal.js';
 import type { FillRecord } from '../src/journal/records.js';
+import { systemClock } from '../src/clock.js';
+import { createLogger } from '../src/log.js';
+import { ASK, BID, INSERT } from '../src/market/order-book.js';
+import { OrderBooks } from '../src/market/books.js';
+import { Ledger } from '../src/trading/ledger.js';
+import { riskLimits } from '../src/trading/limits.js';
+import { policySettings, TradingPolicy } from '../src/trading/policy.js';
+import { RiskGate } from '../src/trading/risk-gate.js';
+import { SimExecution } from '../src/trading/sim-execution.js';
+import { PaperTrader } from '../src/trading/trader.js';
 import { fmt, median, percentile, type BenchOptions } from './stats.js';
 
 const BURST_RECORDS = 20_000;
@@ -37,7 +54,7 @@ const PACED_MS = 2_000;
 const VARIANTS: { name: string; options: FileJournalOptions }[] = [
   { name: 'fsync each', options: { maxBatch: 1, batchMs: 0 } },
   { name: 'batched', options: {} },
-  { name: 'batchMs 0', options: { batchMs: 0 } },
+  { name: 'wait 2 ms', options: { batchMs: 2 } },
   { name: 'no sync', options: { sync: false } },
 ];
 
@@ -119,6 +136,70 @@ function paced(options: FileJournalOptions) {
 
 const LOADS = { burst, paced } as const;
 
+const DECISIONS = 300;
+
+/** A book with ten levels a side around 100.00, deep enough for every order. */
+function oneBook(): OrderBooks {
+  const books = new OrderBooks(1, 10);
+  const book = books.book(0)!;
+  for (let level = 0; level < 10; level++) {
+    book.apply(level, INSERT, ASK, 100.01 + level / 100, 10_000, false, 2 * level, 0);
+    book.apply(level, INSERT, BID, 99.99 - level / 100, 10_000, false, 2 * level + 1, 0);
+  }
+  return books;
+}
+
+/** DECISIONS trades, one at a time, each timed from the decision to its fill applied (durable) in the ledger. */
+function decisionToFill(options: FileJournalOptions) {
+  return withJournal(options, async (journal) => {
+    const books = oneBook();
+    const ledger = new Ledger(journal, 1_000_000);
+    const limits = riskLimits.parse({ maxOrdersPerSecond: 1_000, maxPosition: 10_000 });
+    const gate = new RiskGate(systemClock, { autoResume: false, healthyPeriodMs: 1_000, limits });
+    const trader = new PaperTrader({
+      ledger,
+      gate,
+      policy: new TradingPolicy(policySettings.parse({}), ['SPY']),
+      clock: systemClock,
+      log: createLogger({ level: 'silent' }),
+      symbols: ['SPY'],
+      refPrefix: 'bench',
+      replaceAfterMs: 1e9,
+      books: () => books,
+      fail: (error) => {
+        throw error;
+      },
+    });
+    const execution = new SimExecution({
+      clock: systemClock,
+      instrumentOf: (symbol) => (symbol === 'SPY' ? 0 : undefined),
+      books: () => books,
+      latencyMs: 0,
+      feePerShare: 0.005,
+      minFeePerOrder: 1,
+      onEvent: (e) => trader.onEvent(e),
+    });
+    trader.execution = execution;
+    const latencies: number[] = [];
+    for (let k = 0; k < DECISIONS; k++) {
+      const at = performance.now();
+      const placed = trader.order({ symbol: 'SPY', quantity: k % 2 === 0 ? 100 : -100, reason: 'bench' });
+      if (!placed.ok) throw new Error(`the bench's order was refused: ${placed.reason}`);
+      await new Promise<void>((resolve) => {
+        const stop = ledger.onEntry(({ record }) => {
+          if (record.type !== 'fill' || record.ref !== placed.ref) return;
+          stop();
+          resolve();
+        });
+      });
+      latencies.push(performance.now() - at);
+      await trader.settled();
+    }
+    execution.close();
+    return latencies;
+  });
+}
+
 export async function ledgerBench({ runs, progress }: BenchOptions) {
   await burst({ sync: false }); // warm-up: JIT, msgpackr
   const samples = new Map<string, Measure[]>();
@@ -133,6 +214,14 @@ export async function ledgerBench({ runs, progress }: BenchOptions) {
             `p50 ${fmt(m.p50Ms, 2)} ms, p99 ${fmt(m.p99Ms, 2)} ms, ${fmt(m.perBatch, 1)} per batch`,
         );
       }
+    }
+  }
+  const decisions = new Map<string, Measure[]>();
+  for (let run = 1; run <= runs; run++) {
+    for (const variant of VARIANTS) {
+      const m = await decisionToFill(variant.options);
+      decisions.set(variant.name, [...(decisions.get(variant.name) ?? []), m]);
+      progress(`ledger: run ${run}/${runs}: decision to durable fill, ${variant.name}: p50 ${fmt(m.p50Ms, 2)} ms, p99 ${fmt(m.p99Ms, 2)} ms`);
     }
   }
   const rows = [...samples].map(([key, ms]) => {
@@ -151,6 +240,18 @@ export async function ledgerBench({ runs, progress }: BenchOptions) {
         `${fmt(r.p50Ms, 2)} ms | ${fmt(r.p99Ms, 2)} ms | ${p99Ratio} | ${r.variant === 'no sync' ? '(no sync)' : fmt(r.perBatch, 1)} |`
       );
     }),
+    '',
+    `Decision to durable fill (${DECISIONS} trades one at a time: order journaled, sent, filled by the sim execution, fill journaled):`,
+    '',
+    '| variant | p50 | p99 | p99 / fsync each |',
+    '|---|---|---|---|',
+    ...[...decisions].map(([variant, ms]) => {
+      const p50 = median(ms.map((m) => m.p50Ms));
+      const p99 = median(ms.map((m) => m.p99Ms));
+      const base = median(decisions.get(VARIANTS[0]!.name)!.map((m) => m.p99Ms));
+      return `| ${variant} | ${fmt(p50, 2)} ms | ${fmt(p99, 2)} ms | ${variant === VARIANTS[0]!.name ? '' : `${fmt(p99 / base, 2)}x`} |`;
+    }),
   ].join('\n');
-  return { rows, table };
+  const decisionRows = [...decisions].map(([variant, ms]) => ({ load: 'decision to fill', variant, p50Ms: median(ms.map((m) => m.p50Ms)), p99Ms: median(ms.map((m) => m.p99Ms)) }));
+  return { rows: [...rows, ...decisionRows], table };
 }

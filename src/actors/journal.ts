@@ -21,8 +21,8 @@ export const journalSettings = z
   .object({
     /** The append-only journal file. */
     path: z.string().min(1).default('var/journal.keel'),
-    /** Longest a record waits for its fsync batch, ms. */
-    batchMs: z.number().int().min(0).default(2),
+    /** Longest a record waits for its fsync batch, ms (0: at once; records arriving during a sync still batch). */
+    batchMs: z.number().int().min(0).default(0),
     /** A batch is flushed at once when this many records wait. */
     maxBatch: z.number().int().positive().default(256),
     /** Cash the paper account starts with, before the first record. */

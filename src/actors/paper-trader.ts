@@ -100,7 +100,21 @@ export const paperTraderLogic = serviceLogic<PaperTraderSettings>(async (ctx) =>
   });
   const cleanups: (() => void)[] = [];
   const publishPortfolio = () => bus.retain(PORTFOLIO_TOPIC, ledger.view(clock.wallNow()));
-  cleanups.push(ledger.onEntry((e) => e.record.type !== 'gate' && e.record.type !== 'order' && publishPortfolio()));
+  // Orders and fills are what a trader watches: one line each, once durable.
+  cleanups.push(
+    ledger.onEntry(({ record: r }) => {
+      if (r.type === 'order') {
+        log.info({ ref: r.ref, symbol: r.symbol, quantity: r.quantity, limitPrice: r.limitPrice, brokerOrderId: r.brokerOrderId }, `order ${r.ref}: ${r.quantity > 0 ? 'buy' : 'sell'} ${Math.abs(r.quantity)} ${r.symbol} at ${r.limitPrice} (${r.reason})`);
+        return;
+      }
+      if (r.type === 'gate') return;
+      if (r.type === 'fill') {
+        const position = ledger.positions.get(r.symbol)!;
+        log.info({ ref: r.ref, execId: r.execId, symbol: r.symbol, quantity: r.quantity, price: r.price, position: position.quantity }, `fill ${r.ref}: ${r.quantity > 0 ? 'bought' : 'sold'} ${Math.abs(r.quantity)} ${r.symbol} at ${r.price}; position ${position.quantity}, realized ${position.realizedPnl.toFixed(2)}`);
+      }
+      publishPortfolio();
+    }),
+  );
 
   let execution: Execution;
   let settle: () => Promise<void>;

@@ -1,6 +1,6 @@
 /**
  * redis: mirrors chosen bus topics, the journal and the positions to Redis
- * for outside readers (see src/redis/bridge.ts for the keys and encoding),
+ * for outside readers (see src/redis/encoding.ts for the keys and encoding),
  * and publishes the link's state (retained) on `redis.status`.
  *
  * Start connects and writes the first full mirror; it fails, naming the URL,
@@ -13,7 +13,8 @@
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { INSTANCE_TOPIC } from '../bus.js';
-import { MIRRORED_TOPICS, RedisBridge, redactUrl, redisClientOptions } from '../redis/bridge.js';
+import { RedisBridge, redisClientOptions } from '../redis/bridge.js';
+import { MIRRORED_TOPICS, redactUrl } from '../redis/encoding.js';
 import { serviceLogic } from '../supervision/service.js';
 
 export const redisSettings = z

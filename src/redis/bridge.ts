@@ -2,30 +2,8 @@
  * The Redis mirror: chosen bus topics, the journal and the positions, copied
  * to Redis for outside readers (dashboards, notebooks, other services).
  * Redis is a window on the daemon, never its memory: nothing here is read
- * back, and losing Redis loses nothing the journal does not hold.
- *
- * Keys, with `<i>` the daemon's instance name (config `instance`):
- *
- *   keel:<i>:<topic>             channel: every message, msgpack (PUBLISH)
- *   keel:<i>:<topic>:latest      the latest message, msgpack (one MSET with the next key)
- *   keel:<i>:<topic>:timestamp   wall-clock ms the daemon saw that message (decimal string)
- *   keel:<i>:journal             stream: every durable journal entry, id `<seq>-1`, field `r` = msgpack(record)
- *   keel:<i>:positions           hash: symbol -> msgpack(PositionView), flat positions kept
- *
- * Topics: `features`, `regime`, `predictions`, `feature.health`, `portfolio`
- * under their bus names; the journal (`journal.record` on the bus) under
- * `orders` (order, order.status), `fills` (fill, commission) and `gate`,
- * whose messages are whole JournalEntry objects `{seq, record}`.
- *
- * Encoding. msgpack without msgpackr's record extension, so any msgpack
- * reader decodes it. Typed arrays are sent as plain arrays of numbers
- * (float64, NaN kept as NaN; msgpackr writes whole numbers as integers):
- * msgpackr 2.1 without `moreTypes` writes a Float64Array as a `bin` of
- * truncated bytes, and with `moreTypes` as its own extension type that only
- * msgpackr can read, so a typed array is never handed to the packer. Maps
- * are sent as maps (objects for JS readers). Frames carry `at` as wall ms.
- * The frames are reused by their producers, so each is encoded inside the
- * bus handler that delivers it.
+ * back, and losing Redis loses nothing the journal does not hold. The keys
+ * and what each message becomes are in `encoding.ts`.
  *
  * Writes are fire and forget: a pipeline per message (MSET latest and
  * timestamp, PUBLISH), never awaited on the hot path; a failed write is
@@ -52,18 +30,12 @@
  * reconnected.
  */
 import type { ChainableCommander, Redis, RedisOptions } from 'ioredis';
-import { Packr } from 'msgpackr';
 import type { Logger } from 'pino';
 import type { Bus } from '../bus.js';
 import type { Clock } from '../clock.js';
-import { FEATURE_HEALTH_TOPIC } from '../actors/feature-health.js';
-import { FEATURES_TOPIC, type FeatureFrame } from '../actors/features.js';
-import { PREDICTIONS_TOPIC } from '../actors/predictor.js';
-import { REGIME_TOPIC, type RegimeFrame } from '../actors/regime.js';
 import { JOURNAL_RECORD_TOPIC, JOURNAL_TOPIC, type Journal, type JournalEntry } from '../journal/records.js';
-import { CRITICAL, DISABLED, HEALTHY, WARNING, type FeatureHealth } from '../market/feature-health.js';
-import type { PredictionFrame } from '../models/predictor.js';
 import { PORTFOLIO_TOPIC, type PortfolioView } from '../trading/portfolio.js';
+import { JOURNAL_CHANNELS, MIRRORED_TOPICS, encode, encoderFor, redactUrl, redisKeys, type Encoder, type JournalChannel } from './encoding.js';
 
 export const REDIS_STATUS_TOPIC = 'redis.status';
 
@@ -83,35 +55,6 @@ export interface RedisStatus {
   readonly url: string;
 }
 
-/** What is mirrored unless the config says otherwise. */
-export const MIRRORED_TOPICS: readonly string[] = [FEATURES_TOPIC, REGIME_TOPIC, PREDICTIONS_TOPIC, FEATURE_HEALTH_TOPIC, PORTFOLIO_TOPIC, JOURNAL_RECORD_TOPIC];
-
-/** Journal record types -> the Redis topic they are published under. */
-const JOURNAL_CHANNELS = { order: 'orders', 'order.status': 'orders', fill: 'fills', commission: 'fills', gate: 'gate' } as const;
-type JournalChannel = (typeof JOURNAL_CHANNELS)[keyof typeof JOURNAL_CHANNELS];
-
-export function redisKeys(instance: string) {
-  const base = `keel:${instance}`;
-  return {
-    channel: (topic: string) => `${base}:${topic}`,
-    latest: (topic: string) => `${base}:${topic}:latest`,
-    timestamp: (topic: string) => `${base}:${topic}:timestamp`,
-    journal: `${base}:journal`,
-    positions: `${base}:positions`,
-  };
-}
-
-/** The URL without its password, for logs and the status. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url;
-  }
-}
-
 /**
  * Client options the bridge relies on: commands fail at once while Redis is
  * down (no offline queue, no retry of a command in flight), reconnects
@@ -127,104 +70,6 @@ export function redisClientOptions(connectTimeoutMs: number, maxBackoffMs = 1_00
     retryStrategy: (attempt: number) => Math.min(maxBackoffMs, 50 * 2 ** Math.min(attempt - 1, 10)),
   };
 }
-
-// ---------------------------------------------------------------------------
-// Encoding
-
-const packr = new Packr({ useRecords: false });
-
-export function encode(value: unknown): Buffer {
-  return packr.pack(value);
-}
-
-const isTypedArray = (v: unknown): v is ArrayLike<number | bigint> => ArrayBuffer.isView(v) && !(v instanceof DataView);
-
-/** Anything to msgpack-friendly plain data: typed arrays to arrays, Maps to objects, Sets to arrays, functions dropped. */
-export function toPlain(value: unknown, depth = 0): unknown {
-  if (value === null || typeof value !== 'object') return typeof value === 'function' ? undefined : typeof value === 'bigint' ? Number(value) : value;
-  if (depth > 8) return undefined;
-  if (Buffer.isBuffer(value)) return value;
-  if (isTypedArray(value)) return Array.from(value, Number);
-  if (Array.isArray(value)) return value.map((v) => toPlain(v, depth + 1));
-  if (value instanceof Map) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of value) out[String(k)] = toPlain(v, depth + 1);
-    return out;
-  }
-  if (value instanceof Set) return Array.from(value, (v) => toPlain(v, depth + 1));
-  if (value instanceof Date) return value.getTime();
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
-    if (typeof v === 'function') continue;
-    out[k] = toPlain(v, depth + 1);
-  }
-  return out;
-}
-
-/** What a features frame looks like in Redis. */
-function featureFrame(f: FeatureFrame) {
-  return {
-    at: f.wallAt,
-    intervalMs: f.intervalMs,
-    base: f.base,
-    schema: { name: f.schema.name, version: f.schema.version, features: f.schema.features },
-    symbols: f.symbols,
-    values: Array.from(f.values),
-    warm: Array.from(f.warm),
-  };
-}
-
-function regimeFrame(r: RegimeFrame, wallAt: number) {
-  return {
-    at: wallAt,
-    model: r.model,
-    intervalMs: r.intervalMs,
-    labels: r.labels,
-    symbols: r.symbols,
-    k: r.k,
-    state: Array.from(r.state),
-    probabilities: Array.from(r.probabilities),
-    switches: r.switches,
-  };
-}
-
-function predictionFrame(p: PredictionFrame, wallAt: number) {
-  return {
-    at: wallAt,
-    symbols: p.symbols,
-    value: Array.from(p.value),
-    tier: p.tier,
-    models: p.models,
-    latencyMs: p.latencyMs,
-    inferenceMs: p.inferenceMs,
-    faults: p.faults,
-  };
-}
-
-/** Feature health as a summary: quality, status counts, what stops trading. */
-function featureHealth(h: FeatureHealth, wallAt: number) {
-  const counts = { healthy: 0, warning: 0, critical: 0, disabled: 0 };
-  for (const s of h.status) {
-    if (s === HEALTHY) counts.healthy++;
-    else if (s === WARNING) counts.warning++;
-    else if (s === CRITICAL) counts.critical++;
-    else if (s === DISABLED) counts.disabled++;
-  }
-  const quality = h.qualityPct();
-  return { at: wallAt, qualityPct: Number.isNaN(quality) ? null : quality, ...counts, problems: Object.fromEntries(h.problems) };
-}
-
-const ENCODERS: Record<string, (message: never, wallAt: number) => unknown> = {
-  [FEATURES_TOPIC]: featureFrame,
-  [REGIME_TOPIC]: regimeFrame,
-  [PREDICTIONS_TOPIC]: predictionFrame,
-  [FEATURE_HEALTH_TOPIC]: featureHealth,
-  // Plain data already (NaN marks survive as float64).
-  [PORTFOLIO_TOPIC]: (p: PortfolioView) => p,
-};
-
-// ---------------------------------------------------------------------------
-// The bridge
 
 export interface RedisBridgeOptions {
   /** An ioredis client created with `redisClientOptions` and not connected yet. */
@@ -262,7 +107,7 @@ interface Mirror {
   /** Encoded lazily from `message` at resync; null: nothing seen. */
   message: unknown;
   seenAt: number;
-  readonly toRedis: (message: never, wallAt: number) => unknown;
+  readonly toRedis: Encoder;
 }
 
 export class RedisBridge {
@@ -274,10 +119,10 @@ export class RedisBridge {
   private readonly url: string;
   private readonly keys: ReturnType<typeof redisKeys>;
   private readonly onError: (error: unknown) => void;
+  /** Every mirror, the journal channels' included (for the resync). */
   private readonly mirrors: Mirror[] = [];
   private readonly journalMirrors = new Map<JournalChannel, Mirror>();
   private readonly mirrorJournal: boolean;
-  private readonly mirrorPositions: boolean;
   private readonly pingMs: number;
   private readonly pingTimeoutMs: number;
   private readonly unsubscribe: (() => void)[] = [];
@@ -296,9 +141,11 @@ export class RedisBridge {
   private readonly touched = new Set<string>();
   /** The highest journal seq in the stream (or issued on this connection, in order). */
   private streamSeq = 0;
-  /** Live XADDs only once the stream is known complete on this connection. */
-  private streamSynced = false;
-  private catchingUp = false;
+  /**
+   * The stream is not known complete on this connection (a resync under
+   * way) or is being filled from the journal: no live XADD, no second fill.
+   */
+  private filling = false;
   private pingTimer: unknown;
   private pingSentAt = NaN;
   private failureLoggedAt = -Infinity;
@@ -317,41 +164,37 @@ export class RedisBridge {
     this.pingTimeoutMs = options.pingTimeoutMs ?? 3_000;
     const topics = [...new Set(options.topics ?? MIRRORED_TOPICS)];
     this.mirrorJournal = topics.includes(JOURNAL_RECORD_TOPIC);
-    this.mirrorPositions = topics.includes(PORTFOLIO_TOPIC);
     this.status = { state: 'down', reason: 'connecting', since: clock.wallNow(), missed: 0, url: this.url };
-    const mirror = (topic: string): Mirror => ({
-      topic,
-      channel: this.keys.channel(topic),
-      latest: this.keys.latest(topic),
-      timestamp: this.keys.timestamp(topic),
-      message: null,
-      seenAt: NaN,
-      toRedis: ENCODERS[topic] ?? ((m: unknown) => toPlain(m)),
-    });
+    const mirror = (topic: string, toRedis: Encoder): Mirror => {
+      const m: Mirror = {
+        topic,
+        channel: this.keys.channel(topic),
+        latest: this.keys.latest(topic),
+        timestamp: this.keys.timestamp(topic),
+        message: null,
+        seenAt: NaN,
+        toRedis,
+      };
+      this.mirrors.push(m);
+      return m;
+    };
     for (const topic of topics) {
       if (topic === JOURNAL_RECORD_TOPIC) continue;
-      const m = mirror(topic);
-      this.mirrors.push(m);
+      const m = mirror(topic, encoderFor(topic));
       this.unsubscribe.push(bus.subscribe(topic, (message: unknown) => this.onMessage(m, message)));
     }
     if (this.mirrorJournal) {
-      for (const channel of new Set(Object.values(JOURNAL_CHANNELS))) this.journalMirrors.set(channel, { ...mirror(channel), toRedis: (e: JournalEntry) => e });
+      for (const channel of new Set(Object.values(JOURNAL_CHANNELS))) this.journalMirrors.set(channel, mirror(channel, (e: JournalEntry) => e)); // sent as is
       this.unsubscribe.push(
         bus.subscribe<JournalEntry>(JOURNAL_RECORD_TOPIC, (entry) => this.onJournalEntry(entry)),
         // A journal that (re)starts may hold entries the stream lacks.
-        bus.subscribe<Journal>(JOURNAL_TOPIC, () => {
-          if (this.ready && this.streamSynced) this.catchUp(false);
-        }),
+        bus.subscribe<Journal>(JOURNAL_TOPIC, () => this.catchUp(false)),
       );
     }
     client.on('ready', this.onReady);
     client.on('close', this.onClose);
     client.on('end', this.onClose);
     client.on('error', this.onClientError);
-  }
-
-  get state(): RedisState {
-    return this.status.state;
   }
 
   /**
@@ -410,27 +253,21 @@ export class RedisBridge {
   };
 
   private readonly onClose = (): void => {
-    if (this.ready || this.status.state !== 'down') this.lost(this.lastError ? `connection lost (${this.lastError})` : 'connection closed');
+    if (this.ready) this.lost(this.lastError ? `connection lost (${this.lastError})` : 'connection closed');
   };
 
+  /** The ready connection is gone: its async work stops; while running, `down` is published. */
   private lost(reason: string): void {
-    const wasReady = this.ready;
     this.ready = false;
     this.generation++;
-    this.streamSynced = false;
-    this.catchingUp = false;
     this.clock.clearTimeout(this.pingTimer);
     this.pingSentAt = NaN;
     if (this.phase !== 'running') return;
-    if (this.status.state === 'down') return;
-    // A resync cut short keeps the outage's start and count.
-    if (this.status.state === 'connected' || Number.isNaN(this.downAt)) {
-      this.downAt = this.clock.now();
-      this.touched.clear();
-    }
+    // A resync cut short is the same outage: it keeps its start and count.
+    if (Number.isNaN(this.downAt)) this.downAt = this.clock.now();
     const missed = this.status.state === 'resyncing' ? this.status.missed : 0;
     this.publishStatus('down', reason, missed);
-    this.log.error({ reason, url: this.url, wasReady }, `Redis unreachable: ${reason}; mirroring paused`);
+    this.log.error({ reason, url: this.url }, `Redis unreachable: ${reason}; mirroring paused`);
   }
 
   private readonly onReady = (): void => {
@@ -438,8 +275,8 @@ export class RedisBridge {
     this.ready = true;
     this.lastError = undefined;
     const generation = ++this.generation;
-    this.catchingUp = true;
-    this.streamSynced = false;
+    // The resync fills the stream; live entries wait for it.
+    this.filling = this.mirrorJournal;
     if (this.phase === 'running') {
       const downMs = this.clock.now() - this.downAt;
       this.publishStatus('resyncing', `Redis answers again after ${Math.round(downMs)} ms: rewriting the mirror`, this.status.missed);
@@ -479,35 +316,36 @@ export class RedisBridge {
 
   // --- messages ----------------------------------------------------------------
 
-  private onMessage(m: Mirror, message: unknown): void {
+  /**
+   * Remembers the message for the resync and, while Redis answers, returns
+   * the pipeline that writes it. Encoded here, in the bus handler, because
+   * producers reuse their frames.
+   */
+  private write(m: Mirror, message: unknown): ChainableCommander | undefined {
     const wallAt = this.clock.wallNow();
     m.message = message;
     m.seenAt = wallAt;
     if (!this.ready) {
       this.notSent(m.topic);
-      return;
+      return undefined;
     }
     const payload = encode(m.toRedis(message as never, wallAt));
-    const p = this.client.pipeline().mset(m.latest, payload, m.timestamp, wallAt).publish(m.channel, payload);
-    if (m.topic === PORTFOLIO_TOPIC && this.mirrorPositions) this.writePositions(p, message as PortfolioView);
+    return this.client.pipeline().mset(m.latest, payload, m.timestamp, wallAt).publish(m.channel, payload);
+  }
+
+  private onMessage(m: Mirror, message: unknown): void {
+    const p = this.write(m, message);
+    if (!p) return;
+    if (m.topic === PORTFOLIO_TOPIC) this.writePositions(p, message as PortfolioView);
     this.send(p, -1);
   }
 
   private onJournalEntry(entry: JournalEntry): void {
-    const wallAt = this.clock.wallNow();
-    const channel = JOURNAL_CHANNELS[entry.record.type];
-    const m = this.journalMirrors.get(channel)!;
-    m.message = entry;
-    m.seenAt = wallAt;
-    if (!this.ready) {
-      this.notSent(m.topic);
-      return;
-    }
-    const payload = encode(entry);
-    const p = this.client.pipeline().mset(m.latest, payload, m.timestamp, wallAt).publish(m.channel, payload);
-    // The stream only grows in order: a gap (or a resync under way) is filled from the journal.
+    const p = this.write(this.journalMirrors.get(JOURNAL_CHANNELS[entry.record.type])!, entry);
+    if (!p) return;
+    // The stream only grows in order: a gap (or a fill under way) is filled from the journal.
     let xadd = -1;
-    if (this.streamSynced && !this.catchingUp) {
+    if (!this.filling) {
       if (entry.seq === this.streamSeq + 1) {
         this.streamSeq = entry.seq;
         p.xadd(this.keys.journal, `${entry.seq}-1`, 'r', encode(entry.record));
@@ -538,7 +376,7 @@ export class RedisBridge {
           break;
         }
         // The stream refused an entry while Redis answers: learn what it holds and fill it from the journal.
-        if (xadd >= 0 && results[xadd]?.[0] && this.ready && this.streamSynced) this.catchUp(true);
+        if (xadd >= 0 && results[xadd]?.[0]) this.catchUp(true);
       },
       (error: unknown) => this.writeFailed(error as Error),
     );
@@ -593,25 +431,19 @@ export class RedisBridge {
     let positions = 0;
     let positionsWritten: Promise<[Error | null, unknown][] | null> = Promise.resolve([]);
     const now = this.clock.wallNow();
-    for (const m of [...this.mirrors, ...this.journalMirrors.values()]) {
+    for (const m of this.mirrors) {
       const message = m.message ?? this.bus.latest(m.topic);
       if (message === null || message === undefined) continue;
       // The time the daemon saw it, so a value from before the outage does not look fresh.
       const at = Number.isNaN(m.seenAt) ? now : m.seenAt;
       p.mset(m.latest, encode(m.toRedis(message as never, at)), m.timestamp, at);
       topics++;
-      if (m.topic === PORTFOLIO_TOPIC && this.mirrorPositions) ({ count: positions, written: positionsWritten } = this.replacePositions(message as PortfolioView));
+      if (m.topic === PORTFOLIO_TOPIC) ({ count: positions, written: positionsWritten } = this.replacePositions(message as PortfolioView));
     }
     this.stats.sent++;
-    const written = p.exec();
-    throwFirst(await written);
+    throwFirst(await p.exec());
     throwFirst(await positionsWritten);
-    if (generation !== this.generation) return { topics, positions, journalEntries: 0 };
-    if (!this.mirrorJournal) {
-      this.catchingUp = false;
-      this.streamSynced = true;
-      return { topics, positions, journalEntries: 0 };
-    }
+    if (generation !== this.generation || !this.mirrorJournal) return { topics, positions, journalEntries: 0 };
     return { topics, positions, journalEntries: await this.fillStream(generation, true) };
   }
 
@@ -626,6 +458,8 @@ export class RedisBridge {
     const key = this.keys.journal;
     if (readStream) {
       const last = await this.client.xrevrange(key, '+', '-', 'COUNT', 1);
+      // An answer from a connection that has since been replaced says nothing about the new one.
+      if (generation !== this.generation) return 0;
       this.streamSeq = last.length === 0 ? 0 : Number.parseInt(last[0]![0].split('-')[0]!, 10);
     }
     let appended = 0;
@@ -634,8 +468,7 @@ export class RedisBridge {
       const journal = this.bus.latest<Journal>(JOURNAL_TOPIC);
       if (!journal || journal.durableSeq === this.streamSeq) {
         // Decided in the same turn as the check: an entry published after it appends live, none falls between.
-        this.catchingUp = false;
-        this.streamSynced = true;
+        this.filling = false;
         return appended;
       }
       if (journal.durableSeq < this.streamSeq) {
@@ -654,8 +487,7 @@ export class RedisBridge {
         // A journal replaced meanwhile (the journal actor restarted): read the new one.
         if (this.bus.latest(JOURNAL_TOPIC) !== journal) continue;
         this.log.error({ err: (error as Error).message, key, stream: this.streamSeq }, `cannot read the journal to fill ${key}: ${(error as Error).message}`);
-        this.catchingUp = false;
-        this.streamSynced = true;
+        this.filling = false;
         return appended;
       }
       if (generation !== this.generation) return appended;
@@ -678,12 +510,12 @@ export class RedisBridge {
 
   /** Fills the stream from the journal outside a resync (a gap, a refused XADD, a new journal). */
   private catchUp(readStream: boolean): void {
-    if (this.catchingUp || !this.ready) return;
-    this.catchingUp = true;
+    if (this.filling || !this.ready) return;
+    this.filling = true;
     const generation = this.generation;
     this.fillStream(generation, readStream).catch((error: unknown) => {
       if (generation !== this.generation || this.phase === 'stopped') return;
-      this.catchingUp = false;
+      this.filling = false;
       this.onError(new Error(`Redis at ${this.url}: cannot append the journal to ${this.keys.journal}: ${(error as Error).message}`, { cause: error }));
     });
   }

@@ -85,13 +85,11 @@ export class PreTradeLimits {
     const { symbol, quantity, position } = order;
     const limits = this.limits;
     if (!Number.isInteger(quantity) || quantity === 0) return refuse(`${symbol}: quantity ${quantity} is not a non-zero whole number`);
-    const price = order.price ?? NaN;
+    const { price, working, mid } = order;
     if (!Number.isFinite(price) || price <= 0) return refuse(`${symbol}: price ${price} is not a finite positive number`);
     if (!Number.isFinite(position)) return refuse(`${symbol}: position ${position} is not a number`);
-    const working = order.working ?? NaN;
     if (!Number.isFinite(working)) return refuse(`${symbol}: working quantity ${working} is not a number`);
 
-    const mid = order.mid ?? NaN;
     if (!Number.isFinite(mid) || mid <= 0) return refuse(`price collar: no mid for ${symbol} (${mid}): never trade without one`);
     const offBps = (Math.abs(price - mid) / mid) * 1e4;
     if (offBps > limits.collarBps) {
@@ -112,7 +110,7 @@ export class PreTradeLimits {
           `max position: ${figure(Math.abs(after))} > ${figure(limits.maxPosition)} shares (${symbol} position ${figure(position)}, working ${figure(working)}, ${side} ${figure(Math.abs(quantity))})`,
         );
       }
-      const gross = order.grossExposure ?? NaN;
+      const gross = order.grossExposure;
       if (!Number.isFinite(gross) || gross < 0) return refuse(`max gross exposure: the portfolio's gross exposure is unknown (${gross})`);
       const exposure = Math.max(0, gross - Math.abs(position * mid)) + Math.abs(after * mid);
       if (exposure > limits.maxGrossExposure) {

@@ -34,12 +34,7 @@ export interface GateTransition {
   readonly at: number;
 }
 
-/**
- * What the gate needs to know about an order to judge it. The fields after
- * `position` are what the pre-trade limits read: a gate with limits refuses
- * an order that lacks one (optional only for gates without limits, in unit
- * tests and benchmarks).
- */
+/** What the gate needs to know about an order to judge it: its state rules and every pre-trade limit. */
 export interface OrderIntent {
   readonly symbol: string;
   /** Signed: positive buys, negative sells. A non-zero whole number. */
@@ -47,13 +42,13 @@ export interface OrderIntent {
   /** The position before the order, signed. */
   readonly position: number;
   /** The order's limit price, or the price expected for a market order. */
-  readonly price?: number;
+  readonly price: number;
   /** The instrument's mid now; NaN when unknown (refused: never trade without a mid). */
-  readonly mid?: number;
+  readonly mid: number;
   /** Signed quantity still open in this instrument's other working orders. */
-  readonly working?: number;
+  readonly working: number;
   /** The portfolio's gross exposure now, sum of |quantity x mark|, account currency. */
-  readonly grossExposure?: number;
+  readonly grossExposure: number;
 }
 
 export interface GateOptions {
@@ -173,28 +168,15 @@ export class RiskGate {
    * they are always allowed.
    */
   check(order: OrderIntent): Decision {
-    const state = this.checkStateOnly(order);
-    if (!state.ok || !this.limits) return state;
-    return this.limits.check(order, this.clock.now());
-  }
-
-  /**
-   * The state rules alone, without the pre-trade limits. Only for the bare
-   * IbOrders path (the emergency-stop test's resting orders, which have no
-   * mid to judge), until the paper trader replaces it; every trading path
-   * calls `check`.
-   */
-  checkStateOnly(order: OrderIntent): Decision {
     if (this.state === 'HALTED') return { ok: false, reason: `trading halted: ${this.reason}` };
     if (this.state === 'REDUCING') {
       // Working orders count as filled: two reducing orders must not flip the position together.
-      const projected = order.position + (order.working ?? 0);
-      if (!shrinks(projected, order.quantity)) {
-        const working = order.working ? ` and working ${order.working}` : '';
+      if (!shrinks(order.position + order.working, order.quantity)) {
+        const working = order.working !== 0 ? ` and working ${order.working}` : '';
         return { ok: false, reason: `reduce-only (${this.reason}): ${order.symbol} order of ${order.quantity} would not shrink the position of ${order.position}${working}` };
       }
     }
-    return OK;
+    return this.limits ? this.limits.check(order, this.clock.now()) : OK;
   }
 
   /**

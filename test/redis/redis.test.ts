@@ -329,7 +329,7 @@ test('Redis killed while messages flow: down and HALTED in the same call, CRITIC
   let atLoss: { gate: string; check: Decision; health: SystemHealth } | undefined;
   s.bus.subscribe<RedisStatus>(REDIS_STATUS_TOPIC, (status) => {
     if (status.state !== 'down' || atLoss) return;
-    atLoss = { gate: s.gate.state, check: s.gate.check({ symbol: 'SPY', quantity: 100, position: 0 }), health: checkSystemHealth(s.bus, s.tree.phase(), systemClock) };
+    atLoss = { gate: s.gate.state, check: s.gate.check({ symbol: 'SPY', quantity: 100, position: 0, price: 100, mid: 100, working: 0, grossExposure: 0 }), health: checkSystemHealth(s.bus, s.tree.phase(), systemClock) };
   });
   try {
     assert.equal(s.gate.state, 'ACTIVE');

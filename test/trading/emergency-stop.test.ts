@@ -1,9 +1,14 @@
 /**
  * The emergency stop end to end: the simulator's depth for SPY starts
  * lying, the real components (books, features, health, gate) under a real
- * supervisor notice, the gate halts, working orders at the simulated broker
- * are cancelled through the unmodified IB client, and nothing is accepted
- * until the data is good and someone resumes.
+ * supervisor notice, the gate halts, and the paper trader (ib mode, through
+ * the unmodified IB client) cancels every working order at the simulated
+ * broker inside the halt, the journal recording each cancel asked for and
+ * confirmed; nothing is accepted until the data is good and someone resumes.
+ *
+ * The trader works one order per instrument, so the resting buys are one
+ * per instrument, each 1.5 % under its best bid: inside the collar, out of
+ * the market's reach.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,23 +18,28 @@ import { after, test } from 'node:test';
 import { featureHealthLogic, featureHealthSettings, FEATURE_HEALTH_TOPIC } from '../../src/actors/feature-health.js';
 import { featuresLogic, featuresSettings } from '../../src/actors/features.js';
 import { ibConnectionLogic, ibConnectionSettings } from '../../src/actors/ib-connection.js';
+import { journalLogic, journalSettings, LEDGER_TOPIC } from '../../src/actors/journal.js';
 import { l2MicrostructureLogic, l2MicrostructureSettings } from '../../src/actors/l2-microstructure.js';
+import { paperTraderLogic, paperTraderSettings, TRADER_TOPIC } from '../../src/actors/paper-trader.js';
 import { GATE_TRANSITION_TOPIC, RISK_GATE_TOPIC, riskGateLogic, riskGateSettings } from '../../src/actors/risk-gate.js';
 import { subscriptionsLogic, subscriptionsSettings } from '../../src/actors/subscriptions.js';
 import { systemClock } from '../../src/clock.js';
 import { checkSystemHealth } from '../../src/health/system-health.js';
-import { createLogger } from '../../src/log.js';
-import { LINK_TOPIC, type IbLink } from '../../src/ib/link.js';
 import { BOOK_TOPIC, type OrderBooks } from '../../src/market/books.js';
 import type { FeatureHealth } from '../../src/market/feature-health.js';
 import { TwsSimulator } from '../../src/sim/server.js';
-import { IbOrders } from '../../src/trading/ib-orders.js';
+import type { IbExecution } from '../../src/trading/ib-execution.js';
+import type { Ledger } from '../../src/trading/ledger.js';
 import type { GateTransition, RiskGate } from '../../src/trading/risk-gate.js';
+import type { PaperTrader } from '../../src/trading/trader.js';
 import { until } from '../support/ib-client.js';
 import { startTree } from '../support/probe.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-stop-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Depth and trades for each: every one has a book to price a resting order from, and features to judge. */
+const SYMBOLS = ['SPY', 'QQQ', 'MSFT'] as const;
 
 async function start(name: string) {
   const sim = new TwsSimulator({ updatesPerSecond: 300, seed: 7 });
@@ -37,15 +47,17 @@ async function start(name: string) {
   const tree = startTree(
     {
       children: [
+        { id: 'journal', logic: journalLogic, settings: journalSettings.parse({ path: join(dir, `${name}.journal`) }) },
         {
           id: 'ib_connection',
           logic: ibConnectionLogic,
-          settings: ibConnectionSettings.parse({ port, reconnect: { minMs: 50, maxMs: 500, randomFactor: 0.2, maxAttempts: 0 }, orderIdFile: join(dir, `${name}.json`) }),
+          settings: ibConnectionSettings.parse({ port, reconnect: { minMs: 50, maxMs: 500, randomFactor: 0.2, maxAttempts: 0 }, orderIdFile: join(dir, `${name}.ids`) }),
+          dependsOn: ['journal'],
         },
         {
           id: 'subscriptions',
           logic: subscriptionsLogic,
-          settings: subscriptionsSettings.parse({ instruments: [{ symbol: 'SPY', depth: { rows: 10 }, ticks: 'AllLast' }, { symbol: 'MSFT' }], sweepMs: 20 }),
+          settings: subscriptionsSettings.parse({ instruments: SYMBOLS.map((symbol) => ({ symbol, depth: { rows: 10 }, ticks: 'AllLast' })), sweepMs: 20 }),
           dependsOn: ['ib_connection'],
         },
         { id: 'l2_microstructure', logic: l2MicrostructureLogic, settings: l2MicrostructureSettings.parse({}), dependsOn: ['subscriptions'] },
@@ -56,13 +68,26 @@ async function start(name: string) {
           settings: featuresSettings.parse({ samplesMs: [100], volHalfLivesMs: [1000], returnHorizonsMs: [500], flowHalfLifeMs: 1000 }),
           dependsOn: ['l2_microstructure'],
         },
-        { id: 'risk_gate', logic: riskGateLogic, settings: riskGateSettings.parse({}) },
+        {
+          id: 'risk_gate',
+          logic: riskGateLogic,
+          // Far above what the test trades; the collar admits the resting buys 1.5 % under the bid.
+          settings: riskGateSettings.parse({ limits: { maxPosition: 100_000, maxOrderNotional: 10_000_000, maxGrossExposure: 50_000_000, maxOrdersPerSecond: 50, collarBps: 500 } }),
+          dependsOn: ['journal'],
+        },
         {
           id: 'feature_health',
           logic: featureHealthLogic,
           // Returns are flat in many 500 ms windows: advisory here, as they would be for a model that does not use them.
           settings: featureHealthSettings.parse({ maxDataAgeMs: 1500, thresholds: { window: 20 }, advisory: ['ret_500ms'] }),
           dependsOn: ['features', 'risk_gate'],
+        },
+        {
+          id: 'paper_trader',
+          logic: paperTraderLogic,
+          // No predictor: every order is placed by the test.
+          settings: paperTraderSettings.parse({ mode: 'ib', replaceAfterMs: 600_000 }),
+          dependsOn: ['l2_microstructure', 'risk_gate'],
         },
       ],
     },
@@ -74,49 +99,86 @@ async function start(name: string) {
   await until(() => tree.phase() === 'running', 'the tree to run', 10_000);
   const gate = bus.latest<RiskGate>(RISK_GATE_TOPIC)!;
   const health = () => bus.latest<FeatureHealth>(FEATURE_HEALTH_TOPIC)!;
-  const link = bus.latest<IbLink>(LINK_TOPIC)!;
-  const orders = new IbOrders(link, gate, createLogger({ level: 'debug', pretty: false, destination: tree.sink }));
-  // SPY judged and healthy: the data path is live end to end.
-  await until(() => !Number.isNaN(health().qualityPct()) && health().problems.size === 0, 'SPY features judged healthy', 10_000);
+  const trader = bus.latest<PaperTrader>(TRADER_TOPIC)!;
+  const ledger = bus.latest<Ledger>(LEDGER_TOPIC)!;
+  const execution = trader.execution as IbExecution;
+  const book = (symbol: string) => bus.latest<OrderBooks>(BOOK_TOPIC)?.book(SYMBOLS.indexOf(symbol as (typeof SYMBOLS)[number]));
+  // Every order's journaled states, in order.
+  const journaled = new Map<string, string[]>();
+  ledger.onEntry(({ record }) => {
+    if (record.type !== 'order.status') return;
+    if (!journaled.has(record.ref)) journaled.set(record.ref, []);
+    journaled.get(record.ref)!.push(record.state);
+  });
+  // What the execution had done with each order by the time anyone heard of the halt.
+  let atHalt: { stages: Map<string, string | undefined>; cancels: number } | undefined;
+  gate.onTransition((t) => {
+    if (t.to !== 'HALTED' || atHalt) return;
+    atHalt = { stages: new Map([...ledger.orders.keys()].map((ref) => [ref, execution.stageOf(ref)])), cancels: trader.counts.cancels };
+  });
+  // Every instrument judged and healthy: the data path is live end to end.
+  await until(() => !Number.isNaN(health().qualityPct()) && health().problems.size === 0 && SYMBOLS.every((s) => book(s)?.twoSided()), 'the features judged healthy', 10_000);
   assert.equal(gate.state, 'ACTIVE', `gate ${gate.state}: ${gate.reason}`);
   const stop = async () => {
-    orders.close();
     tree.actor.send({ type: 'shutdown' });
     await until(() => tree.done, 'the tree to stop');
     await sim.close();
   };
-  return { sim, tree, bus, gate, health, orders, transitions, stop };
+  return { sim, tree, bus, gate, health, trader, ledger, book, journaled, halted: () => atHalt, transitions, stop };
 }
 
-const gateActorState = (s: Awaited<ReturnType<typeof start>>) => s.tree.actor.system.get('risk_gate')?.getSnapshot().value;
+type Started = Awaited<ReturnType<typeof start>>;
 
-async function restingBuys(s: Awaited<ReturnType<typeof start>>, n: number): Promise<number[]> {
-  const ids: number[] = [];
-  for (let k = 0; k < n; k++) {
-    const placed = s.orders.place({ symbol: 'SPY', quantity: 100, limitPrice: 1 + k / 100 });
+const gateActorState = (s: Started) => s.tree.actor.system.get('risk_gate')?.getSnapshot().value;
+const round = (price: number) => Math.round(price * 100) / 100;
+/** 1.5 % under the best bid: within the 500 bps collar, and not about to fill. */
+const restingPrice = (s: Started, symbol: string) => round(s.book(symbol)!.bestBid() * 0.985);
+
+function buy(s: Started, symbol: string, quantity: number, limitPrice?: number) {
+  return s.trader.order({ symbol, quantity, limitPrice, reason: 'placed by the test' });
+}
+
+/** A resting buy of 100 in each symbol, working at the broker; returns their refs. */
+async function restingBuys(s: Started, symbols: readonly string[]): Promise<string[]> {
+  const refs = symbols.map((symbol) => {
+    const placed = buy(s, symbol, 100, restingPrice(s, symbol));
     assert.equal(placed.ok, true, JSON.stringify(placed));
-    ids.push(placed.orderId!);
+    return placed.ref!;
+  });
+  await until(() => refs.every((ref) => s.ledger.order(ref)?.state === 'working'), 'the orders to be working at the broker');
+  assert.equal(s.sim.broker.workingOrders().length, refs.length);
+  assert.deepEqual(s.sim.broker.workingOrders().map((o) => o.orderRef).sort(), [...refs].sort());
+  return refs;
+}
+
+/** Cancels went out inside the halt; the broker confirmed them and the journal recorded both. */
+async function allCancelled(s: Started, refs: readonly string[], cancelsBefore: number): Promise<void> {
+  const atHalt = s.halted()!;
+  assert.ok(atHalt, 'the gate halted');
+  assert.equal(atHalt.cancels - cancelsBefore, refs.length, 'one cancel per working order, before anyone heard of the halt');
+  for (const ref of refs) assert.equal(atHalt.stages.get(ref), 'cancel-requested', `${ref} was being cancelled when the halt was announced`);
+  await until(() => s.sim.broker.workingOrders().length === 0 && refs.every((ref) => s.ledger.order(ref)?.state === 'cancelled'), 'the broker to cancel every order');
+  assert.equal(s.ledger.workingOrders().length, 0);
+  for (const ref of refs) {
+    const states = s.journaled.get(ref)!.filter((state, k, all) => state !== all[k - 1]);
+    assert.deepEqual(states, ['working', 'cancel-requested', 'cancelled'], `${ref} in the journal`);
   }
-  await until(() => ids.every((id) => s.orders.working.get(id)?.status === 'Submitted'), 'the orders to be working at the broker');
-  assert.equal(s.sim.broker.workingOrders().length, n);
-  return ids;
 }
 
 test('zero sizes in the SPY depth: HALTED, every working order cancelled at the broker, no order accepted until resumed', async () => {
   const s = await start('zeros');
   try {
-    await restingBuys(s, 3);
+    const refs = await restingBuys(s, SYMBOLS);
+    const cancelsBefore = s.trader.counts.cancels;
     s.sim.faults.corruptDepth('SPY', 'zero-sizes');
     await until(() => s.gate.state === 'HALTED', 'the gate to halt', 10_000);
     const halt = s.transitions.find((t) => t.to === 'HALTED')!;
     assert.equal(halt.by, 'feature_health');
     assert.equal(gateActorState(s), 'halted', 'the risk_gate actor mirrors the gate for the inspector');
     assert.match(halt.reason, /SPY \w+ (is NaN or Inf in a model input|is CRITICAL|is DISABLED)/);
-    // The cancels were issued inside the halt; the broker confirms them.
-    assert.equal(s.orders.cancelsIssued, 3);
-    await until(() => s.sim.broker.workingOrders().length === 0 && s.orders.working.size === 0, 'the broker to cancel every order');
+    await allCancelled(s, refs, cancelsBefore);
 
-    const refused = s.orders.place({ symbol: 'SPY', quantity: 100, limitPrice: 1 });
+    const refused = buy(s, 'QQQ', 100, restingPrice(s, 'QQQ'));
     assert.equal(refused.ok, false);
     assert.match((refused as { reason: string }).reason, /^trading halted: SPY/);
     const resumeWhileBad = s.gate.resume('operator');
@@ -132,7 +194,9 @@ test('zero sizes in the SPY depth: HALTED, every working order cancelled at the 
     await until(() => s.gate.resume('data clean again').ok, 'resume to be allowed', 15_000);
     assert.equal(s.gate.state, 'ACTIVE');
     assert.equal(gateActorState(s), 'active');
-    assert.equal(s.orders.place({ symbol: 'SPY', quantity: 100, limitPrice: 1 }).ok, true);
+    const again = buy(s, 'SPY', 100, restingPrice(s, 'SPY'));
+    assert.equal(again.ok, true, JSON.stringify(again));
+    await until(() => s.sim.broker.workingOrders().some((o) => o.orderRef === again.ref), 'the new order to reach the broker');
   } finally {
     await s.stop();
   }
@@ -141,17 +205,30 @@ test('zero sizes in the SPY depth: HALTED, every working order cancelled at the 
 test('NaN prices in the SPY depth: the book rejects every insert and update, and the gate halts on what is left', async () => {
   const s = await start('nans');
   try {
-    await restingBuys(s, 2);
+    // A position to reduce: a marketable buy, filled at the broker.
+    const bought = buy(s, 'SPY', 10);
+    assert.equal(bought.ok, true, JSON.stringify(bought));
+    await until(() => s.ledger.order(bought.ref!)?.state === 'filled', 'the marketable buy to fill', 10_000);
+    assert.equal(s.ledger.positions.get('SPY')?.quantity, 10);
+    const refs = await restingBuys(s, ['SPY', 'QQQ']);
+    const lastBid = s.book('SPY')!.bestBid();
+    const cancelsBefore = s.trader.counts.cancels;
+
     const books = s.bus.latest<OrderBooks>(BOOK_TOPIC)!;
     const before = books.book(0)!.rejected[3]!;
     s.sim.faults.corruptDepth('SPY', 'nan-prices');
     await until(() => s.gate.state === 'HALTED', 'the gate to halt', 10_000);
     assert.ok(books.book(0)!.rejected[3]! > before, 'NaN prices were rejected and counted, never applied');
     const halt = s.transitions.find((t) => t.to === 'HALTED')!;
+    assert.equal(halt.by, 'feature_health');
     // Deletes carry no price and still apply: the book thins out until it has no mid (or, if no delete came, its data ages past the limit).
     assert.match(halt.reason, /SPY (\w+ is NaN or Inf in a model input|market data is \d+\.\d s old \(limit 1\.5 s\))/);
-    await until(() => s.sim.broker.workingOrders().length === 0, 'the broker to cancel every order');
-    assert.equal(s.orders.place({ symbol: 'SPY', quantity: -10, limitPrice: 1000, position: 100 }).ok, false, 'not even a reducing order');
+    await allCancelled(s, refs, cancelsBefore);
+
+    const reducing = s.trader.order({ symbol: 'SPY', quantity: -10, limitPrice: round(lastBid), reason: 'flatten' });
+    assert.equal(reducing.ok, false, 'not even a reducing order');
+    assert.match((reducing as { reason: string }).reason, /^trading halted: SPY/);
+    assert.equal(s.sim.broker.workingOrders().length, 0);
   } finally {
     await s.stop();
   }

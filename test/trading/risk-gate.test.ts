@@ -5,11 +5,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock } from '../../src/clock.js';
-import { RiskGate, type GateTransition } from '../../src/trading/risk-gate.js';
+import { riskLimits } from '../../src/trading/limits.js';
+import { RiskGate, type GateTransition, type OrderIntent } from '../../src/trading/risk-gate.js';
+
+/** Limits no order here comes near: these tests are about the gate's state. */
+const LOOSE = riskLimits.parse({ maxPosition: 1_000_000, maxOrderNotional: 1e9, maxGrossExposure: 1e10, maxOrdersPerSecond: 1000, collarBps: 500 });
 
 function setup(options = { autoResume: false, healthyPeriodMs: 1000 }) {
   const clock = new ManualClock();
-  const gate = new RiskGate(clock, options);
+  const gate = new RiskGate(clock, { ...options, limits: LOOSE });
   const happened: string[] = [];
   const transitions: GateTransition[] = [];
   gate.onHalt(() => happened.push(`cancel all while ${gate.state}`));
@@ -21,6 +25,9 @@ function setup(options = { autoResume: false, healthyPeriodMs: 1000 }) {
 }
 
 const problems = (entries: Record<string, string>) => new Map(Object.entries(entries));
+
+/** An SPY order at 100.01 with the mid at 100, nothing else working. */
+const intent = (quantity: number, position: number): OrderIntent => ({ symbol: 'SPY', quantity, position, price: 100.01, mid: 100, working: 0, grossExposure: Math.abs(position) * 100 });
 
 test('a new condition halts before report() returns, with working orders cancelled first', () => {
   const { gate, happened, transitions } = setup();
@@ -38,9 +45,9 @@ test('a new condition halts before report() returns, with working orders cancell
 
 test('while HALTED every order is refused with the reason; cancels are not the gate’s business', () => {
   const { gate } = setup();
-  assert.deepEqual(gate.check({ symbol: 'SPY', quantity: 100, position: 0 }), { ok: true });
+  assert.deepEqual(gate.check(intent(100, 0)), { ok: true });
   gate.report('ib', problems({ link: 'IB link reconnecting: socket closed' }));
-  assert.deepEqual(gate.check({ symbol: 'SPY', quantity: -100, position: 100 }), { ok: false, reason: 'trading halted: IB link reconnecting: socket closed' });
+  assert.deepEqual(gate.check(intent(-100, 100)), { ok: false, reason: 'trading halted: IB link reconnecting: socket closed' });
 });
 
 test('resume is refused while a condition is present, and allowed once none is', () => {
@@ -83,14 +90,16 @@ test('auto-resume after the healthy period, only when configured and never after
 test('reduce-only lets through only orders that shrink a position without flipping it', () => {
   const { gate } = setup();
   gate.reduceOnly('end of day');
-  const ok = (quantity: number, position: number) => gate.check({ symbol: 'SPY', quantity, position }).ok;
+  const ok = (quantity: number, position: number) => gate.check(intent(quantity, position)).ok;
   assert.equal(ok(-50, 100), true);
   assert.equal(ok(-100, 100), true, 'to flat');
   assert.equal(ok(-150, 100), false, 'flips to short');
   assert.equal(ok(10, 100), false, 'grows');
   assert.equal(ok(10, 0), false, 'opens');
   assert.equal(ok(30, -50), true);
-  assert.match((gate.check({ symbol: 'SPY', quantity: 10, position: 0 }) as { reason: string }).reason, /reduce-only \(end of day\): SPY order of 10 would not shrink the position of 0/);
+  assert.match((gate.check(intent(10, 0)) as { reason: string }).reason, /reduce-only \(end of day\): SPY order of 10 would not shrink the position of 0/);
+  // Working orders count as filled: with 80 already being sold, selling 50 more would flip 100 to short.
+  assert.match((gate.check({ ...intent(-50, 100), working: -80 }) as { reason: string }).reason, /would not shrink the position of 100 and working -80$/);
   gate.report('feature_health', problems({ k: 'SPY ofi is CRITICAL' }));
   assert.equal(gate.state, 'HALTED', 'a condition halts from REDUCING too');
 });

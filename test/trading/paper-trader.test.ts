@@ -1,6 +1,7 @@
 /**
- * The paper trader in `ib` mode, through the unmodified IB client, against
- * the simulator as the broker: partial fills, cancel and replace, a fill
+ * The paper trader in both modes on the simulator's live market. In `sim`
+ * mode its own execution fills against keel's L2 book. In `ib` mode it goes
+ * through the unmodified IB client, with the simulator as the broker: partial fills, cancel and replace, a fill
  * that arrives before its order, duplicate execution reports, and a
  * disconnect while an order is open followed by reconciliation. The broker's
  * own account is the check: the journal's positions and cash must equal it.
@@ -30,8 +31,9 @@ const dir = mkdtempSync(join(tmpdir(), 'keel-ib-mode-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const ACCOUNT = 'DU1234567';
 
-async function start(name: string, simOptions: { ackDelayMs?: number } = {}, reconnectMinMs = 50) {
-  const sim = new TwsSimulator({ updatesPerSecond: 100, seed: 11, ...simOptions });
+async function start(name: string, options: { mode?: 'sim' | 'ib'; ackDelayMs?: number; reconnectMinMs?: number } = {}) {
+  const { mode = 'ib', reconnectMinMs = 50 } = options;
+  const sim = new TwsSimulator({ updatesPerSecond: 100, seed: 11, ackDelayMs: options.ackDelayMs });
   const port = await sim.listen(0);
   const tree = startTree(
     {
@@ -60,7 +62,7 @@ async function start(name: string, simOptions: { ackDelayMs?: number } = {}, rec
           id: 'paper_trader',
           logic: paperTraderLogic,
           // No predictor here: every order is placed by the test.
-          settings: paperTraderSettings.parse({ mode: 'ib', replaceAfterMs: 600_000 }),
+          settings: paperTraderSettings.parse({ mode, replaceAfterMs: 600_000 }),
           dependsOn: ['l2_microstructure', 'risk_gate'],
         },
       ],
@@ -167,7 +169,7 @@ test('ib mode: a fill reported before its order, and every execution reported tw
 
 test('ib mode: the link drops while an order is open; its fill is recovered on reconnect', async () => {
   // The order reaches the market 400 ms after the broker has it; keel is away for at least a second.
-  const s = await start('drop', { ackDelayMs: 400 }, 1_000);
+  const s = await start('drop', { ackDelayMs: 400, reconnectMinMs: 1_000 });
   try {
     const ref = s.place(300);
     await until(() => s.sim.broker.allOrders().some((o) => o.orderRef === ref), 'the broker to have the order');
@@ -180,6 +182,32 @@ test('ib mode: the link drops while an order is open; its fill is recovered on r
     await until(() => [...s.ledger.fills.values()].every((f) => f.commission > 0), 'the commissions');
     s.agreesWithBroker();
     assert.equal(s.gate.state, 'HALTED', 'the link loss halted trading; a resume is an explicit command');
+  } finally {
+    await s.stop();
+  }
+});
+
+test('sim mode: a marketable order fills against the live book at its prices, with fees; a resting one waits and cancels', async () => {
+  const s = await start('sim-mode', { mode: 'sim' });
+  try {
+    const book = s.book()!;
+    const asks = Array.from(book.price.subarray(0, book.count[0]!));
+    const ref = s.place(300);
+    await until(() => s.ledger.order(ref)?.state === 'filled', 'the order to fill');
+    const fills = [...s.ledger.fills.values()].filter((f) => f.ref === ref);
+    const value = fills.reduce((sum, f) => sum + f.quantity * f.price, 0);
+    const fees = fills.reduce((sum, f) => sum + f.commission, 0);
+    assert.ok(fills.every((f) => f.price >= asks[0]! - 0.5 && f.price <= asks.at(-1)! + 0.5), `fill prices ${fills.map((f) => f.price).join(', ')} near the asks`);
+    assert.equal(fees, Math.max(1, 0.005 * 300), 'IB fixed pricing: max(1, 0.005 per share)');
+    assert.equal(s.ledger.positions.get('SPY')!.quantity, 300);
+    assert.ok(Math.abs(s.ledger.cash - (1_000_000 - value - fees)) < 1e-6);
+    assert.equal(s.sim.broker.allOrders().length, 0, 'nothing went to the broker');
+
+    const resting = s.place(-100, round(book.price[0]! + 1));
+    await until(() => s.ledger.order(resting)?.state === 'working', 'the sell to rest');
+    s.trader.cancel(resting, 'the test cancels it');
+    await until(() => s.ledger.order(resting)?.state === 'cancelled', 'the cancel');
+    assert.equal(s.ledger.order(resting)!.filled, 0);
   } finally {
     await s.stop();
   }
