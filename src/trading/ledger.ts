@@ -158,13 +158,13 @@ export class Ledger {
         this.addFill(r);
         break;
       case 'commission': {
+        // The fill's total commission: what the fill record already charged is not charged twice.
         const fill = this.fills.get(r.execId);
-        const charged = r.commission - (fill?.commission ?? 0);
+        if (!fill) break;
+        const charged = r.commission - fill.commission;
         this.cash -= charged;
-        if (fill) {
-          this.fills.set(r.execId, { ...fill, commission: r.commission });
-          this.position(fill.symbol).fees += charged;
-        }
+        this.fills.set(r.execId, { ...fill, commission: r.commission });
+        this.position(fill.symbol).fees += charged;
         break;
       }
       case 'gate':

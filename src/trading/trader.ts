@@ -68,6 +68,10 @@ export class PaperTrader {
   /** Orders placed, refused by the gate, cancels sent, since start. */
   readonly counts = { placed: 0, refused: 0, cancels: 0, frames: 0 };
   lastRefusal = '';
+  /** Executions of orders keel never placed, seen and not booked. */
+  foreignFills = 0;
+  /** Fills handed to the journal this session (durable or on the way). */
+  private readonly recordedExecs = new Set<string>();
 
   constructor(private readonly options: TraderOptions) {
     const n = options.symbols.length;
@@ -118,10 +122,18 @@ export class PaperTrader {
         this.record({ type: 'order.status', at: event.at, ref: event.ref, state: event.state, permId: event.permId, reason: event.reason });
         break;
       case 'fill':
-        if (this.options.ledger.fills.has(event.execId)) return;
+        if (this.recordedExecs.has(event.execId) || this.options.ledger.fills.has(event.execId)) return;
+        // Every order of ours is journaled before it is sent: a fill for one the journal does not know is someone else's.
+        if (!this.options.ledger.order(event.ref)) {
+          this.foreignFills++;
+          this.options.log.error({ execId: event.execId, ref: event.ref, symbol: event.symbol, quantity: event.quantity }, `an execution of an order keel did not place (${event.ref || 'no orderRef'}): not booked; reconciliation reports the position it leaves`);
+          return;
+        }
+        this.recordedExecs.add(event.execId);
         this.record({ type: 'fill', at: event.at, ref: event.ref, execId: event.execId, symbol: event.symbol, quantity: event.quantity, price: event.price, commission: event.commission });
         break;
       case 'commission':
+        if (!this.recordedExecs.has(event.execId) && !this.options.ledger.fills.has(event.execId)) return;
         this.record({ type: 'commission', at: event.at, execId: event.execId, commission: event.commission });
         break;
     }

@@ -31,10 +31,20 @@ const dir = mkdtempSync(join(tmpdir(), 'keel-ib-mode-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const ACCOUNT = 'DU1234567';
 
-async function start(name: string, options: { mode?: 'sim' | 'ib'; ackDelayMs?: number; reconnectMinMs?: number } = {}) {
+interface StartOptions {
+  mode?: 'sim' | 'ib';
+  ackDelayMs?: number;
+  reconnectMinMs?: number;
+  /** A broker that outlives this tree (left open by stop), listening on `port`. */
+  sim?: TwsSimulator;
+  port?: number;
+  onMismatch?: 'REDUCING' | 'HALTED';
+}
+
+async function start(name: string, options: StartOptions = {}) {
   const { mode = 'ib', reconnectMinMs = 50 } = options;
-  const sim = new TwsSimulator({ updatesPerSecond: 100, seed: 11, ackDelayMs: options.ackDelayMs });
-  const port = await sim.listen(0);
+  const sim = options.sim ?? new TwsSimulator({ updatesPerSecond: 100, seed: 11, ackDelayMs: options.ackDelayMs });
+  const port = options.port ?? (await sim.listen(0));
   const tree = startTree(
     {
       children: [
@@ -62,7 +72,7 @@ async function start(name: string, options: { mode?: 'sim' | 'ib'; ackDelayMs?: 
           id: 'paper_trader',
           logic: paperTraderLogic,
           // No predictor here: every order is placed by the test.
-          settings: paperTraderSettings.parse({ mode, replaceAfterMs: 600_000 }),
+          settings: paperTraderSettings.parse({ mode, replaceAfterMs: 600_000, reconcile: { onMismatch: options.onMismatch ?? 'HALTED' } }),
           dependsOn: ['l2_microstructure', 'risk_gate'],
         },
       ],
@@ -79,7 +89,7 @@ async function start(name: string, options: { mode?: 'sim' | 'ib'; ackDelayMs?: 
   const stop = async () => {
     tree.actor.send({ type: 'shutdown' });
     await until(() => tree.done, 'the tree to stop');
-    await sim.close();
+    if (!options.sim) await sim.close();
   };
   const place = (quantity: number, limitPrice?: number) => {
     const placed = trader.order({ symbol: 'SPY', quantity, limitPrice, reason: 'placed by the test' });
@@ -210,5 +220,32 @@ test('sim mode: a marketable order fills against the live book at its prices, wi
     assert.equal(s.ledger.order(resting)!.filled, 0);
   } finally {
     await s.stop();
+  }
+});
+
+test('ib mode: a journal that disagrees with the broker leaves the gate where configured, naming the difference', async () => {
+  const sim = new TwsSimulator({ updatesPerSecond: 100, seed: 12 });
+  const port = await sim.listen(0);
+  try {
+    const earlier = await start('mismatch-a', { sim, port });
+    const ref = earlier.place(100);
+    await until(() => earlier.ledger.order(ref)?.state === 'filled', 'the buy to fill');
+    await earlier.stop();
+    // A second keel with a fresh journal against the same account: the broker holds 100 SPY it does not know of.
+    for (const [name, onMismatch, state] of [
+      ['mismatch-b', 'HALTED', 'HALTED'],
+      ['mismatch-c', 'REDUCING', 'REDUCING'],
+    ] as const) {
+      const s = await start(name, { sim, port, onMismatch });
+      try {
+        assert.equal(s.gate.state, state, s.tree.sink.messages().filter((m) => /reconcil|disagree|gate/.test(m)).join('\n'));
+        assert.equal(s.gate.reason, 'reconciliation: SPY: the journal holds 0 shares, the broker 100');
+        assert.equal(s.trader.order({ symbol: 'SPY', quantity: 100, reason: 'more' }).ok, false);
+      } finally {
+        await s.stop();
+      }
+    }
+  } finally {
+    await sim.close();
   }
 });
