@@ -3,20 +3,10 @@
  * live L2 book (`sim`) or TWS / Gateway (`ib`). Both take tickets and answer
  * with the same events; the trader journals each event before it counts.
  */
-import type { OrderState } from '../journal/records.js';
+import type { OrderRecord, OrderState } from '../journal/records.js';
 
-/** An order as the trader hands it to an execution, after the journal has it. */
-export interface OrderTicket {
-  readonly ref: string;
-  readonly symbol: string;
-  /** Signed: positive buys. */
-  readonly quantity: number;
-  readonly orderType: 'LMT' | 'MKT';
-  /** NaN for a market order. */
-  readonly limitPrice: number;
-  /** The IB order id reserved for it (ib mode). */
-  readonly brokerOrderId?: number;
-}
+/** An order as the trader hands it to an execution, after the journal has it: its record's order fields. */
+export type OrderTicket = Pick<OrderRecord, 'ref' | 'symbol' | 'quantity' | 'orderType' | 'limitPrice' | 'brokerOrderId'>;
 
 export type ExecutionEvent =
   | { readonly kind: 'status'; readonly ref: string; readonly state: OrderState; readonly permId?: number; readonly reason?: string; readonly at: number }

@@ -10,21 +10,13 @@ import { test } from 'node:test';
 import { ManualClock } from '../../src/clock.js';
 import { riskGateSettings } from '../../src/actors/risk-gate.js';
 import { riskLimits, type RiskLimits } from '../../src/trading/limits.js';
-import { RiskGate, type Decision, type GateTransition, type OrderIntent } from '../../src/trading/risk-gate.js';
+import { RiskGate, type Decision, type OrderIntent } from '../../src/trading/risk-gate.js';
+import { watchedGate } from '../support/gate.js';
 
 const LIMITS = riskLimits.parse({ maxPosition: 1000, maxOrderNotional: 100_000, maxGrossExposure: 300_000, maxOrdersPerSecond: 3, maxDailyLoss: 10_000, collarBps: 50 });
 
 function setup(limits: RiskLimits = LIMITS, autoResume = false) {
-  const clock = new ManualClock();
-  const gate = new RiskGate(clock, { autoResume, healthyPeriodMs: 1000, limits });
-  const happened: string[] = [];
-  const transitions: GateTransition[] = [];
-  gate.onHalt(() => happened.push(`cancel all while ${gate.state}`));
-  gate.onTransition((t) => {
-    transitions.push(t);
-    happened.push(`${t.from} -> ${t.to}`);
-  });
-  return { clock, gate, happened, transitions };
+  return watchedGate(limits, { autoResume, healthyPeriodMs: 1000 });
 }
 
 /** A buy of 100 SPY at the mid of 100, flat, nothing working, nothing held. */

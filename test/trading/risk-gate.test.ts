@@ -4,24 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ManualClock } from '../../src/clock.js';
 import { riskLimits } from '../../src/trading/limits.js';
-import { RiskGate, type GateTransition, type OrderIntent } from '../../src/trading/risk-gate.js';
+import type { OrderIntent } from '../../src/trading/risk-gate.js';
+import { watchedGate } from '../support/gate.js';
 
 /** Limits no order here comes near: these tests are about the gate's state. */
 const LOOSE = riskLimits.parse({ maxPosition: 1_000_000, maxOrderNotional: 1e9, maxGrossExposure: 1e10, maxOrdersPerSecond: 1000, collarBps: 500 });
 
 function setup(options = { autoResume: false, healthyPeriodMs: 1000 }) {
-  const clock = new ManualClock();
-  const gate = new RiskGate(clock, { ...options, limits: LOOSE });
-  const happened: string[] = [];
-  const transitions: GateTransition[] = [];
-  gate.onHalt(() => happened.push(`cancel all while ${gate.state}`));
-  gate.onTransition((t) => {
-    transitions.push(t);
-    happened.push(`${t.from} -> ${t.to}`);
-  });
-  return { clock, gate, happened, transitions };
+  return watchedGate(LOOSE, options);
 }
 
 const problems = (entries: Record<string, string>) => new Map(Object.entries(entries));
