@@ -22,7 +22,7 @@ import type { ComponentContext } from '../supervision/component.js';
 import { serviceLogic } from '../supervision/service.js';
 import type { Execution } from '../trading/execution.js';
 import { IbExecution } from '../trading/ib-execution.js';
-import { isWorking, type Ledger } from '../trading/ledger.js';
+import type { Ledger } from '../trading/ledger.js';
 import { policySettings, TradingPolicy } from '../trading/policy.js';
 import { PORTFOLIO_TOPIC } from '../trading/portfolio.js';
 import { reconcile } from '../trading/reconcile.js';
@@ -211,7 +211,7 @@ export const paperTraderLogic = serviceLogic<PaperTraderSettings>(async (ctx) =>
       publishPortfolio();
     }),
   );
-  log.info({ mode: settings.mode, instruments: symbols.length, working: ledger.workingOrders().filter(isWorking).length }, `paper trader running (${settings.mode} mode)`);
+  log.info({ mode: settings.mode, instruments: symbols.length, working: ledger.workingOrders().length }, `paper trader running (${settings.mode} mode)`);
 
   return {
     async stop() {

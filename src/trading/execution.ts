@@ -3,25 +3,15 @@
  * live L2 book (`sim`) or TWS / Gateway (`ib`). Both take tickets and answer
  * with the same events; the trader journals each event before it counts.
  */
-import type { OrderRecord, OrderState } from '../journal/records.js';
+import type { FillRecord, OrderRecord, OrderState } from '../journal/records.js';
 
 /** An order as the trader hands it to an execution, after the journal has it: its record's order fields. */
 export type OrderTicket = Pick<OrderRecord, 'ref' | 'symbol' | 'quantity' | 'orderType' | 'limitPrice' | 'brokerOrderId'>;
 
 export type ExecutionEvent =
   | { readonly kind: 'status'; readonly ref: string; readonly state: OrderState; readonly permId?: number; readonly reason?: string; readonly at: number }
-  | {
-      readonly kind: 'fill';
-      readonly ref: string;
-      readonly execId: string;
-      readonly symbol: string;
-      /** Signed, like the order. */
-      readonly quantity: number;
-      readonly price: number;
-      /** 0 when a commission event follows (ib). */
-      readonly commission: number;
-      readonly at: number;
-    }
+  /** A fill as the journal records it (commission 0 when a commission event follows, in ib mode). */
+  | ({ readonly kind: 'fill' } & Omit<FillRecord, 'type'>)
   | { readonly kind: 'commission'; readonly execId: string; readonly commission: number; readonly at: number };
 
 export interface Execution {

@@ -42,6 +42,8 @@ export function isWorking(order: LedgerOrder): boolean {
 
 export class Ledger {
   readonly orders = new Map<string, LedgerOrder>();
+  /** The orders that may still fill, by ref: decisions ask about these, not the whole day's orders. */
+  private readonly working = new Map<string, LedgerOrder>();
   readonly positions = new Map<string, Position>();
   /** Every fill by execId: a second report of the same execution is not counted again. */
   readonly fills = new Map<string, FillRecord>();
@@ -50,8 +52,6 @@ export class Ledger {
   seq = 0;
   /** Wall time of the latest fill (0 before any): reconciliation asks the broker for executions since. */
   lastFillAt = 0;
-  /** The last gate transition recorded. */
-  lastGate: { to: string; reason: string; at: number } | undefined;
   private readonly listeners = new Set<(entry: JournalEntry) => void>();
 
   constructor(
@@ -94,13 +94,13 @@ export class Ledger {
 
   /** Orders that may still fill. */
   workingOrders(): LedgerOrder[] {
-    return [...this.orders.values()].filter(isWorking);
+    return [...this.working.values()];
   }
 
   /** The unfilled signed quantity of this instrument's working orders. */
   workingQuantity(symbol: string): number {
     let sum = 0;
-    for (const o of this.orders.values()) if (o.symbol === symbol && isWorking(o)) sum += o.quantity - o.filled;
+    for (const o of this.working.values()) if (o.symbol === symbol) sum += o.quantity - o.filled;
     return sum;
   }
 
@@ -147,7 +147,7 @@ export class Ledger {
       case 'order.status': {
         const order = this.orders.get(r.ref);
         if (order && !FINAL.has(order.state)) {
-          order.state = r.state;
+          this.move(order, r.state);
           order.permId = r.permId ?? order.permId;
           order.note = r.reason ?? order.note;
           order.updatedAt = r.at;
@@ -168,14 +168,13 @@ export class Ledger {
         break;
       }
       case 'gate':
-        this.lastGate = { to: r.to, reason: r.reason, at: r.at };
         break;
     }
     for (const listener of this.listeners) listener(entry);
   }
 
   private addOrder(r: OrderRecord): void {
-    this.orders.set(r.ref, {
+    const order: LedgerOrder = {
       ref: r.ref,
       symbol: r.symbol,
       quantity: r.quantity,
@@ -190,7 +189,9 @@ export class Ledger {
       averageFillPrice: 0,
       note: '',
       updatedAt: r.at,
-    });
+    };
+    this.orders.set(r.ref, order);
+    this.working.set(r.ref, order);
   }
 
   /** A fill counts whatever its order's state: the money moved. */
@@ -205,6 +206,11 @@ export class Ledger {
     order.averageFillPrice = (order.averageFillPrice * order.filled + r.price * r.quantity) / (order.filled + r.quantity);
     order.filled += r.quantity;
     order.updatedAt = r.at;
-    if (Math.abs(order.filled) >= Math.abs(order.quantity)) order.state = 'filled';
+    if (Math.abs(order.filled) >= Math.abs(order.quantity)) this.move(order, 'filled');
+  }
+
+  private move(order: LedgerOrder, state: LedgerOrderState): void {
+    order.state = state;
+    if (FINAL.has(state)) this.working.delete(order.ref);
   }
 }

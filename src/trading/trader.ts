@@ -65,11 +65,9 @@ export class PaperTrader {
   private next = 0;
   private readonly books: () => OrderBooks | undefined;
   private pending: Promise<unknown> = Promise.resolve();
-  /** Orders placed, refused by the gate, cancels sent, since start. */
-  readonly counts = { placed: 0, refused: 0, cancels: 0, frames: 0 };
   lastRefusal = '';
-  /** Executions of orders keel never placed, seen and not booked. */
-  foreignFills = 0;
+  /** Cancels asked for since start: the emergency stop's proof that they went out inside the halt. */
+  readonly counts = { cancels: 0 };
   /** Fills handed to the journal this session (durable or on the way). */
   private readonly recordedExecs = new Set<string>();
 
@@ -91,7 +89,6 @@ export class PaperTrader {
   onFrame(frame: PredictionFrame, regime: RegimeFrame | undefined): void {
     const books = this.books();
     const { symbols, ledger, policy } = this.options;
-    this.counts.frames++;
     for (let i = 0; i < symbols.length; i++) {
       this.readMarket(books, i);
       const symbol = symbols[i]!;
@@ -125,7 +122,6 @@ export class PaperTrader {
         if (this.recordedExecs.has(event.execId) || this.options.ledger.fills.has(event.execId)) return;
         // Every order of ours is journaled before it is sent: a fill for one the journal does not know is someone else's.
         if (!this.options.ledger.order(event.ref)) {
-          this.foreignFills++;
           this.options.log.error({ execId: event.execId, ref: event.ref, symbol: event.symbol, quantity: event.quantity }, `an execution of an order keel did not place (${event.ref || 'no orderRef'}): not booked; reconciliation reports the position it leaves`);
           return;
         }
@@ -226,7 +222,6 @@ export class PaperTrader {
     const position = ledger.positions.get(symbol)?.quantity ?? 0;
     const decision = gate.check({ symbol, quantity, position, working: ledger.workingQuantity(symbol), price, mid, grossExposure: ledger.grossExposure() });
     if (!decision.ok) {
-      this.counts.refused++;
       if (decision.reason !== this.lastRefusal) this.options.log.info({ symbol, quantity, reason: decision.reason }, `order refused: ${decision.reason}`);
       this.lastRefusal = decision.reason;
       return decision;
@@ -241,7 +236,6 @@ export class PaperTrader {
     const unsent = { ticket, cancelled: false };
     this.unsent.set(ref, unsent);
     this.active.set(o.symbol, ref);
-    this.counts.placed++;
     this.record({ type: 'order', at: this.options.clock.wallNow(), ref, symbol: o.symbol, quantity: o.quantity, orderType: 'LMT', limitPrice: o.price, brokerOrderId, reason: o.reason }, () => {
       this.unsent.delete(ref);
       // The gate may have halted while the record was on its way to disk.
