@@ -273,8 +273,9 @@ export class IbExecution implements Execution {
     const execId = report.execId ?? '';
     const commission = report.commission ?? NaN;
     if (!Number.isFinite(commission)) return;
-    if (this.reportedExecs.has(execId)) this.options.onEvent({ kind: 'commission', execId, commission, at: this.options.clock.wallNow() });
-    else if (!this.options.knownExecution(execId)) this.waitingCommissions.set(execId, commission);
+    // A known execution's commission too: the fill may have been journaled just before a crash and its commission not.
+    if (this.reportedExecs.has(execId) || this.options.knownExecution(execId)) this.options.onEvent({ kind: 'commission', execId, commission, at: this.options.clock.wallNow() });
+    else this.waitingCommissions.set(execId, commission);
   };
 
   private readonly onError = (error: Error, code: number, reqId: number): void => {

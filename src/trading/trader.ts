@@ -128,10 +128,14 @@ export class PaperTrader {
         this.recordedExecs.add(event.execId);
         this.record({ type: 'fill', at: event.at, ref: event.ref, execId: event.execId, symbol: event.symbol, quantity: event.quantity, price: event.price, commission: event.commission });
         break;
-      case 'commission':
-        if (!this.recordedExecs.has(event.execId) && !this.options.ledger.fills.has(event.execId)) return;
+      case 'commission': {
+        const booked = this.options.ledger.fills.get(event.execId);
+        if (!booked && !this.recordedExecs.has(event.execId)) return;
+        // Reported again by a reconciliation: already in the journal.
+        if (booked && booked.commission === event.commission) return;
         this.record({ type: 'commission', at: event.at, execId: event.execId, commission: event.commission });
         break;
+      }
     }
   }
 
