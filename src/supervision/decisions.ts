@@ -41,6 +41,8 @@ export interface ChildState {
   runningSince?: number;
   backoffUntil?: number;
   lastError?: string;
+  /** Why it will start again: its last failure, or an operator's request. */
+  restartReason?: string;
   /** Must come down (shutdown, escalation, or rest_for_one while a dependency restarts). */
   held: boolean;
   /** Where a stopping child goes once it is down. */
@@ -244,6 +246,30 @@ export function shutdownRequested(state: SupervisorState, now: number): Decision
   });
 }
 
+/**
+ * An operator asked for a restart: the child (and under rest_for_one what
+ * depends on it) stops gracefully and starts again at once. Not a failure:
+ * no backoff, and it does not count against the restart intensity.
+ */
+export function restartRequested(state: SupervisorState, id: string, now: number): Decision {
+  return decide(state, now, (s, fx) => {
+    const c = s.children[id];
+    if (!c || (c.status !== 'running' && c.status !== 'starting') || (s.phase !== 'running' && s.phase !== 'starting')) return;
+    fx.push(log('info', `${id} restart requested by an operator`, { child: id }));
+    c.held = true;
+    c.restartReason = 'requested by an operator';
+    if (s.strategy === 'one_for_one') {
+      takeDown(c, true, now, fx);
+      return;
+    }
+    // rest_for_one: reconcile stops the dependents first, then the child, and starts them again in order.
+    for (const dependentId of transitiveDependents(dependentsByChild(s), id)) {
+      const dependent = s.children[dependentId];
+      if (dependent && !isDown(dependent)) dependent.held = true;
+    }
+  });
+}
+
 /** Restart policy, intensity, backoff and strategy for a child that terminated while starting or running. */
 function handleTermination(
   s: SupervisorState,
@@ -256,6 +282,7 @@ function handleTermination(
   fx: Effect[],
 ): void {
   c.lastError = error;
+  c.restartReason = error;
   const restart = c.restart === 'permanent' || (c.restart === 'transient' && abnormal);
   if (!restart) {
     c.afterStop = 'failed';
@@ -376,7 +403,9 @@ function reconcile(s: SupervisorState, now: number, fx: Effect[]): void {
       c.startedAt = now;
       fx.push({ type: 'spawn', id, incarnation: c.incarnation });
       fx.push({ type: 'timer', key: `start:${id}`, delayMs: c.startTimeoutMs, event: { type: 'child.startTimeout', id, incarnation: c.incarnation } });
-      fx.push(log('info', c.incarnation === 1 ? `starting ${id}` : `restarting ${id}`, { child: id, incarnation: c.incarnation }));
+      if (c.incarnation === 1) fx.push(log('info', `starting ${id}`, { child: id, incarnation: c.incarnation }));
+      else fx.push(log('info', `restarting ${id}: ${c.restartReason ?? 'its dependency restarted'}`, { child: id, incarnation: c.incarnation, reason: c.restartReason }));
+      c.restartReason = undefined;
     }
   }
 
@@ -394,7 +423,8 @@ function reconcile(s: SupervisorState, now: number, fx: Effect[]): void {
 
 function canStart(s: SupervisorState, c: ChildState): boolean {
   if (c.status !== 'stopped' || c.held) return false;
-  if (!c.dependsOn.every((d) => s.children[d]!.status === 'running')) return false;
+  // A dependency that is held is on its way down (an operator's restart): wait for it to come back.
+  if (!c.dependsOn.every((d) => s.children[d]!.status === 'running' && !s.children[d]!.held)) return false;
   // rest_for_one: wait until the dependents taken down for this restart are down.
   return c.dependents.every((d) => !s.children[d]!.held || isDown(s.children[d]!));
 }

@@ -37,6 +37,8 @@ export interface ChildSnapshot {
  */
 export interface ChildSpec {
   readonly id: string;
+  /** What it is, for the inspector (the config's component kind). */
+  readonly kind?: string;
   readonly logic: AnyActorLogic;
   readonly settings?: unknown;
   readonly dependsOn?: readonly string[];

@@ -19,6 +19,7 @@ import {
   childHealth,
   childReady,
   initialState,
+  restartRequested,
   shutdownRequested,
   shutdownTimedOut,
   startTimedOut,
@@ -81,7 +82,8 @@ type ChildEvent =
   | { type: `xstate.error.actor.${string}`; error: unknown }
   | { type: `xstate.done.actor.${string}`; output: unknown };
 
-export type SupervisorEvent = { type: 'shutdown' } | TimerEvent | ChildEvent;
+/** `restart`: an operator's request to restart one child (the inspector's restart-actor). */
+export type SupervisorEvent = { type: 'shutdown' } | { type: 'restart'; id: string } | TimerEvent | ChildEvent;
 
 const PHASES: readonly Phase[] = ['starting', 'running', 'stopping', 'escalating', 'stopped', 'failed'];
 
@@ -111,6 +113,8 @@ function decideOn(context: SupervisorContext, event: SupervisorEvent | { type: '
       return begin(core, now);
     case 'shutdown':
       return shutdownRequested(core, now);
+    case 'restart':
+      return restartRequested(core, event.id, now);
     case 'child.failed':
       return childFailed(core, { id: event.id, incarnation: event.incarnation, error: describeError(event.error), alive: true }, now, context.random());
     case 'child.startTimeout':
@@ -233,6 +237,7 @@ export const supervisorMachine = setup({
   entry: 'react',
   on: {
     shutdown: { actions: 'react' },
+    restart: { actions: 'react' },
     'child.failed': { actions: 'react' },
     'child.startTimeout': { actions: 'react' },
     'child.shutdownTimeout': { actions: 'react' },

@@ -127,6 +127,25 @@ describe('restart', () => {
     assert.deepEqual(p.sequence('stop'), ['a']);
   });
 
+  test("an operator's restart stops and starts the child at once: no backoff, no failure counted", async () => {
+    for (const strategy of ['one_for_one', 'rest_for_one'] as const) {
+      const p = new Probes();
+      const t = startTree({ defaults, strategy, random: () => 0, children: [p.spec('a'), p.spec('b', ['a']), p.spec('c', ['b'])] });
+      await t.clock.advance(10);
+      t.actor.send({ type: 'restart', id: 'b' });
+      await t.clock.advance(0);
+      await t.clock.advance(0);
+      assert.equal(t.child('b').status, 'running', strategy);
+      assert.equal(t.child('b').failures, 0);
+      assert.equal(p.starts('b'), 2);
+      assert.equal(p.starts('a'), 1);
+      // one_for_one leaves the dependent alone; rest_for_one takes it down first and brings it back after.
+      assert.deepEqual(p.sequence('stop'), strategy === 'one_for_one' ? ['b'] : ['c', 'b'], strategy);
+      assert.equal(p.starts('c'), strategy === 'one_for_one' ? 1 : 2);
+      assert.ok(t.sink.messages().includes('restarting b: requested by an operator'));
+    }
+  });
+
   test('rest_for_one stops dependents first, in reverse order, and restarts them after the failed child is ready', async () => {
     const p = new Probes();
     const t = startTree({
