@@ -6,7 +6,7 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       // An un-awaited promise is an error nobody will see: keel routes every failure to a supervisor.
@@ -26,5 +26,25 @@ export default tseslint.config(
   {
     files: ['**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
+  {
+    // The inspector page runs in the browser, not in node: only the browser globals it uses.
+    files: ['src/inspector/web/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        location: 'readonly',
+        history: 'readonly',
+        WebSocket: 'readonly',
+        fetch: 'readonly',
+        requestAnimationFrame: 'readonly',
+        setTimeout: 'readonly',
+        setInterval: 'readonly',
+        // Inherited from the node block above; there is no process in a page.
+        process: 'off',
+      },
+    },
   },
 );

@@ -23,7 +23,7 @@ const MARKET_DEPTH = 12;
 const CURRENT_TIME = 49;
 
 /** The market's first `count` depth updates for SPY as MARKET_DEPTH frames, and an end marker. */
-function recordDepth(count: number): Buffer {
+export function recordDepth(count: number): Buffer {
   const frames: Buffer[] = [];
   const market = new Market(
     { seed: 7, updatesPerSecond: 1_000 },
@@ -83,42 +83,61 @@ parentPort.on('message', () => server.close(() => process.exit(0)));
 
 type Variant = 'raw' | 'keel';
 
-/** One client reads the whole recording; resolves with messages per second. */
-async function ingest(port: number, variant: Variant): Promise<number> {
+/** The player in a worker thread, listening on a free port. */
+export async function startPlayer(recording: Buffer): Promise<{ port: number; stop: () => Promise<void> }> {
+  const player = new Worker(PLAYER, { eval: true, workerData: { recording } });
+  const port = await new Promise<number>((resolve) => player.once('message', resolve));
+  return {
+    port,
+    async stop() {
+      player.postMessage('stop');
+      await new Promise((resolve) => player.once('exit', resolve));
+    },
+  };
+}
+
+/**
+ * Connects an unmodified IB client to the player, hands every depth update
+ * to `onDepth`, and resolves with messages per second once the whole
+ * recording is through.
+ */
+export async function playDepth(port: number, messages: number, onDepth: DepthFeed['onDepth'] | undefined): Promise<number> {
   const ib = new IBApi({ host: '127.0.0.1', port, maxReqPerSec: 10_000 });
   await new Promise<void>((resolve) => {
     ib.once(EventName.nextValidId, () => resolve());
     ib.connect(1);
   });
-  let handled = 0;
-  if (variant === 'raw') {
-    ib.on(EventName.updateMktDepth, () => {});
-  } else {
-    const bus = new Bus();
-    const feed = new DepthFeed(bus, systemClock);
-    feed.route(1, { instrument: 0, lastAt: 0, updates: 0 });
-    // A consumer that touches every row, as the order book will.
-    bus.subscribe<DepthBatch>(DEPTH_TOPIC, (batch) => {
-      for (let row = 0; row < batch.count; row++) if (batch.size[row]! >= 0) handled++;
-    });
-    ib.on(EventName.updateMktDepth, feed.onDepth);
-  }
+  ib.on(EventName.updateMktDepth, onDepth ?? (() => {}));
   const done = new Promise<void>((resolve) => ib.once(EventName.currentTime, () => resolve()));
   const started = performance.now();
   ib.reqMktDepth(1, { symbol: 'SPY', secType: SecType.STK, exchange: 'SMART', currency: 'USD' }, 10, false, []);
   await done;
   const seconds = (performance.now() - started) / 1000;
   ib.disconnect();
-  if (variant === 'keel' && handled !== MESSAGES) throw new Error(`keel's handler saw ${handled} of ${MESSAGES} depth updates`);
-  return MESSAGES / seconds;
+  return messages / seconds;
 }
 
+/** One client reads the whole recording; resolves with messages per second. */
+async function ingest(port: number, variant: Variant): Promise<number> {
+  if (variant === 'raw') return playDepth(port, MESSAGES, undefined);
+  let handled = 0;
+  const bus = new Bus();
+  const feed = new DepthFeed(bus, systemClock);
+  feed.route(1, { instrument: 0, lastAt: 0, updates: 0 });
+  // A consumer that touches every row, as the order book will.
+  bus.subscribe<DepthBatch>(DEPTH_TOPIC, (batch) => {
+    for (let row = 0; row < batch.count; row++) if (batch.size[row]! >= 0) handled++;
+  });
+  const rate = await playDepth(port, MESSAGES, feed.onDepth);
+  if (handled !== MESSAGES) throw new Error(`keel's handler saw ${handled} of ${MESSAGES} depth updates`);
+  return rate;
+}
 
 export async function ingestBench({ runs, progress }: BenchOptions) {
   progress(`ingest: recording ${MESSAGES.toLocaleString('en-US')} depth messages from the simulated market`);
   const recording = recordDepth(MESSAGES);
-  const player = new Worker(PLAYER, { eval: true, workerData: { recording } });
-  const port = await new Promise<number>((resolve) => player.once('message', resolve));
+  const player = await startPlayer(recording);
+  const port = player.port;
   const rates: Record<Variant, number[]> = { raw: [], keel: [] };
   try {
     await ingest(port, 'raw'); // warm-up: JIT and socket buffers
@@ -131,8 +150,7 @@ export async function ingestBench({ runs, progress }: BenchOptions) {
       }
     }
   } finally {
-    player.postMessage('stop');
-    await new Promise((resolve) => player.once('exit', resolve));
+    await player.stop();
   }
   const raw = median(rates.raw);
   const keel = median(rates.keel);

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { bookBench } from './book.js';
 import { healthBench } from './health.js';
 import { ingestBench } from './ingest.js';
+import { inspectorBench } from './inspector.js';
 import { ledgerBench } from './ledger.js';
 import { modelsBench } from './models.js';
 import { startupBench } from './startup.js';
@@ -20,6 +21,7 @@ const benches = {
   health: healthBench,
   models: modelsBench,
   ledger: ledgerBench,
+  inspector: inspectorBench,
 } as const;
 
 const HELP = `Usage: npm run bench -- [NAME ...] [--runs N]

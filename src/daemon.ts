@@ -9,6 +9,7 @@ import { componentKinds } from './actors/registry.js';
 import { Bus, INSTANCE_TOPIC } from './bus.js';
 import { systemClock, type Clock } from './clock.js';
 import type { KeelConfig } from './config/schema.js';
+import { startInspection } from './inspector/notable.js';
 import { describeError, routeProcessFailures } from './supervision/failure-scope.js';
 import type { ChildSpec } from './supervision/spec.js';
 import { SupervisorEscalation, supervisorMachine, type SupervisorSettings } from './supervision/supervisor.js';
@@ -22,6 +23,7 @@ export const EXIT_FORCED = 130;
 export function treeFromConfig(config: KeelConfig): SupervisorSettings {
   const children: ChildSpec[] = Object.entries(config.components).map(([id, c]) => ({
     id,
+    kind: c.kind,
     logic: componentKinds[c.kind].logic,
     settings: c.settings,
     dependsOn: c.dependsOn,
@@ -61,9 +63,13 @@ export function runDaemon(options: DaemonOptions): Promise<number> {
 
     const bus = new Bus();
     bus.retain(INSTANCE_TOPIC, instance);
+    // Kept from the first event, so an inspector that starts (or restarts) later still sees the whole tree.
+    const inspection = startInspection(bus, clock);
+    cleanups.push(inspection.stop);
     const root = createActor(supervisorMachine, {
       clock,
       systemId: 'root',
+      inspect: inspection.tree.observe,
       input: {
         id: 'root',
         settings: tree,

@@ -283,7 +283,7 @@ export const ibConnectionLogic = setup({
       entry: [
         'drop',
         assign({ failures: ({ context }) => context.failures + 1 }),
-        ({ context }) => context.ctx.log.warn({ reason: context.reason, failures: context.failures }, 'connection to TWS lost: reconnecting'),
+        ({ context }) => context.ctx.log.warn({ reason: context.reason, failures: context.failures }, `connection to TWS lost (${context.reason}): reconnecting`),
         { type: 'publish', params: { state: 'reconnecting' } },
       ],
       always: {

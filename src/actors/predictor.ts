@@ -46,6 +46,8 @@ export const PREDICTIONS_TOPIC = 'predictions';
 /** How often a shadow candidate's agreement and latency are logged, in frames. */
 const SHADOW_REPORT_FRAMES = 60;
 export const PREDICTOR_TOPIC = 'predictor';
+/** Every install, swap, rollback, promotion, shadow and refusal (SwapEvent), for the inspector's event log. */
+export const MODEL_SWAP_TOPIC = 'predictor.swap';
 
 /** What the health rollup and the inspector read. */
 export interface PredictorStatus {
@@ -69,6 +71,7 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
   let status: PredictorStatus;
   try {
     const registry = new ModelRegistry(pool, engine.schema, log, { latencyBudgetMs: settings.latencyBudgetMs, maxWindow: settings.historyFrames });
+    registry.onSwap((event) => bus.publish(MODEL_SWAP_TOPIC, event));
     const tiers = { base: settings.base, sectors: settings.sectors, sectorCacheSize: settings.sectorCacheSize, highVol: settings.highVol };
     const predictor = new TieredPredictor(registry, engine.schema, symbols, { tiers, historyFrames: settings.historyFrames }, log, () => clock.now());
     await predictor.start();

@@ -8,6 +8,7 @@ import type { AnyActorLogic } from 'xstate';
 import { featureHealthLogic, featureHealthSettings } from './feature-health.js';
 import { featuresLogic, featuresSettings } from './features.js';
 import { ibConnectionLogic, ibConnectionSettings } from './ib-connection.js';
+import { inspectorLogic, inspectorSettings } from './inspector.js';
 import { journalLogic, journalSettings } from './journal.js';
 import { l2MicrostructureLogic, l2MicrostructureSettings } from './l2-microstructure.js';
 import { paperTraderLogic, paperTraderSettings } from './paper-trader.js';
@@ -85,6 +86,11 @@ export const componentKinds = {
     logic: paperTraderLogic,
     settings: paperTraderSettings,
     description: 'predictions to orders through the risk gate; fills against the live book (sim) or at TWS (ib), reconciled with the broker',
+  },
+  inspector: {
+    logic: inspectorLogic,
+    settings: inspectorSettings,
+    description: 'HTTP + WebSocket on loopback: the live actor tree, /health, /metrics, the web page, and token-guarded control',
   },
   placeholder: {
     logic: placeholderLogic,

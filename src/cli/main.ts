@@ -10,6 +10,7 @@ import { createLogger } from '../log.js';
 import { defaultSimConfig, loadSimConfig, withFlags } from '../sim/config.js';
 import { endpointLines, startControlServer, type ControlServer } from '../sim/control.js';
 import { TwsSimulator } from '../sim/server.js';
+import { inspectCommand } from './inspect.js';
 import { sjmCommands } from './sjm.js';
 
 const EXIT_USAGE = 2;
@@ -26,20 +27,28 @@ export interface Command {
 const commands: Record<string, Command> = {
   run: {
     summary: 'run the daemon',
-    usage: 'keel run [--config FILE]',
+    usage: 'keel run [--config FILE] [--no-inspector]',
     help: `Starts every component of the config's tree in dependency order and runs
 until SIGINT or SIGTERM, then stops them in reverse order. A second signal
 forces exit. Exits 1 if the tree gives up (restart intensity exceeded).
 
+The inspector (component kind inspector, http://127.0.0.1:7500 by default)
+serves the live actor tree, /health, /metrics and the web page; attach a
+terminal to it with \`keel inspect\`.
+
 Options:
-  -c, --config FILE   config file (default: ${DEFAULT_CONFIG})`,
-    options: { config: { type: 'string', short: 'c' } },
+  -c, --config FILE   config file (default: ${DEFAULT_CONFIG})
+      --no-inspector  leave the inspector component(s) out of the tree`,
+    options: { config: { type: 'string', short: 'c' }, 'no-inspector': { type: 'boolean' } },
     async run(values, positionals) {
       if (positionals.length > 0) return usageError(`unexpected argument '${positionals[0]}'`, 'run');
       const file = (values.config as string | undefined) ?? DEFAULT_CONFIG;
       const config = loadConfig(file);
       const log = createLogger({ level: config.log.level, pretty: config.log.pretty });
-      return runDaemon({ instance: config.instance, tree: treeFromConfig(config), log });
+      const tree = treeFromConfig(config);
+      if (values['no-inspector']) log.info('inspector left out (--no-inspector)');
+      const children = values['no-inspector'] ? tree.children.filter((c) => c.kind !== 'inspector') : tree.children;
+      return runDaemon({ instance: config.instance, tree: { ...tree, children }, log });
     },
   },
   sim: {
@@ -129,6 +138,7 @@ dependencies and dependency cycles. Prints the start levels when it is good.`,
       return 0;
     },
   },
+  inspect: inspectCommand,
   ...sjmCommands,
 };
 

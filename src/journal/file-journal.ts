@@ -219,6 +219,7 @@ export class FileJournal implements Journal {
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly counts = { records: 0, batches: 0, bytes: 0 };
+  private flushTime = 0;
 
   private constructor(
     readonly path: string,
@@ -244,6 +245,11 @@ export class FileJournal implements Journal {
   /** Records, batches and bytes this journal has made durable since it was opened. */
   get stats(): JournalStats {
     return { ...this.counts };
+  }
+
+  /** Time spent writing and syncing the batches of `stats`, ms (over `stats.batches`: the mean flush). */
+  get flushMs(): number {
+    return this.flushTime;
   }
 
   append(record: LedgerRecord): Promise<number> {
@@ -328,6 +334,7 @@ export class FileJournal implements Journal {
     this.timer = undefined;
     const batch = this.queue.splice(0, this.maxBatch);
     const bytes = batch.length === 1 ? batch[0]!.frame : Buffer.concat(batch.map((p) => p.frame));
+    const started = performance.now();
     try {
       await this.writeAll(bytes);
       if (this.sync) await this.handle.datasync();
@@ -344,6 +351,7 @@ export class FileJournal implements Journal {
     this.counts.records += batch.length;
     this.counts.batches++;
     this.counts.bytes += bytes.length;
+    this.flushTime += performance.now() - started;
     for (const pending of batch) pending.resolve(pending.seq);
     this.inFlight = undefined;
     this.kick();

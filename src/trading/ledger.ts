@@ -133,7 +133,7 @@ export class Ledger {
       grossExposure += p.exposure();
       netExposure += Math.sign(p.quantity) * p.exposure();
     }
-    return { at, cash: this.cash, positions, realizedPnl, unrealizedPnl, fees, grossExposure, netExposure, seq: this.seq };
+    return { at, cash: this.cash, positions, realizedPnl, unrealizedPnl, fees, netPnl: realizedPnl + unrealizedPnl - fees, grossExposure, netExposure, seq: this.seq };
   }
 
   private apply(entry: JournalEntry): void {

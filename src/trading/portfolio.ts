@@ -27,6 +27,8 @@ export interface PortfolioView {
   readonly realizedPnl: number;
   readonly unrealizedPnl: number;
   readonly fees: number;
+  /** Realized + unrealized − fees. */
+  readonly netPnl: number;
   /** Sum of |quantity × mark|. */
   readonly grossExposure: number;
   readonly netExposure: number;

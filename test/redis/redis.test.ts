@@ -170,7 +170,7 @@ function portfolio(seq: number, spy: number): PortfolioView {
     { symbol: 'SPY', quantity: spy, averagePrice: 500.25, mark: 501, realizedPnl: 0, unrealizedPnl: 0.75 * spy, fees: 1 },
     { symbol: 'MSFT', quantity: 0, averagePrice: 0, mark: NaN, realizedPnl: -2.5, unrealizedPnl: 0, fees: 0.5 },
   ];
-  return { at: Date.now(), cash: 100_000 - 500.25 * spy, positions, realizedPnl: -2.5, unrealizedPnl: 0.75 * spy, fees: 1.5, grossExposure: 501 * Math.abs(spy), netExposure: 501 * spy, seq };
+  return { at: Date.now(), cash: 100_000 - 500.25 * spy, positions, realizedPnl: -2.5, unrealizedPnl: 0.75 * spy, fees: 1.5, netPnl: -2.5 + 0.75 * spy - 1.5, grossExposure: 501 * Math.abs(spy), netExposure: 501 * spy, seq };
 }
 
 let refs = 0;

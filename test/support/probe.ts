@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { createActor } from 'xstate';
 import { Bus } from '../../src/bus.js';
 import { ManualClock, type Clock } from '../../src/clock.js';
+import { startInspection } from '../../src/inspector/notable.js';
 import { createLogger } from '../../src/log.js';
 import type { ComponentContext } from '../../src/supervision/component.js';
 import { serviceLogic } from '../../src/supervision/service.js';
@@ -100,16 +101,18 @@ export class LogSink extends Writable {
   }
 }
 
-/** A root supervisor, on a manual clock unless told otherwise, started. */
+/** A root supervisor, on a manual clock unless told otherwise, started; inspected as the daemon does. */
 export function startTree<C extends Clock = ManualClock>(settings: SupervisorSettings, clock: C = new ManualClock() as unknown as C) {
   const sink = new LogSink();
   const log = createLogger({ level: 'debug', pretty: false, destination: sink });
   const bus = new Bus();
+  const inspection = startInspection(bus, clock).tree;
   const errors: unknown[] = [];
   let done = false;
   const actor = createActor(supervisorMachine, {
     clock,
     systemId: 'root',
+    inspect: inspection.observe,
     input: {
       id: 'root',
       settings,
@@ -126,6 +129,7 @@ export function startTree<C extends Clock = ManualClock>(settings: SupervisorSet
     actor,
     clock,
     bus,
+    inspection,
     sink,
     errors,
     get done() {

@@ -1,0 +1,56 @@
+/**
+ * inspector: the daemon's HTTP + WebSocket window on the actor tree, its
+ * health, metrics, features, positions and orders, with token-guarded
+ * control (src/inspector/). Loopback only unless `host` says otherwise.
+ *
+ * It serves the ActorTree the daemon keeps from XState's inspection (so
+ * it sees actors that started before it), which is why it needs no
+ * dependencies and a restart of it loses nothing.
+ */
+import { z } from 'zod';
+import { INSPECTION_TOPIC, type ActorTree } from '../inspector/actor-tree.js';
+import { writeToken } from '../inspector/control.js';
+import { InspectorServer } from '../inspector/server.js';
+import { INSTANCE_TOPIC } from '../bus.js';
+import { serviceLogic } from '../supervision/service.js';
+
+export const inspectorSettings = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    /** 0 picks a free port (logged). */
+    port: z.number().int().min(0).max(65535).default(7500),
+    /** A fresh token is written here at every start, readable by the owner alone. */
+    tokenFile: z.string().min(1).default('var/inspector.token'),
+    /** A fixed token instead of a fresh one (then tokenFile is not written). */
+    token: z.string().min(16, 'a fixed token needs at least 16 characters').optional(),
+    maxBodyBytes: z.number().int().positive().default(64 * 1024),
+  })
+  .strict();
+
+export type InspectorSettings = z.infer<typeof inspectorSettings>;
+
+/** The inspector's address once it listens: `{url}`. */
+export const INSPECTOR_TOPIC = 'inspector';
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+export const inspectorLogic = serviceLogic<InspectorSettings>(async ({ settings, bus, clock, log }) => {
+  const tree = bus.latest<ActorTree>(INSPECTION_TOPIC);
+  if (!tree) throw new Error('the inspector needs the actor tree the daemon keeps: run it under `keel run`');
+  const token = settings.token ?? writeToken(settings.tokenFile);
+  const server = await InspectorServer.start({
+    host: settings.host,
+    port: settings.port,
+    token,
+    instance: bus.latest<string>(INSTANCE_TOPIC) ?? 'keel',
+    tree,
+    bus,
+    clock,
+    log,
+    maxBodyBytes: settings.maxBodyBytes,
+  });
+  if (!LOOPBACK.has(settings.host)) log.warn({ host: settings.host }, `inspector bound to ${settings.host}: reachable from other machines (control still needs the token)`);
+  bus.retain(INSPECTOR_TOPIC, { url: server.url });
+  log.info({ url: server.url, tokenFile: settings.token ? undefined : settings.tokenFile }, `inspector listening on ${server.url}`);
+  return { stop: () => server.close() };
+});

@@ -1,0 +1,300 @@
+// @jsxRuntime automatic
+// @jsxImportSource react
+/**
+ * The panels of `keel inspect`. Every line is cut at the terminal's width
+ * (never wrapped), so each panel's height is known in advance and the app
+ * can give the event log exactly the rows that are left (see `heights`).
+ */
+import { Box, Text } from 'ink';
+import type { ReactNode } from 'react';
+import type { ActorView, FeatureHealthPanel, GatePanel, InspectorEvent, InstrumentPanel, Panels } from '../../inspector/protocol.js';
+import { abbreviate, clock, countdown, fit, money, num, signColour, stateText, statusColour, type Colour } from './format.js';
+import type { LinkState } from './link.js';
+import type { Model, TreeRow } from './model.js';
+
+/** One line, cut at the box's width. */
+function Line({ children }: { children: ReactNode }) {
+  return <Text wrap="truncate-end">{children}</Text>;
+}
+
+function Title({ children }: { children: ReactNode }) {
+  return (
+    <Text bold color="cyan" wrap="truncate-end">
+      {children}
+    </Text>
+  );
+}
+
+export function Header({ model, link, url, now }: { model: Model; link: LinkState; url: string; now: number }) {
+  const panels = model.panels;
+  return (
+    <Line>
+      <Text bold>keel inspect</Text> <Text color="white">{model.instance ?? ''}</Text> <Text dimColor>{url}</Text>
+      {'  '}
+      <Connection link={link} now={now} />
+      {panels && (
+        <>
+          {'  '}phase <Text color={statusColour(panels.phase)}>{panels.phase}</Text>
+          {'  '}health <Text color={statusColour(panels.health)}>{panels.health}</Text>
+          {panels.ib && <>{'  '}ib <Text color={panels.ib.state === 'connected' ? 'green' : 'yellow'}>{panels.ib.state}</Text></>}
+          {panels.redis && <>{'  '}redis <Text color={panels.redis.state === 'connected' ? 'green' : 'yellow'}>{panels.redis.state}</Text></>}
+        </>
+      )}
+    </Line>
+  );
+}
+
+function Connection({ link, now }: { link: LinkState; now: number }) {
+  switch (link.kind) {
+    case 'open':
+      return <Text color="green">● live</Text>;
+    case 'connecting':
+      return <Text color="yellow">○ connecting…</Text>;
+    case 'retrying':
+      return (
+        <Text color="red">
+          ○ disconnected ({link.reason}), retrying in {Math.max(1, Math.ceil((link.at - now) / 1000))}s
+        </Text>
+      );
+  }
+}
+
+export const GATE_HEIGHT = 3;
+
+/** The gate in a coloured frame: the one thing an operator must never miss. */
+export function Gate({ gate, connected }: { gate: GatePanel | null; connected: boolean }) {
+  const colour: Colour = gate ? statusColour(gate.state) : 'gray';
+  const conditions = gate ? Object.entries(gate.conditions) : [];
+  return (
+    <Box borderStyle="round" borderColor={colour} paddingX={1}>
+      <Line>
+        <Text bold>GATE </Text>
+        {gate ? (
+          <>
+            <Text bold inverse color={colour}>
+              {` ${gate.state} `}
+            </Text>{' '}
+            <Text color={colour}>{gate.reason || '-'}</Text>
+            {conditions.length > 0 && <Text dimColor>{'   held by ' + conditions.map(([source, why]) => `${source}: ${why}`).join('; ')}</Text>}
+          </>
+        ) : (
+          <Text dimColor>{connected ? 'no risk gate in this daemon' : 'not known yet'}</Text>
+        )}
+      </Line>
+    </Box>
+  );
+}
+
+/** A failing actor's error gets a line of its own: the inline column is too narrow for it. */
+const errorBelow = (a: ActorView) => a.lastError !== null && (a.status === 'backoff' || a.status === 'failed');
+
+export function treeHeight(rows: readonly TreeRow[]): number {
+  return 1 + Math.max(1, rows.length + rows.filter((r) => errorBelow(r.actor)).length);
+}
+
+/** The supervisor tree: one line per actor, indented under its supervisor. */
+export function Tree({ rows, now, skewMs }: { rows: readonly TreeRow[]; now: number; skewMs: number }) {
+  const label = (r: TreeRow) => `${'  '.repeat(r.depth)}${r.actor.id}${r.actor.kind !== r.actor.id ? ` (${r.actor.kind})` : ''}`;
+  const nameW = Math.min(36, Math.max('SUPERVISOR TREE'.length, ...rows.map((r) => label(r).length)));
+  const stateW = Math.min(28, Math.max(5, ...rows.map((r) => stateText(r.actor.state).length)));
+  return (
+    <Box flexDirection="column">
+      <Title>
+        {'SUPERVISOR TREE'.padEnd(nameW + 2)}
+        {'STATUS'.padEnd(10)}
+        {'STATE'.padEnd(stateW + 2)}
+        {'RST  HEALTH    '}
+        {'BACKOFF / LAST ERROR'}
+      </Title>
+      {rows.length === 0 && <Text dimColor>no actors yet</Text>}
+      {rows.map((r) => (
+        <ActorLine key={r.actor.id} actor={r.actor} depth={r.depth} label={label(r)} nameW={nameW} stateW={stateW} now={now + skewMs} />
+      ))}
+    </Box>
+  );
+}
+
+function ActorLine({ actor, depth, label, nameW, stateW, now }: { actor: ActorView; depth: number; label: string; nameW: number; stateW: number; now: number }) {
+  const health = actor.health;
+  const below = errorBelow(actor);
+  return (
+    <>
+      <Line>
+        <Text bold={actor.parent === null}>{fit(label, nameW).padEnd(nameW + 2)}</Text>
+        <Text color={statusColour(actor.status)}>{fit(actor.status, 9).padEnd(10)}</Text>
+        {fit(stateText(actor.state), stateW).padEnd(stateW + 2)}
+        <Text color={actor.restarts > 0 ? 'yellow' : undefined} dimColor={actor.restarts === 0}>
+          {String(actor.restarts).padStart(3)}
+        </Text>
+        {'  '}
+        <Text color={health ? statusColour(health.status) : undefined} dimColor={!health}>
+          {(health?.status ?? '-').padEnd(10)}
+        </Text>
+        {actor.backoffUntil !== null && <Text color="magenta">restart in {countdown(actor.backoffUntil, now)} </Text>}
+        {actor.lastError && !below && <Text color="red" dimColor>{oneLine(actor.lastError)}</Text>}
+        {!actor.lastError && health?.detail && <Text dimColor>{health.detail}</Text>}
+      </Line>
+      {below && (
+        <Line>
+          {'  '.repeat(depth + 2)}
+          <Text color="red">{oneLine(actor.lastError!)}</Text>
+        </Line>
+      )}
+    </>
+  );
+}
+
+const oneLine = (text: string) => text.replace(/\s+/g, ' ');
+
+export function marketHeight(panels: Panels | null): number {
+  // title + header + instruments (or a 'none' line), a blank, title + account line
+  return 2 + Math.max(1, panels?.instruments.length ?? 0) + 1 + 2;
+}
+
+const COLUMNS: readonly [string, number][] = [
+  ['SYM', 6],
+  ['BID', 9],
+  ['ASK', 9],
+  ['REGIME', 11],
+  ['PRED', 7],
+  ['POS', 6],
+  ['AVG', 9],
+  ['UNREAL', 11],
+  ['REAL', 11],
+];
+export const MARKET_WIDTH = COLUMNS.reduce((sum, [, w]) => sum + w, 0);
+
+/** Per instrument: quotes, what the models think, and what we hold; then the account. */
+export function Market({ panels }: { panels: Panels | null }) {
+  const instruments = panels?.instruments ?? [];
+  const account = panels?.account ?? null;
+  return (
+    <Box flexDirection="column" width={MARKET_WIDTH} flexShrink={0}>
+      <Title>INSTRUMENTS</Title>
+      <Text dimColor wrap="truncate-end">
+        {COLUMNS.map(([name, w], i) => (i === 0 ? name.padEnd(w) : name.padStart(w - 1) + ' ')).join('')}
+      </Text>
+      {instruments.length === 0 && <Text dimColor>none yet</Text>}
+      {instruments.map((i) => (
+        <InstrumentLine key={i.symbol} instrument={i} />
+      ))}
+      <Text> </Text>
+      <Title>ACCOUNT</Title>
+      {account ? (
+        <Line>
+          cash {money(account.cash)}
+          {'  '}net <Text color={signColour(account.netPnl)}>{money(account.netPnl, true)}</Text>
+          <Text dimColor> (fees {money(account.fees)})</Text>
+          {'  '}gross {money(account.grossExposure)} net {money(account.netExposure, true)}
+          {'  '}orders <Text color={account.workingOrders > 0 ? 'yellow' : undefined}>{account.workingOrders}</Text>
+        </Line>
+      ) : (
+        <Text dimColor>no account yet</Text>
+      )}
+    </Box>
+  );
+}
+
+function InstrumentLine({ instrument: i }: { instrument: InstrumentPanel }) {
+  const cell = (text: string, index: number) => text.padStart(COLUMNS[index]![1] - 1) + ' ';
+  const prediction = i.prediction;
+  return (
+    <Line>
+      <Text bold>{i.symbol.padEnd(COLUMNS[0]![1])}</Text>
+      {cell(num(i.bid), 1)}
+      {cell(num(i.ask), 2)}
+      <Text color={i.regime ? 'cyan' : undefined} dimColor={!i.regime}>
+        {cell(fit(i.regime ?? '-', 10), 3)}
+      </Text>
+      <Text color={signColour(prediction)}>{cell(prediction === null ? '-' : (prediction > 0 ? '+' : '') + num(prediction, 2), 4)}</Text>
+      <Text color={signColour(i.position)}>{cell(String(i.position), 5)}</Text>
+      {cell(num(i.averagePrice), 6)}
+      <Text color={signColour(i.unrealizedPnl)}>{cell(money(i.unrealizedPnl, true), 7)}</Text>
+      <Text color={signColour(i.realizedPnl)}>{cell(money(i.realizedPnl, true), 8)}</Text>
+    </Line>
+  );
+}
+
+export function featureHeight(health: FeatureHealthPanel | null): number {
+  if (!health) return 2;
+  return 2 + Math.max(1, health.symbols.length) + (Object.keys(health.problems).length > 0 ? 1 : 0);
+}
+
+/** Symbols x features, each cell the score coloured by its status. */
+export function FeatureHealth({ health, width }: { health: FeatureHealthPanel | null; width: number }) {
+  if (!health) {
+    return (
+      <Box flexDirection="column">
+        <Title>FEATURE HEALTH</Title>
+        <Text dimColor>no feature health yet</Text>
+      </Box>
+    );
+  }
+  const symW = Math.max(4, ...health.symbols.map((s) => s.length)) + 2;
+  const colW = Math.max(4, Math.min(12, Math.floor((width - symW) / Math.max(1, health.features.length))));
+  const problems = Object.entries(health.problems);
+  return (
+    <Box flexDirection="column">
+      <Title>
+        FEATURE HEALTH
+        <Text color="white" bold={false}>
+          {health.qualityPct !== null ? `  quality ${health.qualityPct.toFixed(0)}%` : ''}
+        </Text>
+      </Title>
+      <Text dimColor wrap="truncate-end">
+        {''.padEnd(symW)}
+        {health.features.map((f) => abbreviate(f, colW - 1).padStart(colW - 1) + ' ').join('')}
+      </Text>
+      {health.symbols.length === 0 && <Text dimColor>no instruments</Text>}
+      {health.symbols.map((symbol, s) => (
+        <Line key={symbol}>
+          <Text bold>{symbol.padEnd(symW)}</Text>
+          {health.features.map((f, k) => {
+            const status = health.status[s]?.[k] ?? '';
+            const score = health.scores[s]?.[k] ?? null;
+            return (
+              <Text key={f} color={status ? statusColour(status) : undefined} dimColor={!status}>
+                {(status === 'DISABLED' ? 'off' : score === null ? '·' : score.toFixed(0)).padStart(colW - 1) + ' '}
+              </Text>
+            );
+          })}
+        </Line>
+      ))}
+      {problems.length > 0 && (
+        <Line>
+          <Text color="red">stops trading: </Text>
+          {problems.map(([key, why]) => `${key}: ${why}`).join('; ')}
+        </Line>
+      )}
+    </Box>
+  );
+}
+
+const EVENT_COLOURS: Record<string, Colour> = {
+  gate: 'yellow',
+  restart: 'magenta',
+  status: 'cyan',
+  model: 'blue',
+  reconnect: 'yellow',
+  transition: 'white',
+};
+
+/** The latest `lines` events, oldest first, so the newest is just above the status line. */
+export function Events({ events, lines }: { events: readonly InspectorEvent[]; lines: number }) {
+  const shown = events.slice(Math.max(0, events.length - lines));
+  const actorW = Math.min(20, Math.max(5, ...shown.map((e) => e.actor.length)));
+  return (
+    <Box flexDirection="column">
+      <Title>EVENTS</Title>
+      {shown.length === 0 && <Text dimColor>no events yet</Text>}
+      {shown.map((e) => (
+        <Line key={e.seq}>
+          <Text dimColor>{clock(e.at)} </Text>
+          <Text color={EVENT_COLOURS[e.kind] ?? 'white'}>{e.kind.padEnd(11)}</Text>
+          <Text bold>{fit(e.actor, actorW).padEnd(actorW + 1)}</Text>
+          {e.text}
+        </Line>
+      ))}
+    </Box>
+  );
+}

@@ -1,0 +1,141 @@
+/**
+ * The inspector's control commands and their bearer token. Everything else
+ * the inspector serves is read-only; these change the daemon, so each one
+ * names who asked in the gate's and the log's records ('inspector').
+ *
+ * The token is written at start to a file only its owner can read (mode
+ * 0600), or fixed in config; a client proves it can read that file.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import type { Bus } from '../bus.js';
+import { PREDICTOR_TOPIC, type PredictorStatus } from '../actors/predictor.js';
+import { RISK_GATE_TOPIC } from '../actors/risk-gate.js';
+import type { RiskGate } from '../trading/risk-gate.js';
+import type { ActorTree } from './actor-tree.js';
+import { CONTROL_COMMANDS, type ControlCommand } from './protocol.js';
+
+/** A request refused, with the HTTP status and headers that say why (the server answers it as JSON). */
+export class RequestError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'RequestError';
+  }
+}
+
+/** A fresh random token, written for the owner alone. */
+export function writeToken(path: string): string {
+  const token = randomBytes(24).toString('base64url');
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${token}\n`, { mode: 0o600 });
+  // An existing file keeps its old mode through writeFileSync.
+  chmodSync(path, 0o600);
+  return token;
+}
+
+/** Constant-time check of an `Authorization: Bearer <token>` header. */
+export function authorized(header: string | undefined, token: string): boolean {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  if (!match) return false;
+  const given = Buffer.from(match[1]!);
+  const expected = Buffer.from(token);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+export function isControlCommand(name: string): name is ControlCommand {
+  return Object.hasOwn(CONTROL_COMMANDS, name);
+}
+
+const BY = 'inspector';
+
+function optionalString(body: Record<string, unknown>, key: string): string | undefined {
+  const value = body[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length === 0 || value.length > 500) throw new RequestError(400, `'${key}' must be a non-empty string of at most 500 characters`);
+  return value;
+}
+
+function requiredString(body: Record<string, unknown>, key: string, command: string): string {
+  const value = optionalString(body, key);
+  if (value === undefined) throw new RequestError(400, `${command} needs '${key}': ${CONTROL_COMMANDS[command as ControlCommand]}`);
+  return value;
+}
+
+function gateOf(bus: Bus): RiskGate {
+  const gate = bus.latest<RiskGate>(RISK_GATE_TOPIC);
+  if (!gate) throw new RequestError(503, 'no risk gate: is the risk_gate component configured and running?');
+  return gate;
+}
+
+function registryOf(bus: Bus) {
+  const status = bus.latest<PredictorStatus>(PREDICTOR_TOPIC);
+  if (!status) throw new RequestError(503, 'no predictor: is the predictor component configured and running?');
+  return status.registry;
+}
+
+/** The slot named, or the only one there is. */
+function slotOf(slots: readonly string[], named: string | undefined): string {
+  if (named !== undefined) {
+    if (!slots.includes(named)) throw new RequestError(404, `no model slot '${named}' (slots: ${slots.join(', ') || 'none'})`);
+    return named;
+  }
+  if (slots.length === 1) return slots[0]!;
+  throw new RequestError(400, `say which 'slot' (slots: ${slots.join(', ') || 'none'})`);
+}
+
+/** Carries out one command; the answer is the JSON body of a 200. */
+export async function runCommand(
+  command: ControlCommand,
+  body: Record<string, unknown>,
+  deps: { readonly bus: Bus; readonly tree: ActorTree; readonly log: Logger },
+): Promise<Record<string, unknown>> {
+  const { bus, tree, log } = deps;
+  const reason = optionalString(body, 'reason');
+  switch (command) {
+    case 'halt': {
+      const gate = gateOf(bus);
+      gate.halt(reason ?? 'halted from the inspector', BY);
+      return { state: gate.state, reason: gate.reason };
+    }
+    case 'resume':
+    case 'reduce-only': {
+      const gate = gateOf(bus);
+      const decision = command === 'resume' ? gate.resume(reason ?? 'resumed from the inspector', BY) : gate.reduceOnly(reason ?? 'reduce-only from the inspector', BY);
+      if (!decision.ok) throw new RequestError(409, decision.reason);
+      return { state: gate.state, reason: gate.reason };
+    }
+    case 'swap-model': {
+      const path = requiredString(body, 'path', command);
+      const registry = registryOf(bus);
+      const slot = slotOf(registry.slotNames(), optionalString(body, 'slot'));
+      log.info({ slot, path }, `model swap requested from the inspector: ${slot} <- ${path}`);
+      try {
+        return { slot, ...(await registry.swap(slot, path)) };
+      } catch (err) {
+        throw new RequestError(409, `swap refused: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    case 'rollback-model': {
+      const registry = registryOf(bus);
+      const slot = slotOf(registry.slotNames(), optionalString(body, 'slot'));
+      try {
+        return { slot, ...registry.rollback(slot) };
+      } catch (err) {
+        throw new RequestError(409, `rollback refused: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    case 'restart-actor': {
+      const actor = requiredString(body, 'actor', command);
+      const refused = tree.requestRestart(actor);
+      if (refused) throw new RequestError(refused.startsWith('no actor') ? 404 : 409, refused);
+      log.warn({ actor }, `restart of ${actor} requested from the inspector`);
+      return { actor, restarting: true };
+    }
+  }
+}

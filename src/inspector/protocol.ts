@@ -1,0 +1,170 @@
+/**
+ * What the inspector says on the wire, shared by the daemon's server, the
+ * web page (src/inspector/web/app.js reads the same JSON) and `keel inspect`.
+ *
+ * WebSocket `/ws`, JSON text frames:
+ *   server -> client
+ *     snapshot  on connect and after each `resync`: the whole tree, the event
+ *               ring, the panels, and whether control commands are enabled
+ *     actors    coalesced deltas: the actors that changed, each at most 10
+ *               times a second
+ *     events    new entries of the event ring, in seq order
+ *     panels    the market and trading panels, once a second
+ *     error     a client message that could not be taken (malformed JSON, unknown type)
+ *   client -> server
+ *     resync    send the snapshot again
+ *
+ * HTTP: GET /health, /metrics, /api/actors, /api/actors/<id>, /api/features,
+ * /api/positions, /api/orders; POST /api/control/<command> with
+ * `Authorization: Bearer <token>` (see CONTROL_COMMANDS).
+ */
+
+/** One actor of the tree as the supervisor and XState see it. Times are wall-clock epoch ms. */
+export interface ActorView {
+  /** The XState systemId: 'root' or the component's id. */
+  readonly id: string;
+  /** The supervisor above it; null for the root. */
+  readonly parent: string | null;
+  /** The component kind from the config ('supervisor' for the root). */
+  readonly kind: string;
+  /** The actor's XState state value ('running', {connected: 'live'}, ...); null before it started or for logic without states. */
+  readonly state: unknown;
+  /** Lifecycle: the supervisor's view (starting, running, stopping, backoff, failed, stopped, exited); the phase for a supervisor. */
+  readonly status: string;
+  /** Times restarted since the daemon started. */
+  readonly restarts: number;
+  /** When a child in backoff will be started again, else null. */
+  readonly backoffUntil: number | null;
+  readonly lastError: string | null;
+  /** The supervisor's health check of the child, when it has one. */
+  readonly health: { readonly status: 'ok' | 'degraded' | 'failing'; readonly detail?: string } | null;
+  /** When status or state last changed. */
+  readonly since: number;
+}
+
+export type InspectorEventKind = 'transition' | 'status' | 'restart' | 'gate' | 'model' | 'reconnect';
+
+/** One line of the event log: what changed, where, and why. */
+export interface InspectorEvent {
+  readonly seq: number;
+  readonly at: number;
+  readonly kind: InspectorEventKind;
+  readonly actor: string;
+  readonly text: string;
+}
+
+/** A state machine's shape for the detail view: nested states and their transitions. */
+export interface MachineShape {
+  readonly key: string;
+  readonly type: 'atomic' | 'compound' | 'parallel' | 'final' | 'history';
+  readonly tags: readonly string[];
+  /** Event type -> target state keys (dotted path from the machine root); [] for a transition that stays. */
+  readonly on: Readonly<Record<string, readonly string[]>>;
+  readonly states: readonly MachineShape[];
+}
+
+/** GET /api/actors/<id>. */
+export interface ActorDetail {
+  readonly actor: ActorView;
+  /** Null for logic that is not a state machine. */
+  readonly machine: MachineShape | null;
+  /** The actor's context, top-level fields only, each summarized to a short string. */
+  readonly context: Readonly<Record<string, string>>;
+  readonly events: readonly InspectorEvent[];
+}
+
+export interface GatePanel {
+  readonly state: 'ACTIVE' | 'REDUCING' | 'HALTED';
+  readonly reason: string;
+  /** Conditions holding the gate, each `source: reason`. */
+  readonly conditions: readonly string[];
+}
+
+/** One instrument's line: what the models think and what we hold. Null where nothing is known yet. */
+export interface InstrumentPanel {
+  readonly symbol: string;
+  readonly bid: number | null;
+  readonly ask: number | null;
+  readonly regime: string | null;
+  /** The ensemble's forecast (bps over the model horizon). */
+  readonly prediction: number | null;
+  readonly position: number;
+  readonly averagePrice: number | null;
+  readonly unrealizedPnl: number;
+  readonly realizedPnl: number;
+}
+
+export interface FeatureHealthPanel {
+  readonly symbols: readonly string[];
+  readonly features: readonly string[];
+  /** Per symbol, per feature: 0-100, or null while not judged. */
+  readonly scores: readonly (readonly (number | null)[])[];
+  /** Per symbol, per feature: HEALTHY, WARNING, CRITICAL, DISABLED, or '' while not judged. */
+  readonly status: readonly (readonly string[])[];
+  readonly qualityPct: number | null;
+  /** What stops trading now, key -> reason. */
+  readonly problems: Readonly<Record<string, string>>;
+}
+
+export interface Panels {
+  readonly at: number;
+  readonly phase: string;
+  /** Overall system health (the /health rollup's overall_status). */
+  readonly health: 'OK' | 'DEGRADED' | 'CRITICAL';
+  readonly gate: GatePanel | null;
+  readonly ib: { readonly state: string; readonly reason: string } | null;
+  readonly redis: { readonly state: string; readonly reason: string } | null;
+  readonly featureHealth: FeatureHealthPanel | null;
+  readonly instruments: readonly InstrumentPanel[];
+  readonly account: {
+    readonly cash: number;
+    readonly netPnl: number;
+    readonly realizedPnl: number;
+    readonly unrealizedPnl: number;
+    readonly fees: number;
+    readonly grossExposure: number;
+    readonly netExposure: number;
+    readonly workingOrders: number;
+  } | null;
+  /** [wall ms, net P&L] samples, oldest first, bounded. */
+  readonly equity: readonly (readonly [number, number])[];
+}
+
+export type ServerMessage =
+  | {
+      readonly type: 'snapshot';
+      readonly instance: string;
+      readonly at: number;
+      readonly actors: readonly ActorView[];
+      readonly events: readonly InspectorEvent[];
+      readonly panels: Panels;
+      /** True when control commands are accepted (with the token). */
+      readonly control: boolean;
+    }
+  | { readonly type: 'actors'; readonly at: number; readonly actors: readonly ActorView[] }
+  | { readonly type: 'events'; readonly events: readonly InspectorEvent[] }
+  | { readonly type: 'panels'; readonly panels: Panels }
+  /** A client message the server could not take; the connection stays open. */
+  | { readonly type: 'error'; readonly message: string };
+
+export type ClientMessage = { readonly type: 'resync' };
+
+/**
+ * POST /api/control/<command>, JSON body. Answers 200 {ok: true, ...},
+ * 401 without the token, 400 for a bad body, 409 when refused (a resume
+ * while a condition holds), 503 when the component it needs is not running.
+ */
+export const CONTROL_COMMANDS = {
+  halt: 'halt trading: {reason?}',
+  resume: 'resume trading (refused while a condition holds): {reason?}',
+  'reduce-only': 'allow only orders that shrink a position: {reason?}',
+  'swap-model': 'validate a model and make it live: {path, slot?}',
+  'rollback-model': 'back to the model before the last swap: {slot?}',
+  'restart-actor': 'stop an actor (and what depends on it) and start it again: {actor}',
+} as const;
+
+export type ControlCommand = keyof typeof CONTROL_COMMANDS;
+
+/** How often deltas of one actor may go out; the panels' period. */
+export const DELTA_INTERVAL_MS = 100;
+export const PANELS_INTERVAL_MS = 1000;

@@ -1,0 +1,304 @@
+/**
+ * The inspector's HTTP and WebSocket server (routes in protocol.ts).
+ *
+ * One timer drives every client: each tick sends the actors changed since
+ * the last tick and the new events, so however fast an actor changes, its
+ * delta goes out at most ten times a second; panels go out once a second.
+ * Every message is serialized once for all clients. A client that cannot
+ * keep up is dropped rather than buffered without bound; it reconnects and
+ * starts from a fresh snapshot.
+ *
+ * Every request is answered, never thrown: malformed, oversized and unknown
+ * requests get a 4xx naming what was wrong, and the daemon keeps running.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { extname, join } from 'node:path';
+import type { Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Bus } from '../bus.js';
+import type { Clock } from '../clock.js';
+import { checkSystemHealth } from '../health/system-health.js';
+import type { ActorTree } from './actor-tree.js';
+import { authorized, isControlCommand, RequestError, runCommand } from './control.js';
+import { EquityCurve } from './equity-curve.js';
+import { createMetrics, type InspectorMetrics } from './metrics.js';
+import { buildPanels, featuresReport, ordersReport, positionsReport } from './panels.js';
+import { CONTROL_COMMANDS, DELTA_INTERVAL_MS, PANELS_INTERVAL_MS, type ClientMessage, type ServerMessage } from './protocol.js';
+
+export interface InspectorServerOptions {
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  readonly token: string;
+  readonly instance: string;
+  readonly tree: ActorTree;
+  readonly bus: Bus;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Larger request bodies are refused with 413. */
+  readonly maxBodyBytes: number;
+  /** Where the web page's files are (default: ./web beside this module). */
+  readonly webDir?: string;
+}
+
+/** A client further behind than this is dropped. */
+const MAX_CLIENT_BUFFER = 8 * 1024 * 1024;
+const WEB_DIR = join(import.meta.dirname, 'web');
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+};
+
+/** The page's files, read once: the set served never changes while running. */
+function loadWebFiles(dir: string): Map<string, { body: Buffer; type: string }> {
+  const files = new Map<string, { body: Buffer; type: string }>();
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return files;
+  }
+  for (const name of names) {
+    const type = CONTENT_TYPES[extname(name)];
+    if (type) files.set(`/${name}`, { body: readFileSync(join(dir, name)), type });
+  }
+  const index = files.get('/index.html');
+  if (index) files.set('/', index);
+  return files;
+}
+
+export class InspectorServer {
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private readonly clients = new Set<WebSocket>();
+  private readonly metrics: InspectorMetrics;
+  private readonly web: Map<string, { body: Buffer; type: string }>;
+  private readonly equity = new EquityCurve(500);
+  private readonly timers: NodeJS.Timeout[] = [];
+  private sentSeq: number;
+  url = '';
+
+  private constructor(private readonly options: InspectorServerOptions) {
+    this.metrics = createMetrics({ bus: options.bus, actors: () => options.tree.actors() });
+    this.web = loadWebFiles(options.webDir ?? WEB_DIR);
+    this.sentSeq = options.tree.lastSeq;
+    this.http = createServer((req, res) => void this.answer(req, res));
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+    this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket as Socket, head));
+    this.http.on('clientError', (err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      options.log.debug({ err }, 'malformed HTTP request refused');
+    });
+  }
+
+  static async start(options: InspectorServerOptions): Promise<InspectorServer> {
+    const server = new InspectorServer(options);
+    await new Promise<void>((resolve, reject) => {
+      server.http.once('error', reject);
+      server.http.listen(options.port, options.host, () => {
+        server.http.off('error', reject);
+        resolve();
+      });
+    });
+    const { port } = server.http.address() as AddressInfo;
+    server.url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+    server.timers.push(
+      setInterval(() => server.flush(), DELTA_INTERVAL_MS),
+      setInterval(() => server.sendPanels(), PANELS_INTERVAL_MS),
+    );
+    return server;
+  }
+
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.metrics.stop();
+    for (const ws of this.clients) ws.close(1001, 'the inspector is stopping');
+    this.wss.close();
+    this.http.closeAllConnections();
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+  }
+
+  private snapshot(): ServerMessage {
+    const { tree, instance } = this.options;
+    return { type: 'snapshot', instance, at: this.options.clock.wallNow(), actors: tree.actors(), events: tree.events(), panels: this.panels(), control: true };
+  }
+
+  private panels() {
+    const { bus, tree, clock } = this.options;
+    return buildPanels(bus, tree.phase(), clock, this.equity.points());
+  }
+
+  private flush(): void {
+    const { tree, clock } = this.options;
+    const changed = tree.takeChanged();
+    const events = tree.eventsSince(this.sentSeq);
+    this.sentSeq = tree.lastSeq;
+    if (this.clients.size === 0) return;
+    if (changed.length > 0) this.broadcast({ type: 'actors', at: clock.wallNow(), actors: changed });
+    if (events.length > 0) this.broadcast({ type: 'events', events });
+  }
+
+  private sendPanels(): void {
+    const panels = this.panels();
+    if (panels.account) this.equity.add(panels.at, panels.account.netPnl);
+    if (this.clients.size > 0) this.broadcast({ type: 'panels', panels: { ...panels, equity: this.equity.points() } });
+  }
+
+  private broadcast(message: ServerMessage): void {
+    const text = JSON.stringify(message);
+    for (const ws of this.clients) {
+      if (ws.bufferedAmount > MAX_CLIENT_BUFFER) {
+        this.options.log.warn({ buffered: ws.bufferedAmount }, 'inspector client too slow: dropped (it will reconnect and resync)');
+        ws.terminate();
+        continue;
+      }
+      ws.send(text);
+    }
+  }
+
+  private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    if (new URL(req.url ?? '/', 'http://x').pathname !== '/ws') {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\nthe WebSocket stream is at /ws\n');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws));
+  }
+
+  private connected(ws: WebSocket): void {
+    const { log } = this.options;
+    this.clients.add(ws);
+    log.debug({ clients: this.clients.size }, 'inspector client attached');
+    ws.send(JSON.stringify(this.snapshot()));
+    ws.on('message', (data, isBinary) => {
+      const reply = (m: ServerMessage) => ws.send(JSON.stringify(m));
+      let message: Partial<ClientMessage>;
+      try {
+        message = JSON.parse(isBinary ? '' : data.toString()) as Partial<ClientMessage>;
+      } catch {
+        reply({ type: 'error', message: 'malformed JSON: expected {"type":"resync"}' });
+        return;
+      }
+      if (message?.type === 'resync') reply(this.snapshot());
+      else reply({ type: 'error', message: `unknown message type ${JSON.stringify(message?.type)}: expected {"type":"resync"}` });
+    });
+    ws.on('error', (err) => log.debug({ err }, 'inspector client error'));
+    ws.on('close', () => {
+      this.clients.delete(ws);
+      log.debug({ clients: this.clients.size }, 'inspector client left');
+    });
+  }
+
+  private async answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const { status, body, type } = await this.route(req);
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(body);
+    } catch (err) {
+      const known = err instanceof RequestError;
+      const status = known ? err.status : 500;
+      if (!known) this.options.log.error({ err, url: req.url }, `inspector request failed: ${err instanceof Error ? err.message : String(err)}`);
+      const headers = known ? err.headers : {};
+      // Whatever is left of a refused body is not read: close the connection instead.
+      res.writeHead(status, { 'content-type': 'application/json', ...headers, ...(req.complete ? {} : { connection: 'close' }) });
+      res.end(JSON.stringify({ error: err instanceof Error ? err.message : String(err) }));
+    }
+  }
+
+  private async route(req: IncomingMessage): Promise<{ status: number; body: string | Buffer; type: string }> {
+    const { bus, tree, clock } = this.options;
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const json = (value: unknown, status = 200) => ({ status, body: JSON.stringify(value), type: 'application/json' });
+    const get = () => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw new RequestError(405, `${req.method} ${path}: only GET here`, { allow: 'GET, HEAD' });
+    };
+
+    if (path.startsWith('/api/control/')) return json(await this.control(req, path.slice('/api/control/'.length)));
+    const file = this.web.get(path);
+    if (file) {
+      get();
+      return { status: 200, body: file.body, type: file.type };
+    }
+    const actor = /^\/api\/actors\/([^/]+)$/.exec(path);
+    if (actor) {
+      get();
+      const detail = tree.detail(decodeURIComponent(actor[1]!));
+      if (!detail) throw new RequestError(404, `no actor '${decodeURIComponent(actor[1]!)}' (actors: ${tree.actors().map((a) => a.id).join(', ')})`);
+      return json(detail);
+    }
+    switch (path) {
+      case '/health': {
+        get();
+        const health = checkSystemHealth(bus, tree.phase(), clock);
+        return json(health, health.overall_status === 'CRITICAL' ? 503 : 200);
+      }
+      case '/metrics':
+        get();
+        return { status: 200, body: await this.metrics.render(), type: this.metrics.contentType };
+      case '/api/actors':
+        get();
+        return json({ instance: this.options.instance, phase: tree.phase(), actors: tree.actors(), events: tree.events() });
+      case '/api/features':
+        get();
+        return json(featuresReport(bus));
+      case '/api/positions':
+        get();
+        return json(positionsReport(bus) ?? this.absent('positions', 'paper_trader'));
+      case '/api/orders':
+        get();
+        return json(ordersReport(bus) ?? this.absent('orders', 'journal'));
+      case '/':
+        throw new RequestError(404, `the web page is not installed (no index.html in ${this.options.webDir ?? WEB_DIR})`);
+    }
+    throw new RequestError(404, `no route ${path}: try /, /health, /metrics, /api/actors, /api/actors/<id>, /api/features, /api/positions, /api/orders, POST /api/control/<command>, or the WebSocket /ws`);
+  }
+
+  private absent(what: string, component: string): never {
+    throw new RequestError(503, `no ${what} yet: is the ${component} component configured and running?`);
+  }
+
+  private async control(req: IncomingMessage, command: string) {
+    if (req.method !== 'POST') throw new RequestError(405, `control commands are POST requests`, { allow: 'POST' });
+    if (!authorized(req.headers.authorization, this.options.token)) {
+      this.options.log.warn({ command, from: req.socket.remoteAddress }, `inspector control refused: missing or wrong token (${command})`);
+      throw new RequestError(401, 'control needs the header Authorization: Bearer <token> (the token is in the inspector tokenFile)', { 'www-authenticate': 'Bearer' });
+    }
+    if (!isControlCommand(command)) throw new RequestError(404, `no control command '${command}': one of ${Object.keys(CONTROL_COMMANDS).join(', ')}`);
+    const body = await this.readJson(req);
+    const result = await runCommand(command, body, this.options);
+    this.options.log.info({ command, ...body }, `inspector control: ${command} done`);
+    return { ok: true, command, ...result };
+  }
+
+  /** The request's JSON object body ({} when empty), refusing more than maxBodyBytes. */
+  private async readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+    const limit = this.options.maxBodyBytes;
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) throw new RequestError(413, `request body of ${declared} bytes is over the limit of ${limit}`);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) throw new RequestError(413, `request body is over the limit of ${limit} bytes`);
+      chunks.push(chunk);
+    }
+    const text = Buffer.concat(chunks).toString('utf8').trim();
+    if (text === '') return {};
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (err) {
+      throw new RequestError(400, `malformed JSON body: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new RequestError(400, 'the body must be a JSON object, e.g. {"reason": "..."}');
+    return body as Record<string, unknown>;
+  }
+}

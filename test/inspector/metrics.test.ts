@@ -1,0 +1,260 @@
+/**
+ * /metrics on a real bus: what components retain is read at scrape time
+ * (and follows them), the streams are counted per batch, absent components
+ * are left out, and each instance has its own registry and subscriptions.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'node:test';
+import { register } from 'prom-client';
+import { FEATURE_HEALTH_TOPIC } from '../../src/actors/feature-health.js';
+import { LEDGER_TOPIC } from '../../src/actors/journal.js';
+import { PREDICTIONS_TOPIC, PREDICTOR_TOPIC, type PredictorStatus } from '../../src/actors/predictor.js';
+import { RISK_GATE_TOPIC } from '../../src/actors/risk-gate.js';
+import { Bus } from '../../src/bus.js';
+import { ManualClock } from '../../src/clock.js';
+import { DEPTH_TOPIC, DepthBatch } from '../../src/ib/depth-feed.js';
+import { STATUS_TOPIC, type IbStatus } from '../../src/ib/link.js';
+import { TRADES_TOPIC, TradeBatch } from '../../src/ib/trade-feed.js';
+import { createMetrics } from '../../src/inspector/metrics.js';
+import type { ActorView } from '../../src/inspector/protocol.js';
+import { FileJournal } from '../../src/journal/file-journal.js';
+import { JOURNAL_TOPIC } from '../../src/journal/records.js';
+import { DEFAULT_THRESHOLDS, FeatureHealth } from '../../src/market/feature-health.js';
+import type { PredictionFrame } from '../../src/models/predictor.js';
+import { REDIS_STATUS_TOPIC, type RedisStatus } from '../../src/redis/bridge.js';
+import { Ledger } from '../../src/trading/ledger.js';
+import { PORTFOLIO_TOPIC, type PortfolioView } from '../../src/trading/portfolio.js';
+import { RiskGate } from '../../src/trading/risk-gate.js';
+
+/** The value of one sample line (`name{labels}` exactly as exposed), or undefined when it is not there. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+const actor = (id: string, kind: string, status: string, restarts: number): ActorView => ({
+  id,
+  parent: id === 'root' ? null : 'root',
+  kind,
+  state: null,
+  status,
+  restarts,
+  backoffUntil: null,
+  lastError: null,
+  health: null,
+  since: 0,
+});
+
+const ACTORS = [actor('root', 'supervisor', 'running', 0), actor('ib', 'ib_connection', 'backoff', 3), actor('risk_gate', 'risk_gate', 'running', 0)];
+
+function depth(bus: Bus, rows: number) {
+  const batch = new DepthBatch(16);
+  batch.count = rows;
+  bus.publish(DEPTH_TOPIC, batch);
+}
+
+function trades(bus: Bus, rows: number) {
+  const batch = new TradeBatch(16);
+  batch.count = rows;
+  bus.publish(TRADES_TOPIC, batch);
+}
+
+test('actors, gate, feature health, account and links are read from the bus at each scrape', async () => {
+  const bus = new Bus();
+  const metrics = createMetrics({ bus, actors: () => ACTORS });
+  try {
+    const gate = new RiskGate(new ManualClock(), { autoResume: false, healthyPeriodMs: 1000 });
+    bus.retain(RISK_GATE_TOPIC, gate);
+    // SPY is warm and judged; QQQ is not, so its cells are NaN and left out.
+    const health = new FeatureHealth(['SPY', 'QQQ'], { name: 'test', version: 1, features: ['mid', 'spread'] }, { thresholds: DEFAULT_THRESHOLDS, advisory: [], maxDataAgeMs: 1000 });
+    health.observe(new Float64Array([100, 0.01, 0, 0]), new Uint8Array([1, 0]), 0);
+    bus.retain(FEATURE_HEALTH_TOPIC, health);
+    const portfolio: PortfolioView = {
+      at: 0,
+      cash: 990_000,
+      positions: [
+        { symbol: 'SPY', quantity: 100, averagePrice: 500, mark: 501, realizedPnl: 20, unrealizedPnl: 100, fees: 1 },
+        { symbol: 'QQQ', quantity: -50, averagePrice: 400, mark: 401, realizedPnl: 0, unrealizedPnl: -50, fees: 0.5 },
+      ],
+      realizedPnl: 20,
+      unrealizedPnl: 50,
+      fees: 1.5,
+      netPnl: 68.5,
+      grossExposure: 70_150,
+      netExposure: 30_050,
+      seq: 7,
+    };
+    bus.retain(PORTFOLIO_TOPIC, portfolio);
+    const ib: IbStatus = { state: 'degraded', clientId: 1, reason: '2103: farm down', farmsDown: ['usfarm'], dataEpoch: 1, since: 0 };
+    bus.retain(STATUS_TOPIC, ib);
+    const redis: RedisStatus = { state: 'resyncing', reason: 'back after an outage', since: 0, missed: 12, url: 'redis://localhost:6379' };
+    bus.retain(REDIS_STATUS_TOPIC, redis);
+
+    let text = await metrics.render();
+    assert.equal(sample(text, 'keel_actor_up{actor="root",kind="supervisor"}'), 1);
+    assert.equal(sample(text, 'keel_actor_up{actor="ib",kind="ib_connection"}'), 0);
+    assert.equal(sample(text, 'keel_actor_status{actor="ib",kind="ib_connection",status="backoff"}'), 1);
+    assert.equal(sample(text, 'keel_actor_restarts{actor="ib",kind="ib_connection"}'), 3);
+
+    assert.equal(sample(text, 'keel_risk_gate_state{state="ACTIVE"}'), 1);
+    assert.equal(sample(text, 'keel_risk_gate_state{state="HALTED"}'), 0);
+    assert.equal(sample(text, 'keel_risk_gate_conditions'), 0);
+
+    assert.equal(sample(text, 'keel_feature_health_score{symbol="SPY",feature="mid"}'), 100);
+    assert.equal(sample(text, 'keel_feature_health_score{symbol="SPY",feature="spread"}'), 100);
+    assert.doesNotMatch(text, /keel_feature_health_score\{symbol="QQQ"/);
+    assert.equal(sample(text, 'keel_feature_quality_pct'), 100);
+    assert.equal(sample(text, 'keel_feature_health_problems'), 0);
+
+    assert.equal(sample(text, 'keel_cash'), 990_000);
+    assert.equal(sample(text, 'keel_pnl_net'), 68.5);
+    assert.equal(sample(text, 'keel_pnl_realized'), 20);
+    assert.equal(sample(text, 'keel_pnl_unrealized'), 50);
+    assert.equal(sample(text, 'keel_fees'), 1.5);
+    assert.equal(sample(text, 'keel_exposure_gross'), 70_150);
+    assert.equal(sample(text, 'keel_exposure_net'), 30_050);
+    assert.equal(sample(text, 'keel_position_shares{symbol="SPY"}'), 100);
+    assert.equal(sample(text, 'keel_position_shares{symbol="QQQ"}'), -50);
+
+    assert.equal(sample(text, 'keel_ib_connected'), 0);
+    assert.equal(sample(text, 'keel_ib_state{state="degraded"}'), 1);
+    assert.equal(sample(text, 'keel_ib_state{state="connected"}'), 0);
+    assert.equal(sample(text, 'keel_ib_farms_down'), 1);
+    assert.equal(sample(text, 'keel_redis_up'), 0);
+    assert.equal(sample(text, 'keel_redis_state{state="resyncing"}'), 1);
+    assert.equal(sample(text, 'keel_redis_missed_writes'), 12);
+
+    // The objects change in place or are replaced: the next scrape follows.
+    gate.report('ib', new Map([['ib link', 'IB link reconnecting: socket closed']]));
+    bus.retain(STATUS_TOPIC, { ...ib, state: 'connected', farmsDown: [] });
+    bus.retain(REDIS_STATUS_TOPIC, { ...redis, state: 'connected' });
+    text = await metrics.render();
+    assert.equal(sample(text, 'keel_risk_gate_state{state="HALTED"}'), 1);
+    assert.equal(sample(text, 'keel_risk_gate_state{state="ACTIVE"}'), 0);
+    assert.equal(sample(text, 'keel_risk_gate_conditions'), 1);
+    assert.equal(sample(text, 'keel_ib_connected'), 1);
+    assert.equal(sample(text, 'keel_ib_farms_down'), 0);
+    assert.equal(sample(text, 'keel_redis_up'), 1);
+  } finally {
+    metrics.stop();
+  }
+});
+
+test('depth rows, trades and prediction latencies are counted per batch and per frame', async () => {
+  const bus = new Bus();
+  const metrics = createMetrics({ bus, actors: () => [] });
+  try {
+    depth(bus, 3);
+    depth(bus, 2);
+    trades(bus, 4);
+    const frame: PredictionFrame = { frameAt: 0, at: 12, symbols: ['SPY'], value: new Float64Array([1.5]), tier: ['base'], models: ['gbdt@1'], latencyMs: 12, inferenceMs: 3, faults: [] };
+    bus.retain(PREDICTIONS_TOPIC, frame);
+    // The serving status carries the registry and predictor too; only its counts are read here.
+    bus.retain(PREDICTOR_TOPIC, { intervalMs: 1000, frames: 10, skipped: 2, late: 1, faults: ['gbdt@1: timeout'], lastAt: 12 } as Partial<PredictorStatus>);
+
+    const text = await metrics.render();
+    assert.equal(sample(text, 'keel_depth_rows_total'), 5);
+    assert.equal(sample(text, 'keel_depth_batches_total'), 2);
+    assert.equal(sample(text, 'keel_trades_total'), 4);
+    assert.equal(sample(text, 'keel_prediction_latency_seconds_count'), 1);
+    assert.equal(sample(text, 'keel_prediction_latency_seconds_sum'), 0.012);
+    assert.equal(sample(text, 'keel_prediction_latency_seconds_bucket{le="0.01"}'), 0);
+    assert.equal(sample(text, 'keel_prediction_latency_seconds_bucket{le="0.025"}'), 1);
+    assert.equal(sample(text, 'keel_inference_seconds_bucket{le="0.005"}'), 1);
+    assert.equal(sample(text, 'keel_predictor_frames_total'), 10);
+    assert.equal(sample(text, 'keel_predictor_skipped_frames_total'), 2);
+    assert.equal(sample(text, 'keel_predictor_late_frames_total'), 1);
+    assert.equal(sample(text, 'keel_predictor_faults'), 1);
+  } finally {
+    metrics.stop();
+  }
+});
+
+test('the journal and ledger are read from the real objects the journal actor retains', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keel-metrics-'));
+  const bus = new Bus();
+  const metrics = createMetrics({ bus, actors: () => [] });
+  const { journal } = await FileJournal.open(join(dir, 'ledger.journal'));
+  try {
+    await journal.append({ type: 'gate', at: 0, from: 'ACTIVE', to: 'HALTED', reason: 'test', by: 'operator' });
+    bus.retain(JOURNAL_TOPIC, journal);
+    bus.retain(LEDGER_TOPIC, new Ledger(journal, 1_000_000));
+    const text = await metrics.render();
+    assert.equal(sample(text, 'keel_journal_records_total'), 1);
+    assert.equal(sample(text, 'keel_journal_flushes_total'), 1);
+    assert.equal(sample(text, 'keel_journal_bytes_total'), journal.stats.bytes);
+    assert.ok(sample(text, 'keel_journal_flush_seconds_total')! >= 0);
+    assert.equal(sample(text, 'keel_working_orders'), 0);
+  } finally {
+    metrics.stop();
+    await journal.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('absent components are left out, a component in a bad shape fails only its own metric', async () => {
+  const bus = new Bus();
+  const metrics = createMetrics({ bus, actors: () => [] });
+  try {
+    let text = await metrics.render();
+    for (const name of ['keel_cash', 'keel_pnl_net', 'keel_risk_gate_conditions', 'keel_feature_quality_pct', 'keel_ib_connected', 'keel_redis_up', 'keel_journal_records_total']) {
+      assert.match(text, new RegExp(`# HELP ${name} `), name);
+      assert.equal(sample(text, name), undefined, `${name} has no source and no sample`);
+    }
+    assert.doesNotMatch(text, /^keel_risk_gate_state\{/m);
+    // Nothing received is a true zero.
+    assert.equal(sample(text, 'keel_depth_rows_total'), 0);
+
+    bus.retain(RISK_GATE_TOPIC, { state: 'HALTED' });
+    await metrics.render();
+    text = await metrics.render();
+    assert.equal(sample(text, 'keel_risk_gate_state{state="HALTED"}'), 1);
+    assert.equal(sample(text, 'keel_risk_gate_conditions'), undefined);
+    assert.equal(sample(text, 'keel_metrics_collect_errors_total{metric="keel_risk_gate_conditions"}'), 2, 'once per scrape, shown in the scrape it failed in');
+  } finally {
+    metrics.stop();
+  }
+});
+
+test('the event-loop monitor and the default process metrics are on the registry', async () => {
+  const metrics = createMetrics({ bus: new Bus(), actors: () => [] });
+  try {
+    // The monitor samples every 10 ms: one of our timers later it has.
+    await sleep(30);
+    const text = await metrics.render();
+    for (const q of ['0.5', '0.99', '1']) assert.ok(sample(text, `keel_event_loop_delay_seconds{quantile="${q}"}`)! >= 0, q);
+    assert.match(text, /^nodejs_eventloop_lag_p99_seconds /m);
+    assert.match(text, /^process_cpu_user_seconds_total /m);
+    assert.match(metrics.contentType, /^text\/plain/);
+  } finally {
+    metrics.stop();
+  }
+});
+
+test('two instances have their own registries, and stop() unsubscribes from the bus', async () => {
+  const bus = new Bus();
+  const a = createMetrics({ bus, actors: () => [] });
+  const b = createMetrics({ bus, actors: () => [] });
+  try {
+    assert.notEqual(a.registry, b.registry);
+    assert.doesNotMatch(await register.metrics(), /keel_|nodejs_/, 'nothing on the global registry');
+    depth(bus, 3);
+    assert.equal(sample(await a.render(), 'keel_depth_rows_total'), 3);
+    assert.equal(sample(await b.render(), 'keel_depth_rows_total'), 3);
+
+    a.stop();
+    depth(bus, 4);
+    trades(bus, 1);
+    const text = await a.render();
+    assert.equal(sample(text, 'keel_depth_rows_total'), 3);
+    assert.equal(sample(text, 'keel_trades_total'), 0);
+    assert.equal(sample(await b.render(), 'keel_depth_rows_total'), 7);
+  } finally {
+    a.stop();
+    b.stop();
+  }
+});
