@@ -64,17 +64,34 @@ export class ManualClock implements Clock {
    * the simulated instant it would have run.
    */
   async advance(ms: number): Promise<void> {
-    const target = this.time + ms;
     await settle();
+    await this.runUntil(this.time + ms, settle);
+  }
+
+  /** When the next timer is due (Infinity: none). */
+  nextTimerAt(): number {
+    let at = Infinity;
+    for (const t of this.timers) at = Math.min(at, t.at);
+    return at;
+  }
+
+  /** Moves time to `target` when no timer falls due on the way: replay's fast path between timers. */
+  jumpTo(target: number): void {
+    if (this.nextTimerAt() <= target) throw new Error(`jumpTo(${target}) would skip a timer due at ${this.nextTimerAt()}: use runUntil`);
+    this.time = Math.max(this.time, target);
+  }
+
+  /** Fires every timer due up to `target` in time order, awaiting `between` after each, then sets the time to `target`. */
+  async runUntil(target: number, between: () => Promise<void>): Promise<void> {
     for (;;) {
       const next = this.earliestDue(target);
       if (!next) break;
       this.timers = this.timers.filter((t) => t !== next);
       this.time = next.at;
       next.fn();
-      await settle();
+      await between();
     }
-    this.time = target;
+    this.time = Math.max(this.time, target);
   }
 
   private earliestDue(limit: number): PendingTimer | undefined {

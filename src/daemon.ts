@@ -43,6 +43,12 @@ export interface DaemonOptions {
   readonly clock?: Clock;
   /** Signals that ask for a graceful stop; the second one forces exit. */
   readonly signals?: readonly NodeJS.Signals[];
+  /** The bus to run on (replay feeds its own); a new one by default. */
+  readonly bus?: Bus;
+  /** Called once, when every component is running. */
+  readonly onRunning?: () => void;
+  /** Aborting it stops the tree gracefully, as the first signal does. */
+  readonly stop?: AbortSignal;
 }
 
 /** Runs the daemon to its end and resolves with the process exit code. */
@@ -61,7 +67,7 @@ export function runDaemon(options: DaemonOptions): Promise<number> {
       resolve(code);
     };
 
-    const bus = new Bus();
+    const bus = options.bus ?? new Bus();
     bus.retain(INSTANCE_TOPIC, instance);
     // Kept from the first event, so an inspector that starts (or restarts) later still sees the whole tree.
     const inspection = startInspection(bus, clock);
@@ -110,6 +116,13 @@ export function runDaemon(options: DaemonOptions): Promise<number> {
       process.on(signal, onSignal);
       cleanups.push(() => process.off(signal, onSignal));
     }
+    const onAbort = () => {
+      if (stopping) return;
+      stopping = true;
+      root.send({ type: 'shutdown' });
+    };
+    options.stop?.addEventListener('abort', onAbort);
+    cleanups.push(() => options.stop?.removeEventListener('abort', onAbort));
 
     let announced = false;
     root.subscribe({
@@ -124,6 +137,7 @@ export function runDaemon(options: DaemonOptions): Promise<number> {
             },
             'keel running: all components ready',
           );
+          options.onRunning?.();
         }
       },
       complete: () => {

@@ -14,6 +14,7 @@ import { l2MicrostructureLogic, l2MicrostructureSettings } from './l2-microstruc
 import { paperTraderLogic, paperTraderSettings } from './paper-trader.js';
 import { placeholderLogic, placeholderSettings } from './placeholder.js';
 import { predictorLogic, predictorSettings } from './predictor.js';
+import { recorderLogic, recorderSettings } from './recorder.js';
 import { redisLogic, redisSettings } from './redis.js';
 import { regimeLogic, regimeSettings } from './regime.js';
 import { riskGateLogic, riskGateSettings } from './risk-gate.js';
@@ -86,6 +87,11 @@ export const componentKinds = {
     logic: paperTraderLogic,
     settings: paperTraderSettings,
     description: 'predictions to orders through the risk gate; fills against the live book (sim) or at TWS (ib), reconciled with the broker',
+  },
+  recorder: {
+    logic: recorderLogic,
+    settings: recorderSettings,
+    description: 'writes what the books and features receive to a chunked msgpack recording for `keel replay`',
   },
   inspector: {
     logic: inspectorLogic,

@@ -11,6 +11,7 @@ import { defaultSimConfig, loadSimConfig, withFlags } from '../sim/config.js';
 import { endpointLines, startControlServer, type ControlServer } from '../sim/control.js';
 import { TwsSimulator } from '../sim/server.js';
 import { inspectCommand } from './inspect.js';
+import { replayCommand } from './replay.js';
 import { sjmCommands } from './sjm.js';
 
 const EXIT_USAGE = 2;
@@ -139,6 +140,7 @@ dependencies and dependency cycles. Prints the start levels when it is good.`,
     },
   },
   inspect: inspectCommand,
+  replay: replayCommand,
   ...sjmCommands,
 };
 

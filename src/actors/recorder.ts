@@ -1,0 +1,81 @@
+/**
+ * recorder: writes what the books and the features received (`depth`,
+ * `trades`, `depth.reset`) to a recording file for `keel replay`, one new
+ * file per start so a restart never overwrites what was recorded. Rows are
+ * copied into a typed-array chunk as batches arrive; full chunks, and what
+ * is buffered every `flushMs`, are written behind the data plane's back.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { FEATURES_ENGINE_TOPIC } from './features.js';
+import { BOOKED_INSTRUMENTS_TOPIC, DEPTH_RESET_TOPIC, requireInstruments } from './subscriptions.js';
+import { INSTANCE_TOPIC } from '../bus.js';
+import { DEPTH_TOPIC, type DepthBatch } from '../ib/depth-feed.js';
+import { TRADES_TOPIC, type TradeBatch } from '../ib/trade-feed.js';
+import type { FeatureEngine } from '../market/features.js';
+import { DEPTH_ROW, RECORDING_FORMAT, RECORDING_VERSION, RecordingWriter, RESET_ROW, TRADE_ROW } from '../replay/recording.js';
+import { serviceLogic } from '../supervision/service.js';
+
+export const recorderSettings = z
+  .object({
+    /** Where recordings go: `<instance>-<start time>.keelrec`. */
+    dir: z.string().min(1).default('var/recordings'),
+    /** Rows per chunk: a full chunk is written at once. */
+    chunkRows: z.number().int().min(64).max(65_536).default(8_192),
+    /** What is buffered is written at least this often, so a crash loses at most this much. */
+    flushMs: z.number().int().positive().default(1_000),
+  })
+  .strict();
+
+export type RecorderSettings = z.infer<typeof recorderSettings>;
+
+export const recorderLogic = serviceLogic<RecorderSettings>(async (ctx) => {
+  const { bus, clock, log, settings } = ctx;
+  const instruments = requireInstruments(ctx);
+  const engine = bus.latest<FeatureEngine>(FEATURES_ENGINE_TOPIC);
+  if (!engine) throw new Error('recorder needs the features: is features configured and listed in dependsOn?');
+  const instance = bus.latest<string>(INSTANCE_TOPIC) ?? 'keel';
+  mkdirSync(settings.dir, { recursive: true });
+  const wallAt = clock.wallNow();
+  const path = join(settings.dir, `${instance}-${new Date(wallAt).toISOString().replace(/[:.]/g, '-')}.keelrec`);
+  const writer = await RecordingWriter.create(
+    path,
+    {
+      format: RECORDING_FORMAT,
+      version: RECORDING_VERSION,
+      instruments,
+      booked: bus.latest<readonly boolean[]>(BOOKED_INSTRUMENTS_TOPIC) ?? instruments.map(() => true),
+      featureSchema: engine.schema,
+      wallAt,
+      monotonicAt: clock.now(),
+      source: `keel ${instance}`,
+    },
+    settings.chunkRows,
+    (err) => ctx.fail(new Error(`recording to ${path} failed: ${err.message}`)),
+  );
+
+  const onDepth = (b: DepthBatch) => {
+    for (let i = 0; i < b.count; i++) writer.add(DEPTH_ROW, b.instrument[i]!, b.position[i]!, b.operation[i]!, b.side[i]!, b.smart[i]!, b.price[i]!, b.size[i]!, b.receivedAt[i]!);
+  };
+  const onTrades = (b: TradeBatch) => {
+    for (let i = 0; i < b.count; i++) writer.add(TRADE_ROW, b.instrument[i]!, 0, 0, 0, 0, b.price[i]!, b.size[i]!, b.receivedAt[i]!);
+  };
+  const onReset = ({ instrument }: { instrument: number }) => writer.add(RESET_ROW, instrument, 0, 0, 0, 0, NaN, NaN, clock.now());
+  const unsubscribe = [bus.subscribe(DEPTH_TOPIC, onDepth), bus.subscribe(TRADES_TOPIC, onTrades), bus.subscribe(DEPTH_RESET_TOPIC, onReset)];
+  const tick = () => {
+    writer.flush();
+    timer = clock.setTimeout(tick, settings.flushMs);
+  };
+  let timer = clock.setTimeout(tick, settings.flushMs);
+  log.info({ path, instruments: instruments.length }, `recording to ${path}`);
+
+  return {
+    async stop() {
+      clock.clearTimeout(timer);
+      for (const u of unsubscribe) u();
+      await writer.close();
+      log.info({ path, rows: writer.rows, bytes: writer.bytes }, `recorded ${writer.rows} rows (${(writer.bytes / 2 ** 20).toFixed(1)} MB) to ${path}`);
+    },
+  };
+});

@@ -1,0 +1,304 @@
+/**
+ * keel's recording format: what the books and the features received, in the
+ * order it arrived, so `keel replay` can feed it through the same actors.
+ *
+ * A file is a sequence of frames, each a 4-byte big-endian length and a
+ * msgpackr body. The first frame is the header (the instruments, which of
+ * them have a book, the feature schema of the recording daemon, when it
+ * started); every later frame is a chunk of up to `capacity` rows in
+ * columns (typed arrays, packed as they are). One row is a depth update, a
+ * print, or a book reset, stamped with its monotonic arrival time: 33 bytes.
+ *
+ * A file cut short (the daemon killed mid-write) reads up to its last whole
+ * chunk; anything else that is not a recording is an error naming the file,
+ * the byte offset and what was wrong.
+ */
+import { open } from 'node:fs/promises';
+import { Packr } from 'msgpackr';
+import type { FeatureSchema } from '../market/features.js';
+
+export const RECORDING_FORMAT = 'keel-recording';
+export const RECORDING_VERSION = 1;
+
+/** Row kinds. */
+export const DEPTH_ROW = 0;
+export const TRADE_ROW = 1;
+export const RESET_ROW = 2;
+
+export interface RecordingHeader {
+  readonly format: typeof RECORDING_FORMAT;
+  readonly version: number;
+  /** The universe, index = instrument id in the rows. */
+  readonly instruments: readonly string[];
+  /** Per instrument, whether it had a depth feed (its data age is judged). */
+  readonly booked: readonly boolean[];
+  /** The feature schema of the daemon that recorded: replay recomputes features, this says what they were. */
+  readonly featureSchema: FeatureSchema;
+  /** Wall-clock time (epoch ms) at monotonic time `monotonicAt`: maps row times back to the day they happened. */
+  readonly wallAt: number;
+  readonly monotonicAt: number;
+  /** Who wrote it: `keel <instance>` or the source it was converted from. */
+  readonly source: string;
+}
+
+/** A chunk of rows in columns; rows [0, count) are valid. Only the columns of a row's kind mean anything. */
+export class RecordedChunk {
+  count = 0;
+  readonly kind: Uint8Array;
+  readonly instrument: Int32Array;
+  readonly position: Uint8Array;
+  readonly operation: Uint8Array;
+  readonly side: Uint8Array;
+  readonly smart: Uint8Array;
+  readonly price: Float64Array;
+  readonly size: Float64Array;
+  /** Monotonic arrival time, ms. */
+  readonly at: Float64Array;
+
+  constructor(readonly capacity: number) {
+    this.kind = new Uint8Array(capacity);
+    this.instrument = new Int32Array(capacity);
+    this.position = new Uint8Array(capacity);
+    this.operation = new Uint8Array(capacity);
+    this.side = new Uint8Array(capacity);
+    this.smart = new Uint8Array(capacity);
+    this.price = new Float64Array(capacity);
+    this.size = new Float64Array(capacity);
+    this.at = new Float64Array(capacity);
+  }
+
+  /** Rows [start, end) as a chunk of their own (a copy). */
+  slice(start: number, end: number): RecordedChunk {
+    const out = new RecordedChunk(end - start);
+    for (const c of COLUMNS) out[c].set(this[c].subarray(start, end) as never);
+    out.count = end - start;
+    return out;
+  }
+
+  /** Appends one row; the caller flushes when `count === capacity`. */
+  add(kind: number, instrument: number, position: number, operation: number, side: number, smart: number, price: number, size: number, at: number): void {
+    const row = this.count++;
+    this.kind[row] = kind;
+    this.instrument[row] = instrument;
+    this.position[row] = position;
+    this.operation[row] = operation;
+    this.side[row] = side;
+    this.smart[row] = smart;
+    this.price[row] = price;
+    this.size[row] = size;
+    this.at[row] = at;
+  }
+}
+
+const COLUMNS = ['kind', 'instrument', 'position', 'operation', 'side', 'smart', 'price', 'size', 'at'] as const;
+type Column = (typeof COLUMNS)[number];
+
+// Typed arrays go in as they are (moreTypes), not as lists of numbers.
+const packr = new Packr({ moreTypes: true });
+
+function frame(body: Buffer): Buffer {
+  const head = Buffer.allocUnsafe(4);
+  head.writeUInt32BE(body.length);
+  return Buffer.concat([head, body]);
+}
+
+export function encodeHeader(header: RecordingHeader): Buffer {
+  return frame(packr.pack(header));
+}
+
+/** The chunk's valid rows as one frame (a copy: the chunk can be reused at once). */
+export function encodeChunk(chunk: RecordedChunk): Buffer {
+  const body: Record<string, unknown> = { rows: chunk.count };
+  for (const c of COLUMNS) body[c] = chunk[c].subarray(0, chunk.count);
+  return frame(packr.pack(body));
+}
+
+/** A frame larger than this is not one keel wrote (a chunk of 65,536 rows is about 2 MB). */
+const MAX_FRAME_BYTES = 64 * 2 ** 20;
+
+export interface Recording {
+  readonly header: RecordingHeader;
+  /** How far the chunks go, for progress: bytes for a file. */
+  readonly total: number;
+  /** Chunks in order, each with how far it reaches (of `total`). A truncated last chunk ends the stream (see `truncated`). */
+  chunks(): AsyncGenerator<{ chunk: RecordedChunk; done: number }>;
+  /** Set once `chunks()` met a file cut short: how many bytes at the end were not a whole chunk. */
+  truncated: number;
+}
+
+export class RecordingError extends Error {}
+
+/** Opens a recording and reads its header; the chunks are read as they are asked for. */
+export async function openRecording(path: string): Promise<Recording> {
+  const file = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
+    throw new RecordingError(`cannot open ${path}: ${err.code ?? err.message}`);
+  });
+  try {
+    const bytes = (await file.stat()).size;
+    const first = await readFrame(file, 0, bytes, path);
+    if (first === 'end' || first === 'truncated') throw new RecordingError(`${path} is not a keel recording: it has no header`);
+    const header = decodeHeader(first.body, path);
+    const recording: Recording = {
+      header,
+      total: bytes,
+      truncated: 0,
+      async *chunks() {
+        const reader = await open(path, 'r');
+        try {
+          let offset = first.next;
+          for (;;) {
+            const read = await readFrame(reader, offset, bytes, path);
+            if (read === 'end') return;
+            if (read === 'truncated') {
+              recording.truncated = bytes - offset;
+              return;
+            }
+            yield { chunk: decodeChunk(read.body, header, path, offset), done: read.next };
+            offset = read.next;
+          }
+        } finally {
+          await reader.close();
+        }
+      },
+    };
+    return recording;
+  } finally {
+    await file.close();
+  }
+}
+
+type FileHandle = Awaited<ReturnType<typeof open>>;
+
+async function readFrame(file: FileHandle, offset: number, bytes: number, path: string): Promise<{ body: Buffer; next: number } | 'end' | 'truncated'> {
+  if (offset === bytes) return 'end';
+  if (offset + 4 > bytes) return 'truncated';
+  const head = Buffer.alloc(4);
+  await file.read(head, 0, 4, offset);
+  const length = head.readUInt32BE(0);
+  if (length === 0 || length > MAX_FRAME_BYTES) throw new RecordingError(`${path} at byte ${offset}: a frame of ${length} bytes is not one keel writes (corrupt file?)`);
+  if (offset + 4 + length > bytes) return 'truncated';
+  const body = Buffer.alloc(length);
+  await file.read(body, 0, length, offset + 4);
+  return { body, next: offset + 4 + length };
+}
+
+function unpack(body: Buffer, where: string): unknown {
+  try {
+    return packr.unpack(body);
+  } catch (err) {
+    throw new RecordingError(`${where}: not msgpack (${(err as Error).message})`);
+  }
+}
+
+function decodeHeader(body: Buffer, path: string): RecordingHeader {
+  const h = unpack(body, `${path} header`) as Partial<RecordingHeader> | null;
+  if (h?.format !== RECORDING_FORMAT) throw new RecordingError(`${path} is not a keel recording (its first frame does not say '${RECORDING_FORMAT}')`);
+  if (h.version !== RECORDING_VERSION) throw new RecordingError(`${path} is a version ${String(h.version)} recording; this keel reads version ${RECORDING_VERSION}`);
+  const bad = (what: string) => new RecordingError(`${path} header: ${what}`);
+  if (!Array.isArray(h.instruments) || h.instruments.length === 0 || !h.instruments.every((s) => typeof s === 'string')) throw bad('instruments must be a non-empty list of symbols');
+  if (!Array.isArray(h.booked) || h.booked.length !== h.instruments.length) throw bad('booked must have one flag per instrument');
+  if (!h.featureSchema || !Array.isArray(h.featureSchema.features)) throw bad('featureSchema is missing');
+  if (!Number.isFinite(h.wallAt) || !Number.isFinite(h.monotonicAt)) throw bad('wallAt and monotonicAt must be numbers');
+  return h as RecordingHeader;
+}
+
+const COLUMN_TYPES: Record<Column, new (n: number) => ArrayLike<number>> = {
+  kind: Uint8Array,
+  instrument: Int32Array,
+  position: Uint8Array,
+  operation: Uint8Array,
+  side: Uint8Array,
+  smart: Uint8Array,
+  price: Float64Array,
+  size: Float64Array,
+  at: Float64Array,
+};
+
+function decodeChunk(body: Buffer, header: RecordingHeader, path: string, offset: number): RecordedChunk {
+  const where = `${path} at byte ${offset}`;
+  const raw = unpack(body, where) as Record<string, unknown> | null;
+  const rows = raw?.rows;
+  if (typeof rows !== 'number' || !Number.isInteger(rows) || rows < 0) throw new RecordingError(`${where}: a chunk must say how many rows it has`);
+  const chunk = new RecordedChunk(rows);
+  for (const c of COLUMNS) {
+    const column = raw![c];
+    if (!(column instanceof COLUMN_TYPES[c]) || column.length !== rows) throw new RecordingError(`${where}: column '${c}' is missing or not ${rows} values of ${COLUMN_TYPES[c].name}`);
+    chunk[c].set(column as never);
+  }
+  chunk.count = rows;
+  for (let i = 0; i < rows; i++) {
+    if (chunk.kind[i]! > RESET_ROW) throw new RecordingError(`${where}: row ${i} has unknown kind ${chunk.kind[i]}`);
+    if (chunk.instrument[i]! < 0 || chunk.instrument[i]! >= header.instruments.length) throw new RecordingError(`${where}: row ${i} names instrument ${chunk.instrument[i]}, the header has ${header.instruments.length}`);
+  }
+  return chunk;
+}
+
+/**
+ * Appends rows to a recording file: rows go into a chunk, a full chunk (or
+ * `flush()`) is encoded and written behind the previous writes, in order.
+ * A write error is reported once through `onError`; later rows are dropped.
+ */
+export class RecordingWriter {
+  private readonly chunk: RecordedChunk;
+  private writes: Promise<void> = Promise.resolve();
+  private failed = false;
+  rows = 0;
+  bytes = 0;
+
+  private constructor(
+    private readonly file: FileHandle,
+    capacity: number,
+    private readonly onError: (error: Error) => void,
+  ) {
+    this.chunk = new RecordedChunk(capacity);
+  }
+
+  /** Creates (or replaces) `path` and writes the header. */
+  static async create(path: string, header: RecordingHeader, capacity: number, onError: (error: Error) => void): Promise<RecordingWriter> {
+    const file = await open(path, 'w');
+    const writer = new RecordingWriter(file, capacity, onError);
+    writer.write(encodeHeader(header));
+    await writer.writes;
+    return writer;
+  }
+
+  add(kind: number, instrument: number, position: number, operation: number, side: number, smart: number, price: number, size: number, at: number): void {
+    this.chunk.add(kind, instrument, position, operation, side, smart, price, size, at);
+    this.rows++;
+    if (this.chunk.count === this.chunk.capacity) this.flush();
+  }
+
+  /** Encodes what is buffered and queues its write. */
+  flush(): void {
+    if (this.chunk.count === 0) return;
+    const frame = encodeChunk(this.chunk);
+    this.chunk.count = 0;
+    this.write(frame);
+  }
+
+  /** Resolves once every queued write is done: a fast producer waits here so memory stays flat. */
+  drain(): Promise<void> {
+    return this.writes;
+  }
+
+  /** Flushes, waits for every write, and closes the file. */
+  async close(): Promise<void> {
+    this.flush();
+    await this.writes;
+    await this.file.close();
+  }
+
+  private write(frame: Buffer): void {
+    if (this.failed) return;
+    this.bytes += frame.length;
+    this.writes = this.writes.then(async () => {
+      if (this.failed) return;
+      try {
+        await this.file.write(frame);
+      } catch (err) {
+        this.failed = true;
+        this.onError(err as Error);
+      }
+    });
+  }
+}
