@@ -12,6 +12,7 @@ import { ingestBench } from './ingest.js';
 import { inspectorBench } from './inspector.js';
 import { ledgerBench } from './ledger.js';
 import { modelsBench } from './models.js';
+import { replayBench } from './replay.js';
 import { startupBench } from './startup.js';
 
 const benches = {
@@ -22,6 +23,7 @@ const benches = {
   models: modelsBench,
   ledger: ledgerBench,
   inspector: inspectorBench,
+  replay: replayBench,
 } as const;
 
 const HELP = `Usage: npm run bench -- [NAME ...] [--runs N]
