@@ -120,7 +120,11 @@ export interface Recording {
   readonly header: RecordingHeader;
   /** How far the chunks go, for progress: bytes for a file. */
   readonly total: number;
-  /** Chunks in order, each with how far it reaches (of `total`). A truncated last chunk ends the stream (see `truncated`). */
+  /**
+   * Chunks in order, each with how far it reaches (of `total`). A chunk is
+   * valid until the next is asked for (the reader reuses it). A truncated last
+   * chunk ends the stream (see `truncated`).
+   */
   chunks(): AsyncGenerator<{ chunk: RecordedChunk; done: number }>;
   /** Set once `chunks()` met a file cut short: how many bytes at the end were not a whole chunk. */
   truncated: number;
@@ -144,16 +148,20 @@ export async function openRecording(path: string): Promise<Recording> {
       truncated: 0,
       async *chunks() {
         const reader = await open(path, 'r');
+        // One buffer and one chunk for the whole file: a long replay makes no garbage per chunk here.
+        const buffer = { bytes: Buffer.alloc(1 << 20) };
+        let chunk = new RecordedChunk(0);
         try {
           let offset = first.next;
           for (;;) {
-            const read = await readFrame(reader, offset, bytes, path);
+            const read = await readFrame(reader, offset, bytes, path, buffer);
             if (read === 'end') return;
             if (read === 'truncated') {
               recording.truncated = bytes - offset;
               return;
             }
-            yield { chunk: decodeChunk(read.body, header, path, offset), done: read.next };
+            chunk = decodeChunk(read.body, header, path, offset, chunk);
+            yield { chunk, done: read.next };
             offset = read.next;
           }
         } finally {
@@ -169,7 +177,8 @@ export async function openRecording(path: string): Promise<Recording> {
 
 type FileHandle = Awaited<ReturnType<typeof open>>;
 
-async function readFrame(file: FileHandle, offset: number, bytes: number, path: string): Promise<{ body: Buffer; next: number } | 'end' | 'truncated'> {
+/** Reads the frame at `offset`; its body is a view of `buffer.bytes` (grown when too small), valid until the next read. */
+async function readFrame(file: FileHandle, offset: number, bytes: number, path: string, buffer = { bytes: Buffer.alloc(0) }): Promise<{ body: Buffer; next: number } | 'end' | 'truncated'> {
   if (offset === bytes) return 'end';
   if (offset + 4 > bytes) return 'truncated';
   const head = Buffer.alloc(4);
@@ -177,7 +186,8 @@ async function readFrame(file: FileHandle, offset: number, bytes: number, path: 
   const length = head.readUInt32BE(0);
   if (length === 0 || length > MAX_FRAME_BYTES) throw new RecordingError(`${path} at byte ${offset}: a frame of ${length} bytes is not one keel writes (corrupt file?)`);
   if (offset + 4 + length > bytes) return 'truncated';
-  const body = Buffer.alloc(length);
+  if (buffer.bytes.length < length) buffer.bytes = Buffer.alloc(length);
+  const body = buffer.bytes.subarray(0, length);
   await file.read(body, 0, length, offset + 4);
   return { body, next: offset + 4 + length };
 }
@@ -214,12 +224,13 @@ const COLUMN_TYPES: Record<Column, new (n: number) => ArrayLike<number>> = {
   at: Float64Array,
 };
 
-function decodeChunk(body: Buffer, header: RecordingHeader, path: string, offset: number): RecordedChunk {
+/** Decodes a chunk frame into `into` when it has room, else into a new chunk. */
+function decodeChunk(body: Buffer, header: RecordingHeader, path: string, offset: number, into: RecordedChunk): RecordedChunk {
   const where = `${path} at byte ${offset}`;
   const raw = unpack(body, where) as Record<string, unknown> | null;
   const rows = raw?.rows;
   if (typeof rows !== 'number' || !Number.isInteger(rows) || rows < 0) throw new RecordingError(`${where}: a chunk must say how many rows it has`);
-  const chunk = new RecordedChunk(rows);
+  const chunk = into.capacity >= rows ? into : new RecordedChunk(rows);
   for (const c of COLUMNS) {
     const column = raw![c];
     if (!(column instanceof COLUMN_TYPES[c]) || column.length !== rows) throw new RecordingError(`${where}: column '${c}' is missing or not ${rows} values of ${COLUMN_TYPES[c].name}`);

@@ -288,7 +288,12 @@ class Player {
   async play(chunk: RecordedChunk): Promise<void> {
     for (let i = 0; i < chunk.count; i++) {
       const at = chunk.at[i]!;
-      if (at > this.clock.now()) await this.moveTo(at);
+      if (at > this.clock.now()) {
+        this.flush();
+        // Most rows need no timer and no pacing: move the clock without an await (no promise per row).
+        if (this.clock.nextTimerAt() > at && !Number.isFinite(this.speed)) this.clock.jumpTo(at);
+        else await this.moveTo(at);
+      }
       const kind = chunk.kind[i]!;
       if (kind === DEPTH_ROW) {
         if (this.trades.count > 0) this.flushTrades();
