@@ -12,6 +12,7 @@ import { ingestBench } from './ingest.js';
 import { inspectorBench } from './inspector.js';
 import { ledgerBench } from './ledger.js';
 import { modelsBench } from './models.js';
+import { pipelineBench } from './pipeline.js';
 import { replayBench } from './replay.js';
 import { startupBench } from './startup.js';
 
@@ -23,6 +24,7 @@ const benches = {
   models: modelsBench,
   ledger: ledgerBench,
   inspector: inspectorBench,
+  pipeline: pipelineBench,
   replay: replayBench,
 } as const;
 
