@@ -1,9 +1,10 @@
 /**
  * The simulator's HTTP control API, on 127.0.0.1 only: faults are injected
- * into a running `keel sim` from outside (by hand with curl, or by a soak
- * test) and its state is read back. Parameters go in the query string; every
- * answer is JSON, and a malformed request gets a JSON error (400, 404, 405,
- * 413) while the server keeps running.
+ * into a running `keel sim` from outside (by hand with curl, or by the
+ * soak) and its state is read back, the broker's orders and executions
+ * included: the truth the soak holds keel's journal against. Parameters go
+ * in the query string; every answer is JSON, and a malformed request gets a
+ * JSON error (400, 404, 405, 413) while the server keeps running.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -97,6 +98,20 @@ export const ENDPOINTS: readonly Endpoint[] = [
     run: () => help(),
   },
   {
+    method: 'GET',
+    path: '/executions',
+    params: [],
+    does: "every execution the broker made, oldest first: the broker's own record of fills",
+    run: (sim) => executions(sim),
+  },
+  {
+    method: 'GET',
+    path: '/orders',
+    params: [],
+    does: 'every order the broker was sent, oldest first, with where it stands',
+    run: (sim) => orders(sim),
+  },
+  {
     method: 'POST',
     path: '/faults/drop',
     params: [],
@@ -177,6 +192,26 @@ export const ENDPOINTS: readonly Endpoint[] = [
       return {};
     },
   },
+  {
+    method: 'POST',
+    path: '/faults/late-order-news',
+    params: [whole('delayMs', 0, MAX_DELAY_MS, ' of ms')],
+    does: 'openOrder and orderStatus go delayMs late, fills at once: a fill can beat its order (0 ends it)',
+    run: (sim, p) => {
+      sim.broker.orderNewsDelayMs = p.delayMs as number;
+      return {};
+    },
+  },
+  {
+    method: 'POST',
+    path: '/faults/duplicate-executions',
+    params: [bool('enabled')],
+    does: 'send every execution report and its commission twice (false ends it)',
+    run: (sim, p) => {
+      sim.broker.duplicateExecutions = p.enabled as boolean;
+      return {};
+    },
+  },
 ];
 
 /** Each endpoint with its parameters, then what it does on the next line, for `keel sim --help`. */
@@ -201,8 +236,6 @@ function help() {
 }
 
 function status(sim: TwsSimulator) {
-  // Read defensively: the broker (orders and executions) is newer than this API and may change shape.
-  const executions = countOf((sim as unknown as { broker?: { executions?: unknown } }).broker?.executions);
   return {
     serverVersion: sim.serverVersion,
     clientIds: sim.clientIds,
@@ -215,21 +248,50 @@ function status(sim: TwsSimulator) {
       marketDataPaused: sim.marketData.paused,
       delayMs: sim.delayMs,
       rejectedClientIds: [...sim.rejectedClientIds],
+      orderNewsDelayMs: sim.broker.orderNewsDelayMs,
+      duplicateExecutions: sim.broker.duplicateExecutions,
     },
-    ...(executions === undefined ? {} : { executions }),
+    orders: sim.broker.allOrders().length,
+    executions: sim.broker.executions.length,
   };
 }
 
-/** How many things a collection holds, whatever kind it is; undefined when it is not one. */
-function countOf(collection: unknown): number | undefined {
-  if (Array.isArray(collection)) return collection.length;
-  if (collection instanceof Map || collection instanceof Set) return collection.size;
-  if (typeof collection === 'object' && collection !== null) {
-    const { length, size } = collection as { length?: unknown; size?: unknown };
-    if (typeof length === 'number') return length;
-    if (typeof size === 'number') return size;
-  }
-  return undefined;
+/** The fields of an execution a client sees, plus what it cost; the time in ISO 8601. */
+function executions(sim: TwsSimulator) {
+  const list = sim.broker.executions.map((e) => ({
+    execId: e.execId,
+    orderId: e.orderId,
+    clientId: e.clientId,
+    permId: e.permId,
+    orderRef: e.orderRef,
+    account: e.account,
+    symbol: e.instrument.symbol,
+    side: e.side,
+    shares: e.shares,
+    price: e.price,
+    commission: e.commission,
+    time: e.time.toISOString(),
+  }));
+  return { count: list.length, executions: list };
+}
+
+function orders(sim: TwsSimulator) {
+  const list = sim.broker.allOrders().map((o) => ({
+    orderId: o.orderId,
+    clientId: o.clientId,
+    permId: o.permId,
+    orderRef: o.orderRef,
+    account: o.account,
+    symbol: o.instrument.symbol,
+    action: o.action,
+    quantity: o.totalQuantity,
+    orderType: o.orderType,
+    limitPrice: o.lmtPrice ?? null,
+    status: o.status,
+    filled: o.filled,
+    remaining: o.remaining,
+  }));
+  return { count: list.length, orders: list };
 }
 
 export interface ControlServer {

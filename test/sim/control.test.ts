@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, test } from 'node:test';
-import { EventName } from '@stoqey/ib';
+import { EventName, OrderAction, OrderType, SecType } from '@stoqey/ib';
 import { MAX_BODY_BYTES, startControlServer, type ControlServer } from '../../src/sim/control.js';
 import { TwsSimulator } from '../../src/sim/server.js';
 import { connectClient, nextEvent, until } from '../support/ib-client.js';
@@ -73,8 +73,8 @@ test('GET /status shows each connected client with its feeds', async () => {
     sessions.find((s) => s.clientId === 3)?.feeds,
     [{ reqId: 42, kind: 'quotes', symbol: 'SPY', silent: false }],
   );
-  // Executions are counted once the simulator has a broker.
-  assert.ok(body.executions === undefined || typeof body.executions === 'number');
+  assert.equal(body.executions, sim.broker.executions.length);
+  assert.deepEqual((body.faults as Record<string, unknown>).duplicateExecutions, false);
   c.ib.disconnect();
   await until(() => sim.sessions.size === 0, 'the client to be gone');
 });
@@ -107,6 +107,50 @@ test('POST /faults/slow and /faults/reject-client change the simulator; GET / li
     assert.ok(endpoints.includes('POST /faults/connectivity'));
     assert.ok(endpoints.includes('GET /status'));
   }
+});
+
+test('broker faults: late order news lets a fill arrive before its order, duplicate executions send each one twice; GET /executions and /orders read the broker back', async () => {
+  const c = await connectClient(port, 7);
+  const seen: string[] = [];
+  const execIds: string[] = [];
+  c.ib.on(EventName.openOrder, () => seen.push('openOrder'));
+  c.ib.on(EventName.execDetails, (_reqId: number, _contract: unknown, e: { execId?: string }) => {
+    seen.push('execDetails');
+    execIds.push(e.execId ?? '');
+  });
+  assert.deepEqual((await call('POST', '/faults/late-order-news?delayMs=200')).body, { ok: true, fault: 'late-order-news' });
+  assert.deepEqual((await call('POST', '/faults/duplicate-executions?enabled=true')).body, { ok: true, fault: 'duplicate-executions' });
+  const faults = (await call('GET', '/status')).body.faults as Record<string, unknown>;
+  assert.equal(faults.orderNewsDelayMs, 200);
+  assert.equal(faults.duplicateExecutions, true);
+
+  const spy = { symbol: 'SPY', secType: SecType.STK, exchange: 'SMART', currency: 'USD' };
+  c.ib.placeOrder(c.firstId, spy, { action: OrderAction.BUY, orderType: OrderType.MKT, totalQuantity: 10, orderRef: 'control-test.1', transmit: true });
+  await until(() => seen.includes('openOrder') && execIds.length >= 2, 'the fill, twice, and the late order news');
+  assert.equal(seen[0], 'execDetails', 'the fill came before its order');
+  assert.equal(execIds[0], execIds[1], 'the same execution, reported twice');
+
+  const { body } = await call('GET', '/executions');
+  const ours = (body.executions as { execId: string; orderRef: string; symbol: string; side: string }[]).filter((e) => e.orderRef === 'control-test.1');
+  assert.ok(ours.length >= 1);
+  assert.equal(body.count, sim.broker.executions.length, 'the broker keeps each execution once, however often it reports it');
+  assert.deepEqual(new Set(ours.map((e) => e.execId)), new Set(execIds));
+  assert.deepEqual([ours[0]!.symbol, ours[0]!.side], ['SPY', 'BOT']);
+  const order = ((await call('GET', '/orders')).body.orders as { orderRef: string; status: string; filled: number }[]).find((o) => o.orderRef === 'control-test.1');
+  assert.deepEqual(order && [order.status, order.filled], ['Filled', 10]);
+
+  assert.equal((await call('POST', '/faults/late-order-news?delayMs=0')).status, 200);
+  assert.equal((await call('POST', '/faults/duplicate-executions?enabled=false')).status, 200);
+  assert.equal(sim.broker.orderNewsDelayMs, 0);
+  assert.equal(sim.broker.duplicateExecutions, false);
+  const bad = await call('POST', '/faults/duplicate-executions?enabled=twice');
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.error, "bad enabled: expected true or false, got 'twice'");
+  const tooLate = await call('POST', '/faults/late-order-news?delayMs=600001');
+  assert.equal(tooLate.status, 400);
+  assert.equal(tooLate.body.error, "bad delayMs: expected a whole number of ms from 0 to 600000, got '600001'");
+  c.ib.disconnect();
+  await until(() => sim.sessions.size === 0, 'the client to be gone');
 });
 
 test('malformed requests get a JSON error naming what is wrong, and the server keeps running', async () => {
