@@ -15,6 +15,7 @@ import { modelsBench } from './models.js';
 import { pipelineBench } from './pipeline.js';
 import { replayBench } from './replay.js';
 import { startupBench } from './startup.js';
+import { universeBench } from './universe.js';
 
 const benches = {
   startup: startupBench,
@@ -26,6 +27,7 @@ const benches = {
   inspector: inspectorBench,
   pipeline: pipelineBench,
   replay: replayBench,
+  universe: universeBench,
 } as const;
 
 const HELP = `Usage: npm run bench -- [NAME ...] [--runs N]

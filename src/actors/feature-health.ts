@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { FEATURES_ENGINE_TOPIC, FEATURES_TOPIC, type FeatureFrame } from './features.js';
-import { BOOKED_INSTRUMENTS_TOPIC, FEED_SILENT_TOPIC, requireInstruments } from './subscriptions.js';
+import { BOOKED_INSTRUMENTS_TOPIC, DEPTH_ASKED_TOPIC, FEED_SILENT_TOPIC, requireInstruments } from './subscriptions.js';
 import { FeatureHealth, DEFAULT_THRESHOLDS, STATUSES, HEALTHY } from '../market/feature-health.js';
 import type { FeatureEngine } from '../market/features.js';
 import { serviceLogic } from '../supervision/service.js';
@@ -77,8 +77,8 @@ export const featureHealthLogic = serviceLogic<FeatureHealthSettings>(async (ctx
       const status = health.status[k]!;
       const line = { feature: health.nameOf(k), status: STATUSES[status], score: health.scores[k] };
       const message = status === HEALTHY ? `${health.nameOf(k)} is HEALTHY again` : `${health.nameOf(k)} is ${STATUSES[status]} (${health.explain(k)})`;
-      // No model reads an advisory feature: its ups and downs are detail, not news.
-      if (health.advisory[k % health.width] === 1) log.debug(line, message);
+      // No model reads an advisory feature, nor trades an instrument without a book: detail, not news.
+      if (health.isAdvisory(k)) log.debug(line, message);
       else if (status === HEALTHY) log.info(line, message);
       else log.warn(line, message);
     }
@@ -86,7 +86,8 @@ export const featureHealthLogic = serviceLogic<FeatureHealthSettings>(async (ctx
   };
 
   const sweep = () => {
-    health.sweep(engine.lastDataAt, since, clock.now());
+    // Looked up each time: a restarted subscriptions publishes a new one.
+    health.sweep(engine.lastDataAt, since, clock.now(), bus.latest<Float64Array>(DEPTH_ASKED_TOPIC));
     publish();
     timer = clock.setTimeout(sweep, settings.sweepMs);
   };

@@ -1,12 +1,14 @@
 /**
  * features: the microstructure features of every instrument, updated from
- * each book batch (`book`) and trade batch (`trades`), sampled on the
+ * each book batch (`book`), trade batch (`trades`) and read of level-1
+ * quotes for the instruments without a book (`quotes.tops`), sampled on the
  * configured clocks into feature frames on `features`, one frame per
  * interval per tick with every instrument's vector and whether it is warm.
  * The engine (latest values, data times) is retained on `features.engine`.
  */
 import { z } from 'zod';
 import { DEPTH_RESET_TOPIC, requireInstruments } from './subscriptions.js';
+import { QUOTE_TOPS_TOPIC, type QuoteBoard } from '../ib/quote-board.js';
 import { TRADES_TOPIC, type TradeBatch } from '../ib/trade-feed.js';
 import { BOOK_TOPIC, type OrderBooks } from '../market/books.js';
 import { DEFAULT_FEATURE_OPTIONS, FeatureEngine, type FeatureSchema } from '../market/features.js';
@@ -81,8 +83,7 @@ export const featuresLogic = serviceLogic<FeaturesSettings>(async (ctx) => {
       if (ticks % (frame.intervalMs / baseMs) !== 0) continue;
       frame.at = now;
       frame.wallAt = clock.wallNow();
-      frame.values.set(engine.values);
-      for (let i = 0; i < symbols.length; i++) frame.warm[i] = engine.warm(i, now) ? 1 : 0;
+      engine.copyTo(frame.values, frame.warm, now);
       bus.publish(FEATURES_TOPIC, frame);
     }
     // On the grid, not drifting: a late tick does not push the next one back.
@@ -93,6 +94,7 @@ export const featuresLogic = serviceLogic<FeaturesSettings>(async (ctx) => {
   const unsubscribe = [
     bus.subscribe<OrderBooks>(BOOK_TOPIC, (books) => engine.onBook(books)),
     bus.subscribe<TradeBatch>(TRADES_TOPIC, (batch) => engine.onTrades(batch)),
+    bus.subscribe<QuoteBoard>(QUOTE_TOPS_TOPIC, (quotes) => engine.onQuotes(quotes)),
     bus.subscribe<{ instrument: number }>(DEPTH_RESET_TOPIC, ({ instrument }) => engine.reset(instrument)),
   ];
   bus.retain(FEATURES_ENGINE_TOPIC, engine);

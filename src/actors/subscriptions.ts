@@ -5,42 +5,113 @@
  * the data epoch changes (new connection, 1101), and re-requests a feed that
  * goes silent while others tick, telling feature health (`feed.silent`).
  *
+ * A wide universe is staged: at most a second's worth of requests waits in
+ * the pacer at a time, so orders and cancels never queue behind thousands
+ * of them, and while staging takes long a progress line is logged every
+ * `progressMs` ("subscribed 1,350 / 5,000 quote lines, ... ETA 91 s").
+ * Everything downstream runs on what is live meanwhile.
+ *
  * Data flows straight from the client's events into the data plane: depth
  * into the DepthFeed (typed-array batches on `depth`), prints into the
  * TradeFeed (batches on `trades`), quotes and tick-by-tick into the
- * QuoteBoard (retained on `quotes`). No XState event per tick.
+ * QuoteBoard (retained on `quotes`). For an instrument without a book the
+ * quotes are its top of book (`quotes.tops`), and without tick-by-tick
+ * prints its volume ticks are its prints. No XState event per tick.
  */
 import { EventName, SecType, type Contract, type IBApi } from '@stoqey/ib';
 import { z } from 'zod';
 import { DepthFeed } from '../ib/depth-feed.js';
 import { LINK_TOPIC, listenTo, STATUS_TOPIC, type IbLink, type IbStatus } from '../ib/link.js';
 import { PRIORITY } from '../ib/pacer.js';
-import { QuoteBoard, QUOTES_TOPIC } from '../ib/quote-board.js';
+import { QuoteBoard, QUOTE_TOPS_TOPIC, QUOTES_TOPIC } from '../ib/quote-board.js';
 import { TradeFeed } from '../ib/trade-feed.js';
-import { SubscriptionPlan, type Feed, type WantedFeed } from '../ib/subscription-plan.js';
+import {
+  countsOf,
+  MAX_INSTRUMENTS,
+  progressLine,
+  requestsToGo,
+  SubscriptionPlan,
+  symbolRange,
+  type Feed,
+  type FeedKind,
+  type StagingProgress,
+  type WantedFeed,
+} from '../ib/subscription-plan.js';
 import type { ComponentContext } from '../supervision/component.js';
 import { serviceLogic } from '../supervision/service.js';
 
-const instrumentSettings = z
+const feedSettings = {
+  exchange: z.string().default('SMART'),
+  currency: z.string().default('USD'),
+  primaryExch: z.string().optional(),
+  quotes: z.boolean().default(true),
+  depth: z
+    .union([z.literal(false), z.object({ rows: z.number().int().min(1).max(10).default(10), smart: z.boolean().default(false) }).strict()])
+    .default(false),
+  ticks: z.enum(['Last', 'AllLast', 'BidAsk', 'MidPoint']).optional(),
+};
+
+/** One instrument (`symbol`), or a range of numbered ones with the same feeds (`symbols: SYN0001..SYN4996`). */
+const instrumentEntry = z
   .object({
-    symbol: z.string().min(1),
-    exchange: z.string().default('SMART'),
-    currency: z.string().default('USD'),
-    primaryExch: z.string().optional(),
-    quotes: z.boolean().default(true),
-    depth: z
-      .union([z.literal(false), z.object({ rows: z.number().int().min(1).max(10).default(10), smart: z.boolean().default(false) }).strict()])
-      .default(false),
-    ticks: z.enum(['Last', 'AllLast', 'BidAsk', 'MidPoint']).optional(),
+    symbol: z.string().min(1).optional(),
+    symbols: z.string().optional(),
+    ...feedSettings,
   })
   .strict();
 
+type InstrumentEntry = z.output<typeof instrumentEntry>;
+export type InstrumentSettings = Omit<InstrumentEntry, 'symbol' | 'symbols'> & { readonly symbol: string };
+
+const symbolsOf = (entry: InstrumentEntry): string[] => (entry.symbols === undefined ? [entry.symbol!] : symbolRange(entry.symbols));
+
+/** An entry's instruments, each with the entry's feeds. */
+function expand(entry: InstrumentEntry): InstrumentSettings[] {
+  const { exchange, currency, primaryExch, quotes, depth, ticks } = entry;
+  return symbolsOf(entry).map((symbol) => ({ symbol, exchange, currency, primaryExch, quotes, depth, ticks }));
+}
+
+/** Every entry names one instrument or a good range, no symbol twice, at most MAX_INSTRUMENTS in all. */
+function checkInstruments(entries: readonly InstrumentEntry[], ctx: z.RefinementCtx): void {
+  const firstAt = new Map<string, number>();
+  entries.forEach((entry, i) => {
+    const key = entry.symbols === undefined ? 'symbol' : 'symbols';
+    const problem = (message: string) => ctx.addIssue({ code: 'custom', path: [i, key], message, input: entry[key] });
+    if (entry.symbol === undefined && entry.symbols === undefined) {
+      ctx.addIssue({ code: 'custom', path: [i, 'symbol'], message: 'give symbol (one instrument) or symbols (a range such as SYN0001..SYN4996)', input: undefined });
+      return;
+    }
+    if (entry.symbol !== undefined && entry.symbols !== undefined) return problem(`give symbol or symbols, not both (symbol is ${entry.symbol})`);
+    let symbols: string[];
+    try {
+      symbols = symbolsOf(entry);
+    } catch (err) {
+      return problem((err as Error).message);
+    }
+    for (const symbol of symbols) {
+      const at = firstAt.get(symbol);
+      if (at !== undefined) return problem(`${symbol} is listed twice (also in instruments[${at}])`);
+      firstAt.set(symbol, i);
+    }
+  });
+  if (firstAt.size > MAX_INSTRUMENTS) ctx.addIssue({ code: 'custom', path: [], message: `${firstAt.size} instruments; at most ${MAX_INSTRUMENTS}` });
+}
+
+const DEFAULT_INSTRUMENTS: InstrumentSettings[] = [{ symbol: 'SPY', exchange: 'SMART', currency: 'USD', quotes: true, depth: { rows: 10, smart: false } }];
+
 export const subscriptionsSettings = z
   .object({
-    instruments: z.array(instrumentSettings).default([{ symbol: 'SPY', exchange: 'SMART', currency: 'USD', quotes: true, depth: { rows: 10, smart: false } }]),
+    instruments: z
+      .array(instrumentEntry)
+      .superRefine(checkInstruments)
+      .transform((entries) => entries.flatMap(expand))
+      .default(DEFAULT_INSTRUMENTS),
     budgets: z
       .object({
-        /** IB allows 100 by default; keel leaves a few for other tools on the same account. */
+        /**
+         * IB allows 100 lines by default; keel leaves a few for other tools on the same account. An account
+         * entitled to more (by commissions, equity or Quote Booster packs) sets its own number here.
+         */
         marketDataLines: z.number().int().min(0).default(95),
         depthSlots: z.number().int().min(0).default(3),
         tickByTickSlots: z.number().int().min(0).default(3),
@@ -51,17 +122,26 @@ export const subscriptionsSettings = z
     sweepMs: z.number().int().positive().default(100),
     /** A feed quiet this long while others tick is dead and requested again. */
     silenceMs: z.number().int().positive().default(5_000),
+    /** The same for quote lines (default: silenceMs): a quiet name's quote may rest far longer than a liquid book. */
+    quotesSilenceMs: z.number().int().positive().optional(),
+    /** While staging takes longer than this, its progress is logged this often. */
+    progressMs: z.number().int().positive().default(5_000),
   })
   .strict();
 
 export type SubscriptionsSettings = z.infer<typeof subscriptionsSettings>;
-type InstrumentSettings = SubscriptionsSettings['instruments'][number];
 
 export const SUBSCRIPTIONS_STATUS_TOPIC = 'subscriptions.status';
 export const FEED_SILENT_TOPIC = 'feed.silent';
 export const INSTRUMENTS_TOPIC = 'instruments';
 /** Per instrument, whether keel keeps its book (a depth feed): the ones whose data age matters. */
 export const BOOKED_INSTRUMENTS_TOPIC = 'instruments.booked';
+/**
+ * Per instrument (a Float64Array, updated in place), when its depth was last
+ * asked of IB (monotonic ms; NaN: not asked): a book still being staged is
+ * not stale yet.
+ */
+export const DEPTH_ASKED_TOPIC = 'instruments.depth.asked';
 /** 317: TWS says empty the book before applying new entries; consumers of `depth` do so on this topic. */
 export const DEPTH_RESET_TOPIC = 'depth.reset';
 const DEPTH_RESET = 317;
@@ -73,21 +153,38 @@ export function requireInstruments(ctx: ComponentContext<unknown>): readonly str
   return symbols;
 }
 
+/** One feed as the status lists it. */
+export interface FeedListing {
+  readonly symbol: string;
+  readonly kind: string;
+  readonly status: string;
+  readonly reqId: number | undefined;
+  readonly note: string;
+  readonly rerequests: number;
+}
+
 /** What the manager reports at every sweep (retained), for the inspector and tests. */
 export interface SubscriptionsStatus {
   readonly counts: Record<Feed['status'], number>;
-  readonly feeds: readonly { symbol: string; kind: string; status: string; reqId: number | undefined; note: string; rerequests: number }[];
+  /** How far staging is, per kind of feed. */
+  readonly progress: StagingProgress;
+  /** Every feed; listed when first read after a change (thousands of them: not at every sweep). */
+  readonly feeds: readonly FeedListing[];
   readonly pacerWaiting: number;
   readonly requestsSent: number;
 }
 
-/** Depth first (scarcest and most useful), then tick-by-tick, then quotes; config order within each. */
-function wantedFeeds(instruments: readonly InstrumentSettings[]): WantedFeed[] {
+/** Lower ranks are requested first: depth (scarcest and most useful), then tick-by-tick, then quotes. */
+const KIND_RANK: Readonly<Record<FeedKind, number>> = { depth: 0, ticks: 1, quotes: 2 };
+
+/** Every feed the instruments want, ranked by kind, then in config order. */
+export function wantedFeeds(instruments: readonly InstrumentSettings[]): WantedFeed[] {
+  const priority = (kind: FeedKind, instrument: number) => KIND_RANK[kind] * MAX_INSTRUMENTS + instrument;
   return instruments.flatMap((s, instrument) => {
     const feeds: WantedFeed[] = [];
-    if (s.depth) feeds.push({ symbol: s.symbol, instrument, kind: 'depth', priority: instrument, rows: s.depth.rows, smart: s.depth.smart });
-    if (s.ticks) feeds.push({ symbol: s.symbol, instrument, kind: 'ticks', priority: 100_000 + instrument, tickType: s.ticks });
-    if (s.quotes) feeds.push({ symbol: s.symbol, instrument, kind: 'quotes', priority: 200_000 + instrument });
+    if (s.depth) feeds.push({ symbol: s.symbol, instrument, kind: 'depth', priority: priority('depth', instrument), rows: s.depth.rows, smart: s.depth.smart });
+    if (s.ticks) feeds.push({ symbol: s.symbol, instrument, kind: 'ticks', priority: priority('ticks', instrument), tickType: s.ticks });
+    if (s.quotes) feeds.push({ symbol: s.symbol, instrument, kind: 'quotes', priority: priority('quotes', instrument) });
     return feeds;
   });
 }
@@ -101,14 +198,22 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
   const link = bus.latest<IbLink>(LINK_TOPIC);
   if (!link) throw new Error('subscriptions needs the IB link: is ib_connection configured and listed in dependsOn?');
   const api = link.api;
-  const plan = new SubscriptionPlan(wantedFeeds(settings.instruments), settings.budgets);
+  const { instruments } = settings;
+  const symbols = instruments.map((i) => i.symbol);
+  const booked = instruments.map((i) => i.depth !== false);
+  const plan = new SubscriptionPlan(wantedFeeds(instruments), settings.budgets);
   const depth = new DepthFeed(bus, clock);
   const trades = new TradeFeed(bus, clock);
-  const quotes = new QuoteBoard(settings.instruments.map((i) => i.symbol));
-  bus.retain(INSTRUMENTS_TOPIC, settings.instruments.map((i) => i.symbol));
-  bus.retain(BOOKED_INSTRUMENTS_TOPIC, settings.instruments.map((i) => i.depth !== false));
+  const quotes = new QuoteBoard(symbols, booked.map((b) => !b));
+  // Without tick-by-tick prints, an instrument's prints are the volume its quote line reports.
+  const printsFromVolume = Uint8Array.from(instruments, (i) => (i.ticks === 'Last' || i.ticks === 'AllLast' ? 0 : 1));
+  const depthAskedAt = new Float64Array(instruments.length).fill(NaN);
+  bus.retain(INSTRUMENTS_TOPIC, symbols);
+  bus.retain(BOOKED_INSTRUMENTS_TOPIC, booked);
+  bus.retain(DEPTH_ASKED_TOPIC, depthAskedAt);
   bus.retain(QUOTES_TOPIC, quotes);
   let epoch = -1;
+  let stopped = false;
 
   const touch = (reqId: number): number => {
     const route = plan.feed(reqId)?.route;
@@ -117,15 +222,41 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
     route.updates++;
     return route.instrument;
   };
-  const onTickPrice = (reqId: number, field: number, value: number) => quotes.price(touch(reqId), field, value);
-  const onTickSize = (reqId: number, field: number | undefined, value: number | undefined) => quotes.size(touch(reqId), field ?? -1, value ?? NaN);
+  // The top of book of instruments without a book goes out once per socket read, as depth batches do.
+  let quoteTopsQueued = false;
+  const publishQuoteTops = () => {
+    quoteTopsQueued = false;
+    quotes.changedAt = clock.now();
+    try {
+      bus.publish(QUOTE_TOPS_TOPIC, quotes);
+    } finally {
+      quotes.clearChanges();
+    }
+  };
+  const quotesRead = () => {
+    if (quoteTopsQueued || quotes.changedCount === 0) return;
+    quoteTopsQueued = true;
+    queueMicrotask(publishQuoteTops);
+  };
+  const onTickPrice = (reqId: number, field: number, value: number) => {
+    quotes.price(touch(reqId), field, value);
+    quotesRead();
+  };
+  const onTickSize = (reqId: number, field: number | undefined, value: number | undefined) => {
+    const instrument = touch(reqId);
+    const traded = quotes.size(instrument, field ?? -1, value ?? NaN);
+    if (traded > 0 && printsFromVolume[instrument] === 1) trades.trade(instrument, quotes.last[instrument]!, traded);
+    quotesRead();
+  };
   const onLast = (reqId: number, _type: number, _time: number, price: number, size: number) => {
     const instrument = touch(reqId);
     quotes.trade(instrument, price, size);
     trades.trade(instrument, price, size);
   };
-  const onBidAsk = (reqId: number, _time: number, bid: number, ask: number, bidSize: number, askSize: number) =>
+  const onBidAsk = (reqId: number, _time: number, bid: number, ask: number, bidSize: number, askSize: number) => {
     quotes.top(touch(reqId), bid, ask, bidSize, askSize);
+    quotesRead();
+  };
   const onMid = (reqId: number) => touch(reqId);
   // Rows that came before the reset in the stream are applied before it.
   const resetBook = (instrument: number) => {
@@ -141,6 +272,7 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
     const feed = plan.refused(reqId, code, error.message, clock.now());
     if (!feed) return;
     depth.unroute(reqId);
+    if (feed.kind === 'depth') depthAskedAt[feed.instrument] = NaN;
     log.warn({ symbol: feed.symbol, kind: feed.kind, code, status: feed.status }, `IB refused ${feed.kind} for ${feed.symbol}: ${error.message}`);
   };
   const stopListening = listenTo(api, [
@@ -156,14 +288,17 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
 
   const request = (feed: Feed) => {
     const reqId = feed.reqId!;
-    const contract = contractOf(settings.instruments[feed.instrument]!);
+    const contract = contractOf(instruments[feed.instrument]!);
     if (feed.kind === 'depth') depth.route(reqId, feed.route!);
     link.send(PRIORITY.subscriptions, `${feed.kind} ${feed.symbol}`, (ib: IBApi) => {
-      // Voided while it waited in the pacer (new data epoch, silence): a request nobody would track.
-      if (plan.feed(reqId) !== feed) return;
+      // Voided while it waited in the pacer (new data epoch, silence, stop): a request nobody would track.
+      if (stopped || plan.feed(reqId) !== feed) return;
+      const now = clock.now();
+      plan.asked(feed, now);
       // Silence is counted from when IB was asked, not from when the request joined the queue.
-      feed.route!.lastAt = clock.now();
+      feed.route!.lastAt = now;
       if (feed.kind === 'depth') {
+        depthAskedAt[feed.instrument] = now;
         // A new subscription starts from an empty book: whatever keel held is from a void request.
         resetBook(feed.instrument);
         ib.reqMktDepth(reqId, contract, feed.rows ?? 10, feed.smart ?? false, []);
@@ -181,6 +316,31 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
     });
   };
 
+  // The pacer's sustained rate (its burst aside): what an ETA can count on.
+  const requestsPerSecond = link.pacer.perSecond - link.pacer.burst;
+  let stagingSince = NaN;
+  let progressAt = NaN;
+  const reportProgress = (progress: StagingProgress, now: number) => {
+    // Staging lasts while requests are still to leave; a feed asked and quiet does not hold it open.
+    if (requestsToGo(progress) > 0) {
+      if (stagingSince !== stagingSince) progressAt = stagingSince = now;
+      if (now - progressAt < settings.progressMs) return;
+      progressAt = now;
+      log.info({ pacerWaiting: link.pacer.waiting, requestsSent: link.pacer.sent }, progressLine(progress, requestsPerSecond));
+    } else if (stagingSince === stagingSince) {
+      log.info({ seconds: (now - stagingSince) / 1000 }, `subscriptions staged in ${((now - stagingSince) / 1000).toFixed(1)} s: ${progressLine(progress, requestsPerSecond)}`);
+      stagingSince = NaN;
+    }
+  };
+
+  let listing: { version: number; feeds: readonly FeedListing[] } | undefined;
+  const listFeeds = () => {
+    if (listing?.version !== plan.version) {
+      listing = { version: plan.version, feeds: plan.feeds.map((f) => ({ symbol: f.symbol, kind: f.kind, status: f.status, reqId: f.reqId, note: f.note, rerequests: f.rerequests })) };
+    }
+    return listing.feeds;
+  };
+
   const sweep = () => {
     // A new ib_connection incarnation brings a new link: start over with it (only reachable under one_for_one).
     if (bus.latest<IbLink>(LINK_TOPIC) !== link) throw new Error('the IB link was replaced: subscriptions restarts to use the new one');
@@ -194,18 +354,24 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
     }
     if (link.ready) {
       for (const feed of plan.feeds) if (feed.route && feed.route.updates > 0) plan.live(feed);
-      for (const feed of plan.silent(now, settings.silenceMs)) {
+      for (const feed of plan.silent(now, settings.silenceMs, settings.quotesSilenceMs)) {
         const silentForMs = now - feed.route!.lastAt;
         const old = plan.rerequest(feed);
         if (old !== undefined) cancel(feed, old);
         log.warn({ symbol: feed.symbol, kind: feed.kind, silentForMs }, `${feed.kind} feed for ${feed.symbol} went silent: requesting it again`);
         bus.publish(FEED_SILENT_TOPIC, { symbol: feed.symbol, kind: feed.kind, silentForMs });
       }
-      for (const feed of plan.due(now)) request(feed);
+      // At most a second's worth waits in the pacer: the rest stays in the plan, where a new epoch voids it for free.
+      for (const feed of plan.due(now, Math.max(0, link.pacer.perSecond - link.pacer.waiting))) request(feed);
     }
+    const progress = plan.progress();
+    if (link.ready) reportProgress(progress, now);
     const report: SubscriptionsStatus = {
-      counts: plan.counts(),
-      feeds: plan.feeds.map((f) => ({ symbol: f.symbol, kind: f.kind, status: f.status, reqId: f.reqId, note: f.note, rerequests: f.rerequests })),
+      counts: countsOf(progress),
+      progress,
+      get feeds() {
+        return listFeeds();
+      },
       pacerWaiting: link.pacer.waiting,
       requestsSent: link.pacer.sent,
     };
@@ -221,13 +387,15 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
   // Not inline: the status is published from inside ib_connection's transition.
   const unsubscribeStatus = bus.subscribe<IbStatus>(STATUS_TOPIC, sweepSoon);
   sweepSoon();
-  log.info({ feeds: plan.feeds.length }, 'subscription manager started');
+  log.info({ instruments: instruments.length, feeds: plan.feeds.length, budgets: settings.budgets }, 'subscription manager started');
 
   return {
     stop() {
+      stopped = true;
       clock.clearTimeout(timer);
       unsubscribeStatus();
-      for (const feed of plan.feeds) if (feed.reqId !== undefined && link.ready) cancel(feed, feed.reqId);
+      // Only what IB was asked for: requests still in the pacer are dropped there.
+      for (const feed of plan.feeds) if (feed.reqId !== undefined && feed.askedAt === feed.askedAt && link.ready) cancel(feed, feed.reqId);
       stopListening();
       depth.flush();
       trades.flush();

@@ -13,12 +13,19 @@
  * a model uses, a NaN or Inf in a model input right now, data older than the
  * limit, a feed reported silent. Advisory features (no model uses them) warn
  * and never stop trading. Only warm instruments (two-sided and with enough
- * history) are judged on their vectors; staleness is judged for all.
+ * history) are judged on their vectors; staleness for all that have a book.
+ *
+ * An instrument without a book (level-1 quotes only, as most of a wide
+ * universe is) cannot be traded: its depth features are never there and
+ * are not judged, the rest are judged as advisory, and neither its data
+ * age nor a silent feed of it stops trading. A booked instrument's data age
+ * counts from when its depth was asked of IB, when that is known: one still
+ * staged, or waiting for a depth slot, is not stale.
  *
  * Everything per reading is typed-array arithmetic; the map of conditions is
  * rebuilt only when one appears or clears.
  */
-import type { FeatureSchema } from './features.js';
+import { DEPTH_FEATURES, type FeatureSchema } from './features.js';
 
 export interface HealthThresholds {
   /** Emissions in the window the rates are taken over. */
@@ -77,7 +84,7 @@ export interface HealthOptions {
   readonly advisory: readonly string[];
   /** Data older than this stops trading. */
   readonly maxDataAgeMs: number;
-  /** Per instrument, whether its data age is judged (default: all); quotes-only instruments have no book to age. */
+  /** Per instrument, whether it has a book (default: all): only those can stop trading (see above). */
   readonly booked?: readonly boolean[];
 }
 
@@ -95,6 +102,8 @@ export class FeatureHealth {
   readonly changed: Int32Array;
   /** 1 for features no model uses, by feature column. */
   readonly advisory: Uint8Array;
+  /** 1 for instruments with a book: the only ones whose readings can stop trading. */
+  readonly booked: Uint8Array;
   changedCount = 0;
   /** What stops trading now, key -> reason. Replaced (not mutated) when it changes. */
   problems: ReadonlyMap<string, string> = new Map();
@@ -105,6 +114,9 @@ export class FeatureHealth {
   private readonly featureProblems: Uint8Array;
   private readonly stale: Float64Array;
   private readonly silentAt: Float64Array;
+  /** 1 for the depth features, by column: not judged for an instrument without a book. */
+  private readonly depthColumn: Uint8Array;
+  private readonly indexOf = new Map<string, number>();
   private dirty = false;
 
   constructor(
@@ -126,6 +138,10 @@ export class FeatureHealth {
     this.lastBadAt = new Float64Array(cells).fill(NaN);
     this.changed = new Int32Array(cells);
     this.advisory = Uint8Array.from(names, (n) => (options.advisory.includes(n) ? 1 : 0));
+    this.depthColumn = Uint8Array.from(names, (n) => (DEPTH_FEATURES.includes(n) ? 1 : 0));
+    if (options.booked && options.booked.length !== symbols.length) throw new RangeError(`booked has ${options.booked.length} flags for ${symbols.length} instruments`);
+    this.booked = Uint8Array.from(symbols, (_, i) => (options.booked?.[i] === false ? 0 : 1));
+    symbols.forEach((symbol, i) => this.indexOf.set(symbol, i));
     this.window = new Uint8Array(cells * options.thresholds.window);
     this.filled = new Int32Array(symbols.length);
     this.windowPos = new Int32Array(symbols.length);
@@ -142,21 +158,24 @@ export class FeatureHealth {
     this.changedCount = 0;
     for (let i = 0; i < this.symbols.length; i++) {
       if (warm[i] !== 1) continue;
+      const booked = this.booked[i] === 1;
       const pos = this.windowPos[i]!;
       const full = this.filled[i] === size;
       if (!full) this.filled[i]!++;
       this.windowPos[i] = (pos + 1) % size;
       for (let f = 0; f < w; f++) {
+        if (!booked && this.depthColumn[f] === 1) continue;
         const k = i * w + f;
         const x = values[k]!;
         const flag = x === 0 ? ZERO : x - x === 0 ? 0 : NOT_FINITE;
         const slot = k * size + pos;
-        if (full) {
-          const old = this.window[slot]!;
-          if (old === ZERO) this.zeroCount[k]!--;
-          else if (old === NOT_FINITE) this.badCount[k]!--;
-        }
+        // Unfilled slots count as clean.
+        const old = full ? this.window[slot]! : 0;
         this.window[slot] = flag;
+        // A clean reading replacing a clean one, after a clean one, changes nothing: the usual case, kept cheap.
+        if (flag === 0 && old === 0 && this.consecutiveZeros[k] === 0 && this.featureProblems[k] === 0 && this.status[k] !== -1) continue;
+        if (old === ZERO) this.zeroCount[k]!--;
+        else if (old === NOT_FINITE) this.badCount[k]!--;
         if (flag === ZERO) {
           this.zeroCount[k]!++;
           this.consecutiveZeros[k]!++;
@@ -177,7 +196,7 @@ export class FeatureHealth {
           // A first judgment of HEALTHY is not news.
           if (was !== -1 || status !== HEALTHY) this.changed[this.changedCount++] = k;
         }
-        if (this.advisory[f] === 1) continue;
+        if (this.advisory[f] === 1 || !booked) continue;
         const problem = (status >= CRITICAL ? BAD_SCORE : 0) | (flag === NOT_FINITE ? BAD_VALUE : 0);
         if (problem !== this.featureProblems[k]) {
           this.featureProblems[k] = problem;
@@ -189,14 +208,19 @@ export class FeatureHealth {
   }
 
   /**
-   * The 10 Hz sweep: data age for every instrument (`lastDataAt` NaN: none
-   * yet, counted from `since`), and silent feeds that have not come back.
+   * The 10 Hz sweep: data age for every booked instrument, and silent
+   * feeds that have not come back. Before an instrument's first data
+   * (`lastDataAt` NaN) its age counts from when its depth was asked of IB
+   * (`depthAskedAt`, NaN: not yet, so not judged), or from `since` when
+   * that is not known.
    */
-  sweep(lastDataAt: Float64Array, since: number, now: number): void {
+  sweep(lastDataAt: Float64Array, since: number, now: number, depthAskedAt?: Float64Array): void {
     for (let i = 0; i < this.symbols.length; i++) {
-      if (this.options.booked?.[i] === false) continue;
+      if (this.booked[i] === 0) continue;
       const last = lastDataAt[i]!;
-      const age = now - (last === last ? last : since);
+      const from = last === last ? last : depthAskedAt ? depthAskedAt[i]! : since;
+      const age = now - from;
+      // NaN (depth not asked for yet) is not stale.
       const stale = age > this.options.maxDataAgeMs ? age : 0;
       // Only a change of state rebuilds: a stale age growing is the same condition.
       if ((stale === 0) !== (this.stale[i] === 0)) this.dirty = true;
@@ -210,10 +234,10 @@ export class FeatureHealth {
     if (this.dirty) this.rebuild(now);
   }
 
-  /** subscriptions reported a feed of `symbol` silent: a condition until its data flows again. */
+  /** subscriptions reported a feed of `symbol` silent: a condition until its data flows again (booked instruments only). */
   feedSilent(symbol: string, now: number): void {
-    const i = this.symbols.indexOf(symbol);
-    if (i < 0) return;
+    const i = this.indexOf.get(symbol);
+    if (i === undefined || this.booked[i] === 0) return;
     this.silentAt[i] = now;
     this.rebuild(now);
   }
@@ -234,6 +258,11 @@ export class FeatureHealth {
   explain(k: number): string {
     const pct = (n: number) => `${Math.round((100 * n) / this.options.thresholds.window)} %`;
     return `score ${this.scores[k]}: zero rate ${pct(this.zeroCount[k]!)}, ${this.consecutiveZeros[k]} consecutive zeros, NaN/Inf rate ${pct(this.badCount[k]!)}`;
+  }
+
+  /** Whether feature cell `k`'s ups and downs are detail (no model reads it, or its instrument has no book), not news. */
+  isAdvisory(k: number): boolean {
+    return this.advisory[k % this.width] === 1 || this.booked[Math.floor(k / this.width)] === 0;
   }
 
   nameOf(k: number): string {

@@ -9,9 +9,14 @@
  * quiet instrument's flow fades instead of freezing. Returns need history:
  * `tick` (on the fastest sampling clock) keeps a ring of mids per instrument.
  *
+ * Instruments without a book (level-1 quotes only) get their top of book
+ * from the quotes (`onQuotes`): every feature but the depth ones, which stay
+ * NaN for them (DEPTH_FEATURES).
+ *
  * The feature schema names every column; models bind to it by name and
  * version (issue 5's registry checks a manifest against it).
  */
+import type { QuoteBoard } from '../ib/quote-board.js';
 import type { TradeBatch } from '../ib/trade-feed.js';
 import type { OrderBooks } from './books.js';
 import { ASK, BID, type OrderBook } from './order-book.js';
@@ -56,6 +61,8 @@ export const TRADE_FLOW_IMBALANCE = 7;
 export const TRADE_INTENSITY = 8;
 export const DEPTH_SLOPE = 9;
 const FIXED = ['mid', 'spread_bps', 'microprice', 'imbalance_l1', 'depth_imbalance_5', 'depth_imbalance_10', 'ofi', 'trade_flow_imbalance', 'trade_intensity', 'depth_slope'];
+/** Features only a book can give: an instrument with level-1 quotes alone never has them. */
+export const DEPTH_FEATURES: readonly string[] = [FIXED[DEPTH_IMBALANCE_5]!, FIXED[DEPTH_IMBALANCE_10]!, FIXED[DEPTH_SLOPE]!];
 
 const LN2 = Math.LN2;
 const BPS = 10_000;
@@ -159,6 +166,30 @@ export class FeatureEngine {
     }
   }
 
+  /** After a read of level-1 quotes: the top of the instruments without a book that changed (`quotes.changed`). */
+  onQuotes(quotes: QuoteBoard): void {
+    const at = quotes.changedAt;
+    for (let n = 0; n < quotes.changedCount; n++) {
+      const i = quotes.changed[n]!;
+      if (i >= this.instruments) continue;
+      const bid = quotes.bid[i]!;
+      const ask = quotes.ask[i]!;
+      const bidSize = quotes.bidSize[i]!;
+      const askSize = quotes.askSize[i]!;
+      this.lastDataAt[i] = at;
+      // Price and size come in separate ticks: a side whose size is not known yet would poison the flow sums.
+      if (!(bidSize === bidSize && askSize === askSize)) continue;
+      // IB says -1 (or 0) for a side with no quote: no top, and no flow measured against it.
+      if (!(bid > 0 && ask > 0)) {
+        this.clearShape(i * this.width);
+        continue;
+      }
+      this.onTop(i, bid, bidSize, ask, askSize, at);
+      this.warmFrom(i, at);
+      this.topShape(i * this.width, bid, bidSize, ask, askSize);
+    }
+  }
+
   onTrades(batch: TradeBatch): void {
     for (let n = 0; n < batch.count; n++) {
       const i = batch.instrument[n]!;
@@ -190,6 +221,13 @@ export class FeatureEngine {
 
   warm(instrument: number, now: number): boolean {
     return this.warmAt[instrument]! <= now;
+  }
+
+  /** A sampling into a frame's arrays: every value, and 1 for each instrument warm at `now`. */
+  copyTo(values: Float64Array, warm: Uint8Array, now: number): void {
+    values.set(this.values);
+    const warmAt = this.warmAt;
+    for (let i = 0; i < this.instruments; i++) warm[i] = warmAt[i]! <= now ? 1 : 0;
   }
 
   private onTop(i: number, bid: number, bidSize: number, ask: number, askSize: number, at: number): void {
@@ -232,20 +270,12 @@ export class FeatureEngine {
     const bids = book.count[BID]!;
     const asks = book.count[ASK]!;
     if (bids === 0 || asks === 0) return this.clearShape(o);
-    // The ring needs one base tick after the first mid before its longest horizon is covered.
-    if (!(this.warmAt[i]! === this.warmAt[i]!)) this.warmAt[i] = book.updatedAt + this.warmupMs + this.options.baseMs;
+    this.warmFrom(i, book.updatedAt);
     const price = book.price;
     const size = book.size;
     const bid = price[rows]!;
     const ask = price[0]!;
-    const bidSize = size[rows]!;
-    const askSize = size[0]!;
-    const mid = (bid + ask) / 2;
-    v[o + MID] = mid;
-    v[o + SPREAD_BPS] = ((ask - bid) / mid) * BPS;
-    // NaN when both sizes are 0: there is no microprice of an empty top.
-    v[o + MICROPRICE] = (bid * askSize + ask * bidSize) / (bidSize + askSize);
-    v[o + IMBALANCE_L1] = (bidSize - askSize) / (bidSize + askSize);
+    const mid = this.topShape(o, bid, size[rows]!, ask, size[0]!);
     let bidDepth = 0;
     let askDepth = 0;
     for (let level = 0; level < 10; level++) {
@@ -258,6 +288,23 @@ export class FeatureEngine {
     const bidReach = ((mid - price[rows + bids - 1]!) / mid) * BPS;
     const askReach = ((price[asks - 1]! - mid) / mid) * BPS;
     v[o + DEPTH_SLOPE] = (bidDepth / bidReach + askDepth / askReach) / 2;
+  }
+
+  /** The features of the best bid and offer alone, into the row at `o`; returns the mid. */
+  private topShape(o: number, bid: number, bidSize: number, ask: number, askSize: number): number {
+    const v = this.values;
+    const mid = (bid + ask) / 2;
+    v[o + MID] = mid;
+    v[o + SPREAD_BPS] = ((ask - bid) / mid) * BPS;
+    // NaN when both sizes are 0: there is no microprice of an empty top.
+    v[o + MICROPRICE] = (bid * askSize + ask * bidSize) / (bidSize + askSize);
+    v[o + IMBALANCE_L1] = (bidSize - askSize) / (bidSize + askSize);
+    return mid;
+  }
+
+  /** From the first two-sided top at `at`, warm once the ring covers the longest horizon (one base tick after the first mid). */
+  private warmFrom(i: number, at: number): void {
+    if (!(this.warmAt[i]! === this.warmAt[i]!)) this.warmAt[i] = at + this.warmupMs + this.options.baseMs;
   }
 
   private clearShape(o: number): void {

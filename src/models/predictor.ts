@@ -44,6 +44,14 @@ export interface PredictorOptions {
 /** A stable pseudo-random share per instrument, so a shadow sees the same instruments every frame. */
 export const shadowShare = (instrument: number) => (Math.imul(instrument + 1, 2654435761) >>> 0) / 2 ** 32;
 
+/** What packing a model's rows needs, made once per model: its standardisation as multiply-adds, and a buffer to pack into. */
+interface Packing {
+  readonly mean: Float64Array;
+  readonly scale: Float64Array;
+  /** A buffer no batch holds: the last one the workers handed back (none while every one is out). */
+  free: ArrayBuffer | undefined;
+}
+
 export class TieredPredictor {
   readonly tiers: Tiers;
   private readonly width: number;
@@ -52,6 +60,12 @@ export class TieredPredictor {
   private readonly head: Int32Array;
   private readonly streak: Int32Array;
   private readonly volatilityColumn: number;
+  private readonly packings = new WeakMap<ServingModel, Packing>();
+  // Scratch of combine(), which runs whole between two awaits.
+  private readonly sum: Float64Array;
+  private readonly count: Int32Array;
+  /** `a+b` for model-id lists seen before: an instrument's list is the same string every frame, not a new one. */
+  private readonly joined = new Map<string, Map<string, string>>();
 
   constructor(
     private readonly registry: ModelRegistry,
@@ -65,6 +79,8 @@ export class TieredPredictor {
     this.history = new Float64Array(symbols.length * options.historyFrames * this.width);
     this.head = new Int32Array(symbols.length);
     this.streak = new Int32Array(symbols.length);
+    this.sum = new Float64Array(symbols.length);
+    this.count = new Int32Array(symbols.length);
     const hv = options.tiers.highVol;
     this.volatilityColumn = hv ? schema.features.indexOf(hv.feature) : -1;
     if (hv && this.volatilityColumn < 0) throw new Error(`high-volatility tier reads ${hv.feature}, which the live features do not have (live: ${schema.features.join(', ')})`);
@@ -115,13 +131,18 @@ export class TieredPredictor {
   observe(frame: FeatureFrame): void {
     const w = this.width;
     const depth = this.options.historyFrames;
+    const { history } = this;
+    const values = frame.values;
     for (let i = 0; i < this.symbols.length; i++) {
       if (!frame.warm[i]) {
         this.streak[i] = 0;
         continue;
       }
       const row = this.head[i]!;
-      this.history.set(frame.values.subarray(i * w, i * w + w), (i * depth + row) * w);
+      // A plain loop: a subarray view per instrument per frame is garbage at thousands of instruments.
+      const from = i * w;
+      const to = (i * depth + row) * w;
+      for (let c = 0; c < w; c++) history[to + c] = values[from + c]!;
       this.head[i] = (row + 1) % depth;
       this.streak[i] = Math.min(this.streak[i]! + 1, depth);
     }
@@ -130,9 +151,13 @@ export class TieredPredictor {
   private async runMember(slot: string, model: ServingModel, instruments: readonly number[], shadow: boolean): Promise<MemberResult> {
     const { input, ready } = this.pack(model, instruments);
     const member = { slot, model, instruments: ready, shadow };
-    if (ready.length === 0) return { ...member, values: undefined };
+    if (ready.length === 0) {
+      this.giveBack(model, input);
+      return { ...member, values: undefined };
+    }
     try {
       const result = await this.registry.run(model, input, ready.length);
+      if (result.input) this.giveBack(model, result.input);
       return { ...member, values: result.outputs[model.manifest.outputs[0]!]!, result };
     } catch (err) {
       return { ...member, values: undefined, fault: `${model.id}: ${(err as Error).message}` };
@@ -150,37 +175,67 @@ export class TieredPredictor {
     const f = cols.length;
     const win = model.window;
     const depth = this.options.historyFrames;
-    const std = model.manifest.input.standardize;
-    const history = this.history;
-    const out = new Float32Array(instruments.length * win * f);
+    const packing = this.packingOf(model);
+    const { mean, scale } = packing;
+    const bytes = instruments.length * win * f * Float32Array.BYTES_PER_ELEMENT;
+    // The buffer the workers last handed back; a new one only when it is out with a batch, or too small.
+    const buffer = packing.free !== undefined && packing.free.byteLength >= bytes ? packing.free : new ArrayBuffer(bytes);
+    packing.free = undefined;
+    const out = new Float32Array(buffer);
+    const { history, head, streak, width } = this;
     const ready: number[] = [];
     let o = 0;
-    for (const i of instruments) {
-      if (this.streak[i]! < win) continue;
+    for (let n = 0; n < instruments.length; n++) {
+      const i = instruments[n]!;
+      if (streak[i]! < win) continue;
       const start = o;
       let finite = true;
       for (let step = win; step >= 1 && finite; step--) {
-        const base = (i * depth + ((this.head[i]! - step + depth) % depth)) * this.width;
+        const base = (i * depth + ((head[i]! - step + depth) % depth)) * width;
         for (let c = 0; c < f; c++) {
           const x = history[base + cols[c]!]!;
-          if (!Number.isFinite(x)) {
+          // x - x is 0 for a finite x only: NaN and ±Infinity give NaN.
+          if (x - x !== 0) {
             finite = false;
             break;
           }
-          out[o++] = std ? (x - std.mean[c]!) / std.std[c]! : x;
+          out[o++] = (x - mean[c]!) * scale[c]!;
         }
       }
       if (finite) ready.push(i);
       else o = start;
     }
-    return { input: o === out.length ? out : out.slice(0, o), ready };
+    // Exactly the rows packed (level-1 instruments drop out here); the pool moves the whole buffer to a worker and back.
+    return { input: out.subarray(0, o), ready };
+  }
+
+  /** A buffer back from the workers (or never sent) becomes the one the model's next batch is packed into. */
+  private giveBack(model: ServingModel, input: Float32Array): void {
+    const packing = this.packingOf(model);
+    if (packing.free === undefined || packing.free.byteLength < input.buffer.byteLength) packing.free = input.buffer as ArrayBuffer;
+  }
+
+  private packingOf(model: ServingModel): Packing {
+    let packing = this.packings.get(model);
+    if (!packing) {
+      const f = model.columns.length;
+      const std = model.manifest.input.standardize;
+      packing = {
+        mean: Float64Array.from({ length: f }, (_, c) => (std ? std.mean[c]! : 0)),
+        scale: Float64Array.from({ length: f }, (_, c) => (std ? 1 / std.std[c]! : 1)),
+        free: undefined,
+      };
+      this.packings.set(model, packing);
+    }
+    return packing;
   }
 
   private combine(frameAt: number, tier: string[], results: MemberResult[]): PredictionFrame {
     const n = this.symbols.length;
-    const sum = new Float64Array(n);
-    const count = new Int32Array(n);
-    const models: string[][] = Array.from({ length: n }, () => []);
+    const { sum, count } = this;
+    sum.fill(0);
+    count.fill(0);
+    const models = new Array<string>(n).fill('');
     const faults: string[] = [];
     let latencyMs = 0;
     let inferenceMs = 0;
@@ -193,11 +248,14 @@ export class TieredPredictor {
         inferenceMs = Math.max(inferenceMs, r.result.inferenceMs);
       }
       if (!r.values) continue;
-      r.instruments.forEach((i, k) => {
-        sum[i] = sum[i]! + r.values![k]!;
+      const { values, instruments } = r;
+      const id = r.model.id;
+      for (let k = 0; k < instruments.length; k++) {
+        const i = instruments[k]!;
+        sum[i] = sum[i]! + values[k]!;
         count[i]!++;
-        models[i]!.push(r.model.id);
-      });
+        models[i] = this.join(models[i]!, id);
+      }
     }
     for (const r of results) if (r.shadow) this.scoreShadow(r, results.find((l) => !l.shadow && l.slot === r.slot));
     const value = new Float64Array(n);
@@ -205,7 +263,19 @@ export class TieredPredictor {
       value[i] = count[i]! > 0 ? sum[i]! / count[i]! : NaN;
       if (count[i] === 0) tier[i] = '';
     }
-    return { frameAt, at: this.now(), symbols: this.symbols, value, tier, models: models.map((m) => m.join('+')), latencyMs, inferenceMs, faults };
+    return { frameAt, at: this.now(), symbols: this.symbols, value, tier, models, latencyMs, inferenceMs, faults };
+  }
+
+  /** `list+id`, the same string object each time for the same pair. */
+  private join(list: string, id: string): string {
+    if (list === '') return id;
+    // Every swap brings new ids: forget old lists now and then rather than keep them forever.
+    if (this.joined.size > 1_000) this.joined.clear();
+    let byId = this.joined.get(list);
+    if (!byId) this.joined.set(list, (byId = new Map()));
+    let both = byId.get(id);
+    if (both === undefined) byId.set(id, (both = `${list}+${id}`));
+    return both;
   }
 
   /** Compares a shadow's answers with its slot's live member on the same instruments of the same frame. */

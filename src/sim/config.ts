@@ -33,6 +33,8 @@ export const simConfigSchema = z
     seed: whole(0, 4_294_967_295).default(1),
     /** Market events per second for each watched instrument. */
     updatesPerSecond: z.number().min(0).max(1_000_000).default(20),
+    /** Market events per second for each watched synthetic instrument; unset: updatesPerSecond. */
+    syntheticUpdatesPerSecond: z.number().min(0).max(1_000_000).optional(),
     /** How often the market is advanced, in ms. */
     pumpMs: whole(1, 60_000).default(10),
     /** Delay before an order goes from PreSubmitted to Submitted and starts matching, in ms. */

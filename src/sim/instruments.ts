@@ -10,13 +10,15 @@ export interface Instrument {
   readonly industry: string;
   /** Price the simulated market opens at. */
   readonly openPrice: number;
+  /** One of the SYN names made up for scale, which trade at their own (usually quieter) pace. */
+  readonly synthetic: boolean;
 }
 
 const REAL: readonly Omit<Instrument, 'index'>[] = [
-  { symbol: 'SPY', conId: 756733, primaryExch: 'ARCA', longName: 'SPDR S&P 500 ETF TRUST', industry: 'Funds', openPrice: 580 },
-  { symbol: 'QQQ', conId: 320227571, primaryExch: 'NASDAQ', longName: 'INVESCO QQQ TRUST SERIES 1', industry: 'Funds', openPrice: 500 },
-  { symbol: 'AAPL', conId: 265598, primaryExch: 'NASDAQ', longName: 'APPLE INC', industry: 'Technology', openPrice: 225 },
-  { symbol: 'MSFT', conId: 272093, primaryExch: 'NASDAQ', longName: 'MICROSOFT CORP', industry: 'Technology', openPrice: 420 },
+  { symbol: 'SPY', conId: 756733, primaryExch: 'ARCA', longName: 'SPDR S&P 500 ETF TRUST', industry: 'Funds', openPrice: 580, synthetic: false },
+  { symbol: 'QQQ', conId: 320227571, primaryExch: 'NASDAQ', longName: 'INVESCO QQQ TRUST SERIES 1', industry: 'Funds', openPrice: 500, synthetic: false },
+  { symbol: 'AAPL', conId: 265598, primaryExch: 'NASDAQ', longName: 'APPLE INC', industry: 'Technology', openPrice: 225, synthetic: false },
+  { symbol: 'MSFT', conId: 272093, primaryExch: 'NASDAQ', longName: 'MICROSOFT CORP', industry: 'Technology', openPrice: 420, synthetic: false },
 ];
 
 /** Synthetic symbols SYN0001, SYN0002, ... with conIds from 900000001 and prices spread from 10 to 500. */
@@ -28,6 +30,7 @@ function instrumentUniverse(syntheticCount = 0): Instrument[] {
     longName: `SYNTHETIC INSTRUMENT ${i + 1}`,
     industry: 'Synthetic',
     openPrice: 10 + ((i * 37) % 491),
+    synthetic: true,
   }));
   return [...REAL, ...synthetic].map((instrument, index) => ({ ...instrument, index }));
 }

@@ -71,6 +71,8 @@ export class MarketData implements MarketListener {
   onTrade: (book: InstrumentBook, priceTicks: number, size: number) => void = () => {};
   private readonly feedsByInstrument = new Map<number, Feed[]>();
   private readonly feedsBySession = new Map<Session, Map<number, Feed>>();
+  /** Feeds of each kind per session, kept as they come and go: counting them per request was quadratic at thousands of lines. */
+  private readonly inUseBySession = new Map<Session, Record<FeedRequest['kind'], number>>();
   /** Instruments whose depth is sent corrupted (a fault). */
   private readonly corrupted = new Map<number, DepthCorruption>();
   /** Messages written to sessions, for benchmarks and tests. */
@@ -88,7 +90,7 @@ export class MarketData implements MarketListener {
   subscribe(session: Session, reqId: number, instrument: Instrument, request: FeedRequest): void {
     const feeds = this.sessionFeeds(session);
     if (feeds.has(reqId)) return session.error(reqId, 322, `Error processing request: Duplicate ticker id ${reqId}`);
-    const inUse = [...feeds.values()].filter((f) => f.kind === request.kind).length;
+    const inUse = this.inUse(session)[request.kind];
     if (request.kind === 'quotes' && inUse >= this.limits.marketDataLines) {
       return session.error(reqId, 101, `Max number of tickers has been reached (${this.limits.marketDataLines})`);
     }
@@ -101,6 +103,7 @@ export class MarketData implements MarketListener {
     const book = this.market.book(instrument);
     const feed: Feed = { ...request, session, reqId, book, silent: false };
     feeds.set(reqId, feed);
+    this.inUse(session)[request.kind]++;
     let list = this.feedsByInstrument.get(instrument.index);
     if (!list) this.feedsByInstrument.set(instrument.index, (list = []));
     list.push(feed);
@@ -134,6 +137,7 @@ export class MarketData implements MarketListener {
   dropSession(session: Session): void {
     for (const feed of this.feedsBySession.get(session)?.values() ?? []) this.remove(feed);
     this.feedsBySession.delete(session);
+    this.inUseBySession.delete(session);
   }
 
   /** Stops sending data for every feed on an instrument, until it is requested again. */
@@ -261,8 +265,14 @@ export class MarketData implements MarketListener {
     return feeds;
   }
 
+  private inUse(session: Session): Record<FeedRequest['kind'], number> {
+    let counts = this.inUseBySession.get(session);
+    if (!counts) this.inUseBySession.set(session, (counts = { quotes: 0, depth: 0, ticks: 0 }));
+    return counts;
+  }
+
   private remove(feed: Feed): void {
-    this.feedsBySession.get(feed.session)?.delete(feed.reqId);
+    if (this.feedsBySession.get(feed.session)?.delete(feed.reqId)) this.inUse(feed.session)[feed.kind]--;
     const list = this.feedsByInstrument.get(feed.book.index);
     if (!list) return;
     const at = list.indexOf(feed);

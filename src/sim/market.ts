@@ -200,17 +200,29 @@ export interface MarketOptions {
   readonly seed: number;
   /** Market events per second for each instrument being watched. */
   readonly updatesPerSecond: number;
+  /** Events per second for each synthetic instrument (default: updatesPerSecond): a wide universe is mostly quiet names. */
+  readonly syntheticUpdatesPerSecond?: number;
+}
+
+/** A watched book: when its market started and how fast it goes. */
+interface Watched {
+  readonly book: InstrumentBook;
+  readonly since: number;
+  readonly updatesPerSecond: number;
 }
 
 /**
  * All books, advanced in time. An instrument's market starts when it is
- * first watched and from then on makes `updatesPerSecond` events per second
- * of the clock it is advanced with: the same seed and the same clock readings
- * give the same events, however the work is batched.
+ * first watched and from then on makes its events per second (synthetic
+ * names at their own rate) of the clock it is advanced with: the same seed
+ * and the same clock readings give the same events, however the work is
+ * batched.
  */
 export class Market {
   private readonly books = new Map<number, InstrumentBook>();
-  private readonly started = new Map<InstrumentBook, number>();
+  /** In the order first watched. An array: walking a Map's entries makes an object per book per pump. */
+  private readonly watched: Watched[] = [];
+  private readonly watchedIndex = new Set<InstrumentBook>();
 
   constructor(
     private readonly options: MarketOptions,
@@ -233,14 +245,18 @@ export class Market {
 
   /** Starts making events for a book from time `nowMs` (a no-op if it is running). */
   watch(book: InstrumentBook, nowMs: number): void {
-    if (!this.started.has(book)) this.started.set(book, nowMs);
+    if (this.watchedIndex.has(book)) return;
+    this.watchedIndex.add(book);
+    const rate = book.instrument.synthetic ? (this.options.syntheticUpdatesPerSecond ?? this.options.updatesPerSecond) : this.options.updatesPerSecond;
+    this.watched.push({ book, since: nowMs, updatesPerSecond: rate });
   }
 
   /** Runs every watched book up to `nowMs`. Returns the number of events made. */
   advanceTo(nowMs: number): number {
     let made = 0;
-    for (const [book, since] of this.started) {
-      const due = Math.floor(((nowMs - since) * this.options.updatesPerSecond) / 1000);
+    for (let w = 0; w < this.watched.length; w++) {
+      const { book, since, updatesPerSecond } = this.watched[w]!;
+      const due = Math.floor(((nowMs - since) * updatesPerSecond) / 1000);
       while (book.events < due) {
         book.step();
         made++;

@@ -64,6 +64,8 @@ export interface SimulatorOptions {
   readonly seed?: number;
   /** Market events per second for each watched instrument. */
   readonly updatesPerSecond?: number;
+  /** Market events per second for each watched synthetic instrument (default: updatesPerSecond). */
+  readonly syntheticUpdatesPerSecond?: number;
   readonly limits?: Partial<MarketDataLimits>;
   /** How often the market is advanced, in ms. */
   readonly pumpMs?: number;
@@ -101,7 +103,7 @@ export class TwsSimulator {
     this.log = options.log;
     this.pumpMs = options.pumpMs ?? 10;
     this.marketData = new MarketData(
-      { seed: options.seed ?? 1, updatesPerSecond: options.updatesPerSecond ?? 20 },
+      { seed: options.seed ?? 1, updatesPerSecond: options.updatesPerSecond ?? 20, syntheticUpdatesPerSecond: options.syntheticUpdatesPerSecond },
       { ...IB_LIMITS, ...options.limits },
       this.clock,
     );

@@ -31,6 +31,8 @@ export interface ModelInfo {
 }
 
 export interface InferenceResult {
+  /** The input given to run(), handed back by the worker (its buffer went there and back): reuse it for the next batch. */
+  readonly input?: Float32Array;
   /** By output name. */
   readonly outputs: Readonly<Record<string, Float32Array>>;
   readonly dims: Readonly<Record<string, readonly number[]>>;
@@ -192,7 +194,7 @@ export class InferencePool {
   /**
    * Runs a single-input model on input shaped by dims. The input's buffer is
    * transferred to a worker, so afterwards it is detached here: the caller must
-   * not read or reuse it (copy first if needed).
+   * not read or reuse it (copy first if needed) until the result hands it back.
    */
   run(key: string, input: Float32Array, dims: readonly number[]): Promise<InferenceResult> {
     if (this.closed) return Promise.reject(new InferenceError(key, 'closed', 'the inference pool is closed'));
@@ -338,8 +340,8 @@ export class InferencePool {
 
   private answered(run: Run, slot: Slot, reply: Reply): void {
     if (reply.type === 'result') {
-      const { outputs, dims, inferenceMs } = reply;
-      this.settle(run, { outputs, dims, inferenceMs, totalMs: performance.now() - run.startedAt, worker: slot.index });
+      const { input, outputs, dims, inferenceMs } = reply;
+      this.settle(run, { input, outputs, dims, inferenceMs, totalMs: performance.now() - run.startedAt, worker: slot.index });
     } else if (reply.type === 'failed') {
       this.settle(run, new InferenceError(run.key, reply.kind, reply.message));
     }

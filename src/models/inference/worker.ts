@@ -30,6 +30,8 @@ export type Reply =
   | {
       readonly type: 'result';
       readonly id: number;
+      /** The run's input, handed back: the caller packs its next batch into the same buffer. */
+      readonly input: Float32Array;
       readonly outputs: Record<string, Float32Array>;
       readonly dims: Record<string, readonly number[]>;
       readonly inferenceMs: number;
@@ -115,9 +117,10 @@ async function run(id: number, key: string, input: Float32Array, dims: readonly 
     outputs[name] = values;
     outputDims[name] = tensor.dims;
   }
-  // Hand the output buffers over rather than copying them: each output tensor owns its buffer.
-  const transfer = Object.values(outputs).map((values) => values.buffer as ArrayBuffer);
-  port.postMessage({ type: 'result', id, outputs, dims: outputDims, inferenceMs } satisfies Reply, transfer);
+  // Hand the output buffers over rather than copying them: each output tensor owns its buffer. The input,
+  // done with once session.run has returned, goes back the same way.
+  const transfer = [...Object.values(outputs).map((values) => values.buffer as ArrayBuffer), input.buffer as ArrayBuffer];
+  port.postMessage({ type: 'result', id, input, outputs, dims: outputDims, inferenceMs } satisfies Reply, transfer);
 }
 
 /** Outputs as float32; classifiers' integer labels are widened (exact for any label below 2^24). */

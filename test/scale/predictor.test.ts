@@ -1,0 +1,88 @@
+/**
+ * The predictor over a 5,000-instrument universe with real ONNX sessions in
+ * worker threads and the shipped GBDT: instruments with quotes only (no
+ * depth features) drop out of the batch, the booked ones are predicted as
+ * the model says, frame after frame, and the workers hand each batch's
+ * buffer back to be packed again.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import pino from 'pino';
+import type { FeatureFrame } from '../../src/actors/features.js';
+import { DEFAULT_FEATURE_OPTIONS, DEPTH_FEATURES, featureSchema } from '../../src/market/features.js';
+import { InferencePool } from '../../src/models/inference/pool.js';
+import { readModelSource } from '../../src/models/manifest.js';
+import { TieredPredictor } from '../../src/models/predictor.js';
+import { ModelRegistry } from '../../src/models/registry.js';
+
+const N = 5_000;
+const BOOKED = 3;
+const GBDT = 'models/gbdt-base/manifest.json';
+
+test('5,000 instruments, 3 with a book: the 4,997 quotes-only ones drop out of the batch, the 3 get the model’s answer, every frame', async () => {
+  const schema = featureSchema(DEFAULT_FEATURE_OPTIONS);
+  const w = schema.features.length;
+  const { manifest } = readModelSource(GBDT);
+  const golden = manifest.golden!;
+  const pool = await InferencePool.start({ workers: 2, timeoutMs: 5_000 });
+  try {
+    const registry = new ModelRegistry(pool, schema, pino({ level: 'silent' }), { latencyBudgetMs: 5_000, maxWindow: 8 });
+    const symbols = Array.from({ length: N }, (_, i) => `SYM${i}`);
+    const predictor = new TieredPredictor(registry, schema, symbols, { tiers: { base: [GBDT], sectors: {}, sectorCacheSize: 1 }, historyFrames: 8 }, pino({ level: 'silent' }), () => 0);
+    await predictor.start();
+
+    // Every instrument warm; the booked ones read the golden rows, the rest have no depth features.
+    const values = new Float64Array(N * w).fill(1);
+    const inputs = manifest.input.features.length;
+    for (let i = 0; i < N; i++) {
+      const row = i % (golden.input.length / inputs);
+      manifest.input.features.forEach((name, c) => (values[i * w + schema.features.indexOf(name)] = golden.input[row * inputs + c]!));
+      if (i >= BOOKED) for (const name of DEPTH_FEATURES) values[i * w + schema.features.indexOf(name)] = NaN;
+    }
+    const frame: FeatureFrame = { intervalMs: 1_000, at: 0, wallAt: 0, schema, symbols, values, warm: new Uint8Array(N).fill(1), base: false };
+
+    for (let n = 0; n < 3; n++) {
+      frame.at = n * 1_000;
+      const p = await predictor.predict(frame);
+      assert.deepEqual(p.faults, []);
+      for (let i = 0; i < BOOKED; i++) {
+        const expected = golden.output[i % golden.output.length]!;
+        assert.ok(Math.abs(p.value[i]! - expected) < 1e-4, `frame ${n}, instrument ${i}: ${p.value[i]} against the golden ${expected}`);
+        assert.equal(p.models[i], `${manifest.name}@${manifest.version}`);
+        assert.equal(p.tier[i], 'base');
+      }
+      const predicted = p.value.reduce((k, v) => k + (Number.isNaN(v) ? 0 : 1), 0);
+      assert.equal(predicted, BOOKED, 'only the instruments with every model input');
+      assert.equal(p.tier[BOOKED], '');
+    }
+  } finally {
+    await pool.close();
+  }
+});
+
+test('the workers hand each input back intact, so the next batch is packed into the same buffer', async () => {
+  const source = readModelSource(GBDT);
+  const golden = source.manifest.golden!;
+  const pool = await InferencePool.start({ workers: 1, timeoutMs: 5_000 });
+  try {
+    await pool.load('gbdt', source.bytes);
+    const features = source.manifest.input.features.length;
+    const rows = golden.input.length / features;
+    const input = Float32Array.from(golden.input);
+    const bytes = input.byteLength;
+    const result = await pool.run('gbdt', input, [rows, features]);
+    assert.equal(input.length, 0, 'moved to the worker while it ran');
+    assert.ok(result.input instanceof Float32Array);
+    assert.deepEqual([...result.input], [...Float32Array.from(golden.input)]);
+    assert.equal(result.input.buffer.byteLength, bytes);
+    // A view on part of a bigger buffer goes out and comes back whole.
+    const big = new Float32Array(rows * features * 4);
+    big.set(golden.input);
+    const part = await pool.run('gbdt', big.subarray(0, rows * features), [rows, features]);
+    assert.equal(big.length, 0, 'the whole buffer moved');
+    assert.equal(part.input!.length, rows * features);
+    assert.equal(part.input!.buffer.byteLength, rows * features * 4 * Float32Array.BYTES_PER_ELEMENT);
+  } finally {
+    await pool.close();
+  }
+});
