@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { DEPTH_RESET_TOPIC, requireInstruments } from './subscriptions.js';
 import { DEPTH_TOPIC, type DepthBatch } from '../ib/depth-feed.js';
-import { BOOK_TOPIC, OrderBooks } from '../market/books.js';
+import { BOOK_RESYNC_TOPIC, BOOK_TOPIC, OrderBooks, type BookResync } from '../market/books.js';
 import { BOOK_CROSSED, BOOK_LOCKED, BOOK_OK, REJECTIONS } from '../market/order-book.js';
 import { serviceLogic } from '../supervision/service.js';
 
@@ -19,12 +19,15 @@ export const l2MicrostructureSettings = z
     maxRows: z.number().int().min(1).max(50).default(10),
     /** How often rejected updates are reported. */
     reportMs: z.number().int().positive().default(1_000),
+    /** A book that rejects an update asks for a fresh snapshot, at most this often per instrument. */
+    resyncMs: z.number().int().positive().default(2_000),
   })
   .strict();
 
 export type L2MicrostructureSettings = z.infer<typeof l2MicrostructureSettings>;
 
 export const BOOK_QUALITY_TOPIC = 'book.quality';
+
 
 export interface BookQualityEvent {
   readonly symbol: string;
@@ -50,10 +53,20 @@ export const l2MicrostructureLogic = serviceLogic<L2MicrostructureSettings>(asyn
     bus.publish(BOOK_QUALITY_TOPIC, event);
   };
 
+  const resyncAskedAt = new Float64Array(symbols.length).fill(-Infinity);
   const onDepth = (batch: DepthBatch) => {
     books.apply(batch);
     for (let i = 0; i < books.qualityChangedCount; i++) quality(books.qualityChanged[i]!);
     bus.publish(BOOK_TOPIC, books);
+    for (let i = 0; i < books.outOfSyncCount; i++) {
+      const instrument = books.outOfSync[i]!;
+      const now = clock.now();
+      if (now - resyncAskedAt[instrument]! < settings.resyncMs) continue;
+      resyncAskedAt[instrument] = now;
+      log.warn({ symbol: symbols[instrument] }, `${symbols[instrument]} book rejected an update and no longer matches TWS: asking for a fresh snapshot`);
+      const resync: BookResync = { instrument, symbol: symbols[instrument]! };
+      bus.publish(BOOK_RESYNC_TOPIC, resync);
+    }
   };
   const onReset = ({ instrument }: { instrument: number }) => {
     const book = books.book(instrument);

@@ -21,6 +21,7 @@
 import { EventName, SecType, type Contract, type IBApi } from '@stoqey/ib';
 import { z } from 'zod';
 import { DepthFeed } from '../ib/depth-feed.js';
+import { BOOK_RESYNC_TOPIC, type BookResync } from '../market/books.js';
 import { LINK_TOPIC, listenTo, STATUS_TOPIC, type IbLink, type IbStatus } from '../ib/link.js';
 import { PRIORITY } from '../ib/pacer.js';
 import { QuoteBoard, QUOTE_TOPS_TOPIC, QUOTES_TOPIC } from '../ib/quote-board.js';
@@ -386,6 +387,15 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
   };
   // Not inline: the status is published from inside ib_connection's transition.
   const unsubscribeStatus = bus.subscribe<IbStatus>(STATUS_TOPIC, sweepSoon);
+  // A book that no longer matches TWS's gets a fresh snapshot: its depth is asked for again, which resets it.
+  const unsubscribeResync = bus.subscribe<BookResync>(BOOK_RESYNC_TOPIC, ({ instrument, symbol }) => {
+    const feed = plan.feeds.find((f) => f.instrument === instrument && f.kind === 'depth' && f.reqId !== undefined);
+    if (!feed) return;
+    const old = plan.rerequest(feed);
+    if (old !== undefined) cancel(feed, old);
+    log.warn({ symbol }, `${symbol} book out of sync: requesting its depth again`);
+    sweepSoon();
+  });
   sweepSoon();
   log.info({ instruments: instruments.length, feeds: plan.feeds.length, budgets: settings.budgets }, 'subscription manager started');
 
@@ -394,6 +404,7 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
       stopped = true;
       clock.clearTimeout(timer);
       unsubscribeStatus();
+      unsubscribeResync();
       // Only what IB was asked for: requests still in the pacer are dropped there.
       for (const feed of plan.feeds) if (feed.reqId !== undefined && feed.askedAt === feed.askedAt && link.ready) cancel(feed, feed.reqId);
       stopListening();

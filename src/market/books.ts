@@ -10,6 +10,13 @@ import { APPLIED, OrderBook } from './order-book.js';
 
 /** The books, published after every applied batch and retained: read them synchronously. */
 export const BOOK_TOPIC = 'book';
+/** A book no longer matches TWS's (it rejected an update): subscriptions requests its depth again, which resets it. */
+export const BOOK_RESYNC_TOPIC = 'book.resync';
+
+export interface BookResync {
+  readonly instrument: number;
+  readonly symbol: string;
+}
 
 /** Top-of-book changes of one batch, in arrival order; rows [0, count) are valid. */
 export class TopChanges {
@@ -37,12 +44,16 @@ export class OrderBooks {
   /** Instruments the last batch touched, each once. */
   readonly touched: Int32Array;
   touchedCount = 0;
+  /** Instruments with a rejected row in the last batch, each once: their books no longer match TWS's. */
+  readonly outOfSync: Int32Array;
+  outOfSyncCount = 0;
   /** Instruments whose locked / crossed state changed in the last batch. */
   readonly qualityChanged: Int32Array;
   qualityChangedCount = 0;
   /** Rows naming an instrument keel has no book for. */
   unknownInstrument = 0;
   private readonly touchedMark: Uint8Array;
+  private readonly outOfSyncMark: Uint8Array;
   /** The top each book last reported, to see when it changes. */
   private readonly lastTop: Float64Array;
 
@@ -52,6 +63,8 @@ export class OrderBooks {
     this.touched = new Int32Array(instruments);
     this.qualityChanged = new Int32Array(instruments);
     this.touchedMark = new Uint8Array(instruments);
+    this.outOfSync = new Int32Array(instruments);
+    this.outOfSyncMark = new Uint8Array(instruments);
     this.lastTop = new Float64Array(4 * instruments).fill(NaN);
   }
 
@@ -65,6 +78,8 @@ export class OrderBooks {
     this.tops.count = 0;
     for (let i = 0; i < this.touchedCount; i++) this.touchedMark[this.touched[i]!] = 0;
     this.touchedCount = 0;
+    for (let i = 0; i < this.outOfSyncCount; i++) this.outOfSyncMark[this.outOfSync[i]!] = 0;
+    this.outOfSyncCount = 0;
     this.qualityChangedCount = 0;
     for (let row = 0; row < batch.count; row++) {
       const instrument = batch.instrument[row]!;
@@ -83,7 +98,14 @@ export class OrderBooks {
         batch.seq[row]!,
         batch.receivedAt[row]!,
       );
-      if (result !== APPLIED) continue;
+      if (result !== APPLIED) {
+        // IB's rows are positions: one skipped row shifts every later one, so the book is wrong until a fresh snapshot.
+        if (this.outOfSyncMark[instrument] === 0) {
+          this.outOfSyncMark[instrument] = 1;
+          this.outOfSync[this.outOfSyncCount++] = instrument;
+        }
+        continue;
+      }
       if (this.touchedMark[instrument] === 0) {
         this.touchedMark[instrument] = 1;
         this.touched[this.touchedCount++] = instrument;

@@ -22,10 +22,10 @@ import { journalLogic, journalSettings, LEDGER_TOPIC } from '../../src/actors/jo
 import { l2MicrostructureLogic, l2MicrostructureSettings } from '../../src/actors/l2-microstructure.js';
 import { paperTraderLogic, paperTraderSettings, TRADER_TOPIC } from '../../src/actors/paper-trader.js';
 import { GATE_TRANSITION_TOPIC, RISK_GATE_TOPIC, riskGateLogic, riskGateSettings } from '../../src/actors/risk-gate.js';
-import { subscriptionsLogic, subscriptionsSettings } from '../../src/actors/subscriptions.js';
+import { SUBSCRIPTIONS_STATUS_TOPIC, subscriptionsLogic, subscriptionsSettings, type SubscriptionsStatus } from '../../src/actors/subscriptions.js';
 import { systemClock } from '../../src/clock.js';
 import { checkSystemHealth } from '../../src/health/system-health.js';
-import { BOOK_TOPIC, type OrderBooks } from '../../src/market/books.js';
+import { BOOK_RESYNC_TOPIC, BOOK_TOPIC, type BookResync, type OrderBooks } from '../../src/market/books.js';
 import type { FeatureHealth } from '../../src/market/feature-health.js';
 import { TwsSimulator } from '../../src/sim/server.js';
 import type { IbExecution } from '../../src/trading/ib-execution.js';
@@ -216,6 +216,8 @@ test('NaN prices in the SPY depth: the book rejects every insert and update, and
 
     const books = s.bus.latest<OrderBooks>(BOOK_TOPIC)!;
     const before = books.book(0)!.rejected[3]!;
+    const resyncs: BookResync[] = [];
+    s.bus.subscribe<BookResync>(BOOK_RESYNC_TOPIC, (r) => resyncs.push(r));
     s.sim.faults.corruptDepth('SPY', 'nan-prices');
     await until(() => s.gate.state === 'HALTED', 'the gate to halt', 10_000);
     assert.ok(books.book(0)!.rejected[3]! > before, 'NaN prices were rejected and counted, never applied');
@@ -229,6 +231,28 @@ test('NaN prices in the SPY depth: the book rejects every insert and update, and
     assert.equal(reducing.ok, false, 'not even a reducing order');
     assert.match((reducing as { reason: string }).reason, /^trading halted: SPY/);
     assert.equal(s.sim.broker.workingOrders().length, 0);
+
+    // Clean prices again: the damaged book asks for a fresh snapshot and ends up row for row as TWS's, not merely thinned.
+    s.sim.faults.corruptDepth('SPY', 'clean');
+    const tws = s.sim.marketData.market.bookAt(0)!;
+    const book = books.book(0)!;
+    const sameRows = () => [0, 1].every((side) => Array.from({ length: 10 }, (_, row) => row).every((row) => book.rowPrice[side * book.maxRows + row] === tws.price[side]![row]! / 100));
+    let rejected = book.totalRejected();
+    let quietSince = Date.now();
+    await until(
+      () => {
+        if (book.totalRejected() !== rejected) {
+          rejected = book.totalRejected();
+          quietSince = Date.now();
+        }
+        return Date.now() - quietSince >= 1_000 && sameRows();
+      },
+      "SPY's book to stop rejecting and match the simulator's row for row",
+      15_000,
+    );
+    assert.ok(resyncs.length > 0 && resyncs.every((r) => r.symbol === 'SPY'), 'the book said it was out of sync');
+    const spyDepth = s.bus.latest<SubscriptionsStatus>(SUBSCRIPTIONS_STATUS_TOPIC)!.feeds.find((f) => f.symbol === 'SPY' && f.kind === 'depth')!;
+    assert.ok(spyDepth.rerequests > 0, 'and its depth was asked for again');
   } finally {
     await s.stop();
   }
