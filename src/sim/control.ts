@@ -101,7 +101,7 @@ export const ENDPOINTS: readonly Endpoint[] = [
     method: 'GET',
     path: '/executions',
     params: [],
-    does: "every execution the broker made, oldest first: the broker's own record of fills",
+    does: "the broker's own record of fills, oldest first",
     run: (sim) => executions(sim),
   },
   {
@@ -196,7 +196,7 @@ export const ENDPOINTS: readonly Endpoint[] = [
     method: 'POST',
     path: '/faults/late-order-news',
     params: [whole('delayMs', 0, MAX_DELAY_MS, ' of ms')],
-    does: 'openOrder and orderStatus go delayMs late, fills at once: a fill can beat its order (0 ends it)',
+    does: 'order news goes delayMs late, fills at once (0 ends it)',
     run: (sim, p) => {
       sim.broker.orderNewsDelayMs = p.delayMs as number;
       return {};
