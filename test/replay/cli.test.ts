@@ -17,7 +17,7 @@ async function keel(...args: string[]): Promise<{ code: number | null; stdout: s
 }
 
 test('keel replay of the LOBSTER sample shows progress and a summary; --json gives the same as data', { timeout: 60_000 }, async () => {
-  const file = '../shared/data/lobster/AAPL_2012-06-21_message_10.csv';
+  const file = 'test/fixtures/lobster/AAPL_2012-06-21_message_10.csv';
   const text = await keel('replay', file);
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stderr, /replaying LOBSTER AAPL_2012-06-21_message_10\.csv/);

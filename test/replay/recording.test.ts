@@ -133,7 +133,7 @@ test('what is not a recording gets an error naming the file and what is wrong', 
 });
 
 test('a LOBSTER pair reads as one instrument: prints for executions, depth operations for every book', async () => {
-  const messages = '../shared/data/lobster/AAPL_2012-06-21_message_10.csv';
+  const messages = 'test/fixtures/lobster/AAPL_2012-06-21_message_10.csv';
   assert.ok(isLobsterFile(messages));
   assert.ok(!isLobsterFile('recording.keelrec'));
   const recording = openLobster(messages, 500);

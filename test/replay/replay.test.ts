@@ -53,7 +53,7 @@ test('a simulated-market tape trades the same way every time, however it is time
 });
 
 test('the LOBSTER sample replays into the book LOBSTER published last', { timeout: 60_000 }, async () => {
-  const books = '../shared/data/lobster/AAPL_2012-06-21_orderbook_10.csv';
+  const books = 'test/fixtures/lobster/AAPL_2012-06-21_orderbook_10.csv';
   const summary = await run(openLobster(books));
   assert.equal(summary.rows, 1_434);
   assert.equal(summary.tradeRows, 159);
