@@ -16,6 +16,7 @@ import { DEPTH_TOPIC, DepthFeed, type DepthBatch } from '../src/ib/depth-feed.js
 import { InstrumentUniverse } from '../src/sim/instruments.js';
 import { Market } from '../src/sim/market.js';
 import { encodeMessage } from '../src/sim/wire.js';
+import { TWS_FRAMES } from './paced-player.js';
 import { median, type BenchOptions } from './stats.js';
 
 const MESSAGES = 300_000;
@@ -49,31 +50,11 @@ const PLAYER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const net = require('node:net');
 const recording = Buffer.from(workerData.recording);
-const frame = (fields) => {
-  const body = Buffer.from(fields.map((f) => f + '\\0').join(''));
-  const head = Buffer.alloc(4);
-  head.writeUInt32BE(body.length);
-  return Buffer.concat([head, body]);
-};
+${TWS_FRAMES}
 const server = net.createServer((socket) => {
-  let buffered = Buffer.alloc(0);
-  let greeted = false;
-  socket.on('data', (chunk) => {
-    buffered = Buffer.concat([buffered, chunk]);
-    if (!greeted) {
-      if (buffered.length < 8) return;
-      const length = buffered.readUInt32BE(4);
-      if (buffered.length < 8 + length) return;
-      buffered = buffered.subarray(8 + length);
-      greeted = true;
-      socket.write(frame([193, '20260105 14:30:00 UTC']));
-    }
-    while (buffered.length >= 4 && buffered.length >= 4 + buffered.readUInt32BE(0)) {
-      const id = buffered.subarray(4, 4 + buffered.readUInt32BE(0)).toString().split('\\0')[0];
-      buffered = buffered.subarray(4 + buffered.readUInt32BE(0));
-      if (id === '71') socket.write(frame([9, 1, 1]));
-      else socket.write(recording);
-    }
+  onTwsMessages(socket, (fields) => {
+    if (fields[0] === '71') socket.write(frame([9, 1, 1]));
+    else socket.write(recording);
   });
   socket.on('error', () => socket.destroy());
 });

@@ -106,23 +106,20 @@ export interface RunWrites {
   readonly atEpochMs: Float64Array;
 }
 
-/** Plain JavaScript, so the worker needs no loader. */
-const PLAYER = `
-const { parentPort, workerData } = require('node:worker_threads');
-const net = require('node:net');
-const r = workerData.recording;
-const symbols = r.symbols;
-const epoch = () => performance.timeOrigin + performance.now();
+/**
+ * TWS framing for the bench players (plain JavaScript, pasted into their
+ * workers): \`frame(fields)\` encodes a message; \`onTwsMessages\` answers the
+ * handshake at server version 193, then hands each client message's fields
+ * to \`handle\`.
+ */
+export const TWS_FRAMES = `
 const frame = (fields) => {
   const body = Buffer.from(fields.map((f) => f + '\\0').join(''));
   const head = Buffer.alloc(4);
   head.writeUInt32BE(body.length);
   return Buffer.concat([head, body]);
 };
-const clients = new Map();
-const server = net.createServer((socket) => {
-  socket.setNoDelay(true);
-  const client = { socket, live: false, depthReq: symbols.map(() => undefined), tickReq: symbols.map(() => undefined), event: 0, sent: 0, rate: 0, from: 0, fromCount: 0, run: undefined, id: -1 };
+function onTwsMessages(socket, handle) {
   let buffered = Buffer.alloc(0);
   let greeted = false;
   socket.on('data', (chunk) => {
@@ -136,18 +133,36 @@ const server = net.createServer((socket) => {
       socket.write(frame([193, '20260105 14:30:00 UTC']));
     }
     while (buffered.length >= 4 && buffered.length >= 4 + buffered.readUInt32BE(0)) {
-      const f = buffered.subarray(4, 4 + buffered.readUInt32BE(0)).toString().split('\\0');
+      const fields = buffered.subarray(4, 4 + buffered.readUInt32BE(0)).toString().split('\\0');
       buffered = buffered.subarray(4 + buffered.readUInt32BE(0));
-      const id = Number(f[0]);
-      if (id === 71) {
-        client.id = Number(f[2]);
-        clients.set(client.id, client);
-        socket.write(Buffer.concat([frame([15, 1, 'DU0000000']), frame([9, 1, 1])]));
-      } else if (id === 49) socket.write(frame([49, 1, Math.floor(Date.now() / 1000)]));
-      else if (id === 10) client.depthReq[symbols.indexOf(f[4])] = f[2];
-      else if (id === 97) client.tickReq[symbols.indexOf(f[3])] = f[1];
-      else if (id === 98) client.tickReq = client.tickReq.map((x) => (x === f[1] ? undefined : x));
+      handle(fields);
     }
+  });
+}
+`;
+
+/** Plain JavaScript, so the worker needs no loader. */
+const PLAYER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const net = require('node:net');
+const r = workerData.recording;
+const symbols = r.symbols;
+const epoch = () => performance.timeOrigin + performance.now();
+${TWS_FRAMES}
+const clients = new Map();
+const server = net.createServer((socket) => {
+  socket.setNoDelay(true);
+  const client = { socket, live: false, depthReq: symbols.map(() => undefined), tickReq: symbols.map(() => undefined), event: 0, sent: 0, rate: 0, from: 0, fromCount: 0, run: undefined, id: -1 };
+  onTwsMessages(socket, (f) => {
+    const id = Number(f[0]);
+    if (id === 71) {
+      client.id = Number(f[2]);
+      clients.set(client.id, client);
+      socket.write(Buffer.concat([frame([15, 1, 'DU0000000']), frame([9, 1, 1])]));
+    } else if (id === 49) socket.write(frame([49, 1, Math.floor(Date.now() / 1000)]));
+    else if (id === 10) client.depthReq[symbols.indexOf(f[4])] = f[2];
+    else if (id === 97) client.tickReq[symbols.indexOf(f[3])] = f[1];
+    else if (id === 98) client.tickReq = client.tickReq.map((x) => (x === f[1] ? undefined : x));
     if (!client.live && client.depthReq.every((x) => x !== undefined)) {
       client.live = true;
       pace(client, workerData.trickle);
