@@ -24,6 +24,18 @@ export default tseslint.config(
     rules: { 'no-console': 'off' },
   },
   {
+    // Layers: domain code (and the bus, topics and services it names) never reaches up into the components.
+    // Only the actors, the config that names their kinds, the daemon and the CLI assemble them.
+    files: ['src/**/*.ts', 'src/**/*.tsx'],
+    ignores: ['src/actors/**', 'src/config/**', 'src/cli/**', 'src/daemon.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/actors', '**/actors/*'], message: 'domain code never imports src/actors: put the type with its domain (see README, Layout)' }] },
+      ],
+    },
+  },
+  {
     files: ['**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },

@@ -14,17 +14,16 @@
  *                production system this learns from takes for its /health.
  */
 import { Bus } from '../src/bus.js';
+import { ServiceTable } from '../src/services.js';
 import { systemClock } from '../src/clock.js';
-import { FEATURE_HEALTH_TOPIC } from '../src/actors/feature-health.js';
-import { FEATURES_ENGINE_TOPIC, FEATURES_TOPIC } from '../src/actors/features.js';
-import { RISK_GATE_TOPIC } from '../src/actors/risk-gate.js';
 import { checkSystemHealth } from '../src/health/system-health.js';
-import { STATUS_TOPIC, type IbStatus } from '../src/ib/link.js';
+import type { IbStatus } from '../src/ib/link.js';
 import { Pacer, PRIORITY } from '../src/ib/pacer.js';
 import { DEFAULT_THRESHOLDS, FeatureHealth } from '../src/market/feature-health.js';
-import { FeatureEngine } from '../src/market/features.js';
+import { FeatureEngine, type FeatureFrame } from '../src/market/features.js';
 import { RiskGate } from '../src/trading/risk-gate.js';
 import { fmt, median, percentile, type BenchOptions } from './stats.js';
+import { FEATURE_HEALTH_TOPIC, FEATURES_TOPIC, IB_STATUS_TOPIC } from '../src/topics.js';
 
 const INSTRUMENTS = 100;
 const WORKING_ORDERS = 10;
@@ -36,6 +35,7 @@ const THEIR_CHECK_MS = 87;
 
 function daemonState() {
   const bus = new Bus();
+  const services = new ServiceTable();
   const symbols = Array.from({ length: INSTRUMENTS }, (_, i) => `SYM${i}`);
   const engine = new FeatureEngine(INSTRUMENTS);
   engine.lastDataAt.fill(systemClock.now());
@@ -46,25 +46,34 @@ function daemonState() {
   gate.onHalt(() => {
     for (let k = 0; k < WORKING_ORDERS; k++) pacer.submit(PRIORITY.orders, 'cancel', () => cancels++);
   });
-  const frame = { values: new Float64Array(INSTRUMENTS * engine.width).fill(1), warm: new Uint8Array(INSTRUMENTS).fill(1), at: 0 };
+  const frame: FeatureFrame = {
+    intervalMs: 100,
+    at: 0,
+    wallAt: 0,
+    schema: engine.schema,
+    symbols,
+    values: new Float64Array(INSTRUMENTS * engine.width).fill(1),
+    warm: new Uint8Array(INSTRUMENTS).fill(1),
+    base: true,
+  };
   const status: IbStatus = { state: 'connected', clientId: 0, reason: 'nextValidId received', farmsDown: [], dataEpoch: 1, since: 0 };
-  bus.retain(STATUS_TOPIC, status);
-  bus.retain(FEATURES_ENGINE_TOPIC, engine);
-  bus.retain(RISK_GATE_TOPIC, gate);
+  bus.retain(IB_STATUS_TOPIC, status);
+  services.provide('features', 'featureEngine', engine);
+  services.provide('risk_gate', 'riskGate', gate);
   bus.retain(FEATURE_HEALTH_TOPIC, health);
-  return { bus, engine, health, gate, pacer, frame, cancelsIssued: () => cancels + pacer.waiting };
+  return { bus, services, engine, health, gate, pacer, frame, cancelsIssued: () => cancels + pacer.waiting };
 }
 
 /** Publishes a good frame and then a bad one; returns the ms from the bad publish to HALTED with cancels issued. */
 function timedHalts(count: number) {
   const s = daemonState();
   // As the actors wire it: health judges frames and republishes when conditions change; the gate hears that.
-  s.bus.subscribe(FEATURES_TOPIC, (f: typeof s.frame) => {
+  s.bus.subscribe(FEATURES_TOPIC, (f) => {
     const before = s.health.problems;
     s.health.observe(f.values, f.warm, f.at);
     if (s.health.problems !== before) s.bus.retain(FEATURE_HEALTH_TOPIC, s.health);
   });
-  s.bus.subscribe(FEATURE_HEALTH_TOPIC, (h: FeatureHealth) => s.gate.report('feature_health', h.problems));
+  s.bus.subscribe(FEATURE_HEALTH_TOPIC, (h) => s.gate.report('feature_health', h.problems));
   const samples: number[] = [];
   for (let n = 0; n < count; n++) {
     s.frame.values[7] = 1;
@@ -120,7 +129,7 @@ function timedChecks(count: number) {
   const samples: number[] = [];
   for (let n = 0; n < count; n++) {
     const started = performance.now();
-    const report = checkSystemHealth(s.bus, 'running', systemClock);
+    const report = checkSystemHealth(s.bus, s.services, 'running', systemClock);
     samples.push(performance.now() - started);
     if (report.overall_status !== 'OK') throw new Error(`unexpected health: ${JSON.stringify(report)}`);
   }

@@ -12,12 +12,13 @@ import { EventName, IBApi, SecType } from '@stoqey/ib';
 import { Worker } from 'node:worker_threads';
 import { Bus } from '../src/bus.js';
 import { systemClock } from '../src/clock.js';
-import { DEPTH_TOPIC, DepthFeed, type DepthBatch } from '../src/ib/depth-feed.js';
+import { DepthFeed } from '../src/ib/depth-feed.js';
 import { InstrumentUniverse } from '../src/sim/instruments.js';
 import { Market } from '../src/sim/market.js';
 import { encodeMessage } from '../src/sim/wire.js';
 import { TWS_FRAMES } from './paced-player.js';
 import { median, type BenchOptions } from './stats.js';
+import { DEPTH_TOPIC } from '../src/topics.js';
 
 const MESSAGES = 300_000;
 const MARKET_DEPTH = 12;
@@ -106,7 +107,7 @@ async function ingest(port: number, variant: Variant): Promise<number> {
   const feed = new DepthFeed(bus, systemClock);
   feed.route(1, { instrument: 0, lastAt: 0, updates: 0 });
   // A consumer that touches every row, as the order book will.
-  bus.subscribe<DepthBatch>(DEPTH_TOPIC, (batch) => {
+  bus.subscribe(DEPTH_TOPIC, (batch) => {
     for (let row = 0; row < batch.count; row++) if (batch.size[row]! >= 0) handled++;
   });
   const rate = await playDepth(port, MESSAGES, feed.onDepth);

@@ -12,18 +12,20 @@
  */
 import { Worker } from 'node:worker_threads';
 import { createActor } from 'xstate';
-import { INSPECTOR_TOPIC, inspectorLogic, inspectorSettings } from '../src/actors/inspector.js';
-import { INSTRUMENTS_TOPIC } from '../src/actors/subscriptions.js';
-import { Bus, INSTANCE_TOPIC } from '../src/bus.js';
+import { inspectorSettings } from '../src/actors/inspector.js';
+import { Bus } from '../src/bus.js';
 import { systemClock } from '../src/clock.js';
-import { DEPTH_TOPIC, DepthFeed, type DepthBatch } from '../src/ib/depth-feed.js';
+import { DepthFeed } from '../src/ib/depth-feed.js';
 import { startInspection } from '../src/inspector/notable.js';
 import { createLogger } from '../src/log.js';
-import { BOOK_TOPIC, OrderBooks } from '../src/market/books.js';
+import { OrderBooks } from '../src/market/books.js';
 import { serviceLogic } from '../src/supervision/service.js';
-import { supervisorMachine } from '../src/supervision/supervisor.js';
+import { rootContext, supervisorMachine } from '../src/supervision/supervisor.js';
+import { ServiceTable } from '../src/services.js';
 import { playDepth, recordDepth, startPlayer } from './ingest.js';
 import { fmt, median, type BenchOptions } from './stats.js';
+import { DEPTH_TOPIC, INSPECTOR_TOPIC } from '../src/topics.js';
+import { componentSpec } from '../src/actors/registry.js';
 
 const MESSAGES = 600_000;
 const TOKEN = 'bench-token-0123456789abcdef';
@@ -50,33 +52,34 @@ parentPort.on('message', () => {
 type Variant = 'detached' | 'attached';
 
 /** The books fed from the feed on `bus`, as l2_microstructure does; returns how to unhook. */
-function hookBooks(bus: Bus): { feed: DepthFeed; unhook: () => void } {
+function hookBooks(bus: Bus, services: ServiceTable): { feed: DepthFeed; unhook: () => void } {
   const feed = new DepthFeed(bus, systemClock);
   feed.route(1, { instrument: 0, lastAt: 0, updates: 0 });
   const books = new OrderBooks(1, 10);
-  bus.retain(BOOK_TOPIC, books);
-  return { feed, unhook: bus.subscribe<DepthBatch>(DEPTH_TOPIC, (batch) => books.apply(batch)) };
+  services.provide('bench', 'books', books);
+  return { feed, unhook: bus.subscribe(DEPTH_TOPIC, (batch) => books.apply(batch)) };
 }
 
 /** A daemon's tree with the inspector serving and a client attached. */
 async function attachInspector() {
   const bus = new Bus();
-  bus.retain(INSTANCE_TOPIC, 'bench');
-  bus.retain(INSTRUMENTS_TOPIC, ['SPY']);
-  const inspection = startInspection(bus, systemClock);
+  const services = new ServiceTable();
+  services.provide('bench', 'instruments', { symbols: ['SPY'], booked: [true] });
+  const inspection = startInspection(bus, services, systemClock);
   const idle = serviceLogic(async () => ({ stop() {} }));
   const root = createActor(supervisorMachine, {
     systemId: 'root',
     inspect: inspection.tree.observe,
-    input: {
-      id: 'root',
+    input: rootContext({
+      instance: 'bench',
       settings: {
         children: [
           { id: 'journal', kind: 'journal', logic: idle },
           { id: 'ib_connection', kind: 'ib_connection', logic: idle, dependsOn: ['journal'] },
           { id: 'l2_microstructure', kind: 'l2_microstructure', logic: idle, dependsOn: ['ib_connection'] },
-          { id: 'inspector', kind: 'inspector', logic: inspectorLogic, settings: inspectorSettings.parse({ port: 0, token: TOKEN }) },
+          componentSpec('inspector', 'inspector', { settings: inspectorSettings.parse({ port: 0, token: TOKEN }) }),
         ],
+        services,
       },
       log: createLogger({ level: 'silent' }),
       clock: systemClock,
@@ -84,16 +87,16 @@ async function attachInspector() {
       fail: (error) => {
         throw error;
       },
-      scope: (fn) => fn(),
-    },
+    }),
   });
   root.start();
   while (!bus.latest(INSPECTOR_TOPIC) || root.getSnapshot().value !== 'running') await new Promise((resolve) => setTimeout(resolve, 10));
-  const { url } = bus.latest<{ url: string }>(INSPECTOR_TOPIC)!;
+  const { url } = bus.latest(INSPECTOR_TOPIC)!;
   const client = new Worker(CLIENT, { eval: true, workerData: { url } });
   await new Promise((resolve) => client.once('message', resolve));
   return {
     bus,
+    services,
     async detach(): Promise<Record<string, number>> {
       client.postMessage('stop');
       const counts = await new Promise<Record<string, number>>((resolve) => client.once('message', resolve));
@@ -112,7 +115,7 @@ export async function inspectorBench({ runs, progress }: BenchOptions) {
   const attached = await attachInspector();
   const rates: Record<Variant, number[]> = { detached: [], attached: [] };
   const once = async (variant: Variant) => {
-    const { feed, unhook } = hookBooks(variant === 'attached' ? attached.bus : new Bus());
+    const { feed, unhook } = hookBooks(variant === 'attached' ? attached.bus : new Bus(), variant === 'attached' ? attached.services : new ServiceTable());
     const rate = await playDepth(player.port, MESSAGES, feed.onDepth);
     unhook();
     return rate;

@@ -23,7 +23,6 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import pino from 'pino';
-import type { FeatureFrame } from '../src/actors/features.js';
 import { InferencePool } from '../src/models/inference/pool.js';
 import { readModelSource, type ModelSource } from '../src/models/manifest.js';
 import { TieredPredictor } from '../src/models/predictor.js';
@@ -31,6 +30,7 @@ import { ModelRegistry } from '../src/models/registry.js';
 import { OnlineJumpModel, parseJumpModel } from '../src/models/sjm.js';
 import { select, simulateDataset, windows, type Dataset } from '../src/models/training-data.js';
 import { fmt, median, type BenchOptions } from './stats.js';
+import type { FeatureFrame } from '../src/market/features.js';
 
 const ROWS = 100_000;
 /** 7 simulated hours of 4 instruments at one row a second: 100,560 rows. */

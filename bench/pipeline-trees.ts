@@ -25,25 +25,25 @@ import { Writable } from 'node:stream';
 import * as ort from 'onnxruntime-node';
 import { setup, createActor, type AnyActorLogic } from 'xstate';
 import { stringify } from 'yaml';
-import { FEATURES_ENGINE_TOPIC, FEATURES_TOPIC, type FeatureFrame } from '../src/actors/features.js';
-import { PREDICTIONS_TOPIC, type PredictorSettings } from '../src/actors/predictor.js';
-import { DEPTH_RESET_TOPIC, requireInstruments } from '../src/actors/subscriptions.js';
-import { Bus, INSTANCE_TOPIC } from '../src/bus.js';
+import type { PredictorSettings } from '../src/actors/predictor.js';
+import { Bus } from '../src/bus.js';
 import { systemClock, type Clock } from '../src/clock.js';
 import { parseConfig } from '../src/config/load.js';
 import { treeFromConfig } from '../src/daemon.js';
-import { DEPTH_TOPIC, DepthBatch } from '../src/ib/depth-feed.js';
+import { DepthBatch } from '../src/ib/depth-feed.js';
 import { startInspection } from '../src/inspector/notable.js';
 import { createLogger } from '../src/log.js';
-import { BOOK_TOPIC, OrderBooks } from '../src/market/books.js';
-import type { FeatureEngine } from '../src/market/features.js';
+import { OrderBooks } from '../src/market/books.js';
 import type { InferencePool, InferenceResult, ModelInfo } from '../src/models/inference/pool.js';
-import { TieredPredictor, type PredictionFrame } from '../src/models/predictor.js';
+import { TieredPredictor } from '../src/models/predictor.js';
 import { ModelRegistry } from '../src/models/registry.js';
 import type { ComponentContext } from '../src/supervision/component.js';
 import { serviceLogic } from '../src/supervision/service.js';
-import { supervisorMachine } from '../src/supervision/supervisor.js';
+import { rootContext, supervisorMachine } from '../src/supervision/supervisor.js';
+import { ServiceTable } from '../src/services.js';
 import { defaultConfigIn } from './default-config.js';
+import { BOOK_TOPIC, DEPTH_RESET_TOPIC, DEPTH_TOPIC, FEATURES_TOPIC, PREDICTIONS_TOPIC } from '../src/topics.js';
+
 
 export type Variant = 'arrival' | 'clock' | 'naive';
 
@@ -123,13 +123,13 @@ class InThreadPool implements Pick<InferencePool, 'load' | 'unload' | 'run' | 'c
 /** The naive predictor: keel's TieredPredictor with its sessions on the main thread, every frame run and awaited, none skipped. */
 const inlinePredictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
   const { bus, clock, log, settings } = ctx;
-  const engine = bus.latest<FeatureEngine>(FEATURES_ENGINE_TOPIC)!;
+  const engine = ctx.need('featureEngine');
   const pool = new InThreadPool();
   const registry = new ModelRegistry(pool as unknown as InferencePool, engine.schema, log, { latencyBudgetMs: settings.latencyBudgetMs, maxWindow: settings.historyFrames });
   const tiers = { base: settings.base, sectors: settings.sectors, sectorCacheSize: settings.sectorCacheSize, highVol: settings.highVol };
-  const predictor = new TieredPredictor(registry, engine.schema, requireInstruments(ctx), { tiers, historyFrames: settings.historyFrames }, log, () => clock.now());
+  const predictor = new TieredPredictor(registry, engine.schema, ctx.need('instruments').symbols, { tiers, historyFrames: settings.historyFrames }, log, () => clock.now());
   await predictor.start();
-  const unsubscribe = bus.subscribe<FeatureFrame>(FEATURES_TOPIC, (frame) => {
+  const unsubscribe = bus.subscribe(FEATURES_TOPIC, (frame) => {
     if (frame.intervalMs !== settings.intervalMs) return;
     predictor
       .predict(frame)
@@ -156,18 +156,18 @@ const naiveBooksLogic = setup({
     events: NaiveBookEvent;
   },
 }).createMachine({
-  context: ({ input }) => ({ ctx: input, books: new OrderBooks(requireInstruments(input).length, 10), row: new DepthBatch(1), unsubscribe: [] }),
+  context: ({ input }) => ({ ctx: input, books: new OrderBooks(input.need('instruments').symbols.length, 10), row: new DepthBatch(1), unsubscribe: [] }),
   entry: ({ context, self }) => {
     const { bus } = context.ctx;
     context.unsubscribe.push(
-      bus.subscribe<DepthBatch>(DEPTH_TOPIC, (b) => {
+      bus.subscribe(DEPTH_TOPIC, (b) => {
         for (let r = 0; r < b.count; r++) {
           self.send({ type: 'depth', instrument: b.instrument[r]!, position: b.position[r]!, operation: b.operation[r]!, side: b.side[r]!, smart: b.smart[r]!, price: b.price[r]!, size: b.size[r]!, seq: b.seq[r]!, receivedAt: b.receivedAt[r]! });
         }
       }),
-      bus.subscribe<{ instrument: number }>(DEPTH_RESET_TOPIC, ({ instrument }) => context.books.reset(instrument)),
+      bus.subscribe(DEPTH_RESET_TOPIC, ({ instrument }) => context.books.reset(instrument)),
     );
-    bus.retain(BOOK_TOPIC, context.books);
+    context.ctx.provide('books', context.books);
   },
   initial: 'running',
   states: {
@@ -230,7 +230,7 @@ export class TickToDecision {
     this.sampledAt = new Float64Array(capacity + 1).fill(NaN);
     this.decidedAt = new Float64Array(capacity + 1).fill(NaN);
     // Subscribed before the tree starts, so it sees each batch before the books do.
-    bus.subscribe<DepthBatch>(DEPTH_TOPIC, (b) => {
+    bus.subscribe(DEPTH_TOPIC, (b) => {
       for (let r = 0; r < b.count; r++) this.arrivedAt[b.seq[r]!] = b.receivedAt[r]!;
       if (b.count > 0) this.lastSeq = b.seq[b.count - 1]!;
     });
@@ -238,10 +238,10 @@ export class TickToDecision {
 
   /** Subscribed once the tree runs, so the trader has handled a prediction frame when this hears it. */
   attach(bus: Bus, predictorIntervalMs: number): void {
-    bus.subscribe<FeatureFrame>(FEATURES_TOPIC, (f) => {
+    bus.subscribe(FEATURES_TOPIC, (f) => {
       if (f.intervalMs === predictorIntervalMs) this.sampledThrough.set(f.at, this.lastSeq);
     });
-    bus.subscribe<PredictionFrame>(PREDICTIONS_TOPIC, (p) => {
+    bus.subscribe(PREDICTIONS_TOPIC, (p) => {
       const at = performance.now();
       const through = this.sampledThrough.get(p.frameAt);
       if (through === undefined) throw new Error('a prediction frame for a features frame the probe never saw');
@@ -278,6 +278,7 @@ export interface Pipeline {
   readonly variant: Variant;
   readonly clientId: number;
   readonly bus: Bus;
+  readonly services: ServiceTable;
   readonly probe: TickToDecision;
   readonly log: LogTally;
   /** Failures no component owned, and a root that failed. */
@@ -320,15 +321,15 @@ export async function startPipeline(variant: Variant, symbols: readonly string[]
   const log = new LogTally();
   const logger = createLogger({ level: config.log.level, pretty: false, destination: log });
   const bus = new Bus();
-  bus.retain(INSTANCE_TOPIC, config.instance);
-  const inspection = startInspection(bus, systemClock);
+  const services = new ServiceTable();
+  const inspection = startInspection(bus, services, systemClock);
   const probe = new TickToDecision(bus, capacity);
   const failures: unknown[] = [];
   const root = createActor(supervisorMachine, {
     clock: systemClock,
     systemId: 'root',
     inspect: inspection.tree.observe,
-    input: { id: 'root', settings, log: logger, clock: systemClock, bus, fail: (e) => failures.push(e), scope: (fn) => fn() },
+    input: rootContext({ instance: config.instance, settings: { ...settings, services }, log: logger, clock: systemClock, bus, fail: (e) => failures.push(e) }),
   });
   const stopped = new Promise<void>((resolve) => root.subscribe({ complete: resolve, error: (e) => (failures.push(e), resolve()) }));
   const running = new Promise<void>((resolve, reject) => {
@@ -344,6 +345,7 @@ export async function startPipeline(variant: Variant, symbols: readonly string[]
     variant,
     clientId,
     bus,
+    services,
     probe,
     log,
     failures,

@@ -30,8 +30,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { RISK_GATE_TOPIC } from '../src/actors/risk-gate.js';
-import type { RiskGate } from '../src/trading/risk-gate.js';
 import { recordMarket, startPacedPlayer, type PacedPlayer, type RunWrites } from './paced-player.js';
 import { startPipeline, type Decision, type Pipeline, type Variant } from './pipeline-trees.js';
 import { fmt, percentile, type BenchOptions } from './stats.js';
@@ -122,7 +120,7 @@ async function turn(player: PacedPlayer, p: Pipeline, load: number, ms: number):
     loopP50Ms: loop.percentile(50) / 1e6,
     loopP99Ms: loop.percentile(99) / 1e6,
     loopMaxMs: loop.max / 1e6,
-    gate: p.bus.latest<RiskGate>(RISK_GATE_TOPIC)?.state ?? '?',
+    gate: p.services.current('riskGate')?.state ?? '?',
   };
 }
 

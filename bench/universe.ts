@@ -28,7 +28,6 @@
  * over every cycle of every run.
  */
 import pino from 'pino';
-import type { FeatureFrame } from '../src/actors/features.js';
 import { loadConfig } from '../src/config/load.js';
 import { featureHealthSettings } from '../src/actors/feature-health.js';
 import { featuresSettings } from '../src/actors/features.js';
@@ -38,7 +37,7 @@ import { DepthBatch } from '../src/ib/depth-feed.js';
 import { TradeBatch } from '../src/ib/trade-feed.js';
 import { OrderBooks } from '../src/market/books.js';
 import { FeatureHealth } from '../src/market/feature-health.js';
-import { FeatureEngine } from '../src/market/features.js';
+import { FeatureEngine, type FeatureFrame } from '../src/market/features.js';
 import { InferencePool } from '../src/models/inference/pool.js';
 import { inputColumns, readModelSource } from '../src/models/manifest.js';
 import { TieredPredictor } from '../src/models/predictor.js';

@@ -5,33 +5,40 @@
  */
 import type { Logger } from 'pino';
 import { createActor } from 'xstate';
-import { componentKinds } from './actors/registry.js';
-import { Bus, INSTANCE_TOPIC } from './bus.js';
+import { componentSpec, kindsProviding } from './actors/registry.js';
+import { Bus } from './bus.js';
 import { systemClock, type Clock } from './clock.js';
 import type { KeelConfig } from './config/schema.js';
 import { startInspection } from './inspector/notable.js';
 import { describeError, routeProcessFailures } from './supervision/failure-scope.js';
+import { findUnmetNeeds } from './supervision/needs.js';
 import type { ChildSpec } from './supervision/spec.js';
-import { SupervisorEscalation, supervisorMachine, type SupervisorSettings } from './supervision/supervisor.js';
+import { rootContext, SupervisorEscalation, supervisorMachine, type SupervisorSettings } from './supervision/supervisor.js';
+import { ROOT_SERVICES, ServiceTable } from './services.js';
 
-/** Exit codes: 0 clean stop, 1 the tree gave up or a failure escaped, 130 forced by a second signal. */
+/** Exit codes: 0 clean stop, 1 the tree gave up or a failure escaped, 2 a tree whose needs are not met, 130 forced by a second signal. */
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+/** One line per component whose needs nothing in its dependsOn meets. */
+export function unmetNeeds(tree: SupervisorSettings): string[] {
+  return findUnmetNeeds(tree.children, kindsProviding, ROOT_SERVICES).map((p) => p.text);
+}
 export const EXIT_FORCED = 130;
 
 /** The root supervisor's settings from a checked config. */
 export function treeFromConfig(config: KeelConfig): SupervisorSettings {
-  const children: ChildSpec[] = Object.entries(config.components).map(([id, c]) => ({
-    id,
-    kind: c.kind,
-    logic: componentKinds[c.kind].logic,
-    settings: c.settings,
-    dependsOn: c.dependsOn,
-    restart: c.restart,
-    startTimeoutMs: c.startTimeoutMs,
-    shutdownTimeoutMs: c.shutdownTimeoutMs,
-    backoff: c.backoff,
-  }));
+  const children: ChildSpec[] = Object.entries(config.components).map(([id, c]) =>
+    componentSpec(id, c.kind, {
+      settings: c.settings,
+      dependsOn: c.dependsOn,
+      restart: c.restart,
+      startTimeoutMs: c.startTimeoutMs,
+      shutdownTimeoutMs: c.shutdownTimeoutMs,
+      backoff: c.backoff,
+    }),
+  );
   const { strategy, intensity, startOrder, defaults } = config.supervisor;
   return { children, strategy, intensity, startOrder, defaults };
 }
@@ -43,8 +50,9 @@ export interface DaemonOptions {
   readonly clock?: Clock;
   /** Signals that ask for a graceful stop; the second one forces exit. */
   readonly signals?: readonly NodeJS.Signals[];
-  /** The bus to run on (replay feeds its own); a new one by default. */
+  /** The bus and services to run on (replay feeds and reads its own); new ones by default. */
   readonly bus?: Bus;
+  readonly services?: ServiceTable;
   /** Called once, when every component is running. */
   readonly onRunning?: () => void;
   /** Aborting it stops the tree gracefully, as the first signal does. */
@@ -67,25 +75,23 @@ export function runDaemon(options: DaemonOptions): Promise<number> {
       resolve(code);
     };
 
+    const unmet = unmetNeeds(tree);
+    if (unmet.length > 0) {
+      log.fatal({ problems: unmet }, `the component tree cannot start:\n  ${unmet.join('\n  ')}`);
+      finish(EXIT_USAGE);
+      return;
+    }
     const bus = options.bus ?? new Bus();
-    bus.retain(INSTANCE_TOPIC, instance);
+    const services = options.services ?? new ServiceTable();
     // Kept from the first event, so an inspector that starts (or restarts) later still sees the whole tree.
-    const inspection = startInspection(bus, clock);
+    const inspection = startInspection(bus, services, clock);
     cleanups.push(inspection.stop);
     const root = createActor(supervisorMachine, {
       clock,
       systemId: 'root',
       inspect: inspection.tree.observe,
-      input: {
-        id: 'root',
-        settings: tree,
-        // Unbound: children bind {actor: id} themselves, the root tags its own lines with {supervisor}.
-        log,
-        clock,
-        bus,
-        fail: (error) => onUnowned(error, 'root'),
-        scope: (fn) => fn(),
-      },
+      // Unbound log: children bind {actor: id} themselves, the root tags its own lines with {supervisor}.
+      input: rootContext({ instance, settings: { ...tree, services }, log, clock, bus, fail: (error) => onUnowned(error, 'root') }),
     });
 
     // A failure no component owns: nothing can be trusted, so stop the tree and exit non-zero.
@@ -145,7 +151,6 @@ export function runDaemon(options: DaemonOptions): Promise<number> {
         finish(exitCode);
       },
       error: (error) => {
-        // Later parts hook the emergency stop and the journal flush in here.
         if (error instanceof SupervisorEscalation) {
           log.fatal(
             { child: error.childId, lastError: error.childError, restarts: error.restarts, periodMs: error.periodMs },

@@ -6,11 +6,10 @@
  * stack as the reading that showed it; the risk gate acts on it there.
  */
 import { z } from 'zod';
-import { FEATURES_ENGINE_TOPIC, FEATURES_TOPIC, type FeatureFrame } from './features.js';
-import { BOOKED_INSTRUMENTS_TOPIC, DEPTH_ASKED_TOPIC, FEED_SILENT_TOPIC, requireInstruments } from './subscriptions.js';
 import { FeatureHealth, DEFAULT_THRESHOLDS, STATUSES, HEALTHY } from '../market/feature-health.js';
-import type { FeatureEngine } from '../market/features.js';
+import type { FeatureFrame } from '../market/features.js';
 import { serviceLogic } from '../supervision/service.js';
+import { FEATURE_HEALTH_TOPIC, FEATURES_TOPIC, FEED_SILENT_TOPIC } from '../topics.js';
 
 const rate = z.number().min(0).max(1);
 const points = z.number().min(0).max(100);
@@ -49,14 +48,11 @@ export const featureHealthSettings = z
 
 export type FeatureHealthSettings = z.infer<typeof featureHealthSettings>;
 
-export const FEATURE_HEALTH_TOPIC = 'feature.health';
-
 export const featureHealthLogic = serviceLogic<FeatureHealthSettings>(async (ctx) => {
   const { bus, clock, log, settings } = ctx;
-  const engine = bus.latest<FeatureEngine>(FEATURES_ENGINE_TOPIC);
-  if (!engine) throw new Error('feature_health needs the features: is features configured and listed in dependsOn?');
-  const booked = bus.latest<readonly boolean[]>(BOOKED_INSTRUMENTS_TOPIC);
-  const health = new FeatureHealth(requireInstruments(ctx), engine.schema, { ...settings, booked });
+  const engine = ctx.need('featureEngine');
+  const { symbols, booked } = ctx.need('instruments');
+  const health = new FeatureHealth(symbols, engine.schema, { ...settings, booked });
   let published: ReadonlyMap<string, string> | undefined;
   const since = clock.now();
 
@@ -86,15 +82,15 @@ export const featureHealthLogic = serviceLogic<FeatureHealthSettings>(async (ctx
   };
 
   const sweep = () => {
-    // Looked up each time: a restarted subscriptions publishes a new one.
-    health.sweep(engine.lastDataAt, since, clock.now(), bus.latest<Float64Array>(DEPTH_ASKED_TOPIC));
+    // Looked up each time: a restarted subscriptions provides a new one.
+    health.sweep(engine.lastDataAt, since, clock.now(), ctx.services.current('instruments')?.depthAskedAt);
     publish();
     timer = clock.setTimeout(sweep, settings.sweepMs);
   };
   let timer = clock.setTimeout(sweep, settings.sweepMs);
   const unsubscribe = [
     bus.subscribe(FEATURES_TOPIC, onFrame),
-    bus.subscribe<{ symbol: string }>(FEED_SILENT_TOPIC, ({ symbol }) => {
+    bus.subscribe(FEED_SILENT_TOPIC, ({ symbol }) => {
       health.feedSilent(symbol, clock.now());
       publish();
     }),

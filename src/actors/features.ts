@@ -4,15 +4,12 @@
  * quotes for the instruments without a book (`quotes.tops`), sampled on the
  * configured clocks into feature frames on `features`, one frame per
  * interval per tick with every instrument's vector and whether it is warm.
- * The engine (latest values, data times) is retained on `features.engine`.
+ * The engine (latest values, data times) is the `featureEngine` service.
  */
 import { z } from 'zod';
-import { DEPTH_RESET_TOPIC, requireInstruments } from './subscriptions.js';
-import { QUOTE_TOPS_TOPIC, type QuoteBoard } from '../ib/quote-board.js';
-import { TRADES_TOPIC, type TradeBatch } from '../ib/trade-feed.js';
-import { BOOK_TOPIC, type OrderBooks } from '../market/books.js';
-import { DEFAULT_FEATURE_OPTIONS, FeatureEngine, type FeatureSchema } from '../market/features.js';
+import { DEFAULT_FEATURE_OPTIONS, FeatureEngine, type FeatureFrame } from '../market/features.js';
 import { serviceLogic } from '../supervision/service.js';
+import { BOOK_TOPIC, DEPTH_RESET_TOPIC, FEATURES_TOPIC, QUOTE_TOPS_TOPIC, TRADES_TOPIC } from '../topics.js';
 
 const ms = z.number().int().positive();
 
@@ -37,29 +34,10 @@ export const featuresSettings = z
 
 export type FeaturesSettings = z.infer<typeof featuresSettings>;
 
-export const FEATURES_TOPIC = 'features';
-export const FEATURES_ENGINE_TOPIC = 'features.engine';
-
-/** One sampling of every instrument's features. Reused: read it synchronously. */
-export interface FeatureFrame {
-  readonly intervalMs: number;
-  /** Monotonic and wall-clock time of the sampling. */
-  at: number;
-  wallAt: number;
-  readonly schema: FeatureSchema;
-  readonly symbols: readonly string[];
-  /** `instrument * schema.features.length + feature`. */
-  readonly values: Float64Array;
-  /** 1 when the instrument is warm (two-sided, history for every horizon). */
-  readonly warm: Uint8Array;
-  /** True on the fastest clock: the frames feature health judges. */
-  readonly base: boolean;
-}
-
 export const featuresLogic = serviceLogic<FeaturesSettings>(async (ctx) => {
   const { bus, clock, log, settings } = ctx;
-  const symbols = requireInstruments(ctx);
-  if (!bus.latest<OrderBooks>(BOOK_TOPIC)) throw new Error('features needs the order books: is l2_microstructure configured and listed in dependsOn?');
+  const { symbols } = ctx.need('instruments');
+  ctx.need('books');
   const baseMs = settings.samplesMs[0]!;
   const engine = new FeatureEngine(symbols.length, { baseMs, ...settings });
   const frames: FeatureFrame[] = settings.samplesMs.map((intervalMs, i) => ({
@@ -92,12 +70,12 @@ export const featuresLogic = serviceLogic<FeaturesSettings>(async (ctx) => {
   };
   let timer = clock.setTimeout(tick, baseMs);
   const unsubscribe = [
-    bus.subscribe<OrderBooks>(BOOK_TOPIC, (books) => engine.onBook(books)),
-    bus.subscribe<TradeBatch>(TRADES_TOPIC, (batch) => engine.onTrades(batch)),
-    bus.subscribe<QuoteBoard>(QUOTE_TOPS_TOPIC, (quotes) => engine.onQuotes(quotes)),
-    bus.subscribe<{ instrument: number }>(DEPTH_RESET_TOPIC, ({ instrument }) => engine.reset(instrument)),
+    bus.subscribe(BOOK_TOPIC, (books) => engine.onBook(books)),
+    bus.subscribe(TRADES_TOPIC, (batch) => engine.onTrades(batch)),
+    bus.subscribe(QUOTE_TOPS_TOPIC, (quotes) => engine.onQuotes(quotes)),
+    bus.subscribe(DEPTH_RESET_TOPIC, ({ instrument }) => engine.reset(instrument)),
   ];
-  bus.retain(FEATURES_ENGINE_TOPIC, engine);
+  ctx.provide('featureEngine', engine);
   log.info({ schema: `${engine.schema.name} v${engine.schema.version}`, features: engine.schema.features.length, samplesMs: settings.samplesMs }, 'features ready');
   return {
     stop() {

@@ -12,16 +12,16 @@
  * data but keep orders. 1101 voids every subscription (`dataEpoch` bumps).
  * Request errors belong to whoever made the request and are left to them.
  */
-import type { IBApi } from '@stoqey/ib';
-import { EventName } from '@stoqey/ib';
+import { EventName, type IBApi } from '@stoqey/ib';
 import { assign, fromCallback, sendTo, setup } from 'xstate';
 import { z } from 'zod';
 import { classifyIbCode, farmName } from '../ib/codes.js';
-import { IbLink, LINK_TOPIC, listenTo, STATUS_TOPIC, type IbConnectionState, type IbStatus } from '../ib/link.js';
+import { IbLink, listenTo, type IbConnectionState, type IbStatus } from '../ib/link.js';
 import { OrderIdLedger } from '../ib/order-ids.js';
 import { PRIORITY } from '../ib/pacer.js';
 import { backoffDelay } from '../supervision/backoff.js';
 import type { ComponentContext } from '../supervision/component.js';
+import { IB_STATUS_TOPIC } from '../topics.js';
 
 export const ibConnectionSettings = z
   .object({
@@ -193,7 +193,7 @@ export const ibConnectionLogic = setup({
         dataEpoch: context.dataEpoch,
         since: context.ctx.clock.now(),
       };
-      context.ctx.bus.retain(STATUS_TOPIC, status);
+      context.ctx.bus.retain(IB_STATUS_TOPIC, status);
     },
   },
 }).createMachine({
@@ -208,7 +208,7 @@ export const ibConnectionLogic = setup({
     ibUnreachable: false,
     dataEpoch: 0,
   }),
-  entry: ({ context }) => context.ctx.bus.retain(LINK_TOPIC, context.link),
+  entry: ({ context }) => context.ctx.provide('ibLink', context.link),
   invoke: { src: 'listen', input: ({ context }) => context.link.api },
   initial: 'connecting',
   on: {

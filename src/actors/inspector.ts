@@ -8,11 +8,10 @@
  * dependencies and a restart of it loses nothing.
  */
 import { z } from 'zod';
-import { INSPECTION_TOPIC, type ActorTree } from '../inspector/actor-tree.js';
 import { writeToken } from '../inspector/control.js';
 import { InspectorServer } from '../inspector/server.js';
-import { INSTANCE_TOPIC } from '../bus.js';
 import { serviceLogic } from '../supervision/service.js';
+import { INSPECTOR_TOPIC } from '../topics.js';
 
 export const inspectorSettings = z
   .object({
@@ -29,22 +28,19 @@ export const inspectorSettings = z
 
 export type InspectorSettings = z.infer<typeof inspectorSettings>;
 
-/** The inspector's address once it listens: `{url}`. */
-export const INSPECTOR_TOPIC = 'inspector';
-
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
-export const inspectorLogic = serviceLogic<InspectorSettings>(async ({ settings, bus, clock, log }) => {
-  const tree = bus.latest<ActorTree>(INSPECTION_TOPIC);
-  if (!tree) throw new Error('the inspector needs the actor tree the daemon keeps: run it under `keel run`');
+export const inspectorLogic = serviceLogic<InspectorSettings>(async ({ settings, bus, clock, log, instance, need, services }) => {
+  const tree = need('inspection');
   const token = settings.token ?? writeToken(settings.tokenFile);
   const server = await InspectorServer.start({
     host: settings.host,
     port: settings.port,
     token,
-    instance: bus.latest<string>(INSTANCE_TOPIC) ?? 'keel',
+    instance,
     tree,
     bus,
+    services,
     clock,
     log,
     maxBodyBytes: settings.maxBodyBytes,

@@ -1,8 +1,8 @@
 /**
  * journal: the durable ledger. It opens the journal file, replays it into a
  * Ledger (orders, fills, positions, cash, P&L exactly as they were
- * acknowledged), records every risk gate transition, and retains both on the
- * bus (`journal`, `ledger`) for the trader, the Redis mirror and the
+ * acknowledged), records every risk gate transition, and provides both as
+ * services (`journal`, `ledger`) for the trader, the Redis mirror and the
  * inspector. Every durable entry is published on `journal.record`.
  *
  * A torn last record (a crash mid-write) is dropped with a warning; damage
@@ -11,11 +11,9 @@
  */
 import { z } from 'zod';
 import { FileJournal } from '../journal/file-journal.js';
-import { JOURNAL_RECORD_TOPIC, JOURNAL_TOPIC } from '../journal/records.js';
 import { serviceLogic } from '../supervision/service.js';
 import { Ledger } from '../trading/ledger.js';
-import type { GateTransition } from '../trading/risk-gate.js';
-import { GATE_TRANSITION_TOPIC } from './risk-gate.js';
+import { GATE_TRANSITION_TOPIC, JOURNAL_RECORD_TOPIC } from '../topics.js';
 
 export const journalSettings = z
   .object({
@@ -32,9 +30,7 @@ export const journalSettings = z
 
 export type JournalSettings = z.infer<typeof journalSettings>;
 
-export const LEDGER_TOPIC = 'ledger';
-
-export const journalLogic = serviceLogic<JournalSettings>(async ({ settings, bus, log, fail }) => {
+export const journalLogic = serviceLogic<JournalSettings>(async ({ settings, bus, log, fail, provide }) => {
   const opened = await FileJournal.open(settings.path, { batchMs: settings.batchMs, maxBatch: settings.maxBatch, log });
   const ledger = new Ledger(opened.journal, settings.startingCash);
   ledger.replay(opened.entries);
@@ -55,12 +51,12 @@ export const journalLogic = serviceLogic<JournalSettings>(async ({ settings, bus
     `journal replayed: ${opened.entries.length} records, ${ledger.orders.size} orders, ${ledger.fills.size} fills`,
   );
   const stopPublishing = ledger.onEntry((entry) => bus.publish(JOURNAL_RECORD_TOPIC, entry));
-  const stopRecordingGate = bus.subscribe<GateTransition>(GATE_TRANSITION_TOPIC, (t) => {
+  const stopRecordingGate = bus.subscribe(GATE_TRANSITION_TOPIC, (t) => {
     // A journal that cannot write fails this component; the gate has moved regardless.
     ledger.record({ type: 'gate', at: t.at, from: t.from, to: t.to, reason: t.reason, by: t.by }).catch(fail);
   });
-  bus.retain(JOURNAL_TOPIC, opened.journal);
-  bus.retain(LEDGER_TOPIC, ledger);
+  provide('journal', opened.journal);
+  provide('ledger', ledger);
   return {
     async stop() {
       stopRecordingGate();

@@ -7,11 +7,11 @@
  * updates are counted per book and reported once a second.
  */
 import { z } from 'zod';
-import { DEPTH_RESET_TOPIC, requireInstruments } from './subscriptions.js';
-import { DEPTH_TOPIC, type DepthBatch } from '../ib/depth-feed.js';
-import { BOOK_RESYNC_TOPIC, BOOK_TOPIC, OrderBooks, type BookResync } from '../market/books.js';
+import type { DepthBatch, DepthReset } from '../ib/depth-feed.js';
+import { OrderBooks, type BookQualityEvent, type BookResync } from '../market/books.js';
 import { BOOK_CROSSED, BOOK_LOCKED, BOOK_OK, REJECTIONS } from '../market/order-book.js';
 import { serviceLogic } from '../supervision/service.js';
+import { BOOK_QUALITY_TOPIC, BOOK_RESYNC_TOPIC, BOOK_TOPIC, DEPTH_RESET_TOPIC, DEPTH_TOPIC } from '../topics.js';
 
 export const l2MicrostructureSettings = z
   .object({
@@ -26,19 +26,9 @@ export const l2MicrostructureSettings = z
 
 export type L2MicrostructureSettings = z.infer<typeof l2MicrostructureSettings>;
 
-export const BOOK_QUALITY_TOPIC = 'book.quality';
-
-
-export interface BookQualityEvent {
-  readonly symbol: string;
-  readonly quality: 'ok' | 'locked' | 'crossed';
-  readonly bid: number;
-  readonly ask: number;
-}
-
 export const l2MicrostructureLogic = serviceLogic<L2MicrostructureSettings>(async (ctx) => {
   const { bus, clock, log, settings } = ctx;
-  const symbols = requireInstruments(ctx);
+  const { symbols } = ctx.need('instruments');
   const books = new OrderBooks(symbols.length, settings.maxRows);
   const quality = (instrument: number) => {
     const book = books.books[instrument]!;
@@ -68,7 +58,7 @@ export const l2MicrostructureLogic = serviceLogic<L2MicrostructureSettings>(asyn
       bus.publish(BOOK_RESYNC_TOPIC, resync);
     }
   };
-  const onReset = ({ instrument }: { instrument: number }) => {
+  const onReset = ({ instrument }: DepthReset) => {
     const book = books.book(instrument);
     if (!book) return;
     const wasFlagged = book.quality !== BOOK_OK;
@@ -93,7 +83,7 @@ export const l2MicrostructureLogic = serviceLogic<L2MicrostructureSettings>(asyn
   };
   let timer = clock.setTimeout(report, settings.reportMs);
   const unsubscribe = [bus.subscribe(DEPTH_TOPIC, onDepth), bus.subscribe(DEPTH_RESET_TOPIC, onReset)];
-  bus.retain(BOOK_TOPIC, books);
+  ctx.provide('books', books);
   log.info({ instruments: symbols.length, maxRows: settings.maxRows }, 'order books ready');
   return {
     stop() {

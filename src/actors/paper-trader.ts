@@ -13,27 +13,15 @@
  * not outlive a session: orders left working by an earlier one are closed.
  */
 import { z } from 'zod';
-import { BOOK_TOPIC, type OrderBooks } from '../market/books.js';
-import { TRADES_TOPIC, type TradeBatch } from '../ib/trade-feed.js';
-import { LINK_TOPIC, STATUS_TOPIC, type IbLink, type IbStatus } from '../ib/link.js';
-import { INSTANCE_TOPIC } from '../bus.js';
-import type { PredictionFrame } from '../models/predictor.js';
-import type { ComponentContext } from '../supervision/component.js';
 import { serviceLogic } from '../supervision/service.js';
 import type { Execution } from '../trading/execution.js';
 import { IbExecution } from '../trading/ib-execution.js';
-import type { Ledger } from '../trading/ledger.js';
 import { policySettings, TradingPolicy } from '../trading/policy.js';
-import { PORTFOLIO_TOPIC } from '../trading/portfolio.js';
 import { reconcile } from '../trading/reconcile.js';
-import type { RiskGate } from '../trading/risk-gate.js';
 import { SimExecution } from '../trading/sim-execution.js';
 import { PaperTrader } from '../trading/trader.js';
-import { LEDGER_TOPIC } from './journal.js';
-import { PREDICTIONS_TOPIC } from './predictor.js';
-import { REGIME_TOPIC, type RegimeFrame } from './regime.js';
-import { RISK_GATE_TOPIC } from './risk-gate.js';
-import { requireInstruments } from './subscriptions.js';
+import { TradingDay } from '../trading/trading-day.js';
+import { BOOK_TOPIC, IB_STATUS_TOPIC, PORTFOLIO_TOPIC, PREDICTIONS_TOPIC, REGIME_TOPIC, TRADES_TOPIC } from '../topics.js';
 
 export const paperTraderSettings = z
   .object({
@@ -69,22 +57,16 @@ export const paperTraderSettings = z
 
 export type PaperTraderSettings = z.infer<typeof paperTraderSettings>;
 
-/** The running PaperTrader, retained once it has settled with the broker (orders by hand, the inspector). */
-export const TRADER_TOPIC = 'paper_trader';
-
-function need<T>(ctx: ComponentContext, topic: string, what: string): T {
-  const value = ctx.bus.latest<T>(topic);
-  if (value === undefined) throw new Error(`paper_trader needs ${what}: is it configured and listed in dependsOn?`);
-  return value;
-}
-
 export const paperTraderLogic = serviceLogic<PaperTraderSettings>(async (ctx) => {
   const { bus, clock, log, settings } = ctx;
-  const ledger = need<Ledger>(ctx, LEDGER_TOPIC, 'the journal');
-  const gate = need<RiskGate>(ctx, RISK_GATE_TOPIC, 'the risk gate');
-  const symbols = requireInstruments(ctx);
-  const link = settings.mode === 'ib' ? need<IbLink>(ctx, LINK_TOPIC, 'the IB connection (ib mode)') : undefined;
-  const instance = bus.latest<string>(INSTANCE_TOPIC) ?? 'keel';
+  const ledger = ctx.need('ledger');
+  const gate = ctx.need('riskGate');
+  const { symbols } = ctx.need('instruments');
+  ctx.need('books');
+  // Looked up at each use: books withdrawn while l2_microstructure restarts leave no market to trade on.
+  const books = () => ctx.services.current('books');
+  const link = settings.mode === 'ib' ? ctx.need('ibLink') : undefined;
+  const { instance } = ctx;
   const trader = new PaperTrader({
     ledger,
     gate,
@@ -95,7 +77,7 @@ export const paperTraderLogic = serviceLogic<PaperTraderSettings>(async (ctx) =>
     refPrefix: `${instance}.${clock.wallNow().toString(36)}`,
     orderIds: link?.orderIds,
     replaceAfterMs: settings.replaceAfterMs,
-    books: () => bus.latest<OrderBooks>(BOOK_TOPIC),
+    books,
     fail: ctx.fail,
   });
   const cleanups: (() => void)[] = [];
@@ -152,15 +134,15 @@ export const paperTraderLogic = serviceLogic<PaperTraderSettings>(async (ctx) =>
         const i = symbols.indexOf(symbol);
         return i < 0 ? undefined : i;
       },
-      books: () => bus.latest<OrderBooks>(BOOK_TOPIC),
+      books,
       latencyMs: settings.sim.latencyMs,
       feePerShare: settings.sim.feePerShare,
       minFeePerOrder: settings.sim.minFeePerOrder,
       onEvent: (e) => trader.onEvent(e),
     });
     execution = sim;
-    cleanups.push(bus.subscribe<OrderBooks>(BOOK_TOPIC, (books) => sim.onBooks(books)));
-    cleanups.push(bus.subscribe<TradeBatch>(TRADES_TOPIC, (batch) => sim.onTrades(batch)));
+    cleanups.push(bus.subscribe(BOOK_TOPIC, (changed) => sim.onBooks(changed)));
+    cleanups.push(bus.subscribe(TRADES_TOPIC, (batch) => sim.onTrades(batch)));
     settle = async () => {
       const left = ledger.workingOrders();
       for (const o of left) {
@@ -175,14 +157,14 @@ export const paperTraderLogic = serviceLogic<PaperTraderSettings>(async (ctx) =>
 
   await settle();
   publishPortfolio();
-  bus.retain(TRADER_TOPIC, trader);
+  ctx.provide('trader', trader);
 
   let settling = false;
   if (link) {
     // After every reconnect: executions made while the link was down are asked for again.
     let wasConnected = true;
     cleanups.push(
-      bus.subscribe<IbStatus>(STATUS_TOPIC, (status) => {
+      bus.subscribe(IB_STATUS_TOPIC, (status) => {
         const connected = status.state === 'connected';
         if (connected && !wasConnected && !settling) {
           settling = true;
@@ -196,18 +178,12 @@ export const paperTraderLogic = serviceLogic<PaperTraderSettings>(async (ctx) =>
     );
   }
 
-  let dayStartPnl = ledger.netPnl();
-  let day = new Date(clock.wallNow()).toISOString().slice(0, 10);
+  const day = new TradingDay(clock.wallNow(), ledger.netPnl());
   cleanups.push(
-    bus.subscribe<PredictionFrame>(PREDICTIONS_TOPIC, (frame) => {
+    bus.subscribe(PREDICTIONS_TOPIC, (frame) => {
       if (settling) return;
-      trader.onFrame(frame, bus.latest<RegimeFrame>(REGIME_TOPIC));
-      const today = new Date(clock.wallNow()).toISOString().slice(0, 10);
-      if (today !== day) {
-        day = today;
-        dayStartPnl = ledger.netPnl();
-      }
-      gate.reportDailyPnl(ledger.netPnl() - dayStartPnl);
+      trader.onFrame(frame, bus.latest(REGIME_TOPIC));
+      gate.reportDailyPnl(day.pnl(clock.wallNow(), ledger.netPnl()));
       publishPortfolio();
     }),
   );

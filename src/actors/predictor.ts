@@ -3,19 +3,18 @@
  * every features frame of its clock. Publishes (retained) each frame's
  * predictions on `predictions`, with the tier and model versions that served
  * each instrument and the batch latency. The registry (swap, rollback,
- * shadow, promote) and the serving status are retained on `predictor`.
+ * shadow, promote) and the serving status are the `predictor` service.
  *
  * A frame arriving while `maxFramesInFlight` are still in the workers is
  * skipped and counted, never queued: late predictions are worse than none.
  */
 import { z } from 'zod';
-import { FEATURES_ENGINE_TOPIC, FEATURES_TOPIC, type FeatureFrame } from './features.js';
-import { requireInstruments } from './subscriptions.js';
-import type { FeatureEngine } from '../market/features.js';
 import { InferencePool } from '../models/inference/pool.js';
-import { TieredPredictor, type PredictionFrame } from '../models/predictor.js';
+import { TieredPredictor, type PredictionFrame, type PredictorStatus } from '../models/predictor.js';
 import { ModelRegistry } from '../models/registry.js';
 import { serviceLogic } from '../supervision/service.js';
+import { FEATURES_TOPIC, MODEL_SWAP_TOPIC, PREDICTIONS_TOPIC } from '../topics.js';
+import type { FeatureFrame } from '../market/features.js';
 
 const paths = z.array(z.string().min(1)).min(1);
 
@@ -42,31 +41,13 @@ export const predictorSettings = z
 
 export type PredictorSettings = z.infer<typeof predictorSettings>;
 
-export const PREDICTIONS_TOPIC = 'predictions';
 /** How often a shadow candidate's agreement and latency are logged, in frames. */
 const SHADOW_REPORT_FRAMES = 60;
-export const PREDICTOR_TOPIC = 'predictor';
-/** Every install, swap, rollback, promotion, shadow and refusal (SwapEvent), for the inspector's event log. */
-export const MODEL_SWAP_TOPIC = 'predictor.swap';
-
-/** What the health rollup and the inspector read. */
-export interface PredictorStatus {
-  readonly registry: ModelRegistry;
-  readonly predictor: TieredPredictor;
-  readonly intervalMs: number;
-  frames: number;
-  skipped: number;
-  late: number;
-  /** Faults of the last frame (empty when every member answered). */
-  faults: readonly string[];
-  lastAt: number;
-}
 
 export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
   const { bus, clock, log, settings } = ctx;
-  const engine = bus.latest<FeatureEngine>(FEATURES_ENGINE_TOPIC);
-  if (!engine) throw new Error('predictor needs the features: is features configured and listed in dependsOn?');
-  const symbols = requireInstruments(ctx);
+  const engine = ctx.need('featureEngine');
+  const { symbols } = ctx.need('instruments');
   const pool = await InferencePool.start({ workers: settings.workers, timeoutMs: settings.timeoutMs });
   let status: PredictorStatus;
   try {
@@ -124,7 +105,7 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
       .catch((err: unknown) => ctx.fail(err));
   };
   const unsubscribe = bus.subscribe(FEATURES_TOPIC, onFrame);
-  bus.retain(PREDICTOR_TOPIC, status);
+  ctx.provide('predictor', status);
   log.info({ slots: status.registry.slotNames().map((s) => `${s}=${status.registry.live(s).id}`), workers: settings.workers }, 'predictor serving');
   return {
     async stop() {

@@ -8,14 +8,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { FEATURES_ENGINE_TOPIC } from './features.js';
-import { BOOKED_INSTRUMENTS_TOPIC, DEPTH_RESET_TOPIC, requireInstruments } from './subscriptions.js';
-import { INSTANCE_TOPIC } from '../bus.js';
-import { DEPTH_TOPIC, type DepthBatch } from '../ib/depth-feed.js';
-import { TRADES_TOPIC, type TradeBatch } from '../ib/trade-feed.js';
-import type { FeatureEngine } from '../market/features.js';
+import type { DepthBatch, DepthReset } from '../ib/depth-feed.js';
+import type { TradeBatch } from '../ib/trade-feed.js';
 import { DEPTH_ROW, RECORDING_FORMAT, RECORDING_VERSION, RecordingWriter, RESET_ROW, TRADE_ROW } from '../replay/recording.js';
 import { serviceLogic } from '../supervision/service.js';
+import { DEPTH_RESET_TOPIC, DEPTH_TOPIC, TRADES_TOPIC } from '../topics.js';
 
 export const recorderSettings = z
   .object({
@@ -32,10 +29,9 @@ export type RecorderSettings = z.infer<typeof recorderSettings>;
 
 export const recorderLogic = serviceLogic<RecorderSettings>(async (ctx) => {
   const { bus, clock, log, settings } = ctx;
-  const instruments = requireInstruments(ctx);
-  const engine = bus.latest<FeatureEngine>(FEATURES_ENGINE_TOPIC);
-  if (!engine) throw new Error('recorder needs the features: is features configured and listed in dependsOn?');
-  const instance = bus.latest<string>(INSTANCE_TOPIC) ?? 'keel';
+  const { symbols: instruments, booked } = ctx.need('instruments');
+  const engine = ctx.need('featureEngine');
+  const { instance } = ctx;
   mkdirSync(settings.dir, { recursive: true });
   const wallAt = clock.wallNow();
   const path = join(settings.dir, `${instance}-${new Date(wallAt).toISOString().replace(/[:.]/g, '-')}.keelrec`);
@@ -45,7 +41,7 @@ export const recorderLogic = serviceLogic<RecorderSettings>(async (ctx) => {
       format: RECORDING_FORMAT,
       version: RECORDING_VERSION,
       instruments,
-      booked: bus.latest<readonly boolean[]>(BOOKED_INSTRUMENTS_TOPIC) ?? instruments.map(() => true),
+      booked,
       featureSchema: engine.schema,
       wallAt,
       monotonicAt: clock.now(),
@@ -61,7 +57,7 @@ export const recorderLogic = serviceLogic<RecorderSettings>(async (ctx) => {
   const onTrades = (b: TradeBatch) => {
     for (let i = 0; i < b.count; i++) writer.add(TRADE_ROW, b.instrument[i]!, 0, 0, 0, 0, b.price[i]!, b.size[i]!, b.receivedAt[i]!);
   };
-  const onReset = ({ instrument }: { instrument: number }) => writer.add(RESET_ROW, instrument, 0, 0, 0, 0, NaN, NaN, clock.now());
+  const onReset = ({ instrument }: DepthReset) => writer.add(RESET_ROW, instrument, 0, 0, 0, 0, NaN, NaN, clock.now());
   const unsubscribe = [bus.subscribe(DEPTH_TOPIC, onDepth), bus.subscribe(TRADES_TOPIC, onTrades), bus.subscribe(DEPTH_RESET_TOPIC, onReset)];
   const tick = () => {
     writer.flush();

@@ -12,10 +12,12 @@
  */
 import { Redis } from 'ioredis';
 import { z } from 'zod';
-import { INSTANCE_TOPIC } from '../bus.js';
 import { RedisBridge, redisClientOptions } from '../redis/bridge.js';
 import { MIRRORED_TOPICS, redactUrl } from '../redis/encoding.js';
 import { serviceLogic } from '../supervision/service.js';
+import { isTopic, TOPIC_NAMES, type TopicName } from '../topics.js';
+
+const topicName = z.custom<TopicName>((v) => typeof v === 'string' && isTopic(v), `expected a bus topic: ${TOPIC_NAMES.join(', ')}`);
 
 export const redisSettings = z
   .object({
@@ -28,7 +30,7 @@ export const redisSettings = z
     /** Reconnect attempts back off up to this, ms. */
     maxBackoffMs: z.number().int().positive().default(1_000),
     /** Bus topics to mirror; `journal.record` mirrors the journal (stream, orders, fills, gate). */
-    topics: z.array(z.string().min(1)).min(1).default([...MIRRORED_TOPICS]),
+    topics: z.array(topicName).min(1).default([...MIRRORED_TOPICS]),
     /** Liveness probe: a PING every pingMs; no answer within pingTimeoutMs counts as Redis down. */
     pingMs: z.number().int().positive().default(1_000),
     pingTimeoutMs: z.number().int().positive().default(3_000),
@@ -39,11 +41,12 @@ export type RedisSettings = z.infer<typeof redisSettings>;
 
 export const redisLogic = serviceLogic<RedisSettings>(async (ctx) => {
   const { bus, clock, log, settings } = ctx;
-  const instance = bus.latest<string>(INSTANCE_TOPIC) ?? 'keel';
+  const { instance } = ctx;
   const client = new Redis(settings.url, redisClientOptions(settings.connectTimeoutMs, settings.maxBackoffMs));
   const bridge = new RedisBridge({
     client,
     bus,
+    services: ctx.services,
     instance,
     clock,
     log,

@@ -7,15 +7,12 @@
  * a non-finite input).
  */
 import { z } from 'zod';
-import { FEATURES_ENGINE_TOPIC, FEATURES_TOPIC, type FeatureFrame } from './features.js';
-import { BOOKED_INSTRUMENTS_TOPIC, requireInstruments } from './subscriptions.js';
-import type { FeatureEngine } from '../market/features.js';
 import { inputColumns, ModelRefused, readModelSource } from '../models/manifest.js';
 import { RegimeTracker } from '../models/regime-tracker.js';
 import { parseJumpModel } from '../models/sjm.js';
 import { serviceLogic } from '../supervision/service.js';
-
-export type { RegimeFrame } from '../models/regime-tracker.js';
+import { FEATURES_TOPIC, REGIME_TOPIC } from '../topics.js';
+import type { FeatureFrame } from '../market/features.js';
 
 export const regimeSettings = z
   .object({
@@ -30,13 +27,10 @@ export const regimeSettings = z
 
 export type RegimeSettings = z.infer<typeof regimeSettings>;
 
-export const REGIME_TOPIC = 'regime';
-
 export const regimeLogic = serviceLogic<RegimeSettings>(async (ctx) => {
   const { bus, log, settings } = ctx;
-  const engine = bus.latest<FeatureEngine>(FEATURES_ENGINE_TOPIC);
-  if (!engine) throw new Error('regime needs the features: is features configured and listed in dependsOn?');
-  const symbols = requireInstruments(ctx);
+  const engine = ctx.need('featureEngine');
+  const { symbols, booked } = ctx.need('instruments');
   const source = readModelSource(settings.model);
   const { manifest } = source;
   if (manifest.kind !== 'sjm') throw new ModelRefused(settings.model, `is a ${manifest.kind} model; regime runs a jump model (kind sjm)`);
@@ -55,12 +49,11 @@ export const regimeLogic = serviceLogic<RegimeSettings>(async (ctx) => {
     width: engine.schema.features.length,
   });
   const { labels } = settings;
-  const booked = bus.latest<readonly boolean[]>(BOOKED_INSTRUMENTS_TOPIC);
   const onSwitch = (i: number, from: number, to: number) => {
     const line = { symbol: symbols[i], from: labels[from], to: labels[to] };
     const message = `${symbols[i]} regime ${labels[from]} -> ${labels[to]}`;
     // Thousands of quotes-only names switch every second somewhere: news only for the instruments traded.
-    if (booked?.[i] === false) log.debug(line, message);
+    if (booked[i] === false) log.debug(line, message);
     else log.info(line, message);
   };
 

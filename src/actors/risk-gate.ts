@@ -1,5 +1,5 @@
 /**
- * risk_gate: owns the one RiskGate (retained on `risk.gate`) and mirrors its
+ * risk_gate: owns the one RiskGate (the `riskGate` service) and mirrors its
  * state as this actor's XState state (active, reducing, halted) so the
  * inspector sees it. The gate itself is synchronous: it hears feature
  * health (`feature.health`), the IB link (`ib.status`) and, when configured,
@@ -16,18 +16,18 @@
  * Every order also meets the pre-trade limits of `settings.limits`; the
  * day's loss beyond `limits.maxDailyLoss` halts until an operator resumes.
  *
- * A gate that starts while an earlier one exists (a restart) starts HALTED:
- * whatever made the old one fail, trading waits for an explicit resume.
+ * A gate that starts again in the same process (a restart) starts HALTED:
+ * whatever made the old one stop, trading waits for an explicit resume.
  */
 import { fromCallback, setup } from 'xstate';
 import { z } from 'zod';
-import { FEATURE_HEALTH_TOPIC } from './feature-health.js';
-import { STATUS_TOPIC, type IbStatus } from '../ib/link.js';
+import type { IbStatus } from '../ib/link.js';
 import type { FeatureHealth } from '../market/feature-health.js';
-import { REDIS_STATUS_TOPIC, type RedisStatus } from '../redis/bridge.js';
+import type { RedisStatus } from '../redis/bridge.js';
 import type { ComponentContext } from '../supervision/component.js';
 import { riskLimits } from '../trading/limits.js';
 import { RiskGate, type GateState, type GateTransition } from '../trading/risk-gate.js';
+import { FEATURE_HEALTH_TOPIC, GATE_TRANSITION_TOPIC, IB_STATUS_TOPIC, REDIS_STATUS_TOPIC } from '../topics.js';
 
 export const riskGateSettings = z
   .object({
@@ -44,9 +44,6 @@ export const riskGateSettings = z
 
 export type RiskGateSettings = z.infer<typeof riskGateSettings>;
 
-export const RISK_GATE_TOPIC = 'risk.gate';
-export const GATE_TRANSITION_TOPIC = 'risk.gate.transition';
-
 type Event = { type: 'gate.moved'; to: GateState } | { type: 'shutdown' };
 
 interface Context {
@@ -55,9 +52,8 @@ interface Context {
 }
 
 function createGate(ctx: ComponentContext<RiskGateSettings>): RiskGate {
-  const { settings, clock, bus } = ctx;
-  const restart = bus.latest<RiskGate>(RISK_GATE_TOPIC) !== undefined;
-  const initial = restart
+  const { settings, clock } = ctx;
+  const initial = ctx.incarnation > 1
     ? { state: 'HALTED' as const, reason: 'the risk gate restarted: trading waits for an explicit resume' }
     : { state: settings.initialState, reason: 'started' };
   return new RiskGate(clock, settings, initial);
@@ -92,16 +88,16 @@ const watch = fromCallback<Event, Context>(({ input, sendBack }) =>
       // Halting on the way out is routine, not an alarm.
       if (t.to === 'HALTED' && t.by !== 'risk_gate') log.error(line, `trading HALTED: ${t.reason}`);
       else log.warn(line, `risk gate ${t.to}: ${t.reason}`);
-      bus.retain(GATE_TRANSITION_TOPIC, t);
+      bus.publish(GATE_TRANSITION_TOPIC, t);
       sendBack({ type: 'gate.moved', to: t.to });
     });
     const onRedis = (status: RedisStatus) => gate.report('redis', redisConditions(status));
-    const unsubscribe = [bus.subscribe(FEATURE_HEALTH_TOPIC, onHealth), bus.subscribe(STATUS_TOPIC, onIb), bus.subscribe(REDIS_STATUS_TOPIC, onRedis)];
-    const latestHealth = bus.latest<FeatureHealth>(FEATURE_HEALTH_TOPIC);
+    const unsubscribe = [bus.subscribe(FEATURE_HEALTH_TOPIC, onHealth), bus.subscribe(IB_STATUS_TOPIC, onIb), bus.subscribe(REDIS_STATUS_TOPIC, onRedis)];
+    const latestHealth = bus.latest(FEATURE_HEALTH_TOPIC);
     if (latestHealth) onHealth(latestHealth);
-    const latestIb = bus.latest<IbStatus>(STATUS_TOPIC);
+    const latestIb = bus.latest(IB_STATUS_TOPIC);
     if (latestIb) onIb(latestIb);
-    const latestRedis = bus.latest<RedisStatus>(REDIS_STATUS_TOPIC);
+    const latestRedis = bus.latest(REDIS_STATUS_TOPIC);
     if (latestRedis) onRedis(latestRedis);
     const tick = () => {
       gate.tick(clock.now());
@@ -125,7 +121,7 @@ export const riskGateLogic = setup({
   id: 'risk_gate',
   context: ({ input }) => ({ ctx: input, gate: createGate(input) }),
   entry: ({ context }) => {
-    context.ctx.bus.retain(RISK_GATE_TOPIC, context.gate);
+    context.ctx.provide('riskGate', context.gate);
     context.ctx.log.info({ state: context.gate.state, reason: context.gate.reason }, `risk gate ${context.gate.state}`);
   },
   invoke: { src: 'watch', input: ({ context }) => context },

@@ -14,17 +14,16 @@
  * Data flows straight from the client's events into the data plane: depth
  * into the DepthFeed (typed-array batches on `depth`), prints into the
  * TradeFeed (batches on `trades`), quotes and tick-by-tick into the
- * QuoteBoard (retained on `quotes`). For an instrument without a book the
+ * QuoteBoard. For an instrument without a book the
  * quotes are its top of book (`quotes.tops`), and without tick-by-tick
  * prints its volume ticks are its prints. No XState event per tick.
  */
 import { EventName, SecType, type Contract, type IBApi } from '@stoqey/ib';
 import { z } from 'zod';
 import { DepthFeed } from '../ib/depth-feed.js';
-import { BOOK_RESYNC_TOPIC, type BookResync } from '../market/books.js';
-import { LINK_TOPIC, listenTo, STATUS_TOPIC, type IbLink, type IbStatus } from '../ib/link.js';
+import { listenTo } from '../ib/link.js';
 import { PRIORITY } from '../ib/pacer.js';
-import { QuoteBoard, QUOTE_TOPS_TOPIC, QUOTES_TOPIC } from '../ib/quote-board.js';
+import { QuoteBoard } from '../ib/quote-board.js';
 import { TradeFeed } from '../ib/trade-feed.js';
 import {
   countsOf,
@@ -34,12 +33,15 @@ import {
   SubscriptionPlan,
   symbolRange,
   type Feed,
+  type FeedListing,
   type FeedKind,
   type StagingProgress,
+  type SubscriptionsStatus,
   type WantedFeed,
 } from '../ib/subscription-plan.js';
 import type { ComponentContext } from '../supervision/component.js';
 import { serviceLogic } from '../supervision/service.js';
+import { BOOK_RESYNC_TOPIC, DEPTH_RESET_TOPIC, FEED_SILENT_TOPIC, IB_STATUS_TOPIC, QUOTE_TOPS_TOPIC, SUBSCRIPTIONS_STATUS_TOPIC } from '../topics.js';
 
 const feedSettings = {
   exchange: z.string().default('SMART'),
@@ -132,48 +134,7 @@ export const subscriptionsSettings = z
 
 export type SubscriptionsSettings = z.infer<typeof subscriptionsSettings>;
 
-export const SUBSCRIPTIONS_STATUS_TOPIC = 'subscriptions.status';
-export const FEED_SILENT_TOPIC = 'feed.silent';
-export const INSTRUMENTS_TOPIC = 'instruments';
-/** Per instrument, whether keel keeps its book (a depth feed): the ones whose data age matters. */
-export const BOOKED_INSTRUMENTS_TOPIC = 'instruments.booked';
-/**
- * Per instrument (a Float64Array, updated in place), when its depth was last
- * asked of IB (monotonic ms; NaN: not asked): a book still being staged is
- * not stale yet.
- */
-export const DEPTH_ASKED_TOPIC = 'instruments.depth.asked';
-/** 317: TWS says empty the book before applying new entries; consumers of `depth` do so on this topic. */
-export const DEPTH_RESET_TOPIC = 'depth.reset';
 const DEPTH_RESET = 317;
-
-/** The instrument universe (index = instrument id), for the components downstream of subscriptions. */
-export function requireInstruments(ctx: ComponentContext<unknown>): readonly string[] {
-  const symbols = ctx.bus.latest<readonly string[]>(INSTRUMENTS_TOPIC);
-  if (!symbols) throw new Error(`${ctx.id} needs the instrument universe: is subscriptions configured and listed in dependsOn?`);
-  return symbols;
-}
-
-/** One feed as the status lists it. */
-export interface FeedListing {
-  readonly symbol: string;
-  readonly kind: string;
-  readonly status: string;
-  readonly reqId: number | undefined;
-  readonly note: string;
-  readonly rerequests: number;
-}
-
-/** What the manager reports at every sweep (retained), for the inspector and tests. */
-export interface SubscriptionsStatus {
-  readonly counts: Record<Feed['status'], number>;
-  /** How far staging is, per kind of feed. */
-  readonly progress: StagingProgress;
-  /** Every feed; listed when first read after a change (thousands of them: not at every sweep). */
-  readonly feeds: readonly FeedListing[];
-  readonly pacerWaiting: number;
-  readonly requestsSent: number;
-}
 
 /** Lower ranks are requested first: depth (scarcest and most useful), then tick-by-tick, then quotes. */
 const KIND_RANK: Readonly<Record<FeedKind, number>> = { depth: 0, ticks: 1, quotes: 2 };
@@ -196,8 +157,7 @@ function contractOf(s: InstrumentSettings): Contract {
 
 export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx: ComponentContext<SubscriptionsSettings>) => {
   const { settings, bus, clock, log } = ctx;
-  const link = bus.latest<IbLink>(LINK_TOPIC);
-  if (!link) throw new Error('subscriptions needs the IB link: is ib_connection configured and listed in dependsOn?');
+  const link = ctx.need('ibLink');
   const api = link.api;
   const { instruments } = settings;
   const symbols = instruments.map((i) => i.symbol);
@@ -209,10 +169,7 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
   // Without tick-by-tick prints, an instrument's prints are the volume its quote line reports.
   const printsFromVolume = Uint8Array.from(instruments, (i) => (i.ticks === 'Last' || i.ticks === 'AllLast' ? 0 : 1));
   const depthAskedAt = new Float64Array(instruments.length).fill(NaN);
-  bus.retain(INSTRUMENTS_TOPIC, symbols);
-  bus.retain(BOOKED_INSTRUMENTS_TOPIC, booked);
-  bus.retain(DEPTH_ASKED_TOPIC, depthAskedAt);
-  bus.retain(QUOTES_TOPIC, quotes);
+  ctx.provide('instruments', { symbols, booked, depthAskedAt });
   let epoch = -1;
   let stopped = false;
 
@@ -344,9 +301,9 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
 
   const sweep = () => {
     // A new ib_connection incarnation brings a new link: start over with it (only reachable under one_for_one).
-    if (bus.latest<IbLink>(LINK_TOPIC) !== link) throw new Error('the IB link was replaced: subscriptions restarts to use the new one');
+    if (ctx.services.current('ibLink') !== link) throw new Error('the IB link was replaced: subscriptions restarts to use the new one');
     const now = clock.now();
-    const status = bus.latest<IbStatus>(STATUS_TOPIC);
+    const status = bus.latest(IB_STATUS_TOPIC);
     if (link.ready && status && status.dataEpoch !== epoch) {
       if (epoch >= 0) log.info({ dataEpoch: status.dataEpoch, reason: status.reason }, 'market data void (reconnect or 1101): requesting every subscription again');
       epoch = status.dataEpoch;
@@ -386,9 +343,9 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
     timer = clock.setTimeout(() => ctx.scope(sweep), 0);
   };
   // Not inline: the status is published from inside ib_connection's transition.
-  const unsubscribeStatus = bus.subscribe<IbStatus>(STATUS_TOPIC, sweepSoon);
+  const unsubscribeStatus = bus.subscribe(IB_STATUS_TOPIC, sweepSoon);
   // A book that no longer matches TWS's gets a fresh snapshot: its depth is asked for again, which resets it.
-  const unsubscribeResync = bus.subscribe<BookResync>(BOOK_RESYNC_TOPIC, ({ instrument, symbol }) => {
+  const unsubscribeResync = bus.subscribe(BOOK_RESYNC_TOPIC, ({ instrument, symbol }) => {
     const feed = plan.feeds.find((f) => f.instrument === instrument && f.kind === 'depth' && f.reqId !== undefined);
     if (!feed) return;
     const old = plan.rerequest(feed);

@@ -4,7 +4,9 @@
  * graph. A bad file gives one line per problem naming the file, the key path,
  * the value found and what was expected; a good one gives a typed config.
  */
-import { componentKinds } from '../actors/registry.js';
+import { componentKinds, componentSpec, kindsProviding } from '../actors/registry.js';
+import { ROOT_SERVICES } from '../services.js';
+import { findUnmetNeeds } from '../supervision/needs.js';
 import { findTreeProblems } from '../supervision/tree.js';
 import { configSchema, type KeelConfig } from './schema.js';
 import { ConfigError, parseYaml, readConfigFile } from './yaml.js';
@@ -14,7 +16,7 @@ export function loadConfig(file: string): KeelConfig {
 }
 
 export function parseConfig(text: string, file: string): KeelConfig {
-  const { raw, describe } = parseYaml(text, file);
+  const { raw, describe, describeAt } = parseYaml(text, file);
   const parsed = configSchema.safeParse(raw, { reportInput: true });
   const problems = parsed.success ? [] : parsed.error.issues.map((issue) => describe(issue));
 
@@ -29,6 +31,11 @@ export function parseConfig(text: string, file: string): KeelConfig {
   }
   const nodes = components.map(([id, c]) => ({ id, dependsOn: Array.isArray(c.dependsOn) ? c.dependsOn.map(String) : [] }));
   problems.push(...findTreeProblems(nodes).map((p) => `components: ${p}`));
+  // What each component needs must come from its dependsOn: judged once the rest is sound (needs can depend on settings).
+  if (parsed.success && problems.length === 0) {
+    const specs = Object.entries(parsed.data.components).map(([id, c]) => componentSpec(id, c.kind, { settings: c.settings, dependsOn: c.dependsOn }));
+    problems.push(...findUnmetNeeds(specs, kindsProviding, ROOT_SERVICES).map((p) => describeAt(['components', p.id, 'dependsOn'], p.text)));
+  }
 
   if (problems.length > 0 || !parsed.success) throw new ConfigError(file, problems);
   return parsed.data;

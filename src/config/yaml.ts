@@ -30,6 +30,8 @@ export function readConfigFile(file: string): string {
 export interface YamlFile {
   readonly raw: unknown;
   describe(issue: z.core.$ZodIssue, prefix?: PropertyKey[]): string;
+  /** A problem of the key at `path` in words: `line N: path: message`. */
+  describeAt(path: readonly PropertyKey[], message: string): string;
 }
 
 /** Parses YAML text; a syntax error is a ConfigError with its line. An empty file is `{}`. */
@@ -56,7 +58,8 @@ export function parseYaml(text: string, file: string): YamlFile {
     if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => `${at([...full, key])}${formatPath([...full, key])}: unknown key`).join('\n  ');
     return at(full) + describeIssue(issue, full);
   };
-  return { raw, describe };
+  const describeAt = (path: readonly PropertyKey[], message: string): string => `${at(path)}${formatPath(path)}: ${message}`;
+  return { raw, describe, describeAt };
 }
 
 /** Parses YAML text and checks all of it against `schema`: the typed value, or a ConfigError with one line per problem. */

@@ -5,22 +5,21 @@
  *   {healthy, phase, check_time_ms, components: {ib, features, data_age,
  *    regime, predictor, redis, risk_gate}, overall_status}
  *
- * It only reads what components already retain on the bus, so it costs
+ * It only reads the states retained on the bus and the services provided, so it costs
  * microseconds and never waits on anything. Each component gets OK,
  * DEGRADED or CRITICAL; the overall status is the worst of them.
  */
 import type { Bus } from '../bus.js';
 import type { Clock } from '../clock.js';
-import { FEATURE_HEALTH_TOPIC } from '../actors/feature-health.js';
-import { FEATURES_ENGINE_TOPIC } from '../actors/features.js';
-import { PREDICTOR_TOPIC, type PredictorStatus } from '../actors/predictor.js';
-import { REGIME_TOPIC, type RegimeFrame } from '../actors/regime.js';
-import { RISK_GATE_TOPIC } from '../actors/risk-gate.js';
-import { STATUS_TOPIC, type IbStatus } from '../ib/link.js';
+import type { ServiceLookup } from '../services.js';
+import type { IbStatus } from '../ib/link.js';
 import type { FeatureHealth } from '../market/feature-health.js';
 import type { FeatureEngine } from '../market/features.js';
-import { REDIS_STATUS_TOPIC, type RedisStatus } from '../redis/bridge.js';
+import type { RedisStatus } from '../redis/bridge.js';
 import type { RiskGate } from '../trading/risk-gate.js';
+import { FEATURE_HEALTH_TOPIC, IB_STATUS_TOPIC, REDIS_STATUS_TOPIC, REGIME_TOPIC } from '../topics.js';
+import type { PredictorStatus } from '../models/predictor.js';
+import type { RegimeFrame } from '../models/regime-tracker.js';
 
 export type Status = 'OK' | 'DEGRADED' | 'CRITICAL';
 export type DataAge = 'Fresh' | 'Recent' | 'OLD' | 'STALE';
@@ -115,16 +114,16 @@ function redis(status: RedisStatus | undefined): ComponentHealth {
   return { status: 'CRITICAL', detail: `unreachable at ${status.url}: ${status.reason}${missed}` };
 }
 
-export function checkSystemHealth(bus: Bus, phase: string, clock: Pick<Clock, 'now'>): SystemHealth {
+export function checkSystemHealth(bus: Bus, services: ServiceLookup, phase: string, clock: Pick<Clock, 'now'>): SystemHealth {
   const started = clock.now();
   const components = {
-    ib: ib(bus.latest<IbStatus>(STATUS_TOPIC)),
-    features: features(bus.latest<FeatureHealth>(FEATURE_HEALTH_TOPIC)),
-    data_age: dataAge(bus.latest<FeatureEngine>(FEATURES_ENGINE_TOPIC), started),
-    regime: regime(bus.latest<RegimeFrame>(REGIME_TOPIC), started),
-    predictor: predictor(bus.latest<PredictorStatus>(PREDICTOR_TOPIC), started),
-    redis: redis(bus.latest<RedisStatus>(REDIS_STATUS_TOPIC)),
-    risk_gate: gate(bus.latest<RiskGate>(RISK_GATE_TOPIC)),
+    ib: ib(bus.latest(IB_STATUS_TOPIC)),
+    features: features(bus.latest(FEATURE_HEALTH_TOPIC)),
+    data_age: dataAge(services.current('featureEngine'), started),
+    regime: regime(bus.latest(REGIME_TOPIC), started),
+    predictor: predictor(services.current('predictor'), started),
+    redis: redis(bus.latest(REDIS_STATUS_TOPIC)),
+    risk_gate: gate(services.current('riskGate')),
   };
   let overall: Status = phase === 'running' ? 'OK' : phase === 'failed' ? 'CRITICAL' : 'DEGRADED';
   for (const c of Object.values(components)) if (RANK[c.status] > RANK[overall]) overall = c.status;

@@ -6,20 +6,21 @@
  * synchronously: once their handler returns, its arrays are reused.
  */
 import type { Bus } from '../bus.js';
+import type { StreamTopic, Streams } from '../topics.js';
 
 export interface Batch {
   count: number;
   readonly capacity: number;
 }
 
-export class BatchPublisher<B extends Batch> {
+export class BatchPublisher<K extends StreamTopic, B extends Streams[K] & Batch> {
   private batch: B;
   private spare: B;
   private queued = false;
 
   constructor(
     private readonly bus: Bus,
-    private readonly topic: string,
+    private readonly topic: K,
     make: () => B,
   ) {
     this.batch = make();

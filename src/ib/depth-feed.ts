@@ -6,9 +6,13 @@
  */
 import type { Bus } from '../bus.js';
 import type { Clock } from '../clock.js';
+import { DEPTH_TOPIC } from '../topics.js';
 import { BatchPublisher } from './batch-publisher.js';
 
-export const DEPTH_TOPIC = 'depth';
+/** 317: TWS says empty the book before applying new entries. */
+export interface DepthReset {
+  readonly instrument: number;
+}
 
 /** One batch of depth updates, column by column; rows [0, count) are valid. */
 export class DepthBatch {
@@ -48,7 +52,7 @@ export interface Route {
 
 export class DepthFeed {
   private readonly routes = new Map<number, Route>();
-  private readonly batches: BatchPublisher<DepthBatch>;
+  private readonly batches: BatchPublisher<typeof DEPTH_TOPIC, DepthBatch>;
   private seq = 0;
   /** Updates for a request id keel no longer routes (late after a cancel): counted, dropped. */
   unrouted = 0;

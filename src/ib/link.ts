@@ -28,9 +28,6 @@ export interface IbStatus {
   readonly since: number;
 }
 
-export const LINK_TOPIC = 'ib.link';
-export const STATUS_TOPIC = 'ib.status';
-
 export class IbLink {
   readonly api: IBApi;
   readonly pacer: Pacer;

@@ -1,7 +1,7 @@
 /**
  * Level-1 quotes for every instrument, latest values only, in typed arrays
  * indexed by instrument: what reqMktData and tick-by-tick say, always
- * readable (retained on the bus as `quotes`).
+ * readable (the `quotes` service of subscriptions).
  *
  * For instruments without a depth feed the quotes are their only top of
  * book, so the board also lists which of them changed top since the last
@@ -11,9 +11,6 @@
  * then a size tick; listing the instrument rather than each tick gives the
  * features one consistent top per read, not a half-updated one.
  */
-export const QUOTES_TOPIC = 'quotes';
-/** The board, after a read that changed the top of instruments without a book: read `changed` synchronously. */
-export const QUOTE_TOPS_TOPIC = 'quotes.tops';
 
 /** IB tick types keel keeps. */
 const BID_SIZE = 0;

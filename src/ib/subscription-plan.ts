@@ -352,3 +352,31 @@ export function symbolRange(text: string): string[] {
   if (last - first + 1 > MAX_INSTRUMENTS) throw new RangeError(`'${text}' names ${last - first + 1} symbols; at most ${MAX_INSTRUMENTS} instruments`);
   return Array.from({ length: last - first + 1 }, (_, k) => name(first + k));
 }
+
+/** One feed as the status lists it. */
+export interface FeedListing {
+  readonly symbol: string;
+  readonly kind: string;
+  readonly status: string;
+  readonly reqId: number | undefined;
+  readonly note: string;
+  readonly rerequests: number;
+}
+
+/** What the manager reports at every sweep (retained), for the inspector and tests. */
+export interface SubscriptionsStatus {
+  readonly counts: Record<Feed['status'], number>;
+  /** How far staging is, per kind of feed. */
+  readonly progress: StagingProgress;
+  /** Every feed; listed when first read after a change (thousands of them: not at every sweep). */
+  readonly feeds: readonly FeedListing[];
+  readonly pacerWaiting: number;
+  readonly requestsSent: number;
+}
+
+/** A feed quiet this long while others tick: requested again, and a condition for feature health until data flows. */
+export interface FeedSilence {
+  readonly symbol: string;
+  readonly kind: FeedKind;
+  readonly silentForMs: number;
+}

@@ -5,9 +5,9 @@
  */
 import type { Bus } from '../bus.js';
 import type { Clock } from '../clock.js';
+import { TRADES_TOPIC } from '../topics.js';
 import { BatchPublisher } from './batch-publisher.js';
 
-export const TRADES_TOPIC = 'trades';
 
 /** One batch of trades; rows [0, count) are valid. */
 export class TradeBatch {
@@ -28,7 +28,7 @@ export class TradeBatch {
 }
 
 export class TradeFeed {
-  private readonly batches: BatchPublisher<TradeBatch>;
+  private readonly batches: BatchPublisher<typeof TRADES_TOPIC, TradeBatch>;
   private seq = 0;
 
   constructor(

@@ -248,5 +248,3 @@ function parentOf(ref: InspectedActor): string | null {
   return null;
 }
 
-/** Where the daemon retains its ActorTree for the inspector component. */
-export const INSPECTION_TOPIC = 'keel.inspection';

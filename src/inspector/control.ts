@@ -10,9 +10,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import type { Bus } from '../bus.js';
-import { PREDICTOR_TOPIC, type PredictorStatus } from '../actors/predictor.js';
-import { RISK_GATE_TOPIC } from '../actors/risk-gate.js';
+import type { ServiceLookup } from '../services.js';
 import type { RiskGate } from '../trading/risk-gate.js';
 import type { ActorTree } from './actor-tree.js';
 import { CONTROL_COMMANDS, type ControlCommand } from './protocol.js';
@@ -67,14 +65,14 @@ function requiredString(body: Record<string, unknown>, key: string, command: str
   return value;
 }
 
-function gateOf(bus: Bus): RiskGate {
-  const gate = bus.latest<RiskGate>(RISK_GATE_TOPIC);
+function gateOf(services: ServiceLookup): RiskGate {
+  const gate = services.current('riskGate');
   if (!gate) throw new RequestError(503, 'no risk gate: is the risk_gate component configured and running?');
   return gate;
 }
 
-function registryOf(bus: Bus) {
-  const status = bus.latest<PredictorStatus>(PREDICTOR_TOPIC);
+function registryOf(services: ServiceLookup) {
+  const status = services.current('predictor');
   if (!status) throw new RequestError(503, 'no predictor: is the predictor component configured and running?');
   return status.registry;
 }
@@ -93,26 +91,26 @@ function slotOf(slots: readonly string[], named: string | undefined): string {
 export async function runCommand(
   command: ControlCommand,
   body: Record<string, unknown>,
-  deps: { readonly bus: Bus; readonly tree: ActorTree; readonly log: Logger },
+  deps: { readonly services: ServiceLookup; readonly tree: ActorTree; readonly log: Logger },
 ): Promise<Record<string, unknown>> {
-  const { bus, tree, log } = deps;
+  const { services, tree, log } = deps;
   const reason = optionalString(body, 'reason');
   switch (command) {
     case 'halt': {
-      const gate = gateOf(bus);
+      const gate = gateOf(services);
       gate.halt(reason ?? 'halted from the inspector', BY);
       return { state: gate.state, reason: gate.reason };
     }
     case 'resume':
     case 'reduce-only': {
-      const gate = gateOf(bus);
+      const gate = gateOf(services);
       const decision = command === 'resume' ? gate.resume(reason ?? 'resumed from the inspector', BY) : gate.reduceOnly(reason ?? 'reduce-only from the inspector', BY);
       if (!decision.ok) throw new RequestError(409, decision.reason);
       return { state: gate.state, reason: gate.reason };
     }
     case 'swap-model': {
       const path = requiredString(body, 'path', command);
-      const registry = registryOf(bus);
+      const registry = registryOf(services);
       const slot = slotOf(registry.slotNames(), optionalString(body, 'slot'));
       log.info({ slot, path }, `model swap requested from the inspector: ${slot} <- ${path}`);
       try {
@@ -122,7 +120,7 @@ export async function runCommand(
       }
     }
     case 'rollback-model': {
-      const registry = registryOf(bus);
+      const registry = registryOf(services);
       const slot = slotOf(registry.slotNames(), optionalString(body, 'slot'));
       try {
         return { slot, ...registry.rollback(slot) };

@@ -4,7 +4,7 @@
  * or two tests, do not clash).
  *
  * Almost everything is read at scrape time, in collect(), from what the
- * components already retain on the bus: the same objects /health reads, so
+ * components retain on the bus or provide as services: the same objects /health reads, so
  * the data plane pays nothing. Only what is not retained is counted as it
  * passes: depth and trade rows (one add per batch, never per row) and the
  * predictor's latencies (one observation per frame). A source that is absent
@@ -14,26 +14,19 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Bus } from '../bus.js';
-import { FEATURE_HEALTH_TOPIC } from '../actors/feature-health.js';
-import { LEDGER_TOPIC } from '../actors/journal.js';
-import { PREDICTIONS_TOPIC, PREDICTOR_TOPIC, type PredictorStatus } from '../actors/predictor.js';
-import { RISK_GATE_TOPIC } from '../actors/risk-gate.js';
-import { SUBSCRIPTIONS_STATUS_TOPIC, type SubscriptionsStatus } from '../actors/subscriptions.js';
-import { DEPTH_TOPIC, type DepthBatch } from '../ib/depth-feed.js';
-import { STATUS_TOPIC, type IbConnectionState, type IbStatus } from '../ib/link.js';
-import { TRADES_TOPIC, type TradeBatch } from '../ib/trade-feed.js';
+import type { ServiceLookup } from '../services.js';
+import type { PortfolioView } from '../trading/portfolio.js';
+import type { PredictorStatus } from '../models/predictor.js';
+import type { IbConnectionState } from '../ib/link.js';
 import { FileJournal } from '../journal/file-journal.js';
-import { JOURNAL_TOPIC } from '../journal/records.js';
-import type { FeatureHealth } from '../market/feature-health.js';
-import type { PredictionFrame } from '../models/predictor.js';
-import { REDIS_STATUS_TOPIC, type RedisState, type RedisStatus } from '../redis/bridge.js';
-import type { Ledger } from '../trading/ledger.js';
-import { PORTFOLIO_TOPIC, type PortfolioView } from '../trading/portfolio.js';
-import type { GateState, RiskGate } from '../trading/risk-gate.js';
+import type { RedisState } from '../redis/bridge.js';
+import type { GateState } from '../trading/risk-gate.js';
 import type { ActorView } from './protocol.js';
+import { DEPTH_TOPIC, FEATURE_HEALTH_TOPIC, IB_STATUS_TOPIC, PORTFOLIO_TOPIC, PREDICTIONS_TOPIC, REDIS_STATUS_TOPIC, SUBSCRIPTIONS_STATUS_TOPIC, TRADES_TOPIC } from '../topics.js';
 
 export interface MetricsOptions {
   readonly bus: Bus;
+  readonly services: ServiceLookup;
   readonly actors: () => readonly ActorView[];
 }
 
@@ -56,7 +49,7 @@ const REDIS_STATES: readonly RedisState[] = ['connected', 'resyncing', 'down'];
 /** Model latencies run from about a millisecond to the 1 s default timeout. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
-export function createMetrics({ bus, actors }: MetricsOptions): InspectorMetrics {
+export function createMetrics({ bus, services, actors }: MetricsOptions): InspectorMetrics {
   const registry = new Registry();
   const registers = [registry];
   collectDefaultMetrics({ register: registry });
@@ -89,7 +82,6 @@ export function createMetrics({ bus, actors }: MetricsOptions): InspectorMetrics
   const counter = (name: string, help: string, read: Read) => {
     const c: Counter = new Counter({ name, help, registers, collect: () => refill(c, name, true, read, (v) => c.inc(v)) });
   };
-  const latest = <T>(topic: string) => bus.latest<T>(topic);
 
   // Actors: from the supervision tree.
   gauge('keel_actor_up', 'Whether the actor is running (1) or not (0: starting, backing off, failed, stopped)', ['actor', 'kind'], (emit) => {
@@ -104,7 +96,7 @@ export function createMetrics({ bus, actors }: MetricsOptions): InspectorMetrics
 
   // Feature health.
   gauge('keel_feature_health_score', 'Health score of each feature of each instrument, 0-100 (by default >= 80 HEALTHY, >= 50 WARNING, > 0 CRITICAL, 0 DISABLED); absent until judged', ['symbol', 'feature'], (emit) => {
-    const h = latest<FeatureHealth>(FEATURE_HEALTH_TOPIC);
+    const h = bus.latest(FEATURE_HEALTH_TOPIC);
     if (!h) return;
     for (let k = 0; k < h.scores.length; k++) {
       const score = h.scores[k]!;
@@ -112,28 +104,28 @@ export function createMetrics({ bus, actors }: MetricsOptions): InspectorMetrics
     }
   });
   gauge('keel_feature_quality_pct', 'Share of the judged features that are HEALTHY, percent', [], (emit) => {
-    const quality = latest<FeatureHealth>(FEATURE_HEALTH_TOPIC)?.qualityPct() ?? NaN;
+    const quality = bus.latest(FEATURE_HEALTH_TOPIC)?.qualityPct() ?? NaN;
     if (!Number.isNaN(quality)) emit(quality);
   });
   gauge('keel_feature_health_problems', 'Feature-health conditions stopping trading now (a bad model input, stale data, a silent feed)', [], (emit) => {
-    const h = latest<FeatureHealth>(FEATURE_HEALTH_TOPIC);
+    const h = bus.latest(FEATURE_HEALTH_TOPIC);
     if (h) emit(h.problems.size);
   });
 
   // Risk gate.
   gauge('keel_risk_gate_state', 'Risk gate state, 1 for the current one: ACTIVE trades, REDUCING only shrinks positions, HALTED sends nothing but cancels', ['state'], (emit) => {
-    const g = latest<RiskGate>(RISK_GATE_TOPIC);
+    const g = services.current('riskGate');
     if (g) for (const state of GATE_STATES) emit(g.state === state ? 1 : 0, { state });
   });
   gauge('keel_risk_gate_conditions', 'Conditions holding the risk gate now (a resume is refused while any is present)', [], (emit) => {
-    const g = latest<RiskGate>(RISK_GATE_TOPIC);
+    const g = services.current('riskGate');
     if (g) emit(g.activeConditions().length);
   });
 
   // P&L and exposure, account currency, since the ledger began.
   const account = (name: string, help: string, read: (p: PortfolioView) => number) =>
     gauge(name, help, [], (emit) => {
-      const p = latest<PortfolioView>(PORTFOLIO_TOPIC);
+      const p = bus.latest(PORTFOLIO_TOPIC);
       if (p) emit(read(p));
     });
   account('keel_cash', 'Cash in the account', (p) => p.cash);
@@ -144,48 +136,48 @@ export function createMetrics({ bus, actors }: MetricsOptions): InspectorMetrics
   account('keel_exposure_gross', 'Gross exposure: sum of |shares x mark|', (p) => p.grossExposure);
   account('keel_exposure_net', 'Net exposure: long minus short, at the mark', (p) => p.netExposure);
   gauge('keel_position_shares', 'Position per instrument, shares, signed (negative is short)', ['symbol'], (emit) => {
-    for (const p of latest<PortfolioView>(PORTFOLIO_TOPIC)?.positions ?? []) emit(p.quantity, { symbol: p.symbol });
+    for (const p of bus.latest(PORTFOLIO_TOPIC)?.positions ?? []) emit(p.quantity, { symbol: p.symbol });
   });
   gauge('keel_working_orders', 'Orders sent and not yet filled, cancelled or rejected', [], (emit) => {
-    const ledger = latest<Ledger>(LEDGER_TOPIC);
+    const ledger = services.current('ledger');
     if (ledger) emit(ledger.workingOrders().length);
   });
 
   // Connections.
   gauge('keel_ib_connected', 'Whether the link to TWS / IB Gateway is fully up (1) or not (0: connecting, degraded, reconnecting, ...)', [], (emit) => {
-    const s = latest<IbStatus>(STATUS_TOPIC);
+    const s = bus.latest(IB_STATUS_TOPIC);
     if (s) emit(s.state === 'connected' ? 1 : 0);
   });
   gauge('keel_ib_state', 'State of the IB link, 1 for the current one', ['state'], (emit) => {
-    const s = latest<IbStatus>(STATUS_TOPIC);
+    const s = bus.latest(IB_STATUS_TOPIC);
     if (s) for (const state of IB_STATES) emit(s.state === state ? 1 : 0, { state });
   });
   gauge('keel_ib_farms_down', 'IB data farms reported down and not back yet', [], (emit) => {
-    const s = latest<IbStatus>(STATUS_TOPIC);
+    const s = bus.latest(IB_STATUS_TOPIC);
     if (s) emit(s.farmsDown.length);
   });
   gauge('keel_redis_up', 'Whether Redis is connected and the mirror current (1) or not (0: down, or resyncing after an outage)', [], (emit) => {
-    const s = latest<RedisStatus>(REDIS_STATUS_TOPIC);
+    const s = bus.latest(REDIS_STATUS_TOPIC);
     if (s) emit(s.state === 'connected' ? 1 : 0);
   });
   gauge('keel_redis_state', 'State of the Redis mirror, 1 for the current one', ['state'], (emit) => {
-    const s = latest<RedisStatus>(REDIS_STATUS_TOPIC);
+    const s = bus.latest(REDIS_STATUS_TOPIC);
     if (s) for (const state of REDIS_STATES) emit(s.state === state ? 1 : 0, { state });
   });
   gauge('keel_redis_missed_writes', 'Mirror writes not sent during the current or the last Redis outage', [], (emit) => {
-    const s = latest<RedisStatus>(REDIS_STATUS_TOPIC);
+    const s = bus.latest(REDIS_STATUS_TOPIC);
     if (s) emit(s.missed);
   });
 
   // Market data feeds.
   gauge('keel_market_feeds', 'Market data subscriptions by status (waiting, requested, live, refused)', ['status'], (emit) => {
-    const s = latest<SubscriptionsStatus>(SUBSCRIPTIONS_STATUS_TOPIC);
+    const s = bus.latest(SUBSCRIPTIONS_STATUS_TOPIC);
     if (s) for (const [status, n] of Object.entries(s.counts)) emit(n, { status });
   });
 
   // Predictor and journal: counts they keep.
   const predictor = (read: (s: PredictorStatus) => number) => (emit: Emit) => {
-    const s = latest<PredictorStatus>(PREDICTOR_TOPIC);
+    const s = services.current('predictor');
     if (s) emit(read(s));
   };
   counter('keel_predictor_frames_total', 'Feature frames the models answered', predictor((s) => s.frames));
@@ -193,7 +185,7 @@ export function createMetrics({ bus, actors }: MetricsOptions): InspectorMetrics
   counter('keel_predictor_late_frames_total', 'Predictions dropped because a newer frame was answered first', predictor((s) => s.late));
   gauge('keel_predictor_faults', 'Models that failed on the last frame (their instruments fall back to the other members)', [], predictor((s) => s.faults.length));
   const journal = (read: (j: FileJournal) => number) => (emit: Emit) => {
-    const j = latest<unknown>(JOURNAL_TOPIC);
+    const j = services.current('journal');
     if (j instanceof FileJournal) emit(read(j));
   };
   counter('keel_journal_records_total', 'Ledger records made durable (orders, fills, gate moves, ...)', journal((j) => j.stats.records));
@@ -232,12 +224,12 @@ export function createMetrics({ bus, actors }: MetricsOptions): InspectorMetrics
     if (Number.isFinite(ms)) h.observe(ms / 1000);
   };
   const unsubscribe = [
-    bus.subscribe<DepthBatch>(DEPTH_TOPIC, (batch) => {
+    bus.subscribe(DEPTH_TOPIC, (batch) => {
       depthRows.inc(batch.count);
       depthBatches.inc();
     }),
-    bus.subscribe<TradeBatch>(TRADES_TOPIC, (batch) => trades.inc(batch.count)),
-    bus.subscribe<PredictionFrame>(PREDICTIONS_TOPIC, (frame) => {
+    bus.subscribe(TRADES_TOPIC, (batch) => trades.inc(batch.count)),
+    bus.subscribe(PREDICTIONS_TOPIC, (frame) => {
       observe(predictionLatency, frame.latencyMs);
       observe(inferenceTime, frame.inferenceMs);
     }),

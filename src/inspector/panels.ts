@@ -1,33 +1,22 @@
 /**
- * The market and trading panels, read from what components retain on the
- * bus: nothing here waits on a component or touches the hot path. Also
+ * The market and trading panels, read from the states retained on the bus
+ * and the services provided now: nothing here waits on a component or touches the hot path. Also
  * the JSON of /api/features, /api/positions and /api/orders.
  */
 import type { Bus } from '../bus.js';
 import type { Clock } from '../clock.js';
-import { FEATURE_HEALTH_TOPIC } from '../actors/feature-health.js';
-import { FEATURES_ENGINE_TOPIC } from '../actors/features.js';
-import { LEDGER_TOPIC } from '../actors/journal.js';
-import { PREDICTIONS_TOPIC } from '../actors/predictor.js';
-import { REGIME_TOPIC, type RegimeFrame } from '../actors/regime.js';
-import { RISK_GATE_TOPIC } from '../actors/risk-gate.js';
-import { INSTRUMENTS_TOPIC } from '../actors/subscriptions.js';
+import type { ServiceLookup } from '../services.js';
 import { checkSystemHealth } from '../health/system-health.js';
-import { STATUS_TOPIC, type IbStatus } from '../ib/link.js';
-import { BOOK_TOPIC, type OrderBooks } from '../market/books.js';
-import { STATUSES, type FeatureHealth } from '../market/feature-health.js';
-import type { FeatureEngine } from '../market/features.js';
-import type { PredictionFrame } from '../models/predictor.js';
-import { REDIS_STATUS_TOPIC, type RedisStatus } from '../redis/bridge.js';
-import type { Ledger, LedgerOrder } from '../trading/ledger.js';
-import { PORTFOLIO_TOPIC, type PortfolioView } from '../trading/portfolio.js';
-import type { RiskGate } from '../trading/risk-gate.js';
+import { STATUSES } from '../market/feature-health.js';
+import type { LedgerOrder } from '../trading/ledger.js';
+import type { PortfolioView } from '../trading/portfolio.js';
 import type { FeatureHealthPanel, InstrumentPanel, Panels } from './protocol.js';
+import { FEATURE_HEALTH_TOPIC, IB_STATUS_TOPIC, PORTFOLIO_TOPIC, PREDICTIONS_TOPIC, REDIS_STATUS_TOPIC, REGIME_TOPIC } from '../topics.js';
 
 const finite = (x: number | undefined): number | null => (x !== undefined && Number.isFinite(x) ? x : null);
 
 export function featureHealthPanel(bus: Bus): FeatureHealthPanel | null {
-  const health = bus.latest<FeatureHealth>(FEATURE_HEALTH_TOPIC);
+  const health = bus.latest(FEATURE_HEALTH_TOPIC);
   if (!health) return null;
   const features = health.schema.features;
   const scores = health.symbols.map((_, i) => features.map((_, k) => finite(health.scores[i * health.width + k])));
@@ -35,11 +24,11 @@ export function featureHealthPanel(bus: Bus): FeatureHealthPanel | null {
   return { symbols: health.symbols, features, scores, status, qualityPct: finite(health.qualityPct()), problems: Object.fromEntries(health.problems) };
 }
 
-function instruments(bus: Bus, portfolio: PortfolioView | undefined): InstrumentPanel[] {
-  const symbols = bus.latest<readonly string[]>(INSTRUMENTS_TOPIC) ?? portfolio?.positions.map((p) => p.symbol) ?? [];
-  const books = bus.latest<OrderBooks>(BOOK_TOPIC);
-  const regime = bus.latest<RegimeFrame>(REGIME_TOPIC);
-  const predictions = bus.latest<PredictionFrame>(PREDICTIONS_TOPIC);
+function instruments(bus: Bus, services: ServiceLookup, portfolio: PortfolioView | undefined): InstrumentPanel[] {
+  const symbols = services.current('instruments')?.symbols ?? portfolio?.positions.map((p) => p.symbol) ?? [];
+  const books = services.current('books');
+  const regime = bus.latest(REGIME_TOPIC);
+  const predictions = bus.latest(PREDICTIONS_TOPIC);
   // The frames list the same universe in the same order: look up by place, not by a search per symbol (quadratic at 5,000).
   const at = (list: readonly string[], symbol: string, i: number) => (list[i] === symbol ? i : list.indexOf(symbol));
   const positions = new Map(portfolio?.positions.map((q) => [q.symbol, q]));
@@ -62,21 +51,21 @@ function instruments(bus: Bus, portfolio: PortfolioView | undefined): Instrument
   });
 }
 
-export function buildPanels(bus: Bus, phase: string, clock: Pick<Clock, 'now' | 'wallNow'>, equity: Panels['equity']): Panels {
-  const gate = bus.latest<RiskGate>(RISK_GATE_TOPIC);
-  const ib = bus.latest<IbStatus>(STATUS_TOPIC);
-  const redis = bus.latest<RedisStatus>(REDIS_STATUS_TOPIC);
-  const portfolio = bus.latest<PortfolioView>(PORTFOLIO_TOPIC);
-  const ledger = bus.latest<Ledger>(LEDGER_TOPIC);
+export function buildPanels(bus: Bus, services: ServiceLookup, phase: string, clock: Pick<Clock, 'now' | 'wallNow'>, equity: Panels['equity']): Panels {
+  const gate = services.current('riskGate');
+  const ib = bus.latest(IB_STATUS_TOPIC);
+  const redis = bus.latest(REDIS_STATUS_TOPIC);
+  const portfolio = bus.latest(PORTFOLIO_TOPIC);
+  const ledger = services.current('ledger');
   return {
     at: clock.wallNow(),
     phase,
-    health: checkSystemHealth(bus, phase, clock).overall_status,
+    health: checkSystemHealth(bus, services, phase, clock).overall_status,
     gate: gate ? { state: gate.state, reason: gate.reason, conditions: gate.activeConditions() } : null,
     ib: ib ? { state: ib.state, reason: ib.reason } : null,
     redis: redis ? { state: redis.state, reason: redis.reason } : null,
     featureHealth: featureHealthPanel(bus),
-    instruments: instruments(bus, portfolio),
+    instruments: instruments(bus, services, portfolio),
     account: portfolio
       ? {
           cash: portfolio.cash,
@@ -94,9 +83,9 @@ export function buildPanels(bus: Bus, phase: string, clock: Pick<Clock, 'now' | 
 }
 
 /** GET /api/features: the latest value and health of every feature of every instrument. */
-export function featuresReport(bus: Bus) {
-  const engine = bus.latest<FeatureEngine>(FEATURES_ENGINE_TOPIC);
-  const symbols = bus.latest<readonly string[]>(INSTRUMENTS_TOPIC) ?? [];
+export function featuresReport(bus: Bus, services: ServiceLookup) {
+  const engine = services.current('featureEngine');
+  const symbols = services.current('instruments')?.symbols ?? [];
   return {
     symbols,
     features: engine?.schema.features ?? [],
@@ -107,12 +96,12 @@ export function featuresReport(bus: Bus) {
 
 /** GET /api/positions: the portfolio as the ledger books it. */
 export function positionsReport(bus: Bus) {
-  return bus.latest<PortfolioView>(PORTFOLIO_TOPIC) ?? null;
+  return bus.latest(PORTFOLIO_TOPIC) ?? null;
 }
 
 /** GET /api/orders: working orders, and the latest `limit` of the day's orders newest first. */
-export function ordersReport(bus: Bus, limit = 200): { working: LedgerOrder[]; recent: LedgerOrder[]; total: number } | null {
-  const ledger = bus.latest<Ledger>(LEDGER_TOPIC);
+export function ordersReport(services: ServiceLookup, limit = 200): { working: LedgerOrder[]; recent: LedgerOrder[]; total: number } | null {
+  const ledger = services.current('ledger');
   if (!ledger) return null;
   const all = [...ledger.orders.values()];
   return { working: ledger.workingOrders(), recent: all.slice(-limit).reverse(), total: all.length };

@@ -42,7 +42,12 @@ export interface ActorView {
   readonly since: number;
 }
 
-export type InspectorEventKind = 'transition' | 'status' | 'restart' | 'gate' | 'model' | 'reconnect';
+export type InspectorEventKind = 'transition' | 'status' | 'restart' | 'gate' | 'model' | 'reconnect' | 'book';
+
+/** Where a running inspector listens (the `inspector` state topic). */
+export interface InspectorAddress {
+  readonly url: string;
+}
 
 /** One line of the event log: what changed, where, and why. */
 export interface InspectorEvent {

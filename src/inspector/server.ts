@@ -18,6 +18,7 @@ import { extname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Bus } from '../bus.js';
+import type { ServiceLookup } from '../services.js';
 import type { Clock } from '../clock.js';
 import { checkSystemHealth } from '../health/system-health.js';
 import type { ActorTree } from './actor-tree.js';
@@ -35,6 +36,7 @@ export interface InspectorServerOptions {
   readonly instance: string;
   readonly tree: ActorTree;
   readonly bus: Bus;
+  readonly services: ServiceLookup;
   readonly clock: Clock;
   readonly log: Logger;
   /** Larger request bodies are refused with 413. */
@@ -84,7 +86,7 @@ export class InspectorServer {
   url = '';
 
   private constructor(private readonly options: InspectorServerOptions) {
-    this.metrics = createMetrics({ bus: options.bus, actors: () => options.tree.actors() });
+    this.metrics = createMetrics({ bus: options.bus, services: options.services, actors: () => options.tree.actors() });
     this.web = loadWebFiles(options.webDir ?? WEB_DIR);
     this.sentSeq = options.tree.lastSeq;
     this.http = createServer((req, res) => void this.answer(req, res));
@@ -133,8 +135,8 @@ export class InspectorServer {
   }
 
   private panels() {
-    const { bus, tree, clock } = this.options;
-    return buildPanels(bus, tree.phase(), clock, this.equity.points());
+    const { bus, services, tree, clock } = this.options;
+    return buildPanels(bus, services, tree.phase(), clock, this.equity.points());
   }
 
   private flush(): void {
@@ -214,7 +216,7 @@ export class InspectorServer {
   }
 
   private async route(req: IncomingMessage): Promise<{ status: number; body: string | Buffer; type: string }> {
-    const { bus, tree, clock } = this.options;
+    const { bus, services, tree, clock } = this.options;
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const json = (value: unknown, status = 200) => ({ status, body: JSON.stringify(value), type: 'application/json' });
     const get = () => {
@@ -237,7 +239,7 @@ export class InspectorServer {
     switch (path) {
       case '/health': {
         get();
-        const health = checkSystemHealth(bus, tree.phase(), clock);
+        const health = checkSystemHealth(bus, services, tree.phase(), clock);
         return json(health, health.overall_status === 'CRITICAL' ? 503 : 200);
       }
       case '/metrics':
@@ -248,13 +250,13 @@ export class InspectorServer {
         return json({ instance: this.options.instance, phase: tree.phase(), actors: tree.actors(), events: tree.events() });
       case '/api/features':
         get();
-        return json(featuresReport(bus));
+        return json(featuresReport(bus, services));
       case '/api/positions':
         get();
         return json(positionsReport(bus) ?? this.absent('positions', 'paper_trader'));
       case '/api/orders':
         get();
-        return json(ordersReport(bus) ?? this.absent('orders', 'journal'));
+        return json(ordersReport(services) ?? this.absent('orders', 'journal'));
       case '/':
         throw new RequestError(404, `the web page is not installed (no index.html in ${this.options.webDir ?? WEB_DIR})`);
     }

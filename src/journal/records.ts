@@ -97,8 +97,3 @@ export interface Journal {
   close(): Promise<void>;
 }
 
-/** Every durable entry, published on the bus as it becomes durable (for the Redis mirror). */
-export const JOURNAL_RECORD_TOPIC = 'journal.record';
-
-/** The journal itself, retained on the bus by the journal actor. */
-export const JOURNAL_TOPIC = 'journal';

@@ -8,14 +8,18 @@
 import type { DepthBatch } from '../ib/depth-feed.js';
 import { APPLIED, OrderBook } from './order-book.js';
 
-/** The books, published after every applied batch and retained: read them synchronously. */
-export const BOOK_TOPIC = 'book';
 /** A book no longer matches TWS's (it rejected an update): subscriptions requests its depth again, which resets it. */
-export const BOOK_RESYNC_TOPIC = 'book.resync';
-
 export interface BookResync {
   readonly instrument: number;
   readonly symbol: string;
+}
+
+/** A book turned locked or crossed, or stopped being so. */
+export interface BookQualityEvent {
+  readonly symbol: string;
+  readonly quality: 'ok' | 'locked' | 'crossed';
+  readonly bid: number;
+  readonly ask: number;
 }
 
 /** Top-of-book changes of one batch, in arrival order; rows [0, count) are valid. */

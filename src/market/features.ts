@@ -369,3 +369,19 @@ export class FeatureEngine {
     }
   }
 }
+
+/** One sampling of every instrument's features. Reused: read it synchronously. */
+export interface FeatureFrame {
+  readonly intervalMs: number;
+  /** Monotonic and wall-clock time of the sampling. */
+  at: number;
+  wallAt: number;
+  readonly schema: FeatureSchema;
+  readonly symbols: readonly string[];
+  /** `instrument * schema.features.length + feature`. */
+  readonly values: Float64Array;
+  /** 1 when the instrument is warm (two-sided, history for every horizon). */
+  readonly warm: Uint8Array;
+  /** True on the fastest clock: the frames feature health judges. */
+  readonly base: boolean;
+}

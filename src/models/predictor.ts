@@ -10,8 +10,7 @@
  * batch once it has been warm for that many frames in a row.
  */
 import type { Logger } from 'pino';
-import type { FeatureFrame } from '../actors/features.js';
-import type { FeatureSchema } from '../market/features.js';
+import type { FeatureFrame, FeatureSchema } from '../market/features.js';
 import type { InferenceResult } from './inference/pool.js';
 import type { ModelRegistry, ServingModel } from './registry.js';
 import { Tiers, type TierConfig } from './tiers.js';
@@ -315,4 +314,17 @@ interface MemberResult {
   readonly result?: InferenceResult;
   readonly fault?: string;
   readonly shadow: boolean;
+}
+
+/** The registry and the serving counters: the `predictor` service, read by the health rollup and the inspector. */
+export interface PredictorStatus {
+  readonly registry: ModelRegistry;
+  readonly predictor: TieredPredictor;
+  readonly intervalMs: number;
+  frames: number;
+  skipped: number;
+  late: number;
+  /** Faults of the last frame (empty when every member answered). */
+  faults: readonly string[];
+  lastAt: number;
 }

@@ -7,8 +7,8 @@
  * rule when it is fitted); -1 means no regime yet (not warm since the model
  * last saw it, or a non-finite input).
  */
-import type { FeatureFrame } from '../actors/features.js';
 import { OnlineJumpModel, type JumpModelFile } from './sjm.js';
+import type { FeatureFrame } from '../market/features.js';
 
 /** One frame's regimes. Reused: read it synchronously. */
 export interface RegimeFrame {

@@ -13,7 +13,7 @@
  * command in flight when the connection drops is rejected, not resent out
  * of order after the resync.
  *
- * Status, retained on `redis.status`: `connected`, `down` (published in the
+ * Status, on the state topic `redis.status`: `connected`, `down` (published in the
  * event handler that saw the connection go: the risk gate halts in that
  * call), `resyncing` (Redis answers again but the mirror is stale until the
  * resync ends). While down nothing is sent and messages are counted as
@@ -32,12 +32,13 @@
 import type { ChainableCommander, Redis, RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Bus } from '../bus.js';
+import type { ServiceLookup } from '../services.js';
+import { JOURNAL_RECORD_TOPIC, PORTFOLIO_TOPIC, REDIS_STATUS_TOPIC, type TopicName } from '../topics.js';
 import type { Clock } from '../clock.js';
-import { JOURNAL_RECORD_TOPIC, JOURNAL_TOPIC, type Journal, type JournalEntry } from '../journal/records.js';
-import { PORTFOLIO_TOPIC, type PortfolioView } from '../trading/portfolio.js';
-import { JOURNAL_CHANNELS, MIRRORED_TOPICS, encode, encoderFor, redactUrl, redisKeys, type Encoder, type JournalChannel } from './encoding.js';
+import type { JournalEntry } from '../journal/records.js';
+import type { PortfolioView } from '../trading/portfolio.js';
+import { JOURNAL_CHANNELS, MIRRORED_TOPICS, encode, encoderFor, redactUrl, redisKeys, type JournalChannel } from './encoding.js';
 
-export const REDIS_STATUS_TOPIC = 'redis.status';
 
 export type RedisState = 'connected' | 'down' | 'resyncing';
 
@@ -75,13 +76,15 @@ export interface RedisBridgeOptions {
   /** An ioredis client created with `redisClientOptions` and not connected yet. */
   readonly client: Redis;
   readonly bus: Bus;
+  /** Where the journal is found, and when a new one is provided. */
+  readonly services: ServiceLookup;
   readonly instance: string;
   readonly clock: Clock;
   readonly log: Logger;
   /** For the status and logs (redacted here). */
   readonly url: string;
   /** Bus topics to mirror (default MIRRORED_TOPICS); `journal.record` mirrors the journal. */
-  readonly topics?: readonly string[];
+  readonly topics?: readonly TopicName[];
   /** Liveness probe period and limit, ms. */
   readonly pingMs?: number;
   readonly pingTimeoutMs?: number;
@@ -104,16 +107,16 @@ interface Mirror {
   readonly channel: string;
   readonly latest: string;
   readonly timestamp: string;
-  /** Encoded lazily from `message` at resync; null: nothing seen. */
-  message: unknown;
+  /** The newest message, encoded as seen at a time (lazily, at resync); null: nothing seen. */
+  newest: ((wallAt: number) => Buffer) | null;
   seenAt: number;
-  readonly toRedis: Encoder;
 }
 
 export class RedisBridge {
   readonly stats: BridgeStats = { sent: 0, failed: 0, resyncs: 0, journalEntries: 0 };
   private readonly client: Redis;
   private readonly bus: Bus;
+  private readonly services: ServiceLookup;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly url: string;
@@ -126,6 +129,8 @@ export class RedisBridge {
   private readonly pingMs: number;
   private readonly pingTimeoutMs: number;
   private readonly unsubscribe: (() => void)[] = [];
+  /** The newest portfolio, for the positions hash at resync. */
+  private portfolio: PortfolioView | undefined;
   /** Symbols written to the positions hash (to remove those that leave the view). */
   private readonly positionSymbols = new Set<string>();
 
@@ -155,6 +160,7 @@ export class RedisBridge {
     const { client, bus, instance, clock, log } = options;
     this.client = client;
     this.bus = bus;
+    this.services = options.services;
     this.clock = clock;
     this.log = log;
     this.url = redactUrl(options.url);
@@ -165,30 +171,45 @@ export class RedisBridge {
     const topics = [...new Set(options.topics ?? MIRRORED_TOPICS)];
     this.mirrorJournal = topics.includes(JOURNAL_RECORD_TOPIC);
     this.status = { state: 'down', reason: 'connecting', since: clock.wallNow(), missed: 0, url: this.url };
-    const mirror = (topic: string, toRedis: Encoder): Mirror => {
-      const m: Mirror = {
-        topic,
-        channel: this.keys.channel(topic),
-        latest: this.keys.latest(topic),
-        timestamp: this.keys.timestamp(topic),
-        message: null,
-        seenAt: NaN,
-        toRedis,
-      };
+    const mirror = (topic: string): Mirror => {
+      const m: Mirror = { topic, channel: this.keys.channel(topic), latest: this.keys.latest(topic), timestamp: this.keys.timestamp(topic), newest: null, seenAt: NaN };
       this.mirrors.push(m);
       return m;
     };
-    for (const topic of topics) {
-      if (topic === JOURNAL_RECORD_TOPIC) continue;
-      const m = mirror(topic, encoderFor(topic));
-      this.unsubscribe.push(bus.subscribe(topic, (message: unknown) => this.onMessage(m, message)));
+    const watch = <K extends TopicName>(topic: K) => {
+      const m = mirror(topic);
+      const encode = encoderFor(topic);
+      const retained = bus.latest(topic);
+      // A state retained before the bridge started is written at the first sync, as seen now.
+      if (retained !== undefined) m.newest = (at) => encode(retained, at);
+      this.unsubscribe.push(bus.subscribe(topic, (message) => this.onMessage(m, (at) => encode(message, at))));
+    };
+    for (const topic of topics) if (topic !== JOURNAL_RECORD_TOPIC && topic !== PORTFOLIO_TOPIC) watch(topic);
+    if (topics.includes(PORTFOLIO_TOPIC)) {
+      const m = mirror(PORTFOLIO_TOPIC);
+      const encode = encoderFor(PORTFOLIO_TOPIC);
+      const follow = (view: PortfolioView) => {
+        this.portfolio = view;
+        m.newest = (at) => encode(view, at);
+      };
+      const retained = bus.latest(PORTFOLIO_TOPIC);
+      if (retained) follow(retained);
+      this.unsubscribe.push(
+        bus.subscribe(PORTFOLIO_TOPIC, (view) => {
+          follow(view);
+          const p = this.write(m, m.newest!);
+          if (!p) return;
+          this.writePositions(p, view);
+          this.send(p, -1);
+        }),
+      );
     }
     if (this.mirrorJournal) {
-      for (const channel of new Set(Object.values(JOURNAL_CHANNELS))) this.journalMirrors.set(channel, mirror(channel, (e: JournalEntry) => e)); // sent as is
+      for (const channel of new Set(Object.values(JOURNAL_CHANNELS))) this.journalMirrors.set(channel, mirror(channel));
       this.unsubscribe.push(
-        bus.subscribe<JournalEntry>(JOURNAL_RECORD_TOPIC, (entry) => this.onJournalEntry(entry)),
+        bus.subscribe(JOURNAL_RECORD_TOPIC, (entry) => this.onJournalEntry(entry)),
         // A journal that (re)starts may hold entries the stream lacks.
-        bus.subscribe<Journal>(JOURNAL_TOPIC, () => this.catchUp(false)),
+        this.services.onProvided('journal', () => this.catchUp(false)),
       );
     }
     client.on('ready', this.onReady);
@@ -321,27 +342,27 @@ export class RedisBridge {
    * the pipeline that writes it. Encoded here, in the bus handler, because
    * producers reuse their frames.
    */
-  private write(m: Mirror, message: unknown): ChainableCommander | undefined {
+  private write(m: Mirror, newest: (wallAt: number) => Buffer): ChainableCommander | undefined {
     const wallAt = this.clock.wallNow();
-    m.message = message;
+    m.newest = newest;
     m.seenAt = wallAt;
     if (!this.ready) {
       this.notSent(m.topic);
       return undefined;
     }
-    const payload = encode(m.toRedis(message as never, wallAt));
+    const payload = newest(wallAt);
     return this.client.pipeline().mset(m.latest, payload, m.timestamp, wallAt).publish(m.channel, payload);
   }
 
-  private onMessage(m: Mirror, message: unknown): void {
-    const p = this.write(m, message);
-    if (!p) return;
-    if (m.topic === PORTFOLIO_TOPIC) this.writePositions(p, message as PortfolioView);
-    this.send(p, -1);
+  private onMessage(m: Mirror, newest: (wallAt: number) => Buffer): void {
+    const p = this.write(m, newest);
+    if (p) this.send(p, -1);
   }
 
   private onJournalEntry(entry: JournalEntry): void {
-    const p = this.write(this.journalMirrors.get(JOURNAL_CHANNELS[entry.record.type])!, entry);
+    // Sent as is, whole entries: the bytes do not depend on when it was seen.
+    const bytes = encode(entry);
+    const p = this.write(this.journalMirrors.get(JOURNAL_CHANNELS[entry.record.type])!, () => bytes);
     if (!p) return;
     // The stream only grows in order: a gap (or a fill under way) is filled from the journal.
     let xadd = -1;
@@ -432,14 +453,13 @@ export class RedisBridge {
     let positionsWritten: Promise<[Error | null, unknown][] | null> = Promise.resolve([]);
     const now = this.clock.wallNow();
     for (const m of this.mirrors) {
-      const message = m.message ?? this.bus.latest(m.topic);
-      if (message === null || message === undefined) continue;
+      if (m.newest === null) continue;
       // The time the daemon saw it, so a value from before the outage does not look fresh.
       const at = Number.isNaN(m.seenAt) ? now : m.seenAt;
-      p.mset(m.latest, encode(m.toRedis(message as never, at)), m.timestamp, at);
+      p.mset(m.latest, m.newest(at), m.timestamp, at);
       topics++;
-      if (m.topic === PORTFOLIO_TOPIC) ({ count: positions, written: positionsWritten } = this.replacePositions(message as PortfolioView));
     }
+    if (this.portfolio) ({ count: positions, written: positionsWritten } = this.replacePositions(this.portfolio));
     this.stats.sent++;
     throwFirst(await p.exec());
     throwFirst(await positionsWritten);
@@ -465,7 +485,7 @@ export class RedisBridge {
     let appended = 0;
     for (;;) {
       if (generation !== this.generation) return appended;
-      const journal = this.bus.latest<Journal>(JOURNAL_TOPIC);
+      const journal = this.services.current('journal');
       if (!journal || journal.durableSeq === this.streamSeq) {
         // Decided in the same turn as the check: an entry published after it appends live, none falls between.
         this.filling = false;
@@ -485,7 +505,7 @@ export class RedisBridge {
       } catch (error) {
         if (generation !== this.generation) return appended;
         // A journal replaced meanwhile (the journal actor restarted): read the new one.
-        if (this.bus.latest(JOURNAL_TOPIC) !== journal) continue;
+        if (this.services.current('journal') !== journal) continue;
         this.log.error({ err: (error as Error).message, key, stream: this.streamSeq }, `cannot read the journal to fill ${key}: ${(error as Error).message}`);
         this.filling = false;
         return appended;

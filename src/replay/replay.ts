@@ -15,28 +15,21 @@
  * as the actors do.
  */
 import type { Logger } from 'pino';
-import { BOOKED_INSTRUMENTS_TOPIC, DEPTH_RESET_TOPIC, INSTRUMENTS_TOPIC } from '../actors/subscriptions.js';
-import { FEATURE_HEALTH_TOPIC } from '../actors/feature-health.js';
-import { FEATURES_TOPIC, type FeatureFrame } from '../actors/features.js';
-import { LEDGER_TOPIC } from '../actors/journal.js';
-import { TRADER_TOPIC } from '../actors/paper-trader.js';
-import { PREDICTIONS_TOPIC, PREDICTOR_TOPIC, type PredictorStatus } from '../actors/predictor.js';
-import { GATE_TRANSITION_TOPIC } from '../actors/risk-gate.js';
 import { Bus } from '../bus.js';
 import { ManualClock } from '../clock.js';
 import type { KeelConfig } from '../config/schema.js';
 import { runDaemon, treeFromConfig } from '../daemon.js';
-import { DEPTH_TOPIC, DepthBatch } from '../ib/depth-feed.js';
-import { TRADES_TOPIC, TradeBatch } from '../ib/trade-feed.js';
-import { BOOK_TOPIC, type OrderBooks } from '../market/books.js';
-import type { FeatureHealth } from '../market/feature-health.js';
-import type { PredictionFrame } from '../models/predictor.js';
+import { DepthBatch } from '../ib/depth-feed.js';
+import { TradeBatch } from '../ib/trade-feed.js';
+
+
 import { serviceLogic } from '../supervision/service.js';
-import type { ChildSpec } from '../supervision/spec.js';
+import { NO_CONTRACT, type ChildSpec } from '../supervision/spec.js';
+import { ServiceTable, type ServiceLookup } from '../services.js';
 import type { Ledger } from '../trading/ledger.js';
-import type { GateTransition } from '../trading/risk-gate.js';
-import type { PaperTrader } from '../trading/trader.js';
 import { DEPTH_ROW, RESET_ROW, type RecordedChunk, type Recording, type RecordingHeader } from './recording.js';
+import { DEPTH_RESET_TOPIC, DEPTH_TOPIC, FEATURE_HEALTH_TOPIC, FEATURES_TOPIC, GATE_TRANSITION_TOPIC, PREDICTIONS_TOPIC, TRADES_TOPIC } from '../topics.js';
+
 
 /** The kinds that talk to IB or the outside, left out of a replay. */
 const LEFT_OUT = new Set(['simulator', 'ib_connection', 'subscriptions', 'redis', 'inspector', 'recorder']);
@@ -118,9 +111,10 @@ function sourceSpec(header: RecordingHeader): ChildSpec {
     kind: 'replay_source',
     dependsOn: [],
     settings: {},
-    logic: serviceLogic(async ({ bus }) => {
-      bus.retain(INSTRUMENTS_TOPIC, header.instruments);
-      bus.retain(BOOKED_INSTRUMENTS_TOPIC, header.booked);
+    // The player publishes the recording's rows on its behalf.
+    contract: { ...NO_CONTRACT, provides: ['instruments'], publishes: [DEPTH_TOPIC, TRADES_TOPIC, DEPTH_RESET_TOPIC] },
+    logic: serviceLogic(async ({ provide }) => {
+      provide('instruments', { symbols: header.instruments, booked: header.booked });
       return { stop() {} };
     }),
   };
@@ -132,12 +126,13 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const config = replayTree(options.config, options.journalPath);
   const tree = treeFromConfig(config);
   const bus = new Bus();
+  const services = new ServiceTable();
   const chunks = recording.chunks();
   const first = await chunks.next();
   // Time starts at the first row; wall time is the day it was recorded.
   const startAt = first.done ? header.monotonicAt : first.value.chunk.at[0]!;
   const clock = new ManualClock(startAt, header.wallAt - header.monotonicAt);
-  const watch = watchActors(bus);
+  const watch = watchActors(bus, services);
   const stopTree = new AbortController();
   let running!: () => void;
   const ready = new Promise<void>((resolve) => (running = resolve));
@@ -147,6 +142,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     log,
     clock,
     bus,
+    services,
     signals: [],
     onRunning: running,
     stop: stopTree.signal,
@@ -158,13 +154,14 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   failedEarly.catch(() => {});
   await Promise.race([ready, failedEarly]);
 
-  const player = new Player(bus, clock, watch, speed);
+  const player = new Player(bus, services, clock, watch, speed);
   const startedAt = performance.now();
   let lastProgress = startedAt;
   let done = 0;
   let wallMs = 0;
   let simulatedMs = 0;
   let lastQuotes: ReplaySummary['lastQuotes'] = [];
+  let ledger: Ledger | undefined;
   const progress = () =>
     options.onProgress?.({ rows: player.rows, done, total: recording.total, wallMs: performance.now() - startedAt, simulatedMs: clock.now() - startAt });
   try {
@@ -184,19 +181,20 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     progress();
     simulatedMs = clock.now() - startAt;
     watch.stopCounting();
-    const books = bus.latest<OrderBooks>(BOOK_TOPIC);
+    const books = services.current('books');
     lastQuotes = header.instruments.map((symbol, i) => ({ symbol, bid: books?.books[i]?.bestBid() ?? NaN, ask: books?.books[i]?.bestAsk() ?? NaN }));
   } finally {
     await chunks.return(undefined);
     wallMs = performance.now() - startedAt;
     // Time goes on while the actors stop: the trader's cancels are answered on the clock.
     const ticking = setInterval(() => void clock.advance(10), 1);
+    // Taken before the stop (the journal withdraws it as it stops); read after, with the trader's cancels booked.
+    ledger = services.current('ledger');
     stopTree.abort();
     const code = await exited;
     clearInterval(ticking);
     if (code !== 0) log.warn({ code }, 'the replay tree did not stop cleanly');
   }
-  const ledger = bus.latest<Ledger>(LEDGER_TOPIC);
   const view = ledger?.view(clock.wallNow());
   return {
     source: header.source,
@@ -221,7 +219,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
 }
 
 /** What the player waits for and the summary counts, read off the bus. */
-function watchActors(bus: Bus) {
+function watchActors(bus: Bus, services: ServiceLookup) {
   let awaited = -Infinity;
   let answered = -Infinity;
   let wake: (() => void) | undefined;
@@ -233,10 +231,10 @@ function watchActors(bus: Bus) {
     gateTransitions: [] as { to: string; reason: string }[],
     /** The tape has ended: what the actors do while they stop is not part of it. */
     stopCounting: () => (counting = false),
-    predictorIntervalMs: () => bus.latest<PredictorStatus>(PREDICTOR_TOPIC)?.intervalMs,
+    predictorIntervalMs: () => services.current('predictor')?.intervalMs,
     /** Resolves once the predictor answered the last frame it was given (at once when none is out, or it skipped it). */
     async predictions(): Promise<void> {
-      const status = bus.latest<PredictorStatus>(PREDICTOR_TOPIC);
+      const status = services.current('predictor');
       if (!status || answered >= awaited) return;
       const skipped = status.skipped;
       // A predictor that fails is restarted by its supervisor and logs why; the tape does not wait for ever.
@@ -250,19 +248,19 @@ function watchActors(bus: Bus) {
       }
     },
   };
-  bus.subscribe<FeatureFrame>(FEATURES_TOPIC, (frame) => {
+  bus.subscribe(FEATURES_TOPIC, (frame) => {
     if (frame.intervalMs === watch.predictorIntervalMs()) awaited = frame.at;
   });
-  bus.subscribe<PredictionFrame>(PREDICTIONS_TOPIC, (p) => {
+  bus.subscribe(PREDICTIONS_TOPIC, (p) => {
     watch.predictionFrames++;
     answered = Math.max(answered, p.frameAt);
     wake?.();
   });
-  bus.subscribe<FeatureHealth>(FEATURE_HEALTH_TOPIC, (health) => {
+  bus.subscribe(FEATURE_HEALTH_TOPIC, (health) => {
     for (const key of health.problems.keys()) if (!seen.has(key)) watch.healthConditions++;
     seen = new Set(health.problems.keys());
   });
-  bus.subscribe<GateTransition>(GATE_TRANSITION_TOPIC, (t) => {
+  bus.subscribe(GATE_TRANSITION_TOPIC, (t) => {
     if (counting) watch.gateTransitions.push({ to: t.to, reason: t.reason });
   });
   return watch;
@@ -280,6 +278,7 @@ class Player {
 
   constructor(
     private readonly bus: Bus,
+    private readonly services: ServiceLookup,
     private readonly clock: ManualClock,
     private readonly watch: ReturnType<typeof watchActors>,
     private readonly speed: number,
@@ -349,7 +348,7 @@ class Player {
   /** After a timer: let its async work finish at this simulated instant. */
   private readonly quiesce = async (): Promise<void> => {
     await this.watch.predictions();
-    await this.bus.latest<PaperTrader>(TRADER_TOPIC)?.settled();
+    await this.services.current('trader')?.settled();
   };
 
   private async pace(at: number): Promise<void> {

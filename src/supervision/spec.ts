@@ -1,4 +1,6 @@
 import type { AnyActorLogic } from 'xstate';
+import type { ServiceName } from '../services.js';
+import type { TopicName } from '../topics.js';
 import type { BackoffSettings } from './backoff.js';
 
 /** permanent: always restarted; transient: restarted only after a failure; temporary: never restarted. */
@@ -29,6 +31,24 @@ export interface ChildSnapshot {
 }
 
 /**
+ * What a component shares with the others. `needs` and `reads` must come
+ * from components in its dependsOn (directly or through theirs); the
+ * supervisor withdraws what it `provides` and clears the states it
+ * `publishes` when it stops.
+ */
+export interface Contract {
+  readonly provides: readonly ServiceName[];
+  readonly needs: readonly ServiceName[];
+  readonly publishes: readonly TopicName[];
+  /** Topics it cannot work without. */
+  readonly reads: readonly TopicName[];
+  /** Topics it listens to when someone publishes them (not required). */
+  readonly hears: readonly TopicName[];
+}
+
+export const NO_CONTRACT: Contract = { provides: [], needs: [], publishes: [], reads: [], hears: [] };
+
+/**
  * One supervised child. `logic` is any XState actor logic that takes a
  * ComponentContext as input, counts as ready when `isReady` says so (default:
  * its snapshot carries the tag 'ready'; logic without tags is ready once
@@ -41,6 +61,8 @@ export interface ChildSpec {
   readonly kind?: string;
   readonly logic: AnyActorLogic;
   readonly settings?: unknown;
+  /** What it provides and needs (default: nothing). */
+  readonly contract?: Contract;
   readonly dependsOn?: readonly string[];
   readonly restart?: RestartPolicy;
   readonly startTimeoutMs?: number;

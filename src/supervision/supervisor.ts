@@ -10,6 +10,7 @@
  * SupervisorEscalation, which its parent sees as that child's failure.
  */
 import { enqueueActions, setup, type ActorRefFrom, type AnyActorRef, type SnapshotFrom } from 'xstate';
+import { SERVICE_DESCRIPTIONS, ServiceTable } from '../services.js';
 import type { ComponentContext } from './component.js';
 import {
   backoffElapsed,
@@ -19,6 +20,7 @@ import {
   childHealth,
   childReady,
   initialState,
+  isDown,
   restartRequested,
   shutdownRequested,
   shutdownTimedOut,
@@ -34,6 +36,7 @@ import {
   DEFAULT_CHILD,
   DEFAULT_INTENSITY,
   isReadyByDefault,
+  NO_CONTRACT,
   type ChildDefaults,
   type ChildSnapshot,
   type ChildSpec,
@@ -51,6 +54,8 @@ export interface SupervisorSettings {
   readonly startOrder?: 'parallel' | 'sequential';
   /** Source of jitter for backoff, in [0, 1). */
   readonly random?: () => number;
+  /** The services of the tree (nested supervisors share their parent's); a new table by default. */
+  readonly services?: ServiceTable;
 }
 
 /** The supervisor gave up: too many restarts too quickly. */
@@ -73,6 +78,7 @@ interface SupervisorContext {
   readonly ctx: ComponentContext<SupervisorSettings>;
   readonly specs: Readonly<Record<string, ChildSpec>>;
   readonly random: () => number;
+  readonly services: ServiceTable;
   readonly core: SupervisorState;
 }
 
@@ -145,19 +151,45 @@ function decideOn(context: SupervisorContext, event: SupervisorEvent | { type: '
   return undefined;
 }
 
-/** The input each child gets: its settings, logger, the shared clock, and a way to fail that reaches this supervisor. */
+/** The input each child gets: its settings, logger, the shared clock and bus, its services, and a way to fail that reaches this supervisor. */
 function childContext(context: SupervisorContext, id: string, incarnation: number, self: AnyActorRef): ComponentContext {
   const fail = (error: unknown): void => self.send({ type: 'child.failed', id, incarnation, error });
   const owner = { id, fail };
+  const spec = context.specs[id]!;
+  const contract = spec.contract ?? NO_CONTRACT;
+  const { services } = context;
   return {
     id,
-    settings: context.specs[id]!.settings,
+    instance: context.ctx.instance,
+    incarnation,
+    settings: spec.settings,
     log: context.ctx.log.child({ actor: id }),
     clock: context.ctx.clock,
     bus: context.ctx.bus,
+    need(name) {
+      if (!contract.needs.includes(name)) throw new Error(`${id} asks for ${SERVICE_DESCRIPTIONS[name]} (${name}) without declaring it in its kind's needs`);
+      const service = services.current(name);
+      if (service === undefined) throw new Error(`${id} needs ${SERVICE_DESCRIPTIONS[name]} (${name}), and nothing provides it now: is its provider listed in dependsOn?`);
+      return service;
+    },
+    provide(name, service) {
+      if (!contract.provides.includes(name)) throw new Error(`${id} provides ${name} without declaring it in its kind's provides`);
+      services.provide(id, name, service);
+    },
+    services,
     fail,
     scope: (fn) => runOwnedBy(owner, fn),
   };
+}
+
+/** What a child that went down shared is gone: its services withdrawn, its retained states cleared. */
+function forgetDownChildren(context: SupervisorContext, next: SupervisorState): void {
+  for (const [id, child] of Object.entries(next.children)) {
+    const before = context.core.children[id];
+    if (!isDown(child) || !before || isDown(before)) continue;
+    context.services.withdraw(id);
+    context.ctx.bus.clear((context.specs[id]?.contract ?? NO_CONTRACT).publishes);
+  }
 }
 
 const onPhase = (phase: Phase) => ({ context }: { context: SupervisorContext }) => context.core.phase === phase;
@@ -183,6 +215,7 @@ export const supervisorMachine = setup({
         return;
       }
       enqueue.assign({ core: result.state });
+      enqueue(() => forgetDownChildren(context, result.state));
       for (const effect of result.effects) {
         switch (effect.type) {
           case 'spawn':
@@ -227,6 +260,7 @@ export const supervisorMachine = setup({
       ctx: input,
       specs: Object.fromEntries(settings.children.map((spec) => [spec.id, spec])),
       random: settings.random ?? Math.random,
+      services: settings.services ?? (input.services instanceof ServiceTable ? input.services : new ServiceTable()),
       core: initialState(plansFrom(settings), {
         strategy: settings.strategy ?? 'one_for_one',
         intensity: settings.intensity ?? DEFAULT_INTENSITY,
@@ -256,6 +290,34 @@ export const supervisorMachine = setup({
     failed: { entry: 'giveUp' },
   },
 });
+
+/** The input of a tree's root: what every component's context is made from. */
+export function rootContext(options: {
+  readonly instance: string;
+  readonly settings: SupervisorSettings;
+  readonly log: ComponentContext['log'];
+  readonly clock: ComponentContext['clock'];
+  readonly bus: ComponentContext['bus'];
+  readonly fail: (error: unknown) => void;
+}): ComponentContext<SupervisorSettings> {
+  const services = options.settings.services ?? new ServiceTable();
+  return {
+    id: 'root',
+    instance: options.instance,
+    incarnation: 1,
+    settings: { ...options.settings, services },
+    log: options.log,
+    clock: options.clock,
+    bus: options.bus,
+    need: (name) => {
+      throw new Error(`the root supervisor needs nothing (asked for ${name})`);
+    },
+    provide: (name, service) => services.provide('root', name, service),
+    services,
+    fail: options.fail,
+    scope: (fn) => fn(),
+  };
+}
 
 export type SupervisorActor = ActorRefFrom<typeof supervisorMachine>;
 export type SupervisorSnapshot = SnapshotFrom<typeof supervisorMachine>;

@@ -4,8 +4,6 @@
  * `portfolio` after every change; read it synchronously.
  */
 
-export const PORTFOLIO_TOPIC = 'portfolio';
-
 export interface PositionView {
   readonly symbol: string;
   /** Shares, signed. */

@@ -21,11 +21,11 @@ import type { Clock } from '../clock.js';
 import type { LedgerRecord } from '../journal/records.js';
 import type { OrderBooks } from '../market/books.js';
 import type { PredictionFrame } from '../models/predictor.js';
-import type { RegimeFrame } from '../actors/regime.js';
 import type { Execution, ExecutionEvent, OrderTicket } from './execution.js';
 import { isWorking, type Ledger } from './ledger.js';
 import type { TradingPolicy } from './policy.js';
 import type { Decision, RiskGate } from './risk-gate.js';
+import type { RegimeFrame } from '../models/regime-tracker.js';
 
 export interface TraderOptions {
   readonly ledger: Ledger;

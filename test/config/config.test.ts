@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { componentKinds } from '../../src/actors/registry.js';
+import { parseDocument } from 'yaml';
+import { componentKinds, contractOf } from '../../src/actors/registry.js';
+import { ROOT_SERVICES } from '../../src/services.js';
 import { loadConfig, parseConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/config/yaml.js';
 import { runKeel } from '../support/process.js';
@@ -111,4 +113,52 @@ test('keel run with a missing config file says so and exits 2', async () => {
   const keel = runKeel(['run', '--config', 'no/such/file.yaml']);
   assert.equal(await keel.exited, 2);
   assert.match(keel.stderr.join('\n'), /no\/such\/file\.yaml: 1 problem\n\s+cannot read the file: ENOENT/);
+});
+
+/** The default config with one component's dependsOn replaced. */
+function defaultWith(id: string, dependsOn: string[]): string {
+  const doc = parseDocument(readFileSync('config/default.yaml', 'utf8'));
+  doc.setIn(['components', id, 'dependsOn'], dependsOn);
+  return doc.toString();
+}
+
+test('every need of every component must come from its dependsOn: each one left unprovided is one line naming the component, the need and its provider', () => {
+  const config = loadConfig('config/default.yaml');
+  let judged = 0;
+  for (const [id, c] of Object.entries(config.components)) {
+    const contract = contractOf(c.kind, c.settings);
+    const needs = [...contract.needs.filter((s) => !ROOT_SERVICES.includes(s)), ...contract.reads];
+    if (needs.length === 0) continue;
+    judged++;
+    // Its dependents lose what came through it too: each of them has its own line.
+    const lines = problemsOf(defaultWith(id, [])).filter((p) => p.includes(`components.${id}.dependsOn`));
+    assert.equal(lines.length, 1, `${id}: ${lines.join('\n')}`);
+    assert.match(lines[0]!, new RegExp(`^line \\d+: components\\.${id}\\.dependsOn: ${id} needs `));
+    for (const need of needs) assert.ok(lines[0]!.includes(`(${need})`) || lines[0]!.includes(`topic ${need}`), `${id}: ${need} named in ${lines[0]}`);
+  }
+  assert.ok(judged >= 7, `${judged} components with needs`);
+});
+
+test('a need may come through the dependsOn of a dependency; an ib-mode trader needs the IB link', () => {
+  // predictor reaches the books and the universe through features and regime.
+  assert.doesNotThrow(() => parseConfig(readFileSync('config/default.yaml', 'utf8'), 'default.yaml'));
+  const doc = parseDocument(readFileSync('config/default.yaml', 'utf8'));
+  doc.deleteIn(['components', 'simulator']);
+  doc.deleteIn(['components', 'ib_connection']);
+  doc.setIn(['components', 'subscriptions', 'dependsOn'], []);
+  doc.setIn(['components', 'paper_trader', 'settings', 'mode'], 'ib');
+  const problems = problemsOf(doc.toString());
+  assert.ok(problems.some((p) => /components\.paper_trader\.dependsOn: paper_trader needs the IB link \(ibLink\), which no component/.test(p) || /paper_trader needs the IB link \(ibLink\) from a component of kind ib_connection/.test(p)), problems.join('\n'));
+  assert.ok(problems.some((p) => /subscriptions needs the IB link \(ibLink\) from a component of kind ib_connection/.test(p)), problems.join('\n'));
+});
+
+test('keel config check: the default config without features in regime\'s dependsOn exits 2 with one line naming regime and what it needs', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keel-config-'));
+  const file = join(dir, 'no-features.yaml');
+  writeFileSync(file, defaultWith('regime', []));
+  const keel = runKeel(['config', 'check', file]);
+  assert.equal(await keel.exited, 2);
+  const stderr = keel.stderr.join('\n');
+  assert.ok(stderr.includes(`${file}: 1 problem`), stderr);
+  assert.match(stderr, /components\.regime\.dependsOn: regime needs the feature engine \(featureEngine\) from features, the instrument universe \(instruments\) from subscriptions, topic features from features/);
 });

@@ -7,14 +7,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { ibConnectionLogic, ibConnectionSettings } from '../../src/actors/ib-connection.js';
-import { FEED_SILENT_TOPIC, SUBSCRIPTIONS_STATUS_TOPIC, subscriptionsLogic, subscriptionsSettings, type SubscriptionsStatus } from '../../src/actors/subscriptions.js';
+import { ibConnectionSettings } from '../../src/actors/ib-connection.js';
+import { subscriptionsSettings } from '../../src/actors/subscriptions.js';
 import { systemClock } from '../../src/clock.js';
-import { DEPTH_TOPIC, type DepthBatch } from '../../src/ib/depth-feed.js';
-import { LINK_TOPIC, STATUS_TOPIC, type IbLink, type IbStatus } from '../../src/ib/link.js';
+
+
 import { TwsSimulator, type SimulatorOptions } from '../../src/sim/server.js';
 import { startTree } from '../support/probe.js';
 import { barrier, until } from '../support/ib-client.js';
+import { DEPTH_TOPIC, FEED_SILENT_TOPIC, IB_STATUS_TOPIC, SUBSCRIPTIONS_STATUS_TOPIC } from '../../src/topics.js';
+import type { SubscriptionsStatus } from '../../src/ib/subscription-plan.js';
+import { componentSpec } from '../../src/actors/registry.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-ib-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -52,18 +55,18 @@ async function start(setup: Setup = {}) {
   const tree = startTree(
     {
       children: [
-        { id: 'ib_connection', logic: ibConnectionLogic, settings: connection },
-        { id: 'subscriptions', logic: subscriptionsLogic, settings: subscriptions, dependsOn: ['ib_connection'] },
+        componentSpec('ib_connection', 'ib_connection', { settings: connection }),
+        componentSpec('subscriptions', 'subscriptions', { settings: subscriptions, dependsOn: ['ib_connection'] }),
       ],
     },
     systemClock,
   );
   const states: string[] = [];
-  tree.bus.subscribe<IbStatus>(STATUS_TOPIC, (s) => states.push(s.state));
+  tree.bus.subscribe(IB_STATUS_TOPIC, (s) => states.push(s.state));
   let depthRows = 0;
-  tree.bus.subscribe<DepthBatch>(DEPTH_TOPIC, (b) => (depthRows += b.count));
-  const status = () => tree.bus.latest<IbStatus>(STATUS_TOPIC);
-  const feeds = () => tree.bus.latest<SubscriptionsStatus>(SUBSCRIPTIONS_STATUS_TOPIC);
+  tree.bus.subscribe(DEPTH_TOPIC, (b) => (depthRows += b.count));
+  const status = () => tree.bus.latest(IB_STATUS_TOPIC);
+  const feeds = () => tree.bus.latest(SUBSCRIPTIONS_STATUS_TOPIC);
   const allLive = () => {
     const f = feeds();
     return f !== undefined && f.feeds.length > 0 && f.feeds.every((x) => x.status === 'live');
@@ -73,7 +76,7 @@ async function start(setup: Setup = {}) {
     await until(() => tree.done, 'the tree to stop');
     await sim.close();
   };
-  return { sim, tree, states, status, feeds, allLive, depthRows: () => depthRows, link: () => tree.bus.latest<IbLink>(LINK_TOPIC)!, stop };
+  return { sim, tree, states, status, feeds, allLive, depthRows: () => depthRows, link: () => tree.services.current('ibLink')!, stop };
 }
 
 const reqIds = (f: SubscriptionsStatus | undefined) => f?.feeds.map((x) => x.reqId) ?? [];
@@ -254,7 +257,7 @@ test('a feed that goes silent while others tick is requested again and reported'
   try {
     await until(k.allLive, 'every feed live');
     const reports: { symbol: string; kind: string }[] = [];
-    k.tree.bus.subscribe<{ symbol: string; kind: string }>(FEED_SILENT_TOPIC, (r) => reports.push(r));
+    k.tree.bus.subscribe(FEED_SILENT_TOPIC, (r) => reports.push(r));
     k.sim.faults.silence('AAPL');
     await until(() => reports.length > 0, 'a silent-feed report');
     assert.deepEqual(reports[0], { ...reports[0], symbol: 'AAPL', kind: 'quotes' });

@@ -9,11 +9,9 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { componentKinds } from '../../src/actors/registry.js';
-import { RISK_GATE_TOPIC } from '../../src/actors/risk-gate.js';
+import { componentKinds, componentSpec } from '../../src/actors/registry.js';
 import type { ActorDetail } from '../../src/inspector/protocol.js';
 import type { ChildSpec } from '../../src/supervision/spec.js';
-import type { RiskGate } from '../../src/trading/risk-gate.js';
 import { until } from '../support/ib-client.js';
 import { control, startInspected } from '../support/inspector.js';
 import { Probes } from '../support/probe.js';
@@ -23,8 +21,7 @@ const probes = new Probes();
 let daemon: Awaited<ReturnType<typeof startInspected>>;
 
 function component(id: keyof typeof componentKinds, settings: unknown, dependsOn: string[] = []): ChildSpec {
-  const kind = componentKinds[id];
-  return { id, kind: id, logic: kind.logic, settings: kind.settings.parse(settings), dependsOn };
+  return componentSpec(id, id, { settings: componentKinds[id].settings.parse(settings), dependsOn });
 }
 
 before(async () => {
@@ -40,7 +37,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const gate = () => daemon.bus.latest<RiskGate>(RISK_GATE_TOPIC)!;
+const gate = () => daemon.services.current('riskGate')!;
 const get = async (path: string) => {
   const res = await fetch(`${daemon.url}${path}`);
   const text = await res.text();

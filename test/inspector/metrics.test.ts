@@ -10,25 +10,22 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { register } from 'prom-client';
-import { FEATURE_HEALTH_TOPIC } from '../../src/actors/feature-health.js';
-import { LEDGER_TOPIC } from '../../src/actors/journal.js';
-import { PREDICTIONS_TOPIC, PREDICTOR_TOPIC, type PredictorStatus } from '../../src/actors/predictor.js';
-import { RISK_GATE_TOPIC } from '../../src/actors/risk-gate.js';
 import { Bus } from '../../src/bus.js';
+import { ServiceTable } from '../../src/services.js';
 import { ManualClock } from '../../src/clock.js';
-import { DEPTH_TOPIC, DepthBatch } from '../../src/ib/depth-feed.js';
-import { STATUS_TOPIC, type IbStatus } from '../../src/ib/link.js';
-import { TRADES_TOPIC, TradeBatch } from '../../src/ib/trade-feed.js';
+import { DepthBatch } from '../../src/ib/depth-feed.js';
+import type { IbStatus } from '../../src/ib/link.js';
+import { TradeBatch } from '../../src/ib/trade-feed.js';
 import { createMetrics } from '../../src/inspector/metrics.js';
 import type { ActorView } from '../../src/inspector/protocol.js';
 import { FileJournal } from '../../src/journal/file-journal.js';
-import { JOURNAL_TOPIC } from '../../src/journal/records.js';
 import { DEFAULT_THRESHOLDS, FeatureHealth } from '../../src/market/feature-health.js';
-import type { PredictionFrame } from '../../src/models/predictor.js';
-import { REDIS_STATUS_TOPIC, type RedisStatus } from '../../src/redis/bridge.js';
+import type { PredictionFrame, PredictorStatus } from '../../src/models/predictor.js';
+import type { RedisStatus } from '../../src/redis/bridge.js';
 import { Ledger } from '../../src/trading/ledger.js';
-import { PORTFOLIO_TOPIC, type PortfolioView } from '../../src/trading/portfolio.js';
+import type { PortfolioView } from '../../src/trading/portfolio.js';
 import { RiskGate } from '../../src/trading/risk-gate.js';
+import { DEPTH_TOPIC, FEATURE_HEALTH_TOPIC, IB_STATUS_TOPIC, PORTFOLIO_TOPIC, PREDICTIONS_TOPIC, REDIS_STATUS_TOPIC, TRADES_TOPIC } from '../../src/topics.js';
 
 /** The value of one sample line (`name{labels}` exactly as exposed), or undefined when it is not there. */
 function sample(text: string, series: string): number | undefined {
@@ -65,10 +62,11 @@ function trades(bus: Bus, rows: number) {
 
 test('actors, gate, feature health, account and links are read from the bus at each scrape', async () => {
   const bus = new Bus();
-  const metrics = createMetrics({ bus, actors: () => ACTORS });
+  const services = new ServiceTable();
+  const metrics = createMetrics({ bus, services, actors: () => ACTORS });
   try {
     const gate = new RiskGate(new ManualClock(), { autoResume: false, healthyPeriodMs: 1000 });
-    bus.retain(RISK_GATE_TOPIC, gate);
+    services.provide('risk_gate', 'riskGate', gate);
     // SPY is warm and judged; QQQ is not, so its cells are NaN and left out.
     const health = new FeatureHealth(['SPY', 'QQQ'], { name: 'test', version: 1, features: ['mid', 'spread'] }, { thresholds: DEFAULT_THRESHOLDS, advisory: [], maxDataAgeMs: 1000 });
     health.observe(new Float64Array([100, 0.01, 0, 0]), new Uint8Array([1, 0]), 0);
@@ -90,7 +88,7 @@ test('actors, gate, feature health, account and links are read from the bus at e
     };
     bus.retain(PORTFOLIO_TOPIC, portfolio);
     const ib: IbStatus = { state: 'degraded', clientId: 1, reason: '2103: farm down', farmsDown: ['usfarm'], dataEpoch: 1, since: 0 };
-    bus.retain(STATUS_TOPIC, ib);
+    bus.retain(IB_STATUS_TOPIC, ib);
     const redis: RedisStatus = { state: 'resyncing', reason: 'back after an outage', since: 0, missed: 12, url: 'redis://localhost:6379' };
     bus.retain(REDIS_STATUS_TOPIC, redis);
 
@@ -130,7 +128,7 @@ test('actors, gate, feature health, account and links are read from the bus at e
 
     // The objects change in place or are replaced: the next scrape follows.
     gate.report('ib', new Map([['ib link', 'IB link reconnecting: socket closed']]));
-    bus.retain(STATUS_TOPIC, { ...ib, state: 'connected', farmsDown: [] });
+    bus.retain(IB_STATUS_TOPIC, { ...ib, state: 'connected', farmsDown: [] });
     bus.retain(REDIS_STATUS_TOPIC, { ...redis, state: 'connected' });
     text = await metrics.render();
     assert.equal(sample(text, 'keel_risk_gate_state{state="HALTED"}'), 1);
@@ -146,7 +144,8 @@ test('actors, gate, feature health, account and links are read from the bus at e
 
 test('depth rows, trades and prediction latencies are counted per batch and per frame', async () => {
   const bus = new Bus();
-  const metrics = createMetrics({ bus, actors: () => [] });
+  const services = new ServiceTable();
+  const metrics = createMetrics({ bus, services, actors: () => [] });
   try {
     depth(bus, 3);
     depth(bus, 2);
@@ -154,7 +153,7 @@ test('depth rows, trades and prediction latencies are counted per batch and per 
     const frame: PredictionFrame = { frameAt: 0, at: 12, symbols: ['SPY'], value: new Float64Array([1.5]), tier: ['base'], models: ['gbdt@1'], latencyMs: 12, inferenceMs: 3, faults: [] };
     bus.retain(PREDICTIONS_TOPIC, frame);
     // The serving status carries the registry and predictor too; only its counts are read here.
-    bus.retain(PREDICTOR_TOPIC, { intervalMs: 1000, frames: 10, skipped: 2, late: 1, faults: ['gbdt@1: timeout'], lastAt: 12 } as Partial<PredictorStatus>);
+    services.provide('predictor', 'predictor', { intervalMs: 1000, frames: 10, skipped: 2, late: 1, faults: ['gbdt@1: timeout'], lastAt: 12 } as unknown as PredictorStatus); // the metrics read only the counters
 
     const text = await metrics.render();
     assert.equal(sample(text, 'keel_depth_rows_total'), 5);
@@ -177,12 +176,13 @@ test('depth rows, trades and prediction latencies are counted per batch and per 
 test('the journal and ledger are read from the real objects the journal actor retains', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'keel-metrics-'));
   const bus = new Bus();
-  const metrics = createMetrics({ bus, actors: () => [] });
+  const services = new ServiceTable();
+  const metrics = createMetrics({ bus, services, actors: () => [] });
   const { journal } = await FileJournal.open(join(dir, 'ledger.journal'));
   try {
     await journal.append({ type: 'gate', at: 0, from: 'ACTIVE', to: 'HALTED', reason: 'test', by: 'operator' });
-    bus.retain(JOURNAL_TOPIC, journal);
-    bus.retain(LEDGER_TOPIC, new Ledger(journal, 1_000_000));
+    services.provide('journal', 'journal', journal);
+    services.provide('journal', 'ledger', new Ledger(journal, 1_000_000));
     const text = await metrics.render();
     assert.equal(sample(text, 'keel_journal_records_total'), 1);
     assert.equal(sample(text, 'keel_journal_flushes_total'), 1);
@@ -198,7 +198,8 @@ test('the journal and ledger are read from the real objects the journal actor re
 
 test('absent components are left out, a component in a bad shape fails only its own metric', async () => {
   const bus = new Bus();
-  const metrics = createMetrics({ bus, actors: () => [] });
+  const services = new ServiceTable();
+  const metrics = createMetrics({ bus, services, actors: () => [] });
   try {
     let text = await metrics.render();
     for (const name of ['keel_cash', 'keel_pnl_net', 'keel_risk_gate_conditions', 'keel_feature_quality_pct', 'keel_ib_connected', 'keel_redis_up', 'keel_journal_records_total']) {
@@ -209,7 +210,7 @@ test('absent components are left out, a component in a bad shape fails only its 
     // Nothing received is a true zero.
     assert.equal(sample(text, 'keel_depth_rows_total'), 0);
 
-    bus.retain(RISK_GATE_TOPIC, { state: 'HALTED' });
+    services.provide('risk_gate', 'riskGate', { state: 'HALTED' } as RiskGate);
     await metrics.render();
     text = await metrics.render();
     assert.equal(sample(text, 'keel_risk_gate_state{state="HALTED"}'), 1);
@@ -221,7 +222,7 @@ test('absent components are left out, a component in a bad shape fails only its 
 });
 
 test('the event-loop monitor and the default process metrics are on the registry', async () => {
-  const metrics = createMetrics({ bus: new Bus(), actors: () => [] });
+  const metrics = createMetrics({ bus: new Bus(), services: new ServiceTable(), actors: () => [] });
   try {
     // The monitor samples every 10 ms: one of our timers later it has.
     await sleep(30);
@@ -237,8 +238,9 @@ test('the event-loop monitor and the default process metrics are on the registry
 
 test('two instances have their own registries, and stop() unsubscribes from the bus', async () => {
   const bus = new Bus();
-  const a = createMetrics({ bus, actors: () => [] });
-  const b = createMetrics({ bus, actors: () => [] });
+  const services = new ServiceTable();
+  const a = createMetrics({ bus, services, actors: () => [] });
+  const b = createMetrics({ bus, services, actors: () => [] });
   try {
     assert.notEqual(a.registry, b.registry);
     assert.doesNotMatch(await register.metrics(), /keel_|nodejs_/, 'nothing on the global registry');

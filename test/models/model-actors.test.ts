@@ -10,12 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import pino from 'pino';
-import { FEATURES_TOPIC, featuresLogic, featuresSettings, type FeatureFrame } from '../../src/actors/features.js';
-import { ibConnectionLogic, ibConnectionSettings } from '../../src/actors/ib-connection.js';
-import { l2MicrostructureLogic, l2MicrostructureSettings } from '../../src/actors/l2-microstructure.js';
-import { PREDICTIONS_TOPIC, PREDICTOR_TOPIC, predictorLogic, predictorSettings, type PredictorStatus } from '../../src/actors/predictor.js';
-import { REGIME_TOPIC, regimeLogic, regimeSettings, type RegimeFrame } from '../../src/actors/regime.js';
-import { subscriptionsLogic, subscriptionsSettings } from '../../src/actors/subscriptions.js';
+import { featuresSettings } from '../../src/actors/features.js';
+import { ibConnectionSettings } from '../../src/actors/ib-connection.js';
+import { l2MicrostructureSettings } from '../../src/actors/l2-microstructure.js';
+import { predictorSettings } from '../../src/actors/predictor.js';
+import { regimeSettings } from '../../src/actors/regime.js';
+import { subscriptionsSettings } from '../../src/actors/subscriptions.js';
 import { loadConfig } from '../../src/config/load.js';
 import { systemClock } from '../../src/clock.js';
 import { checkSystemHealth } from '../../src/health/system-health.js';
@@ -27,6 +27,10 @@ import { TwsSimulator } from '../../src/sim/server.js';
 import { until } from '../support/ib-client.js';
 import { affine, writeAffineModel, writeJumpModel } from '../support/models.js';
 import { startTree } from '../support/probe.js';
+import { FEATURES_TOPIC, PREDICTIONS_TOPIC, REGIME_TOPIC } from '../../src/topics.js';
+
+
+import { componentSpec } from '../../src/actors/registry.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-model-actors-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -40,42 +44,23 @@ test('regime and predictor follow the live features: states per warm instrument,
   const tree = startTree(
     {
       children: [
-        {
-          id: 'ib_connection',
-          logic: ibConnectionLogic,
-          settings: ibConnectionSettings.parse({ port, reconnect: { minMs: 50, maxMs: 500, randomFactor: 0.2, maxAttempts: 0 }, orderIdFile: join(dir, 'ids.json') }),
-        },
-        {
-          id: 'subscriptions',
-          logic: subscriptionsLogic,
-          settings: subscriptionsSettings.parse({
+        componentSpec('ib_connection', 'ib_connection', { settings: ibConnectionSettings.parse({ port, reconnect: { minMs: 50, maxMs: 500, randomFactor: 0.2, maxAttempts: 0 }, orderIdFile: join(dir, 'ids.json') }) }),
+        componentSpec('subscriptions', 'subscriptions', { settings: subscriptionsSettings.parse({
             instruments: [
               { symbol: 'SPY', depth: { rows: 10 }, ticks: 'AllLast' },
               { symbol: 'QQQ', depth: { rows: 10 }, ticks: 'AllLast' },
             ],
           }),
-          dependsOn: ['ib_connection'],
-        },
-        { id: 'l2_microstructure', logic: l2MicrostructureLogic, settings: l2MicrostructureSettings.parse({}), dependsOn: ['subscriptions'] },
-        {
-          id: 'features',
-          logic: featuresLogic,
-          // Short horizons: warm within a second.
+          dependsOn: ['ib_connection'] }),
+        componentSpec('l2_microstructure', 'l2_microstructure', { settings: l2MicrostructureSettings.parse({}), dependsOn: ['subscriptions'] }),
+        // Short horizons: warm within a second.
+        componentSpec('features', 'features', {
           settings: featuresSettings.parse({ samplesMs: [100, 200], volHalfLivesMs: [1000], returnHorizonsMs: [500], flowHalfLifeMs: 1000 }),
-          dependsOn: ['l2_microstructure'],
-        },
-        {
-          id: 'regime',
-          logic: regimeLogic,
-          settings: regimeSettings.parse({ model: writeJumpModel(dir, ['spread_bps', 'trade_intensity']), intervalMs: 200 }),
-          dependsOn: ['features'],
-        },
-        {
-          id: 'predictor',
-          logic: predictorLogic,
-          settings: predictorSettings.parse({ intervalMs: 200, base: [writeAffineModel(dir, { name: 'lin', version: '1', features: INPUTS, weights: WEIGHTS, bias: 0.1 })], latencyBudgetMs: 5_000 }),
-          dependsOn: ['features', 'regime'],
-        },
+          dependsOn: ['l2_microstructure'] }),
+        componentSpec('regime', 'regime', { settings: regimeSettings.parse({ model: writeJumpModel(dir, ['spread_bps', 'trade_intensity']), intervalMs: 200 }),
+          dependsOn: ['features'] }),
+        componentSpec('predictor', 'predictor', { settings: predictorSettings.parse({ intervalMs: 200, base: [writeAffineModel(dir, { name: 'lin', version: '1', features: INPUTS, weights: WEIGHTS, bias: 0.1 })], latencyBudgetMs: 5_000 }),
+          dependsOn: ['features', 'regime'] }),
       ],
     },
     systemClock,
@@ -83,9 +68,9 @@ test('regime and predictor follow the live features: states per warm instrument,
   const bus = tree.bus;
   // Frames are reused by their publisher: keep a copy of each, by time, to check predictions against.
   const frames = new Map<number, Float64Array>();
-  bus.subscribe<FeatureFrame>(FEATURES_TOPIC, (f) => f.intervalMs === 200 && frames.set(f.at, f.values.slice()));
+  bus.subscribe(FEATURES_TOPIC, (f) => f.intervalMs === 200 && frames.set(f.at, f.values.slice()));
   const predictions: PredictionFrame[] = [];
-  bus.subscribe<PredictionFrame>(PREDICTIONS_TOPIC, (p) => predictions.push(p));
+  bus.subscribe(PREDICTIONS_TOPIC, (p) => predictions.push(p));
   try {
     await until(() => tree.phase() === 'running', 'the tree to run', 15_000);
     await until(() => predictions.filter((p) => p.value.every(Number.isFinite)).length >= 5, 'five frames of predictions for both instruments', 15_000);
@@ -103,8 +88,8 @@ test('regime and predictor follow the live features: states per warm instrument,
       assert.ok(p.latencyMs > 0 && p.inferenceMs >= 0);
     }
 
-    await until(() => bus.latest<RegimeFrame>(REGIME_TOPIC)?.state.every((s) => s >= 0) === true, 'a regime for both instruments', 10_000);
-    const regime = bus.latest<RegimeFrame>(REGIME_TOPIC)!;
+    await until(() => bus.latest(REGIME_TOPIC)?.state.every((s) => s >= 0) === true, 'a regime for both instruments', 10_000);
+    const regime = bus.latest(REGIME_TOPIC)!;
     assert.deepEqual(regime.labels, ['calm', 'volatile']);
     for (let i = 0; i < 2; i++) {
       const p = regime.probabilities.subarray(i * 2, i * 2 + 2);
@@ -112,10 +97,10 @@ test('regime and predictor follow the live features: states per warm instrument,
       assert.equal(regime.state[i], p[1]! > p[0]! ? 1 : 0, 'the state is the most likely one');
     }
 
-    const health = checkSystemHealth(bus, tree.phase(), systemClock);
+    const health = checkSystemHealth(bus, tree.services, tree.phase(), systemClock);
     assert.equal(health.components.regime.status, 'OK', health.components.regime.detail);
     assert.equal(health.components.predictor.status, 'OK', health.components.predictor.detail);
-    const status = bus.latest<PredictorStatus>(PREDICTOR_TOPIC)!;
+    const status = tree.services.current('predictor')!;
     assert.deepEqual(status.registry.slotNames(), ['base/0']);
   } finally {
     tree.actor.send({ type: 'shutdown' });

@@ -10,27 +10,27 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { unpack } from 'msgpackr';
-import { FEATURE_HEALTH_TOPIC } from '../../src/actors/feature-health.js';
-import { FEATURES_TOPIC, type FeatureFrame } from '../../src/actors/features.js';
-import { PREDICTIONS_TOPIC } from '../../src/actors/predictor.js';
-import { redisLogic, redisSettings } from '../../src/actors/redis.js';
-import { REGIME_TOPIC, type RegimeFrame } from '../../src/actors/regime.js';
-import { GATE_TRANSITION_TOPIC, RISK_GATE_TOPIC, riskGateLogic, riskGateSettings } from '../../src/actors/risk-gate.js';
-import { INSTANCE_TOPIC, type Bus } from '../../src/bus.js';
+import { redisSettings } from '../../src/actors/redis.js';
+import { riskGateSettings } from '../../src/actors/risk-gate.js';
+import type { Bus } from '../../src/bus.js';
 import { systemClock } from '../../src/clock.js';
 import { checkSystemHealth, type SystemHealth } from '../../src/health/system-health.js';
 import { FileJournal } from '../../src/journal/file-journal.js';
-import { JOURNAL_RECORD_TOPIC, JOURNAL_TOPIC, type JournalEntry, type LedgerRecord } from '../../src/journal/records.js';
+import type { JournalEntry, LedgerRecord } from '../../src/journal/records.js';
 import { DEFAULT_THRESHOLDS, FeatureHealth } from '../../src/market/feature-health.js';
 import type { PredictionFrame } from '../../src/models/predictor.js';
-import { REDIS_STATUS_TOPIC, type RedisStatus } from '../../src/redis/bridge.js';
+import type { RedisStatus } from '../../src/redis/bridge.js';
 import { serviceLogic } from '../../src/supervision/service.js';
-import type { ChildSpec } from '../../src/supervision/spec.js';
-import { PORTFOLIO_TOPIC, type PortfolioView } from '../../src/trading/portfolio.js';
-import type { Decision, GateTransition, RiskGate } from '../../src/trading/risk-gate.js';
+import { NO_CONTRACT, type ChildSpec } from '../../src/supervision/spec.js';
+import type { PortfolioView } from '../../src/trading/portfolio.js';
+import type { Decision, GateTransition } from '../../src/trading/risk-gate.js';
 import { until } from '../support/ib-client.js';
 import { startTree } from '../support/probe.js';
 import { freePort, startRedis, type TestRedis } from '../support/redis.js';
+import { FEATURE_HEALTH_TOPIC, FEATURES_TOPIC, GATE_TRANSITION_TOPIC, JOURNAL_RECORD_TOPIC, PORTFOLIO_TOPIC, PREDICTIONS_TOPIC, REDIS_STATUS_TOPIC, REGIME_TOPIC } from '../../src/topics.js';
+import type { FeatureFrame } from '../../src/market/features.js';
+import type { RegimeFrame } from '../../src/models/regime-tracker.js';
+import { componentSpec } from '../../src/actors/registry.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-redis-test-'));
 const servers: TestRedis[] = [];
@@ -44,16 +44,15 @@ after(async () => {
 const SYMBOLS = ['SPY', 'MSFT'];
 const SCHEMA = { name: 'test', version: 1, features: ['spread_bps', 'imbalance', 'rv_1s'] };
 
-/** What the daemon and the journal actor will do, standing in: the instance name, the journal retained, every durable entry published. */
-function journalStandIn(instance: string, path: string) {
+/** What the journal actor will do, standing in: the journal provided, every durable entry published. */
+function journalStandIn(path: string) {
   let journal: FileJournal | undefined;
   let bus: Bus | undefined;
   const logic = serviceLogic<unknown>(async (ctx) => {
-    ctx.bus.retain(INSTANCE_TOPIC, instance);
     const opened = await FileJournal.open(path, { batchMs: 1 });
     journal = opened.journal;
     bus = ctx.bus;
-    ctx.bus.retain(JOURNAL_TOPIC, opened.journal);
+    ctx.provide('journal', opened.journal);
     return { stop: () => opened.journal.close() };
   });
   const append = async (record: LedgerRecord) => {
@@ -61,7 +60,7 @@ function journalStandIn(instance: string, path: string) {
     bus!.publish(JOURNAL_RECORD_TOPIC, { seq, record } satisfies JournalEntry);
     return seq;
   };
-  return { spec: { id: 'journal', logic } satisfies ChildSpec, append, journal: () => journal! };
+  return { spec: { id: 'journal', logic, contract: { ...NO_CONTRACT, provides: ['journal'] } } satisfies ChildSpec, append, journal: () => journal! };
 }
 
 /** `until` for checks that ask Redis. */
@@ -74,25 +73,26 @@ async function untilAsync(check: () => Promise<boolean>, what: string, timeoutMs
 }
 
 async function start(name: string, redisUrl: string, journalFile = `${name}.journal`) {
-  const { spec, append, journal } = journalStandIn(name, join(dir, journalFile));
+  const { spec, append, journal } = journalStandIn(join(dir, journalFile));
   const tree = startTree(
     {
       children: [
         spec,
-        { id: 'redis', logic: redisLogic, settings: redisSettings.parse({ url: redisUrl, connectTimeoutMs: 5_000, pingMs: 100, pingTimeoutMs: 1_000 }), dependsOn: ['journal'] },
-        { id: 'risk_gate', logic: riskGateLogic, settings: riskGateSettings.parse({}), dependsOn: ['journal'] },
+        componentSpec('redis', 'redis', { settings: redisSettings.parse({ url: redisUrl, connectTimeoutMs: 5_000, pingMs: 100, pingTimeoutMs: 1_000 }), dependsOn: ['journal'] }),
+        componentSpec('risk_gate', 'risk_gate', { settings: riskGateSettings.parse({}), dependsOn: ['journal'] }),
       ],
     },
     systemClock,
+    name,
   );
   await until(() => tree.phase() === 'running', 'the tree to run', 10_000);
-  const bus = tree.bus;
-  const gate = bus.latest<RiskGate>(RISK_GATE_TOPIC)!;
+  const { bus, services } = tree;
+  const gate = services.current('riskGate')!;
   const statuses: RedisStatus[] = [];
-  bus.subscribe<RedisStatus>(REDIS_STATUS_TOPIC, (s) => statuses.push({ ...s }));
+  bus.subscribe(REDIS_STATUS_TOPIC, (s) => statuses.push({ ...s }));
   const transitions: GateTransition[] = [];
-  bus.subscribe<GateTransition>(GATE_TRANSITION_TOPIC, (t) => transitions.push(t));
-  const status = () => bus.latest<RedisStatus>(REDIS_STATUS_TOPIC);
+  bus.subscribe(GATE_TRANSITION_TOPIC, (t) => transitions.push(t));
+  const status = () => bus.latest(REDIS_STATUS_TOPIC);
   const stop = async () => {
     tree.actor.send({ type: 'shutdown' });
     await until(() => tree.done, 'the tree to stop', 10_000);
@@ -209,7 +209,7 @@ test('every mirrored topic: its latest key decodes to the message, its timestamp
   const s = await start('mirror', redis.url);
   try {
     assert.equal(s.status()?.state, 'connected');
-    assert.equal(checkSystemHealth(s.bus, s.tree.phase(), systemClock).components.redis.status, 'OK');
+    assert.equal(checkSystemHealth(s.bus, s.tree.services, s.tree.phase(), systemClock).components.redis.status, 'OK');
     const received = await listen(redis.url, 'mirror');
     const c = client(redis.url);
     const t0 = Date.now();
@@ -257,7 +257,7 @@ test('every mirrored topic: its latest key decodes to the message, its timestamp
     assert.equal(summary.qualityPct, health.qualityPct());
     assert.deepEqual(summary.problems, Object.fromEntries(health.problems));
     assert.ok(Object.keys(summary.problems as object).some((k) => k.startsWith('nan SPY')), 'the NaN input is a problem, by its key');
-    assert.deepEqual(await latest(c, 'keel:mirror:portfolio:latest'), s.bus.latest<PortfolioView>(PORTFOLIO_TOPIC));
+    assert.deepEqual(await latest(c, 'keel:mirror:portfolio:latest'), s.bus.latest(PORTFOLIO_TOPIC));
 
     // Positions: one hash field per symbol, flat ones kept.
     const positions = await c.hgetallBuffer('keel:mirror:positions');
@@ -293,8 +293,9 @@ test('every mirrored topic: its latest key decodes to the message, its timestamp
   } finally {
     await s.stop();
   }
-  // Stopping the component is Redis no longer mirrored: down.
-  assert.equal(s.status()?.state, 'down');
+  // Stopping the component is Redis no longer mirrored: down is its last word, and its state is cleared with it.
+  assert.equal(s.statuses.at(-1)?.state, 'down');
+  assert.equal(s.status(), undefined);
 });
 
 test('Redis killed while messages flow: down and HALTED in the same call, CRITICAL; restarted empty: resynced, stream exact', async () => {
@@ -327,9 +328,9 @@ test('Redis killed while messages flow: down and HALTED in the same call, CRITIC
   const producer = produce().catch((e: unknown) => (failure = e));
   // What the gate and the health rollup say inside the call that reported the loss.
   let atLoss: { gate: string; check: Decision; health: SystemHealth } | undefined;
-  s.bus.subscribe<RedisStatus>(REDIS_STATUS_TOPIC, (status) => {
+  s.bus.subscribe(REDIS_STATUS_TOPIC, (status) => {
     if (status.state !== 'down' || atLoss) return;
-    atLoss = { gate: s.gate.state, check: s.gate.check({ symbol: 'SPY', quantity: 100, position: 0, price: 100, mid: 100, working: 0, grossExposure: 0 }), health: checkSystemHealth(s.bus, s.tree.phase(), systemClock) };
+    atLoss = { gate: s.gate.state, check: s.gate.check({ symbol: 'SPY', quantity: 100, position: 0, price: 100, mid: 100, working: 0, grossExposure: 0 }), health: checkSystemHealth(s.bus, s.tree.services, s.tree.phase(), systemClock) };
   });
   try {
     assert.equal(s.gate.state, 'ACTIVE');
@@ -364,7 +365,7 @@ test('Redis killed while messages flow: down and HALTED in the same call, CRITIC
     assert.deepEqual(states.slice(states.indexOf('down')), ['down', 'resyncing', 'connected']);
     const back = s.status()!;
     assert.ok(back.missed > 20, `missed ${back.missed}`);
-    assert.equal(checkSystemHealth(s.bus, s.tree.phase(), systemClock).components.redis.status, 'OK');
+    assert.equal(checkSystemHealth(s.bus, s.tree.services, s.tree.phase(), systemClock).components.redis.status, 'OK');
     assert.ok(s.tree.child('redis').status === 'running' && s.tree.child('redis').incarnation === 1, 'Redis going away is not a component failure');
 
     // Everything the daemon knows is in Redis again; what flows is fresh, what is old says so.
@@ -407,7 +408,7 @@ test('Redis not reachable at start: the component fails to start, naming the URL
   const url = `redis://127.0.0.1:${port}`;
   const tree = startTree(
     {
-      children: [{ id: 'redis', logic: redisLogic, settings: redisSettings.parse({ url, connectTimeoutMs: 300 }), restart: 'temporary' }],
+      children: [componentSpec('redis', 'redis', { settings: redisSettings.parse({ url, connectTimeoutMs: 300 }), restart: 'temporary' })],
     },
     systemClock,
   );

@@ -8,8 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pino from 'pino';
-import type { FeatureFrame } from '../../src/actors/features.js';
-import { DEFAULT_FEATURE_OPTIONS, DEPTH_FEATURES, featureSchema } from '../../src/market/features.js';
+import { DEFAULT_FEATURE_OPTIONS, DEPTH_FEATURES, type FeatureFrame, featureSchema } from '../../src/market/features.js';
 import { InferencePool } from '../../src/models/inference/pool.js';
 import { readModelSource } from '../../src/models/manifest.js';
 import { TieredPredictor } from '../../src/models/predictor.js';

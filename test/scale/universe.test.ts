@@ -18,18 +18,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { FEATURE_HEALTH_TOPIC, featureHealthLogic, featureHealthSettings } from '../../src/actors/feature-health.js';
-import { FEATURES_ENGINE_TOPIC, FEATURES_TOPIC, featuresLogic, featuresSettings, type FeatureFrame } from '../../src/actors/features.js';
-import { ibConnectionLogic, ibConnectionSettings } from '../../src/actors/ib-connection.js';
-import { l2MicrostructureLogic, l2MicrostructureSettings } from '../../src/actors/l2-microstructure.js';
-import { SUBSCRIPTIONS_STATUS_TOPIC, subscriptionsLogic, subscriptionsSettings, type SubscriptionsStatus } from '../../src/actors/subscriptions.js';
+import { featureHealthSettings } from '../../src/actors/feature-health.js';
+import { featuresSettings } from '../../src/actors/features.js';
+import { ibConnectionSettings } from '../../src/actors/ib-connection.js';
+import { l2MicrostructureSettings } from '../../src/actors/l2-microstructure.js';
+import { subscriptionsSettings } from '../../src/actors/subscriptions.js';
 import { systemClock } from '../../src/clock.js';
-import { LINK_TOPIC, STATUS_TOPIC, type IbLink, type IbStatus } from '../../src/ib/link.js';
-import type { FeatureHealth } from '../../src/market/feature-health.js';
-import { DEPTH_IMBALANCE_5, MID, TRADE_INTENSITY, type FeatureEngine } from '../../src/market/features.js';
+
+
+import { DEPTH_IMBALANCE_5, type FeatureFrame, MID, TRADE_INTENSITY } from '../../src/market/features.js';
 import { TwsSimulator } from '../../src/sim/server.js';
 import { until } from '../support/ib-client.js';
 import { startTree } from '../support/probe.js';
+import { FEATURE_HEALTH_TOPIC, FEATURES_TOPIC, IB_STATUS_TOPIC, SUBSCRIPTIONS_STATUS_TOPIC } from '../../src/topics.js';
+import { componentSpec } from '../../src/actors/registry.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-scale-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,54 +45,43 @@ test('5,000 instruments: staged under the budgets through the pacer with a progr
   const tree = startTree(
     {
       children: [
-        {
-          id: 'ib_connection',
-          logic: ibConnectionLogic,
-          settings: ibConnectionSettings.parse({ port, reconnect: { minMs: 50, maxMs: 500, randomFactor: 0.2, maxAttempts: 0 }, orderIdFile: join(dir, 'ids.json') }),
-        },
-        {
-          id: 'subscriptions',
-          logic: subscriptionsLogic,
-          settings: subscriptionsSettings.parse({
+        componentSpec('ib_connection', 'ib_connection', { settings: ibConnectionSettings.parse({ port, reconnect: { minMs: 50, maxMs: 500, randomFactor: 0.2, maxAttempts: 0 }, orderIdFile: join(dir, 'ids.json') }) }),
+        componentSpec('subscriptions', 'subscriptions', { settings: subscriptionsSettings.parse({
             instruments: [...BOOKED.map((symbol) => ({ symbol, depth: { rows: 10 }, ticks: 'AllLast' })), { symbol: 'MSFT' }, { symbols: 'SYN0001..SYN4996' }],
             budgets: { marketDataLines: LINES },
             quotesSilenceMs: 60_000,
             progressMs: 2_000,
           }),
-          dependsOn: ['ib_connection'],
-        },
-        { id: 'l2_microstructure', logic: l2MicrostructureLogic, settings: l2MicrostructureSettings.parse({}), dependsOn: ['subscriptions'] },
-        {
-          id: 'features',
-          logic: featuresLogic,
-          // Short horizons: an instrument is warm about a second after its first two-sided quote.
+          dependsOn: ['ib_connection'] }),
+        componentSpec('l2_microstructure', 'l2_microstructure', { settings: l2MicrostructureSettings.parse({}), dependsOn: ['subscriptions'] }),
+        // Short horizons: an instrument is warm about a second after its first two-sided quote.
+        componentSpec('features', 'features', {
           settings: featuresSettings.parse({ samplesMs: [100, 1_000], volHalfLivesMs: [1_000], returnHorizonsMs: [1_000] }),
-          dependsOn: ['l2_microstructure'],
-        },
-        { id: 'feature_health', logic: featureHealthLogic, settings: featureHealthSettings.parse({ advisory: ['ret_1s'] }), dependsOn: ['features'] },
+          dependsOn: ['l2_microstructure'] }),
+        componentSpec('feature_health', 'feature_health', { settings: featureHealthSettings.parse({ advisory: ['ret_1s'] }), dependsOn: ['features'] }),
       ],
     },
     systemClock,
   );
   const states: string[] = [];
-  tree.bus.subscribe<IbStatus>(STATUS_TOPIC, (s) => states.push(s.state));
+  tree.bus.subscribe(IB_STATUS_TOPIC, (s) => states.push(s.state));
   let frame: FeatureFrame | undefined;
-  tree.bus.subscribe<FeatureFrame>(FEATURES_TOPIC, (f) => {
+  tree.bus.subscribe(FEATURES_TOPIC, (f) => {
     if (f.base) frame = f;
   });
-  const status = () => tree.bus.latest<SubscriptionsStatus>(SUBSCRIPTIONS_STATUS_TOPIC);
+  const status = () => tree.bus.latest(SUBSCRIPTIONS_STATUS_TOPIC);
   let maxWaiting = 0;
   try {
     await until(
       () => {
-        const link = tree.bus.latest<IbLink>(LINK_TOPIC);
+        const link = tree.services.current('ibLink');
         if (link) maxWaiting = Math.max(maxWaiting, link.pacer.waiting);
         return status()?.counts.live === LINES + 6;
       },
       `${LINES + 6} feeds live`,
       55_000,
     );
-    const engine = tree.bus.latest<FeatureEngine>(FEATURES_ENGINE_TOPIC)!;
+    const engine = tree.services.current('featureEngine')!;
     const symbols = engine.instruments;
     const staged = (i: number) => i < LINES;
     await until(() => frame !== undefined && frame.warm.subarray(0, LINES).every((w) => w === 1), 'every staged instrument warm', 10_000);
@@ -138,7 +129,7 @@ test('5,000 instruments: staged under the budgets through the pacer with a progr
     assert.ok(printed > 300, `the volume ticks of quote lines are prints: ${printed} of ${LINES - 3} quotes-only instruments traded`);
 
     // Nothing stops trading because of an instrument without a book, or one still waiting.
-    const health = tree.bus.latest<FeatureHealth>(FEATURE_HEALTH_TOPIC)!;
+    const health = tree.bus.latest(FEATURE_HEALTH_TOPIC)!;
     const problems = [...health.problems.keys()];
     assert.ok(
       problems.every((key) => BOOKED.some((symbol) => key.includes(` ${symbol}`)) && !key.startsWith('stale')),

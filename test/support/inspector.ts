@@ -6,21 +6,23 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { INSPECTOR_TOPIC, inspectorLogic, inspectorSettings } from '../../src/actors/inspector.js';
+import { inspectorSettings } from '../../src/actors/inspector.js';
+import { componentSpec } from '../../src/actors/registry.js';
 import { systemClock } from '../../src/clock.js';
 import type { ServerMessage } from '../../src/inspector/protocol.js';
 import type { ChildSpec } from '../../src/supervision/spec.js';
 import type { SupervisorSettings } from '../../src/supervision/supervisor.js';
 import { until } from './ib-client.js';
 import { startTree } from './probe.js';
+import { INSPECTOR_TOPIC } from '../../src/topics.js';
 
 export async function startInspected(children: ChildSpec[], settings: Partial<SupervisorSettings> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'keel-inspector-'));
   const tokenFile = join(dir, 'token');
-  const inspector: ChildSpec = { id: 'inspector', kind: 'inspector', logic: inspectorLogic, settings: inspectorSettings.parse({ port: 0, tokenFile }) };
+  const inspector = componentSpec('inspector', 'inspector', { settings: inspectorSettings.parse({ port: 0, tokenFile }) });
   const tree = startTree({ ...settings, children: [...children, inspector] }, systemClock);
   await until(() => tree.phase() === 'running', 'the tree running', 10_000);
-  const { url } = tree.bus.latest<{ url: string }>(INSPECTOR_TOPIC)!;
+  const { url } = tree.bus.latest(INSPECTOR_TOPIC)!;
   return {
     ...tree,
     url,

@@ -6,8 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FEATURE_SCHEMA_NAME, FEATURE_SCHEMA_VERSION } from '../../src/market/features.js';
-import type { Manifest } from '../../src/models/manifest.js';
-import { sha256 } from '../../src/models/manifest.js';
+import { type Manifest, sha256 } from '../../src/models/manifest.js';
 import { encodeModel } from '../../src/models/onnx/build.js';
 import { fitJumpModel } from '../../src/models/sjm.js';
 

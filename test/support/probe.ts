@@ -11,7 +11,8 @@ import { createLogger } from '../../src/log.js';
 import type { ComponentContext } from '../../src/supervision/component.js';
 import { serviceLogic } from '../../src/supervision/service.js';
 import type { ChildSpec } from '../../src/supervision/spec.js';
-import { supervisorMachine, type SupervisorSettings } from '../../src/supervision/supervisor.js';
+import { rootContext, supervisorMachine, type SupervisorSettings } from '../../src/supervision/supervisor.js';
+import { ServiceTable } from '../../src/services.js';
 
 export interface ProbeSettings {
   startMs?: number;
@@ -102,26 +103,19 @@ export class LogSink extends Writable {
 }
 
 /** A root supervisor, on a manual clock unless told otherwise, started; inspected as the daemon does. */
-export function startTree<C extends Clock = ManualClock>(settings: SupervisorSettings, clock: C = new ManualClock() as unknown as C) {
+export function startTree<C extends Clock = ManualClock>(settings: SupervisorSettings, clock: C = new ManualClock() as unknown as C, instance = 'keel') {
   const sink = new LogSink();
   const log = createLogger({ level: 'debug', pretty: false, destination: sink });
   const bus = new Bus();
-  const inspection = startInspection(bus, clock).tree;
+  const services = new ServiceTable();
+  const inspection = startInspection(bus, services, clock).tree;
   const errors: unknown[] = [];
   let done = false;
   const actor = createActor(supervisorMachine, {
     clock,
     systemId: 'root',
     inspect: inspection.observe,
-    input: {
-      id: 'root',
-      settings,
-      log,
-      clock,
-      bus,
-      fail: (e) => errors.push(e),
-      scope: (fn) => fn(),
-    },
+    input: rootContext({ instance, settings: { ...settings, services }, log, clock, bus, fail: (e) => errors.push(e) }),
   });
   actor.subscribe({ error: (e) => errors.push(e), complete: () => (done = true) });
   actor.start();
@@ -129,6 +123,7 @@ export function startTree<C extends Clock = ManualClock>(settings: SupervisorSet
     actor,
     clock,
     bus,
+    services,
     inspection,
     sink,
     errors,

@@ -15,25 +15,24 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { featureHealthLogic, featureHealthSettings, FEATURE_HEALTH_TOPIC } from '../../src/actors/feature-health.js';
-import { featuresLogic, featuresSettings } from '../../src/actors/features.js';
-import { ibConnectionLogic, ibConnectionSettings } from '../../src/actors/ib-connection.js';
-import { journalLogic, journalSettings, LEDGER_TOPIC } from '../../src/actors/journal.js';
-import { l2MicrostructureLogic, l2MicrostructureSettings } from '../../src/actors/l2-microstructure.js';
-import { paperTraderLogic, paperTraderSettings, TRADER_TOPIC } from '../../src/actors/paper-trader.js';
-import { GATE_TRANSITION_TOPIC, RISK_GATE_TOPIC, riskGateLogic, riskGateSettings } from '../../src/actors/risk-gate.js';
-import { SUBSCRIPTIONS_STATUS_TOPIC, subscriptionsLogic, subscriptionsSettings, type SubscriptionsStatus } from '../../src/actors/subscriptions.js';
+import { featureHealthSettings } from '../../src/actors/feature-health.js';
+import { featuresSettings } from '../../src/actors/features.js';
+import { ibConnectionSettings } from '../../src/actors/ib-connection.js';
+import { journalSettings } from '../../src/actors/journal.js';
+import { l2MicrostructureSettings } from '../../src/actors/l2-microstructure.js';
+import { paperTraderSettings } from '../../src/actors/paper-trader.js';
+import { riskGateSettings } from '../../src/actors/risk-gate.js';
+import { subscriptionsSettings } from '../../src/actors/subscriptions.js';
 import { systemClock } from '../../src/clock.js';
 import { checkSystemHealth } from '../../src/health/system-health.js';
-import { BOOK_RESYNC_TOPIC, BOOK_TOPIC, type BookResync, type OrderBooks } from '../../src/market/books.js';
-import type { FeatureHealth } from '../../src/market/feature-health.js';
+import type { BookResync } from '../../src/market/books.js';
 import { TwsSimulator } from '../../src/sim/server.js';
 import type { IbExecution } from '../../src/trading/ib-execution.js';
-import type { Ledger } from '../../src/trading/ledger.js';
-import type { GateTransition, RiskGate } from '../../src/trading/risk-gate.js';
-import type { PaperTrader } from '../../src/trading/trader.js';
+import type { GateTransition } from '../../src/trading/risk-gate.js';
 import { until } from '../support/ib-client.js';
 import { startTree } from '../support/probe.js';
+import { BOOK_RESYNC_TOPIC, FEATURE_HEALTH_TOPIC, GATE_TRANSITION_TOPIC, SUBSCRIPTIONS_STATUS_TOPIC } from '../../src/topics.js';
+import { componentSpec } from '../../src/actors/registry.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-stop-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -47,62 +46,42 @@ async function start(name: string) {
   const tree = startTree(
     {
       children: [
-        { id: 'journal', logic: journalLogic, settings: journalSettings.parse({ path: join(dir, `${name}.journal`) }) },
-        {
-          id: 'ib_connection',
-          logic: ibConnectionLogic,
-          settings: ibConnectionSettings.parse({ port, reconnect: { minMs: 50, maxMs: 500, randomFactor: 0.2, maxAttempts: 0 }, orderIdFile: join(dir, `${name}.ids`) }),
-          dependsOn: ['journal'],
-        },
-        {
-          id: 'subscriptions',
-          logic: subscriptionsLogic,
-          settings: subscriptionsSettings.parse({ instruments: SYMBOLS.map((symbol) => ({ symbol, depth: { rows: 10 }, ticks: 'AllLast' })), sweepMs: 20 }),
-          dependsOn: ['ib_connection'],
-        },
-        { id: 'l2_microstructure', logic: l2MicrostructureLogic, settings: l2MicrostructureSettings.parse({}), dependsOn: ['subscriptions'] },
-        {
-          id: 'features',
-          logic: featuresLogic,
-          // Short horizons: warm in about a second.
+        componentSpec('journal', 'journal', { settings: journalSettings.parse({ path: join(dir, `${name}.journal`) }) }),
+        componentSpec('ib_connection', 'ib_connection', { settings: ibConnectionSettings.parse({ port, reconnect: { minMs: 50, maxMs: 500, randomFactor: 0.2, maxAttempts: 0 }, orderIdFile: join(dir, `${name}.ids`) }),
+          dependsOn: ['journal'] }),
+        componentSpec('subscriptions', 'subscriptions', { settings: subscriptionsSettings.parse({ instruments: SYMBOLS.map((symbol) => ({ symbol, depth: { rows: 10 }, ticks: 'AllLast' })), sweepMs: 20 }),
+          dependsOn: ['ib_connection'] }),
+        componentSpec('l2_microstructure', 'l2_microstructure', { settings: l2MicrostructureSettings.parse({}), dependsOn: ['subscriptions'] }),
+        // Short horizons: warm in about a second.
+        componentSpec('features', 'features', {
           settings: featuresSettings.parse({ samplesMs: [100], volHalfLivesMs: [1000], returnHorizonsMs: [500], flowHalfLifeMs: 1000 }),
-          dependsOn: ['l2_microstructure'],
-        },
-        {
-          id: 'risk_gate',
-          logic: riskGateLogic,
-          // Far above what the test trades; the collar admits the resting buys 1.5 % under the bid.
+          dependsOn: ['l2_microstructure'] }),
+        // Far above what the test trades; the collar admits the resting buys 1.5 % under the bid.
+        componentSpec('risk_gate', 'risk_gate', {
           settings: riskGateSettings.parse({ limits: { maxPosition: 100_000, maxOrderNotional: 10_000_000, maxGrossExposure: 50_000_000, maxOrdersPerSecond: 50, collarBps: 500 } }),
-          dependsOn: ['journal'],
-        },
-        {
-          id: 'feature_health',
-          logic: featureHealthLogic,
-          // Returns are flat in many 500 ms windows: advisory here, as they would be for a model that does not use them.
+          dependsOn: ['journal'] }),
+        // Returns are flat in many 500 ms windows: advisory here, as they would be for a model that does not use them.
+        componentSpec('feature_health', 'feature_health', {
           settings: featureHealthSettings.parse({ maxDataAgeMs: 1500, thresholds: { window: 20 }, advisory: ['ret_500ms'] }),
-          dependsOn: ['features', 'risk_gate'],
-        },
-        {
-          id: 'paper_trader',
-          logic: paperTraderLogic,
-          // No predictor: every order is placed by the test.
+          dependsOn: ['features', 'risk_gate'] }),
+        // No predictor: every order is placed by the test.
+        componentSpec('paper_trader', 'paper_trader', {
           settings: paperTraderSettings.parse({ mode: 'ib', replaceAfterMs: 600_000 }),
-          dependsOn: ['l2_microstructure', 'risk_gate'],
-        },
+          dependsOn: ['l2_microstructure', 'risk_gate'] }),
       ],
     },
     systemClock,
   );
-  const bus = tree.bus;
+  const { bus, services } = tree;
   const transitions: GateTransition[] = [];
-  bus.subscribe<GateTransition>(GATE_TRANSITION_TOPIC, (t) => transitions.push(t));
+  bus.subscribe(GATE_TRANSITION_TOPIC, (t) => transitions.push(t));
   await until(() => tree.phase() === 'running', 'the tree to run', 10_000);
-  const gate = bus.latest<RiskGate>(RISK_GATE_TOPIC)!;
-  const health = () => bus.latest<FeatureHealth>(FEATURE_HEALTH_TOPIC)!;
-  const trader = bus.latest<PaperTrader>(TRADER_TOPIC)!;
-  const ledger = bus.latest<Ledger>(LEDGER_TOPIC)!;
+  const gate = services.current('riskGate')!;
+  const health = () => bus.latest(FEATURE_HEALTH_TOPIC)!;
+  const trader = services.current('trader')!;
+  const ledger = services.current('ledger')!;
   const execution = trader.execution as IbExecution;
-  const book = (symbol: string) => bus.latest<OrderBooks>(BOOK_TOPIC)?.book(SYMBOLS.indexOf(symbol as (typeof SYMBOLS)[number]));
+  const book = (symbol: string) => services.current('books')?.book(SYMBOLS.indexOf(symbol as (typeof SYMBOLS)[number]));
   // Every order's journaled states, in order.
   const journaled = new Map<string, string[]>();
   ledger.onEntry(({ record }) => {
@@ -124,7 +103,7 @@ async function start(name: string) {
     await until(() => tree.done, 'the tree to stop');
     await sim.close();
   };
-  return { sim, tree, bus, gate, health, trader, ledger, book, journaled, halted: () => atHalt, transitions, stop };
+  return { sim, tree, bus, services, gate, health, trader, ledger, book, journaled, halted: () => atHalt, transitions, stop };
 }
 
 type Started = Awaited<ReturnType<typeof start>>;
@@ -184,7 +163,7 @@ test('zero sizes in the SPY depth: HALTED, every working order cancelled at the 
     const resumeWhileBad = s.gate.resume('operator');
     assert.equal(resumeWhileBad.ok, false, 'resume is refused while the data is bad');
 
-    const report = checkSystemHealth(s.bus, s.tree.phase(), systemClock);
+    const report = checkSystemHealth(s.bus, s.services, s.tree.phase(), systemClock);
     assert.equal(report.overall_status, 'CRITICAL');
     assert.equal(report.components.risk_gate.status, 'CRITICAL');
     assert.equal(report.healthy, false);
@@ -214,10 +193,10 @@ test('NaN prices in the SPY depth: the book rejects every insert and update, and
     const lastBid = s.book('SPY')!.bestBid();
     const cancelsBefore = s.trader.counts.cancels;
 
-    const books = s.bus.latest<OrderBooks>(BOOK_TOPIC)!;
+    const books = s.services.current('books')!;
     const before = books.book(0)!.rejected[3]!;
     const resyncs: BookResync[] = [];
-    s.bus.subscribe<BookResync>(BOOK_RESYNC_TOPIC, (r) => resyncs.push(r));
+    s.bus.subscribe(BOOK_RESYNC_TOPIC, (r) => resyncs.push(r));
     s.sim.faults.corruptDepth('SPY', 'nan-prices');
     await until(() => s.gate.state === 'HALTED', 'the gate to halt', 10_000);
     assert.ok(books.book(0)!.rejected[3]! > before, 'NaN prices were rejected and counted, never applied');
@@ -251,7 +230,7 @@ test('NaN prices in the SPY depth: the book rejects every insert and update, and
       15_000,
     );
     assert.ok(resyncs.length > 0 && resyncs.every((r) => r.symbol === 'SPY'), 'the book said it was out of sync');
-    const spyDepth = s.bus.latest<SubscriptionsStatus>(SUBSCRIPTIONS_STATUS_TOPIC)!.feeds.find((f) => f.symbol === 'SPY' && f.kind === 'depth')!;
+    const spyDepth = s.bus.latest(SUBSCRIPTIONS_STATUS_TOPIC)!.feeds.find((f) => f.symbol === 'SPY' && f.kind === 'depth')!;
     assert.ok(spyDepth.rerequests > 0, 'and its depth was asked for again');
   } finally {
     await s.stop();

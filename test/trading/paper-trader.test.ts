@@ -11,21 +11,21 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { ibConnectionLogic, ibConnectionSettings } from '../../src/actors/ib-connection.js';
-import { journalLogic, journalSettings, LEDGER_TOPIC } from '../../src/actors/journal.js';
-import { l2MicrostructureLogic, l2MicrostructureSettings } from '../../src/actors/l2-microstructure.js';
-import { paperTraderLogic, paperTraderSettings, TRADER_TOPIC } from '../../src/actors/paper-trader.js';
-import { RISK_GATE_TOPIC, riskGateLogic, riskGateSettings } from '../../src/actors/risk-gate.js';
-import { subscriptionsLogic, subscriptionsSettings } from '../../src/actors/subscriptions.js';
+import { ibConnectionSettings } from '../../src/actors/ib-connection.js';
+import { journalSettings } from '../../src/actors/journal.js';
+import { l2MicrostructureSettings } from '../../src/actors/l2-microstructure.js';
+import { paperTraderSettings } from '../../src/actors/paper-trader.js';
+import { riskGateSettings } from '../../src/actors/risk-gate.js';
+import { subscriptionsSettings } from '../../src/actors/subscriptions.js';
 import { systemClock } from '../../src/clock.js';
-import { BOOK_TOPIC, type OrderBooks } from '../../src/market/books.js';
 import { TwsSimulator } from '../../src/sim/server.js';
 import type { IbExecution } from '../../src/trading/ib-execution.js';
-import type { Ledger } from '../../src/trading/ledger.js';
-import type { RiskGate } from '../../src/trading/risk-gate.js';
-import type { PaperTrader } from '../../src/trading/trader.js';
+
+
+
 import { until } from '../support/ib-client.js';
 import { startTree } from '../support/probe.js';
+import { componentSpec } from '../../src/actors/registry.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-ib-mode-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,43 +48,28 @@ async function start(name: string, options: StartOptions = {}) {
   const tree = startTree(
     {
       children: [
-        { id: 'journal', logic: journalLogic, settings: journalSettings.parse({ path: join(dir, `${name}.journal`) }) },
-        {
-          id: 'ib_connection',
-          logic: ibConnectionLogic,
-          settings: ibConnectionSettings.parse({ port, reconnect: { minMs: reconnectMinMs, maxMs: reconnectMinMs * 2, randomFactor: 0.2, maxAttempts: 0 }, orderIdFile: join(dir, `${name}.ids`) }),
-          dependsOn: ['journal'],
-        },
-        {
-          id: 'subscriptions',
-          logic: subscriptionsLogic,
-          settings: subscriptionsSettings.parse({ instruments: [{ symbol: 'SPY', depth: { rows: 10 }, ticks: 'AllLast' }] }),
-          dependsOn: ['ib_connection'],
-        },
-        { id: 'l2_microstructure', logic: l2MicrostructureLogic, settings: l2MicrostructureSettings.parse({}), dependsOn: ['subscriptions'] },
-        {
-          id: 'risk_gate',
-          logic: riskGateLogic,
-          settings: riskGateSettings.parse({ limits: { maxPosition: 100_000, maxOrderNotional: 10_000_000, maxGrossExposure: 50_000_000, maxOrdersPerSecond: 50, collarBps: 500 } }),
-          dependsOn: ['journal'],
-        },
-        {
-          id: 'paper_trader',
-          logic: paperTraderLogic,
-          // No predictor here: every order is placed by the test.
+        componentSpec('journal', 'journal', { settings: journalSettings.parse({ path: join(dir, `${name}.journal`) }) }),
+        componentSpec('ib_connection', 'ib_connection', { settings: ibConnectionSettings.parse({ port, reconnect: { minMs: reconnectMinMs, maxMs: reconnectMinMs * 2, randomFactor: 0.2, maxAttempts: 0 }, orderIdFile: join(dir, `${name}.ids`) }),
+          dependsOn: ['journal'] }),
+        componentSpec('subscriptions', 'subscriptions', { settings: subscriptionsSettings.parse({ instruments: [{ symbol: 'SPY', depth: { rows: 10 }, ticks: 'AllLast' }] }),
+          dependsOn: ['ib_connection'] }),
+        componentSpec('l2_microstructure', 'l2_microstructure', { settings: l2MicrostructureSettings.parse({}), dependsOn: ['subscriptions'] }),
+        componentSpec('risk_gate', 'risk_gate', { settings: riskGateSettings.parse({ limits: { maxPosition: 100_000, maxOrderNotional: 10_000_000, maxGrossExposure: 50_000_000, maxOrdersPerSecond: 50, collarBps: 500 } }),
+          dependsOn: ['journal'] }),
+        // No predictor here: every order is placed by the test.
+        componentSpec('paper_trader', 'paper_trader', {
           settings: paperTraderSettings.parse({ mode, replaceAfterMs: 600_000, reconcile: { onMismatch: options.onMismatch ?? 'HALTED' } }),
-          dependsOn: ['l2_microstructure', 'risk_gate'],
-        },
+          dependsOn: ['l2_microstructure', 'risk_gate'] }),
       ],
     },
     systemClock,
   );
   await until(() => tree.phase() === 'running', 'the tree to run', 10_000);
-  const bus = tree.bus;
-  const trader = bus.latest<PaperTrader>(TRADER_TOPIC)!;
-  const ledger = bus.latest<Ledger>(LEDGER_TOPIC)!;
-  const gate = bus.latest<RiskGate>(RISK_GATE_TOPIC)!;
-  const book = () => bus.latest<OrderBooks>(BOOK_TOPIC)?.book(0);
+  const { bus, services } = tree;
+  const trader = services.current('trader')!;
+  const ledger = services.current('ledger')!;
+  const gate = services.current('riskGate')!;
+  const book = () => services.current('books')?.book(0);
   await until(() => book()?.twoSided() === true && book()!.count[0]! >= 5, 'a SPY book with depth', 10_000);
   const stop = async () => {
     tree.actor.send({ type: 'shutdown' });
