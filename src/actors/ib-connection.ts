@@ -222,12 +222,14 @@ export const ibConnectionLogic = setup({
       on: {
         'api.ready': {
           target: 'connected',
-          actions: assign(({ context, event }) => {
-            context.link.orderIds.start(event.nextValidId);
-            context.link.ready = true;
-            context.ctx.log.info({ clientId: context.clientId, nextValidId: event.nextValidId }, 'connected to TWS: ready');
-            return { failures: 0, farmsDown: [], ibUnreachable: false, reason: 'nextValidId received', dataEpoch: context.dataEpoch + 1 };
-          }),
+          actions: [
+            assign(({ context }) => ({ failures: 0, farmsDown: [], ibUnreachable: false, reason: 'nextValidId received', dataEpoch: context.dataEpoch + 1 })),
+            ({ context, event }) => {
+              context.link.orderIds.start(event.nextValidId);
+              context.link.ready = true;
+              context.ctx.log.info({ clientId: context.clientId, nextValidId: event.nextValidId }, 'connected to TWS: ready');
+            },
+          ],
         },
         'api.closed': { target: 'reconnecting', actions: 'noteClosed' },
         'api.code': [

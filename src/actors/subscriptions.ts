@@ -276,18 +276,19 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
 
   // The pacer's sustained rate (its burst aside): what an ETA can count on.
   const requestsPerSecond = link.pacer.perSecond - link.pacer.burst;
-  let stagingSince = NaN;
-  let progressAt = NaN;
+  /** While requests are still to leave: since when, and when progress was last logged. */
+  let staging: { since: number; reportedAt: number } | undefined;
   const reportProgress = (progress: StagingProgress, now: number) => {
     // Staging lasts while requests are still to leave; a feed asked and quiet does not hold it open.
     if (requestsToGo(progress) > 0) {
-      if (stagingSince !== stagingSince) progressAt = stagingSince = now;
-      if (now - progressAt < settings.progressMs) return;
-      progressAt = now;
+      staging ??= { since: now, reportedAt: now };
+      if (now - staging.reportedAt < settings.progressMs) return;
+      staging.reportedAt = now;
       log.info({ pacerWaiting: link.pacer.waiting, requestsSent: link.pacer.sent }, progressLine(progress, requestsPerSecond));
-    } else if (stagingSince === stagingSince) {
-      log.info({ seconds: (now - stagingSince) / 1000 }, `subscriptions staged in ${((now - stagingSince) / 1000).toFixed(1)} s: ${progressLine(progress, requestsPerSecond)}`);
-      stagingSince = NaN;
+    } else if (staging) {
+      const seconds = (now - staging.since) / 1000;
+      log.info({ seconds }, `subscriptions staged in ${seconds.toFixed(1)} s: ${progressLine(progress, requestsPerSecond)}`);
+      staging = undefined;
     }
   };
 
