@@ -21,6 +21,7 @@ import type { ChildState, SupervisorState } from '../supervision/decisions.js';
 import type { ChildSpec } from '../supervision/spec.js';
 import { EventRing } from './event-ring.js';
 import { describeContext, machineShape } from './machine-shape.js';
+import { stateText } from './web/state-text.js';
 import type { ActorDetail, ActorView, InspectorEvent, InspectorEventKind } from './protocol.js';
 
 /** What inspection hands over is the actor itself (XState's Actor), not just a ref. */
@@ -48,8 +49,6 @@ function supervisorContext(context: unknown): SupervisorContextLike | undefined 
 
 /** State values are strings or small objects; compare them by their JSON. */
 const sameState = (a: unknown, b: unknown) => a === b || (typeof a === 'object' && typeof b === 'object' && JSON.stringify(a) === JSON.stringify(b));
-
-const stateText = (value: unknown) => (value === null ? '-' : typeof value === 'string' ? value : JSON.stringify(value));
 
 export class ActorTree {
   private readonly views = new Map<string, MutableView>();

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { after, test } from 'node:test';
 import { chromium, type Page } from 'playwright-core';
+import { stateText } from '../../src/inspector/web/state-text.js';
 import { writeInspectedConfig } from '../support/inspector.js';
 import { runKeel, type Running } from '../support/process.js';
 
@@ -91,6 +92,13 @@ test('the inspector page shows the tree and the gate, and follows a restart made
   await page.locator('[data-actor="risk_gate"]').click();
   await page.locator('#detail [data-detail="actor"]').waitFor({ timeout: 15_000 });
   await page.locator('#machine .sbox.active').first().waitFor({ timeout: 15_000 });
+
+  // State values read as the shared stateText renders them (the page imports the same module).
+  const gateView = ((await (await fetch(new URL('/api/actors/risk_gate', url))).json()) as { actor: { state: unknown } }).actor;
+  await eventually(
+    async () => (await page.locator('[data-actor="risk_gate"] [data-field="state"]').textContent()) === stateText(gateView.state, '—'),
+    `risk_gate's state on the page as '${stateText(gateView.state, '—')}'`,
+  );
 
   const beacon = '[data-actor="beacon"]';
   await eventually(async () => (await attr(page, beacon, 'data-status')) === 'running', 'beacon running on the page');

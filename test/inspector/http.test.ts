@@ -4,7 +4,7 @@
  * requests, after all of which the daemon is still up and nothing failed.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +73,20 @@ test('read-only endpoints: health, metrics, actors, one actor, features, positio
   assert.equal(positions.status, 503);
   assert.match(String(positions.json().error), /paper_trader/);
   assert.deepEqual((await get('/api/orders')).json(), { working: [], recent: [], total: 0 });
+});
+
+test('the web page and the shared stateText module it imports are served as JavaScript', async () => {
+  const page = await get('/');
+  assert.equal(page.status, 200);
+  assert.match(page.type, /^text\/html/);
+  const app = await get('/app.js');
+  assert.equal(app.status, 200);
+  assert.match(app.type, /^text\/javascript/);
+  assert.match(app.text, /from '\.\/state-text\.js'/);
+  const shared = await get('/state-text.js');
+  assert.equal(shared.status, 200);
+  assert.match(shared.type, /^text\/javascript/);
+  assert.equal(shared.text, readFileSync(new URL('../../src/inspector/web/state-text.js', import.meta.url), 'utf8'));
 });
 
 test('control without the token or with a wrong one is 401 and changes nothing; with it the gate halts and resumes', async () => {

@@ -1,16 +1,7 @@
 /** Text and colour choices of `keel inspect`, kept apart from Ink so they can be tested. */
 
-/** An XState state value as one short string: 'running', {connected: 'live'} -> 'connected.live', parallel regions joined by ', '. */
-export function stateText(value: unknown): string {
-  if (value === null || value === undefined) return '-';
-  if (typeof value === 'string') return value;
-  if (typeof value !== 'object') return String(value);
-  const parts = Object.entries(value as Record<string, unknown>).map(([key, inner]) => {
-    const rest = stateText(inner);
-    return rest === '-' || (typeof inner === 'object' && inner !== null && Object.keys(inner).length === 0) ? key : `${key}.${rest}`;
-  });
-  return parts.length === 1 ? parts[0]! : `{${parts.join(', ')}}`;
-}
+// One rendering of XState state values for the page and the terminal: the page imports the same file.
+export { stateText } from '../../inspector/web/state-text.js';
 
 /** Ink colour names. */
 export type Colour = 'green' | 'yellow' | 'red' | 'magenta' | 'cyan' | 'gray' | 'white' | 'blue';

@@ -2,6 +2,8 @@
 // It keeps one model of what the daemon said on /ws (src/inspector/protocol.ts)
 // and redraws only the parts that changed, at most once per animation frame.
 
+import { stateText } from './state-text.js';
+
 const MAX_EVENTS = 500;
 const DETAIL_REFRESH_MS = 1000;
 const RECONNECT_MIN_MS = 250;
@@ -46,15 +48,6 @@ function clockTime(ms) {
   const d = new Date(ms);
   const pad = (n, w = 2) => String(n).padStart(w, '0');
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
-}
-
-/** An XState state value as text: 'running', {connected: 'live'} -> 'connected.live', parallel regions joined by ', '. */
-function stateText(value) {
-  if (value === null || value === undefined) return '—';
-  if (typeof value !== 'object') return String(value);
-  return Object.entries(value)
-    .map(([k, v]) => (v === null || (typeof v === 'object' && Object.keys(v).length === 0) ? k : `${k}.${stateText(v)}`))
-    .join(', ');
 }
 
 /** Every active state's dotted path from the machine root, e.g. {connected: 'live'} -> connected, connected.live. */
@@ -325,7 +318,7 @@ function updateRow(row, a) {
   row.dataset.health = a.health?.status ?? '';
   const field = (name) => row.querySelector(`[data-field="${name}"]`);
   row.querySelector('.kind').textContent = a.kind;
-  field('state').textContent = stateText(a.state);
+  field('state').textContent = stateText(a.state, '—');
   field('status').textContent = a.status;
   const restarts = field('restarts');
   restarts.textContent = `↻${a.restarts}`;
@@ -390,7 +383,7 @@ function drawDetail(d) {
   const facts = {
     kind: a.kind,
     parent: a.parent ?? '—',
-    state: stateText(a.state),
+    state: stateText(a.state, '—'),
     status: a.status,
     restarts: String(a.restarts),
     since: clockTime(a.since),
