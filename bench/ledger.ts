@@ -22,10 +22,10 @@
  *
  * Then the path a trade takes: from the trader's decision (PaperTrader.order
  * through the risk gate with its limits) to the fill being durable in the
- * ledger. The order is journaled, sent once durable to the sim execution
+ * ledger. The order is journaled, sent once durable to the book venue
  * (latency 0: the next timer tick) which fills it against an in-memory book,
  * and the fill is journaled. One decision at a time, so the figure is the
- * latency of two journal round trips plus the execution, not a throughput.
+ * latency of two journal round trips plus the venue's fill, not a throughput.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,11 +37,11 @@ import { systemClock } from '../src/clock.js';
 import { createLogger } from '../src/log.js';
 import { ASK, BID, INSERT } from '../src/market/order-book.js';
 import { OrderBooks } from '../src/market/books.js';
+import { BookVenue } from '../src/trading/book-venue.js';
 import { Ledger } from '../src/trading/ledger.js';
 import { riskLimits } from '../src/trading/limits.js';
 import { policySettings, TradingPolicy } from '../src/trading/policy.js';
 import { RiskGate } from '../src/trading/risk-gate.js';
-import { SimExecution } from '../src/trading/sim-execution.js';
 import { PaperTrader } from '../src/trading/trader.js';
 import { fmt, median, percentile, type BenchOptions } from './stats.js';
 
@@ -170,7 +170,7 @@ function decisionToFill(options: FileJournalOptions) {
         throw error;
       },
     });
-    const execution = new SimExecution({
+    const venue = new BookVenue({
       clock: systemClock,
       instrumentOf: (symbol) => (symbol === 'SPY' ? 0 : undefined),
       books: () => books,
@@ -179,7 +179,7 @@ function decisionToFill(options: FileJournalOptions) {
       minFeePerOrder: 1,
       onEvent: (e) => trader.onEvent(e),
     });
-    trader.execution = execution;
+    trader.venue = venue;
     const latencies: number[] = [];
     for (let k = 0; k < DECISIONS; k++) {
       const at = performance.now();
@@ -195,7 +195,7 @@ function decisionToFill(options: FileJournalOptions) {
       latencies.push(performance.now() - at);
       await trader.settled();
     }
-    execution.close();
+    venue.close();
     return latencies;
   });
 }
@@ -241,7 +241,7 @@ export async function ledgerBench({ runs, progress }: BenchOptions) {
       );
     }),
     '',
-    `Decision to durable fill (${DECISIONS} trades one at a time: order journaled, sent, filled by the sim execution, fill journaled):`,
+    `Decision to durable fill (${DECISIONS} trades one at a time: order journaled, sent, filled by the book venue, fill journaled):`,
     '',
     '| variant | p50 | p99 | p99 / fsync each |',
     '|---|---|---|---|',

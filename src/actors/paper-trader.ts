@@ -1,6 +1,6 @@
 /**
  * paper_trader: turns predictions into orders through the risk gate, in one
- * of two modes: `sim` fills against the live L2 book, `ib` sends to TWS /
+ * of two modes: `book` fills against the live L2 book, `ib` sends to TWS /
  * Gateway (a paper account). It starts last and stops first, cancelling its
  * working orders on the way out.
  *
@@ -9,30 +9,31 @@
  * records what the journal missed, closes orders the broker no longer has,
  * and, on a mismatch it cannot settle, leaves the gate REDUCING or HALTED as
  * configured. It does the same after every reconnect, so fills made while the
- * link was down are never lost. In `sim` mode the simulated execution does
- * not outlive a session: orders left working by an earlier one are closed.
+ * link was down are never lost. In `book` mode the book venue does not
+ * outlive a session: orders left working by an earlier one are closed.
  */
 import { z } from 'zod';
 import { serviceLogic } from '../supervision/service.js';
-import type { Execution } from '../trading/execution.js';
-import { IbExecution } from '../trading/ib-execution.js';
+import { BookVenue } from '../trading/book-venue.js';
+import { IbVenue } from '../trading/ib-venue.js';
 import { policySettings, TradingPolicy } from '../trading/policy.js';
 import { reconcile } from '../trading/reconcile.js';
-import { SimExecution } from '../trading/sim-execution.js';
 import { PaperTrader } from '../trading/trader.js';
 import { TradingDay } from '../trading/trading-day.js';
+import type { Venue } from '../trading/venue.js';
 import { BOOK_TOPIC, IB_STATUS_TOPIC, PORTFOLIO_TOPIC, PREDICTIONS_TOPIC, REGIME_TOPIC, TRADES_TOPIC } from '../topics.js';
 
 export const paperTraderSettings = z
   .object({
-    /** sim: fills against the live L2 book; ib: orders go to TWS / Gateway (use a paper account). */
-    mode: z.enum(['sim', 'ib']).default('sim'),
+    /** book: fills against the live L2 book; ib: orders go to TWS / Gateway (use a paper account). */
+    mode: z.enum(['book', 'ib']).default('book'),
     policy: policySettings.prefault({}),
     /** A working order older than this is cancelled and placed again at the current price. */
     replaceAfterMs: z.number().int().positive().default(5_000),
-    sim: z
+    /** The book venue (book mode). */
+    book: z
       .object({
-        /** From the decision to the order reaching the simulated market. */
+        /** From the decision to the order reaching the market. */
         latencyMs: z.number().min(0).default(5),
         /** IB fixed pricing for US stocks. */
         feePerShare: z.number().min(0).default(0.005),
@@ -98,10 +99,10 @@ export const paperTraderLogic = serviceLogic<PaperTraderSettings>(async (ctx) =>
     }),
   );
 
-  let execution: Execution;
+  let venue: Venue;
   let settle: () => Promise<void>;
   if (link) {
-    const ib = new IbExecution({
+    const ib = new IbVenue({
       link,
       clock,
       log,
@@ -110,7 +111,7 @@ export const paperTraderLogic = serviceLogic<PaperTraderSettings>(async (ctx) =>
       earlierOrders: new Map(ledger.workingOrders().flatMap((o) => (o.brokerOrderId === undefined ? [] : [[o.brokerOrderId, o.ref] as const]))),
       snapshotTimeoutMs: settings.reconcile.timeoutMs,
     });
-    execution = ib;
+    venue = ib;
     settle = async () => {
       const snapshot = await ib.snapshot(ledger.lastFillAt - settings.reconcile.overlapMs);
       // The executions the journal missed came through as fills on the way: let them be durable first.
@@ -128,31 +129,31 @@ export const paperTraderLogic = serviceLogic<PaperTraderSettings>(async (ctx) =>
       else gate.reduceOnly(reason, 'paper_trader');
     };
   } else {
-    const sim = new SimExecution({
+    const bookVenue = new BookVenue({
       clock,
       instrumentOf: (symbol) => {
         const i = symbols.indexOf(symbol);
         return i < 0 ? undefined : i;
       },
       books,
-      latencyMs: settings.sim.latencyMs,
-      feePerShare: settings.sim.feePerShare,
-      minFeePerOrder: settings.sim.minFeePerOrder,
+      latencyMs: settings.book.latencyMs,
+      feePerShare: settings.book.feePerShare,
+      minFeePerOrder: settings.book.minFeePerOrder,
       onEvent: (e) => trader.onEvent(e),
     });
-    execution = sim;
-    cleanups.push(bus.subscribe(BOOK_TOPIC, (changed) => sim.onBooks(changed)));
-    cleanups.push(bus.subscribe(TRADES_TOPIC, (batch) => sim.onTrades(batch)));
+    venue = bookVenue;
+    cleanups.push(bus.subscribe(BOOK_TOPIC, (changed) => bookVenue.onBooks(changed)));
+    cleanups.push(bus.subscribe(TRADES_TOPIC, (batch) => bookVenue.onTrades(batch)));
     settle = async () => {
       const left = ledger.workingOrders();
       for (const o of left) {
-        await ledger.record({ type: 'order.status', at: clock.wallNow(), ref: o.ref, state: 'cancelled', reason: 'sim mode: the simulated execution ended with the session that placed it' });
+        await ledger.record({ type: 'order.status', at: clock.wallNow(), ref: o.ref, state: 'cancelled', reason: 'book mode: the book venue does not outlive the session that placed the order' });
       }
       if (left.length > 0) log.warn({ orders: left.length }, `closed ${left.length} orders an earlier session left working`);
     };
   }
-  trader.execution = execution;
-  cleanups.push(() => execution.close());
+  trader.venue = venue;
+  cleanups.push(() => venue.close());
   cleanups.push(gate.onHalt(() => trader.cancelAll(`trading halted: ${gate.reason}`)));
 
   await settle();

@@ -151,7 +151,7 @@ export const componentKinds = {
   paper_trader: {
     logic: paperTraderLogic,
     settings: paperTraderSettings,
-    description: 'predictions to orders through the risk gate; fills against the live book (sim) or at TWS (ib), reconciled with the broker',
+    description: 'predictions to orders through the risk gate; fills against the live book (book) or at TWS (ib), reconciled with the broker',
     contract: {
       provides: ['trader'],
       needs: ['ledger', 'riskGate', 'instruments', 'books'],

@@ -21,7 +21,7 @@ export const replayCommand: Command = {
   summary: 'replay a recording through the actors, as fast as they go',
   usage: 'keel replay FILE [--speed max|1x|10x] [--config FILE]',
   help: `Feeds a recording through the same actors as the daemon (books, features,
-feature health, regime, predictor, risk gate, the paper trader in sim mode)
+feature health, regime, predictor, risk gate, the paper trader in book mode)
 under a simulated clock: timers fire at the recorded instants, so the
 decisions are the same however fast the machine is. Shows a progress bar,
 then a summary: rows, rows/s, prediction frames, orders and fills, P&L,

@@ -18,14 +18,14 @@ export interface OrderRecord {
   readonly orderType: 'LMT' | 'MKT';
   /** NaN for a market order. */
   readonly limitPrice: number;
-  /** The IB order id reserved for it (ib mode); absent in sim mode. */
+  /** The IB order id reserved for it (ib mode); absent in book mode. */
   readonly brokerOrderId?: number;
   /** Why the trader wants it, in words. */
   readonly reason: string;
 }
 
 /**
- * Where an order stands, as the broker (or the simulated execution) told us,
+ * Where an order stands, as the broker (or the book venue) told us,
  * or as we decided: `cancel-requested` is ours, `lost` is what reconciliation
  * records for an order the broker never had.
  */
@@ -50,7 +50,7 @@ export interface FillRecord {
   readonly symbol: string;
   readonly quantity: number;
   readonly price: number;
-  /** Known at once in sim mode; in ib mode 0 here and a CommissionRecord follows. */
+  /** Known at once in book mode; in ib mode 0 here and a CommissionRecord follows. */
   readonly commission: number;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Replay: a recording fed through the daemon's own actors (books, features,
- * feature health, regime, predictor, risk gate, paper trader in sim mode,
+ * feature health, regime, predictor, risk gate, paper trader in book mode,
  * journal) under a simulated clock. What talked to IB (simulator,
  * ib_connection, subscriptions) is replaced by `replay_source`, which only
  * announces the recorded universe; the player then publishes the recorded
@@ -95,7 +95,7 @@ export function replayTree(config: KeelConfig, journalPath: string): KeelConfig 
     const dependsOn = [...new Set(c.dependsOn.flatMap((d) => (feeds.has(d) ? [SOURCE_ID] : removed.has(d) ? [] : [d])))];
     let settings = c.settings;
     if (c.kind === 'journal') settings = { ...settings, path: journalPath };
-    if (c.kind === 'paper_trader') settings = { ...settings, mode: 'sim' };
+    if (c.kind === 'paper_trader') settings = { ...settings, mode: 'book' };
     components[id] = { ...c, dependsOn, settings };
   }
   for (const kind of ['l2_microstructure', 'features'] as const) {

@@ -10,7 +10,7 @@
  * stay REDUCING or HALTED.
  */
 import type { OrderStatusRecord } from '../journal/records.js';
-import type { BrokerSnapshot } from './ib-execution.js';
+import type { BrokerSnapshot } from './ib-venue.js';
 import { isWorking, type Ledger } from './ledger.js';
 
 export interface Reconciliation {

@@ -4,7 +4,7 @@
  * per instrument at a time, each asked of the risk gate first.
  *
  * Nothing counts before the journal has it. An order is recorded (with its
- * IB order id in ib mode) and only sent once durable; what the execution
+ * IB order id in ib mode) and only sent once durable; what the venue
  * reports (working, fills, commissions, cancels) is recorded, and the ledger
  * moves when the record is durable. So a crash at any point leaves a journal
  * whose replay is exactly what had counted, and an order recorded but not yet
@@ -21,7 +21,7 @@ import type { Clock } from '../clock.js';
 import type { LedgerRecord } from '../journal/records.js';
 import type { OrderBooks } from '../market/books.js';
 import type { PredictionFrame } from '../models/predictor.js';
-import type { Execution, ExecutionEvent, OrderTicket } from './execution.js';
+import type { OrderTicket, Venue, VenueEvent } from './venue.js';
 import { isWorking, type Ledger } from './ledger.js';
 import type { TradingPolicy } from './policy.js';
 import type { Decision, RiskGate } from './risk-gate.js';
@@ -48,7 +48,7 @@ export interface TraderOptions {
 }
 
 export class PaperTrader {
-  execution: Execution | undefined;
+  venue: Venue | undefined;
   /** The one order per instrument that is in flight or working, by symbol. */
   private readonly active = new Map<string, string>();
   /** Orders recorded but not yet durable, by ref: halting before they are sent keeps them at home. */
@@ -112,8 +112,8 @@ export class PaperTrader {
     for (let i = 0; i < symbols.length; i++) this.work(i);
   }
 
-  /** Records what the execution reports; the ledger moves once it is durable. */
-  onEvent(event: ExecutionEvent): void {
+  /** Records what the venue reports; the ledger moves once it is durable. */
+  onEvent(event: VenueEvent): void {
     switch (event.kind) {
       case 'status':
         this.record({ type: 'order.status', at: event.at, ref: event.ref, state: event.state, permId: event.permId, reason: event.reason });
@@ -248,7 +248,7 @@ export class PaperTrader {
         return;
       }
       this.placedAt.set(ref, this.options.clock.now());
-      this.execution!.submit(ticket);
+      this.venue!.submit(ticket);
     });
     return ref;
   }
@@ -257,7 +257,7 @@ export class PaperTrader {
   cancel(ref: string, reason: string): void {
     this.counts.cancels++;
     this.record({ type: 'order.status', at: this.options.clock.wallNow(), ref, state: 'cancel-requested', reason });
-    this.execution!.cancel(ref);
+    this.venue!.cancel(ref);
   }
 
   /** Appends through the ledger; `then` runs once the record is durable and applied. */

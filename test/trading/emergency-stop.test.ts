@@ -27,7 +27,7 @@ import { systemClock } from '../../src/clock.js';
 import { checkSystemHealth } from '../../src/health/system-health.js';
 import type { BookResync } from '../../src/market/books.js';
 import { TwsSimulator } from '../../src/sim/server.js';
-import type { IbExecution } from '../../src/trading/ib-execution.js';
+import type { IbVenue } from '../../src/trading/ib-venue.js';
 import type { GateTransition } from '../../src/trading/risk-gate.js';
 import { until } from '../support/ib-client.js';
 import { startTree } from '../support/probe.js';
@@ -80,7 +80,7 @@ async function start(name: string) {
   const health = () => bus.latest(FEATURE_HEALTH_TOPIC)!;
   const trader = services.current('trader')!;
   const ledger = services.current('ledger')!;
-  const execution = trader.execution as IbExecution;
+  const venue = trader.venue as IbVenue;
   const book = (symbol: string) => services.current('books')?.book(SYMBOLS.indexOf(symbol as (typeof SYMBOLS)[number]));
   // Every order's journaled states, in order.
   const journaled = new Map<string, string[]>();
@@ -89,11 +89,11 @@ async function start(name: string) {
     if (!journaled.has(record.ref)) journaled.set(record.ref, []);
     journaled.get(record.ref)!.push(record.state);
   });
-  // What the execution had done with each order by the time anyone heard of the halt.
+  // What the venue had done with each order by the time anyone heard of the halt.
   let atHalt: { stages: Map<string, string | undefined>; cancels: number } | undefined;
   gate.onTransition((t) => {
     if (t.to !== 'HALTED' || atHalt) return;
-    atHalt = { stages: new Map([...ledger.orders.keys()].map((ref) => [ref, execution.stageOf(ref)])), cancels: trader.counts.cancels };
+    atHalt = { stages: new Map([...ledger.orders.keys()].map((ref) => [ref, venue.stageOf(ref)])), cancels: trader.counts.cancels };
   });
   // Every instrument judged and healthy: the data path is live end to end.
   await until(() => !Number.isNaN(health().qualityPct()) && health().problems.size === 0 && SYMBOLS.every((s) => book(s)?.twoSided()), 'the features judged healthy', 10_000);

@@ -1,6 +1,6 @@
 /**
- * The paper trader in both modes on the simulator's live market. In `sim`
- * mode its own execution fills against keel's L2 book. In `ib` mode it goes
+ * The paper trader in both modes on the simulator's live market. In `book`
+ * mode its book venue fills against keel's L2 book. In `ib` mode it goes
  * through the unmodified IB client, with the simulator as the broker: partial fills, cancel and replace, a fill
  * that arrives before its order, duplicate execution reports, and a
  * disconnect while an order is open followed by reconciliation. The broker's
@@ -19,7 +19,7 @@ import { riskGateSettings } from '../../src/actors/risk-gate.js';
 import { subscriptionsSettings } from '../../src/actors/subscriptions.js';
 import { systemClock } from '../../src/clock.js';
 import { TwsSimulator } from '../../src/sim/server.js';
-import type { IbExecution } from '../../src/trading/ib-execution.js';
+import type { IbVenue } from '../../src/trading/ib-venue.js';
 
 
 
@@ -32,7 +32,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const ACCOUNT = 'DU1234567';
 
 interface StartOptions {
-  mode?: 'sim' | 'ib';
+  mode?: 'book' | 'ib';
   ackDelayMs?: number;
   reconnectMinMs?: number;
   /** A broker that outlives this tree (left open by stop), listening on `port`. */
@@ -90,7 +90,7 @@ async function start(name: string, options: StartOptions = {}) {
     const ours = sim.broker.executions.filter((e) => e.orderRef?.startsWith('keel.'));
     assert.deepEqual([...ledger.fills.keys()].sort(), ours.map((e) => e.execId).sort(), 'every execution once');
   };
-  return { sim, tree, bus, trader, ledger, gate, book, stop, place, agreesWithBroker, execution: () => trader.execution as IbExecution };
+  return { sim, tree, bus, trader, ledger, gate, book, stop, place, agreesWithBroker, venue: () => trader.venue as IbVenue };
 }
 
 const round = (price: number) => Math.round(price * 100) / 100;
@@ -151,10 +151,10 @@ test('ib mode: a fill reported before its order, and every execution reported tw
     const ref = s.place(200);
     await until(() => s.ledger.order(ref)?.state === 'filled', 'the order to fill', 10_000);
     // The fill came first: the order was still pending when it was recorded.
-    assert.equal(s.execution().stageOf(ref), 'sent');
-    await until(() => s.execution().stageOf(ref) === 'working', 'the late openOrder');
+    assert.equal(s.venue().stageOf(ref), 'sent');
+    await until(() => s.venue().stageOf(ref) === 'working', 'the late openOrder');
     assert.equal(s.ledger.order(ref)!.state, 'filled', 'late news does not move a filled order back');
-    assert.ok(s.execution().duplicateExecutions > 0, 'the duplicates arrived and were dropped');
+    assert.ok(s.venue().duplicateExecutions > 0, 'the duplicates arrived and were dropped');
     await until(() => [...s.ledger.fills.values()].every((f) => f.commission > 0), 'the commissions');
     s.agreesWithBroker();
   } finally {
@@ -182,8 +182,8 @@ test('ib mode: the link drops while an order is open; its fill is recovered on r
   }
 });
 
-test('sim mode: a marketable order fills against the live book at its prices, with fees; a resting one waits and cancels', async () => {
-  const s = await start('sim-mode', { mode: 'sim' });
+test('book mode: a marketable order fills against the live book at its prices, with fees; a resting one waits and cancels', async () => {
+  const s = await start('book-mode', { mode: 'book' });
   try {
     const book = s.book()!;
     const asks = Array.from(book.price.subarray(0, book.count[0]!));

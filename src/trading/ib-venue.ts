@@ -1,7 +1,7 @@
 /**
- * `ib` execution: the trader's orders go to TWS / Gateway (use a paper
+ * The `ib` venue: the trader's orders go to TWS / Gateway (use a paper
  * account) through the link's pacer, and what TWS says about them comes back
- * as execution events.
+ * as venue events.
  *
  * One small state machine per order, driven by openOrder, orderStatus,
  * execDetails, commissionReport and order errors:
@@ -17,13 +17,13 @@
  * openOrder, or belong to an order of an earlier session) waits in a buffer
  * until openOrder names its orderRef. A commission waits for its fill.
  */
-import { EventName, OrderAction, OrderType, SecType, type Contract, type Execution as IbExecutionReport, type CommissionReport, type Order, type OrderState as IbOrderState } from '@stoqey/ib';
+import { EventName, OrderAction, OrderType, SecType, type Contract, type Execution, type CommissionReport, type Order, type OrderState as IbOrderState } from '@stoqey/ib';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { listenTo, type IbLink } from '../ib/link.js';
 import { PRIORITY } from '../ib/pacer.js';
 import type { OrderState } from '../journal/records.js';
-import type { Execution, ExecutionListener, OrderTicket } from './execution.js';
+import type { OrderTicket, Venue, VenueListener } from './venue.js';
 
 /** Where an order stands at the broker, as far as this session knows. */
 type Stage = 'sent' | 'working' | 'cancel-requested' | 'cancelled' | 'rejected';
@@ -72,11 +72,11 @@ export interface BrokerSnapshot {
 /** Request ids for execution reports, far from the subscriptions' (1e9 up). */
 const FIRST_EXECUTIONS_REQUEST = 900_000_000;
 
-export interface IbExecutionOptions {
+export interface IbVenueOptions {
   readonly link: IbLink;
   readonly clock: Clock;
   readonly log: Logger;
-  readonly onEvent: ExecutionListener;
+  readonly onEvent: VenueListener;
   /** Executions already in the ledger: never reported again. */
   readonly knownExecution: (execId: string) => boolean;
   /** Orders of earlier sessions that may still work: ref by IB order id. */
@@ -84,7 +84,7 @@ export interface IbExecutionOptions {
   readonly snapshotTimeoutMs?: number;
 }
 
-export class IbExecution implements Execution {
+export class IbVenue implements Venue {
   private readonly orders = new Map<number, TrackedOrder>();
   private readonly byRef = new Map<string, TrackedOrder>();
   private readonly reportedExecs = new Set<string>();
@@ -97,7 +97,7 @@ export class IbExecution implements Execution {
   private snapshotting: { openOrders: BrokerSnapshot['openOrders'][number][]; positions: Map<string, number>; executions: number; reqId: number } | undefined;
   private readonly stopListening: () => void;
 
-  constructor(private readonly options: IbExecutionOptions) {
+  constructor(private readonly options: IbVenueOptions) {
     for (const [orderId, ref] of options.earlierOrders) this.track(ref, orderId, 'working');
     this.stopListening = listenTo(options.link.api, [
       [EventName.openOrder, this.onOpenOrder],
@@ -232,7 +232,7 @@ export class IbExecution implements Execution {
     if (stage) this.move(tracked, stage);
   };
 
-  private readonly onExecDetails = (reqId: number, contract: Contract, execution: IbExecutionReport): void => {
+  private readonly onExecDetails = (reqId: number, contract: Contract, execution: Execution): void => {
     if (this.snapshotting && reqId === this.snapshotting.reqId) this.snapshotting.executions++;
     const execId = execution.execId ?? '';
     if (execId === '' || this.reportedExecs.has(execId) || this.options.knownExecution(execId)) {

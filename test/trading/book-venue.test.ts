@@ -1,5 +1,5 @@
 /**
- * The sim execution against real OrderBooks fed real depth batches and real
+ * The book venue against real OrderBooks fed real depth batches and real
  * TradeBatch rows, on a ManualClock: walking the book, resting with a queue
  * estimate, fills from prints and from the other side crossing, latency,
  * cancels, IB fixed-pricing fees and rejects.
@@ -11,8 +11,8 @@ import { DepthBatch } from '../../src/ib/depth-feed.js';
 import { TradeBatch } from '../../src/ib/trade-feed.js';
 import { OrderBooks } from '../../src/market/books.js';
 import { ASK, BID, DELETE, INSERT } from '../../src/market/order-book.js';
-import type { ExecutionEvent, OrderTicket } from '../../src/trading/execution.js';
-import { SimExecution } from '../../src/trading/sim-execution.js';
+import { BookVenue } from '../../src/trading/book-venue.js';
+import type { OrderTicket, VenueEvent } from '../../src/trading/venue.js';
 
 const SPY = 0;
 const QQQ = 1;
@@ -23,16 +23,16 @@ const SYMBOLS = new Map([
 const LATENCY = 5;
 
 type Level = readonly [price: number, size: number];
-type Fill = Extract<ExecutionEvent, { kind: 'fill' }>;
-type Status = Extract<ExecutionEvent, { kind: 'status' }>;
+type Fill = Extract<VenueEvent, { kind: 'fill' }>;
+type Status = Extract<VenueEvent, { kind: 'status' }>;
 
 function setup(
-  options: { latencyMs?: number; feePerShare?: number; minFeePerOrder?: number; withBooks?: boolean; react?: (e: ExecutionEvent, sim: SimExecution) => void } = {},
+  options: { latencyMs?: number; feePerShare?: number; minFeePerOrder?: number; withBooks?: boolean; react?: (e: VenueEvent, venue: BookVenue) => void } = {},
 ) {
   const clock = new ManualClock();
   const books = new OrderBooks(2, 10);
-  const events: ExecutionEvent[] = [];
-  const sim = new SimExecution({
+  const events: VenueEvent[] = [];
+  const venue = new BookVenue({
     clock,
     instrumentOf: (symbol) => SYMBOLS.get(symbol),
     books: () => (options.withBooks === false ? undefined : books),
@@ -41,11 +41,11 @@ function setup(
     minFeePerOrder: options.minFeePerOrder ?? 1,
     onEvent: (e) => {
       events.push(e);
-      options.react?.(e, sim);
+      options.react?.(e, venue);
     },
   });
   const depth = new DepthBatch(64);
-  /** Replaces the given sides of one book in one batch (deletes, then inserts), and tells the sim. */
+  /** Replaces the given sides of one book in one batch (deletes, then inserts), and tells the venue. */
   const show = (instrument: number, sides: { asks?: readonly Level[]; bids?: readonly Level[] }) => {
     depth.count = 0;
     const row = (operation: number, side: number, position: number, price: number, size: number) => {
@@ -70,7 +70,7 @@ function setup(
       levels.forEach(([price, size], i) => row(INSERT, side, i, price, size));
     }
     books.apply(depth);
-    sim.onBooks(books);
+    venue.onBooks(books);
   };
   const trades = new TradeBatch(16);
   /** One trade batch of prints on one instrument. */
@@ -84,11 +84,11 @@ function setup(
       trades.seq[n] = n;
       trades.receivedAt[n] = clock.now();
     }
-    sim.onTrades(trades);
+    venue.onTrades(trades);
   };
   const fills = (ref?: string) => events.filter((e): e is Fill => e.kind === 'fill' && (ref === undefined || e.ref === ref));
   const statuses = (ref?: string) => events.filter((e): e is Status => e.kind === 'status' && (ref === undefined || e.ref === ref));
-  return { clock, books, sim, events, show, print, fills, statuses };
+  return { clock, books, venue, events, show, print, fills, statuses };
 }
 
 const limit = (ref: string, quantity: number, limitPrice: number, symbol = 'SPY'): OrderTicket => ({ ref, symbol, quantity, orderType: 'LMT', limitPrice });
@@ -108,9 +108,9 @@ const BIDS: Level[] = [
 ];
 
 test('a marketable buy walks three levels, one fill per level at its price; the limit remainder rests at queue 0', async () => {
-  const { clock, sim, show, fills, statuses, events } = setup();
+  const { clock, venue, show, fills, statuses, events } = setup();
   show(SPY, { asks: ASKS, bids: BIDS });
-  sim.submit(limit('b1', 1000, 100.02));
+  venue.submit(limit('b1', 1000, 100.02));
   await clock.advance(LATENCY);
   assert.equal(events[0]!.kind, 'status');
   assert.equal(statuses('b1')[0]!.state, 'working');
@@ -125,11 +125,11 @@ test('a marketable buy walks three levels, one fill per level at its price; the 
   assert.ok(Math.abs(average - (100 * 100 + 200 * 100.01 + 300 * 100.02) / 600) < 1e-9);
   assert.deepEqual(
     fills('b1').map((f) => f.execId),
-    ['sim.b1.1', 'sim.b1.2', 'sim.b1.3'],
+    ['book.b1.1', 'book.b1.2', 'book.b1.3'],
   );
   assert.ok(fills('b1').every((f) => f.at === clock.wallNow() && f.symbol === 'SPY'));
   // 100.02 is better than the best bid: a new level, nobody ahead.
-  assert.deepEqual(sim.resting(), [{ ref: 'b1', symbol: 'SPY', remaining: 400, limitPrice: 100.02, queueAhead: 0 }]);
+  assert.deepEqual(venue.resting(), [{ ref: 'b1', symbol: 'SPY', remaining: 400, limitPrice: 100.02, queueAhead: 0 }]);
   // The same displayed asks again (the feed does not know we took them): no second fill.
   show(SPY, { asks: ASKS });
   assert.equal(fills('b1').length, 3);
@@ -137,15 +137,15 @@ test('a marketable buy walks three levels, one fill per level at its price; the 
 });
 
 test('a buy that the first levels fill is done: no rest, no status after the fills', async () => {
-  const { clock, sim, show, fills, statuses } = setup();
+  const { clock, venue, show, fills, statuses } = setup();
   show(SPY, { asks: ASKS, bids: BIDS });
-  sim.submit(limit('b', 250, 100.05));
+  venue.submit(limit('b', 250, 100.05));
   await clock.advance(LATENCY);
   assert.deepEqual(fills('b').map(brief), [
     [100, 100.0],
     [150, 100.01],
   ]);
-  assert.deepEqual(sim.resting(), []);
+  assert.deepEqual(venue.resting(), []);
   assert.deepEqual(
     statuses('b').map((s) => s.state),
     ['working'],
@@ -153,9 +153,9 @@ test('a buy that the first levels fill is done: no rest, no status after the fil
 });
 
 test('a market sell takes the bids and its unfilled rest is cancelled; with no liquidity it is cancelled at once', async () => {
-  const { clock, sim, show, fills, statuses } = setup();
+  const { clock, venue, show, fills, statuses } = setup();
   show(SPY, { asks: ASKS, bids: BIDS });
-  sim.submit(market('s', -1500));
+  venue.submit(market('s', -1500));
   await clock.advance(LATENCY);
   assert.deepEqual(fills('s').map(brief), [
     [-300, 99.99],
@@ -169,10 +169,10 @@ test('a market sell takes the bids and its unfilled rest is cancelled; with no l
       ['cancelled', 'market order: no more liquidity in the book'],
     ],
   );
-  assert.deepEqual(sim.resting(), []);
+  assert.deepEqual(venue.resting(), []);
 
   // QQQ has no levels at all.
-  sim.submit(market('q', 10, 'QQQ'));
+  venue.submit(market('q', 10, 'QQQ'));
   await clock.advance(LATENCY);
   assert.deepEqual(fills('q'), []);
   assert.deepEqual(
@@ -185,29 +185,29 @@ test('a market sell takes the bids and its unfilled rest is cancelled; with no l
 });
 
 test('no books yet: a market order is cancelled for no liquidity, a limit order rests', async () => {
-  const { clock, sim, fills, statuses } = setup({ withBooks: false });
-  sim.submit(market('m', 10));
-  sim.submit(limit('l', 10, 100));
+  const { clock, venue, fills, statuses } = setup({ withBooks: false });
+  venue.submit(market('m', 10));
+  venue.submit(limit('l', 10, 100));
   await clock.advance(LATENCY);
   assert.deepEqual(fills(), []);
   assert.deepEqual(statuses('m').at(-1)!.reason, 'no liquidity');
   assert.deepEqual(
-    sim.resting().map((r) => [r.ref, r.remaining, r.queueAhead]),
+    venue.resting().map((r) => [r.ref, r.remaining, r.queueAhead]),
     [['l', 10, 0]],
   );
 });
 
 test('a passive buy waits for the queue ahead to trade; a print through its price fills it at once, at its limit', async () => {
-  const { clock, sim, show, print, fills } = setup();
+  const { clock, venue, show, print, fills } = setup();
   show(SPY, { asks: ASKS, bids: BIDS });
-  sim.submit(limit('p', 200, 99.99));
+  venue.submit(limit('p', 200, 99.99));
   await clock.advance(LATENCY);
   assert.deepEqual(fills('p'), []);
-  assert.equal(sim.resting()[0]!.queueAhead, 300);
+  assert.equal(venue.resting()[0]!.queueAhead, 300);
 
   print(SPY, [99.99, 200]);
   assert.deepEqual(fills('p'), []);
-  assert.equal(sim.resting()[0]!.queueAhead, 100);
+  assert.equal(venue.resting()[0]!.queueAhead, 100);
   // Above a buy's limit, or another instrument: nothing.
   print(SPY, [100.0, 500]);
   print(QQQ, [99.99, 500]);
@@ -215,7 +215,7 @@ test('a passive buy waits for the queue ahead to trade; a print through its pric
   // 100 more eats the rest of the queue; the excess 50 is ours.
   print(SPY, [99.99, 150]);
   assert.deepEqual(fills('p').map(brief), [[50, 99.99]]);
-  assert.equal(sim.resting()[0]!.queueAhead, 0);
+  assert.equal(venue.resting()[0]!.queueAhead, 0);
   // A print below our bid: whoever sold there would have hit us first.
   print(SPY, [99.98, 120]);
   assert.deepEqual(fills('p').map(brief), [
@@ -228,18 +228,18 @@ test('a passive buy waits for the queue ahead to trade; a print through its pric
     [120, 99.99],
     [30, 99.99],
   ]);
-  assert.deepEqual(sim.resting(), []);
+  assert.deepEqual(venue.resting(), []);
   // Done: more prints do nothing.
   print(SPY, [99.9, 1000]);
   assert.equal(fills('p').length, 3);
 });
 
 test('a passive sell mirrors it: prints at its offer after the queue, above it at once', async () => {
-  const { clock, sim, show, print, fills } = setup();
+  const { clock, venue, show, print, fills } = setup();
   show(SPY, { asks: ASKS, bids: BIDS });
-  sim.submit(limit('s', -100, 100.01));
+  venue.submit(limit('s', -100, 100.01));
   await clock.advance(LATENCY);
-  assert.equal(sim.resting()[0]!.queueAhead, 200);
+  assert.equal(venue.resting()[0]!.queueAhead, 200);
   print(SPY, [100.0, 1000], [100.01, 250]);
   assert.deepEqual(fills('s').map(brief), [[-50, 100.01]]);
   print(SPY, [100.03, 10]);
@@ -250,9 +250,9 @@ test('a passive sell mirrors it: prints at its offer after the queue, above it a
 });
 
 test('the other side crossing into a resting order fills it at its limit, once per displayed size', async () => {
-  const { clock, sim, show, fills } = setup();
+  const { clock, venue, show, fills } = setup();
   show(SPY, { asks: ASKS, bids: BIDS });
-  sim.submit(limit('c', 100, 99.99));
+  venue.submit(limit('c', 100, 99.99));
   await clock.advance(LATENCY);
   // Asks come down to our bid: 40 offered at 99.99.
   show(SPY, { asks: [[99.99, 40], ...ASKS] });
@@ -267,32 +267,32 @@ test('the other side crossing into a resting order fills it at its limit, once p
     [40, 99.99],
     [60, 99.99],
   ]);
-  assert.deepEqual(sim.resting(), []);
+  assert.deepEqual(venue.resting(), []);
 });
 
 test('the queue ahead shrinks with the displayed size at our price, never grows, and is gone with the level', async () => {
-  const { clock, sim, show } = setup();
+  const { clock, venue, show } = setup();
   show(SPY, { asks: ASKS, bids: BIDS });
-  sim.submit(limit('q', 100, 99.98));
+  venue.submit(limit('q', 100, 99.98));
   await clock.advance(LATENCY);
-  assert.equal(sim.resting()[0]!.queueAhead, 400);
+  assert.equal(venue.resting()[0]!.queueAhead, 400);
   show(SPY, { bids: [[99.99, 300], [99.98, 150], [99.97, 500]] });
-  assert.equal(sim.resting()[0]!.queueAhead, 150);
+  assert.equal(venue.resting()[0]!.queueAhead, 150);
   // Size added at our price joins behind us.
   show(SPY, { bids: [[99.99, 300], [99.98, 900], [99.97, 500]] });
-  assert.equal(sim.resting()[0]!.queueAhead, 150);
+  assert.equal(venue.resting()[0]!.queueAhead, 150);
   show(SPY, { bids: [[99.99, 300], [99.97, 500]] });
-  assert.equal(sim.resting()[0]!.queueAhead, 0);
+  assert.equal(venue.resting()[0]!.queueAhead, 0);
 });
 
 test('latency: nothing reaches the market before latencyMs; a cancel in flight stops the order with no fill', async () => {
-  const { clock, sim, show, fills, statuses, events } = setup({ latencyMs: 20 });
+  const { clock, venue, show, fills, statuses, events } = setup({ latencyMs: 20 });
   show(SPY, { asks: ASKS, bids: BIDS });
-  sim.submit(limit('late', 100, 100.0));
-  sim.submit(limit('stopped', 100, 100.0));
+  venue.submit(limit('late', 100, 100.0));
+  venue.submit(limit('stopped', 100, 100.0));
   await clock.advance(19);
   assert.deepEqual(events, []);
-  sim.cancel('stopped');
+  venue.cancel('stopped');
   assert.deepEqual(
     statuses('stopped').map((s) => [s.state, s.reason]),
     [['cancelled', 'cancelled by request']],
@@ -305,27 +305,27 @@ test('latency: nothing reaches the market before latencyMs; a cancel in flight s
 });
 
 test('cancel: a resting order is cancelled; an unknown or finished ref is ignored', async () => {
-  const { clock, sim, show, print, fills, statuses } = setup();
+  const { clock, venue, show, print, fills, statuses } = setup();
   show(SPY, { asks: ASKS, bids: BIDS });
-  sim.submit(limit('r', 100, 99.9));
-  sim.submit(limit('done', 50, 100.0));
+  venue.submit(limit('r', 100, 99.9));
+  venue.submit(limit('done', 50, 100.0));
   await clock.advance(LATENCY);
-  sim.cancel('r');
+  venue.cancel('r');
   assert.deepEqual(statuses('r').at(-1), { kind: 'status', ref: 'r', state: 'cancelled', reason: 'cancelled by request', at: clock.wallNow() });
-  assert.deepEqual(sim.resting(), []);
+  assert.deepEqual(venue.resting(), []);
   print(SPY, [99.0, 1000]);
   assert.deepEqual(fills('r'), []);
   const before = statuses().length;
-  sim.cancel('done');
-  sim.cancel('nobody');
-  sim.cancel('r');
+  venue.cancel('done');
+  venue.cancel('nobody');
+  venue.cancel('r');
   assert.equal(statuses().length, before);
 });
 
 test('fees: the minimum on the first fill, then only what the per-share total exceeds it by', async () => {
-  const { clock, sim, show, fills } = setup();
+  const { clock, venue, show, fills } = setup();
   show(SPY, { asks: ASKS, bids: BIDS });
-  sim.submit(limit('f', 800, 100.05));
+  venue.submit(limit('f', 800, 100.05));
   await clock.advance(LATENCY);
   // Totals after each fill: max(1, 0.5) = 1, max(1, 1.5) = 1.5, max(1, 3) = 3, max(1, 4) = 4.
   assert.deepEqual(
@@ -340,7 +340,7 @@ test('fees: the minimum on the first fill, then only what the per-share total ex
   // A large first fill pays its per-share total; rounding to 4 decimals.
   const odd = setup({ feePerShare: 0.0035, minFeePerOrder: 0.35 });
   odd.show(SPY, { asks: [[100, 333], [100.01, 1]] });
-  odd.sim.submit(market('o', 334));
+  odd.venue.submit(market('o', 334));
   await odd.clock.advance(LATENCY);
   assert.deepEqual(
     odd.fills('o').map((f) => f.commission),
@@ -349,13 +349,13 @@ test('fees: the minimum on the first fill, then only what the per-share total ex
 });
 
 test('rejects: unknown symbol, bad quantity, limit order without a usable limit', () => {
-  const { sim, statuses, fills } = setup();
-  sim.submit(limit('u', 10, 100, 'NOPE'));
-  sim.submit(limit('z', 0, 100));
-  sim.submit(limit('h', 1.5, 100));
-  sim.submit(limit('n', 10, NaN));
-  sim.submit(limit('i', 10, Infinity));
-  sim.submit(limit('neg', -10, -1));
+  const { venue, statuses, fills } = setup();
+  venue.submit(limit('u', 10, 100, 'NOPE'));
+  venue.submit(limit('z', 0, 100));
+  venue.submit(limit('h', 1.5, 100));
+  venue.submit(limit('n', 10, NaN));
+  venue.submit(limit('i', 10, Infinity));
+  venue.submit(limit('neg', -10, -1));
   const reasons = Object.fromEntries(statuses().map((s) => [s.ref, s.reason]));
   assert.ok(statuses().every((s) => s.state === 'rejected'));
   assert.match(reasons.u!, /unknown symbol NOPE/);
@@ -369,14 +369,14 @@ test('rejects: unknown symbol, bad quantity, limit order without a usable limit'
 });
 
 test('two resting orders at one price share a print oldest first, the later one behind the same displayed queue', async () => {
-  const { clock, sim, show, print, fills } = setup();
+  const { clock, venue, show, print, fills } = setup();
   show(SPY, { asks: ASKS, bids: [[99.99, 50], ...BIDS.slice(1)] });
-  sim.submit(limit('old', 100, 99.99));
+  venue.submit(limit('old', 100, 99.99));
   await clock.advance(1);
-  sim.submit(limit('new', 100, 99.99));
+  venue.submit(limit('new', 100, 99.99));
   await clock.advance(LATENCY);
   assert.deepEqual(
-    sim.resting().map((r) => [r.ref, r.queueAhead]),
+    venue.resting().map((r) => [r.ref, r.queueAhead]),
     [
       ['old', 50],
       ['new', 50],
@@ -385,7 +385,7 @@ test('two resting orders at one price share a print oldest first, the later one 
   // 40: both queues shrink by it (it is one queue), nobody fills.
   print(SPY, [99.99, 40]);
   assert.deepEqual(
-    sim.resting().map((r) => [r.ref, r.queueAhead]),
+    venue.resting().map((r) => [r.ref, r.queueAhead]),
     [
       ['old', 10],
       ['new', 10],
@@ -396,17 +396,17 @@ test('two resting orders at one price share a print oldest first, the later one 
   assert.deepEqual(fills('old').map(brief), [[100, 99.99]]);
   assert.deepEqual(fills('new').map(brief), [[30, 99.99]]);
   assert.deepEqual(
-    sim.resting().map((r) => [r.ref, r.remaining]),
+    venue.resting().map((r) => [r.ref, r.remaining]),
     [['new', 70]],
   );
 });
 
 test('a better-priced resting order is filled before an older one at a worse price', async () => {
-  const { clock, sim, show, print, fills } = setup();
+  const { clock, venue, show, print, fills } = setup();
   show(SPY, { asks: ASKS, bids: BIDS });
-  sim.submit(limit('worse', 100, 99.9));
+  venue.submit(limit('worse', 100, 99.9));
   await clock.advance(LATENCY);
-  sim.submit(limit('better', 100, 99.95));
+  venue.submit(limit('better', 100, 99.95));
   await clock.advance(LATENCY);
   print(SPY, [99.8, 150]);
   assert.deepEqual(fills('better').map(brief), [[100, 99.95]]);
@@ -415,40 +415,40 @@ test('a better-priced resting order is filled before an older one at a worse pri
 
 test('a listener that cancels on a fill, and close(): orders in flight never arrive', async () => {
   // Cancels the other one from inside the fill event, mid-sweep.
-  const { clock, sim, show, print, fills, statuses } = setup({
+  const { clock, venue, show, print, fills, statuses } = setup({
     react: (e, self) => {
       if (e.kind === 'fill' && e.ref === 'a') self.cancel('b');
     },
   });
   show(SPY, { asks: ASKS, bids: BIDS });
-  sim.submit(limit('a', 100, 99.9));
-  sim.submit(limit('b', 100, 99.9));
+  venue.submit(limit('a', 100, 99.9));
+  venue.submit(limit('b', 100, 99.9));
   await clock.advance(LATENCY);
   print(SPY, [99.8, 500]);
   assert.deepEqual(fills('a').map(brief), [[100, 99.9]]);
   assert.deepEqual(fills('b'), []);
   assert.equal(statuses('b').at(-1)!.state, 'cancelled');
-  assert.deepEqual(sim.resting(), []);
+  assert.deepEqual(venue.resting(), []);
 
-  sim.submit(limit('late', 100, 100.05));
-  sim.close();
+  venue.submit(limit('late', 100, 100.05));
+  venue.close();
   await clock.advance(1000);
   assert.deepEqual(fills('late'), []);
   assert.deepEqual(statuses('late'), []);
 });
 
 test('a price deeper than a full side shows has an unknown queue: prints at it never fill, prints through it do', async () => {
-  const { clock, sim, show, print, fills } = setup();
+  const { clock, venue, show, print, fills } = setup();
   const tenBids: Level[] = Array.from({ length: 10 }, (_, i) => [Math.round((99.99 - i * 0.01) * 100) / 100, 100]);
   show(SPY, { asks: ASKS, bids: tenBids });
-  sim.submit(limit('deep', 100, 99.5));
+  venue.submit(limit('deep', 100, 99.5));
   await clock.advance(LATENCY);
-  assert.equal(sim.resting()[0]!.queueAhead, Infinity);
+  assert.equal(venue.resting()[0]!.queueAhead, Infinity);
   print(SPY, [99.5, 10_000]);
   assert.deepEqual(fills('deep'), []);
   // The level comes into view (the book thins out): its displayed size is the queue.
   show(SPY, { bids: [[99.99, 100], [99.5, 70]] });
-  assert.equal(sim.resting()[0]!.queueAhead, 70);
+  assert.equal(venue.resting()[0]!.queueAhead, 70);
   print(SPY, [99.49, 30]);
   assert.deepEqual(fills('deep').map(brief), [[30, 99.5]]);
 });

@@ -1,20 +1,21 @@
 /**
- * Where the paper trader's orders go: the simulated execution against the
- * live L2 book (`sim`) or TWS / Gateway (`ib`). Both take tickets and answer
- * with the same events; the trader journals each event before it counts.
+ * Where the paper trader's orders go: the book venue, which fills them
+ * against the live L2 book (`book` mode), or TWS / Gateway (`ib` mode). Both
+ * take tickets and answer with the same events; the trader journals each
+ * event before it counts.
  */
 import type { FillRecord, OrderRecord, OrderState } from '../journal/records.js';
 
-/** An order as the trader hands it to an execution, after the journal has it: its record's order fields. */
+/** An order as the trader hands it to a venue, after the journal has it: its record's order fields. */
 export type OrderTicket = Pick<OrderRecord, 'ref' | 'symbol' | 'quantity' | 'orderType' | 'limitPrice' | 'brokerOrderId'>;
 
-export type ExecutionEvent =
+export type VenueEvent =
   | { readonly kind: 'status'; readonly ref: string; readonly state: OrderState; readonly permId?: number; readonly reason?: string; readonly at: number }
   /** A fill as the journal records it (commission 0 when a commission event follows, in ib mode). */
   | ({ readonly kind: 'fill' } & Omit<FillRecord, 'type'>)
   | { readonly kind: 'commission'; readonly execId: string; readonly commission: number; readonly at: number };
 
-export interface Execution {
+export interface Venue {
   /** Sends the order on; everything that happens to it comes back as events. */
   submit(ticket: OrderTicket): void;
   /** Asks for the rest of a working order to be cancelled; a 'cancelled' status confirms it. */
@@ -23,4 +24,4 @@ export interface Execution {
   close(): void;
 }
 
-export type ExecutionListener = (event: ExecutionEvent) => void;
+export type VenueListener = (event: VenueEvent) => void;

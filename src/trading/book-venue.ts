@@ -1,5 +1,5 @@
 /**
- * The `sim` execution mode: paper fills against keel's live L2 book.
+ * The book venue (`book` mode): paper fills against keel's live L2 book.
  *
  * Fill model
  * - An order reaches the market `latencyMs` after submit (a cancel before
@@ -44,21 +44,21 @@ import type { TradeBatch } from '../ib/trade-feed.js';
 import type { OrderBooks } from '../market/books.js';
 import { ASK, BID, type OrderBook } from '../market/order-book.js';
 import type { OrderState } from '../journal/records.js';
-import type { Execution, ExecutionEvent, ExecutionListener, OrderTicket } from './execution.js';
+import type { OrderTicket, Venue, VenueEvent, VenueListener } from './venue.js';
 
-export interface SimExecutionOptions {
+export interface BookVenueOptions {
   readonly clock: Clock;
   /** Instrument index by symbol (the order of the `instruments` universe; books are indexed the same way). */
   readonly instrumentOf: (symbol: string) => number | undefined;
   /** The live books (retained on the bus as `book`); undefined until the first batch. */
   readonly books: () => OrderBooks | undefined;
-  /** From submit to the order reaching the (simulated) market, ms of the clock. */
+  /** From submit to the order reaching the market, ms of the clock. */
   readonly latencyMs: number;
   /** Commission per share, e.g. 0.005. */
   readonly feePerShare: number;
   /** Minimum commission per order, e.g. 1.0: charged on the first fill; later fills pay only what exceeds it. */
   readonly minFeePerOrder: number;
-  readonly onEvent: ExecutionListener;
+  readonly onEvent: VenueListener;
 }
 
 export interface RestingOrder {
@@ -76,7 +76,7 @@ const IN_FLIGHT = 0;
 const RESTING = 1;
 const DONE = 2;
 
-interface SimOrder {
+interface PaperOrder {
   readonly ref: string;
   readonly symbol: string;
   readonly instrument: number;
@@ -97,29 +97,29 @@ interface SimOrder {
   timer: unknown;
 }
 
-export class SimExecution implements Execution {
+export class BookVenue implements Venue {
   /** Orders in flight or resting, by ref; done orders are forgotten. */
-  private readonly live = new Map<string, SimOrder>();
+  private readonly live = new Map<string, PaperOrder>();
   /** Resting orders per instrument, in priority order (best price, then oldest). */
-  private readonly restingOn: (SimOrder[] | undefined)[] = [];
+  private readonly restingOn: (PaperOrder[] | undefined)[] = [];
   private restingTotal = 0;
   /** > 0 while a sweep iterates the resting lists: removals then wait for `compact`. */
   private sweeping = 0;
   private needsCompaction = false;
   private closed = false;
 
-  constructor(private readonly options: SimExecutionOptions) {}
+  constructor(private readonly options: BookVenueOptions) {}
 
   submit(ticket: OrderTicket): void {
     // A ref names one order in the journal: a second live order under it would make every later event ambiguous.
-    if (this.live.has(ticket.ref)) throw new Error(`sim execution: order ref ${ticket.ref} is already live`);
+    if (this.live.has(ticket.ref)) throw new Error(`book venue: order ref ${ticket.ref} is already live`);
     const reason = this.invalid(ticket);
     const instrument = this.options.instrumentOf(ticket.symbol);
     if (reason !== undefined || instrument === undefined) {
       this.status(ticket.ref, 'rejected', reason ?? `unknown symbol ${ticket.symbol}`);
       return;
     }
-    const order: SimOrder = {
+    const order: PaperOrder = {
       ref: ticket.ref,
       symbol: ticket.symbol,
       instrument,
@@ -201,7 +201,7 @@ export class SimExecution implements Execution {
   }
 
   private invalid(ticket: OrderTicket): string | undefined {
-    if (this.closed) return 'sim execution is closed';
+    if (this.closed) return 'the book venue is closed';
     if (!Number.isInteger(ticket.quantity) || ticket.quantity === 0) return `quantity ${ticket.quantity} is not a non-zero whole number`;
     if (ticket.orderType !== 'LMT' && ticket.orderType !== 'MKT') return `order type ${String(ticket.orderType)} is not LMT or MKT`;
     if (ticket.orderType === 'LMT' && !(Number.isFinite(ticket.limitPrice) && ticket.limitPrice > 0)) {
@@ -211,7 +211,7 @@ export class SimExecution implements Execution {
   }
 
   /** The order reaches the market: take what the book offers, then rest (LMT) or cancel the rest (MKT). */
-  private arrive(order: SimOrder): void {
+  private arrive(order: PaperOrder): void {
     if (order.state !== IN_FLIGHT || this.closed) return;
     order.timer = undefined;
     this.status(order.ref, 'working');
@@ -243,7 +243,7 @@ export class SimExecution implements Execution {
   }
 
   /** Book batch for one instrument with resting orders. */
-  private recheck(list: SimOrder[], book: OrderBook): void {
+  private recheck(list: PaperOrder[], book: OrderBook): void {
     // New opposite liquidity taken by orders ahead in this pass: one display fills once.
     let takenByBuys = 0;
     let takenBySells = 0;
@@ -266,7 +266,7 @@ export class SimExecution implements Execution {
   }
 
   /** One print against one instrument's resting orders (priority order). */
-  private matchPrint(list: SimOrder[], price: number, size: number): void {
+  private matchPrint(list: PaperOrder[], price: number, size: number): void {
     // A print has a buyer and a seller: our bids share its size, and so do our offers.
     let buyLeft = size;
     let sellLeft = size;
@@ -305,7 +305,7 @@ export class SimExecution implements Execution {
     }
   }
 
-  private fill(order: SimOrder, quantity: number, price: number): void {
+  private fill(order: PaperOrder, quantity: number, price: number): void {
     const { feePerShare, minFeePerOrder } = this.options;
     order.remaining -= quantity;
     order.filled += quantity;
@@ -318,7 +318,7 @@ export class SimExecution implements Execution {
     this.emit({
       kind: 'fill',
       ref: order.ref,
-      execId: `sim.${order.ref}.${order.fills}`,
+      execId: `book.${order.ref}.${order.fills}`,
       symbol: order.symbol,
       quantity: order.side * quantity,
       price,
@@ -327,7 +327,7 @@ export class SimExecution implements Execution {
     });
   }
 
-  private rest(order: SimOrder): void {
+  private rest(order: PaperOrder): void {
     order.state = RESTING;
     const list = (this.restingOn[order.instrument] ??= []);
     // Price priority among our orders of one side, then time (append after equals).
@@ -344,7 +344,7 @@ export class SimExecution implements Execution {
   }
 
   /** The order is done (filled, cancelled): forget it and take it off its instrument's list. */
-  private finish(order: SimOrder): void {
+  private finish(order: PaperOrder): void {
     const wasResting = order.state === RESTING;
     order.state = DONE;
     this.live.delete(order.ref);
@@ -376,7 +376,7 @@ export class SimExecution implements Execution {
     this.emit(reason === undefined ? { kind: 'status', ref, state, at } : { kind: 'status', ref, state, reason, at });
   }
 
-  private emit(event: ExecutionEvent): void {
+  private emit(event: VenueEvent): void {
     this.options.onEvent(event);
   }
 }
