@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { unpack } from 'msgpackr';
+import type { AnyActorRef } from 'xstate';
 import { redisSettings } from '../../src/actors/redis.js';
 import { riskGateSettings } from '../../src/actors/risk-gate.js';
 import type { Bus } from '../../src/bus.js';
@@ -98,6 +99,23 @@ async function start(name: string, redisUrl: string, journalFile = `${name}.jour
     await until(() => tree.done, 'the tree to stop', 10_000);
   };
   return { tree, bus, gate, journal: journal(), append, statuses, transitions, status, stop };
+}
+
+type Started = Awaited<ReturnType<typeof start>>;
+
+/** The redis actor's XState state, as the inspector shows it ('connected', 'connecting.syncing', ...). */
+const stateOf = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value));
+const redisActor = (s: Started) => s.tree.actor.system.get('redis') as AnyActorRef;
+const redisActorState = (s: Started) => stateOf(redisActor(s).getSnapshot().value);
+
+/** Every state the redis actor passes through from now on. */
+function followRedisActor(s: Started) {
+  const states = [redisActorState(s)];
+  const subscription = redisActor(s).subscribe((snapshot: { value: unknown }) => {
+    const state = stateOf(snapshot.value);
+    if (state !== states.at(-1)) states.push(state);
+  });
+  return { states, stop: () => subscription.unsubscribe() };
 }
 
 function client(url: string): Redis {
@@ -298,7 +316,7 @@ test('every mirrored topic: its latest key decodes to the message, its timestamp
   assert.equal(s.status(), undefined);
 });
 
-test('Redis killed while messages flow: down and HALTED in the same call, CRITICAL; restarted empty: resynced, stream exact', async () => {
+test('Redis killed while messages flow: down and HALTED in the same call, CRITICAL; restarted empty: resynced, stream exact; the actor goes connected, down, resyncing, connected', async () => {
   const redis = await startRedis({ appendonly: false });
   servers.push(redis);
   const s = await start('outage', redis.url);
@@ -332,7 +350,9 @@ test('Redis killed while messages flow: down and HALTED in the same call, CRITIC
     if (status.state !== 'down' || atLoss) return;
     atLoss = { gate: s.gate.state, check: s.gate.check({ symbol: 'SPY', quantity: 100, position: 0, price: 100, mid: 100, working: 0, grossExposure: 0 }), health: checkSystemHealth(s.bus, s.tree.services, s.tree.phase(), systemClock) };
   });
+  const actorStates = followRedisActor(s);
   try {
+    assert.equal(redisActorState(s), 'connected');
     assert.equal(s.gate.state, 'ACTIVE');
     s.bus.retain(REGIME_TOPIC, regimeFrame([0, 1]));
     await until(() => s.journal.durableSeq >= 10, 'journal entries before the outage');
@@ -348,6 +368,7 @@ test('Redis killed while messages flow: down and HALTED in the same call, CRITIC
     assert.equal(atLoss.health.overall_status, 'CRITICAL');
     const halt = s.transitions.find((t) => t.to === 'HALTED')!;
     assert.equal(halt.by, 'redis');
+    assert.equal(redisActorState(s), 'down', 'the actor is in the state it published');
 
     // Messages keep coming while Redis is away: counted, not sent; the journal keeps going.
     const seqAtLoss = s.journal.durableSeq;
@@ -363,6 +384,11 @@ test('Redis killed while messages flow: down and HALTED in the same call, CRITIC
     await until(() => s.status()?.state === 'connected', 'the bridge to resync', 10_000);
     const states = s.statuses.map((x) => x.state);
     assert.deepEqual(states.slice(states.indexOf('down')), ['down', 'resyncing', 'connected']);
+    // The actor went through the modes it published, and the inspector saw each one.
+    assert.deepEqual(actorStates.states, ['connected', 'down', 'resyncing', 'connected']);
+    assert.equal(s.tree.inspection.actors().find((a) => a.id === 'redis')?.state, 'connected');
+    const seen = s.tree.inspection.events().filter((e) => e.kind === 'transition' && e.actor === 'redis').map((e) => e.text);
+    assert.deepEqual(seen.slice(-3), ['redis: connected -> down', 'redis: down -> resyncing', 'redis: resyncing -> connected']);
     const back = s.status()!;
     assert.ok(back.missed > 20, `missed ${back.missed}`);
     assert.equal(checkSystemHealth(s.bus, s.tree.services, s.tree.phase(), systemClock).components.redis.status, 'OK');
@@ -399,6 +425,7 @@ test('Redis killed while messages flow: down and HALTED in the same call, CRITIC
   } finally {
     producing = false;
     await producer;
+    actorStates.stop();
     await s.stop();
   }
 });
@@ -432,9 +459,11 @@ test('Redis hung (SIGSTOP, sockets open): the PING watchdog calls it down; conti
     await until(() => s.status()?.state === 'down', 'the watchdog to notice', 5_000);
     assert.match(s.status()!.reason, /^no answer to PING for \d+ ms$/);
     assert.equal(s.gate.state, 'HALTED');
+    assert.equal(redisActorState(s), 'down');
     s.bus.retain(PORTFOLIO_TOPIC, portfolio(0, 300));
     redis.resume();
     await until(() => s.status()?.state === 'connected', 'the resync after SIGCONT', 10_000);
+    assert.equal(redisActorState(s), 'connected');
     const c = client(redis.url);
     assert.equal((unpack((await c.hgetBuffer('keel:hung:positions', 'SPY'))!) as { quantity: number }).quantity, 300);
   } finally {
