@@ -11,9 +11,17 @@
  * configured. It does the same after every reconnect, so fills made while the
  * link was down are never lost. In `book` mode the book venue does not
  * outlive a session: orders left working by an earlier one are closed.
+ *
+ * Its states are its modes: settling (before the first order), trading,
+ * reconciling (the IB link came back: no new decisions until the broker's
+ * record is in the journal), stopping. The session itself (trader, venue,
+ * ledger listeners) is plain TypeScript the machine drives; predictions
+ * reach the trader by a bus subscription that lives while it trades.
  */
+import { fromCallback, fromPromise, setup } from 'xstate';
 import { z } from 'zod';
-import { serviceLogic } from '../supervision/service.js';
+import type { PredictionFrame } from '../models/predictor.js';
+import type { ComponentContext } from '../supervision/component.js';
 import { BookVenue } from '../trading/book-venue.js';
 import { IbVenue } from '../trading/ib-venue.js';
 import { policySettings, TradingPolicy } from '../trading/policy.js';
@@ -58,7 +66,18 @@ export const paperTraderSettings = z
 
 export type PaperTraderSettings = z.infer<typeof paperTraderSettings>;
 
-export const paperTraderLogic = serviceLogic<PaperTraderSettings>(async (ctx) => {
+/** The trader and its venue, wired to the ledger, the gate and the bus; what the machine starts, settles and stops. */
+interface Session {
+  readonly trader: PaperTrader;
+  /** Settles the past with the venue: reconciliation with the broker (ib), or closing an earlier session's orders (book). */
+  settle(): Promise<void>;
+  /** Called on each prediction frame while trading. */
+  decide(frame: PredictionFrame): void;
+  publishPortfolio(): void;
+  stop(): Promise<void>;
+}
+
+function openSession(ctx: ComponentContext<PaperTraderSettings>): Session {
   const { bus, clock, log, settings } = ctx;
   const ledger = ctx.need('ledger');
   const gate = ctx.need('riskGate');
@@ -67,7 +86,6 @@ export const paperTraderLogic = serviceLogic<PaperTraderSettings>(async (ctx) =>
   // Looked up at each use: books withdrawn while l2_microstructure restarts leave no market to trade on.
   const books = () => ctx.services.current('books');
   const link = settings.mode === 'ib' ? ctx.need('ibLink') : undefined;
-  const { instance } = ctx;
   const trader = new PaperTrader({
     ledger,
     gate,
@@ -75,7 +93,7 @@ export const paperTraderLogic = serviceLogic<PaperTraderSettings>(async (ctx) =>
     clock,
     log,
     symbols,
-    refPrefix: `${instance}.${clock.wallNow().toString(36)}`,
+    refPrefix: `${ctx.instance}.${clock.wallNow().toString(36)}`,
     orderIds: link?.orderIds,
     replaceAfterMs: settings.replaceAfterMs,
     books,
@@ -155,42 +173,17 @@ export const paperTraderLogic = serviceLogic<PaperTraderSettings>(async (ctx) =>
   trader.venue = venue;
   cleanups.push(() => venue.close());
   cleanups.push(gate.onHalt(() => trader.cancelAll(`trading halted: ${gate.reason}`)));
-
-  await settle();
-  publishPortfolio();
-  ctx.provide('trader', trader);
-
-  let settling = false;
-  if (link) {
-    // After every reconnect: executions made while the link was down are asked for again.
-    let wasConnected = true;
-    cleanups.push(
-      bus.subscribe(IB_STATUS_TOPIC, (status) => {
-        const connected = status.state === 'connected';
-        if (connected && !wasConnected && !settling) {
-          settling = true;
-          log.info('the IB link is back: reconciling with the broker');
-          settle()
-            .catch((error: unknown) => log.error({ err: error }, `reconciliation after the reconnect failed: ${(error as Error).message}`))
-            .finally(() => (settling = false));
-        }
-        wasConnected = connected;
-      }),
-    );
-  }
-
   const day = new TradingDay(clock.wallNow(), ledger.netPnl());
-  cleanups.push(
-    bus.subscribe(PREDICTIONS_TOPIC, (frame) => {
-      if (settling) return;
+
+  return {
+    trader,
+    settle,
+    publishPortfolio,
+    decide(frame) {
       trader.onFrame(frame, bus.latest(REGIME_TOPIC));
       gate.reportDailyPnl(day.pnl(clock.wallNow(), ledger.netPnl()));
       publishPortfolio();
-    }),
-  );
-  log.info({ mode: settings.mode, instruments: symbols.length, working: ledger.workingOrders().length }, `paper trader running (${settings.mode} mode)`);
-
-  return {
+    },
     async stop() {
       const cancelled = trader.cancelAll('the paper trader is stopping');
       if (cancelled > 0) log.info({ orders: cancelled }, `cancelling ${cancelled} working orders on the way out`);
@@ -212,4 +205,83 @@ export const paperTraderLogic = serviceLogic<PaperTraderSettings>(async (ctx) =>
       for (const cleanup of cleanups.reverse()) cleanup();
     },
   };
+}
+
+interface Context {
+  readonly ctx: ComponentContext<PaperTraderSettings>;
+  readonly session: Session;
+}
+
+type Event = { type: 'ib.back' } | { type: 'shutdown' };
+
+/** While trading: every prediction frame to the trader, and (ib mode) the link coming back, which calls for reconciliation. */
+const follow = fromCallback<Event, Context>(({ input, sendBack }) =>
+  input.ctx.scope(() => {
+    const { bus } = input.ctx;
+    const unsubscribe = [bus.subscribe(PREDICTIONS_TOPIC, (frame) => input.session.decide(frame))];
+    if (input.ctx.settings.mode === 'ib') {
+      let wasConnected = (bus.latest(IB_STATUS_TOPIC)?.state ?? 'connected') === 'connected';
+      unsubscribe.push(
+        bus.subscribe(IB_STATUS_TOPIC, (status) => {
+          const connected = status.state === 'connected';
+          if (connected && !wasConnected) sendBack({ type: 'ib.back' });
+          wasConnected = connected;
+        }),
+      );
+    }
+    return () => unsubscribe.forEach((u) => u());
+  }),
+);
+
+export const paperTraderLogic = setup({
+  types: {} as { context: Context; input: ComponentContext<PaperTraderSettings>; events: Event },
+  actors: {
+    follow,
+    settle: fromPromise<void, Context>(({ input }) => input.ctx.scope(() => input.session.settle())),
+    stop: fromPromise<void, Context>(({ input }) => input.ctx.scope(() => input.session.stop())),
+  },
+}).createMachine({
+  id: 'paper_trader',
+  context: ({ input }) => ({ ctx: input, session: openSession(input) }),
+  initial: 'settling',
+  on: { shutdown: '.stopping' },
+  states: {
+    settling: {
+      // No onError: a start that cannot settle fails the component.
+      invoke: {
+        src: 'settle',
+        input: ({ context }) => context,
+        onDone: {
+          target: 'trading',
+          actions: ({ context: { ctx, session } }) => {
+            session.publishPortfolio();
+            ctx.provide('trader', session.trader);
+            const { mode } = ctx.settings;
+            ctx.log.info({ mode, working: ctx.need('ledger').workingOrders().length }, `paper trader running (${mode} mode)`);
+          },
+        },
+      },
+    },
+    trading: {
+      tags: ['ready'],
+      invoke: { src: 'follow', input: ({ context }) => context },
+      on: { 'ib.back': { target: 'reconciling', actions: ({ context }) => context.ctx.log.info('the IB link is back: reconciling with the broker') } },
+    },
+    reconciling: {
+      tags: ['ready'],
+      invoke: {
+        src: 'settle',
+        input: ({ context }) => context,
+        onDone: 'trading',
+        onError: {
+          target: 'trading',
+          actions: ({ context, event }) => context.ctx.log.error({ err: event.error }, `reconciliation after the reconnect failed: ${(event.error as Error).message}`),
+        },
+      },
+    },
+    stopping: {
+      invoke: { src: 'stop', input: ({ context }) => context, onDone: 'stopped' },
+    },
+    stopped: { type: 'final' },
+  },
 });
