@@ -1,8 +1,8 @@
 /**
  * The link to TWS / IB Gateway that the rest of keel uses: the one IBApi
  * client, the one outgoing pacer every request goes through, and the order
- * id ledger. The ib_connection actor owns its lifecycle and publishes it on
- * the bus (`ib.link`, retained); the link's state is on `ib.status`.
+ * id ledger. The ib_connection actor owns its lifecycle and provides it as
+ * the `ibLink` service; the link's state is on `ib.status`.
  */
 import { IBApi, type EventName } from '@stoqey/ib';
 import type { Clock } from '../clock.js';

@@ -50,7 +50,7 @@ export interface BookVenueOptions {
   readonly clock: Clock;
   /** Instrument index by symbol (the order of the `instruments` universe; books are indexed the same way). */
   readonly instrumentOf: (symbol: string) => number | undefined;
-  /** The live books (retained on the bus as `book`); undefined until the first batch. */
+  /** The live books (the `books` service); undefined while l2_microstructure is not running. */
   readonly books: () => OrderBooks | undefined;
   /** From submit to the order reaching the market, ms of the clock. */
   readonly latencyMs: number;
