@@ -12,11 +12,17 @@ import type { KeelConfig } from './config/schema.js';
 import { startInspection } from './inspector/notable.js';
 import { describeError, routeProcessFailures } from './supervision/failure-scope.js';
 import { findUnmetNeeds } from './supervision/needs.js';
+import { permanentOf } from './supervision/permanent.js';
 import type { ChildSpec } from './supervision/spec.js';
 import { rootContext, SupervisorEscalation, supervisorMachine, type SupervisorSettings } from './supervision/supervisor.js';
 import { ROOT_SERVICES, ServiceTable } from './services.js';
 
-/** Exit codes: 0 clean stop, 1 the tree gave up or a failure escaped, 2 a tree whose needs are not met, 130 forced by a second signal. */
+/**
+ * Exit codes: 0 clean stop, 1 the tree gave up or a failure escaped, 2 a tree
+ * whose needs are not met, 130 forced by a second signal. A component that
+ * failed permanently exits with its failure's code: 2 for a configuration or
+ * environment mistake, 1 otherwise.
+ */
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
@@ -63,7 +69,8 @@ export interface DaemonOptions {
 export function runDaemon(options: DaemonOptions): Promise<number> {
   const { log, tree, instance } = options;
   const clock = options.clock ?? systemClock;
-  const signals = options.signals ?? ['SIGINT', 'SIGTERM'];
+  // SIGHUP (the terminal closed, the SSH session dropped) is a stop like SIGTERM: without a handler it kills the process at once, with no cancels and no journal close.
+  const signals = options.signals ?? ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
   return new Promise<number>((resolve) => {
     let finished = false;
@@ -96,9 +103,11 @@ export function runDaemon(options: DaemonOptions): Promise<number> {
 
     // A failure no component owns: nothing can be trusted, so stop the tree and exit non-zero.
     const onUnowned = (error: unknown, origin: string) => {
-      log.fatal({ err: error, origin }, `unowned failure (${origin}): ${describeError(error)}; stopping`);
+      const permanent = permanentOf(error);
+      if (permanent) log.fatal({ origin, exitCode: permanent.exitCode }, `${permanent.message}; stopping`);
+      else log.fatal({ err: error, origin }, `unowned failure (${origin}): ${describeError(error)}; stopping`);
       stopping = true;
-      exitCode = EXIT_FAILED;
+      exitCode = permanent?.exitCode ?? EXIT_FAILED;
       root.send({ type: 'shutdown' });
     };
     let stopping = false;
@@ -151,6 +160,13 @@ export function runDaemon(options: DaemonOptions): Promise<number> {
         finish(exitCode);
       },
       error: (error) => {
+        if (error instanceof SupervisorEscalation && error.permanent) {
+          // What, where and what to do, on one line: the tree is already stopped, in reverse order.
+          const { permanent, component } = error;
+          log.fatal({ component, exitCode: permanent.exitCode }, `${component}: ${permanent.message}`);
+          finish(permanent.exitCode);
+          return;
+        }
         if (error instanceof SupervisorEscalation) {
           log.fatal(
             { child: error.childId, lastError: error.childError, restarts: error.restarts, periodMs: error.periodMs },

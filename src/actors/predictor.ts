@@ -7,11 +7,19 @@
  *
  * A frame arriving while `maxFramesInFlight` are still in the workers is
  * skipped and counted, never queued: late predictions are worse than none.
+ *
+ * A model refused at start (checksum mismatch, corrupt file, other features)
+ * is left out and its tier serves without it, degraded: logged with the file
+ * and the reason, and kept in the status's faults (so /health says DEGRADED).
+ * Only when no model at all can serve does the start fail, permanently when
+ * no retry could change that (exit 2: the files or the config are wrong).
  */
 import { z } from 'zod';
 import { InferencePool } from '../models/inference/pool.js';
-import { TieredPredictor, type PredictionFrame, type PredictorStatus } from '../models/predictor.js';
+import { TieredPredictor, unavailableFault, type PredictionFrame, type PredictorStatus } from '../models/predictor.js';
 import { ModelRegistry } from '../models/registry.js';
+import type { UnavailableModel } from '../models/tiers.js';
+import { PermanentFailure } from '../supervision/permanent.js';
 import { serviceLogic } from '../supervision/service.js';
 import { FEATURES_TOPIC, MODEL_SWAP_TOPIC, PREDICTIONS_TOPIC } from '../topics.js';
 import type { FeatureFrame } from '../market/features.js';
@@ -44,6 +52,14 @@ export type PredictorSettings = z.infer<typeof predictorSettings>;
 /** How often a shadow candidate's agreement and latency are logged, in frames. */
 const SHADOW_REPORT_FRAMES = 60;
 
+/** Every start model was refused: permanent unless a retry could go differently (a latency budget, a lost worker). */
+function nothingServes(unavailable: readonly UnavailableModel[], id: string): Error {
+  const reasons = unavailable.map((u) => `${u.manifest}: ${u.reason}`).join('; ');
+  const what = `no model can serve: ${unavailable.length === 1 ? 'the only model was' : `all ${unavailable.length} models were`} refused (${reasons})`;
+  if (unavailable.some((u) => u.retryable)) return new Error(what);
+  return new PermanentFailure(`${what}: fix or rebuild the model files (npm run models for the demo models) or point components.${id}.settings.base / highVol at good manifests`, 2);
+}
+
 export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
   const { bus, clock, log, settings } = ctx;
   const engine = ctx.need('featureEngine');
@@ -56,9 +72,11 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
     const tiers = { base: settings.base, sectors: settings.sectors, sectorCacheSize: settings.sectorCacheSize, highVol: settings.highVol };
     const predictor = new TieredPredictor(registry, engine.schema, symbols, { tiers, historyFrames: settings.historyFrames }, log, () => clock.now());
     await predictor.start();
+    if (registry.slotNames().length === 0) throw nothingServes(predictor.tiers.unavailable, ctx.id);
     // A refused candidate is logged by the registry; the live models serve regardless.
     if (settings.shadow) await registry.shadow(settings.shadow.slot, settings.shadow.model, settings.shadow.share).catch(() => undefined);
-    status = { registry, predictor, intervalMs: settings.intervalMs, frames: 0, skipped: 0, late: 0, faults: [], lastAt: NaN };
+    const { unavailable } = predictor.tiers;
+    status = { registry, predictor, intervalMs: settings.intervalMs, frames: 0, skipped: 0, late: 0, faults: unavailable.map(unavailableFault), unavailable, lastAt: NaN };
   } catch (err) {
     await pool.close();
     throw err;
@@ -66,6 +84,9 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
 
   let inFlight = 0;
   let newestFrame = -Infinity;
+  // A degraded tier stays a fault for as long as this runs; frame faults come and go after it.
+  const standing = status.unavailable.map(unavailableFault);
+  let frameFaults: readonly string[] = [];
   let stopped = false;
   const publish = (p: PredictionFrame) => {
     inFlight--;
@@ -78,8 +99,9 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
     newestFrame = p.frameAt;
     status.frames++;
     status.lastAt = p.at;
-    const changed = p.faults.join() !== status.faults.join();
-    status.faults = p.faults;
+    const changed = p.faults.join() !== frameFaults.join();
+    frameFaults = p.faults;
+    status.faults = standing.length === 0 ? p.faults : [...standing, ...p.faults];
     if (changed && p.faults.length > 0) log.error({ faults: p.faults }, 'model fault: its instruments fall back to the other members of their tier');
     else if (changed) log.info('every model answering again');
     bus.retain(PREDICTIONS_TOPIC, p);
@@ -106,7 +128,9 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
   };
   const unsubscribe = bus.subscribe(FEATURES_TOPIC, onFrame);
   ctx.provide('predictor', status);
-  log.info({ slots: status.registry.slotNames().map((s) => `${s}=${status.registry.live(s).id}`), workers: settings.workers }, 'predictor serving');
+  const slots = status.registry.slotNames().map((s) => `${s}=${status.registry.live(s).id}`);
+  if (standing.length === 0) log.info({ slots, workers: settings.workers }, 'predictor serving');
+  else log.warn({ slots, workers: settings.workers, notServing: standing }, `predictor serving DEGRADED: ${slots.join(', ')}; not serving: ${status.unavailable.map((u) => u.slot).join(', ')}`);
   return {
     async stop() {
       stopped = true;

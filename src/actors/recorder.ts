@@ -5,12 +5,13 @@
  * copied into a typed-array chunk as batches arrive; full chunks, and what
  * is buffered every `flushMs`, are written behind the data plane's back.
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { makeDirectory } from '../files.js';
 import type { DepthBatch, DepthReset } from '../ib/depth-feed.js';
 import type { TradeBatch } from '../ib/trade-feed.js';
 import { DEPTH_ROW, RECORDING_FORMAT, RECORDING_VERSION, RecordingWriter, RESET_ROW, TRADE_ROW } from '../replay/recording.js';
+import { pathFailure } from '../supervision/permanent.js';
 import { serviceLogic } from '../supervision/service.js';
 import { DEPTH_RESET_TOPIC, DEPTH_TOPIC, TRADES_TOPIC } from '../topics.js';
 
@@ -32,7 +33,10 @@ export const recorderLogic = serviceLogic<RecorderSettings>(async (ctx) => {
   const { symbols: instruments, booked } = ctx.need('instruments');
   const engine = ctx.need('featureEngine');
   const { instance } = ctx;
-  mkdirSync(settings.dir, { recursive: true });
+  // Not a recursive mkdir (it never returns under /proc); a directory that cannot be made is permanent.
+  await makeDirectory(settings.dir).catch((error: unknown) => {
+    throw pathFailure(error, { doing: `cannot create the recordings directory ${settings.dir}`, setting: `components.${ctx.id}.settings.dir`, want: 'a directory keel can create and write' });
+  });
   const wallAt = clock.wallNow();
   const path = join(settings.dir, `${instance}-${new Date(wallAt).toISOString().replace(/[:.]/g, '-')}.keelrec`);
   const writer = await RecordingWriter.create(

@@ -7,9 +7,10 @@
  * 0600), or fixed in config; a client proves it can read that file.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
+import { makeDirectorySync } from '../files.js';
 import type { ServiceLookup } from '../services.js';
 import type { RiskGate } from '../trading/risk-gate.js';
 import type { ActorTree } from './actor-tree.js';
@@ -30,7 +31,8 @@ export class RequestError extends Error {
 /** A fresh random token, written for the owner alone. */
 export function writeToken(path: string): string {
   const token = randomBytes(24).toString('base64url');
-  mkdirSync(dirname(path), { recursive: true });
+  // Not a recursive mkdir: under /proc that never returns.
+  makeDirectorySync(dirname(path));
   writeFileSync(path, `${token}\n`, { mode: 0o600 });
   // An existing file keeps its old mode through writeFileSync.
   chmodSync(path, 0o600);

@@ -100,13 +100,20 @@ export class InspectorServer {
 
   static async start(options: InspectorServerOptions): Promise<InspectorServer> {
     const server = new InspectorServer(options);
-    await new Promise<void>((resolve, reject) => {
-      server.http.once('error', reject);
-      server.http.listen(options.port, options.host, () => {
-        server.http.off('error', reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.http.once('error', reject);
+        server.http.listen(options.port, options.host, () => {
+          server.http.off('error', reject);
+          resolve();
+        });
       });
-    });
+    } catch (error) {
+      // Not listening (the port in use, say): undo what the constructor started, then say why.
+      server.metrics.stop();
+      server.wss.close();
+      throw error;
+    }
     const { port } = server.http.address() as AddressInfo;
     server.url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
     server.timers.push(

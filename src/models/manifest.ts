@@ -70,10 +70,17 @@ export interface ModelSource {
   readonly bytes: Uint8Array;
 }
 
+/**
+ * A model keel will not serve, with why. Most reasons are the file or its
+ * manifest and stay until someone fixes them; `retryable` marks those a
+ * later try may not meet (a golden batch over the latency budget on a busy
+ * machine, a worker that died or timed out meanwhile).
+ */
 export class ModelRefused extends Error {
   constructor(
     readonly source: string,
-    reason: string,
+    readonly reason: string,
+    readonly retryable = false,
   ) {
     super(`model ${source} refused: ${reason}`);
     this.name = 'ModelRefused';

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { FeatureFrame, FeatureSchema } from '../market/features.js';
 import type { InferenceResult } from './inference/pool.js';
 import type { ModelRegistry, ServingModel } from './registry.js';
-import { Tiers, type TierConfig } from './tiers.js';
+import { Tiers, type TierConfig, type UnavailableModel } from './tiers.js';
 
 /** One frame's predictions. A fresh object per frame: consumers may keep it. */
 export interface PredictionFrame {
@@ -324,7 +324,16 @@ export interface PredictorStatus {
   frames: number;
   skipped: number;
   late: number;
-  /** Faults of the last frame (empty when every member answered). */
+  /**
+   * What is wrong now: each model refused at start (its tier serves without
+   * it), then the faults of the last frame. Empty when every model serves and
+   * answered.
+   */
   faults: readonly string[];
+  /** Models refused at start: their tiers are degraded for as long as this runs. */
+  readonly unavailable: readonly UnavailableModel[];
   lastAt: number;
 }
+
+/** A refused model as one fault line: `base/1 not serving: models/x/manifest.json: checksum mismatch: ...`. */
+export const unavailableFault = (u: UnavailableModel): string => `${u.slot} not serving: ${u.manifest}: ${u.reason}`;

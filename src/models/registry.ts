@@ -9,7 +9,8 @@
  * recorded), and a latency budget. Only then does it replace the live model,
  * in one assignment: the predictor reads a slot's live model once per batch,
  * so a batch never mixes versions and no batch is lost. A refused candidate
- * is unloaded and the live model keeps serving.
+ * is unloaded and the live model keeps serving; a model refused for an empty
+ * slot leaves it empty (the tiers serve without it, see tiers.ts).
  */
 import type { Logger } from 'pino';
 import type { FeatureSchema } from '../market/features.js';
@@ -131,7 +132,9 @@ export class ModelRegistry {
     try {
       info = await this.pool.load(key, source.bytes);
     } catch (err) {
-      throw new ModelRefused(manifestPath, `onnxruntime cannot load ${manifest.file}: ${(err as Error).message}`);
+      // onnxruntime refusing the file stays so; a pool closing or a worker dying meanwhile may not.
+      const passing = err instanceof InferenceError && err.kind !== 'load';
+      throw new ModelRefused(manifestPath, `onnxruntime cannot load ${manifest.file}: ${(err as Error).message}`, passing);
     }
     const model: ServingModel = { id, manifest, manifestPath, key, columns, window: manifest.input.window };
     try {
@@ -162,7 +165,9 @@ export class ModelRegistry {
       result = await this.run(model, input, rows);
     } catch (err) {
       const kind = err instanceof InferenceError ? ` (${err.kind})` : '';
-      throw new ModelRefused(manifestPath, `golden inputs failed${kind}: ${(err as Error).message}`);
+      // Non-finite answers to the golden rows are the file's; a timeout or a dead worker may pass.
+      const passing = err instanceof InferenceError && err.kind !== 'non-finite';
+      throw new ModelRefused(manifestPath, `golden inputs failed${kind}: ${(err as Error).message}`, passing);
     }
     const out = result.outputs[manifest.outputs[0]!]!;
     if (out.length !== rows) throw new ModelRefused(manifestPath, `golden inputs gave ${out.length} values for ${rows} rows: ${manifest.outputs[0]} must be [N, 1]`);
@@ -174,7 +179,7 @@ export class ModelRegistry {
       }
     }
     if (result.totalMs > this.options.latencyBudgetMs) {
-      throw new ModelRefused(manifestPath, `golden batch took ${result.totalMs.toFixed(1)} ms, over the ${this.options.latencyBudgetMs} ms budget`);
+      throw new ModelRefused(manifestPath, `golden batch took ${result.totalMs.toFixed(1)} ms, over the ${this.options.latencyBudgetMs} ms budget`, true);
     }
   }
 
@@ -290,7 +295,9 @@ export class ModelRegistry {
       return await this.load(manifestPath);
     } catch (err) {
       const reason = (err as Error).message;
-      this.log.warn({ slot, manifest: manifestPath, reason }, 'model candidate refused; the live model keeps serving');
+      // Say what serves instead only when something does: a first install has no live model (its caller says what happens then).
+      const live = this.slots.get(slot)?.live;
+      if (live) this.log.warn({ slot, manifest: manifestPath, reason, live: live.id }, `model candidate refused; ${live.id} keeps serving ${slot}`);
       this.emit({ slot, action: 'refused', reason });
       throw err;
     }

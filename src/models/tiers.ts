@@ -7,8 +7,16 @@
  * Sector models load on first use and at most `sectorCacheSize` stay
  * loaded; the least recently used one is evicted to make room. While a
  * sector's model loads, the base tier serves its instruments.
+ *
+ * A model of the start tiers (base, specialist) that the registry refuses
+ * (a checksum mismatch, a corrupt file, a manifest for other features) is
+ * left out: its tier serves with the members it has and is listed in
+ * `unavailable`, which the predictor reports as degraded. A specialist tier
+ * left with no member hands its instruments to the base tier. Whether
+ * anything serves at all is the caller's to judge (`serving`).
  */
 import type { Logger } from 'pino';
+import { ModelRefused } from './manifest.js';
 import type { ModelRegistry } from './registry.js';
 
 export const BASE = 'base';
@@ -25,6 +33,16 @@ export interface TierConfig {
 /** The registry slot of a tier's member: `base/0`, `sector:tech/1`, ... */
 export const slotOf = (tier: string, member: number) => `${tier}/${member}`;
 
+/** A start-tier model that was refused: its tier serves without it. */
+export interface UnavailableModel {
+  readonly tier: string;
+  readonly slot: string;
+  readonly manifest: string;
+  readonly reason: string;
+  /** A later try may go differently (the latency budget on a busy machine, a worker lost meanwhile). */
+  readonly retryable: boolean;
+}
+
 export class Tiers {
   /** Sector of each instrument, or undefined. */
   private readonly sectorOf: (string | undefined)[];
@@ -34,20 +52,34 @@ export class Tiers {
   private readonly failed = new Set<string>();
   /** Sector loads run one after another, so two first uses cannot both slip under the cap. */
   private queue: Promise<void> = Promise.resolve();
+  /** Start-tier models refused at start, in config order. */
+  readonly unavailable: UnavailableModel[] = [];
+  /** The specialist has a member serving (set by start). */
+  private specialist = false;
 
   constructor(
     private readonly config: TierConfig,
-    symbols: readonly string[],
+    private readonly symbols: readonly string[],
     private readonly registry: ModelRegistry,
     private readonly log: Logger,
   ) {
     this.sectorOf = symbols.map((s) => Object.keys(config.sectors).find((name) => config.sectors[name]!.symbols.includes(s)));
   }
 
-  /** Loads the tiers every instrument may need from the start: base and the specialist. */
+  /**
+   * Loads the tiers every instrument may need from the start: base and the
+   * specialist. A refused model is left out and logged (see `unavailable`);
+   * any other error (the pool closed, say) rejects.
+   */
   async start(): Promise<void> {
-    await this.installAll(BASE, this.config.base);
-    if (this.config.highVol) await this.installAll(HIGH_VOL, this.config.highVol.models);
+    await this.installServing(BASE, this.config.base);
+    if (this.config.highVol) await this.installServing(HIGH_VOL, this.config.highVol.models);
+    this.specialist = this.config.highVol !== undefined && this.serving(HIGH_VOL) > 0;
+  }
+
+  /** Members of a tier that have a live model. */
+  serving(tier: string): number {
+    return this.members(tier).filter((slot) => this.registry.has(slot)).length;
   }
 
   /** Members (slots) of a tier. */
@@ -61,7 +93,7 @@ export class Tiers {
    * specialist is not configured). A sector not loaded yet starts loading.
    */
   route(instrument: number, volatility: number): string {
-    if (this.config.highVol && volatility > this.config.highVol.above) return HIGH_VOL;
+    if (this.specialist && volatility > this.config.highVol!.above) return HIGH_VOL;
     const sector = this.sectorOf[instrument];
     if (sector === undefined || this.failed.has(sector)) return BASE;
     const at = this.loaded.indexOf(sector);
@@ -99,6 +131,37 @@ export class Tiers {
     } finally {
       this.loading.delete(sector);
     }
+  }
+
+  /** Installs each member that passes; a refused one is left out, logged with its file and reason, and listed. */
+  private async installServing(tier: string, manifests: readonly string[]): Promise<void> {
+    for (const [i, path] of manifests.entries()) {
+      const slot = slotOf(tier, i);
+      try {
+        await this.registry.install(slot, path);
+      } catch (err) {
+        if (!(err instanceof ModelRefused)) throw err;
+        this.unavailable.push({ tier, slot, manifest: path, reason: err.reason, retryable: err.retryable });
+      }
+    }
+    for (const down of this.unavailable.filter((u) => u.tier === tier)) {
+      this.log.error({ tier, slot: down.slot, manifest: down.manifest, reason: down.reason }, `model ${down.manifest} refused: ${down.reason}; ${this.without(tier, manifests.length)}`);
+    }
+  }
+
+  /** What a tier does without its refused members, in words for the log. */
+  private without(tier: string, members: number): string {
+    const serving = this.serving(tier);
+    const who = tier === HIGH_VOL ? `instruments above ${this.config.highVol!.feature} ${this.config.highVol!.above}` : this.everyInstrument();
+    if (serving > 0) return `tier ${tier} DEGRADED: ${serving} of ${members} models serve ${who}`;
+    if (tier === HIGH_VOL) return `tier ${tier} has no model: the base tier serves ${who}`;
+    return `tier ${tier} has no model: ${who} get no prediction`;
+  }
+
+  /** The instruments the base tier serves, for the log: every one (those of a loaded sector aside). */
+  private everyInstrument(): string {
+    const few = this.symbols.slice(0, 5).join(', ');
+    return `the ${this.symbols.length} instruments (${few}${this.symbols.length > 5 ? ', ...' : ''})`;
   }
 
   private async installAll(tier: string, manifests: readonly string[]): Promise<void> {

@@ -10,6 +10,7 @@
  * down. Start order, parallelism, rest_for_one and shutdown order all follow.
  */
 import { backoffDelay, type BackoffSettings } from './backoff.js';
+import type { PermanentFailure } from './permanent.js';
 import type { ChildHealth, Intensity, RestartPolicy, Strategy } from './spec.js';
 import { dependentsMap, startOrder, transitiveDependents, type TreeNode } from './tree.js';
 
@@ -41,6 +42,8 @@ export interface ChildState {
   runningSince?: number;
   backoffUntil?: number;
   lastError?: string;
+  /** Its last failure was permanent: a restart cannot heal it, so it was not restarted. */
+  permanent?: PermanentFailure;
   /** Why it will start again: its last failure, or an operator's request. */
   restartReason?: string;
   /** Must come down (shutdown, escalation, or rest_for_one while a dependency restarts). */
@@ -50,11 +53,28 @@ export interface ChildState {
   health?: ChildHealth;
 }
 
+/** Why a supervisor gives up: its restart intensity is spent, or a child failed permanently. */
 export interface Escalation {
   readonly childId: string;
   readonly error: string;
   readonly restarts: number;
   readonly periodMs: number;
+  /** The child's failure was permanent: no restart was tried, the tree stops at once. */
+  readonly permanent?: PermanentFailure;
+  /** Where the permanent failure happened: the child's id, or its path through nested supervisors ('market/books'). */
+  readonly component?: string;
+}
+
+/** A child's failure as the supervisor shell reports it: the text for logs, and the permanent failure it is or carries. */
+export interface Failure {
+  readonly id: string;
+  readonly incarnation: number;
+  readonly error: string;
+  /** Its actor still exists (a reported failure, a start timeout) and must be shut down, or is already gone (it errored). */
+  readonly alive: boolean;
+  readonly permanent?: PermanentFailure;
+  /** Where a permanent failure happened when it came up through a nested supervisor: 'market/books'. */
+  readonly where?: string;
 }
 
 export interface SupervisorState {
@@ -164,14 +184,11 @@ export function childHealth(state: SupervisorState, id: string, incarnation: num
 /**
  * A child failed. `alive` says whether its actor still exists (a reported
  * failure or a start timeout) and must be shut down first, or is already gone
- * (the actor errored).
+ * (the actor errored). A permanent failure is never restarted: unless the
+ * child is temporary, the supervisor stops every child in reverse order and
+ * gives up, carrying the failure to its parent.
  */
-export function childFailed(
-  state: SupervisorState,
-  failure: { id: string; incarnation: number; error: string; alive: boolean },
-  now: number,
-  random: number,
-): Decision {
+export function childFailed(state: SupervisorState, failure: Failure, now: number, random: number): Decision {
   return decide(state, now, (s, fx) => {
     const c = current(s, failure.id, failure.incarnation);
     if (!c || isDown(c)) return;
@@ -185,8 +202,9 @@ export function childFailed(
       return;
     }
     fx.push({ type: 'cancelTimer', key: `start:${c.id}` });
-    fx.push(log('error', `${c.id} failed: ${failure.error}`, { child: c.id, error: failure.error, incarnation: c.incarnation }));
-    handleTermination(s, c, failure.error, failure.alive, true, now, random, fx);
+    fx.push(log('error', `${c.id} failed: ${failure.error}`, { child: c.id, error: failure.error, incarnation: c.incarnation, ...(failure.permanent ? { permanent: true } : {}) }));
+    if (failure.permanent) failPermanently(s, c, failure, now, fx);
+    else handleTermination(s, c, failure.error, failure.alive, true, now, random, fx);
   });
 }
 
@@ -270,6 +288,36 @@ export function restartRequested(state: SupervisorState, id: string, now: number
   });
 }
 
+/**
+ * A failure no restart can heal. A temporary child is left failed as any
+ * failure leaves it (the rest keeps running); during a shutdown the child
+ * just stays down; otherwise the supervisor gives up at once: every child
+ * stops in reverse order and the failure goes to its parent.
+ */
+function failPermanently(s: SupervisorState, c: ChildState, failure: Failure, now: number, fx: Effect[]): void {
+  const { error, permanent } = failure;
+  c.lastError = error;
+  c.restartReason = undefined;
+  c.permanent = permanent;
+  c.afterStop = 'failed';
+  const up = s.phase === 'starting' || s.phase === 'running';
+  if (c.restart === 'temporary' || !(up || s.phase === 'escalating')) {
+    if (c.restart === 'temporary') fx.push(log('warn', `${c.id} failed permanently; it is temporary, so the rest keeps running`, { child: c.id }));
+    takeDownInOrder(s, c, failure.alive, now, fx);
+    return;
+  }
+  // A permanent failure says more than a spent intensity: it replaces that reason, never another permanent one.
+  if (!s.escalation?.permanent) {
+    s.escalation = { childId: c.id, error, restarts: s.restartTimes.length, periodMs: s.intensity.periodMs, permanent, component: failure.where ?? c.id };
+  }
+  if (up) {
+    s.phase = 'escalating';
+    fx.push(log('error', `${c.id} failed permanently: a restart cannot heal it; stopping every component in reverse order`, { child: c.id, error, exitCode: permanent!.exitCode }));
+    holdEverything(s, fx);
+  }
+  takeDownInOrder(s, c, failure.alive, now, fx);
+}
+
 /** Restart policy, intensity, backoff and strategy for a child that terminated while starting or running. */
 function handleTermination(
   s: SupervisorState,
@@ -283,6 +331,7 @@ function handleTermination(
 ): void {
   c.lastError = error;
   c.restartReason = error;
+  c.permanent = undefined;
   const restart = c.restart === 'permanent' || (c.restart === 'transient' && abnormal);
   if (!restart) {
     c.afterStop = 'failed';

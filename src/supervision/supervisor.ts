@@ -8,6 +8,11 @@
  * SupervisorSettings), so trees nest: when its restart intensity is exceeded
  * it stops its children in reverse order and errors with a
  * SupervisorEscalation, which its parent sees as that child's failure.
+ *
+ * A child failing with a PermanentFailure (thrown from its start, rejected,
+ * or passed to `fail`) is not restarted: the supervisor stops its children in
+ * reverse order and escalates at once, and the escalation carries the
+ * failure, so a parent gives up the same way and the daemon exits with it.
  */
 import { enqueueActions, setup, type ActorRefFrom, type AnyActorRef, type SnapshotFrom } from 'xstate';
 import { SERVICE_DESCRIPTIONS, ServiceTable } from '../services.js';
@@ -32,6 +37,7 @@ import {
   type TimerEvent,
 } from './decisions.js';
 import { describeError, runOwnedBy } from './failure-scope.js';
+import { permanentOf, type PermanentFailure } from './permanent.js';
 import {
   DEFAULT_CHILD,
   DEFAULT_INTENSITY,
@@ -58,20 +64,38 @@ export interface SupervisorSettings {
   readonly services?: ServiceTable;
 }
 
-/** The supervisor gave up: too many restarts too quickly. */
+/**
+ * The supervisor gave up: too many restarts too quickly, or a child failed
+ * permanently (then `permanent` is that failure, and `component` where it
+ * happened: the child's id, or its path through nested supervisors).
+ */
 export class SupervisorEscalation extends Error {
+  readonly component: string;
+
   constructor(
     readonly supervisorId: string,
     readonly childId: string,
     readonly childError: string,
     readonly restarts: number,
     readonly periodMs: number,
+    readonly permanent?: PermanentFailure,
+    component?: string,
   ) {
     super(
-      `supervisor '${supervisorId}': restart intensity exceeded (${restarts} restarts within ${periodMs} ms); last failure: ${childId}: ${childError}`,
+      permanent
+        ? `supervisor '${supervisorId}': ${component ?? childId} failed permanently: ${permanent.message}`
+        : `supervisor '${supervisorId}': restart intensity exceeded (${restarts} restarts within ${periodMs} ms); last failure: ${childId}: ${childError}`,
     );
     this.name = 'SupervisorEscalation';
+    this.component = component ?? childId;
   }
+}
+
+/** A child's failure for the decisions: its text, and the permanent failure it is or carries (and where, through nested supervisors). */
+function failureOf(id: string, incarnation: number, error: unknown, alive: boolean) {
+  const permanent = permanentOf(error);
+  const where = permanent && error instanceof SupervisorEscalation ? `${id}/${error.component}` : id;
+  return { id, incarnation, error: describeError(error), alive, ...(permanent ? { permanent, where } : {}) };
 }
 
 interface SupervisorContext {
@@ -122,7 +146,7 @@ function decideOn(context: SupervisorContext, event: SupervisorEvent | { type: '
     case 'restart':
       return restartRequested(core, event.id, now);
     case 'child.failed':
-      return childFailed(core, { id: event.id, incarnation: event.incarnation, error: describeError(event.error), alive: true }, now, context.random());
+      return childFailed(core, failureOf(event.id, event.incarnation, event.error, true), now, context.random());
     case 'child.startTimeout':
       return startTimedOut(core, event.id, event.incarnation, now, context.random());
     case 'child.shutdownTimeout':
@@ -141,8 +165,8 @@ function decideOn(context: SupervisorContext, event: SupervisorEvent | { type: '
   }
   if (event.type.startsWith(ERROR)) {
     const id = event.type.slice(ERROR.length);
-    const error = describeError((event as { error: unknown }).error);
-    return childFailed(core, { id, incarnation: incarnationOf(id), error, alive: false }, now, context.random());
+    // The instance, not just its text: whether it is permanent decides what happens next.
+    return childFailed(core, failureOf(id, incarnationOf(id), (event as { error: unknown }).error, false), now, context.random());
   }
   if (event.type.startsWith(DONE)) {
     const id = event.type.slice(DONE.length);
@@ -249,7 +273,7 @@ export const supervisorMachine = setup({
     }),
     giveUp: ({ context }) => {
       const e = context.core.escalation;
-      throw new SupervisorEscalation(context.ctx.id, e?.childId ?? '?', e?.error ?? '?', e?.restarts ?? 0, e?.periodMs ?? 0);
+      throw new SupervisorEscalation(context.ctx.id, e?.childId ?? '?', e?.error ?? '?', e?.restarts ?? 0, e?.periodMs ?? 0, e?.permanent, e?.component);
     },
   },
 }).createMachine({

@@ -192,3 +192,31 @@ test('an instrument with a non-finite input sits the frame out alone; the rest o
   assert.deepEqual(p.tier, ['base', '', 'base']);
   assert.equal(p.value[0], affine(W1, 0.25, [1, 1, 1]));
 });
+
+test('a refused start model is left out: its tier serves with the rest, an empty specialist hands its instruments to base', async () => {
+  const reg = registry();
+  const symbols = ['SPY', 'QQQ'];
+  const corrupt = writeAffineModel(dir, { name: 'corrupt', version: '1', features: FEATURES, weights: W1, bias: 0, bytes: new Uint8Array([1, 2, 3, 4]) });
+  const mismatch = model('mismatch');
+  writeFileSync(mismatch, JSON.stringify({ ...JSON.parse(readFileSync(mismatch, 'utf8')), sha256: '0'.repeat(64) }));
+  const tiers: TierConfig = { base: [model('good'), corrupt], sectors: {}, sectorCacheSize: 1, highVol: { feature: 'rv_1m', above: 50, models: [mismatch] } };
+  const predictor = new TieredPredictor(reg, schema, symbols, { tiers, historyFrames: 4 }, log, () => 0);
+  await predictor.start();
+  assert.deepEqual(reg.slotNames(), ['base/0']);
+  assert.deepEqual(
+    predictor.tiers.unavailable.map((u) => [u.slot, u.manifest, u.retryable]),
+    [
+      ['base/1', corrupt, false],
+      ['high_vol/0', mismatch, false],
+    ],
+  );
+  assert.match(predictor.tiers.unavailable[0]!.reason, /^onnxruntime cannot load model\.onnx/);
+  assert.match(predictor.tiers.unavailable[1]!.reason, /^checksum mismatch/);
+  // SPY is above the specialist's threshold, but the specialist has no model: base serves it, with its one good member.
+  const f = frame(symbols, (i, name) => (name === 'rv_1m' ? (i === 0 ? 80 : 10) : i + 1), 1);
+  const p = await predictor.predict(f);
+  assert.deepEqual(p.tier, ['base', 'base']);
+  assert.deepEqual(p.models, ['lin@good', 'lin@good']);
+  assert.deepEqual(p.faults, []);
+  assert.equal(p.value[0], affine(W1, 0.25, inputsOf(f, 0)));
+});

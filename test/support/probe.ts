@@ -23,6 +23,8 @@ export interface ProbeSettings {
   hangOnStop?: boolean;
   /** Never become ready. */
   hangOnStart?: boolean;
+  /** Fail every start by throwing this (a PermanentFailure, say). */
+  throwOnStart?: Error;
 }
 
 export interface Happening {
@@ -44,6 +46,10 @@ export class Probes {
     this.startCounts.set(id, starts);
     if (settings.hangOnStart) await new Promise<never>(() => {});
     await sleep(ctx, settings.startMs ?? 0);
+    if (settings.throwOnStart) {
+      this.record(clock.now(), id, 'start-failed');
+      throw settings.throwOnStart;
+    }
     if (starts <= (settings.failStarts ?? 0)) {
       this.record(clock.now(), id, 'start-failed');
       throw new Error(`${id} start ${starts} failed`);
