@@ -19,8 +19,10 @@ import { classifyIbCode, farmName } from '../ib/codes.js';
 import { IbLink, listenTo, type IbConnectionState, type IbStatus } from '../ib/link.js';
 import { OrderIdLedger } from '../ib/order-ids.js';
 import { PRIORITY } from '../ib/pacer.js';
+import { FileLocked } from '../journal/file-lock.js';
 import { backoffDelay } from '../supervision/backoff.js';
 import type { ComponentContext } from '../supervision/component.js';
+import { pathFailure, PermanentFailure } from '../supervision/permanent.js';
 import { IB_STATUS_TOPIC } from '../topics.js';
 
 export const ibConnectionSettings = z
@@ -200,7 +202,7 @@ export const ibConnectionLogic = setup({
   id: 'ib_connection',
   context: ({ input }) => ({
     ctx: input,
-    link: new IbLink(input.settings, input.clock, new OrderIdLedger(input.settings.orderIdFile)),
+    link: new IbLink(input.settings, input.clock, openOrderIds(input)),
     clientId: input.settings.clientId,
     failures: 0,
     reason: 'starting',
@@ -298,10 +300,31 @@ export const ibConnectionLogic = setup({
     },
     stopped: {
       type: 'final',
-      entry: ['drop', { type: 'publish', params: { state: 'stopped' } }],
+      entry: ['drop', ({ context }) => context.link.orderIds.close(), { type: 'publish', params: { state: 'stopped' } }],
     },
   },
 });
+
+/**
+ * The order-id mark, locked for this component. Another keel on the same
+ * file would hand out the same ids: that is refused for good (exit 2), not
+ * retried. An incarnation that died without stopping leaves the lock to the
+ * next one (same owner).
+ */
+function openOrderIds(ctx: ComponentContext<IbConnectionSettings>): OrderIdLedger {
+  let orderIds: OrderIdLedger;
+  try {
+    orderIds = new OrderIdLedger(ctx.settings.orderIdFile, { owner: `${ctx.instance}/${ctx.id}` });
+  } catch (error) {
+    if (error instanceof FileLocked) {
+      throw new PermanentFailure(`${error.message}: stop it, or set components.${ctx.id}.settings.orderIdFile to another file`, 2, { cause: error });
+    }
+    throw pathFailure(error, { doing: `cannot lock the order-id file ${ctx.settings.orderIdFile}`, setting: `components.${ctx.id}.settings.orderIdFile`, want: 'a file in a directory keel can write' });
+  }
+  const dead = orderIds.tookOverFrom;
+  if (dead) ctx.log.warn({ file: ctx.settings.orderIdFile, holder: dead }, `${ctx.settings.orderIdFile}: took over the lock of pid ${dead.pid} (started ${dead.startedAt}), which is gone`);
+  return orderIds;
+}
 
 function probeInput(context: Context) {
   const { probeIntervalMs, probeTimeoutMs } = context.ctx.settings;

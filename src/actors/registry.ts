@@ -146,7 +146,7 @@ export const componentKinds = {
     logic: journalLogic,
     settings: journalSettings,
     description: 'the durable ledger: an fsynced append-only file of checksummed records, replayed at start into orders, positions, cash and P&L',
-    contract: { provides: ['journal', 'ledger'], publishes: [JOURNAL_RECORD_TOPIC], hears: [GATE_TRANSITION_TOPIC] },
+    contract: { provides: ['journal', 'ledger'], publishes: [JOURNAL_RECORD_TOPIC], hears: [GATE_TRANSITION_TOPIC, INSPECTOR_TOPIC] },
   },
   paper_trader: {
     logic: paperTraderLogic,

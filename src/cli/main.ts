@@ -11,6 +11,7 @@ import { defaultSimConfig, loadSimConfig, withFlags } from '../sim/config.js';
 import { endpointLines, startControlServer, type ControlServer } from '../sim/control.js';
 import { TwsSimulator } from '../sim/server.js';
 import { inspectCommand } from './inspect.js';
+import { journalCommands } from './journal.js';
 import { replayCommand } from './replay.js';
 import { sjmCommands } from './sjm.js';
 
@@ -30,8 +31,9 @@ const commands: Record<string, Command> = {
     summary: 'run the daemon',
     usage: 'keel run [--config FILE] [--no-inspector]',
     help: `Starts every component of the config's tree in dependency order and runs
-until SIGINT or SIGTERM, then stops them in reverse order. A second signal
-forces exit. Exits 1 if the tree gives up (restart intensity exceeded).
+until SIGINT, SIGTERM or SIGHUP, then stops them in reverse order. A second
+signal forces exit. Exits 1 if the tree gives up (restart intensity exceeded),
+2 on a mistake no restart can heal (a port in use, a locked or damaged journal).
 
 The inspector (component kind inspector, http://127.0.0.1:7500 by default)
 serves the live actor tree, /health, /metrics and the web page; attach a
@@ -142,6 +144,7 @@ dependencies and dependency cycles. Prints the start levels when it is good.`,
   inspect: inspectCommand,
   replay: replayCommand,
   ...sjmCommands,
+  ...journalCommands,
 };
 
 function generalHelp(): string {

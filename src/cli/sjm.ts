@@ -6,14 +6,8 @@
 import { writeFileSync } from 'node:fs';
 import { CsvError, formatCsv, readCsv } from '../models/csv.js';
 import { fitJumpModel, JumpModelError, OnlineJumpModel, predict, readJumpModel } from '../models/sjm.js';
+import { numberFlag, reportMistakes, stringFlag, UserError, type Values } from './flags.js';
 import type { Command } from './main.js';
-
-const EXIT_USAGE = 2;
-
-type Values = Parameters<Command['run']>[0];
-
-/** A mistake by the user: bad flags, or a file that cannot be read or written. */
-class UserError extends Error {}
 
 export const sjmCommands: Record<string, Command> = {
   'sjm fit': {
@@ -58,7 +52,7 @@ Options:
       'grid-step': { type: 'string' },
     },
     async run(values, positionals) {
-      return reportMistakes(() => fit(values, positionals));
+      return reportMistakes(() => fit(values, positionals), [CsvError, JumpModelError]);
     },
   },
   'sjm predict': {
@@ -85,7 +79,7 @@ Options:
       online: { type: 'boolean' },
     },
     async run(values, positionals) {
-      return reportMistakes(() => predictRows(values, positionals));
+      return reportMistakes(() => predictRows(values, positionals), [CsvError, JumpModelError]);
     },
   },
 };
@@ -166,33 +160,6 @@ function predictRows(values: Values, positionals: string[]): number {
   }
   process.stdout.write(formatCsv(model.continuous ? ['state', ...probabilityColumns] : ['state'], lines));
   return 0;
-}
-
-/** Runs a subcommand; a user's mistake becomes one line on stderr and exit 2. */
-function reportMistakes(run: () => number): number {
-  try {
-    return run();
-  } catch (err) {
-    if (err instanceof UserError || err instanceof CsvError || err instanceof JumpModelError) {
-      process.stderr.write(`keel: ${err.message}\n`);
-      return EXIT_USAGE;
-    }
-    throw err;
-  }
-}
-
-function stringFlag(values: Values, name: string): string | undefined {
-  const value = values[name];
-  return typeof value === 'string' ? value : undefined;
-}
-
-/** A numeric flag, or undefined when it is absent; `ok` says which values are allowed and `expected` says so in words. */
-function numberFlag(values: Values, name: string, expected: string, ok: (n: number) => boolean): number | undefined {
-  const text = stringFlag(values, name);
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (text.trim() === '' || !ok(n)) throw new UserError(`--${name} must be ${expected}, got '${text}'`);
-  return n;
 }
 
 function missing(name: string): never {

@@ -6,21 +6,51 @@
  *
  * Ids are reserved in blocks: the mark on disk is always above every id
  * handed out, so one fsync covers a block and a crash only skips ids.
+ *
+ * Two keels on one mark would hand out the same ids, so the file is locked
+ * (FILE.lock, src/journal/file-lock.ts) from construction until `close`: a
+ * second one is refused with FileLocked naming the holder.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { acquireFileLock, type FileLock, type LockHolder } from '../journal/file-lock.js';
+
+export interface OrderIdLedgerOptions {
+  /** Ids reserved with one write (default 100). */
+  readonly blockSize?: number;
+  /** Who in this process holds the file's lock (instance/component): the same owner may take it over. */
+  readonly owner?: string;
+}
 
 export class OrderIdLedger {
   private next: number;
   private reservedUpTo: number;
   private started = false;
+  private readonly blockSize: number;
+  private readonly lock: FileLock;
+  /** The dead process whose lock on the file was broken to open it. */
+  readonly tookOverFrom: LockHolder | undefined;
 
   constructor(
     readonly file: string,
-    private readonly blockSize = 100,
+    options: OrderIdLedgerOptions = {},
   ) {
-    // Every id below the mark may have been used by an earlier session.
-    this.next = this.reservedUpTo = readMark(file);
+    this.blockSize = options.blockSize ?? 100;
+    const { lock, broke } = acquireFileLock(file, options.owner ?? 'order ids');
+    this.lock = lock;
+    this.tookOverFrom = broke;
+    try {
+      // Every id below the mark may have been used by an earlier session.
+      this.next = this.reservedUpTo = readMark(file);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+
+  /** Lets another process have the file. */
+  close(): void {
+    this.lock.release();
   }
 
   /** The lowest id keel may use: above TWS's nextValidId and above everything reserved before. */

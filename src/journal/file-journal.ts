@@ -27,13 +27,18 @@
  * back to the last good frame, logs one warning and reports it in `torn`.
  * Damage with a valid frame after it is something else (corruption of
  * records that may have been acknowledged) and so is a gap in seq: `open`
- * refuses them rather than drop anything silently.
+ * refuses them rather than drop anything silently, with an UnreadableJournal
+ * that names `keel journal check` and `keel journal repair` (src/cli/journal.ts).
+ *
+ * `open` is not a lock: one writer per file is the journal component's to
+ * ensure (src/journal/file-lock.ts).
  */
-import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
 import type { Logger } from 'pino';
+import { makeDirectory } from '../files.js';
 import type { Journal, JournalEntry, LedgerRecord } from './records.js';
 
 export interface FileJournalOptions {
@@ -70,6 +75,24 @@ export interface JournalStats {
   readonly records: number;
   readonly batches: number;
   readonly bytes: number;
+}
+
+/** A file `open` refuses: not a journal, another format version, damage before the last frame, or a gap in seq. */
+export class UnreadableJournal extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnreadableJournal';
+  }
+}
+
+/** `path` as one shell word: quoted only when it has to be. */
+export function shellWord(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
+}
+
+/** What to run about a journal keel will not open. */
+export function repairAdvice(path: string): string {
+  return `see the damage with \`keel journal check ${shellWord(path)}\`, write a repaired copy beside it with \`keel journal repair ${shellWord(path)}\``;
 }
 
 const MAGIC = Buffer.from('KEELJNL1', 'latin1');
@@ -123,6 +146,64 @@ function nextValidFrame(data: Buffer, from: number): number | undefined {
   return undefined;
 }
 
+/** A frame whose length, crc and shape check out, where it lies in the file. */
+export interface ScannedFrame {
+  readonly offset: number;
+  readonly end: number;
+  readonly seq: number;
+  readonly record: LedgerRecord;
+  /** The frame's bytes as stored: tells an identical copy from a different record under the same seq. */
+  readonly payload: Buffer;
+}
+
+/** Bytes that hold no valid frame. */
+export interface DamagedRange {
+  readonly offset: number;
+  readonly bytes: number;
+  readonly reason: string;
+  /** The end of the file, with no valid frame after: what a crash mid-write leaves. */
+  readonly torn: boolean;
+}
+
+/** Everything readable in a journal file, without judging the sequence. */
+export interface JournalScan {
+  readonly size: number;
+  /** Why the file header is not a keel journal's: then nothing else was read. */
+  readonly header?: string;
+  /** Every valid frame in file order, also those after damage (found by looking for the next valid frame). */
+  readonly frames: ScannedFrame[];
+  /** Every damaged range, in file order. */
+  readonly damage: DamagedRange[];
+}
+
+/** Reads every frame of a journal's bytes, carrying on past damage; changes nothing. For `keel journal check|repair|show`. */
+export function scanJournal(data: Buffer): JournalScan {
+  const size = data.length;
+  if (size < HEADER_BYTES) {
+    if (!fileHeader().subarray(0, size).equals(data)) return { size, header: `not a keel journal (no ${MAGIC.toString('latin1')} header)`, frames: [], damage: [] };
+    // As `open` sees it: a new file, or a header a crash cut short.
+    return { size, frames: [], damage: size > 0 ? [{ offset: 0, bytes: size, reason: 'incomplete file header', torn: true }] : [] };
+  }
+  if (!data.subarray(0, MAGIC.length).equals(MAGIC)) return { size, header: `not a keel journal (no ${MAGIC.toString('latin1')} header)`, frames: [], damage: [] };
+  const version = data.readUInt32LE(MAGIC.length);
+  if (version !== VERSION) return { size, header: `journal format version ${version}, this keel reads version ${VERSION}`, frames: [], damage: [] };
+  const frames: ScannedFrame[] = [];
+  const damage: DamagedRange[] = [];
+  for (let offset = HEADER_BYTES; offset < size; ) {
+    const frame = readFrame(data, offset);
+    if (frame.ok) {
+      frames.push({ offset, end: frame.end, seq: frame.seq, record: frame.record, payload: data.subarray(offset + FRAME_HEADER_BYTES, frame.end) });
+      offset = frame.end;
+      continue;
+    }
+    const next = nextValidFrame(data, offset + 1);
+    damage.push({ offset, bytes: (next ?? size) - offset, reason: frame.reason, torn: next === undefined });
+    if (next === undefined) break;
+    offset = next;
+  }
+  return { size, frames, damage };
+}
+
 interface Pending {
   readonly seq: number;
   readonly frame: Buffer;
@@ -138,7 +219,7 @@ export class FileJournal implements Journal {
    * damage before its last frame or a gap in seq.
    */
   static async open(path: string, options: FileJournalOptions = {}): Promise<OpenedJournal> {
-    await mkdir(dirname(path), { recursive: true });
+    await makeDirectory(dirname(path));
     const handle = await open(path, 'a+');
     try {
       const data = await readFile(path);
@@ -162,7 +243,7 @@ export class FileJournal implements Journal {
     const header = fileHeader();
     let torn: TornTail | undefined;
     if (data.length < HEADER_BYTES) {
-      if (!header.subarray(0, data.length).equals(data)) throw new Error(`${path} is not a keel journal (no ${MAGIC.toString('latin1')} header)`);
+      if (!header.subarray(0, data.length).equals(data)) throw new UnreadableJournal(`${path} is not a keel journal (no ${MAGIC.toString('latin1')} header)`);
       // A new file, or one a crash left with part of its header: nothing was ever recorded in it.
       if (data.length > 0) torn = { offset: 0, bytes: data.length, reason: 'incomplete file header' };
       await handle.truncate(0);
@@ -171,9 +252,9 @@ export class FileJournal implements Journal {
       await syncDirectory(dirname(path));
       return { entries: [], frameStarts: [], end: HEADER_BYTES, torn };
     }
-    if (!data.subarray(0, MAGIC.length).equals(MAGIC)) throw new Error(`${path} is not a keel journal (no ${MAGIC.toString('latin1')} header)`);
+    if (!data.subarray(0, MAGIC.length).equals(MAGIC)) throw new UnreadableJournal(`${path} is not a keel journal (no ${MAGIC.toString('latin1')} header)`);
     const version = data.readUInt32LE(MAGIC.length);
-    if (version !== VERSION) throw new Error(`${path}: journal format version ${version}, this keel reads version ${VERSION}`);
+    if (version !== VERSION) throw new UnreadableJournal(`${path}: journal format version ${version}, this keel reads version ${VERSION}`);
 
     const entries: JournalEntry[] = [];
     const frameStarts: number[] = [];
@@ -183,9 +264,9 @@ export class FileJournal implements Journal {
       if (!frame.ok) {
         const next = nextValidFrame(data, offset + 1);
         if (next !== undefined) {
-          throw new Error(
+          throw new UnreadableJournal(
             `${path}: damaged frame at byte ${offset} (${frame.reason}) with a valid frame after it at byte ${next}: ` +
-              'records that were acknowledged may be damaged, so the journal will not open; repair or move the file by hand',
+              `records that were acknowledged may be damaged, so the journal will not open; ${repairAdvice(path)}`,
           );
         }
         torn = { offset, bytes: data.length - offset, reason: frame.reason };
@@ -194,7 +275,10 @@ export class FileJournal implements Journal {
         break;
       }
       const expected = entries.length + 1;
-      if (frame.seq !== expected) throw new Error(`${path}: frame at byte ${offset} has seq ${frame.seq}, expected ${expected}: the journal has a gap`);
+      if (frame.seq !== expected) {
+        const what = frame.seq < expected ? 'seq goes back (a duplicated tail?)' : 'the journal has a gap';
+        throw new UnreadableJournal(`${path}: frame at byte ${offset} has seq ${frame.seq}, expected ${expected}: ${what}; ${repairAdvice(path)}`);
+      }
       entries.push({ seq: frame.seq, record: frame.record });
       frameStarts.push(offset);
       offset = frame.end;
