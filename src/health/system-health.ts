@@ -8,6 +8,10 @@
  * It only reads the states retained on the bus and the services provided, so it costs
  * microseconds and never waits on anything. Each component gets OK,
  * DEGRADED or CRITICAL; the overall status is the worst of them.
+ *
+ * The risk gate's line is what holds it now (the gate's `holds()`: its
+ * conditions, latched evidence, an operator's halt), read at each call,
+ * never the reason of a transition that has since cleared.
  */
 import type { Bus } from '../bus.js';
 import type { Clock } from '../clock.js';
@@ -40,7 +44,8 @@ export interface SystemHealth {
     readonly regime: ComponentHealth;
     readonly predictor: ComponentHealth;
     readonly redis: ComponentHealth;
-    readonly risk_gate: ComponentHealth;
+    /** `holds`: what keeps the gate out of ACTIVE now, `who: why`, most binding first (empty when ACTIVE). */
+    readonly risk_gate: ComponentHealth & { readonly holds: readonly string[] };
   };
   readonly overall_status: Status;
 }
@@ -75,9 +80,11 @@ function dataAge(engine: FeatureEngine | undefined, now: number) {
   return { status: label === 'OLD' || label === 'STALE' ? ('DEGRADED' as const) : ('OK' as const), detail: `newest market data ${Math.round(age)} ms old`, label, age_ms: age };
 }
 
-function gate(g: RiskGate | undefined): ComponentHealth {
-  if (!g) return { status: 'CRITICAL', detail: 'no risk gate: nothing may trade' };
-  return { status: g.state === 'ACTIVE' ? 'OK' : g.state === 'REDUCING' ? 'DEGRADED' : 'CRITICAL', detail: `${g.state}: ${g.reason}` };
+function gate(g: RiskGate | undefined): ComponentHealth & { holds: readonly string[] } {
+  if (!g) return { status: 'CRITICAL', detail: 'no risk gate: nothing may trade', holds: [] };
+  const holds = g.holds();
+  const status: Status = g.state === 'ACTIVE' ? 'OK' : g.state === 'REDUCING' ? 'DEGRADED' : 'CRITICAL';
+  return { status, detail: `${g.state}: ${holds.length > 0 ? holds.join('; ') : g.reason}`, holds };
 }
 
 /** Not built yet, or not configured: reported, never counted against the system. */

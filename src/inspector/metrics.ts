@@ -117,7 +117,7 @@ export function createMetrics({ bus, services, actors }: MetricsOptions): Inspec
     const g = services.current('riskGate');
     if (g) for (const state of GATE_STATES) emit(g.state === state ? 1 : 0, { state });
   });
-  gauge('keel_risk_gate_conditions', 'Conditions holding the risk gate now (a resume is refused while any is present)', [], (emit) => {
+  gauge('keel_risk_gate_conditions', 'Conditions holding the risk gate now (data conditions refuse a resume; latched ones, such as a refused fill, are acknowledged by it)', [], (emit) => {
     const g = services.current('riskGate');
     if (g) emit(g.activeConditions().length);
   });

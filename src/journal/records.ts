@@ -72,7 +72,48 @@ export interface GateRecord {
   readonly by: string;
 }
 
-export type LedgerRecord = OrderRecord | OrderStatusRecord | FillRecord | CommissionRecord | GateRecord;
+/**
+ * An execution report refused before it could count: not finite and
+ * positive in price and size, not for the order's own contract, the wrong
+ * side, more than the order's quantity, or a commission that is not a
+ * finite amount >= 0. Kept as evidence, exactly as reported (NaN
+ * included); replay never moves a position, cash or P&L for it. The gate
+ * halts on it until an operator's resume acknowledges it (a later gate
+ * record from HALTED to ACTIVE).
+ */
+export interface ExecutionRefusedRecord {
+  readonly type: 'execution.refused';
+  readonly at: number;
+  /** The order it claimed to be for, when it named one. */
+  readonly ref?: string;
+  readonly execId: string;
+  readonly symbol: string;
+  /** Signed, as reported (NaN when the report's size was not a number). */
+  readonly quantity: number;
+  readonly price: number;
+  /** Present when the commission report was what was refused. */
+  readonly commission?: number;
+  /** What was wrong, in words. */
+  readonly reason: string;
+}
+
+export type LedgerRecord = OrderRecord | OrderStatusRecord | FillRecord | CommissionRecord | GateRecord | ExecutionRefusedRecord | DayRecord;
+
+/**
+ * A trading day began (src/trading/trading-day.ts): its New York session
+ * date and the ledger's net P&L (realized + unrealized - fees since the
+ * journal began) at that moment, the opening P&L the daily loss limit counts
+ * from. Written once per day, at the day's first P&L reading; a restart the
+ * same day continues from the latest one. Replay never moves a position,
+ * cash or P&L for it.
+ */
+export interface DayRecord {
+  readonly type: 'day';
+  readonly at: number;
+  /** `YYYY-MM-DD`, the session date in New York. */
+  readonly day: string;
+  readonly openingPnl: number;
+}
 
 /** A record with the sequence number the journal gave it (1, 2, 3, ... with no gap). */
 export interface JournalEntry {

@@ -11,7 +11,8 @@
  *
  * Topics: `features`, `regime`, `predictions`, `feature.health`, `portfolio`
  * under their bus names; the journal (`journal.record` on the bus) under
- * `orders` (order, order.status), `fills` (fill, commission) and `gate`,
+ * `orders` (order, order.status), `fills` (fill, commission), `gate` and
+ * `day` (the trading day's opening P&L),
  * whose messages are whole JournalEntry objects `{seq, record}`.
  *
  * Encoding: each topic's codec from the catalogue (src/topics.ts,
@@ -27,7 +28,7 @@ export { encodePlain as encode };
 export const MIRRORED_TOPICS: readonly TopicName[] = [FEATURES_TOPIC, REGIME_TOPIC, PREDICTIONS_TOPIC, FEATURE_HEALTH_TOPIC, PORTFOLIO_TOPIC, JOURNAL_RECORD_TOPIC];
 
 /** Journal record types -> the Redis topic they are published under. */
-export const JOURNAL_CHANNELS = { order: 'orders', 'order.status': 'orders', fill: 'fills', commission: 'fills', gate: 'gate' } as const;
+export const JOURNAL_CHANNELS = { order: 'orders', 'order.status': 'orders', fill: 'fills', commission: 'fills', gate: 'gate', day: 'day', 'execution.refused': 'refused' } as const;
 export type JournalChannel = (typeof JOURNAL_CHANNELS)[keyof typeof JOURNAL_CHANNELS];
 
 export function redisKeys(instance: string) {

@@ -37,6 +37,18 @@ import {
 } from './order-messages.js';
 import { NO_ID, type Session } from './session.js';
 
+/**
+ * Execution reports TWS should never send, which keel must refuse (a fault):
+ * - `price-not-a-number`: the price field reads `abc`;
+ * - `wrong-symbol`: 1,000,000 shares of TSLA, a contract the order is not for;
+ * - `overfill`: one share more than the order has left.
+ */
+export const BAD_EXECUTION_KINDS = ['price-not-a-number', 'wrong-symbol', 'overfill'] as const;
+export type BadExecutionKind = (typeof BAD_EXECUTION_KINDS)[number];
+
+/** The contract a `wrong-symbol` report names: not in the simulator's universe, and no order's. */
+const WRONG_CONTRACT = { symbol: 'TSLA', conId: 76792991, primaryExch: 'NASDAQ', longName: 'TESLA INC', industry: 'Consumer, Cyclical', openPrice: 250, synthetic: false } as const;
+
 /** IB fixed pricing for US stocks: per share, with a minimum per order. */
 export const COMMISSION_PER_SHARE = 0.005;
 export const MIN_COMMISSION_PER_ORDER = 1;
@@ -95,6 +107,16 @@ export class Broker {
    */
   orderNewsDelayMs = 0;
   duplicateExecutions = false;
+  /**
+   * Fault, armed until the next execution: that execution's reports are
+   * followed by one bad report about the same order (see
+   * BAD_EXECUTION_KINDS), under an execId of its own, with a commission
+   * report for it. The broker's own record stays true: the bad report is
+   * not in `executions`, and no account is booked for it.
+   */
+  badExecution: BadExecutionKind | undefined = undefined;
+  /** Bad reports sent so far (their execIds count from 1). */
+  badExecutionsSent = 0;
 
   constructor(private readonly options: BrokerOptions) {
     this.accounts = new Accounts(options.accounts, options.marketData.market, options.clock);
@@ -251,12 +273,39 @@ export class Broker {
       session?.send(execDetails(session.serverVersion, UNSOLICITED, execution, order.instrument));
       session?.send(commissionReport(execution.execId, commission, 'USD', realizedPnl));
     }
+    if (this.badExecution !== undefined && session) this.sendBadExecution(this.badExecution, order, execution, session);
     if (order.remaining === 0) {
       order.status = 'Filled';
       this.stopWorking(order);
     }
     this.report(order, order.status === 'Filled');
     this.accounts.changed(account, order.instrument);
+  }
+
+  /** The fault's one bad report, after a real execution of the same order; disarms the fault. */
+  private sendBadExecution(kind: BadExecutionKind, order: Order, real: Execution, session: Session): void {
+    this.badExecution = undefined;
+    const execId = `${order.permId.toString(16).padStart(8, '0')}.${this.sessionStamp}.b${++this.badExecutionsSent}.01`;
+    let instrument: Instrument = order.instrument;
+    let shares = real.shares;
+    let price = real.price;
+    if (kind === 'wrong-symbol') {
+      instrument = { ...WRONG_CONTRACT, index: -1 };
+      shares = 1_000_000;
+      price = WRONG_CONTRACT.openPrice;
+    } else if (kind === 'overfill') {
+      shares = order.remaining + 1;
+    }
+    const report: SimExecution = { ...real, execId, shares, price, cumQty: order.filled + shares };
+    const fields = execDetails(session.serverVersion, UNSOLICITED, report, instrument);
+    if (kind === 'price-not-a-number') {
+      // execId, time, account, exchange, side, shares, price: the price is six fields after the execId.
+      const at = fields.indexOf(execId) + 6;
+      if (fields[at] !== price) throw new Error(`the simulator's execDetails layout moved: no price six fields after the execId (found ${String(fields[at])})`);
+      fields[at] = 'abc';
+    }
+    session.send(fields);
+    session.send(commissionReport(execId, MIN_COMMISSION_PER_ORDER, 'USD'));
   }
 
   cancelOrder(session: Session, fields: readonly string[]): void {

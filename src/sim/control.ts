@@ -8,6 +8,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { BAD_EXECUTION_KINDS, type BadExecutionKind } from './broker.js';
 import type { TwsSimulator } from './server.js';
 
 /** Requests carry no body; one larger than this is refused with 413. */
@@ -212,6 +213,16 @@ export const ENDPOINTS: readonly Endpoint[] = [
       return {};
     },
   },
+  {
+    method: 'POST',
+    path: '/faults/bad-execution',
+    params: [oneOf('kind', [...BAD_EXECUTION_KINDS, 'off'])],
+    does: "one bad report after the next fill ('abc' price, TSLA, overfill; off)",
+    run: (sim, p) => {
+      sim.faults.badExecution(p.kind === 'off' ? undefined : (p.kind as BadExecutionKind));
+      return {};
+    },
+  },
 ];
 
 /** Each endpoint with its parameters, then what it does on the next line, for `keel sim --help`. */
@@ -250,6 +261,8 @@ function status(sim: TwsSimulator) {
       rejectedClientIds: [...sim.rejectedClientIds],
       orderNewsDelayMs: sim.broker.orderNewsDelayMs,
       duplicateExecutions: sim.broker.duplicateExecutions,
+      badExecution: sim.broker.badExecution ?? null,
+      badExecutionsSent: sim.broker.badExecutionsSent,
     },
     orders: sim.broker.allOrders().length,
     executions: sim.broker.executions.length,

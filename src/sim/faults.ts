@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
+import type { BadExecutionKind } from './broker.js';
 import type { TwsSimulator } from './server.js';
 import type { DepthCorruption } from './market-data.js';
 import { NO_ID } from './session.js';
@@ -98,6 +99,18 @@ export class Faults {
     this.sim.delayMs = delayMs;
     for (const session of this.sim.sessions) session.delayMs = delayMs;
     this.log?.warn({ delayMs }, 'fault: slow responses');
+  }
+
+  /**
+   * The next execution the broker makes is followed by a report TWS should
+   * never send about the same order: its price `abc`, 1,000,000 shares of
+   * TSLA, or one share more than the order has left (broker.ts
+   * BAD_EXECUTION_KINDS). Once; `undefined` disarms it. The broker's own
+   * record and accounts stay true.
+   */
+  badExecution(kind: BadExecutionKind | undefined): void {
+    this.sim.broker.badExecution = kind;
+    this.log?.warn({ kind: kind ?? 'off' }, kind ? `fault: the next execution is followed by a bad report (${kind})` : 'fault: bad execution report disarmed');
   }
 
   /** Ends every outage still running now, as if its time had come. */

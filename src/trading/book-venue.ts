@@ -20,6 +20,12 @@
  *   filled), charged fill by fill (the minimum on the first, later fills
  *   only what exceeds it), rounded to 4 decimals. IB's 1 %-of-value cap and
  *   exchange / regulatory fees are not modelled.
+ * - Its fills take the same path as the ib venue's: the trader checks each
+ *   (executions.ts: finite positive price and size, the order's symbol and
+ *   side, never past the order's quantity, commission >= 0) before anything
+ *   is journaled, and refuses one that fails, halting the gate. The book
+ *   itself never holds a NaN or non-positive price (order-book.ts rejects
+ *   them), so a refusal here means a bug, and it is treated as one.
  *
  * Limits
  * - The book is the live feed's, never depleted by our fills. So a resting

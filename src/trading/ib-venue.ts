@@ -16,6 +16,12 @@
  * TWS repeats it; a fill whose order is not known yet (it can arrive before
  * openOrder, or belong to an order of an earlier session) waits in a buffer
  * until openOrder names its orderRef. A commission waits for its fill.
+ *
+ * Reports are passed on as TWS sent them, numbers that are not numbers
+ * included (a price field `abc` reads as NaN): the trader checks every
+ * fill and commission before anything is journaled, and refuses what does
+ * not add up. A position reported during reconciliation goes to
+ * `reconcile`, which judges it the same way.
  */
 import { EventName, OrderAction, OrderType, SecType, type Contract, type Execution, type CommissionReport, type Order, type OrderState as IbOrderState } from '@stoqey/ib';
 import type { Logger } from 'pino';
@@ -271,8 +277,9 @@ export class IbVenue implements Venue {
 
   private readonly onCommission = (report: CommissionReport): void => {
     const execId = report.execId ?? '';
-    const commission = report.commission ?? NaN;
-    if (!Number.isFinite(commission)) return;
+    // Unset (TWS's max double reads as undefined): no news yet. Anything else, NaN or below 0 included, is the trader's to judge.
+    const commission = report.commission;
+    if (commission === undefined) return;
     // A known execution's commission too: the fill may have been journaled just before a crash and its commission not.
     if (this.reportedExecs.has(execId) || this.options.knownExecution(execId)) this.options.onEvent({ kind: 'commission', execId, commission, at: this.options.clock.wallNow() });
     else this.waitingCommissions.set(execId, commission);
@@ -286,9 +293,10 @@ export class IbVenue implements Venue {
     else this.options.log.warn({ ref: tracked.ref, code }, `IB ${code} about order ${tracked.ref}: ${error.message}`);
   };
 
-  private readonly onPosition = (_account: string, contract: Contract, pos: number): void => {
+  private readonly onPosition = (_account: string, contract: Contract, pos: number | undefined): void => {
     const symbol = contract.symbol ?? '';
-    if (this.snapshotting) this.snapshotting.positions.set(symbol, (this.snapshotting.positions.get(symbol) ?? 0) + pos);
+    // A position that is not a number stays NaN in the sum: reconciliation names it, nothing computes with it.
+    if (this.snapshotting) this.snapshotting.positions.set(symbol, (this.snapshotting.positions.get(symbol) ?? 0) + (pos ?? NaN));
   };
 
   private releaseFills(orderId: number): void {

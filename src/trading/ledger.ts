@@ -7,9 +7,49 @@
  * Every journal append goes through one ledger, so entries are applied in
  * sequence order (the journal resolves appends in that order); a gap is a
  * bug and throws.
+ *
+ * The ledger never computes with a bad execution (executions.ts says what
+ * that is). `record` refuses to journal one. A journal written before those
+ * checks may still hold one (a fill at price NaN, for a symbol not its
+ * order's, beyond its order's quantity, or a commission below 0): replay
+ * sets it aside as evidence, moving nothing, and so does it with an
+ * `execution.refused` record. Evidence waits for an operator: it is
+ * acknowledged by the first operator's resume journaled after it (a gate
+ * record HALTED -> ACTIVE not made by the gate itself); `unacknowledged()`
+ * is what the trader halts the gate on at start.
  */
-import type { FillRecord, Journal, JournalEntry, LedgerRecord, OrderRecord, OrderState } from '../journal/records.js';
+import type { DayRecord, ExecutionRefusedRecord, FillRecord, GateRecord, Journal, JournalEntry, LedgerRecord, OrderRecord, OrderState } from '../journal/records.js';
+import { commissionProblem, fillNumbersProblem, fillProblem } from './executions.js';
 import { Position, type PortfolioView } from './portfolio.js';
+
+/** A refused execution report, or a record replay could not book: kept, never counted. */
+export interface Evidence {
+  /** The journal entry that holds it. */
+  readonly seq: number;
+  /** refused: an `execution.refused` record; set-aside: a fill or commission record that replay did not book. */
+  readonly kind: 'refused' | 'set-aside';
+  /** What it is known by: the execId, or `<execId> commission` when the commission was what was wrong. */
+  readonly key: string;
+  readonly execId: string;
+  readonly ref: string | undefined;
+  /** What was wrong. */
+  readonly reason: string;
+  /** The whole story in words, for the log and the gate. */
+  readonly text: string;
+  /** An operator's resume was journaled after it. */
+  acknowledged: boolean;
+}
+
+/** The key of a refused report: its execId, apart for a refused commission. */
+export function refusalKey(execId: string, commission: boolean): string {
+  return commission ? `${execId} commission` : execId;
+}
+
+/** How a refused report is told, live and after a restart alike. */
+export function refusalText(execId: string, ref: string | undefined, reason: string, commission: boolean): string {
+  const what = commission ? `the commission of execution ${execId}` : `execution ${execId}`;
+  return `${what}${ref ? ` for ${ref}` : ''} refused: ${reason}`;
+}
 
 export type LedgerOrderState = 'pending' | OrderState | 'filled';
 
@@ -52,6 +92,11 @@ export class Ledger {
   seq = 0;
   /** Wall time of the latest fill (0 before any): reconciliation asks the broker for executions since. */
   lastFillAt = 0;
+  /** Refused reports and records set aside, oldest first. */
+  readonly evidence: Evidence[] = [];
+  private readonly evidenceKeys = new Set<string>();
+  /** The latest trading day record: the daily loss limit of a restart the same day counts from its opening P&L. */
+  day: DayRecord | undefined;
   private readonly listeners = new Set<(entry: JournalEntry) => void>();
 
   constructor(
@@ -71,6 +116,8 @@ export class Ledger {
    * resolves with its sequence number after the ledger shows it.
    */
   async record(record: LedgerRecord): Promise<number> {
+    const problem = this.recordProblem(record);
+    if (problem !== undefined) throw new Error(`ledger: this ${record.type} record must not be journaled: ${problem}`);
     const seq = await this.journal.append(record);
     this.apply({ seq, record });
     return seq;
@@ -84,6 +131,16 @@ export class Ledger {
 
   order(ref: string): LedgerOrder | undefined {
     return this.orders.get(ref);
+  }
+
+  /** Whether a report under this key (see `refusalKey`) was refused or set aside already. */
+  isRefused(key: string): boolean {
+    return this.evidenceKeys.has(key);
+  }
+
+  /** Evidence no operator's resume has acknowledged yet, oldest first. */
+  unacknowledged(): Evidence[] {
+    return this.evidence.filter((e) => !e.acknowledged);
   }
 
   position(symbol: string): Position {
@@ -155,12 +212,17 @@ export class Ledger {
         break;
       }
       case 'fill':
-        this.addFill(r);
+        this.addFill(entry.seq, r);
         break;
       case 'commission': {
         // The fill's total commission: what the fill record already charged is not charged twice.
         const fill = this.fills.get(r.execId);
         if (!fill) break;
+        const problem = commissionProblem(r.commission);
+        if (problem !== undefined) {
+          this.setAside(entry.seq, r.execId, fill.ref, problem, true);
+          break;
+        }
         const charged = r.commission - fill.commission;
         this.cash -= charged;
         this.fills.set(r.execId, { ...fill, commission: r.commission });
@@ -168,9 +230,47 @@ export class Ledger {
         break;
       }
       case 'gate':
+        if (acknowledges(r)) for (const e of this.evidence) e.acknowledged = true;
+        break;
+      case 'execution.refused':
+        this.addEvidence(entry.seq, r);
+        break;
+      case 'day':
+        this.day = r;
         break;
     }
     for (const listener of this.listeners) listener(entry);
+  }
+
+  /** The ledger's own guard, against what it has applied: why this record must not be journaled, or undefined. */
+  private recordProblem(record: LedgerRecord): string | undefined {
+    // A second report of a booked execution counts nothing: there is nothing to guard.
+    if (record.type === 'fill' && !this.fills.has(record.execId)) {
+      const order = this.orders.get(record.ref);
+      const problem = order ? fillProblem(record, order, order.filled) : fillNumbersProblem(record);
+      return problem === undefined ? undefined : `execution ${record.execId}: ${problem}`;
+    }
+    if (record.type === 'commission' && this.fills.has(record.execId)) {
+      const problem = commissionProblem(record.commission);
+      return problem === undefined ? undefined : `execution ${record.execId}: ${problem}`;
+    }
+    return undefined;
+  }
+
+  private addEvidence(seq: number, r: ExecutionRefusedRecord): void {
+    const commission = r.commission !== undefined;
+    const key = refusalKey(r.execId, commission);
+    this.evidenceKeys.add(key);
+    this.evidence.push({ seq, kind: 'refused', key, execId: r.execId, ref: r.ref, reason: r.reason, text: refusalText(r.execId, r.ref, r.reason, commission), acknowledged: false });
+  }
+
+  /** A fill or commission record that cannot be booked: evidence, nothing moves. */
+  private setAside(seq: number, execId: string, ref: string | undefined, reason: string, commission: boolean): void {
+    const key = refusalKey(execId, commission);
+    this.evidenceKeys.add(key);
+    const what = commission ? `the commission of execution ${execId}` : `fill ${execId}`;
+    const text = `journal entry ${seq}: ${what}${ref ? ` for ${ref}` : ''} set aside, not booked: ${reason}`;
+    this.evidence.push({ seq, kind: 'set-aside', key, execId, ref, reason, text, acknowledged: false });
   }
 
   private addOrder(r: OrderRecord): void {
@@ -194,9 +294,15 @@ export class Ledger {
     this.working.set(r.ref, order);
   }
 
-  /** A fill counts whatever its order's state: the money moved. */
-  private addFill(r: FillRecord): void {
+  /** A fill counts whatever its order's state (the money moved), if it is a fill that can count at all. */
+  private addFill(seq: number, r: FillRecord): void {
     if (this.fills.has(r.execId)) return;
+    const known = this.orders.get(r.ref);
+    const problem = known ? fillProblem(r, known, known.filled) : fillNumbersProblem(r);
+    if (problem !== undefined) {
+      this.setAside(seq, r.execId, r.ref, problem, false);
+      return;
+    }
     this.fills.set(r.execId, r);
     this.cash -= r.quantity * r.price + r.commission;
     this.position(r.symbol).fill(r.quantity, r.price, r.commission);
@@ -213,4 +319,9 @@ export class Ledger {
     order.state = state;
     if (FINAL.has(state)) this.working.delete(order.ref);
   }
+}
+
+/** An operator's resume: out of HALTED by anyone but the gate's own healthy period. */
+function acknowledges(r: GateRecord): boolean {
+  return r.from === 'HALTED' && r.to === 'ACTIVE' && r.by !== 'gate';
 }

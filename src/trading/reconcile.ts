@@ -7,9 +7,12 @@
  * keel was away), `lost` if it never did (recorded, then keel died before or
  * while sending). Neither is ever sent again. Open orders the journal does not
  * know and positions that differ are mismatches: reported, for the gate to
- * stay REDUCING or HALTED.
+ * stay REDUCING or HALTED. A position the broker reports that is not a
+ * finite number, or beyond any account (executions.ts), is a mismatch with
+ * that reason: never compared as a number, never booked.
  */
 import type { OrderStatusRecord } from '../journal/records.js';
+import { brokerPositionProblem } from './executions.js';
 import type { BrokerSnapshot } from './ib-venue.js';
 import { isWorking, type Ledger } from './ledger.js';
 
@@ -46,7 +49,9 @@ export function reconcile(ledger: Ledger, broker: BrokerSnapshot, at: number): R
   for (const symbol of [...symbols].sort()) {
     const ours = ledger.positions.get(symbol)?.quantity ?? 0;
     const theirs = broker.positions.get(symbol) ?? 0;
-    if (ours !== theirs) mismatches.push(`${symbol}: the journal holds ${ours} shares, the broker ${theirs}`);
+    const problem = brokerPositionProblem(theirs);
+    if (problem !== undefined) mismatches.push(`${symbol}: the broker reported a position of ${theirs} shares, ${problem}; the journal holds ${ours}`);
+    else if (ours !== theirs) mismatches.push(`${symbol}: the journal holds ${ours} shares, the broker ${theirs}`);
   }
   return { records, mismatches };
 }

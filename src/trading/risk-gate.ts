@@ -13,6 +13,17 @@
  * explicit command once no condition remains, or by itself after a healthy
  * period when the config allows and the halt was not an operator's.
  *
+ * Some trouble is evidence rather than data: an execution report refused
+ * before it could be journaled says nothing that a later report takes back.
+ * Such a condition is latched (`latch`): it halts like any other, no
+ * healthy period ends it, and it is cleared by an operator's resume, which
+ * acknowledges it (it never refuses the resume, unlike a data condition).
+ *
+ * `reason` is always what holds the gate now, never a stale one: while
+ * HALTED, the first condition present (data, then latched), else the
+ * operator's halt, else the cleared cause waiting for a resume; `holds()`
+ * lists all of them.
+ *
  * The pre-trade limits (limits.ts) judge every order the state lets
  * through. The day's loss is reported to the gate (`reportDailyPnl`): beyond
  * `maxDailyLoss` it halts like an operator (only an explicit resume ends
@@ -67,11 +78,15 @@ const DAILY_LOSS = 'daily loss';
 
 export class RiskGate {
   state: GateState;
-  reason: string;
+  /** The reason given for the last transition; `reason` is what holds the gate now. */
+  private movedFor: string;
   /** Monotonic time of the last transition. */
   since: number;
-  private haltedByOperator = false;
+  /** The operator's halt in force (its reason, and who), or undefined: only an explicit resume ends it. */
+  private operatorHalt: { readonly reason: string; readonly by: string } | undefined;
   private readonly conditions = new Map<string, ReadonlyMap<string, string>>();
+  /** Latched conditions, by source then key: only an operator's resume clears them. */
+  private readonly latched = new Map<string, Map<string, string>>();
   /** Monotonic time since which no condition was present (NaN while one is). */
   private clearSince: number;
   private readonly cancellers = new Set<() => void>();
@@ -89,10 +104,10 @@ export class RiskGate {
     initial: { state: GateState; reason: string } = { state: 'ACTIVE', reason: 'started' },
   ) {
     this.state = initial.state;
-    this.reason = initial.reason;
+    this.movedFor = initial.reason;
     this.since = clock.now();
     this.clearSince = this.since;
-    this.haltedByOperator = initial.state === 'HALTED';
+    this.operatorHalt = initial.state === 'HALTED' ? { reason: initial.reason, by: 'start' } : undefined;
     this.limits = options.limits ? new PreTradeLimits(options.limits) : undefined;
   }
 
@@ -120,41 +135,92 @@ export class RiskGate {
     }
   }
 
-  /** Every condition present now, `source: reason`. */
+  /**
+   * A condition only an operator's resume clears (evidence, such as an
+   * execution report refused): halts at once, with working orders cancelled
+   * before this returns, unless already halted. The same key again changes
+   * nothing.
+   */
+  latch(source: string, key: string, reason: string): void {
+    let problems = this.latched.get(source);
+    if (!problems) this.latched.set(source, (problems = new Map()));
+    if (problems.has(key)) return;
+    problems.set(key, reason);
+    if (this.state !== 'HALTED') this.move('HALTED', reason, source);
+  }
+
+  /** Every condition present now, `source: reason`: data conditions, then latched ones (marked as waiting for a resume). */
   activeConditions(): string[] {
-    const out: string[] = [];
-    for (const [source, problems] of this.conditions) for (const reason of problems.values()) out.push(`${source}: ${reason}`);
+    const out = this.dataConditions();
+    for (const [source, problems] of this.latched) for (const reason of problems.values()) out.push(`${source}: ${reason} (until an operator resumes)`);
     return out;
+  }
+
+  /**
+   * What holds the gate out of ACTIVE now, `who: why`, most binding first:
+   * the conditions present, then an operator's halt (or reduce-only), or,
+   * with nothing left, the cause that has cleared and the resume it waits
+   * for. Empty when ACTIVE.
+   */
+  holds(): string[] {
+    if (this.state === 'ACTIVE') return [];
+    const out = this.activeConditions();
+    if (this.state === 'REDUCING') out.push(`reduce-only: ${this.movedFor}`);
+    else if (this.operatorHalt !== undefined) out.push(`${this.operatorHalt.by}: ${this.operatorHalt.reason}`);
+    if (out.length === 0) out.push(this.clearedCause());
+    return out;
+  }
+
+  /**
+   * Why the gate is in its state now. While HALTED it follows what holds
+   * it: the first condition present (with how many more), else the
+   * operator's halt, else the cleared cause; otherwise the reason it moved.
+   */
+  get reason(): string {
+    if (this.state !== 'HALTED') return this.movedFor;
+    const present: string[] = [];
+    for (const problems of this.conditions.values()) present.push(...problems.values());
+    for (const problems of this.latched.values()) present.push(...problems.values());
+    if (present.length > 0) return present[0]! + (present.length > 1 ? ` (and ${present.length - 1} more)` : '');
+    return this.operatorHalt?.reason ?? this.clearedCause();
   }
 
   /** An operator's halt: only an explicit resume ends it. */
   halt(reason: string, by = 'operator'): void {
-    this.haltedByOperator = true;
+    this.operatorHalt = { reason, by };
     if (this.state !== 'HALTED') this.move('HALTED', reason, by);
   }
 
+  /** Refused from HALTED while any condition is present, latched ones included: only a resume acknowledges those. */
   reduceOnly(reason: string, by = 'operator'): Decision {
     if (this.state === 'REDUCING') return OK;
     if (this.state === 'HALTED') {
-      const blocked = this.blockedBy();
+      const blocked = this.blockedBy(true);
       if (blocked) return blocked;
     }
     this.move('REDUCING', reason, by);
     return OK;
   }
 
-  /** Back to ACTIVE, refused while any condition is present. */
+  /**
+   * Back to ACTIVE, refused while any data condition is present. A resume
+   * acknowledges the latched conditions: they are cleared, and named in the
+   * transition's reason.
+   */
   resume(reason: string, by = 'operator'): Decision {
     if (this.state === 'ACTIVE') return OK;
-    const blocked = this.blockedBy();
+    const blocked = this.blockedBy(false);
     if (blocked) return blocked;
-    this.move('ACTIVE', reason, by);
+    const acknowledged: string[] = [];
+    for (const [source, problems] of this.latched) for (const problem of problems.values()) acknowledged.push(`${source}: ${problem}`);
+    this.latched.clear();
+    this.move('ACTIVE', acknowledged.length === 0 ? reason : `${reason} (acknowledged: ${acknowledged.join('; ')})`, by);
     return OK;
   }
 
-  /** Called on a timer: the configured healthy period may end a halt. */
+  /** Called on a timer: the configured healthy period may end a halt, never an operator's or one latched. */
   tick(now: number): void {
-    if (!this.options.autoResume || this.state !== 'HALTED' || this.haltedByOperator) return;
+    if (!this.options.autoResume || this.state !== 'HALTED' || this.operatorHalt !== undefined || this.latched.size > 0) return;
     const clear = this.clearSince;
     if (clear === clear && now - clear >= this.options.healthyPeriodMs && now - this.since >= this.options.healthyPeriodMs) {
       this.move('ACTIVE', `no condition for ${Math.round(this.options.healthyPeriodMs / 1000)} s`, 'gate');
@@ -199,8 +265,8 @@ export class RiskGate {
     const problems = new Map<string, string>();
     if (beyond && !this.lossBeyondLimit) {
       // A new breach latches the halt as an operator's; one already in force has done so.
-      this.haltedByOperator = true;
       this.lossReason = `max daily loss: ${amount(-pnl)} > ${figure(max)}`;
+      this.operatorHalt = { reason: `${this.lossReason} (until an operator resumes)`, by: DAILY_LOSS };
     }
     if (beyond) problems.set('beyond limit', this.lossReason);
     if (unknown) problems.set('unknown', `daily P&L is ${pnl}: the daily loss limit cannot be judged`);
@@ -220,17 +286,30 @@ export class RiskGate {
     return () => this.listeners.delete(listener);
   }
 
-  private blockedBy(): Decision | undefined {
-    const present = this.activeConditions();
+  private dataConditions(): string[] {
+    const out: string[] = [];
+    for (const [source, problems] of this.conditions) for (const reason of problems.values()) out.push(`${source}: ${reason}`);
+    return out;
+  }
+
+  /** Nothing holds the halt but the want of a resume. */
+  private clearedCause(): string {
+    const waits = this.options.autoResume ? `resumes by itself after ${Math.round(this.options.healthyPeriodMs / 1000)} s without a condition` : 'waiting for a resume';
+    return `${this.movedFor} (cleared; ${waits})`;
+  }
+
+  private blockedBy(latchedToo: boolean): Decision | undefined {
+    const present = latchedToo ? this.activeConditions() : this.dataConditions();
     if (present.length === 0) return undefined;
-    return { ok: false, reason: `${present.length} condition${present.length > 1 ? 's' : ''} still present: ${present.join('; ')}` };
+    const hint = latchedToo && this.latched.size > 0 ? ' (latched conditions are acknowledged by a resume)' : '';
+    return { ok: false, reason: `${present.length} condition${present.length > 1 ? 's' : ''} still present: ${present.join('; ')}${hint}` };
   }
 
   private move(to: GateState, reason: string, by: string): void {
     const transition: GateTransition = { from: this.state, to, reason, by, at: this.clock.wallNow() };
     this.state = to;
-    this.reason = reason;
-    if (to !== 'HALTED') this.haltedByOperator = false;
+    this.movedFor = reason;
+    if (to !== 'HALTED') this.operatorHalt = undefined;
     this.since = this.clock.now();
     let failure: unknown;
     // Cancels first: they are the point of halting. One canceller failing must not spare the others' orders.

@@ -15,6 +15,18 @@
  * rested longer than `replaceAfterMs`, is cancelled; once the cancel is
  * confirmed the next frame places a new one at the new price: cancel and
  * replace, never two orders at once on one instrument.
+ *
+ * What a venue reports is checked before anything is journaled
+ * (executions.ts): a fill must be finite and positive in price and size,
+ * for its order's symbol and side, and not take the order past its
+ * quantity (counting fills still on their way to the journal); a
+ * commission must be a finite amount >= 0. A report that fails is
+ * refused: logged as an error, journaled as an `execution.refused` record
+ * (evidence that moves nothing), and latched on the gate, which halts until
+ * an operator's resume acknowledges it. Evidence a restart finds
+ * unacknowledged in the journal (refused reports, or bad fills an older
+ * keel journaled and replay set aside) halts the gate the same way when
+ * the trader is built.
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
@@ -22,10 +34,14 @@ import type { LedgerRecord } from '../journal/records.js';
 import type { OrderBooks } from '../market/books.js';
 import type { PredictionFrame } from '../models/predictor.js';
 import type { OrderTicket, Venue, VenueEvent } from './venue.js';
-import { isWorking, type Ledger } from './ledger.js';
+import { commissionProblem, fillProblem } from './executions.js';
+import { isWorking, refusalKey, refusalText, type Ledger } from './ledger.js';
 import type { TradingPolicy } from './policy.js';
 import type { Decision, RiskGate } from './risk-gate.js';
 import type { RegimeFrame } from '../models/regime-tracker.js';
+
+/** The gate's name for refused executions, as a condition source. */
+export const EXECUTIONS = 'executions';
 
 export interface TraderOptions {
   readonly ledger: Ledger;
@@ -68,8 +84,12 @@ export class PaperTrader {
   lastRefusal = '';
   /** Cancels asked for since start: the emergency stop's proof that they went out inside the halt. */
   readonly counts = { cancels: 0 };
-  /** Fills handed to the journal this session (durable or on the way). */
-  private readonly recordedExecs = new Set<string>();
+  /** Fills handed to the journal this session (durable or on the way), by execId. */
+  private readonly recordedExecs = new Map<string, { ref: string; symbol: string; quantity: number; price: number }>();
+  /** Signed quantity of fills handed to the journal and not yet applied, by ref: the ledger's `filled` does not count them yet. */
+  private readonly fillsOnTheirWay = new Map<string, number>();
+  /** Reports refused this session, by refusal key (the record may not be durable yet). */
+  private readonly refusedKeys = new Set<string>();
 
   constructor(private readonly options: TraderOptions) {
     const n = options.symbols.length;
@@ -83,6 +103,11 @@ export class PaperTrader {
     this.asks = new Float64Array(n);
     // Orders of an earlier session still working: one per instrument is the rule across sessions too.
     for (const order of options.ledger.workingOrders()) this.active.set(order.symbol, order.ref);
+    // Evidence in the journal no operator has acknowledged: trading waits for one.
+    for (const e of options.ledger.unacknowledged()) {
+      options.log.warn({ seq: e.seq, execId: e.execId, ref: e.ref, kind: e.kind, reason: e.reason }, `${e.text}: trading waits for an operator's resume`);
+      options.gate.latch(EXECUTIONS, e.key, e.text);
+    }
   }
 
   /** One frame: mark the positions, let the policy decide, work the orders. */
@@ -118,25 +143,69 @@ export class PaperTrader {
       case 'status':
         this.record({ type: 'order.status', at: event.at, ref: event.ref, state: event.state, permId: event.permId, reason: event.reason });
         break;
-      case 'fill':
-        if (this.recordedExecs.has(event.execId) || this.options.ledger.fills.has(event.execId)) return;
+      case 'fill': {
+        const { ledger } = this.options;
+        if (this.recordedExecs.has(event.execId) || ledger.fills.has(event.execId)) return;
         // Every order of ours is journaled before it is sent: a fill for one the journal does not know is someone else's.
-        if (!this.options.ledger.order(event.ref)) {
+        const order = ledger.order(event.ref);
+        if (!order) {
           this.options.log.error({ execId: event.execId, ref: event.ref, symbol: event.symbol, quantity: event.quantity }, `an execution of an order keel did not place (${event.ref || 'no orderRef'}): not booked; reconciliation reports the position it leaves`);
           return;
         }
-        this.recordedExecs.add(event.execId);
-        this.record({ type: 'fill', at: event.at, ref: event.ref, execId: event.execId, symbol: event.symbol, quantity: event.quantity, price: event.price, commission: event.commission });
+        const { ref, quantity } = event;
+        const problem = fillProblem(event, order, order.filled + (this.fillsOnTheirWay.get(ref) ?? 0));
+        if (problem !== undefined) {
+          this.refuse(event, problem);
+          return;
+        }
+        this.recordedExecs.set(event.execId, { ref, symbol: event.symbol, quantity, price: event.price });
+        this.fillsOnTheirWay.set(ref, (this.fillsOnTheirWay.get(ref) ?? 0) + quantity);
+        const applied = () => {
+          const left = (this.fillsOnTheirWay.get(ref) ?? 0) - quantity;
+          if (left === 0) this.fillsOnTheirWay.delete(ref);
+          else this.fillsOnTheirWay.set(ref, left);
+        };
+        this.record({ type: 'fill', at: event.at, ref, execId: event.execId, symbol: event.symbol, quantity, price: event.price, commission: event.commission }, applied);
         break;
+      }
       case 'commission': {
         const booked = this.options.ledger.fills.get(event.execId);
-        if (!booked && !this.recordedExecs.has(event.execId)) return;
+        const fill = booked ?? this.recordedExecs.get(event.execId);
+        // No fill of ours to charge (unknown, or refused): nothing to record.
+        if (!fill) return;
         // Reported again by a reconciliation: already in the journal.
         if (booked && booked.commission === event.commission) return;
+        const problem = commissionProblem(event.commission);
+        if (problem !== undefined) {
+          this.refuse({ ...fill, execId: event.execId, at: event.at }, problem, event.commission);
+          return;
+        }
         this.record({ type: 'commission', at: event.at, execId: event.execId, commission: event.commission });
         break;
       }
     }
+  }
+
+  /**
+   * A report that must not count: an error in the log, an `execution.refused`
+   * record as evidence (it moves nothing), and the gate halted until an
+   * operator's resume acknowledges it. The same report again changes nothing.
+   */
+  private refuse(report: { ref: string; execId: string; symbol: string; quantity: number; price: number; at: number }, reason: string, commission?: number): void {
+    const { ledger, log, gate } = this.options;
+    const isCommission = commission !== undefined;
+    const key = refusalKey(report.execId, isCommission);
+    if (this.refusedKeys.has(key) || ledger.isRefused(key)) {
+      log.debug({ execId: report.execId, reason }, 'an execution report refused before, reported again: dropped');
+      return;
+    }
+    this.refusedKeys.add(key);
+    const text = refusalText(report.execId, report.ref || undefined, reason, isCommission);
+    const { ref, execId, symbol, quantity, price } = report;
+    log.error({ ref, execId, symbol, quantity, price, commission, reason }, `${text}: not booked, kept in the journal as evidence; trading halts until an operator resumes`);
+    // Queued for the journal first: evidence is kept whatever the halt's cancels do.
+    this.record({ type: 'execution.refused', at: report.at, ...(ref ? { ref } : {}), execId, symbol, quantity, price, ...(isCommission ? { commission } : {}), reason });
+    gate.latch(EXECUTIONS, key, text);
   }
 
   /** Cancels every working order and keeps unsent ones at home; runs inside the gate's halt. */

@@ -201,3 +201,52 @@ test('malformed requests get a JSON error naming what is wrong, and the server k
   assert.equal(status.status, 200);
   assert.equal(status.body.serverVersion, 193);
 });
+
+test('POST /faults/bad-execution: after the next real execution, one report TWS should never send, for the same order; the broker keeps only the real one', async () => {
+  const c = await connectClient(port, 11);
+  const reports: { symbol: string; execId: string; shares: number | undefined; price: number | undefined; orderRef: string | undefined }[] = [];
+  const commissions = new Map<string, number | undefined>();
+  c.ib.on(EventName.execDetails, (_reqId: number, contract: { symbol?: string }, e: { execId?: string; shares?: number; price?: number; orderRef?: string }) => {
+    reports.push({ symbol: contract.symbol ?? '', execId: e.execId ?? '', shares: e.shares, price: e.price, orderRef: e.orderRef });
+  });
+  c.ib.on(EventName.commissionReport, (r: { execId?: string; commission?: number }) => commissions.set(r.execId ?? '', r.commission));
+  const spy = { symbol: 'SPY', secType: SecType.STK, exchange: 'SMART', currency: 'USD' };
+  const expected: Record<string, (real: (typeof reports)[number], bad: (typeof reports)[number], remaining: number) => void> = {
+    'price-not-a-number': (real, bad) => {
+      assert.equal(bad.symbol, 'SPY');
+      assert.ok(Number.isNaN(bad.price), `price ${bad.price}: the field read 'abc'`);
+      assert.equal(bad.shares, real.shares);
+    },
+    'wrong-symbol': (_real, bad) => assert.deepEqual([bad.symbol, bad.shares, bad.price], ['TSLA', 1_000_000, 250]),
+    overfill: (real, bad, remaining) => assert.deepEqual([bad.symbol, bad.shares, bad.price], ['SPY', remaining + 1, real.price]),
+  };
+  const heldBefore = sim.broker.positionOf('DU1234567', 'SPY')?.position ?? 0;
+  let orderId = c.firstId;
+  for (const kind of ['price-not-a-number', 'wrong-symbol', 'overfill']) {
+    assert.deepEqual((await call('POST', `/faults/bad-execution?kind=${kind}`)).body, { ok: true, fault: 'bad-execution' });
+    assert.equal(((await call('GET', '/status')).body.faults as Record<string, unknown>).badExecution, kind);
+    const ref = `bad-test.${kind}`;
+    const from = reports.length;
+    const sent = sim.broker.badExecutionsSent;
+    c.ib.placeOrder(orderId++, spy, { action: OrderAction.BUY, orderType: OrderType.MKT, totalQuantity: 10, orderRef: ref, transmit: true });
+    await until(() => sim.broker.badExecutionsSent === sent + 1 && sim.broker.allOrders().some((o) => o.orderRef === ref && o.status === 'Filled'), `the ${kind} report`);
+    await until(() => reports.filter((r) => r.orderRef === ref).length === sim.broker.executions.filter((e) => e.orderRef === ref).length + 1, 'every report of the order');
+    const mine = reports.slice(from).filter((r) => r.orderRef === ref);
+    // The real first execution, then the bad one, under an execId of its own.
+    const [real, bad] = mine as [(typeof mine)[number], (typeof mine)[number]];
+    const brokers = sim.broker.executions.filter((e) => e.orderRef === ref);
+    assert.equal(real.execId, brokers[0]!.execId);
+    assert.ok(!brokers.some((e) => e.execId === bad.execId), 'the broker does not count the bad report');
+    expected[kind]!(real, bad, 10 - real.shares!);
+    await until(() => commissions.has(bad.execId), 'a commission report for it too');
+    assert.equal(((await call('GET', '/status')).body.faults as Record<string, unknown>).badExecution, null, 'once, then disarmed');
+  }
+  // The account holds the real fills only.
+  assert.equal(sim.broker.positionOf('DU1234567', 'SPY')?.position, heldBefore + 30);
+  assert.equal((await call('POST', '/faults/bad-execution?kind=off')).status, 200);
+  const wrong = await call('POST', '/faults/bad-execution?kind=everything');
+  assert.equal(wrong.status, 400);
+  assert.equal(wrong.body.error, "bad kind: expected one of price-not-a-number, wrong-symbol, overfill, off, got 'everything'");
+  c.ib.disconnect();
+  await until(() => sim.sessions.size === 0, 'the client to be gone');
+});

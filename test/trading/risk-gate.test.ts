@@ -105,3 +105,57 @@ test('a canceller that throws does not spare the others, and the gate still halt
   assert.equal(gate.state, 'HALTED');
   assert.ok(happened.includes('second canceller ran'));
 });
+
+test('a latched condition halts at once, outlasts the healthy period, and an operator resume acknowledges it instead of being refused', async () => {
+  const { clock, gate, happened, transitions } = setup({ autoResume: true, healthyPeriodMs: 1000 });
+  gate.latch('executions', 'e1', 'execution e1 for k.1 refused: price NaN is not a finite number above 0');
+  assert.equal(gate.state, 'HALTED');
+  assert.deepEqual(happened, ['cancel all while HALTED', 'ACTIVE -> HALTED']);
+  assert.equal(transitions[0]!.by, 'executions');
+  assert.equal(gate.reason, 'execution e1 for k.1 refused: price NaN is not a finite number above 0');
+  assert.deepEqual(gate.activeConditions(), ['executions: execution e1 for k.1 refused: price NaN is not a finite number above 0 (until an operator resumes)']);
+  // The same key again is not news; nothing but a resume ends it.
+  gate.latch('executions', 'e1', 'again');
+  assert.equal(transitions.length, 1);
+  await clock.advance(60_000);
+  gate.tick(clock.now());
+  assert.equal(gate.state, 'HALTED', 'no healthy period ends a latched condition');
+  assert.match((gate.reduceOnly('just reduce') as { reason: string }).reason, /1 condition still present: executions: .* \(latched conditions are acknowledged by a resume\)$/);
+  // A data condition still refuses the resume; the latched one never does.
+  gate.report('ib', problems({ link: 'IB link reconnecting: socket closed' }));
+  assert.match((gate.resume('operator') as { reason: string }).reason, /^1 condition still present: ib: IB link reconnecting/);
+  gate.report('ib', problems({}));
+  assert.deepEqual(gate.resume('the operator read the evidence'), { ok: true });
+  assert.equal(gate.state, 'ACTIVE');
+  assert.equal(transitions.at(-1)!.reason, 'the operator read the evidence (acknowledged: executions: execution e1 for k.1 refused: price NaN is not a finite number above 0)');
+  assert.deepEqual(gate.activeConditions(), []);
+  // Acknowledged: the same key may latch again (a new session's refusal), and halts again.
+  gate.latch('executions', 'e1', 'execution e1 refused again');
+  assert.equal(gate.state, 'HALTED');
+});
+
+test('the reason is what holds the gate now: a cleared cause is never named while something else holds it', () => {
+  const { gate } = setup();
+  gate.report('ib', problems({ link: 'IB link reconnecting: socket closed' }));
+  assert.equal(gate.reason, 'IB link reconnecting: socket closed');
+  // Halted already: the bad P&L arrives without a transition, and holds the gate once the link is back.
+  gate.reportDailyPnl(NaN);
+  gate.report('ib', problems({}));
+  assert.equal(gate.reason, 'daily P&L is NaN: the daily loss limit cannot be judged');
+  assert.deepEqual(gate.holds(), ['daily loss: daily P&L is NaN: the daily loss limit cannot be judged']);
+  assert.deepEqual(gate.check(intent(100, 0)), { ok: false, reason: 'trading halted: daily P&L is NaN: the daily loss limit cannot be judged' });
+  // An operator's halt on top: the condition first (it is what refuses a resume), the operator's after.
+  gate.halt('lunch', 'inspector');
+  assert.deepEqual(gate.holds(), ['daily loss: daily P&L is NaN: the daily loss limit cannot be judged', 'inspector: lunch']);
+  gate.reportDailyPnl(0);
+  assert.equal(gate.reason, 'lunch');
+  assert.deepEqual(gate.resume('back from lunch'), { ok: true });
+  assert.deepEqual(gate.holds(), []);
+  // Nothing left but the want of a resume (no auto-resume configured): said so, with the cause that cleared.
+  gate.report('feature_health', problems({ 'stale SPY': 'SPY market data is 6.0 s old (limit 5.0 s)' }));
+  gate.report('feature_health', problems({}));
+  assert.equal(gate.reason, 'SPY market data is 6.0 s old (limit 5.0 s) (cleared; waiting for a resume)');
+  assert.deepEqual(gate.reduceOnly('reduce only'), { ok: true });
+  assert.deepEqual(gate.holds(), ['reduce-only: reduce only']);
+  assert.equal(gate.reason, 'reduce only');
+});

@@ -64,7 +64,7 @@ export const GATE_HEIGHT = 3;
 /** The gate in a coloured frame: the one thing an operator must never miss. */
 export function Gate({ gate, connected }: { gate: GatePanel | null; connected: boolean }) {
   const colour: Colour = gate ? statusColour(gate.state) : 'gray';
-  const conditions = gate ? Object.entries(gate.conditions) : [];
+  const conditions = gate?.conditions ?? [];
   return (
     <Box borderStyle="round" borderColor={colour} paddingX={1}>
       <Line>
@@ -75,7 +75,7 @@ export function Gate({ gate, connected }: { gate: GatePanel | null; connected: b
               {` ${gate.state} `}
             </Text>{' '}
             <Text color={colour}>{gate.reason || '-'}</Text>
-            {conditions.length > 0 && <Text dimColor>{'   held by ' + conditions.map(([source, why]) => `${source}: ${why}`).join('; ')}</Text>}
+            {conditions.length > 0 && <Text dimColor>{'   held by ' + conditions.join('; ')}</Text>}
           </>
         ) : (
           <Text dimColor>{connected ? 'no risk gate in this daemon' : 'not known yet'}</Text>

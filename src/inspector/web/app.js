@@ -231,8 +231,9 @@ function drawHeader() {
   gate.dataset.state = p?.gate?.state ?? '';
   $('gate-state').textContent = p?.gate?.state ?? '—';
   $('gate-reason').textContent = p?.gate ? p.gate.reason : 'no risk gate';
-  const conditions = Object.entries(p?.gate?.conditions ?? {});
-  $('conditions').replaceChildren(...conditions.map(([src, why]) => h('span', { 'data-condition': src }, `⚠ ${src}: ${why}  `)));
+  // Each condition reads `source: reason`.
+  const conditions = p?.gate?.conditions ?? [];
+  $('conditions').replaceChildren(...conditions.map((text) => h('span', { 'data-condition': text.split(':')[0] }, `⚠ ${text}  `)));
 
   pill('health', p?.health ?? '—', { 'data-health': p?.health ?? '' });
   pill('ib', p?.ib?.state ?? '—', { 'data-state': p?.ib?.state ?? '', title: p?.ib?.reason ?? '' });
