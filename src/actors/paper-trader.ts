@@ -12,6 +12,14 @@
  * link was down are never lost. In `book` mode the book venue does not
  * outlive a session: orders left working by an earlier one are closed.
  *
+ * The daily loss limit counts from the trading day's opening P&L, journaled
+ * (a `day` record) at the day's first reading, so a restart the same day
+ * (New York date: src/trading/trading-day.ts) continues the day instead of
+ * forgetting its losses. The day's P&L is reported to the gate when the
+ * session starts trading, on every prediction frame (once the positions are
+ * marked) and on every durable fill and commission, so a loss beyond the
+ * limit halts at the fill that made it.
+ *
  * Its states are its modes: settling (before the first order), trading,
  * reconciling (the IB link came back: no new decisions until the broker's
  * record is in the journal), stopping. The session itself (trader, venue,
@@ -27,7 +35,7 @@ import { IbVenue } from '../trading/ib-venue.js';
 import { policySettings, TradingPolicy } from '../trading/policy.js';
 import { reconcile } from '../trading/reconcile.js';
 import { PaperTrader } from '../trading/trader.js';
-import { TradingDay } from '../trading/trading-day.js';
+import { sessionDate, TradingDay, type DayBaseline } from '../trading/trading-day.js';
 import type { Venue } from '../trading/venue.js';
 import { BOOK_TOPIC, IB_STATUS_TOPIC, PORTFOLIO_TOPIC, PREDICTIONS_TOPIC, REGIME_TOPIC, TRADES_TOPIC } from '../topics.js';
 
@@ -74,6 +82,8 @@ interface Session {
   /** Called on each prediction frame while trading. */
   decide(frame: PredictionFrame): void;
   publishPortfolio(): void;
+  /** Reports the day's P&L to the gate, beginning (and journaling) a new trading day on a new date. */
+  reportDay(): void;
   stop(): Promise<void>;
 }
 
@@ -101,6 +111,19 @@ function openSession(ctx: ComponentContext<PaperTraderSettings>): Session {
   });
   const cleanups: (() => void)[] = [];
   const publishPortfolio = () => bus.retain(PORTFOLIO_TOPIC, ledger.view(clock.wallNow()));
+  const journaled = ledger.day;
+  const day = new TradingDay(journaled && { day: journaled.day, openingPnl: journaled.openingPnl });
+  const beginDay = (baseline: DayBaseline) => {
+    log.info({ day: baseline.day, openingPnl: baseline.openingPnl }, `trading day ${baseline.day} begins (New York date): the daily loss counts from net P&L ${baseline.openingPnl.toFixed(2)}`);
+    ledger.record({ type: 'day', at: clock.wallNow(), day: baseline.day, openingPnl: baseline.openingPnl }).catch((error: unknown) => {
+      gate.halt(`the journal failed: ${(error as Error).message}`, 'journal');
+      ctx.fail(error);
+    });
+  };
+  const reportDay = () => gate.reportDailyPnl(day.pnl(clock.wallNow(), ledger.netPnl(), beginDay));
+  if (journaled && journaled.day === sessionDate(clock.wallNow())) {
+    log.info({ day: journaled.day, openingPnl: journaled.openingPnl, netPnl: ledger.netPnl() }, `trading day ${journaled.day} continues: the daily loss counts from the journaled net P&L ${journaled.openingPnl.toFixed(2)}`);
+  }
   // Orders and fills are what a trader watches: one line each, once durable.
   cleanups.push(
     ledger.onEntry(({ record: r }) => {
@@ -108,7 +131,8 @@ function openSession(ctx: ComponentContext<PaperTraderSettings>): Session {
         log.info({ ref: r.ref, symbol: r.symbol, quantity: r.quantity, limitPrice: r.limitPrice, brokerOrderId: r.brokerOrderId }, `order ${r.ref}: ${r.quantity > 0 ? 'buy' : 'sell'} ${Math.abs(r.quantity)} ${r.symbol} at ${r.limitPrice} (${r.reason})`);
         return;
       }
-      if (r.type === 'gate') return;
+      if (r.type === 'gate' || r.type === 'day') return;
+      if (r.type === 'fill' || r.type === 'commission') reportDay();
       if (r.type === 'fill') {
         const position = ledger.positions.get(r.symbol)!;
         log.info({ ref: r.ref, execId: r.execId, symbol: r.symbol, quantity: r.quantity, price: r.price, position: position.quantity }, `fill ${r.ref}: ${r.quantity > 0 ? 'bought' : 'sold'} ${Math.abs(r.quantity)} ${r.symbol} at ${r.price}; position ${position.quantity}, realized ${position.realizedPnl.toFixed(2)}`);
@@ -173,15 +197,15 @@ function openSession(ctx: ComponentContext<PaperTraderSettings>): Session {
   trader.venue = venue;
   cleanups.push(() => venue.close());
   cleanups.push(gate.onHalt(() => trader.cancelAll(`trading halted: ${gate.reason}`)));
-  const day = new TradingDay(clock.wallNow(), ledger.netPnl());
 
   return {
     trader,
     settle,
     publishPortfolio,
+    reportDay,
     decide(frame) {
       trader.onFrame(frame, bus.latest(REGIME_TOPIC));
-      gate.reportDailyPnl(day.pnl(clock.wallNow(), ledger.netPnl()));
+      reportDay();
       publishPortfolio();
     },
     async stop() {
@@ -254,6 +278,8 @@ export const paperTraderLogic = setup({
         onDone: {
           target: 'trading',
           actions: ({ context: { ctx, session } }) => {
+            // A restart into a day already beyond the limit halts before the first order.
+            session.reportDay();
             session.publishPortfolio();
             ctx.provide('trader', session.trader);
             const { mode } = ctx.settings;
