@@ -11,8 +11,9 @@
  * (FILE.lock, src/journal/file-lock.ts) from construction until `close`: a
  * second one is refused with FileLocked naming the holder.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { makeDirectorySync } from '../files.js';
 import { acquireFileLock, type FileLock, type LockHolder } from '../journal/file-lock.js';
 
 export interface OrderIdLedgerOptions {
@@ -88,7 +89,7 @@ function readMark(file: string): number {
 
 /** Write, fsync, rename: a crash leaves the old mark or the new one, never half of one. */
 function writeMark(file: string, mark: number): void {
-  mkdirSync(dirname(file), { recursive: true });
+  makeDirectorySync(dirname(file));
   const temp = `${file}.tmp`;
   const fd = openSync(temp, 'w');
   try {
