@@ -11,12 +11,19 @@ import { findTreeProblems } from '../supervision/tree.js';
 import { configSchema, type KeelConfig } from './schema.js';
 import { ConfigError, parseYaml, readConfigFile } from './yaml.js';
 
+/** The most components a config may have: a real tree has a dozen or so. */
+export const MAX_COMPONENTS = 1_000;
+
 export function loadConfig(file: string): KeelConfig {
   return parseConfig(readConfigFile(file), file);
 }
 
 export function parseConfig(text: string, file: string): KeelConfig {
   const { raw, describe, describeAt } = parseYaml(text, file);
+  const count = componentCount(raw);
+  if (count > MAX_COMPONENTS) {
+    throw new ConfigError(file, [describeAt(['components'], `${count.toLocaleString('en-US')} components, more than the limit of ${MAX_COMPONENTS.toLocaleString('en-US')}`)]);
+  }
   const parsed = configSchema.safeParse(raw, { reportInput: true });
   const problems = parsed.success ? [] : parsed.error.issues.map((issue) => describe(issue));
 
@@ -39,6 +46,11 @@ export function parseConfig(text: string, file: string): KeelConfig {
 
   if (problems.length > 0 || !parsed.success) throw new ConfigError(file, problems);
   return parsed.data;
+}
+
+function componentCount(raw: unknown): number {
+  const components = (raw as { components?: unknown } | null)?.components;
+  return typeof components === 'object' && components !== null ? Object.keys(components).length : 0;
 }
 
 function rawComponents(raw: unknown): [string, { kind?: unknown; settings?: unknown; dependsOn?: unknown }][] {

@@ -19,17 +19,18 @@ const describe = (need: Need) => ('service' in need ? `${SERVICE_DESCRIPTIONS[ne
  */
 export function findUnmetNeeds(children: readonly ChildSpec[], providers: (need: Need) => readonly string[], fromRoot: readonly ServiceName[] = []): { id: string; text: string }[] {
   const byId = new Map(children.map((c) => [c.id, c]));
-  const closure = (id: string): Set<string> => {
-    const seen = new Set<string>();
-    const walk = (from: string) => {
-      for (const dep of byId.get(from)?.dependsOn ?? []) {
-        if (seen.has(dep)) continue;
-        seen.add(dep);
-        walk(dep);
-      }
-    };
-    walk(id);
-    return seen;
+  // Each component's upstream, built once from its dependencies' (registered before it is filled, so a cycle ends).
+  const upstreamOf = new Map<string, Set<string>>();
+  const closure = (id: string): ReadonlySet<string> => {
+    const known = upstreamOf.get(id);
+    if (known) return known;
+    const set = new Set<string>();
+    upstreamOf.set(id, set);
+    for (const dep of byId.get(id)?.dependsOn ?? []) {
+      set.add(dep);
+      for (const up of closure(dep)) set.add(up);
+    }
+    return set;
   };
   const problems: { id: string; text: string }[] = [];
   for (const child of children) {
