@@ -10,6 +10,8 @@
  * Its port in use (another keel's inspector) or a token file it cannot
  * write is a permanent failure naming the setting to change.
  */
+import { readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { writeToken } from '../inspector/control.js';
 import { InspectorServer } from '../inspector/server.js';
@@ -22,7 +24,7 @@ export const inspectorSettings = z
     host: z.string().min(1).default('127.0.0.1'),
     /** 0 picks a free port (logged). */
     port: z.number().int().min(0).max(65535).default(7500),
-    /** A fresh token is written here at every start, readable by the owner alone. */
+    /** A fresh token is written here at every daemon start, readable by the owner alone (an inspector-only restart keeps it). */
     tokenFile: z.string().min(1).default('var/inspector.token'),
     /** A fixed token instead of a fresh one (then tokenFile is not written). */
     token: z.string().min(16, 'a fixed token needs at least 16 characters').optional(),
@@ -34,17 +36,46 @@ export type InspectorSettings = z.infer<typeof inspectorSettings>;
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
-/** The token: the fixed one, or a fresh one written to tokenFile (a place it cannot be written is permanent). */
+/**
+ * The tokens this process wrote, by token file. A restart of the inspector
+ * alone (a bug, or restart-actor from a client) keeps the token, so clients
+ * holding it are not locked out: the token is reused when the file still
+ * holds exactly what this process wrote there. Nothing else is trusted: a
+ * file written by another process (an earlier daemon), changed or deleted
+ * gets a fresh token, as does a file readable by anyone but its owner
+ * (writeToken made it 0600; wider means the token may have leaked). A new daemon process starts with
+ * an empty map, so every daemon start still rotates the token.
+ */
+const written = new Map<string, string>();
+
+function reusedToken(path: string): string | undefined {
+  const token = written.get(path);
+  if (token === undefined) return undefined;
+  try {
+    // Readable by anyone but the owner (chmod'ed since): the token may have leaked, so a fresh one.
+    if ((statSync(path).mode & 0o077) !== 0) return undefined;
+    return readFileSync(path, 'utf8') === `${token}\n` ? token : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The token: the fixed one, the one this process wrote (see `written`), or a fresh one written to tokenFile (a place it cannot be written is permanent). */
 function tokenOf(settings: InspectorSettings, id: string): string {
   if (settings.token) return settings.token;
+  const path = resolve(settings.tokenFile);
+  const reused = reusedToken(path);
+  if (reused !== undefined) return reused;
   try {
-    return writeToken(settings.tokenFile);
+    const token = writeToken(settings.tokenFile);
+    written.set(path, token);
+    return token;
   } catch (error) {
     throw pathFailure(error, { doing: `cannot write the inspector token to ${settings.tokenFile}`, setting: `components.${id}.settings.tokenFile`, want: 'a file keel can write' });
   }
 }
 
-export const inspectorLogic = serviceLogic<InspectorSettings>(async ({ id, settings, bus, clock, log, instance, need, services }) => {
+export const inspectorLogic = serviceLogic<InspectorSettings>(async ({ id, settings, bus, clock, log, instance, need, services, fail }) => {
   const tree = need('inspection');
   const token = tokenOf(settings, id);
   const server = await InspectorServer.start({
@@ -58,6 +89,8 @@ export const inspectorLogic = serviceLogic<InspectorSettings>(async ({ id, setti
     clock,
     log,
     maxBodyBytes: settings.maxBodyBytes,
+    // A bug met while serving a client fails this component (restarted by its supervisor), never the daemon.
+    fail,
   }).catch((error: unknown) => {
     throw listenFailure(error, {
       what: 'the inspector port',

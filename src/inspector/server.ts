@@ -16,13 +16,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { extname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Bus } from '../bus.js';
 import type { ServiceLookup } from '../services.js';
 import type { Clock } from '../clock.js';
 import { checkSystemHealth } from '../health/system-health.js';
 import type { ActorTree } from './actor-tree.js';
-import { authorized, isControlCommand, RequestError, runCommand } from './control.js';
+import { auditFields, authorized, isControlCommand, RequestError, runCommand } from './control.js';
 import { EquityCurve } from './equity-curve.js';
 import { createMetrics, type InspectorMetrics } from './metrics.js';
 import { buildPanels, featuresReport, ordersReport, positionsReport } from './panels.js';
@@ -43,8 +43,17 @@ export interface InspectorServerOptions {
   readonly maxBodyBytes: number;
   /** Where the web page's files are (default: ./web beside this module). */
   readonly webDir?: string;
+  /**
+   * Reports a bug found while answering a client (the component's ctx.fail,
+   * so the supervisor restarts the inspector alone). Without it, only logged.
+   */
+  readonly fail?: (error: unknown) => void;
 }
 
+/** How long a stopping server lets WebSocket clients answer its close frame before cutting them. */
+const CLOSE_GRACE_MS = 250;
+/** How long a stopping server lets requests in flight finish (a restart-actor of the inspector answers its caller). */
+const DRAIN_MS = 1000;
 /** A client further behind than this is dropped. */
 const MAX_CLIENT_BUFFER = 8 * 1024 * 1024;
 const WEB_DIR = join(import.meta.dirname, 'web');
@@ -55,6 +64,31 @@ const CONTENT_TYPES: Record<string, string> = {
   '.svg': 'image/svg+xml',
   '.png': 'image/png',
 };
+
+/**
+ * The path of a request's URL. Only a path is accepted ('/health?x=1'): one
+ * that does not parse, or that starts with '//' (which URL parsing would read
+ * as a host and port, '//x:99999/ws'), is refused with 400.
+ */
+function pathOf(url: string | undefined): string {
+  const target = url ?? '/';
+  if (!target.startsWith('/') || target.startsWith('//')) throw new RequestError(400, `malformed request URL ${JSON.stringify(target.slice(0, 200))}: expected a path such as /health`);
+  try {
+    return new URL(`http://x${target}`).pathname;
+  } catch {
+    throw new RequestError(400, `malformed request URL ${JSON.stringify(target.slice(0, 200))}`);
+  }
+}
+
+/** A raw HTTP answer on a socket the HTTP server does not write to (an upgrade, a client error). */
+function rawAnswer(socket: { writable: boolean; end(text: string): void; destroy(): void }, status: number, reason: string, body: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const text = `${body}\n`;
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+}
 
 /** The page's files, read once: the set served never changes while running. */
 function loadWebFiles(dir: string): Map<string, { body: Buffer; type: string }> {
@@ -82,6 +116,8 @@ export class InspectorServer {
   private readonly web: Map<string, { body: Buffer; type: string }>;
   private readonly equity = new EquityCurve(500);
   private readonly timers: NodeJS.Timeout[] = [];
+  /** Responses not yet finished: a stopping server lets them finish (for a while) before cutting connections. */
+  private readonly inFlight = new Set<ServerResponse>();
   private sentSeq: number;
   url = '';
 
@@ -89,13 +125,47 @@ export class InspectorServer {
     this.metrics = createMetrics({ bus: options.bus, services: options.services, actors: () => options.tree.actors() });
     this.web = loadWebFiles(options.webDir ?? WEB_DIR);
     this.sentSeq = options.tree.lastSeq;
-    this.http = createServer((req, res) => void this.answer(req, res));
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
-    this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket as Socket, head));
-    this.http.on('clientError', (err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      options.log.debug({ err }, 'malformed HTTP request refused');
+    // Every handler of what a client sends is guarded: socket callbacks may
+    // have lost the component's failure scope, and a throw escaping them
+    // would be an unowned failure that stops the whole daemon.
+    this.http = createServer((req, res) => {
+      this.inFlight.add(res);
+      res.once('close', () => this.inFlight.delete(res));
+      this.answer(req, res).catch((err: unknown) => this.bug(err, 'answering a request', () => res.destroy()));
     });
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+    this.http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      try {
+        this.upgrade(req, socket, head);
+      } catch (err) {
+        this.bug(err, 'upgrading to a WebSocket', () => rawAnswer(socket, 500, 'Internal Server Error', 'inspector error: see the daemon log'));
+      }
+    });
+    this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      try {
+        if (err.code === 'HPE_HEADER_OVERFLOW') rawAnswer(socket, 431, 'Request Header Fields Too Large', 'request headers too large');
+        else if (err.code === 'ECONNRESET' || err.code === 'EPIPE') socket.destroy();
+        else rawAnswer(socket, 400, 'Bad Request', `malformed HTTP request: ${err.message}`);
+        options.log.debug({ err }, 'malformed HTTP request refused');
+      } catch (error) {
+        this.bug(error, 'refusing a malformed request', () => socket.destroy());
+      }
+    });
+  }
+
+  /**
+   * An error nothing expected while serving a client: the client gets what
+   * `answer` gives it (or its socket closed), the inspector component fails
+   * (the supervisor restarts it), the daemon carries on.
+   */
+  private bug(err: unknown, doing: string, answer: () => void): void {
+    try {
+      answer();
+    } catch {
+      // The client is gone or its socket broken: nothing more to tell it.
+    }
+    this.options.log.error({ err }, `inspector failed ${doing}: ${err instanceof Error ? err.message : String(err)}`);
+    this.options.fail?.(err);
   }
 
   static async start(options: InspectorServerOptions): Promise<InspectorServer> {
@@ -130,10 +200,20 @@ export class InspectorServer {
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.metrics.stop();
-    for (const ws of this.clients) ws.close(1001, 'the inspector is stopping');
+    // Stop listening; idle keep-alive connections are closed now, busy ones once their answer is out.
+    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.http.closeIdleConnections();
+    // WebSocket clients get a close frame, and a moment to answer it; one that
+    // is not reading never will, so whoever is left after that is cut.
+    const clients = [...this.clients];
+    for (const ws of clients) ws.close(1001, 'the inspector is stopping');
+    await settleWithin(clients.map((ws) => (ws.readyState === ws.CLOSED ? Promise.resolve() : new Promise<void>((resolve) => ws.once('close', () => resolve())))), CLOSE_GRACE_MS);
+    for (const ws of clients) ws.terminate();
     this.wss.close();
+    // Requests in flight (a restart-actor of this inspector among them) get their answer out first.
+    await settleWithin([...this.inFlight].map((res) => new Promise<void>((resolve) => res.once('close', () => resolve()))), DRAIN_MS);
     this.http.closeAllConnections();
-    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+    await closed;
   }
 
   private snapshot(): ServerMessage {
@@ -175,35 +255,58 @@ export class InspectorServer {
   }
 
   private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    if (new URL(req.url ?? '/', 'http://x').pathname !== '/ws') {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\nthe WebSocket stream is at /ws\n');
+    socket.on('error', (err) => this.options.log.debug({ err }, 'inspector upgrade socket error'));
+    let path: string;
+    try {
+      path = pathOf(req.url);
+    } catch (err) {
+      if (!(err instanceof RequestError)) throw err;
+      rawAnswer(socket, 400, 'Bad Request', err.message);
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws));
+    if (path !== '/ws') {
+      rawAnswer(socket, 404, 'Not Found', 'the WebSocket stream is at /ws');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      try {
+        this.connected(ws);
+      } catch (err) {
+        this.bug(err, 'greeting a WebSocket client', () => ws.terminate());
+      }
+    });
   }
 
   private connected(ws: WebSocket): void {
     const { log } = this.options;
     this.clients.add(ws);
-    log.debug({ clients: this.clients.size }, 'inspector client attached');
-    ws.send(JSON.stringify(this.snapshot()));
-    ws.on('message', (data, isBinary) => {
-      const reply = (m: ServerMessage) => ws.send(JSON.stringify(m));
-      let message: Partial<ClientMessage>;
-      try {
-        message = JSON.parse(isBinary ? '' : data.toString()) as Partial<ClientMessage>;
-      } catch {
-        reply({ type: 'error', message: 'malformed JSON: expected {"type":"resync"}' });
-        return;
-      }
-      if (message?.type === 'resync') reply(this.snapshot());
-      else reply({ type: 'error', message: `unknown message type ${JSON.stringify(message?.type)}: expected {"type":"resync"}` });
-    });
     ws.on('error', (err) => log.debug({ err }, 'inspector client error'));
     ws.on('close', () => {
       this.clients.delete(ws);
       log.debug({ clients: this.clients.size }, 'inspector client left');
     });
+    log.debug({ clients: this.clients.size }, 'inspector client attached');
+    ws.send(JSON.stringify(this.snapshot()));
+    ws.on('message', (data, isBinary) => {
+      try {
+        this.received(ws, data, isBinary);
+      } catch (err) {
+        this.bug(err, 'answering a WebSocket message', () => ws.close(1011, 'inspector error'));
+      }
+    });
+  }
+
+  private received(ws: WebSocket, data: RawData, isBinary: boolean): void {
+    const reply = (m: ServerMessage) => ws.send(JSON.stringify(m));
+    let message: Partial<ClientMessage>;
+    try {
+      message = JSON.parse(isBinary ? '' : data.toString()) as Partial<ClientMessage>;
+    } catch {
+      reply({ type: 'error', message: 'malformed JSON: expected {"type":"resync"}' });
+      return;
+    }
+    if (message?.type === 'resync') reply(this.snapshot());
+    else reply({ type: 'error', message: `unknown message type ${JSON.stringify(message?.type)}: expected {"type":"resync"}` });
   }
 
   private async answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -212,19 +315,30 @@ export class InspectorServer {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
     } catch (err) {
-      const known = err instanceof RequestError;
-      const status = known ? err.status : 500;
-      if (!known) this.options.log.error({ err, url: req.url }, `inspector request failed: ${err instanceof Error ? err.message : String(err)}`);
-      const headers = known ? err.headers : {};
+      if (!(err instanceof RequestError)) {
+        // A bug: the client learns that much, the inspector fails and is restarted.
+        this.bug(err, `answering ${req.method} ${req.url}`, () => {
+          if (res.headersSent) res.destroy();
+          else {
+            res.writeHead(500, { 'content-type': 'application/json', connection: 'close' });
+            res.end(JSON.stringify({ error: 'inspector error: see the daemon log' }));
+          }
+        });
+        return;
+      }
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
       // Whatever is left of a refused body is not read: close the connection instead.
-      res.writeHead(status, { 'content-type': 'application/json', ...headers, ...(req.complete ? {} : { connection: 'close' }) });
-      res.end(JSON.stringify({ error: err instanceof Error ? err.message : String(err) }));
+      res.writeHead(err.status, { 'content-type': 'application/json', ...err.headers, ...(req.complete ? {} : { connection: 'close' }) });
+      res.end(JSON.stringify({ error: err.message }));
     }
   }
 
   private async route(req: IncomingMessage): Promise<{ status: number; body: string | Buffer; type: string }> {
     const { bus, services, tree, clock } = this.options;
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const path = pathOf(req.url);
     const json = (value: unknown, status = 200) => ({ status, body: JSON.stringify(value), type: 'application/json' });
     const get = () => {
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new RequestError(405, `${req.method} ${path}: only GET here`, { allow: 'GET, HEAD' });
@@ -239,8 +353,14 @@ export class InspectorServer {
     const actor = /^\/api\/actors\/([^/]+)$/.exec(path);
     if (actor) {
       get();
-      const detail = tree.detail(decodeURIComponent(actor[1]!));
-      if (!detail) throw new RequestError(404, `no actor '${decodeURIComponent(actor[1]!)}' (actors: ${tree.actors().map((a) => a.id).join(', ')})`);
+      let id: string;
+      try {
+        id = decodeURIComponent(actor[1]!);
+      } catch {
+        throw new RequestError(400, `malformed actor id '${actor[1]}' in the URL: a % must start an escape such as %20`);
+      }
+      const detail = tree.detail(id);
+      if (!detail) throw new RequestError(404, `no actor '${id}' (actors: ${tree.actors().map((a) => a.id).join(', ')})`);
       return json(detail);
     }
     switch (path) {
@@ -283,7 +403,7 @@ export class InspectorServer {
     if (!isControlCommand(command)) throw new RequestError(404, `no control command '${command}': one of ${Object.keys(CONTROL_COMMANDS).join(', ')}`);
     const body = await this.readJson(req);
     const result = await runCommand(command, body, this.options);
-    this.options.log.info({ command, ...body }, `inspector control: ${command} done`);
+    this.options.log.info(auditFields(command, body), `inspector control: ${command} done`);
     return { ok: true, command, ...result };
   }
 
@@ -310,4 +430,12 @@ export class InspectorServer {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new RequestError(400, 'the body must be a JSON object, e.g. {"reason": "..."}');
     return body as Record<string, unknown>;
   }
+}
+
+/** Waits for all of `promises`, or `ms`, whichever comes first. */
+async function settleWithin(promises: Promise<void>[], ms: number): Promise<void> {
+  if (promises.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(promises), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
