@@ -8,9 +8,11 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, writeFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { makeDirectorySync } from '../files.js';
+import { fileProblem, MAX_MANIFEST_BYTES, READ_TIMEOUT_MS } from '../models/manifest.js';
 import type { ServiceLookup } from '../services.js';
 import type { RiskGate } from '../trading/risk-gate.js';
 import type { ActorTree } from './actor-tree.js';
@@ -89,8 +91,74 @@ function slotOf(slots: readonly string[], named: string | undefined): string {
   throw new RequestError(400, `say which 'slot' (slots: ${slots.join(', ') || 'none'})`);
 }
 
-/** Carries out one command; the answer is the JSON body of a 200. */
+/** The body fields an audit line may carry; nothing else from a request is logged. */
+const AUDIT_FIELDS = ['reason', 'slot', 'path', 'actor'] as const;
+/** Longest value an audit line quotes, characters. */
+const AUDIT_MAX_CHARS = 200;
+
+/**
+ * The log fields of a control command's audit line: the command as routed
+ * (never the body's), then only the known fields, strings only, cut to
+ * {@link AUDIT_MAX_CHARS}. A body cannot rename the command or add
+ * `msg`, `level` or `time` to the line.
+ */
+export function auditFields(command: ControlCommand, body: Record<string, unknown>): Record<string, string> {
+  const fields: Record<string, string> = { command };
+  for (const key of AUDIT_FIELDS) {
+    const value = Object.hasOwn(body, key) ? body[key] : undefined;
+    if (typeof value === 'string') fields[key] = value.length > AUDIT_MAX_CHARS ? `${value.slice(0, AUDIT_MAX_CHARS)}...` : value;
+  }
+  return fields;
+}
+
+/**
+ * Refuses, as a 400 naming the path, a manifest path that is missing, not a
+ * regular file (a FIFO would hold a reader until someone writes to it) or
+ * over the manifest size limit. Only a stat: it never opens the file.
+ */
+async function checkManifestPath(path: string): Promise<void> {
+  let problem: string | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not answered within ${READ_TIMEOUT_MS} ms`)), READ_TIMEOUT_MS)));
+    problem = fileProblem(await Promise.race([stat(path), timeout]), MAX_MANIFEST_BYTES);
+  } catch (err) {
+    problem = `cannot be read: ${err instanceof Error ? err.message : String(err)}`;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (problem) throw new RequestError(400, `swap-model: manifest ${path} ${problem}`);
+}
+
+/**
+ * Carries out one command; the answer is the JSON body of a 200. Afterwards
+ * `body` holds only the fields an audit line may carry (see
+ * {@link auditFields}), whatever the request sent.
+ */
 export async function runCommand(
+  command: ControlCommand,
+  body: Record<string, unknown>,
+  deps: { readonly services: ServiceLookup; readonly tree: ActorTree; readonly log: Logger },
+): Promise<Record<string, unknown>> {
+  try {
+    return await carryOut(command, body, deps);
+  } finally {
+    narrowForAudit(command, body);
+  }
+}
+
+/**
+ * Leaves in `body` only what {@link auditFields} keeps, so a caller that
+ * logs the body after the command (`{ command, ...body }`) logs the known
+ * fields and nothing a request added (`command`, `msg`, `level`, `time`).
+ */
+function narrowForAudit(command: ControlCommand, body: Record<string, unknown>): void {
+  const kept = auditFields(command, body);
+  for (const key of Object.keys(body)) delete body[key];
+  for (const key of AUDIT_FIELDS) if (kept[key] !== undefined) body[key] = kept[key];
+}
+
+async function carryOut(
   command: ControlCommand,
   body: Record<string, unknown>,
   deps: { readonly services: ServiceLookup; readonly tree: ActorTree; readonly log: Logger },
@@ -114,6 +182,7 @@ export async function runCommand(
       const path = requiredString(body, 'path', command);
       const registry = registryOf(services);
       const slot = slotOf(registry.slotNames(), optionalString(body, 'slot'));
+      await checkManifestPath(path);
       log.info({ slot, path }, `model swap requested from the inspector: ${slot} <- ${path}`);
       try {
         return { slot, ...(await registry.swap(slot, path)) };

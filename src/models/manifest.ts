@@ -5,7 +5,8 @@
  * keel refuses a model whose manifest does not match the live features.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import type { FeatureSchema } from '../market/features.js';
@@ -91,33 +92,199 @@ export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/** A manifest larger than this is refused unread (golden rows included, real ones are tens of KiB). */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** A model file larger than this is refused unread. */
+export const MAX_MODEL_BYTES = 512 * 1024 * 1024;
+/** Reading one file at run time (open, stat and every read) must finish within this, ms. */
+export const READ_TIMEOUT_MS = 10_000;
+
+/** What a path is when it is not a regular file, in words. */
+function kindOf(stats: Stats): string {
+  if (stats.isFIFO()) return 'a FIFO (named pipe)';
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isCharacterDevice()) return 'a character device';
+  if (stats.isBlockDevice()) return 'a block device';
+  if (stats.isSocket()) return 'a socket';
+  return 'not a file';
+}
+
+/** Why a file with these stats cannot be read as a model or manifest, or undefined when it can. */
+export function fileProblem(stats: Stats, limit: number): string | undefined {
+  if (!stats.isFile()) return `is ${kindOf(stats)}, not a regular file`;
+  if (stats.size > limit) return `is ${stats.size} bytes, over the limit of ${limit}`;
+  return undefined;
+}
+
+/** A file refused before or while reading it: the message names the file and what was wrong, never its bytes. */
+export class FileRefused extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FileRefused';
+  }
+}
+
+/** An fs error in words: its own message names the call and the path, never the file's bytes. */
+const fsReason = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/**
+ * A regular file's bytes, read off the event loop: opened non-blocking (a
+ * FIFO swapped in after a stat never blocks a thread), refused unless the
+ * opened file is regular and at most `limit` bytes, and given up after
+ * `timeoutMs`.
+ */
+export async function readRegularFile(path: string, what: string, limit: number, timeoutMs = READ_TIMEOUT_MS): Promise<Buffer> {
+  let timedOut = false;
+  const work = (async () => {
+    let handle;
+    try {
+      handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    } catch (err) {
+      throw new FileRefused(`cannot read ${what} ${path}: ${fsReason(err)}`);
+    }
+    try {
+      const problem = fileProblem(await handle.stat(), limit);
+      if (problem) throw new FileRefused(`${what} ${path} ${problem}`);
+      const chunks: Buffer[] = [];
+      let total = 0;
+      for (;;) {
+        if (timedOut) throw new FileRefused(`${what} ${path}: read timed out`);
+        const chunk = Buffer.allocUnsafe(Math.min(1024 * 1024, limit + 1 - total));
+        const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+        if (bytesRead === 0) break;
+        chunks.push(chunk.subarray(0, bytesRead));
+        total += bytesRead;
+        if (total > limit) throw new FileRefused(`${what} ${path} is over the limit of ${limit} bytes`);
+      }
+      return Buffer.concat(chunks, total);
+    } catch (err) {
+      if (err instanceof FileRefused) throw err;
+      throw new FileRefused(`cannot read ${what} ${path}: ${fsReason(err)}`);
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+  })();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      timedOut = true;
+      reject(new FileRefused(`${what} ${path}: not read within ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
+  // The work may still settle after a timeout: its rejection is expected then, not unhandled.
+  work.catch(() => undefined);
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The same checks, synchronously (start-up only: no timeout). */
+export function readRegularFileSync(path: string, what: string, limit: number): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    throw new FileRefused(`cannot read ${what} ${path}: ${fsReason(err)}`);
+  }
+  try {
+    const problem = fileProblem(fstatSync(fd), limit);
+    if (problem) throw new FileRefused(`${what} ${path} ${problem}`);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(1024 * 1024, limit + 1 - total));
+      const bytesRead = readSync(fd, chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
+      total += bytesRead;
+      if (total > limit) throw new FileRefused(`${what} ${path} is over the limit of ${limit} bytes`);
+    }
+    return Buffer.concat(chunks, total);
+  } catch (err) {
+    if (err instanceof FileRefused) throw err;
+    throw new FileRefused(`cannot read ${what} ${path}: ${fsReason(err)}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** JSON from a file's bytes; a file that is not JSON is named, and none of its bytes quoted (JSON.parse's message quotes them). */
+export function parseJsonFile(bytes: Uint8Array, what: string, path: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+  } catch {
+    throw new FileRefused(`${what} ${path} is not JSON`);
+  }
+}
+
+/** A key named in an error only when it looks like a manifest key, never an arbitrary string from the file. */
+const keyName = (key: string): string => (/^[A-Za-z_][A-Za-z0-9_]{0,39}$/.test(key) ? key : '(a key that is not a name)');
+
 export function parseManifest(json: unknown, source: string): Manifest {
   const parsed = manifestSchema.safeParse(json);
   if (parsed.success) return parsed.data;
-  const lines = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+  const lines = parsed.error.issues.map((i) => {
+    // zod's messages say what was expected and the type received; unknown keys are the one place it quotes the file.
+    const message = i.code === 'unrecognized_keys' ? `unrecognized key${i.keys.length > 1 ? 's' : ''}: ${i.keys.map(keyName).join(', ')}` : i.message;
+    return `${i.path.join('.') || '(root)'}: ${message}`;
+  });
   throw new ModelRefused(source, `bad manifest: ${lines.join('; ')}`);
 }
 
-/** Reads a manifest and its model file, refusing a missing file or a checksum mismatch. */
+/** The manifest parsed from its bytes, its model file's path, and the checksum check of that file's bytes. */
+function sourceOf(manifestPath: string, path: string, manifestBytes: Uint8Array) {
+  let manifest: Manifest;
+  try {
+    manifest = parseManifest(parseJsonFile(manifestBytes, 'manifest', manifestPath), manifestPath);
+  } catch (err) {
+    if (err instanceof FileRefused) throw new ModelRefused(manifestPath, err.message);
+    throw err;
+  }
+  const filePath = resolve(dirname(path), manifest.file);
+  const check = (bytes: Uint8Array): ModelSource => {
+    const actual = sha256(bytes);
+    if (actual !== manifest.sha256) throw new ModelRefused(manifestPath, `checksum mismatch: ${manifest.file} has sha256 ${actual}, the manifest says ${manifest.sha256}`);
+    return { manifestPath, manifest, filePath, bytes };
+  };
+  return { filePath, check };
+}
+
+const refusing = <T>(manifestPath: string, what: string, read: () => T): T => {
+  try {
+    return read();
+  } catch (err) {
+    throw new ModelRefused(manifestPath, err instanceof FileRefused ? err.message : `cannot read ${what}: ${fsReason(err)}`);
+  }
+};
+
+/**
+ * Reads a manifest and its model file, refusing a missing file, anything but
+ * a regular file, one over its size limit ({@link MAX_MANIFEST_BYTES},
+ * {@link MAX_MODEL_BYTES}) or a checksum mismatch. Synchronous: for start-up
+ * only; at run time use {@link loadModelSource}.
+ */
 export function readModelSource(manifestPath: string): ModelSource {
   const path = resolve(manifestPath);
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new ModelRefused(manifestPath, `cannot read manifest: ${(err as Error).message}`);
-  }
-  const manifest = parseManifest(json, manifestPath);
-  const filePath = resolve(dirname(path), manifest.file);
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(filePath);
-  } catch (err) {
-    throw new ModelRefused(manifestPath, `cannot read model file: ${(err as Error).message}`);
-  }
-  const actual = sha256(bytes);
-  if (actual !== manifest.sha256) throw new ModelRefused(manifestPath, `checksum mismatch: ${manifest.file} has sha256 ${actual}, the manifest says ${manifest.sha256}`);
-  return { manifestPath, manifest, filePath, bytes };
+  const manifestBytes = refusing(manifestPath, 'manifest', () => readRegularFileSync(path, 'manifest', MAX_MANIFEST_BYTES));
+  const { filePath, check } = sourceOf(manifestPath, path, manifestBytes);
+  return check(refusing(manifestPath, 'model file', () => readRegularFileSync(filePath, 'model file', MAX_MODEL_BYTES)));
+}
+
+/** {@link readModelSource} off the event loop, each file read within {@link READ_TIMEOUT_MS}. */
+export async function loadModelSource(manifestPath: string, timeoutMs = READ_TIMEOUT_MS): Promise<ModelSource> {
+  const path = resolve(manifestPath);
+  const wrap = async (what: string, read: Promise<Buffer>): Promise<Buffer> => {
+    try {
+      return await read;
+    } catch (err) {
+      throw new ModelRefused(manifestPath, err instanceof FileRefused ? err.message : `cannot read ${what}: ${fsReason(err)}`);
+    }
+  };
+  const manifestBytes = await wrap('manifest', readRegularFile(path, 'manifest', MAX_MANIFEST_BYTES, timeoutMs));
+  const { filePath, check } = sourceOf(manifestPath, path, manifestBytes);
+  return check(await wrap('model file', readRegularFile(filePath, 'model file', MAX_MODEL_BYTES, timeoutMs)));
 }
 
 /**

@@ -15,7 +15,7 @@
 import type { Logger } from 'pino';
 import type { FeatureSchema } from '../market/features.js';
 import { InferenceError, type InferencePool } from './inference/pool.js';
-import { inputColumns, ModelRefused, readModelSource, type Manifest } from './manifest.js';
+import { inputColumns, loadModelSource, ModelRefused, type Manifest } from './manifest.js';
 
 /** A model loaded in the workers and validated, ready to serve. */
 export interface ServingModel {
@@ -119,7 +119,7 @@ export class ModelRegistry {
 
   /** Loads and validates a model; it serves nothing until installed, swapped in or shadowed. */
   async load(manifestPath: string): Promise<ServingModel> {
-    const source = readModelSource(manifestPath);
+    const source = await loadModelSource(manifestPath);
     const { manifest } = source;
     if (manifest.kind !== 'onnx') throw new ModelRefused(manifestPath, `is a ${manifest.kind} model; the predictor serves onnx models`);
     const columns = inputColumns(manifest, this.schema, manifestPath);
