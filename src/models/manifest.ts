@@ -5,7 +5,7 @@
  * keel refuses a model whose manifest does not match the live features.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
@@ -180,7 +180,7 @@ export async function readRegularFile(path: string, what: string, limit: number,
   }
 }
 
-/** The same checks, synchronously (start-up only: no timeout). */
+/** The same checks, synchronously (start-up only: no timeout). Once fstat says it is a regular file within the limit, a plain read cannot block. */
 export function readRegularFileSync(path: string, what: string, limit: number): Buffer {
   let fd: number;
   try {
@@ -191,17 +191,10 @@ export function readRegularFileSync(path: string, what: string, limit: number): 
   try {
     const problem = fileProblem(fstatSync(fd), limit);
     if (problem) throw new FileRefused(`${what} ${path} ${problem}`);
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const chunk = Buffer.allocUnsafe(Math.min(1024 * 1024, limit + 1 - total));
-      const bytesRead = readSync(fd, chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      chunks.push(chunk.subarray(0, bytesRead));
-      total += bytesRead;
-      if (total > limit) throw new FileRefused(`${what} ${path} is over the limit of ${limit} bytes`);
-    }
-    return Buffer.concat(chunks, total);
+    const bytes = readFileSync(fd);
+    // It may have grown since fstat.
+    if (bytes.length > limit) throw new FileRefused(`${what} ${path} is over the limit of ${limit} bytes`);
+    return bytes;
   } catch (err) {
     if (err instanceof FileRefused) throw err;
     throw new FileRefused(`cannot read ${what} ${path}: ${fsReason(err)}`);
