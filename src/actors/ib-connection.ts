@@ -6,13 +6,14 @@
  *        +-- reconnecting <---------+          (backoff with jitter, attempt limit)
  *
  * Ready only after nextValidId. A liveness probe (reqCurrentTime) finds a
- * half-open socket; 1300, 2110, a decode failure or a pacing violation also
- * mean the stream can no longer be trusted, so the link is rebuilt. 326
+ * half-open socket; 1300, 2110, a decode failure, bytes the wire guard
+ * refuses or a pacing violation also mean the stream can no longer be
+ * trusted, so the link is rebuilt. 326
  * moves to the next client id. Farm outages (2103..2108) and 1100 degrade
  * data but keep orders. 1101 voids every subscription (`dataEpoch` bumps).
  * Request errors belong to whoever made the request and are left to them.
  */
-import { EventName, type IBApi } from '@stoqey/ib';
+import { EventName } from '@stoqey/ib';
 import { assign, fromCallback, sendTo, setup } from 'xstate';
 import { z } from 'zod';
 import { classifyIbCode, farmName } from '../ib/codes.js';
@@ -20,6 +21,7 @@ import { IbLink, listenTo, type IbConnectionState, type IbStatus } from '../ib/l
 import { OrderIdLedger } from '../ib/order-ids.js';
 import { PRIORITY } from '../ib/pacer.js';
 import { FileLocked } from '../journal/file-lock.js';
+import { RepeatMerger } from '../log.js';
 import { backoffDelay } from '../supervision/backoff.js';
 import type { ComponentContext } from '../supervision/component.js';
 import { pathFailure, PermanentFailure } from '../supervision/permanent.js';
@@ -71,6 +73,8 @@ type Event = ApiEvent | { type: 'shutdown' } | { type: 'probe.failed' };
 interface Context {
   readonly ctx: ComponentContext<IbConnectionSettings>;
   readonly link: IbLink;
+  /** What TWS says is logged through it: a flood of one message is one line and a count. */
+  readonly lines: RepeatMerger;
   readonly clientId: number;
   /** Failed attempts since the last good connection. */
   readonly failures: number;
@@ -82,7 +86,9 @@ interface Context {
 }
 
 /** Turns the client's events into machine events, for as long as the actor lives. */
-const listen = fromCallback<Event, IBApi>(({ input: api, sendBack }) => {
+const listen = fromCallback<Event, { link: IbLink; lines: RepeatMerger }>(({ input: { link, lines }, sendBack }) => {
+  const { api } = link;
+  link.wire.onFailure((reason) => sendBack({ type: 'api.closed', reason }));
   const stopListening = listenTo(api, [
     [EventName.nextValidId, (id: number) => sendBack({ type: 'api.ready', nextValidId: id })],
     [EventName.disconnected, () => sendBack({ type: 'api.closed', reason: 'socket closed' })],
@@ -92,6 +98,8 @@ const listen = fromCallback<Event, IBApi>(({ input: api, sendBack }) => {
   ]);
   return () => {
     stopListening();
+    link.wire.onFailure(undefined);
+    lines.flush();
     // However the actor ends, its socket goes with it; a late socket error then has a listener and goes nowhere.
     api.on(EventName.error, () => {});
     api.disconnect();
@@ -182,9 +190,9 @@ export const ibConnectionLogic = setup({
     logCode: ({ context, event }) => {
       if (event.type !== 'api.code') return;
       const kind = classifyIbCode(event.code);
-      if (kind === 'request') context.ctx.log.debug({ code: event.code, reqId: event.reqId }, event.message);
-      else if (kind === 'farm-up' || kind === 'restored-data-kept') context.ctx.log.info({ code: event.code, kind }, event.message);
-      else context.ctx.log.warn({ code: event.code, kind }, event.message);
+      if (kind === 'request') context.lines.line('debug', { code: event.code, reqId: event.reqId }, event.message);
+      else if (kind === 'farm-up' || kind === 'restored-data-kept') context.lines.line('info', { code: event.code, kind }, event.message);
+      else context.lines.line('warn', { code: event.code, kind }, event.message);
     },
     publish: ({ context }, params: { state: IbConnectionState }) => {
       const status: IbStatus = {
@@ -203,6 +211,7 @@ export const ibConnectionLogic = setup({
   context: ({ input }) => ({
     ctx: input,
     link: new IbLink(input.settings, input.clock, openOrderIds(input)),
+    lines: new RepeatMerger(input.log, input.clock),
     clientId: input.settings.clientId,
     failures: 0,
     reason: 'starting',
@@ -211,7 +220,7 @@ export const ibConnectionLogic = setup({
     dataEpoch: 0,
   }),
   entry: ({ context }) => context.ctx.provide('ibLink', context.link),
-  invoke: { src: 'listen', input: ({ context }) => context.link.api },
+  invoke: { src: 'listen', input: ({ context }) => ({ link: context.link, lines: context.lines }) },
   initial: 'connecting',
   on: {
     shutdown: '.stopped',

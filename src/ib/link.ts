@@ -8,6 +8,7 @@ import { IBApi, type EventName } from '@stoqey/ib';
 import type { Clock } from '../clock.js';
 import type { OrderIdLedger } from './order-ids.js';
 import { Pacer } from './pacer.js';
+import { WireGuard } from './wire-guard.js';
 
 export type IbConnectionState = 'disconnected' | 'connecting' | 'connected' | 'degraded' | 'reconnecting' | 'stopped';
 
@@ -31,6 +32,8 @@ export interface IbStatus {
 export class IbLink {
   readonly api: IBApi;
   readonly pacer: Pacer;
+  /** Between the socket and the client's decoder: what TWS sends cannot hang or throw out of the client. */
+  readonly wire: WireGuard;
   /** True between nextValidId and the loss of the connection: requests may be sent. */
   ready = false;
 
@@ -42,6 +45,7 @@ export class IbLink {
     // The client's own limiter is opened wide: keel's pacer decides, visibly and by priority.
     this.api = new IBApi({ host: options.host, port: options.port, maxReqPerSec: 10_000 });
     this.pacer = new Pacer(clock, options.maxMessagesPerSecond);
+    this.wire = new WireGuard(this.api);
   }
 
   /**

@@ -9,6 +9,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { BAD_EXECUTION_KINDS, type BadExecutionKind } from './broker.js';
+import { MALFORMED_KINDS, type MalformedKind } from './faults.js';
 import type { TwsSimulator } from './server.js';
 
 /** Requests carry no body; one larger than this is refused with 413. */
@@ -170,6 +171,16 @@ export const ENDPOINTS: readonly Endpoint[] = [
     does: 'send every client bytes no TWS message starts with',
     run: (sim) => {
       sim.faults.sendGarbage();
+      return { sessions: sim.sessions.size };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/faults/malformed',
+    params: [oneOf('kind', MALFORMED_KINDS)],
+    does: 'one malformed message to every client (reject JSON; sign-bit length)',
+    run: (sim, p) => {
+      sim.faults.malformed(p.kind as MalformedKind);
       return { sessions: sim.sessions.size };
     },
   },

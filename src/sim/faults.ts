@@ -3,8 +3,11 @@ import type { Clock } from '../clock.js';
 import type { BadExecutionKind } from './broker.js';
 import type { TwsSimulator } from './server.js';
 import type { DepthCorruption } from './market-data.js';
-import { NO_ID } from './session.js';
+import { ERR_MSG, NO_ID } from './session.js';
 import { encodeMessage } from './wire.js';
+
+export const MALFORMED_KINDS = ['reject-not-json', 'length-sign-bit'] as const;
+export type MalformedKind = (typeof MALFORMED_KINDS)[number];
 
 /**
  * Fault injection: what goes wrong with a real TWS, on demand. Each fault
@@ -86,6 +89,21 @@ export class Faults {
       session.write(encodeMessage(['\u0007garbage', '\u00ff\u00fe', 'not a message']));
     }
     this.log?.warn('fault: sent garbage bytes');
+  }
+
+  /**
+   * One message a broken TWS could send, each of which once took a client
+   * down: a reject whose advanced-order JSON is not JSON, or a length prefix
+   * with its top bit set (read as negative by a signed reader) followed by
+   * ordinary traffic.
+   */
+  malformed(kind: MalformedKind): void {
+    const bytes =
+      kind === 'reject-not-json'
+        ? encodeMessage([ERR_MSG, 2, 1, 201, 'Order rejected - reason:x', '{bad json'])
+        : Buffer.concat([Buffer.from([0x80, 0, 0, 0]), encodeMessage([ERR_MSG, 2, NO_ID, 2104, 'Market data farm connection is OK:usfarm', ''])]);
+    for (const session of this.sim.sessions) session.write(bytes);
+    this.log?.warn({ kind }, `fault: sent a malformed message (${kind})`);
   }
 
   /** The next connections with this client id are refused with 326 as if it were in use. */
