@@ -42,6 +42,7 @@ import {
 import type { ComponentContext } from '../supervision/component.js';
 import { serviceLogic } from '../supervision/service.js';
 import { BOOK_RESYNC_TOPIC, DEPTH_RESET_TOPIC, FEED_SILENT_TOPIC, IB_STATUS_TOPIC, QUOTE_TOPS_TOPIC, SUBSCRIPTIONS_STATUS_TOPIC } from '../topics.js';
+import { RepeatMerger } from '../log.js';
 
 const feedSettings = {
   exchange: z.string().default('SMART'),
@@ -157,6 +158,8 @@ function contractOf(s: InstrumentSettings): Contract {
 
 export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx: ComponentContext<SubscriptionsSettings>) => {
   const { settings, bus, clock, log } = ctx;
+  // Refusals are TWS's words: a flood of one is one line and a count.
+  const refusals = new RepeatMerger(log, clock);
   const link = ctx.need('ibLink');
   const api = link.api;
   const { instruments } = settings;
@@ -231,7 +234,7 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
     if (!feed) return;
     depth.unroute(reqId);
     if (feed.kind === 'depth') depthAskedAt[feed.instrument] = NaN;
-    log.warn({ symbol: feed.symbol, kind: feed.kind, code, status: feed.status }, `IB refused ${feed.kind} for ${feed.symbol}: ${error.message}`);
+    refusals.line('warn', { symbol: feed.symbol, kind: feed.kind, code, status: feed.status }, `IB refused ${feed.kind} for ${feed.symbol}: ${error.message}`);
   };
   const stopListening = listenTo(api, [
     [EventName.updateMktDepth, depth.onDepth],
@@ -368,6 +371,7 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
       stopListening();
       depth.flush();
       trades.flush();
+      refusals.flush();
     },
   };
 });

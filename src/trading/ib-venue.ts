@@ -26,6 +26,7 @@
 import { EventName, OrderAction, OrderType, SecType, type Contract, type Execution, type CommissionReport, type Order, type OrderState as IbOrderState } from '@stoqey/ib';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
+import { RepeatMerger } from '../log.js';
 import { listenTo, type IbLink } from '../ib/link.js';
 import { PRIORITY } from '../ib/pacer.js';
 import type { OrderState } from '../journal/records.js';
@@ -103,7 +104,11 @@ export class IbVenue implements Venue {
   private snapshotting: { openOrders: BrokerSnapshot['openOrders'][number][]; positions: Map<string, number>; executions: number; reqId: number } | undefined;
   private readonly stopListening: () => void;
 
+  /** TWS's notes about orders: a flood of one is one line and a count. */
+  private readonly notes: RepeatMerger;
+
   constructor(private readonly options: IbVenueOptions) {
+    this.notes = new RepeatMerger(options.log, options.clock);
     for (const [orderId, ref] of options.earlierOrders) this.track(ref, orderId, 'working');
     this.stopListening = listenTo(options.link.api, [
       [EventName.openOrder, this.onOpenOrder],
@@ -192,6 +197,7 @@ export class IbVenue implements Venue {
 
   close(): void {
     this.stopListening();
+    this.notes.flush();
   }
 
   /** Orders tracked in this session (for tests and the inspector). */
@@ -290,7 +296,7 @@ export class IbVenue implements Venue {
     if (!tracked || isWarning(code)) return;
     if (code === 202) this.move(tracked, 'cancelled', error.message);
     else if (tracked.stage === 'sent') this.move(tracked, 'rejected', `IB ${code}: ${error.message}`);
-    else this.options.log.warn({ ref: tracked.ref, code }, `IB ${code} about order ${tracked.ref}: ${error.message}`);
+    else this.notes.line('warn', { ref: tracked.ref, code }, `IB ${code} about order ${tracked.ref}: ${error.message}`);
   };
 
   private readonly onPosition = (_account: string, contract: Contract, pos: number | undefined): void => {

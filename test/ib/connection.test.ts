@@ -200,6 +200,52 @@ test('garbage bytes -> reconnect, no crash', async () => {
   }
 });
 
+for (const [kind, reason] of [
+  ['reject-not-json', /reading what TWS sent failed/],
+  ['length-sign-bit', /message length of 2147483648 bytes/],
+] as const) {
+  test(`a malformed message (${kind}) -> the link is rebuilt, the process untouched`, async () => {
+    const k = await start();
+    try {
+      await until(k.allLive, 'every feed live');
+      const reasons: string[] = [];
+      k.tree.bus.subscribe(IB_STATUS_TOPIC, (s) => reasons.push(s.reason));
+      k.sim.faults.malformed(kind);
+      await until(() => k.states.includes('reconnecting'), 'reconnecting');
+      assert.ok(reasons.some((r) => reason.test(r)), `no status says why: ${reasons.join(' | ')}`);
+      await until(() => k.status()?.state === 'connected' && k.allLive(), 'back with every feed');
+      assert.deepEqual(k.tree.errors, []);
+    } finally {
+      await k.stop();
+    }
+  });
+}
+
+test('50,000 identical messages from TWS are one line and a count, not 50,000 lines', async () => {
+  // Reading the flood on busy cores can hold a probe answer back past the usual timeout.
+  const k = await start({ connection: { probeTimeoutMs: 30_000 } });
+  try {
+    await until(() => k.status()?.state === 'connected', 'connected');
+    const farmOk = 'Market data farm connection is OK:usfarm';
+    const before = k.tree.sink.messages().filter((m) => m.startsWith(farmOk)).length;
+    // Not a message the handshake sends: when it is logged, every 2104 before it has been read.
+    const sentinel = 'HMDS data farm connection is inactive but should be available upon demand.ushmds';
+    for (const session of k.sim.sessions) {
+      for (let i = 0; i < 50_000; i++) session.error(-1, 2104, farmOk);
+      session.error(-1, 2107, sentinel);
+    }
+    await until(() => k.tree.sink.messages().includes(sentinel), 'every message read', 30_000);
+    await k.stop();
+    const lines = k.tree.sink.lines.filter((l) => String(l.msg).startsWith(farmOk)).slice(before);
+    // Every message accounted for, in a handful of lines (one window of 5 s, or a few on busy cores).
+    assert.equal(lines.reduce((sum, l) => sum + (l.repeated === undefined ? 1 : Number(l.repeated)), 0), 50_000);
+    assert.ok(lines.length <= 8, `${lines.length} lines`);
+    assert.match(String(lines.at(-1)!.msg), /repeated [\d,]+ times in/);
+  } finally {
+    if (!k.tree.done) await k.stop();
+  }
+});
+
 test('a half-open socket (no answers) is found by the liveness probe', async () => {
   const k = await start();
   try {
