@@ -7,9 +7,9 @@
  * a non-finite input).
  */
 import { z } from 'zod';
-import { inputColumns, ModelRefused, readModelSource } from '../models/manifest.js';
+import { FileRefused, inputColumns, ModelRefused, parseJsonFile, readModelSource, type Manifest } from '../models/manifest.js';
 import { RegimeTracker } from '../models/regime-tracker.js';
-import { parseJumpModel } from '../models/sjm.js';
+import { parseJumpModel, type JumpModelFile } from '../models/sjm.js';
 import { serviceLogic } from '../supervision/service.js';
 import { FEATURES_TOPIC, REGIME_TOPIC } from '../topics.js';
 import type { FeatureFrame } from '../market/features.js';
@@ -27,20 +27,36 @@ export const regimeSettings = z
 
 export type RegimeSettings = z.infer<typeof regimeSettings>;
 
+/**
+ * The jump model a manifest names, checked against it. A model file that is
+ * not JSON is refused naming the file, without quoting any of it (it may be
+ * any file a config points at).
+ */
+export function readRegimeModel(manifestPath: string): { manifest: Manifest; model: JumpModelFile } {
+  const source = readModelSource(manifestPath);
+  const { manifest } = source;
+  if (manifest.kind !== 'sjm') throw new ModelRefused(manifestPath, `is a ${manifest.kind} model; regime runs a jump model (kind sjm)`);
+  if (manifest.input.window !== 1 || manifest.input.standardize) {
+    throw new ModelRefused(manifestPath, 'a jump model reads one frame and standardises inside its file: input.window must be 1 and input.standardize absent');
+  }
+  let json: unknown;
+  try {
+    json = parseJsonFile(source.bytes, 'model file', source.filePath);
+  } catch (err) {
+    throw err instanceof FileRefused ? new ModelRefused(manifestPath, err.message) : err;
+  }
+  const model = parseJumpModel(json, source.filePath);
+  if (model.features.join() !== manifest.input.features.join()) {
+    throw new ModelRefused(manifestPath, `the manifest lists ${manifest.input.features.join(', ')} but the model file reads ${model.features.join(', ')}`);
+  }
+  return { manifest, model };
+}
+
 export const regimeLogic = serviceLogic<RegimeSettings>(async (ctx) => {
   const { bus, log, settings } = ctx;
   const engine = ctx.need('featureEngine');
   const { symbols, booked } = ctx.need('instruments');
-  const source = readModelSource(settings.model);
-  const { manifest } = source;
-  if (manifest.kind !== 'sjm') throw new ModelRefused(settings.model, `is a ${manifest.kind} model; regime runs a jump model (kind sjm)`);
-  if (manifest.input.window !== 1 || manifest.input.standardize) {
-    throw new ModelRefused(settings.model, 'a jump model reads one frame and standardises inside its file: input.window must be 1 and input.standardize absent');
-  }
-  const model = parseJumpModel(JSON.parse(Buffer.from(source.bytes).toString('utf8')), source.filePath);
-  if (model.features.join() !== manifest.input.features.join()) {
-    throw new ModelRefused(settings.model, `the manifest lists ${manifest.input.features.join(', ')} but the model file reads ${model.features.join(', ')}`);
-  }
+  const { manifest, model } = readRegimeModel(settings.model);
   const tracker = new RegimeTracker(model, symbols, {
     model: `${manifest.name}@${manifest.version}`,
     intervalMs: settings.intervalMs,

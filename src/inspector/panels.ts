@@ -10,7 +10,7 @@ import { checkSystemHealth } from '../health/system-health.js';
 import { STATUSES } from '../market/feature-health.js';
 import type { LedgerOrder } from '../trading/ledger.js';
 import type { PortfolioView } from '../trading/portfolio.js';
-import type { FeatureHealthPanel, InstrumentPanel, Panels } from './protocol.js';
+import type { FeatureHealthPanel, InstrumentPanel, ModelSlotPanel, Panels } from './protocol.js';
 import { FEATURE_HEALTH_TOPIC, IB_STATUS_TOPIC, PORTFOLIO_TOPIC, PREDICTIONS_TOPIC, REDIS_STATUS_TOPIC, REGIME_TOPIC } from '../topics.js';
 
 const finite = (x: number | undefined): number | null => (x !== undefined && Number.isFinite(x) ? x : null);
@@ -51,12 +51,29 @@ function instruments(bus: Bus, services: ServiceLookup, portfolio: PortfolioView
   });
 }
 
+function modelSlots(services: ServiceLookup): ModelSlotPanel[] | undefined {
+  const registry = services.current('predictor')?.registry;
+  if (!registry) return undefined;
+  return registry.slotNames().map((slot) => {
+    const live = registry.live(slot);
+    return {
+      slot,
+      model: live.id,
+      family: live.family,
+      input: `${live.window} x ${live.columns.length}`,
+      previous: registry.previous(slot)?.id ?? null,
+      shadow: registry.shadowOf(slot)?.model.id ?? null,
+    };
+  });
+}
+
 export function buildPanels(bus: Bus, services: ServiceLookup, phase: string, clock: Pick<Clock, 'now' | 'wallNow'>, equity: Panels['equity']): Panels {
   const gate = services.current('riskGate');
   const ib = bus.latest(IB_STATUS_TOPIC);
   const redis = bus.latest(REDIS_STATUS_TOPIC);
   const portfolio = bus.latest(PORTFOLIO_TOPIC);
   const ledger = services.current('ledger');
+  const models = modelSlots(services);
   return {
     at: clock.wallNow(),
     phase,
@@ -80,6 +97,7 @@ export function buildPanels(bus: Bus, services: ServiceLookup, phase: string, cl
         }
       : null,
     equity,
+    ...(models ? { models } : {}),
   };
 }
 

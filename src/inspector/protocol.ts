@@ -12,11 +12,16 @@
  *     panels    the market and trading panels, once a second
  *     error     a client message that could not be taken (malformed JSON, unknown type)
  *   client -> server
- *     resync    send the snapshot again
+ *     resync    send the snapshot again (RESYNC_BURST at once, then one per
+ *               RESYNC_REFILL_MS; more are ignored, with one `error` saying so)
  *
  * HTTP: GET /health, /metrics, /api/actors, /api/actors/<id>, /api/features,
  * /api/positions, /api/orders; POST /api/control/<command> with
  * `Authorization: Bearer <token>` (see CONTROL_COMMANDS).
+ *
+ * Every request and upgrade must name this inspector in its Host (see
+ * hostAllowed in server.ts) or it is a 421; one with an Origin of another
+ * site is a 403.
  */
 
 /** One actor of the tree as the supervisor and XState see it. Times are wall-clock epoch ms. */
@@ -133,6 +138,20 @@ export interface Panels {
   } | null;
   /** [wall ms, net P&L] samples, oldest first, bounded. */
   readonly equity: readonly (readonly [number, number])[];
+  /** The predictor's model slots; absent when no predictor runs. */
+  readonly models?: readonly ModelSlotPanel[];
+}
+
+/** What serves one model slot, so a swap into the wrong slot shows. */
+export interface ModelSlotPanel {
+  readonly slot: string;
+  /** Live model: name@version, its family (from its ONNX operators) and its input, `frames x features`. */
+  readonly model: string;
+  readonly family: string;
+  readonly input: string;
+  /** The rollback target and the shadow candidate, by name@version. */
+  readonly previous: string | null;
+  readonly shadow: string | null;
 }
 
 export type ServerMessage =
@@ -173,3 +192,11 @@ export type ControlCommand = keyof typeof CONTROL_COMMANDS;
 /** How often deltas of one actor may go out; the panels' period. */
 export const DELTA_INTERVAL_MS = 100;
 export const PANELS_INTERVAL_MS = 1000;
+
+/**
+ * Resyncs a client may ask at once, and how often one more comes back: each
+ * serializes the whole tree and event ring, so a flood of them would stall
+ * the daemon's event loop.
+ */
+export const RESYNC_BURST = 3;
+export const RESYNC_REFILL_MS = 1000;

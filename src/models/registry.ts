@@ -11,17 +11,27 @@
  * so a batch never mixes versions and no batch is lost. A refused candidate
  * is unloaded and the live model keeps serving; a model refused for an empty
  * slot leaves it empty (the tiers serve without it, see tiers.ts).
+ *
+ * A tier averages its members, so a slot keeps its role: a model swapped,
+ * promoted or rolled back into it must be of the live model's family (read
+ * from its ONNX operators) and read the same features in the same order
+ * over the same window, and no other member of its tier may serve the same
+ * model (by name or by file), or the average would count it twice.
  */
 import type { Logger } from 'pino';
 import type { FeatureSchema } from '../market/features.js';
 import { InferenceError, type InferencePool } from './inference/pool.js';
 import { inputColumns, loadModelSource, ModelRefused, type Manifest } from './manifest.js';
+import { modelFamily } from './onnx/family.js';
+import { tierOf } from './tiers.js';
 
 /** A model loaded in the workers and validated, ready to serve. */
 export interface ServingModel {
   readonly id: string;
   readonly manifest: Manifest;
   readonly manifestPath: string;
+  /** What its ONNX operators make it: 'tree-ensemble', 'lstm', ... (see onnx/family.ts). */
+  readonly family: string;
   /** The pool's key for this load (unique per load, so a reload never collides). */
   readonly key: string;
   /** Live-schema column of each input feature, in input order. */
@@ -136,8 +146,8 @@ export class ModelRegistry {
       const passing = err instanceof InferenceError && err.kind !== 'load';
       throw new ModelRefused(manifestPath, `onnxruntime cannot load ${manifest.file}: ${(err as Error).message}`, passing);
     }
-    const model: ServingModel = { id, manifest, manifestPath, key, columns, window: manifest.input.window };
     try {
+      const model: ServingModel = { id, manifest, manifestPath, family: familyOf(source.bytes, manifestPath), key, columns, window: manifest.input.window };
       if (!info.inputNames.includes(manifest.input.name)) throw new ModelRefused(manifestPath, `the file's inputs are ${info.inputNames.join(', ')}; the manifest names ${manifest.input.name}`);
       const missing = manifest.outputs.filter((o) => !info.outputNames.includes(o));
       if (missing.length > 0) throw new ModelRefused(manifestPath, `the file has no output ${missing.join(', ')} (it has ${info.outputNames.join(', ')})`);
@@ -200,6 +210,13 @@ export class ModelRegistry {
   async swap(slot: string, manifestPath: string): Promise<{ from: string; to: string }> {
     const s = this.slotOrThrow(slot);
     const model = this.stillThere(slot, s, await this.refusing(slot, manifestPath));
+    // Judged once loaded, with nothing awaited before it goes live: the family is read from the file, and a
+    // sibling slot may have changed while it loaded.
+    const misfit = this.misfit(slot, s, model);
+    if (misfit) {
+      this.retire(model);
+      throw this.refused(slot, manifestPath, new ModelRefused(manifestPath, misfit));
+    }
     return this.makeLive(slot, s, model, 'swap');
   }
 
@@ -207,6 +224,8 @@ export class ModelRegistry {
   rollback(slot: string): { from: string; to: string } {
     const s = this.slotOrThrow(slot);
     if (!s.previous) throw new Error(`slot ${slot} has no previous model to roll back to`);
+    const misfit = this.misfit(slot, s, s.previous);
+    if (misfit) throw new Error(misfit);
     const from = s.live;
     s.live = s.previous;
     s.previous = from;
@@ -249,6 +268,9 @@ export class ModelRegistry {
     const s = this.slotOrThrow(slot);
     if (!s.shadow) throw new Error(`slot ${slot} has no shadow candidate to promote`);
     const { model } = s.shadow;
+    // Any model may shadow (a comparison serves nothing); only one that fits the slot may serve.
+    const misfit = this.misfit(slot, s, model);
+    if (misfit) throw new Error(misfit);
     s.shadow = undefined;
     return this.makeLive(slot, s, model, 'promote');
   }
@@ -294,13 +316,44 @@ export class ModelRegistry {
     try {
       return await this.load(manifestPath);
     } catch (err) {
-      const reason = (err as Error).message;
-      // Say what serves instead only when something does: a first install has no live model (its caller says what happens then).
-      const live = this.slots.get(slot)?.live;
-      if (live) this.log.warn({ slot, manifest: manifestPath, reason, live: live.id }, `model candidate refused; ${live.id} keeps serving ${slot}`);
-      this.emit({ slot, action: 'refused', reason });
-      throw err;
+      throw this.refused(slot, manifestPath, err as Error);
     }
+  }
+
+  /** Logs and reports a refused candidate; returns the error to throw. */
+  private refused(slot: string, manifestPath: string, err: Error): Error {
+    const reason = err.message;
+    // Say what serves instead only when something does: a first install has no live model (its caller says what happens then).
+    const live = this.slots.get(slot)?.live;
+    if (live) this.log.warn({ slot, manifest: manifestPath, reason, live: live.id }, `model candidate refused; ${live.id} keeps serving ${slot}`);
+    this.emit({ slot, action: 'refused', reason });
+    return err;
+  }
+
+  /**
+   * Why `model` may not serve `slot` in place of its live model, or
+   * undefined when it may (see the top of this file).
+   */
+  private misfit(slot: string, s: Slot, model: ServingModel): string | undefined {
+    const { live } = s;
+    const want = live.manifest.input.features;
+    const have = model.manifest.input.features;
+    const at = firstDifference(want, have);
+    if (model.family !== live.family || model.window !== live.window || at >= 0) {
+      const features = at < 0 ? `the same ${have.length} features in the same order` : `${have.length} features, input ${at + 1} being ${have[at] ?? 'none'} where ${live.id} reads ${want[at] ?? 'none'}`;
+      return (
+        `slot ${slot} serves ${live.id} (family ${live.family}, input ${frames(live.window)} x ${want.length} features); ` +
+        `${model.id} is family ${model.family}, input ${frames(model.window)} x ${features}: only a model of the same family reading the same inputs may take its place`
+      );
+    }
+    const tier = tierOf(slot);
+    if (tier === undefined) return undefined;
+    for (const [other, o] of this.slots) {
+      if (other === slot || tierOf(other) !== tier) continue;
+      const same = o.live.manifest.name === model.manifest.name ? 'name' : o.live.manifest.sha256 === model.manifest.sha256 ? 'file' : undefined;
+      if (same) return `tier ${tier} would average one model twice: ${other} already serves ${o.live.id} (the same ${same} as ${model.id})`;
+    }
+    return undefined;
   }
 
   /** A slot evicted while its candidate loaded: the candidate is unloaded, never orphaned in the workers. */
@@ -333,4 +386,21 @@ export class ModelRegistry {
     if (event.action !== 'refused') this.log.info({ ...event }, `model ${event.action}: ${event.slot} ${event.from ?? ''} -> ${event.to ?? ''}`);
     for (const l of this.listeners) l(event);
   }
+}
+
+/** The family of a model file onnxruntime has loaded; a file whose graph cannot be read for it is refused. */
+function familyOf(bytes: Uint8Array, manifestPath: string): string {
+  try {
+    return modelFamily(bytes);
+  } catch (err) {
+    throw new ModelRefused(manifestPath, `cannot read the operators of its ONNX graph: ${(err as Error).message}`);
+  }
+}
+
+const frames = (n: number) => `${n} frame${n === 1 ? '' : 's'}`;
+
+/** The first index where two lists differ (one running out counts), or -1. */
+function firstDifference(a: readonly string[], b: readonly string[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) if (a[i] !== b[i]) return i;
+  return -1;
 }

@@ -430,8 +430,9 @@ export function readJumpModel(path: string): JumpModelFile {
   let json: unknown;
   try {
     json = JSON.parse(text);
-  } catch (err) {
-    throw new JumpModelError(`${path}: not valid JSON: ${(err as Error).message}`);
+  } catch {
+    // Not JSON.parse's message: it quotes the file.
+    throw new JumpModelError(`${path}: not valid JSON`);
   }
   return parseJumpModel(json, path);
 }

@@ -33,6 +33,12 @@ export interface TierConfig {
 /** The registry slot of a tier's member: `base/0`, `sector:tech/1`, ... */
 export const slotOf = (tier: string, member: number) => `${tier}/${member}`;
 
+/** The tier of a slot (`base/1` -> `base`), or undefined for a slot outside the tiers. */
+export const tierOf = (slot: string): string | undefined => {
+  const at = slot.lastIndexOf('/');
+  return at < 0 ? undefined : slot.slice(0, at);
+};
+
 /** A start-tier model that was refused: its tier serves without it. */
 export interface UnavailableModel {
   readonly tier: string;

@@ -220,3 +220,52 @@ test('a refused start model is left out: its tier serves with the rest, an empty
   assert.deepEqual(p.faults, []);
   assert.equal(p.value[0], affine(W1, 0.25, inputsOf(f, 0)));
 });
+
+test('a swap must read what its slot reads: other features or another order are refused, naming both; the live model keeps serving', async () => {
+  const reg = registry();
+  await reg.install('base/0', model('1'));
+  assert.equal(reg.live('base/0').family, 'other', 'no tree ensemble or recurrent operator');
+  const cases: [string, string, RegExp][] = [
+    ['another order', writeAffineModel(dir, { name: 'lin', version: 'order', features: ['ofi', 'imbalance_l1', 'spread_bps'], weights: W1, bias: 0 }), /input 1 frame x 3 features, input 1 being ofi where lin@1 reads imbalance_l1/],
+    ['fewer features', writeAffineModel(dir, { name: 'lin', version: 'fewer', features: ['imbalance_l1', 'ofi'], weights: [1, 2], bias: 0 }), /input 1 frame x 2 features, input 3 being none where lin@1 reads spread_bps/],
+  ];
+  for (const [what, path, reason] of cases) {
+    await assert.rejects(reg.swap('base/0', path), (err: Error) => {
+      assert.ok(err instanceof ModelRefused, `${what}: ${err.message}`);
+      assert.match(err.message, /slot base\/0 serves lin@1 \(family other, input 1 frame x 3 features\)/, what);
+      assert.match(err.message, reason, what);
+      return true;
+    });
+    assert.equal(reg.live('base/0').id, 'lin@1', `${what}: the live model is unchanged`);
+    const out = await reg.run(reg.live('base/0'), Float32Array.from([1, 1, 1]), 1);
+    assert.equal(out.outputs.prediction![0], affine(W1, 0.25, [1, 1, 1]), `${what}: the live model still answers`);
+  }
+  assert.equal(reg.previous('base/0'), undefined);
+});
+
+test('a tier never serves one model twice: by name or by file, whether swapped, promoted or rolled back in', async () => {
+  const reg = registry();
+  const events: SwapEvent[] = [];
+  reg.onSwap((e) => events.push(e));
+  const named = (name: string, version: string, weights: number[]) => writeAffineModel(dir, { name, version, features: FEATURES, weights, bias: 0 });
+  const a = named('a', '1', W1);
+  await reg.install('base/0', a);
+  await reg.install('base/1', named('b', '1', W2));
+  await assert.rejects(reg.swap('base/1', named('a', '2', [0, 1, 1])), /tier base would average one model twice: base\/0 already serves a@1 \(the same name as a@2\)/);
+  // Another name, the very same file.
+  await assert.rejects(reg.swap('base/1', named('c', '1', W1)), /tier base would average one model twice: base\/0 already serves a@1 \(the same file as c@1\)/);
+  assert.equal(reg.live('base/1').id, 'b@1');
+  assert.deepEqual(events.filter((e) => e.action === 'refused').map((e) => e.slot), ['base/1', 'base/1'], 'each refusal is reported');
+
+  // a moves from base/0 to base/1: rolling base/0 back would bring it there too.
+  await reg.swap('base/0', named('d', '1', [2, 2, 2]));
+  await reg.swap('base/1', a);
+  assert.throws(() => reg.rollback('base/0'), /tier base would average one model twice: base\/1 already serves a@1/);
+  assert.equal(reg.live('base/0').id, 'd@1');
+
+  // Any model may shadow; only one that fits may be promoted.
+  await reg.shadow('base/0', a, 0.5);
+  assert.throws(() => reg.promote('base/0'), /base\/1 already serves a@1/);
+  assert.equal(reg.live('base/0').id, 'd@1');
+  assert.equal(reg.shadowOf('base/0')?.model.id, 'a@1', 'the candidate still shadows');
+});

@@ -112,6 +112,7 @@ function draw() {
   if (dirty.has('heatmap')) drawHeatmap();
   if (dirty.has('equity')) drawEquity();
   if (dirty.has('positions')) drawPositions();
+  if (dirty.has('models')) drawModels();
   if (dirty.has('events')) drawEvents();
 }
 
@@ -173,7 +174,7 @@ function receive(msg) {
       setConn('connected');
       $('instance').textContent = msg.instance;
       document.title = `keel · ${msg.instance}`;
-      invalidate('header', 'tree', 'heatmap', 'equity', 'positions', 'events');
+      invalidate('header', 'tree', 'heatmap', 'equity', 'positions', 'models', 'events');
       if (ui.selected && model.actors.has(ui.selected)) loadDetail(ui.selected);
       else select(null);
       break;
@@ -205,7 +206,7 @@ function receive(msg) {
     }
     case 'panels':
       model.panels = msg.panels;
-      invalidate('header', 'heatmap', 'equity', 'positions');
+      invalidate('header', 'heatmap', 'equity', 'positions', 'models');
       break;
   }
 }
@@ -617,6 +618,39 @@ function drawPositions() {
             h('td', { class: `num ${signClass(r.realizedPnl)}` }, signed(r.realizedPnl)),
           );
         }),
+      ),
+    ),
+  );
+}
+
+/** Each model slot and what serves it: a model swapped into the wrong slot shows here. */
+function drawModels() {
+  const rows = model.panels?.models ?? [];
+  if (rows.length === 0) {
+    $('models').replaceChildren(h('p', { class: 'hint' }, 'no predictor'));
+    return;
+  }
+  const cols = ['slot', 'model', 'family', 'input (frames x features)', 'previous', 'shadow'];
+  $('models').replaceChildren(
+    h(
+      'table',
+      { class: 'grid', id: 'model-slots' },
+      h('thead', {}, h('tr', {}, cols.map((c) => h('th', {}, c)))),
+      h(
+        'tbody',
+        {},
+        rows.map((r) =>
+          h(
+            'tr',
+            { 'data-slot': r.slot, 'data-family': r.family },
+            h('td', {}, h('b', {}, r.slot)),
+            h('td', {}, r.model),
+            h('td', {}, r.family),
+            h('td', { class: 'num' }, r.input),
+            h('td', {}, r.previous ?? '—'),
+            h('td', {}, r.shadow ?? '—'),
+          ),
+        ),
       ),
     ),
   );
