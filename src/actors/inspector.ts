@@ -7,6 +7,10 @@
  * it sees actors that started before it), which is why it needs no
  * dependencies and a restart of it loses nothing.
  *
+ * It answers only requests that name it in their Host (the bound address,
+ * localhost, an IP address, or `allowedHosts`) and WebSockets from its own
+ * page or from programs: a web page elsewhere cannot read the daemon.
+ *
  * Its port in use (another keel's inspector) or a token file it cannot
  * write is a permanent failure naming the setting to change.
  */
@@ -14,7 +18,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { writeToken } from '../inspector/control.js';
-import { InspectorServer } from '../inspector/server.js';
+import { InspectorServer, parseHost } from '../inspector/server.js';
 import { listenFailure, pathFailure } from '../supervision/permanent.js';
 import { serviceLogic } from '../supervision/service.js';
 import { INSPECTOR_TOPIC } from '../topics.js';
@@ -29,6 +33,14 @@ export const inspectorSettings = z
     /** A fixed token instead of a fresh one (then tokenFile is not written). */
     token: z.string().min(16, 'a fixed token needs at least 16 characters').optional(),
     maxBodyBytes: z.number().int().positive().default(64 * 1024),
+    /**
+     * Names it is reached by besides its address, localhost and IP
+     * addresses (a reverse proxy's, the machine's when bound to 0.0.0.0),
+     * `name` or `name:port`. Any other Host is refused (DNS rebinding).
+     */
+    allowedHosts: z
+      .array(z.string().refine((entry) => parseHost(entry) !== null, { error: (issue) => `'${String(issue.input)}' is not a host name: give a name or name:port, such as keel.lan or keel.lan:7500 (no scheme, no path)` }))
+      .default([]),
   })
   .strict();
 
@@ -89,6 +101,7 @@ export const inspectorLogic = serviceLogic<InspectorSettings>(async ({ id, setti
     clock,
     log,
     maxBodyBytes: settings.maxBodyBytes,
+    allowedHosts: settings.allowedHosts,
     // A bug met while serving a client fails this component (restarted by its supervisor), never the daemon.
     fail,
   }).catch((error: unknown) => {

@@ -10,10 +10,15 @@
  *
  * Every request is answered, never thrown: malformed, oversized and unknown
  * requests get a 4xx naming what was wrong, and the daemon keeps running.
+ *
+ * Only this inspector's own pages may read it: a request whose Host is not
+ * one of its names is a 421 (a DNS-rebinding page names its own host), and
+ * one whose Origin is another site's a 403 (browsers let any page open a
+ * WebSocket to any address; CORS does not guard it).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { isIP, type AddressInfo, type Socket } from 'node:net';
 import { extname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
@@ -26,7 +31,7 @@ import { auditFields, authorized, isControlCommand, RequestError, runCommand } f
 import { EquityCurve } from './equity-curve.js';
 import { createMetrics, type InspectorMetrics } from './metrics.js';
 import { buildPanels, featuresReport, ordersReport, positionsReport } from './panels.js';
-import { CONTROL_COMMANDS, DELTA_INTERVAL_MS, PANELS_INTERVAL_MS, type ClientMessage, type ServerMessage } from './protocol.js';
+import { CONTROL_COMMANDS, DELTA_INTERVAL_MS, PANELS_INTERVAL_MS, RESYNC_BURST, RESYNC_REFILL_MS, type ClientMessage, type ServerMessage } from './protocol.js';
 
 export interface InspectorServerOptions {
   readonly host: string;
@@ -41,6 +46,8 @@ export interface InspectorServerOptions {
   readonly log: Logger;
   /** Larger request bodies are refused with 413. */
   readonly maxBodyBytes: number;
+  /** Names besides the bound address, localhost and IP addresses that a request's Host may give (see hostAllowed). */
+  readonly allowedHosts: readonly string[];
   /** Where the web page's files are (default: ./web beside this module). */
   readonly webDir?: string;
   /**
@@ -54,7 +61,7 @@ export interface InspectorServerOptions {
 const CLOSE_GRACE_MS = 250;
 /** How long a stopping server lets requests in flight finish (a restart-actor of the inspector answers its caller). */
 const DRAIN_MS = 1000;
-/** A client further behind than this is dropped. */
+/** A client further behind than this is dropped, whatever was being sent to it. */
 const MAX_CLIENT_BUFFER = 8 * 1024 * 1024;
 const WEB_DIR = join(import.meta.dirname, 'web');
 const CONTENT_TYPES: Record<string, string> = {
@@ -77,6 +84,67 @@ function pathOf(url: string | undefined): string {
     return new URL(`http://x${target}`).pathname;
   } catch {
     throw new RequestError(400, `malformed request URL ${JSON.stringify(target.slice(0, 200))}`);
+  }
+}
+
+/** A host name (lower case; an IPv6 address in brackets) and the port if one was given. */
+export interface HostName {
+  readonly name: string;
+  readonly port: number | null;
+}
+
+const HOST_SYNTAX = /^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::(\d{1,5}))?$/i;
+
+/** A Host header or an allowedHosts entry, `name` or `name:port`; null when it is neither (a URL, a path, a user). */
+export function parseHost(text: string): HostName | null {
+  const match = HOST_SYNTAX.exec(text);
+  if (!match) return null;
+  const port = match[2] === undefined ? null : Number(match[2]);
+  if (port !== null && port > 65535) return null;
+  try {
+    // URL's own normal form: lower case, IPv4 shorthand and IPv6 spellings made one.
+    return { name: new URL(`http://${match[1]}`).hostname, port };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether a request's Host names this inspector: `localhost`, the address
+ * it is bound to, any IP address (a page can only send an address as Host
+ * when it came from that address: no rebinding), or an allowedHosts entry
+ * (an entry with a port matches that port only). A DNS-rebinding page gives
+ * its own name, which is none of these. Any port but an entry's is taken:
+ * the name is what the attack controls.
+ */
+export function hostAllowed(host: string | undefined, bound: string, allowedHosts: readonly string[]): boolean {
+  const given = host === undefined ? null : parseHost(host);
+  if (!given) return false;
+  const { name, port } = given;
+  if (name === 'localhost' || isIP(name.replace(/^\[(.*)\]$/, '$1')) !== 0) return true;
+  if (name === parseHost(bound.includes(':') ? `[${bound}]` : bound)?.name) return true;
+  return allowedHosts.some((entry) => {
+    const allowed = parseHost(entry);
+    return allowed?.name === name && (allowed.port === null || allowed.port === port);
+  });
+}
+
+/**
+ * Whether a request's Origin is this inspector's own: none (a program, not
+ * a page: `keel inspect`, curl, Prometheus), or an http(s) origin whose
+ * host and port are the Host the request came to (the page was served from
+ * here). `null` (a sandboxed or file page) and any other site are not.
+ */
+export function originAllowed(origin: string | undefined, host: string | undefined): boolean {
+  if (origin === undefined) return true;
+  if (host === undefined || !parseHost(host)) return false;
+  try {
+    const url = new URL(origin);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
+    // The Host read with the origin's scheme, so that a default port (80, 443) is left out of both alike.
+    return new URL(`${url.protocol}//${host}`).host === url.host;
+  } catch {
+    return false;
   }
 }
 
@@ -108,10 +176,19 @@ function loadWebFiles(dir: string): Map<string, { body: Buffer; type: string }> 
   return files;
 }
 
+/** A WebSocket client's resync allowance: a token bucket of RESYNC_BURST, one back every RESYNC_REFILL_MS. */
+interface Client {
+  resyncs: number;
+  /** clock.now() when `resyncs` was last brought up to date. */
+  at: number;
+  /** Told that a resync was ignored, since the last one answered: told once, not once per resync of a flood. */
+  told: boolean;
+}
+
 export class InspectorServer {
   private readonly http: Server;
   private readonly wss: WebSocketServer;
-  private readonly clients = new Set<WebSocket>();
+  private readonly clients = new Map<WebSocket, Client>();
   private readonly metrics: InspectorMetrics;
   private readonly web: Map<string, { body: Buffer; type: string }>;
   private readonly equity = new EquityCurve(500);
@@ -205,7 +282,7 @@ export class InspectorServer {
     this.http.closeIdleConnections();
     // WebSocket clients get a close frame, and a moment to answer it; one that
     // is not reading never will, so whoever is left after that is cut.
-    const clients = [...this.clients];
+    const clients = [...this.clients.keys()];
     for (const ws of clients) ws.close(1001, 'the inspector is stopping');
     await settleWithin(clients.map((ws) => (ws.readyState === ws.CLOSED ? Promise.resolve() : new Promise<void>((resolve) => ws.once('close', () => resolve())))), CLOSE_GRACE_MS);
     for (const ws of clients) ws.terminate();
@@ -244,18 +321,37 @@ export class InspectorServer {
 
   private broadcast(message: ServerMessage): void {
     const text = JSON.stringify(message);
-    for (const ws of this.clients) {
-      if (ws.bufferedAmount > MAX_CLIENT_BUFFER) {
-        this.options.log.warn({ buffered: ws.bufferedAmount }, 'inspector client too slow: dropped (it will reconnect and resync)');
-        ws.terminate();
-        continue;
-      }
-      ws.send(text);
+    for (const ws of this.clients.keys()) this.send(ws, text);
+  }
+
+  /** Every message to a client goes through here, so none can grow its buffer past MAX_CLIENT_BUFFER. */
+  private send(ws: WebSocket, text: string): void {
+    if (ws.readyState !== ws.OPEN) return;
+    if (ws.bufferedAmount > MAX_CLIENT_BUFFER) {
+      this.options.log.warn({ buffered: ws.bufferedAmount }, 'inspector client too slow: dropped (it will reconnect and resync)');
+      ws.terminate();
+      return;
     }
+    ws.send(text);
+  }
+
+  /** Why a request (or upgrade) is not for this inspector, or null when it is. */
+  private misdirected(req: IncomingMessage): RequestError | null {
+    const { host, origin } = req.headers;
+    if (!hostAllowed(host, this.options.host, this.options.allowedHosts)) {
+      return new RequestError(421, `host ${JSON.stringify(host ?? '')} is not this inspector's: it answers to localhost, ${this.options.host}, IP addresses and the names in its allowedHosts setting (add the name you reach it by there)`);
+    }
+    if (!originAllowed(origin, host)) return new RequestError(403, `origin ${JSON.stringify(origin)} is not this inspector's: only its own page (http://${host}) may read it`);
+    return null;
   }
 
   private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', (err) => this.options.log.debug({ err }, 'inspector upgrade socket error'));
+    const refused = this.misdirected(req);
+    if (refused) {
+      rawAnswer(socket, refused.status, refused.status === 421 ? 'Misdirected Request' : 'Forbidden', refused.message);
+      return;
+    }
     let path: string;
     try {
       path = pathOf(req.url);
@@ -278,15 +374,15 @@ export class InspectorServer {
   }
 
   private connected(ws: WebSocket): void {
-    const { log } = this.options;
-    this.clients.add(ws);
+    const { log, clock } = this.options;
+    this.clients.set(ws, { resyncs: RESYNC_BURST, at: clock.now(), told: false });
     ws.on('error', (err) => log.debug({ err }, 'inspector client error'));
     ws.on('close', () => {
       this.clients.delete(ws);
       log.debug({ clients: this.clients.size }, 'inspector client left');
     });
     log.debug({ clients: this.clients.size }, 'inspector client attached');
-    ws.send(JSON.stringify(this.snapshot()));
+    this.send(ws, JSON.stringify(this.snapshot()));
     ws.on('message', (data, isBinary) => {
       try {
         this.received(ws, data, isBinary);
@@ -297,7 +393,7 @@ export class InspectorServer {
   }
 
   private received(ws: WebSocket, data: RawData, isBinary: boolean): void {
-    const reply = (m: ServerMessage) => ws.send(JSON.stringify(m));
+    const reply = (m: ServerMessage) => this.send(ws, JSON.stringify(m));
     let message: Partial<ClientMessage>;
     try {
       message = JSON.parse(isBinary ? '' : data.toString()) as Partial<ClientMessage>;
@@ -305,8 +401,30 @@ export class InspectorServer {
       reply({ type: 'error', message: 'malformed JSON: expected {"type":"resync"}' });
       return;
     }
-    if (message?.type === 'resync') reply(this.snapshot());
+    if (message?.type === 'resync') this.resync(ws, reply);
     else reply({ type: 'error', message: `unknown message type ${JSON.stringify(message?.type)}: expected {"type":"resync"}` });
+  }
+
+  /**
+   * A snapshot if the client's allowance has one, else nothing: a flood of
+   * resyncs costs one JSON.parse each, not a serialization of the tree. The
+   * first ignored one gets an error, so a client learns why; the rest of a
+   * flood get nothing, so that answering it costs nothing either.
+   */
+  private resync(ws: WebSocket, reply: (m: ServerMessage) => void): void {
+    const client = this.clients.get(ws);
+    if (!client) return;
+    const now = this.options.clock.now();
+    client.resyncs = Math.min(RESYNC_BURST, client.resyncs + (now - client.at) / RESYNC_REFILL_MS);
+    client.at = now;
+    if (client.resyncs >= 1) {
+      client.resyncs -= 1;
+      client.told = false;
+      reply(this.snapshot());
+    } else if (!client.told) {
+      client.told = true;
+      reply({ type: 'error', message: `resync ignored: at most ${RESYNC_BURST} at once, then one every ${RESYNC_REFILL_MS} ms (the stream keeps you current meanwhile)` });
+    }
   }
 
   private async answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -338,6 +456,8 @@ export class InspectorServer {
 
   private async route(req: IncomingMessage): Promise<{ status: number; body: string | Buffer; type: string }> {
     const { bus, services, tree, clock } = this.options;
+    const refused = this.misdirected(req);
+    if (refused) throw refused;
     const path = pathOf(req.url);
     const json = (value: unknown, status = 200) => ({ status, body: JSON.stringify(value), type: 'application/json' });
     const get = () => {
