@@ -1,9 +1,11 @@
 /**
  * feature_health: judges every feature vector the features publish on their
- * fastest clock, sweeps at 10 Hz for data that stopped coming, and listens
- * for feeds subscriptions found silent. What must stop trading is published
- * (retained) on `feature.health` the moment it changes, in the same call
- * stack as the reading that showed it; the risk gate acts on it there.
+ * fastest clock, sweeps at 10 Hz for data that stopped coming (and, from the
+ * gaps between its own checks, for event-loop stalls that make old data look
+ * new), and listens for feeds subscriptions found silent. What must stop
+ * trading is published (retained) on `feature.health` the moment it changes,
+ * in the same call stack as the reading that showed it; the risk gate acts
+ * on it there.
  */
 import { z } from 'zod';
 import { FeatureHealth, DEFAULT_THRESHOLDS, STATUSES, HEALTHY } from '../market/feature-health.js';
@@ -81,22 +83,22 @@ export const featureHealthLogic = serviceLogic<FeatureHealthSettings>(async (ctx
     publish();
   };
 
+  let timer: unknown;
   const sweep = () => {
     // Looked up each time: a restarted subscriptions provides a new one.
     health.sweep(engine.lastDataAt, since, clock.now(), ctx.services.current('instruments')?.depthAskedAt);
     publish();
     timer = clock.setTimeout(sweep, settings.sweepMs);
   };
-  let timer = clock.setTimeout(sweep, settings.sweepMs);
   const unsubscribe = [
     bus.subscribe(FEATURES_TOPIC, onFrame),
-    bus.subscribe(FEED_SILENT_TOPIC, ({ symbol }) => {
-      health.feedSilent(symbol, clock.now());
+    bus.subscribe(FEED_SILENT_TOPIC, ({ symbol, kind, silentForMs }) => {
+      health.feedSilent(symbol, clock.now(), { kind, silentForMs, wallAt: clock.wallNow() });
       publish();
     }),
   ];
-  // Retained from the start, so a gate that (re)starts reads the current set even before the first frame.
-  publish();
+  // Swept and retained from the start: a gate that (re)starts reads the current set before the first frame, and stalls are measured from here.
+  sweep();
   log.info({ advisory: settings.advisory, maxDataAgeMs: settings.maxDataAgeMs }, 'feature health watching');
   return {
     stop() {

@@ -11,7 +11,8 @@
  * Besides the scores it keeps the conditions that must stop trading, each
  * under a stable key with a reason in words: a CRITICAL or DISABLED feature
  * a model uses, a NaN or Inf in a model input right now, data older than the
- * limit, a feed reported silent. Advisory features (no model uses them) warn
+ * limit, a feed reported silent, an event-loop stall longer than the data
+ * age limit (see `checkLoop`). Advisory features (no model uses them) warn
  * and never stop trading. Only warm instruments (two-sided and with enough
  * history) are judged on their vectors; staleness for all that have a book.
  *
@@ -25,6 +26,7 @@
  * Everything per reading is typed-array arithmetic; the map of conditions is
  * rebuilt only when one appears or clears.
  */
+import type { FeedSilence } from '../ib/subscription-plan.js';
 import { DEPTH_FEATURES, type FeatureSchema } from './features.js';
 
 export interface HealthThresholds {
@@ -72,6 +74,7 @@ export function statusOf(score: number, t: HealthThresholds = DEFAULT_THRESHOLDS
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const timeOfDay = (wallMs: number) => `${new Date(wallMs).toISOString().slice(11, 19)} UTC`;
 const ZERO = 1;
 const NOT_FINITE = 2;
 /** Why a feature stops trading, as bits. */
@@ -114,6 +117,13 @@ export class FeatureHealth {
   private readonly featureProblems: Uint8Array;
   private readonly stale: Float64Array;
   private readonly silentAt: Float64Array;
+  /** Why each silent feed is a condition, in words fixed when it was reported. */
+  private readonly silence: string[];
+  /** When the last health check ran (a judged frame or a sweep); NaN before the first. */
+  private checkedAt = NaN;
+  /** The last stall longer than the age limit (0: none held), and when it ended. */
+  private stallMs = 0;
+  private stallEndedAt = NaN;
   /** 1 for the depth features, by column: not judged for an instrument without a book. */
   private readonly depthColumn: Uint8Array;
   private readonly indexOf = new Map<string, number>();
@@ -148,6 +158,7 @@ export class FeatureHealth {
     this.featureProblems = new Uint8Array(cells);
     this.stale = new Float64Array(symbols.length);
     this.silentAt = new Float64Array(symbols.length).fill(NaN);
+    this.silence = symbols.map(() => '');
   }
 
   /** Judges one emitted vector set: `values` is `instrument * width + feature`. */
@@ -156,6 +167,7 @@ export class FeatureHealth {
     const size = t.window;
     const w = this.width;
     this.changedCount = 0;
+    this.checkLoop(now);
     for (let i = 0; i < this.symbols.length; i++) {
       if (warm[i] !== 1) continue;
       const booked = this.booked[i] === 1;
@@ -204,7 +216,7 @@ export class FeatureHealth {
         }
       }
     }
-    if (this.dirty) this.rebuild(now);
+    if (this.dirty) this.rebuild();
   }
 
   /**
@@ -215,6 +227,7 @@ export class FeatureHealth {
    * that is not known.
    */
   sweep(lastDataAt: Float64Array, since: number, now: number, depthAskedAt?: Float64Array): void {
+    this.checkLoop(now);
     for (let i = 0; i < this.symbols.length; i++) {
       if (this.booked[i] === 0) continue;
       const last = lastDataAt[i]!;
@@ -231,15 +244,23 @@ export class FeatureHealth {
         this.dirty = true;
       }
     }
-    if (this.dirty) this.rebuild(now);
+    if (this.dirty) this.rebuild();
   }
 
-  /** subscriptions reported a feed of `symbol` silent: a condition until its data flows again (booked instruments only). */
-  feedSilent(symbol: string, now: number): void {
+  /**
+   * subscriptions reported a feed of `symbol` silent (`found`: which, how
+   * long, and the wall time): a condition until its data flows again
+   * (booked instruments only). Its words are fixed here, in absolute terms,
+   * as they are read long after.
+   */
+  feedSilent(symbol: string, now: number, found?: Omit<FeedSilence, 'symbol'> & { readonly wallAt: number }): void {
     const i = this.indexOf.get(symbol);
     if (i === undefined || this.booked[i] === 0) return;
     this.silentAt[i] = now;
-    this.rebuild(now);
+    this.silence[i] = found
+      ? `${symbol} ${found.kind} feed sent nothing for ${seconds(found.silentForMs)} while other feeds ticked; requested again at ${timeOfDay(found.wallAt)}, no data from it since`
+      : `${symbol} feed sent nothing while other feeds ticked; requested again, no data from it since`;
+    this.rebuild();
   }
 
   /** Share of judged features that are HEALTHY, in percent (NaN: nothing judged yet). */
@@ -269,9 +290,35 @@ export class FeatureHealth {
     return `${this.symbols[Math.floor(k / this.width)]} ${this.schema.features[k % this.width]}`;
   }
 
-  private rebuild(now: number): void {
+  /**
+   * Notes an event-loop stall: more than `maxDataAgeMs` between two health
+   * checks (sweeps run at 10 Hz). TWS kept sending while the loop stood
+   * still, and the backlog is read after it with a receive time of now (depth
+   * carries no send time): it looks fresh and may be as old as the stall. So
+   * the stall is a condition of its own, held until `maxDataAgeMs` after it
+   * ended: by then data read only from the backlog is past the limit by its
+   * own age, and the stale check takes over.
+   */
+  private checkLoop(now: number): void {
+    const gap = now - this.checkedAt;
+    this.checkedAt = now;
+    if (gap > this.options.maxDataAgeMs) {
+      this.stallMs = gap;
+      this.stallEndedAt = now;
+      this.dirty = true;
+    } else if (this.stallMs > 0 && now - this.stallEndedAt > this.options.maxDataAgeMs) {
+      this.stallMs = 0;
+      this.dirty = true;
+    }
+  }
+
+  private rebuild(): void {
     this.dirty = false;
     const problems = new Map<string, string>();
+    if (this.stallMs > 0) {
+      const limit = seconds(this.options.maxDataAgeMs);
+      problems.set('stall', `event loop stalled ${seconds(this.stallMs)} (limit ${limit}): data read right after it may be that old, so none counts as fresh until ${limit} after it ended`);
+    }
     for (let k = 0; k < this.featureProblems.length; k++) {
       const p = this.featureProblems[k]!;
       if (p === 0) continue;
@@ -284,8 +331,7 @@ export class FeatureHealth {
       if (this.stale[i]! > 0) {
         problems.set(`stale ${symbol}`, `${symbol} market data is ${seconds(this.stale[i]!)} old (limit ${seconds(this.options.maxDataAgeMs)})`);
       }
-      const silentAt = this.silentAt[i]!;
-      if (silentAt === silentAt) problems.set(`silent ${symbol}`, `${symbol} feed went silent ${seconds(now - silentAt)} ago and has not come back`);
+      if (this.silentAt[i] === this.silentAt[i]) problems.set(`silent ${symbol}`, this.silence[i]!);
     }
     this.problems = problems;
   }

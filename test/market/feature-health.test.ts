@@ -128,3 +128,59 @@ test('rates are over the whole window: the first zero in a fresh window is 5 %, 
   assert.equal(health.scores[0], 100);
   assert.match(health.explain(0), /zero rate 5 %, 1 consecutive zeros/);
 });
+
+test('an event-loop stall longer than the limit is a condition: data read from the backlog after it is not fresh', () => {
+  const { health, values, warm, keys } = setup();
+  const lastDataAt = new Float64Array([NaN, NaN]);
+  // A healthy loop: a sweep every 100 ms, fresh data every time.
+  for (let now = 100; now <= 1000; now += 100) {
+    lastDataAt.fill(now);
+    health.sweep(lastDataAt, 0, now);
+  }
+  assert.deepEqual(keys(), []);
+  // The loop stands still 13.2 s; what TWS sent meanwhile is read at once, stamped with the time it was read.
+  lastDataAt.fill(14_200);
+  health.observe(values, warm, 14_200);
+  assert.deepEqual(keys(), ['stall'], 'the first frame after the stall names it, before the sweep comes round');
+  assert.equal(health.problems.get('stall'), 'event loop stalled 13.2 s (limit 1.0 s): data read right after it may be that old, so none counts as fresh until 1.0 s after it ended');
+  // Held for the limit after the stall, however fresh the data looks.
+  for (let now = 14_300; now <= 15_200; now += 100) {
+    lastDataAt.fill(now);
+    health.sweep(lastDataAt, 0, now);
+    assert.deepEqual(keys(), ['stall'], `at ${now}`);
+  }
+  lastDataAt.fill(15_300);
+  health.sweep(lastDataAt, 0, 15_300);
+  assert.deepEqual(keys(), [], 'data kept coming after the stall: it is fresh now');
+});
+
+test('after a stall, data only from the backlog goes from the stall straight to stale; a stall within the limit is no condition', () => {
+  const { health, keys } = setup();
+  const lastDataAt = new Float64Array([0, 0]);
+  health.sweep(lastDataAt, 0, 0);
+  // Found by the sweep this time: the backlog read just before it, then nothing.
+  lastDataAt.fill(6_000);
+  health.sweep(lastDataAt, 0, 6_000);
+  assert.match(health.problems.get('stall')!, /^event loop stalled 6\.0 s \(limit 1\.0 s\)/);
+  health.sweep(lastDataAt, 0, 7_000);
+  assert.deepEqual(keys(), ['stall']);
+  health.sweep(lastDataAt, 0, 7_100);
+  assert.deepEqual(keys(), ['stale QQQ', 'stale SPY'], 'no gap between the two conditions');
+
+  lastDataAt.fill(8_000);
+  health.sweep(lastDataAt, 0, 8_000);
+  assert.deepEqual(keys(), [], 'a 0.9 s pause: data read after it is at most that old, within the limit');
+});
+
+test('a silent feed says what happened, in words that stay true: how long it said nothing, and when it was asked for again', () => {
+  const { health, keys } = setup();
+  const lastDataAt = new Float64Array([1100, 1100]);
+  health.sweep(lastDataAt, 0, 1150);
+  health.feedSilent('SPY', 1200, { kind: 'depth', silentForMs: 12_000, wallAt: Date.UTC(2026, 0, 5, 14, 31, 2) });
+  const reason = 'SPY depth feed sent nothing for 12.0 s while other feeds ticked; requested again at 14:31:02 UTC, no data from it since';
+  assert.equal(health.problems.get('silent SPY'), reason);
+  lastDataAt[1] = 1250;
+  health.sweep(lastDataAt, 0, 1300);
+  assert.deepEqual(keys(), ['silent SPY']);
+  assert.equal(health.problems.get('silent SPY'), reason, 'not "went silent 0.0 s ago", nor any age counted from whenever the list was last rebuilt');
+});
