@@ -22,6 +22,8 @@ export type FaultKind =
   | 'late-order-news'
   | 'duplicate-executions'
   | 'redis-kill'
+  | 'malformed-message'
+  | 'resync-flood'
   | 'daemon-kill';
 
 export interface FaultSpec {
@@ -40,11 +42,13 @@ export const FAULTS: Readonly<Record<FaultKind, FaultSpec>> = {
   'late-order-news': { what: 'order news late: fills arrive before their orders', haltedBy: null },
   'duplicate-executions': { what: 'every execution reported twice', haltedBy: null },
   'redis-kill': { what: 'Redis SIGKILLed, then started again (empty)', haltedBy: 'redis' },
+  'malformed-message': { what: 'TWS sends a reject whose JSON is not JSON, then a length with its sign bit', haltedBy: 'ib' },
+  'resync-flood': { what: 'an inspector client sends 1,000 resyncs every 100 ms and never reads', haltedBy: null },
   'daemon-kill': { what: 'keel SIGKILLed, then started again on the same journal', haltedBy: null },
 };
 
 /** Every fault of a round, in a fixed order before shuffling (the daemon kill is placed apart). */
-const ROUND: readonly FaultKind[] = ['drop', 'connectivity', 'farm', 'nan-burst', 'silent-feed', 'late-order-news', 'duplicate-executions', 'redis-kill'];
+const ROUND: readonly FaultKind[] = ['drop', 'connectivity', 'farm', 'nan-burst', 'silent-feed', 'late-order-news', 'duplicate-executions', 'redis-kill', 'malformed-message', 'resync-flood'];
 
 export const WARM_UP_MS = 20_000;
 export const QUIET_TAIL_MS = 10_000;

@@ -71,6 +71,8 @@ const MEMORY_LIMITS = { minWindowMs: 45_000, maxGrowth: 0.2 };
 const MIN_FILLS = 20;
 /** Generous: the machine may be loaded, and nothing here is a timing assertion. */
 const DEADLINE_MS = { start: 90_000, halt: 20_000, recover: 45_000, calm: 45_000, stop: 30_000, brokerFault: 30_000 };
+/** Bursts of 1,000 resyncs, 100 ms apart (5 s), unless the inspector drops the client first. */
+const RESYNC_FLOOD_ROUNDS = 50;
 /** How long a fault that the soak ends itself (NaN depth, Redis down) is held once the gate has halted. */
 const HOLD_MS = 1_500;
 /**
@@ -585,9 +587,43 @@ class Soak {
         return this.brokerFault('/faults/late-order-news?delayMs=500', '/faults/late-order-news?delayMs=0');
       case 'duplicate-executions':
         return this.brokerFault('/faults/duplicate-executions?enabled=true', '/faults/duplicate-executions?enabled=false');
+      case 'malformed-message':
+        await sim.post('/faults/malformed?kind=reject-not-json');
+        if (!(await halted())) return 'the link was not rebuilt after a reject whose JSON is not JSON';
+        if (!(await this.settled(DEADLINE_MS.recover))) return 'no recovery after a reject whose JSON is not JSON';
+        await sim.post('/faults/malformed?kind=length-sign-bit');
+        await halted();
+        return undefined;
+      case 'resync-flood':
+        return this.resyncFlood();
       case 'daemon-kill':
         return this.killDaemon();
     }
+  }
+
+  /**
+   * A client that asks for the whole picture 1,000 times every 100 ms and
+   * never reads the answers. The inspector must shed it; the gate must not
+   * notice (no halt in the fault's window, judged from the journal).
+   */
+  private async resyncFlood(): Promise<string | undefined> {
+    const socket = new WebSocket(`${this.inspectorUrl.replace(/^http/, 'ws')}/ws`);
+    let dropped = false;
+    socket.on('error', () => {});
+    socket.on('close', () => (dropped = true));
+    await new Promise<void>((resolve) => {
+      socket.once('open', () => resolve());
+      socket.once('close', () => resolve());
+    });
+    // Never reads: the replies pile up on the daemon's side of the socket.
+    socket.pause();
+    const burst = JSON.stringify({ type: 'resync' });
+    for (let round = 0; round < RESYNC_FLOOD_ROUNDS && !dropped; round++) {
+      for (let i = 0; i < 1_000; i++) socket.send(burst);
+      await sleep(100);
+    }
+    socket.terminate();
+    return undefined;
   }
 
   /** A broker fault holds until it has touched at least one execution (or its deadline), then ends. */
