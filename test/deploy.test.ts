@@ -1,0 +1,36 @@
+/** The systemd unit: it says what keel's exit codes mean, and runs a config that exists. */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { loadConfig } from '../src/config/load.js';
+import { EXIT_USAGE } from '../src/daemon.js';
+
+const UNIT = 'deploy/keel.service';
+
+function directives(text: string): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const match = /^([A-Za-z]+)=(.*)$/.exec(line.trim());
+    if (match) found.set(match[1]!, match[2]!);
+  }
+  return found;
+}
+
+test('the unit restarts failures but never a config mistake, stops with SIGTERM and runs a config that loads', () => {
+  const unit = directives(readFileSync(UNIT, 'utf8'));
+  assert.equal(unit.get('Restart'), 'on-failure');
+  assert.equal(unit.get('RestartPreventExitStatus'), String(EXIT_USAGE));
+  assert.equal(unit.get('KillSignal'), 'SIGTERM');
+  assert.equal(unit.get('StandardOutput'), 'journal');
+  const exec = unit.get('ExecStart')!.split(/\s+/);
+  assert.deepEqual(exec.slice(1, 4), ['bin/keel.js', 'run', '--config']);
+  assert.doesNotThrow(() => loadConfig(exec[4]!));
+});
+
+test('systemd-analyze verify accepts the unit', () => {
+  const run = spawnSync('systemd-analyze', ['verify', UNIT], { encoding: 'utf8' });
+  assert.equal(run.error, undefined, `systemd-analyze: ${String(run.error)} (Debian's systemd package has it)`);
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stderr.trim(), '');
+});
