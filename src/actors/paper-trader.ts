@@ -12,6 +12,15 @@
  * link was down are never lost. In `book` mode the book venue does not
  * outlive a session: orders left working by an earlier one are closed.
  *
+ * In `ib` mode, before it settles (at start and after every reconnect), it
+ * asks TWS which accounts the session trades. One that is not a paper
+ * account (ids start with D: src/ib/accounts.ts) is refused unless
+ * `allowLiveAccount` is set. The refusal is a gate condition (`account`)
+ * naming the account and the setting: it holds the gate HALTED, an
+ * operator's resume is refused while it lasts, and it lifts once a later
+ * session's accounts pass. The venue sends a refused account nothing, and
+ * the journal is not reconciled against it.
+ *
  * The daily loss limit counts from the trading day's opening P&L, journaled
  * (a `day` record) at the day's first reading, so a restart the same day
  * (New York date: src/trading/trading-day.ts) continues the day instead of
@@ -28,6 +37,7 @@
  */
 import { fromCallback, fromPromise, setup } from 'xstate';
 import { z } from 'zod';
+import { isPaperAccount } from '../ib/accounts.js';
 import type { PredictionFrame } from '../models/predictor.js';
 import type { ComponentContext } from '../supervision/component.js';
 import { BookVenue } from '../trading/book-venue.js';
@@ -44,6 +54,12 @@ export const paperTraderSettings = z
     /** book: fills against the live L2 book; ib: orders go to TWS / Gateway (use a paper account). */
     mode: z.enum(['book', 'ib']).default('book'),
     policy: policySettings.prefault({}),
+    /**
+     * ib mode: trade the account TWS is logged in to even when it is not a
+     * paper account. Off, a live account is refused (checked at every start
+     * and reconnect).
+     */
+    allowLiveAccount: z.boolean().default(false),
     /** A working order older than this is cancelled and placed again at the current price. */
     replaceAfterMs: z.number().int().positive().default(5_000),
     /** The book venue (book mode). */
@@ -73,6 +89,9 @@ export const paperTraderSettings = z
   .strict();
 
 export type PaperTraderSettings = z.infer<typeof paperTraderSettings>;
+
+/** The gate's condition source for the managed accounts' verdict. */
+export const ACCOUNT_CONDITION = 'account';
 
 /** The trader and its venue, wired to the ledger, the gate and the bus; what the machine starts, settles and stops. */
 interface Session {
@@ -154,7 +173,29 @@ function openSession(ctx: ComponentContext<PaperTraderSettings>): Session {
       snapshotTimeoutMs: settings.reconcile.timeoutMs,
     });
     venue = ib;
+    /** Whether the session's accounts may be traded; the verdict, good or bad, goes to the gate. */
+    const checkAccounts = async (): Promise<boolean> => {
+      let verdict: Awaited<ReturnType<IbVenue['checkAccounts']>>;
+      try {
+        verdict = await ib.checkAccounts(settings.allowLiveAccount, `components.${ctx.id}.settings.allowLiveAccount`);
+      } catch (error) {
+        gate.report(ACCOUNT_CONDITION, new Map([['unknown', `${(error as Error).message}: no order until they are checked`]]));
+        throw error;
+      }
+      const { accounts, refusal } = verdict;
+      gate.report(ACCOUNT_CONDITION, new Map(refusal === undefined ? [] : [['refused', refusal]]));
+      if (refusal !== undefined) {
+        log.error({ accounts }, `refusing to trade: ${refusal}`);
+        return false;
+      }
+      const live = accounts.filter((id) => !isPaperAccount(id));
+      if (live.length > 0) log.warn({ accounts }, `trading live account ${live.join(', ')}: allowLiveAccount is set`);
+      else log.info({ accounts }, `TWS trades paper account ${accounts.join(', ')}`);
+      return true;
+    };
     settle = async () => {
+      // An account keel does not trade is not reconciled either: its orders and positions are not the journal's.
+      if (!(await checkAccounts())) return;
       const snapshot = await ib.snapshot(ledger.lastFillAt - settings.reconcile.overlapMs);
       // The executions the journal missed came through as fills on the way: let them be durable first.
       await trader.settled();

@@ -152,7 +152,7 @@ export function wantedFeeds(instruments: readonly InstrumentSettings[]): WantedF
   });
 }
 
-function contractOf(s: InstrumentSettings): Contract {
+export function contractOf(s: InstrumentSettings): Contract {
   return { symbol: s.symbol, secType: SecType.STK, exchange: s.exchange, currency: s.currency, primaryExch: s.primaryExch };
 }
 

@@ -10,6 +10,7 @@ import { createLogger } from '../log.js';
 import { defaultSimConfig, loadSimConfig, withFlags } from '../sim/config.js';
 import { endpointLines, startControlServer, type ControlServer } from '../sim/control.js';
 import { TwsSimulator } from '../sim/server.js';
+import { doctorCommand } from './doctor.js';
 import { inspectCommand } from './inspect.js';
 import { journalCommands } from './journal.js';
 import { replayCommand } from './replay.js';
@@ -142,6 +143,7 @@ dependencies and dependency cycles. Prints the start levels when it is good.`,
     },
   },
   inspect: inspectCommand,
+  doctor: doctorCommand,
   replay: replayCommand,
   ...sjmCommands,
   ...journalCommands,

@@ -122,8 +122,9 @@ function extendsOf(layer: Layer): string | undefined {
 }
 
 function withoutExtends(raw: unknown): unknown {
-  if (!isMap(raw)) return raw;
-  const { extends: _, ...rest } = raw;
+  if (!isMap(raw) || !Object.hasOwn(raw, 'extends')) return raw;
+  const rest = { ...raw };
+  delete rest.extends;
   return rest;
 }
 

@@ -75,3 +75,23 @@ export function listenTo(api: IBApi, listeners: readonly ClientListener[]): () =
     for (const [name, fn] of listeners) emitter.off(name, fn);
   };
 }
+
+/**
+ * Waits for TWS's answer to one request: the value the first of `listeners`
+ * settles with, or undefined once `timeoutMs` has passed with none (TWS
+ * answers some requests with silence). Call it in the turn the request is
+ * sent or queued: answers only arrive with a later socket read. The
+ * listeners go either way.
+ */
+export function firstAnswer<T>(api: IBApi, clock: Clock, timeoutMs: number, listeners: (settle: (value: T) => void) => readonly ClientListener[]): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    let stop = () => {};
+    const timer = clock.setTimeout(() => settle(undefined), timeoutMs);
+    const settle = (value: T | undefined) => {
+      clock.clearTimeout(timer);
+      stop();
+      resolve(value);
+    };
+    stop = listenTo(api, listeners(settle));
+  });
+}

@@ -108,6 +108,8 @@ export class Account {
 /** Every account of the simulator, and the sessions following their positions and values. */
 export class Accounts {
   private readonly byCode = new Map<string, Account>();
+  /** The accounts TWS is logged in to (managedAccounts), the first taking the orders that name none. */
+  private managed: Account[];
   /** Sessions that asked for positions (reqPositions) and not yet cancelled. */
   private readonly positionFollowers = new Set<Session>();
   /** Sessions subscribed to account updates, and to which account: TWS allows one at a time. */
@@ -117,18 +119,29 @@ export class Accounts {
     codes: readonly string[],
     private readonly market: Market,
     private readonly clock: Clock,
-    startingCash = STARTING_CASH,
+    private readonly startingCash = STARTING_CASH,
   ) {
-    for (const code of codes) this.byCode.set(code, new Account(code, startingCash));
+    this.managed = codes.map((code) => this.open(code));
   }
 
+  /** Any account the simulator has had, logged in to or not. */
   get(code: string): Account | undefined {
     return this.byCode.get(code);
   }
 
-  /** The account an order names, or the first one when it names none (as TWS does for a single account). */
+  /** The ids of the accounts TWS is logged in to, as managedAccounts lists them. */
+  get codes(): string[] {
+    return this.managed.map((a) => a.code);
+  }
+
+  /** TWS logs in to these accounts: a new one opens with the starting cash, one seen before keeps its book. */
+  login(codes: readonly string[]): void {
+    this.managed = codes.map((code) => this.byCode.get(code) ?? this.open(code));
+  }
+
+  /** The logged-in account an order names, or the first one when it names none (as TWS does for a single account). */
   forOrder(code: string): Account | undefined {
-    return code === '' ? this.byCode.values().next().value : this.byCode.get(code);
+    return code === '' ? this.managed[0] : this.managed.find((a) => a.code === code);
   }
 
   /** The price holdings are marked at: the middle of the instrument's book. */
@@ -137,10 +150,10 @@ export class Accounts {
     return (book.bestBid() + book.bestAsk()) / 200;
   }
 
-  /** reqPositions: every holding of every account, then the end; changes follow until cancelPositions. */
+  /** reqPositions: every holding of every account logged in to, then the end; changes follow until cancelPositions. */
   reqPositions(session: Session): void {
     this.positionFollowers.add(session);
-    for (const account of this.byCode.values()) {
+    for (const account of this.managed) {
       for (const h of account.holdings.values()) session.send(position(session.serverVersion, account.code, h.instrument, h.position, h.averageCost));
     }
     session.send(positionEnd());
@@ -185,6 +198,12 @@ export class Accounts {
       this.sendValues(session, account);
       session.send(accountUpdateTime(this.timeOfDay()));
     }
+  }
+
+  private open(code: string): Account {
+    const account = new Account(code, this.startingCash);
+    this.byCode.set(code, account);
+    return account;
   }
 
   private sendValues(session: Session, account: Account): void {

@@ -10,12 +10,15 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Logger } from 'pino';
 import { BAD_EXECUTION_KINDS, type BadExecutionKind } from './broker.js';
 import { MALFORMED_KINDS, type MalformedKind } from './faults.js';
+import { PERMISSIONS, type Permission } from './market-data.js';
 import type { TwsSimulator } from './server.js';
 
 /** Requests carry no body; one larger than this is refused with 413. */
 export const MAX_BODY_BYTES = 1024;
 const MAX_RESTORE_MS = 86_400_000;
 const MAX_DELAY_MS = 600_000;
+const MAX_CLOCK_OFFSET_MS = 86_400_000;
+const MAX_ACCOUNTS = 10;
 
 type Method = 'GET' | 'POST';
 type Params = Record<string, string | number | boolean>;
@@ -54,7 +57,7 @@ function whole(name: string, min: number, max: number, unit = ''): Param {
     expected: `a whole number${unit} from ${min} to ${max}`,
     placeholder: 'N',
     parse: (text) => {
-      if (!/^\d+$/.test(text)) return undefined;
+      if (!/^-?\d+$/.test(text)) return undefined;
       const n = Number(text);
       return n >= min && n <= max ? n : undefined;
     },
@@ -83,6 +86,16 @@ const symbol: Param = {
 };
 
 const restoreAfterMs = whole('restoreAfterMs', 0, MAX_RESTORE_MS, ' of ms');
+
+const accountIds: Param = {
+  name: 'ids',
+  expected: `1 to ${MAX_ACCOUNTS} account ids of letters and digits, comma-separated, like U1234567`,
+  placeholder: 'ID,...',
+  parse: (text) => {
+    const ids = text.split(',');
+    return ids.length <= MAX_ACCOUNTS && ids.every((id) => /^[A-Za-z0-9]+$/.test(id)) ? text : undefined;
+  },
+};
 
 export const ENDPOINTS: readonly Endpoint[] = [
   {
@@ -163,6 +176,43 @@ export const ENDPOINTS: readonly Endpoint[] = [
     params: [],
     does: 'end every connectivity or farm outage now (1101/1102, 2104)',
     run: (sim) => ({ restored: sim.faults.restore() }),
+  },
+  {
+    method: 'POST',
+    path: '/faults/accounts',
+    params: [accountIds],
+    does: 'TWS logs in to these accounts: clients dropped, the next see them',
+    run: (sim, p) => ({ dropped: sim.faults.login((p.ids as string).split(',')) }),
+  },
+  {
+    method: 'POST',
+    path: '/faults/permission',
+    params: [symbol, oneOf('level', PERMISSIONS)],
+    does: "the symbol's market data from now on: live, delayed (10167), none (354)",
+    run: (sim, p) => {
+      sim.faults.permission(p.symbol as string, p.level as Permission);
+      return {};
+    },
+  },
+  {
+    method: 'POST',
+    path: '/faults/clock',
+    params: [whole('offsetMs', -MAX_CLOCK_OFFSET_MS, MAX_CLOCK_OFFSET_MS, ' of ms')],
+    does: "TWS's clock runs offsetMs ahead, behind when negative (0 ends it)",
+    run: (sim, p) => {
+      sim.faults.clockOffset(p.offsetMs as number);
+      return {};
+    },
+  },
+  {
+    method: 'POST',
+    path: '/faults/depth-limit',
+    params: [whole('slots', 0, 1_000_000)],
+    does: 'depth subscriptions a connection may hold from now on (IB: 3)',
+    run: (sim, p) => {
+      sim.faults.depthLimit(p.slots as number);
+      return {};
+    },
   },
   {
     method: 'POST',
@@ -266,8 +316,13 @@ function status(sim: TwsSimulator) {
       serverVersion: s.serverVersion,
       feeds: sim.marketData.feedsOf(s),
     })),
+    accounts: sim.broker.accounts.codes,
     faults: {
       marketDataPaused: sim.marketData.paused,
+      marketFarmBroken: sim.marketFarmBroken,
+      permissions: Object.fromEntries([...sim.marketData.restricted].map(([index, level]) => [sim.instruments.all[index]!.symbol, level])),
+      clockOffsetMs: sim.clockOffsetMs,
+      depthLimit: sim.marketData.limits.depthSubscriptions,
       delayMs: sim.delayMs,
       rejectedClientIds: [...sim.rejectedClientIds],
       orderNewsDelayMs: sim.broker.orderNewsDelayMs,

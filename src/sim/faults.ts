@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { BadExecutionKind } from './broker.js';
 import type { TwsSimulator } from './server.js';
-import type { DepthCorruption } from './market-data.js';
+import type { DepthCorruption, Permission } from './market-data.js';
 import { ERR_MSG, NO_ID } from './session.js';
 import { encodeMessage } from './wire.js';
 
@@ -55,7 +55,9 @@ export class Faults {
   farmOutage(restoreAfterMs: number): void {
     this.broadcast(2103, 'Market data farm connection is broken:usfarm');
     this.sim.marketData.paused = true;
+    this.sim.marketFarmBroken = true;
     this.after(restoreAfterMs, () => {
+      this.sim.marketFarmBroken = false;
       this.sim.marketData.resume();
       this.broadcast(2104, 'Market data farm connection is OK:usfarm');
     });
@@ -64,8 +66,7 @@ export class Faults {
 
   /** Every feed on `symbol` goes quiet, without an error, until it is requested again. */
   silence(symbol: string): number {
-    const instrument = this.sim.instruments.find(0, symbol, 'STK');
-    if (!instrument) throw new Error(`unknown symbol ${symbol}`);
+    const instrument = this.instrument(symbol);
     const count = this.sim.marketData.silence(instrument.index);
     this.log?.warn({ symbol, feeds: count }, 'fault: feeds silenced');
     return count;
@@ -77,10 +78,41 @@ export class Faults {
    * trades stay true, so only the book's consumers can notice.
    */
   corruptDepth(symbol: string, mode: DepthCorruption | 'clean'): void {
-    const instrument = this.sim.instruments.find(0, symbol, 'STK');
-    if (!instrument) throw new Error(`unknown symbol ${symbol}`);
+    const instrument = this.instrument(symbol);
     this.sim.marketData.corrupt(instrument.index, mode === 'clean' ? undefined : mode);
     this.log?.warn({ symbol, mode }, 'fault: depth corrupted');
+  }
+
+  /**
+   * The account lacks live market data for `symbol`: new requests get 354,
+   * or, with `delayed`, 10167 for quotes from a client that takes delayed
+   * data. `live` gives it back. Feeds already running go on.
+   */
+  permission(symbol: string, permission: Permission): void {
+    this.sim.marketData.permit(this.instrument(symbol).index, permission);
+    this.log?.warn({ symbol, permission }, `fault: market data permission for ${symbol} is ${permission}`);
+  }
+
+  /**
+   * TWS logs in to other accounts, as after a restart under another user:
+   * every client is dropped, and the next see these in managedAccounts.
+   */
+  login(accounts: readonly string[]): number {
+    this.sim.broker.accounts.login(accounts);
+    this.log?.warn({ accounts }, `fault: TWS logged in to ${accounts.join(', ')}`);
+    return this.dropConnections();
+  }
+
+  /** TWS's clock runs `offsetMs` ahead of the simulator's (behind when negative; 0 ends it): current time and connection time. */
+  clockOffset(offsetMs: number): void {
+    this.sim.clockOffsetMs = offsetMs;
+    this.log?.warn({ offsetMs }, 'fault: TWS clock offset');
+  }
+
+  /** Depth subscriptions each connection may hold from now on (IB's default: 3); those held already stay. */
+  depthLimit(slots: number): void {
+    this.sim.marketData.limits = { ...this.sim.marketData.limits, depthSubscriptions: slots };
+    this.log?.warn({ slots }, 'fault: depth limit');
   }
 
   /** Bytes no TWS message starts with: the client cannot decode them. */
@@ -143,6 +175,12 @@ export class Faults {
   clear(): void {
     for (const timer of this.pending.keys()) this.clock.clearTimeout(timer);
     this.pending.clear();
+  }
+
+  private instrument(symbol: string) {
+    const instrument = this.sim.instruments.find(0, symbol, 'STK');
+    if (!instrument) throw new Error(`unknown symbol ${symbol}`);
+    return instrument;
   }
 
   private broadcast(code: number, message: string): void {

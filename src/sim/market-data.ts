@@ -1,7 +1,8 @@
 /**
  * Market data from the simulated market to the sessions that asked for it:
  * quotes (reqMktData), depth (reqMktDepth, plain or smart) and tick-by-tick,
- * under IB's per-connection limits (101, 309, 10190, 322).
+ * under IB's per-connection limits (101, 309, 10190, 322), and for
+ * instruments with live permission only (a fault takes it away: 10167, 354).
  *
  * The market calls `depth` and `trade` with plain numbers; each is turned into
  * the messages of every feed on that instrument. A feed can be silenced (a
@@ -43,6 +44,12 @@ export interface MarketDataLimits {
 
 export const IB_LIMITS: MarketDataLimits = { marketDataLines: 100, depthSubscriptions: 3, tickByTickSubscriptions: 3 };
 
+/** An instrument's market-data permission: live (every one, unless a fault says otherwise), delayed only, or none. */
+export type Permission = 'live' | 'delayed' | 'none';
+export const PERMISSIONS: readonly Permission[] = ['live', 'delayed', 'none'];
+/** reqMarketDataType from which a session takes delayed data where live is not permitted (3 delayed, 4 delayed frozen). */
+const DELAYED = 3;
+
 /** How a corrupted depth feed lies: every size 0, or every price NaN. */
 export type DepthCorruption = 'zero-sizes' | 'nan-prices';
 
@@ -63,6 +70,19 @@ type Feed = FeedRequest & {
 
 const price = (ticks: number) => ticks / 100;
 
+/**
+ * A request for an instrument without live permission, answered as TWS
+ * does: quotes for a session that takes delayed data (reqMarketDataType 3)
+ * get 10167, which the simulator, having no delayed feed, follows with
+ * nothing; every other request gets 354.
+ */
+function refuseUnpermitted(session: Session, reqId: number, request: FeedRequest, permission: Exclude<Permission, 'live'>): void {
+  if (permission === 'delayed' && request.kind === 'quotes' && session.marketDataType >= DELAYED) {
+    return session.error(reqId, 10167, 'Requested market data is not subscribed. Displaying delayed market data.');
+  }
+  session.error(reqId, 354, `Requested market data is not subscribed.${permission === 'delayed' ? ' Delayed market data is available.' : ''}`);
+}
+
 export class MarketData implements MarketListener {
   readonly market: Market;
   /** While true (a connectivity or farm outage) nothing is sent; the market goes on. */
@@ -75,12 +95,15 @@ export class MarketData implements MarketListener {
   private readonly inUseBySession = new Map<Session, Record<FeedRequest['kind'], number>>();
   /** Instruments whose depth is sent corrupted (a fault). */
   private readonly corrupted = new Map<number, DepthCorruption>();
+  /** Instruments without live permission (a fault), by index. */
+  private readonly permissions = new Map<number, Exclude<Permission, 'live'>>();
   /** Messages written to sessions, for benchmarks and tests. */
   messagesSent = 0;
 
   constructor(
     options: MarketOptions,
-    private readonly limits: MarketDataLimits,
+    /** IB's per-connection limits, for new requests (a fault can change them). */
+    public limits: MarketDataLimits,
     private readonly clock: Clock,
   ) {
     this.market = new Market(options, this);
@@ -90,6 +113,8 @@ export class MarketData implements MarketListener {
   subscribe(session: Session, reqId: number, instrument: Instrument, request: FeedRequest): void {
     const feeds = this.sessionFeeds(session);
     if (feeds.has(reqId)) return session.error(reqId, 322, `Error processing request: Duplicate ticker id ${reqId}`);
+    const permission = this.permissions.get(instrument.index);
+    if (permission !== undefined) return refuseUnpermitted(session, reqId, request, permission);
     const inUse = this.inUse(session)[request.kind];
     if (request.kind === 'quotes' && inUse >= this.limits.marketDataLines) {
       return session.error(reqId, 101, `Max number of tickers has been reached (${this.limits.marketDataLines})`);
@@ -151,6 +176,17 @@ export class MarketData implements MarketListener {
   corrupt(index: number, mode: DepthCorruption | undefined): void {
     if (mode) this.corrupted.set(index, mode);
     else this.corrupted.delete(index);
+  }
+
+  /** From now on requests for the instrument are answered as its permission says; feeds already running go on. */
+  permit(index: number, permission: Permission): void {
+    if (permission === 'live') this.permissions.delete(index);
+    else this.permissions.set(index, permission);
+  }
+
+  /** Instruments without live permission, by index. */
+  get restricted(): ReadonlyMap<number, Permission> {
+    return this.permissions;
   }
 
   /** Live feeds of a session, for status and tests. */

@@ -8,7 +8,9 @@
  * their executions, positions and account (broker.ts), and IB's limits: 50
  * client messages a second (100, then disconnect), market-data lines (101),
  * depth (309), ticker ids (322) and client ids (326). Faults are injected
- * through `faults`.
+ * through `faults`: among them what `keel doctor` checks, such as the
+ * accounts TWS is logged in to, market-data permissions, a farm's state,
+ * the depth limit and TWS's clock.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -35,7 +37,9 @@ export const OUT = {
   CANCEL_MKT_DEPTH: 11,
   REQ_AUTO_OPEN_ORDERS: 15,
   REQ_ALL_OPEN_ORDERS: 16,
+  REQ_MANAGED_ACCTS: 17,
   REQ_CURRENT_TIME: 49,
+  REQ_MARKET_DATA_TYPE: 59,
   REQ_POSITIONS: 61,
   CANCEL_POSITIONS: 64,
   START_API: 71,
@@ -80,7 +84,6 @@ export class TwsSimulator {
   readonly instruments: InstrumentUniverse;
   /** Orders, executions, positions and accounts; they outlive sessions, as in TWS. */
   readonly broker: Broker;
-  private readonly accounts: readonly string[];
   private readonly clock: Clock;
   private readonly log: Logger | undefined;
   private readonly pumpMs: number;
@@ -91,6 +94,10 @@ export class TwsSimulator {
   readonly rejectedClientIds = new Set<number>();
   /** Outgoing delay for every session, in ms (a fault). */
   delayMs = 0;
+  /** TWS's clock runs this far ahead of the simulator's (behind when negative), in ms (a fault). */
+  clockOffsetMs = 0;
+  /** The market data farm is broken (2103) until it is back (2104): new sessions are told so (a fault). */
+  marketFarmBroken = false;
 
   constructor(options: SimulatorOptions = {}) {
     this.serverVersion = options.serverVersion ?? SERVER_VERSION;
@@ -98,7 +105,6 @@ export class TwsSimulator {
       throw new RangeError(`server version must be from ${MIN_SERVER_VERSION} to ${SERVER_VERSION}, got ${this.serverVersion}`);
     }
     this.instruments = new InstrumentUniverse(options.syntheticInstruments ?? 0);
-    this.accounts = options.accounts ?? ['DU1234567'];
     this.clock = options.clock ?? systemClock;
     this.log = options.log;
     this.pumpMs = options.pumpMs ?? 10;
@@ -112,7 +118,7 @@ export class TwsSimulator {
       clock: this.clock,
       marketData: this.marketData,
       instruments: this.instruments,
-      accounts: this.accounts,
+      accounts: options.accounts ?? ['DU1234567'],
       sessions: this.sessions,
       ackDelayMs: options.ackDelayMs ?? 5,
       firstOrderId: options.firstOrderId ?? 1,
@@ -192,7 +198,7 @@ export class TwsSimulator {
   private greet(session: Session, greeting: Greeting): void {
     const version = Math.min(this.serverVersion, greeting.maxVersion);
     session.serverVersion = version;
-    session.send([version, connectionTime(this.clock.wallNow())]);
+    session.send([version, connectionTime(this.twsNow())]);
   }
 
   private handle(session: Session, fields: string[]): void {
@@ -207,7 +213,12 @@ export class TwsSimulator {
       case OUT.START_API:
         return this.startApi(session, Number(fields[2]));
       case OUT.REQ_CURRENT_TIME:
-        return session.send([IN.CURRENT_TIME, 1, Math.floor(this.clock.wallNow() / 1000)]);
+        return session.send([IN.CURRENT_TIME, 1, Math.floor(this.twsNow() / 1000)]);
+      case OUT.REQ_MANAGED_ACCTS:
+        return this.managedAccounts(session);
+      case OUT.REQ_MARKET_DATA_TYPE:
+        session.marketDataType = Number(fields[2]);
+        return;
       case OUT.REQ_IDS:
         return session.send([IN.NEXT_VALID_ID, 1, this.broker.nextValidId(session.clientId ?? 0)]);
       case OUT.REQ_CONTRACT_DATA:
@@ -281,11 +292,21 @@ export class TwsSimulator {
       return;
     }
     session.clientId = clientId;
-    session.send([IN.MANAGED_ACCTS, 1, this.accounts.join(',')]);
+    this.managedAccounts(session);
     session.send([IN.NEXT_VALID_ID, 1, this.broker.nextValidId(clientId)]);
-    session.error(NO_ID, 2104, 'Market data farm connection is OK:usfarm');
+    if (this.marketFarmBroken) session.error(NO_ID, 2103, 'Market data farm connection is broken:usfarm');
+    else session.error(NO_ID, 2104, 'Market data farm connection is OK:usfarm');
     session.error(NO_ID, 2106, 'HMDS data farm connection is OK:ushmds');
     session.error(NO_ID, 2158, 'Sec-def data farm connection is OK:secdefnj');
+  }
+
+  private managedAccounts(session: Session): void {
+    session.send([IN.MANAGED_ACCTS, 1, this.broker.accounts.codes.join(',')]);
+  }
+
+  /** Wall time by TWS's clock. */
+  private twsNow(): number {
+    return this.clock.wallNow() + this.clockOffsetMs;
   }
 }
 

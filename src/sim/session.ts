@@ -12,6 +12,8 @@ export const MAX_CLIENT_MESSAGES_PER_SECOND = 50;
 export class Session {
   clientId: number | undefined;
   serverVersion = 0;
+  /** What reqMarketDataType asked for: 1 live (the default), 3 or 4 delayed where live is not permitted. */
+  marketDataType = 1;
   /** Outgoing delay in ms (the "slow down" fault); order is kept. */
   delayMs = 0;
   /** Arrival times of the client's last messages, for the 50-per-second rule. */

@@ -22,11 +22,17 @@
  * fill and commission before anything is journaled, and refuses what does
  * not add up. A position reported during reconciliation goes to
  * `reconcile`, which judges it the same way.
+ *
+ * Nothing is placed with a TWS session whose managed accounts have not been
+ * checked (`checkAccounts`, again after every new connection: TWS may have
+ * logged in to another account meanwhile), and nothing at all, cancels
+ * included, is sent to one whose accounts keel refuses (src/ib/accounts.ts).
  */
 import { EventName, OrderAction, OrderType, SecType, type Contract, type Execution, type CommissionReport, type Order, type OrderState as IbOrderState } from '@stoqey/ib';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { RepeatMerger } from '../log.js';
+import { accountRefusal, requestManagedAccounts } from '../ib/accounts.js';
 import { listenTo, type IbLink } from '../ib/link.js';
 import { PRIORITY } from '../ib/pacer.js';
 import type { OrderState } from '../journal/records.js';
@@ -76,6 +82,8 @@ export interface BrokerSnapshot {
   readonly executions: number;
 }
 
+const UNCHECKED = 'the managed accounts of this TWS session are not checked yet';
+
 /** Request ids for execution reports, far from the subscriptions' (1e9 up). */
 const FIRST_EXECUTIONS_REQUEST = 900_000_000;
 
@@ -103,6 +111,12 @@ export class IbVenue implements Venue {
   private nextRequest = FIRST_EXECUTIONS_REQUEST;
   private snapshotting: { openOrders: BrokerSnapshot['openOrders'][number][]; positions: Map<string, number>; executions: number; reqId: number } | undefined;
   private readonly stopListening: () => void;
+  /** Why no order may be placed with this session's accounts (unchecked, or refused); undefined once they are checked and good. */
+  private accountsHold: string | undefined = UNCHECKED;
+  /** The hold is a refusal: not even a cancel goes out. */
+  private accountsRefused = false;
+  /** Connections made since this venue began: an answer from an earlier one says nothing about the accounts of this one. */
+  private connections = 0;
 
   /** TWS's notes about orders: a flood of one is one line and a count. */
   private readonly notes: RepeatMerger;
@@ -117,13 +131,15 @@ export class IbVenue implements Venue {
       [EventName.commissionReport, this.onCommission],
       [EventName.error, this.onError],
       [EventName.position, this.onPosition],
+      [EventName.connected, this.onConnected],
     ]);
   }
 
   submit(ticket: OrderTicket): void {
     const orderId = ticket.brokerOrderId;
     if (orderId === undefined) throw new Error(`order ${ticket.ref} has no IB order id: ib mode reserves one before it is journaled`);
-    this.track(ticket.ref, orderId, 'sent');
+    const order = this.track(ticket.ref, orderId, 'sent');
+    if (this.accountsHold !== undefined) return this.move(order, 'rejected', `not sent: ${this.accountsHold}`);
     const sent = this.options.link.send(PRIORITY.orders, `place ${orderId} (${ticket.ref})`, (api) =>
       api.placeOrder(
         orderId,
@@ -139,14 +155,37 @@ export class IbVenue implements Venue {
       ),
     );
     // Not sent, and never will be: the link is down. The order is recorded; it is rejected, not retried, so it cannot go twice.
-    if (!sent) this.move(this.orders.get(orderId)!, 'rejected', 'the IB link was not ready: the order was not sent');
+    if (!sent) this.move(order, 'rejected', 'the IB link was not ready: the order was not sent');
   }
 
   cancel(ref: string): void {
     const order = this.byRef.get(ref);
     if (!order || RANK[order.stage] >= RANK['cancel-requested']) return;
+    if (this.accountsRefused) {
+      this.notes.line('warn', { ref }, `cancel of ${ref} not sent: ${this.accountsHold}`);
+      return;
+    }
     this.move(order, 'cancel-requested', 'cancel sent to IB');
     this.options.link.send(PRIORITY.orders, `cancel ${order.orderId} (${ref})`, (api) => api.cancelOrder(order.orderId));
+  }
+
+  /**
+   * Asks TWS which accounts this session trades and judges them
+   * (accountRefusal): orders may go to them only when it says nothing
+   * against them. Rejects when TWS does not answer, or connects again
+   * before it does.
+   */
+  async checkAccounts(allowLiveAccount: boolean, setting: string): Promise<{ accounts: string[]; refusal: string | undefined }> {
+    const { link, clock } = this.options;
+    const connection = this.connections;
+    const accounts = await requestManagedAccounts(link.api, clock, this.options.snapshotTimeoutMs ?? 10_000, (request) =>
+      link.send(PRIORITY.control, 'managed accounts', request),
+    );
+    if (connection !== this.connections) throw new Error('TWS connected again while its managed accounts were being checked');
+    const refusal = accountRefusal(accounts, allowLiveAccount, setting);
+    this.accountsHold = refusal;
+    this.accountsRefused = refusal !== undefined;
+    return { accounts, refusal };
   }
 
   /**
@@ -220,6 +259,12 @@ export class IbVenue implements Venue {
     const state: OrderState = stage;
     this.options.onEvent({ kind: 'status', ref: order.ref, state, permId: order.permId, reason, at: this.options.clock.wallNow() });
   }
+
+  private readonly onConnected = (): void => {
+    this.connections++;
+    // Refused stays refused (no cancel either) until a check of the new session says otherwise.
+    if (!this.accountsRefused) this.accountsHold = UNCHECKED;
+  };
 
   private readonly onOpenOrder = (orderId: number, contract: Contract, order: Order, orderState: IbOrderState): void => {
     const ref = order.orderRef ?? '';

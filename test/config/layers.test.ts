@@ -88,6 +88,7 @@ test('keel run on the TWS paper config trades a paper account at the broker it n
     );
     const keel = runKeel(['run', '--config', config, '--no-inspector']);
     try {
+      await keel.waitFor('TWS trades paper account DU');
       await keel.waitFor('paper trader running (ib mode)');
       keel.child.kill('SIGTERM');
       assert.equal(await keel.exited, 0);

@@ -250,3 +250,55 @@ test('POST /faults/bad-execution: after the next real execution, one report TWS 
   c.ib.disconnect();
   await until(() => sim.sessions.size === 0, 'the client to be gone');
 });
+
+test("what keel doctor checks: POST /faults/accounts, /permission, /clock and /depth-limit change what the next requests get; GET /status shows them", async () => {
+  const first = await connectClient(port, 11);
+  const dropped = nextEvent(first.ib, EventName.disconnected);
+  assert.deepEqual((await call('POST', '/faults/accounts?ids=U1234567,DU7654321')).body, { ok: true, fault: 'accounts', dropped: 1 });
+  await dropped;
+  await until(() => sim.sessions.size === 0, 'the client to be dropped');
+  for (const fault of ['permission?symbol=AAPL&level=none', 'permission?symbol=QQQ&level=delayed', 'clock?offsetMs=-60000', 'depth-limit?slots=0']) {
+    assert.equal((await call('POST', `/faults/${fault}`)).status, 200, fault);
+  }
+  const status = (await call('GET', '/status')).body;
+  assert.deepEqual(status.accounts, ['U1234567', 'DU7654321']);
+  const faults = status.faults as Record<string, unknown>;
+  assert.deepEqual(faults.permissions, { AAPL: 'none', QQQ: 'delayed' });
+  assert.equal(faults.clockOffsetMs, -60_000);
+  assert.equal(faults.depthLimit, 0);
+
+  const c = await connectClient(port, 12);
+  const accounts = nextEvent(c.ib, EventName.managedAccounts);
+  c.ib.reqManagedAccts();
+  assert.deepEqual(await accounts, ['U1234567,DU7654321']);
+  const time = nextEvent(c.ib, EventName.currentTime);
+  c.ib.reqCurrentTime();
+  const [seconds] = (await time) as [number];
+  assert.ok(Math.abs(seconds * 1000 - (Date.now() - 60_000)) < 5_000, `TWS time ${seconds} is a minute behind`);
+  const stock = (symbol: string) => ({ symbol, secType: SecType.STK, exchange: 'SMART', currency: 'USD' });
+  c.ib.reqMktData(1, stock('AAPL'), '', false, false);
+  c.ib.reqMktData(2, stock('QQQ'), '', false, false);
+  c.ib.reqMarketDataType(3);
+  c.ib.reqMktData(3, stock('QQQ'), '', false, false);
+  c.ib.reqMktDepth(4, stock('SPY'), 5, false, []);
+  await until(() => c.errors.length >= 4, 'an answer to each request');
+  assert.deepEqual(
+    c.errors.map((e) => [e.reqId, e.code]).sort(),
+    [
+      [1, 354],
+      [2, 354],
+      [3, 10167],
+      [4, 309],
+    ],
+  );
+  c.ib.disconnect();
+  await until(() => sim.sessions.size === 0, 'the client to be gone');
+
+  // As it was, for the tests after this one.
+  sim.faults.login(['DU1234567']);
+  for (const symbol of ['AAPL', 'QQQ']) sim.faults.permission(symbol, 'live');
+  sim.faults.clockOffset(0);
+  sim.faults.depthLimit(3);
+  assert.equal((await call('POST', '/faults/accounts?ids=U1,bad-id')).status, 400);
+  assert.equal((await call('POST', '/faults/permission?symbol=SPY&level=frozen')).status, 400);
+});
