@@ -82,6 +82,27 @@ export interface BrokerSnapshot {
   readonly executions: number;
 }
 
+/**
+ * What reqPositions reported, by account and symbol. It is a subscription:
+ * after the first list, TWS reports each change as the position it now is,
+ * so a later report replaces the earlier one, and a fill during the snapshot
+ * is counted once, as its execution is.
+ */
+export class PositionReports {
+  private readonly latest = new Map<string, { symbol: string; position: number }>();
+
+  report(account: string, symbol: string, position: number): void {
+    this.latest.set(`${account}\u0000${symbol}`, { symbol, position });
+  }
+
+  /** Signed shares per symbol over every account; a position that is not a number stays NaN: reconciliation names it. */
+  totals(): Map<string, number> {
+    const totals = new Map<string, number>();
+    for (const { symbol, position } of this.latest.values()) totals.set(symbol, (totals.get(symbol) ?? 0) + position);
+    return totals;
+  }
+}
+
 const UNCHECKED = 'the managed accounts of this TWS session are not checked yet';
 
 /** Request ids for execution reports, far from the subscriptions' (1e9 up). */
@@ -109,7 +130,7 @@ export class IbVenue implements Venue {
   private readonly waitingCommissions = new Map<string, number>();
   duplicateExecutions = 0;
   private nextRequest = FIRST_EXECUTIONS_REQUEST;
-  private snapshotting: { openOrders: BrokerSnapshot['openOrders'][number][]; positions: Map<string, number>; executions: number; reqId: number } | undefined;
+  private snapshotting: { openOrders: BrokerSnapshot['openOrders'][number][]; positions: PositionReports; executions: number; reqId: number } | undefined;
   private readonly stopListening: () => void;
   /** Why no order may be placed with this session's accounts (unchecked, or refused); undefined once they are checked and good. */
   private accountsHold: string | undefined = UNCHECKED;
@@ -196,13 +217,14 @@ export class IbVenue implements Venue {
   snapshot(sinceWallMs: number): Promise<BrokerSnapshot> {
     const { link, clock } = this.options;
     const reqId = this.nextRequest++;
-    const state = (this.snapshotting = { openOrders: [], positions: new Map(), executions: 0, reqId });
+    const state = (this.snapshotting = { openOrders: [], positions: new PositionReports(), executions: 0, reqId });
     return new Promise<BrokerSnapshot>((resolve, reject) => {
       const ends = new Set(['orders', 'executions', 'positions']);
       let stopEnds: () => void = () => {};
       const timer = clock.setTimeout(() => {
         stopEnds();
         this.snapshotting = undefined;
+        link.send(PRIORITY.control, 'cancel positions', (api) => api.cancelPositions());
         reject(new Error(`the broker did not finish reporting ${[...ends].join(', ')} within ${this.options.snapshotTimeoutMs ?? 10_000} ms`));
       }, this.options.snapshotTimeoutMs ?? 10_000);
       const done = (what: string) => {
@@ -211,7 +233,9 @@ export class IbVenue implements Venue {
         clock.clearTimeout(timer);
         stopEnds();
         this.snapshotting = undefined;
-        resolve(state);
+        // reqPositions is a subscription: the changes it went on sending until here are in the totals; no more are needed.
+        link.send(PRIORITY.control, 'cancel positions', (api) => api.cancelPositions());
+        resolve({ openOrders: state.openOrders, positions: state.positions.totals(), executions: state.executions });
       };
       stopEnds = listenTo(link.api, [
         [EventName.openOrderEnd, () => done('orders')],
@@ -344,10 +368,8 @@ export class IbVenue implements Venue {
     else this.notes.line('warn', { ref: tracked.ref, code }, `IB ${code} about order ${tracked.ref}: ${error.message}`);
   };
 
-  private readonly onPosition = (_account: string, contract: Contract, pos: number | undefined): void => {
-    const symbol = contract.symbol ?? '';
-    // A position that is not a number stays NaN in the sum: reconciliation names it, nothing computes with it.
-    if (this.snapshotting) this.snapshotting.positions.set(symbol, (this.snapshotting.positions.get(symbol) ?? 0) + (pos ?? NaN));
+  private readonly onPosition = (account: string, contract: Contract, pos: number | undefined): void => {
+    this.snapshotting?.positions.report(account, contract.symbol ?? '', pos ?? NaN);
   };
 
   private releaseFills(orderId: number): void {
