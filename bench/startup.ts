@@ -8,12 +8,16 @@
  * models in their worker pool, trader, inspector, ...) in a fresh process
  * per sample, on free ports and with its files in a temp directory: time to
  * all components running, from the tree's start and from the process's, with
- * where the time goes (before the tree starts; the slowest component).
+ * where the time goes (before the tree starts; the slowest component). Both
+ * ways bin/keel.js runs keel, in the same run, alternating: compiled (dist/,
+ * as `npm start` does) and the sources through tsx (KEEL_SOURCE=1), with the
+ * ratio. Everything else runs compiled, so dist/ must be current.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { buildState } from '../bin/build-state.js';
 import { criticalPath, type TreeNode } from '../src/supervision/tree.js';
 import { runKeel } from '../test/support/process.js';
 import { defaultConfigIn, freePort } from './default-config.js';
@@ -70,12 +74,19 @@ interface Timing {
   readonly sinceProcessStartMs: number;
 }
 
+/** How bin/keel.js runs keel: the build in dist/, or the sources through tsx. */
+type Runner = 'compiled' | 'source';
+const RUNNER_ENV: Record<Runner, NodeJS.ProcessEnv> = { compiled: {}, source: { KEEL_SOURCE: '1' } };
+
 /** One `keel run` to all components ready; the log's JSON lines up to then, and the root's timings. */
-async function timeOnce(configFile: string): Promise<Timing & { spawnToRunningMs: number; lines: Record<string, unknown>[] }> {
+async function timeOnce(configFile: string, runner: Runner = 'compiled'): Promise<Timing & { spawnToRunningMs: number; lines: Record<string, unknown>[] }> {
   const spawnedAt = performance.now();
-  const keel = runKeel(['run', '--config', configFile]);
+  const keel = runKeel(['run', '--config', configFile], RUNNER_ENV[runner]);
   const line = await keel.waitFor('keel running');
   const spawnToRunningMs = performance.now() - spawnedAt;
+  // bin/keel.js says so when it runs the sources instead of a stale build: then this is no sample of the build.
+  const fellBack = keel.stderr.find((l) => l.includes('running the sources through tsx'));
+  if (runner === 'compiled' && fellBack) throw new Error(`startup bench: dist/ went stale during the run (${fellBack}): npm run build, and run it again`);
   const lines = keel.stdout.map((l) => JSON.parse(l) as Record<string, unknown>);
   keel.child.kill('SIGTERM');
   const code = await keel.exited;
@@ -101,26 +112,33 @@ async function realTreeConfig(dir: string): Promise<string> {
 interface RealSample extends Timing {
   /** From spawn() in this process to the line arriving here: includes exec and Node's start before its own clock begins. */
   readonly spawnToRunningMs: number;
-  /** From process start to the root supervisor's start: Node, tsx compiling keel's sources, the module graph, the config. */
+  /** From process start to the root supervisor's start: Node, the module graph (compiled by tsx, for 'source'), the config. */
   readonly beforeTreeMs: number;
   /** Each component's own start, from the supervisor's `ready` lines. */
   readonly componentMs: Readonly<Record<string, number>>;
 }
 
-async function timeRealTree(dir: string): Promise<RealSample> {
-  const { startupMs, sinceProcessStartMs, spawnToRunningMs, lines } = await timeOnce(await realTreeConfig(dir));
+async function timeRealTree(dir: string, runner: Runner): Promise<RealSample> {
+  const { startupMs, sinceProcessStartMs, spawnToRunningMs, lines } = await timeOnce(await realTreeConfig(dir), runner);
   const componentMs = Object.fromEntries(lines.filter((l) => typeof l.startMs === 'number' && typeof l.child === 'string').map((l) => [l.child as string, l.startMs as number]));
   return { startupMs, sinceProcessStartMs, spawnToRunningMs, beforeTreeMs: sinceProcessStartMs - startupMs, componentMs };
 }
 
-/** The real tree, `runs` fresh processes; medians. */
+/** The real tree, `runs` fresh processes of each runner, alternating so drift on the machine hits both alike; medians. */
 async function realTree(dir: string, options: BenchOptions) {
-  const samples: RealSample[] = [];
+  const samples: Record<Runner, RealSample[]> = { compiled: [], source: [] };
   for (let run = 1; run <= options.runs; run++) {
-    const s = await timeRealTree(join(dir, `real-${run}`));
-    samples.push(s);
-    options.progress(`startup: real default tree run ${run}/${options.runs}: ${fmt(s.startupMs)} ms from the tree's start, ${fmt(s.sinceProcessStartMs)} ms from the process's`);
+    for (const runner of ['compiled', 'source'] as const) {
+      const s = await timeRealTree(join(dir, `real-${runner}-${run}`), runner);
+      samples[runner].push(s);
+      options.progress(`startup: real default tree, ${runner}, run ${run}/${options.runs}: ${fmt(s.startupMs)} ms from the tree's start, ${fmt(s.sinceProcessStartMs)} ms from the process's`);
+    }
   }
+  return { compiled: summary(samples.compiled), source: summary(samples.source) };
+}
+
+/** Medians of one runner's samples, and its slowest component. */
+function summary(samples: RealSample[]) {
   const of = (f: (s: RealSample) => number) => median(samples.map(f));
   const components = Object.keys(samples[0]!.componentMs);
   const componentMs = Object.fromEntries(components.map((id) => [id, of((s) => s.componentMs[id] ?? NaN)]));
@@ -138,6 +156,8 @@ async function realTree(dir: string, options: BenchOptions) {
 
 
 export async function startupBench(options: BenchOptions) {
+  const build = buildState(process.cwd());
+  if (!build.current) throw new Error(`startup bench: ${build.reason}; it times the build (as npm start runs it): npm run build first`);
   const dir = mkdtempSync(join(tmpdir(), 'keel-bench-startup-'));
   const rows = [];
   for (const shape of [design, wide]) {
@@ -177,6 +197,11 @@ export async function startupBench(options: BenchOptions) {
   }
   const real = await realTree(dir, options);
   const target = (ms: number) => (ms <= REAL_TARGET_MS ? 'met' : '**missed**');
+  const ratio = (f: (r: typeof real.compiled) => number) => `${fmt(f(real.source) / f(real.compiled), 2)}x`;
+  const realRow = (runner: Runner) => {
+    const r = real[runner];
+    return `| real default tree, ${runner === 'compiled' ? 'compiled (dist/)' : 'sources through tsx'} | ${r.components} | ${fmt(r.startupMs)} ms | ${fmt(r.sinceProcessStartMs)} ms | ${fmt(r.spawnToRunningMs)} ms | ${fmt(r.beforeTreeMs)} ms | ${r.slowest} ${fmt(r.componentMs[r.slowest]!)} ms | ${target(r.startupMs)} / ${target(r.sinceProcessStartMs)} | ${fmt(THEIR_STARTUP_MS / r.startupMs, 1)}x / ${fmt(THEIR_STARTUP_MS / r.sinceProcessStartMs, 1)}x faster |`;
+  };
   return {
     rows: { placeholders: rows, real },
     table: [
@@ -189,9 +214,14 @@ export async function startupBench(options: BenchOptions) {
       '',
       '| tree | components | tree start to all running | process start to all running | spawn to the running line | before the tree starts | slowest component | target <= 1 s (tree / process) | theirs 8 s (tree / process) |',
       '|---|---|---|---|---|---|---|---|---|',
-      `| real default tree | ${real.components} | ${fmt(real.startupMs)} ms | ${fmt(real.sinceProcessStartMs)} ms | ${fmt(real.spawnToRunningMs)} ms | ${fmt(real.beforeTreeMs)} ms | ${real.slowest} ${fmt(real.componentMs[real.slowest]!)} ms | ${target(real.startupMs)} / ${target(real.sinceProcessStartMs)} | ${fmt(THEIR_STARTUP_MS / real.startupMs, 1)}x / ${fmt(THEIR_STARTUP_MS / real.sinceProcessStartMs, 1)}x faster |`,
+      realRow('compiled'),
+      realRow('source'),
       '',
-      `Each component's own start (median ms): ${Object.entries(real.componentMs).map(([id, ms]) => `${id} ${fmt(ms)}`).join(', ')}.`,
+      `Sources through tsx / compiled: ${ratio((r) => r.sinceProcessStartMs)} process start to all running, ${ratio((r) => r.beforeTreeMs)} before the tree starts, ${ratio((r) => r.startupMs)} tree start to all running.`,
+      '',
+      ...(['compiled', 'source'] as const).map(
+        (runner) => `Each component's own start, ${runner} (median ms): ${Object.entries(real[runner].componentMs).map(([id, ms]) => `${id} ${fmt(ms)}`).join(', ')}.`,
+      ),
     ].join('\n'),
   };
 }

@@ -1,7 +1,12 @@
 #!/usr/bin/env node
-// Runs keel's TypeScript sources directly through tsx, so there is no build step to forget.
-import { fileURLToPath } from 'node:url';
-import { register } from 'tsx/esm/api';
+// Runs keel compiled, from dist/ (built by `npm install` through `prepare`, or
+// `npm run build`), when that build is of the sources as they are now: no tsx
+// loader on every import, nor in every inference worker. A stale or missing
+// build is never run: keel then runs the sources through tsx, as in development,
+// and says so in one line on stderr. KEEL_SOURCE=1 runs the sources without the
+// check or the line (development; `npm test` sets it when dist/ is stale).
+import { fileURLToPath, URL } from 'node:url';
+import { buildState } from './build-state.js';
 
 // A reader that goes away early (`keel sjm predict ... | head`) leaves nobody to
 // show the rest to: not a failure of the command.
@@ -11,9 +16,7 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-// keel's own tsconfig wherever it is run from (JSX in the terminal inspector needs it).
-register({ tsconfig: fileURLToPath(import.meta.resolve('../tsconfig.json')) });
-const { main } = await import('../src/cli/main.ts');
+const { main } = await load();
 const code = await main(process.argv.slice(2));
 process.exitCode = code;
 // Output to a pipe is written asynchronously: what the reader has not taken yet
@@ -35,4 +38,18 @@ function drained(stream) {
     // Writes complete in order: the callback of an empty write comes after every earlier one (with an error, when it failed).
     stream.write('', () => resolve());
   });
+}
+
+/** keel's main(): compiled when dist/ is current, else from the sources through tsx. */
+async function load() {
+  if (process.env.KEEL_SOURCE !== '1') {
+    const build = buildState(fileURLToPath(new URL('..', import.meta.url)));
+    // A URL, not a literal path, so that typechecking bin/ does not pull in dist/.
+    if (build.current) return import(new URL('../dist/cli/main.js', import.meta.url).href);
+    process.stderr.write(`keel: ${build.reason}; running the sources through tsx (slower to start): npm run build to refresh dist/\n`);
+  }
+  const { register } = await import('tsx/esm/api');
+  // keel's own tsconfig wherever it is run from (JSX in the terminal inspector needs it).
+  register({ tsconfig: fileURLToPath(import.meta.resolve('../tsconfig.json')) });
+  return import('../src/cli/main.ts');
 }

@@ -2,6 +2,8 @@
  * The `keel` command. Each command parses its own options and has its own
  * --help. Exit codes: 0 done, 1 a run failed, 2 a usage or config mistake.
  */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { ConfigError } from '../config/yaml.js';
@@ -160,6 +162,7 @@ function generalHelp(): string {
 Usage:
 ${lines.join('\n')}
   keel help [COMMAND]
+  ${'keel --version'.padEnd(width)}  the version, and whether keel runs compiled or from its sources
 
 Run 'keel COMMAND --help' for a command's options.
 `;
@@ -191,7 +194,18 @@ function findCommand(argv: string[]): [string, string[]] | undefined {
   return undefined;
 }
 
+/** The version, and what runs: the build in dist/ or the sources through tsx (bin/keel.js picks). */
+function version(): string {
+  const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const self = fileURLToPath(import.meta.url);
+  return `keel ${version} (${self.endsWith('.js') ? 'compiled' : 'sources through tsx'}: ${self})\n`;
+}
+
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === '--version' || argv[0] === '-V') {
+    process.stdout.write(version());
+    return 0;
+  }
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h') {
     process.stdout.write(generalHelp());
     return argv.length === 0 ? EXIT_USAGE : 0;

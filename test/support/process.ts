@@ -53,8 +53,9 @@ export class Running {
   }
 }
 
-export function runKeel(args: string[]): Running {
-  return new Running(spawn(process.execPath, ['bin/keel.js', ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+/** `node bin/keel.js ARGS`; `env` is added to this process's environment (e.g. KEEL_SOURCE=1: run the sources through tsx). */
+export function runKeel(args: string[], env: NodeJS.ProcessEnv = {}): Running {
+  return new Running(spawn(process.execPath, ['bin/keel.js', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }));
 }
 
 export function runScript(script: string, args: string[]): Running {

@@ -64,10 +64,14 @@ export interface PoolOptions {
   readonly intraOpNumThreads?: number;
 }
 
-// The worker entry is TypeScript, and Node 20 does not apply an inherited `--import tsx`
-// to a worker's entry (nodejs/node#47747). So each worker registers tsx itself, then
-// imports the entry; this works under `node --import tsx` and bin/keel.js alike.
-const BOOTSTRAP = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
+// Compiled (this module is dist/.../pool.js, run by bin/keel.js) the worker entry is
+// worker.js beside it, imported as it is. From the sources it is TypeScript, and Node 20
+// does not apply an inherited `--import tsx` to a worker's entry (nodejs/node#47747): so
+// each worker registers tsx itself, then imports the entry (under `node --import tsx` and
+// bin/keel.js's tsx fallback alike).
+const BOOTSTRAP = import.meta.url.endsWith('.js')
+  ? `import(${JSON.stringify(new URL('./worker.js', import.meta.url).href)});`
+  : `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
   .then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./worker.ts', import.meta.url).href)}); });`;
 
 /** The worker's 'ready' message answers this request id, which no request uses. */
