@@ -1,5 +1,5 @@
 import pino, { type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
 import type { Clock } from './clock.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -12,6 +12,8 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' |
 export function createLogger(options: { level: LogLevel; pretty?: boolean; destination?: NodeJS.WritableStream }): Logger {
   const usePretty = options.pretty ?? (process.stdout.isTTY === true && options.destination === undefined);
   if (usePretty) {
+    // Loaded only for a terminal: a daemon's JSON lines do not need it.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
     return pino({ level: options.level }, pretty({ sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' }));
   }
   return pino({ level: options.level, base: undefined }, options.destination ?? pino.destination({ fd: 1, sync: true }));

@@ -25,7 +25,8 @@
  * Bus messages never become events here: the bridge (src/redis/bridge.ts)
  * writes them as plain calls, attached to the connection while one answers.
  */
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
 import { assign, enqueueActions, fromCallback, fromPromise, setup } from 'xstate';
 import { z } from 'zod';
 import { RedisBridge, type RedisState, type RedisStatus, type ResyncSummary } from '../redis/bridge.js';
@@ -187,7 +188,7 @@ export const redisLogic = setup({
   id: 'redis',
   context: ({ input }) => {
     const { settings } = input;
-    const client = new Redis(settings.url, redisClientOptions(settings.connectTimeoutMs, settings.maxBackoffMs));
+    const client = new (loadIoredis().Redis)(settings.url, redisClientOptions(settings.connectTimeoutMs, settings.maxBackoffMs));
     return {
       ctx: input,
       client,
@@ -336,3 +337,8 @@ export const redisLogic = setup({
     stopped: { type: 'final' },
   },
 });
+
+/** ioredis (about 110 ms of start-up) is loaded only by a daemon that mirrors to Redis. */
+function loadIoredis(): typeof import('ioredis') {
+  return createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
+}
