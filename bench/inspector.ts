@@ -1,5 +1,6 @@
 /**
- * Inspector: what attaching the inspector costs the hot path.
+ * Inspector: what attaching the inspector costs the hot path, then what one
+ * /metrics scrape costs at 5,000 instruments (bench/metrics-scrape.ts).
  *
  * The same depth ingest (the unmodified IB client reading a recording from
  * a socket, keel's DepthFeed, the bus, the order books) runs two ways in
@@ -23,6 +24,7 @@ import { serviceLogic } from '../src/supervision/service.js';
 import { rootContext, supervisorMachine } from '../src/supervision/supervisor.js';
 import { ServiceTable } from '../src/services.js';
 import { playDepth, recordDepth, startPlayer } from './ingest.js';
+import { scrapeBench } from './metrics-scrape.js';
 import { fmt, median, type BenchOptions } from './stats.js';
 import { DEPTH_TOPIC, INSPECTOR_TOPIC } from '../src/topics.js';
 import { componentSpec } from '../src/actors/registry.js';
@@ -146,5 +148,6 @@ export async function inspectorBench({ runs, progress }: BenchOptions) {
     '',
     `The client took ${fmt(counts.actors ?? 0)} delta, ${fmt(counts.events ?? 0)} event and ${fmt(counts.panels ?? 0)} panel messages (${fmt((counts.bytes ?? 0) / 1024)} KiB) and ${fmt(counts.scrapes ?? 0)} /metrics scrapes over the attached runs.`,
   ].join('\n');
-  return { rows, table };
+  const scrapes = await scrapeBench({ runs, progress });
+  return { rows: [...rows, ...scrapes.rows], table: `${table}\n\n${scrapes.table}` };
 }

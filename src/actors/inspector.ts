@@ -41,6 +41,20 @@ export const inspectorSettings = z
     allowedHosts: z
       .array(z.string().refine((entry) => parseHost(entry) !== null, { error: (issue) => `'${String(issue.input)}' is not a host name: give a name or name:port, such as keel.lan or keel.lan:7500 (no scheme, no path)` }))
       .default([]),
+    metrics: z
+      .object({
+        /**
+         * Which instruments get Prometheus series of their own (feature
+         * scores, regime, prediction): 'traded', those with a book or a
+         * position, the rest counted by status, score, regime and tier, so a
+         * scrape stays small at any universe; or 'all', for a small universe
+         * (at 5,000 instruments a scrape is then about 5 MB and blocks the
+         * daemon for hundreds of milliseconds: npm run bench -- inspector).
+         */
+        perInstrument: z.enum(['traded', 'all']).default('traded'),
+      })
+      .strict()
+      .default({ perInstrument: 'traded' }),
   })
   .strict();
 
@@ -102,6 +116,7 @@ export const inspectorLogic = serviceLogic<InspectorSettings>(async ({ id, setti
     log,
     maxBodyBytes: settings.maxBodyBytes,
     allowedHosts: settings.allowedHosts,
+    perInstrument: settings.metrics.perInstrument,
     // A bug met while serving a client fails this component (restarted by its supervisor), never the daemon.
     fail,
   }).catch((error: unknown) => {

@@ -6,10 +6,20 @@
  * Almost everything is read at scrape time, in collect(), from what the
  * components retain on the bus or provide as services: the same objects /health reads, so
  * the data plane pays nothing. Only what is not retained is counted as it
- * passes: depth and trade rows (one add per batch, never per row) and the
- * predictor's latencies (one observation per frame). A source that is absent
- * (component not configured or not started) is left out, never reported as
- * a made-up 0.
+ * passes: depth, trade and quote rows (one add per batch, never per row),
+ * the predictor's latencies (one observation per frame) and the journal's
+ * flush times (one per batch). A source that is absent (component not
+ * configured or not started) is left out, never reported as a made-up 0.
+ *
+ * Cardinality stays bounded whatever the universe: per-instrument series
+ * (feature scores, regime, prediction) only for the instruments keel trades,
+ * those with a book or a position; the rest of the universe is counted (features by
+ * status and by score, instruments by regime and by serving tier). With
+ * `perInstrument: 'all'` every instrument gets its own series, as every
+ * scrape had before the option: at 5,000 instruments about 5 MB and
+ * hundreds of milliseconds of blocked event loop per scrape, against about
+ * 23 KB and 2 to 4 ms by default (npm run bench -- inspector), so 'all' is
+ * for small universes.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -19,23 +29,41 @@ import type { PortfolioView } from '../trading/portfolio.js';
 import type { PredictorStatus } from '../models/predictor.js';
 import type { IbConnectionState } from '../ib/link.js';
 import { FileJournal } from '../journal/file-journal.js';
+import type { Journal } from '../journal/records.js';
+import { HEALTHY, STATUSES, statusOf, type FeatureHealth } from '../market/feature-health.js';
 import type { RedisState } from '../redis/bridge.js';
 import type { GateState } from '../trading/risk-gate.js';
 import type { ActorView } from './protocol.js';
-import { DEPTH_TOPIC, FEATURE_HEALTH_TOPIC, IB_STATUS_TOPIC, PORTFOLIO_TOPIC, PREDICTIONS_TOPIC, REDIS_STATUS_TOPIC, SUBSCRIPTIONS_STATUS_TOPIC, TRADES_TOPIC } from '../topics.js';
+import {
+  DEPTH_TOPIC,
+  FEATURE_HEALTH_TOPIC,
+  IB_STATUS_TOPIC,
+  PORTFOLIO_TOPIC,
+  PREDICTIONS_TOPIC,
+  QUOTE_TOPS_TOPIC,
+  REDIS_STATUS_TOPIC,
+  REGIME_TOPIC,
+  SUBSCRIPTIONS_STATUS_TOPIC,
+  TRADES_TOPIC,
+} from '../topics.js';
+
+/** Which instruments get series of their own: those keel trades (with a book or a position), or all. */
+export type PerInstrument = 'traded' | 'all';
 
 export interface MetricsOptions {
   readonly bus: Bus;
   readonly services: ServiceLookup;
   readonly actors: () => readonly ActorView[];
+  /** Default 'traded'. */
+  readonly perInstrument?: PerInstrument;
 }
 
 export interface InspectorMetrics {
   readonly registry: Registry;
   readonly contentType: string;
-  /** Prometheus text exposition. */
+  /** Prometheus text exposition: a scrape (read the registry through this, not directly). */
   render(): Promise<string>;
-  /** Unsubscribes from the bus and stops the event-loop monitor. */
+  /** Unsubscribes from the bus and the journal and stops the event-loop monitor. */
   stop(): void;
 }
 
@@ -48,11 +76,18 @@ const IB_STATES: readonly IbConnectionState[] = ['disconnected', 'connecting', '
 const REDIS_STATES: readonly RedisState[] = ['connected', 'resyncing', 'down'];
 /** Model latencies run from about a millisecond to the 1 s default timeout. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+/** A write and fdatasync: well under a millisecond on a fast SSD, tens of ms on a busy disk, seconds when it stalls. */
+const FLUSH_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const ADVISORY = ['false', 'true'];
 
-export function createMetrics({ bus, services, actors }: MetricsOptions): InspectorMetrics {
+export function createMetrics({ bus, services, actors, perInstrument = 'traded' }: MetricsOptions): InspectorMetrics {
   const registry = new Registry();
   const registers = [registry];
   collectDefaultMetrics({ register: registry });
+  // Gauges named _total, which `promtool check metrics` refuses; nodejs_active_{handles,requests,resources}{type} carry the same counts.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
+  // keel_event_loop_delay_* below says the same; these cost about 0.5 ms a scrape (the stddev walks the whole histogram).
+  for (const stat of ['seconds', 'min_seconds', 'max_seconds', 'mean_seconds', 'stddev_seconds', 'p50_seconds', 'p90_seconds', 'p99_seconds']) registry.removeSingleMetric(`nodejs_eventloop_lag_${stat}`);
 
   const collectErrors = new Counter({
     name: 'keel_metrics_collect_errors_total',
@@ -79,8 +114,55 @@ export function createMetrics({ bus, services, actors }: MetricsOptions): Inspec
     const g: Gauge = new Gauge({ name, help, labelNames, registers, collect: () => refill(g, name, labelNames.length === 0, read, (v, l = {}) => g.set(l, v)) });
   };
   /** A count the component keeps that only grows; it starts over when the component restarts, which Prometheus reads as a counter reset. */
-  const counter = (name: string, help: string, read: Read) => {
-    const c: Counter = new Counter({ name, help, registers, collect: () => refill(c, name, true, read, (v) => c.inc(v)) });
+  const counter = (name: string, help: string, labelNames: readonly string[], read: Read) => {
+    const c: Counter = new Counter({ name, help, labelNames, registers, collect: () => refill(c, name, labelNames.length === 0, read, (v, l = {}) => c.inc(l, v)) });
+  };
+
+  let scrapes = 0;
+  /** `compute` once per scrape, for the metrics that share one pass over the universe. */
+  const perScrape = <T>(compute: () => T): (() => T) => {
+    let at = -1;
+    let value: T;
+    return () => {
+      if (at !== scrapes) {
+        value = compute();
+        at = scrapes;
+      }
+      return value;
+    };
+  };
+
+  /**
+   * The symbols with series of their own (null: every one): those with a
+   * book, the ones keel can trade, from the universe (or, without one, the
+   * feature health's flags), and any with a position.
+   */
+  const ownSeries = perScrape((): ReadonlySet<string> | null => {
+    if (perInstrument === 'all') return null;
+    const own = new Set<string>();
+    const universe = services.current('instruments') ?? bus.latest(FEATURE_HEALTH_TOPIC);
+    if (universe) {
+      const { symbols, booked } = universe;
+      for (let i = 0; i < symbols.length; i++) if (booked[i]) own.add(symbols[i]!);
+    }
+    for (const p of bus.latest(PORTFOLIO_TOPIC)?.positions ?? []) own.add(p.symbol);
+    return own;
+  });
+  const indexes = new WeakMap<readonly string[], ReadonlyMap<string, number>>();
+  /** Calls `each` with the index of every one of `symbols` that has series of its own. */
+  const forOwn = (symbols: readonly string[], each: (i: number) => void) => {
+    const own = ownSeries();
+    if (own === null) {
+      for (let i = 0; i < symbols.length; i++) each(i);
+      return;
+    }
+    // A component keeps one symbols list for its life: indexed once, a scrape costs what the traded instruments cost.
+    let index = indexes.get(symbols);
+    if (!index) indexes.set(symbols, (index = new Map(symbols.map((symbol, i) => [symbol, i]))));
+    for (const symbol of own) {
+      const i = index.get(symbol);
+      if (i !== undefined) each(i);
+    }
   };
 
   // Actors: from the supervision tree.
@@ -90,26 +172,103 @@ export function createMetrics({ bus, services, actors }: MetricsOptions): Inspec
   gauge('keel_actor_status', "The actor's lifecycle status: 1 for the current one (starting, running, stopping, backoff, failed, stopped, exited)", ['actor', 'kind', 'status'], (emit) => {
     for (const a of actors()) emit(1, { actor: a.id, kind: a.kind, status: a.status });
   });
-  gauge('keel_actor_restarts', 'Times the supervisor restarted the actor since the daemon started', ['actor', 'kind'], (emit) => {
+  counter('keel_actor_restarts_total', 'Times the supervisor restarted the actor since the daemon started', ['actor', 'kind'], (emit) => {
     for (const a of actors()) emit(a.restarts, { actor: a.id, kind: a.kind });
   });
 
+  // The universe.
+  gauge('keel_instruments', 'Instruments followed, by whether keel keeps their book (booked="true": depth, tradable) or has level-1 quotes only', ['booked'], (emit) => {
+    const universe = services.current('instruments');
+    if (!universe) return;
+    let booked = 0;
+    for (const b of universe.booked) if (b) booked++;
+    emit(booked, { booked: 'true' });
+    emit(universe.symbols.length - booked, { booked: 'false' });
+  });
+
   // Feature health.
-  gauge('keel_feature_health_score', 'Health score of each feature of each instrument, 0-100 (by default >= 80 HEALTHY, >= 50 WARNING, > 0 CRITICAL, 0 DISABLED); absent until judged', ['symbol', 'feature'], (emit) => {
+  gauge('keel_feature_health_score', 'Health score of each feature of each traded instrument (all of them with the inspector setting metrics.perInstrument: all), 0-100 (by default >= 80 HEALTHY, >= 50 WARNING, > 0 CRITICAL, 0 DISABLED); absent until judged', ['symbol', 'feature'], (emit) => {
     const h = bus.latest(FEATURE_HEALTH_TOPIC);
     if (!h) return;
-    for (let k = 0; k < h.scores.length; k++) {
-      const score = h.scores[k]!;
-      if (!Number.isNaN(score)) emit(score, { symbol: h.symbols[Math.floor(k / h.width)]!, feature: h.schema.features[k % h.width]! });
-    }
+    const features = h.schema.features;
+    forOwn(h.symbols, (i) => {
+      for (let f = 0; f < h.width; f++) {
+        const score = h.scores[i * h.width + f]!;
+        if (!Number.isNaN(score)) emit(score, { symbol: h.symbols[i]!, feature: features[f]! });
+      }
+    });
+  });
+  const census = perScrape(() => {
+    const h = bus.latest(FEATURE_HEALTH_TOPIC);
+    return h && healthCensus(h);
+  });
+  gauge(
+    'keel_feature_health_features',
+    'Judged features of every instrument by status now; advisory="true": judged, never a reason to stop trading (no model reads the feature, or its instrument has no book)',
+    ['status', 'advisory'],
+    (emit) => {
+      const c = census();
+      if (c) for (let a = 0; a < 2; a++) STATUSES.forEach((status, s) => emit(c.byStatus[a * STATUSES.length + s]!, { status, advisory: ADVISORY[a]! }));
+    },
+  );
+  gauge('keel_feature_health_features_by_score', 'Judged features of every instrument by score now: a histogram of the scores, which take few values (100 less the penalties that apply)', ['score'], (emit) => {
+    for (const [score, n] of census()?.byScore ?? []) emit(n, { score: String(score) });
   });
   gauge('keel_feature_quality_pct', 'Share of the judged features that are HEALTHY, percent', [], (emit) => {
-    const quality = bus.latest(FEATURE_HEALTH_TOPIC)?.qualityPct() ?? NaN;
-    if (!Number.isNaN(quality)) emit(quality);
+    const c = census();
+    if (c && c.judged > 0) emit((100 * c.healthy) / c.judged);
   });
   gauge('keel_feature_health_problems', 'Feature-health conditions stopping trading now (a bad model input, stale data, a silent feed)', [], (emit) => {
     const h = bus.latest(FEATURE_HEALTH_TOPIC);
     if (h) emit(h.problems.size);
+  });
+
+  // Regime and predictions: per traded instrument, counted for the universe.
+  gauge('keel_regime_state', "Each traded instrument's market regime, 1 for the current one (absent before its first)", ['symbol', 'regime'], (emit) => {
+    const r = bus.latest(REGIME_TOPIC);
+    if (!r) return;
+    forOwn(r.symbols, (i) => {
+      const state = r.state[i]!;
+      if (state >= 0) r.labels.forEach((regime, s) => emit(s === state ? 1 : 0, { symbol: r.symbols[i]!, regime }));
+    });
+  });
+  gauge('keel_regime_instruments', 'Instruments of the universe in each regime now', ['regime'], (emit) => {
+    const r = bus.latest(REGIME_TOPIC);
+    if (!r) return;
+    const counts = new Array<number>(r.labels.length).fill(0);
+    for (const state of r.state) if (state >= 0) counts[state]!++;
+    r.labels.forEach((regime, s) => emit(counts[s]!, { regime }));
+  });
+  counter('keel_regime_switches_total', 'Regime changes seen since the regime component started, all instruments together', [], (emit) => {
+    const r = bus.latest(REGIME_TOPIC);
+    if (r) emit(r.switches);
+  });
+  gauge('keel_prediction', "The models' latest prediction for each traded instrument (the demo models: log return of the mid over the next 10 s, bps); absent when none", ['symbol'], (emit) => {
+    const p = bus.latest(PREDICTIONS_TOPIC);
+    if (!p) return;
+    forOwn(p.symbols, (i) => {
+      const value = p.value[i]!;
+      if (Number.isFinite(value)) emit(value, { symbol: p.symbols[i]! });
+    });
+  });
+  gauge('keel_predicted_instruments', 'Instruments of the universe with a prediction in the latest frame, by the tier that served them', ['tier'], (emit) => {
+    const p = bus.latest(PREDICTIONS_TOPIC);
+    if (!p) return;
+    const counts = new Map<string, number>();
+    // Tiers are few and come in runs: the map is touched when the tier changes, not per instrument.
+    let tier = '';
+    let n = 0;
+    for (let i = 0; i < p.symbols.length; i++) {
+      if (!Number.isFinite(p.value[i]!)) continue;
+      if (p.tier[i] !== tier) {
+        if (n > 0) counts.set(tier, (counts.get(tier) ?? 0) + n);
+        tier = p.tier[i]!;
+        n = 0;
+      }
+      n++;
+    }
+    if (n > 0) counts.set(tier, (counts.get(tier) ?? 0) + n);
+    for (const [name, count] of counts) emit(count, { tier: name });
   });
 
   // Risk gate.
@@ -180,18 +339,18 @@ export function createMetrics({ bus, services, actors }: MetricsOptions): Inspec
     const s = services.current('predictor');
     if (s) emit(read(s));
   };
-  counter('keel_predictor_frames_total', 'Feature frames the models answered', predictor((s) => s.frames));
-  counter('keel_predictor_skipped_frames_total', 'Feature frames skipped because inference was behind', predictor((s) => s.skipped));
-  counter('keel_predictor_late_frames_total', 'Predictions dropped because a newer frame was answered first', predictor((s) => s.late));
+  counter('keel_predictor_frames_total', 'Feature frames the models answered', [], predictor((s) => s.frames));
+  counter('keel_predictor_skipped_frames_total', 'Feature frames skipped because inference was behind', [], predictor((s) => s.skipped));
+  counter('keel_predictor_late_frames_total', 'Predictions dropped because a newer frame was answered first', [], predictor((s) => s.late));
   gauge('keel_predictor_faults', 'Models that failed on the last frame (their instruments fall back to the other members)', [], predictor((s) => s.faults.length));
   const journal = (read: (j: FileJournal) => number) => (emit: Emit) => {
     const j = services.current('journal');
     if (j instanceof FileJournal) emit(read(j));
   };
-  counter('keel_journal_records_total', 'Ledger records made durable (orders, fills, gate moves, ...)', journal((j) => j.stats.records));
-  counter('keel_journal_flushes_total', 'Batches of records written and fsynced to the journal', journal((j) => j.stats.batches));
-  counter('keel_journal_bytes_total', 'Bytes written to the journal', journal((j) => j.stats.bytes));
-  counter('keel_journal_flush_seconds_total', 'Time spent writing and fsyncing journal batches (over keel_journal_flushes_total: the mean flush)', journal((j) => j.flushMs / 1000));
+  counter('keel_journal_records_total', 'Ledger records made durable (orders, fills, gate moves, ...)', [], journal((j) => j.stats.records));
+  counter('keel_journal_flushes_total', 'Batches of records written and fsynced to the journal', [], journal((j) => j.stats.batches));
+  counter('keel_journal_bytes_total', 'Bytes written to the journal', [], journal((j) => j.stats.bytes));
+  counter('keel_journal_flush_seconds_total', 'Time spent writing and fsyncing journal batches (over keel_journal_flushes_total: the mean flush)', [], journal((j) => j.flushMs / 1000));
 
   // Event loop: how late timers ran, from a monitor of our own, per scrape window.
   const resolutionMs = 10;
@@ -199,19 +358,21 @@ export function createMetrics({ bus, services, actors }: MetricsOptions): Inspec
   loop.enable();
   // The monitor records the whole interval between its timer's runs: the delay is what exceeds the resolution.
   const late = (ns: number) => Math.max(0, ns / 1e9 - resolutionMs / 1000);
-  gauge('keel_event_loop_delay_seconds', 'How late the event loop ran timers since the previous scrape, seconds: quantile 0.5, 0.99, and 1 (the max)', ['quantile'], (emit) => {
-    if (loop.count > 0) {
-      emit(late(loop.percentile(50)), { quantile: '0.5' });
-      emit(late(loop.percentile(99)), { quantile: '0.99' });
-      emit(late(loop.max), { quantile: '1' });
-    }
-    loop.reset();
-  });
+  const loopDelay = (name: string, help: string, read: () => number, last = false) =>
+    gauge(name, `How late the event loop ran timers since the previous scrape, seconds: ${help}`, [], (emit) => {
+      if (loop.count > 0) emit(late(read()));
+      // A scrape collects in registration order: the last of the three starts the next window.
+      if (last) loop.reset();
+    });
+  loopDelay('keel_event_loop_delay_p50_seconds', 'the median', () => loop.percentile(50));
+  loopDelay('keel_event_loop_delay_p99_seconds', 'the 99th percentile', () => loop.percentile(99));
+  loopDelay('keel_event_loop_delay_max_seconds', 'the longest', () => loop.max, true);
 
   // Streams nothing retains: counted per batch or per frame as they pass.
   const depthRows = new Counter({ name: 'keel_depth_rows_total', help: 'Order book (L2 depth) updates received', registers });
   const depthBatches = new Counter({ name: 'keel_depth_batches_total', help: 'Batches the depth updates arrived in', registers });
   const trades = new Counter({ name: 'keel_trades_total', help: 'Trade prints (tick-by-tick last) received', registers });
+  const quotes = new Counter({ name: 'keel_quote_changes_total', help: 'Level-1 tops that changed, of instruments without a book (an instrument counts once per socket read, however many ticks it took)', registers });
   const predictionLatency = new Histogram({
     name: 'keel_prediction_latency_seconds',
     help: 'Per features frame, from sending it to the models to the slowest model batch answering, seconds',
@@ -219,16 +380,26 @@ export function createMetrics({ bus, services, actors }: MetricsOptions): Inspec
     registers,
   });
   const inferenceTime = new Histogram({ name: 'keel_inference_seconds', help: 'Per features frame, time inside onnxruntime of the slowest model batch, seconds', buckets: LATENCY_BUCKETS, registers });
+  const flushTime = new Histogram({ name: 'keel_journal_flush_duration_seconds', help: 'Per journal batch, time to write and fsync it, seconds', buckets: FLUSH_BUCKETS, registers });
   // These run in the producer's call stack: they must never throw (observe() refuses a non-finite value).
   const observe = (h: Histogram, ms: number) => {
     if (Number.isFinite(ms)) h.observe(ms / 1000);
   };
+  let unhookJournal = () => {};
+  const hookJournal = (j: Journal | undefined) => {
+    unhookJournal();
+    unhookJournal = j instanceof FileJournal ? j.onFlush((ms) => observe(flushTime, ms)) : () => {};
+  };
+  hookJournal(services.current('journal'));
   const unsubscribe = [
+    services.onProvided('journal', hookJournal),
+    () => unhookJournal(),
     bus.subscribe(DEPTH_TOPIC, (batch) => {
       depthRows.inc(batch.count);
       depthBatches.inc();
     }),
     bus.subscribe(TRADES_TOPIC, (batch) => trades.inc(batch.count)),
+    bus.subscribe(QUOTE_TOPS_TOPIC, (board) => quotes.inc(board.changedCount)),
     bus.subscribe(PREDICTIONS_TOPIC, (frame) => {
       observe(predictionLatency, frame.latencyMs);
       observe(inferenceTime, frame.inferenceMs);
@@ -241,10 +412,67 @@ export function createMetrics({ bus, services, actors }: MetricsOptions): Inspec
   return {
     registry,
     contentType: registry.contentType,
-    render: () => registry.metrics(),
+    render: () => {
+      scrapes++;
+      return registry.metrics();
+    },
     stop() {
       for (const u of unsubscribe) u();
       loop.disable();
     },
   };
+}
+
+interface HealthCensus {
+  /** Judged features by `advisory * STATUSES.length + status`. */
+  readonly byStatus: readonly number[];
+  /** Judged features by score. */
+  readonly byScore: ReadonlyMap<number, number>;
+  readonly judged: number;
+  readonly healthy: number;
+}
+
+/**
+ * Every feature of every instrument counted by score and status, in one
+ * pass over the scores (80,000 at 5,000 instruments). Scores take a handful
+ * of values in long runs, so a run is tallied when it ends; the status is a
+ * function of the score (FeatureHealth's statusOf), worked out per distinct
+ * score rather than read per feature.
+ */
+function healthCensus(h: FeatureHealth): HealthCensus {
+  // By advisory bit (as FeatureHealth.isAdvisory: every feature of an instrument without a book, else the advisory columns).
+  const tallies = [new Map<number, number>(), new Map<number, number>()] as const;
+  const { scores, booked, advisory, width } = h;
+  let last = NaN;
+  let lastAdvisory = 0;
+  let run = 0;
+  for (let i = 0, k = 0; i < booked.length; i++) {
+    const bookless = booked[i] === 0;
+    for (let f = 0; f < width; f++, k++) {
+      const score = scores[k]!;
+      const adv = bookless ? 1 : advisory[f]!;
+      if (score === last && adv === lastAdvisory) {
+        run++;
+        continue;
+      }
+      if (run > 0) tallies[lastAdvisory]!.set(last, (tallies[lastAdvisory]!.get(last) ?? 0) + run);
+      // NaN (not judged yet) never equals `last`: each one lands here and is skipped.
+      run = Number.isNaN(score) ? 0 : 1;
+      last = score;
+      lastAdvisory = adv;
+    }
+  }
+  if (run > 0) tallies[lastAdvisory]!.set(last, (tallies[lastAdvisory]!.get(last) ?? 0) + run);
+
+  const byStatus = new Array<number>(2 * STATUSES.length).fill(0);
+  const byScore = new Map<number, number>();
+  tallies.forEach((tally, adv) => {
+    for (const [score, n] of tally) {
+      byStatus[adv * STATUSES.length + statusOf(score, h.options.thresholds)]! += n;
+      byScore.set(score, (byScore.get(score) ?? 0) + n);
+    }
+  });
+  const judged = byStatus.reduce((a, b) => a + b, 0);
+  const healthy = byStatus[HEALTHY]! + byStatus[STATUSES.length + HEALTHY]!;
+  return { byStatus, byScore, judged, healthy };
 }

@@ -29,7 +29,7 @@ import { checkSystemHealth } from '../health/system-health.js';
 import type { ActorTree } from './actor-tree.js';
 import { auditFields, authorized, isControlCommand, RequestError, runCommand } from './control.js';
 import { EquityCurve } from './equity-curve.js';
-import { createMetrics, type InspectorMetrics } from './metrics.js';
+import { createMetrics, type InspectorMetrics, type PerInstrument } from './metrics.js';
 import { buildPanels, featuresReport, ordersReport, positionsReport } from './panels.js';
 import { CONTROL_COMMANDS, DELTA_INTERVAL_MS, PANELS_INTERVAL_MS, RESYNC_BURST, RESYNC_REFILL_MS, type ClientMessage, type ServerMessage } from './protocol.js';
 
@@ -48,6 +48,8 @@ export interface InspectorServerOptions {
   readonly maxBodyBytes: number;
   /** Names besides the bound address, localhost and IP addresses that a request's Host may give (see hostAllowed). */
   readonly allowedHosts: readonly string[];
+  /** Which instruments get /metrics series of their own (default 'traded'). */
+  readonly perInstrument?: PerInstrument;
   /** Where the web page's files are (default: ./web beside this module). */
   readonly webDir?: string;
   /**
@@ -199,7 +201,7 @@ export class InspectorServer {
   url = '';
 
   private constructor(private readonly options: InspectorServerOptions) {
-    this.metrics = createMetrics({ bus: options.bus, services: options.services, actors: () => options.tree.actors() });
+    this.metrics = createMetrics({ bus: options.bus, services: options.services, actors: () => options.tree.actors(), perInstrument: options.perInstrument });
     this.web = loadWebFiles(options.webDir ?? WEB_DIR);
     this.sentSeq = options.tree.lastSeq;
     // Every handler of what a client sends is guarded: socket callbacks may

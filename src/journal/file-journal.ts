@@ -304,6 +304,7 @@ export class FileJournal implements Journal {
   private closing: Promise<void> | undefined;
   private readonly counts = { records: 0, batches: 0, bytes: 0 };
   private flushTime = 0;
+  private readonly flushListeners = new Set<(ms: number) => void>();
 
   private constructor(
     readonly path: string,
@@ -334,6 +335,12 @@ export class FileJournal implements Journal {
   /** Time spent writing and syncing the batches of `stats`, ms (over `stats.batches`: the mean flush). */
   get flushMs(): number {
     return this.flushTime;
+  }
+
+  /** Calls `listener` with the time each batch took to write and sync, ms (the inspector's latency histogram); returns the unsubscribe. */
+  onFlush(listener: (ms: number) => void): () => void {
+    this.flushListeners.add(listener);
+    return () => this.flushListeners.delete(listener);
   }
 
   append(record: LedgerRecord): Promise<number> {
@@ -435,8 +442,17 @@ export class FileJournal implements Journal {
     this.counts.records += batch.length;
     this.counts.batches++;
     this.counts.bytes += bytes.length;
-    this.flushTime += performance.now() - started;
+    const ms = performance.now() - started;
+    this.flushTime += ms;
     for (const pending of batch) pending.resolve(pending.seq);
+    for (const listener of this.flushListeners) {
+      try {
+        listener(ms);
+      } catch (error) {
+        // A listener's bug must not stall the journal: the next flush starts below.
+        this.log?.error({ file: this.path, err: error }, 'a journal flush listener threw');
+      }
+    }
     this.inFlight = undefined;
     this.kick();
   }
