@@ -5,6 +5,7 @@
 // build is never run: keel then runs the sources through tsx, as in development,
 // and says so in one line on stderr. KEEL_SOURCE=1 runs the sources without the
 // check or the line (development; `npm test` sets it when dist/ is stale).
+import module from 'node:module';
 import { fileURLToPath, URL } from 'node:url';
 import { buildState } from './build-state.js';
 
@@ -45,7 +46,11 @@ async function load() {
   if (process.env.KEEL_SOURCE !== '1') {
     const build = buildState(fileURLToPath(new URL('..', import.meta.url)));
     // A URL, not a literal path, so that typechecking bin/ does not pull in dist/.
-    if (build.current) return import(new URL('../dist/cli/main.js', import.meta.url).href);
+    if (build.current) {
+      // Node 22.1+ keeps V8's compiled code of every module between runs (Node 20 has no such cache).
+      module.enableCompileCache?.();
+      return import(new URL('../dist/cli/main.js', import.meta.url).href);
+    }
     process.stderr.write(`keel: ${build.reason}; running the sources through tsx (slower to start): npm run build to refresh dist/\n`);
   }
   const { register } = await import('tsx/esm/api');

