@@ -13,7 +13,11 @@
  *                two GBDT batches of 2,000 rows are kept in flight, in pools of
  *                2 and 1 workers and in-thread; while the real TieredPredictor
  *                (base tier: GBDT + LSTM) predicts frames of 500 and of 5,000
- *                instruments as fast as it goes; and idle
+ *                instruments as fast as it goes (each batch on the main thread
+ *                or in a worker as its measured cost says; the workers pack
+ *                their batches from the shared frame history); and idle
+ *   round trip   a 4-row batch, one at a time, to a worker and on the main
+ *                thread: what a small batch saves by not crossing threads
  *
  * Memory is the process's RSS (worker threads are part of it) from just
  * before an engine is created to the end of its first 100,000 rows.
@@ -29,7 +33,7 @@ import { TieredPredictor } from '../src/models/predictor.js';
 import { ModelRegistry } from '../src/models/registry.js';
 import { OnlineJumpModel, parseJumpModel } from '../src/models/sjm.js';
 import { select, simulateDataset, windows, type Dataset } from '../src/models/training-data.js';
-import { fmt, median, type BenchOptions } from './stats.js';
+import { fmt, median, percentile, type BenchOptions } from './stats.js';
 import type { FeatureFrame } from '../src/market/features.js';
 
 const ROWS = 100_000;
@@ -201,6 +205,8 @@ interface Load {
   run(until: number): Promise<number>;
   /** The predictor's: median ms a predict() call held the main thread in the last run. */
   callMs?(): number;
+  /** The predictor's: its batches in the last run, on the main thread / in the workers. */
+  split?(): string;
 }
 
 interface LoopDelay {
@@ -209,6 +215,7 @@ interface LoopDelay {
   readonly maxMs: number;
   readonly rowsPerSecond: number;
   readonly predictCallMs: number;
+  readonly split: string;
 }
 
 async function loopDelay(load: Load): Promise<LoopDelay> {
@@ -219,7 +226,7 @@ async function loopDelay(load: Load): Promise<LoopDelay> {
   const seconds = (performance.now() - started) / 1000;
   histogram.disable();
   const predictCallMs = load.callMs?.() ?? NaN;
-  return { p50Ms: histogram.percentile(50) / 1e6, p99Ms: histogram.percentile(99) / 1e6, maxMs: histogram.max / 1e6, rowsPerSecond: rows / seconds, predictCallMs };
+  return { p50Ms: histogram.percentile(50) / 1e6, p99Ms: histogram.percentile(99) / 1e6, maxMs: histogram.max / 1e6, rowsPerSecond: rows / seconds, predictCallMs, split: load.split?.() ?? '' };
 }
 
 const idle: Load = { name: 'idle', inWorkers: false, run: (until) => new Promise((resolve) => setTimeout(() => resolve(0), until - performance.now())) };
@@ -276,17 +283,21 @@ async function predictorLoad(pool: InferencePool, d: Dataset, instruments: numbe
   // The LSTM joins once every instrument has a full window of frames.
   for (let n = 0; n < 10; n++) await predictNext();
   if (!(await predictNext()).models[0]!.includes('lstm-base')) throw new Error('the LSTM is not serving after its window filled');
+  let split = '';
   // Two frames in flight, as the predictor actor allows by default.
   const run = async (until: number) => {
     const first = frames;
+    const { here, workers } = predictor.paths;
+    const before = [here.batches, workers.batches];
     callMs = [];
     const lane = async () => {
       while (performance.now() < until) await predictNext();
     };
     await Promise.all([lane(), lane()]);
+    split = `${fmt(here.batches - before[0]!)} / ${fmt(workers.batches - before[1]!)}`;
     return (frames - first) * 2 * instruments;
   };
-  return { name: `TieredPredictor, ${fmt(instruments)} instruments, pool of ${LOAD_WORKERS} workers`, inWorkers: true, rowsPerFrame: 2 * instruments, run, callMs: () => median(callMs) };
+  return { name: `TieredPredictor, ${fmt(instruments)} instruments, pool of ${LOAD_WORKERS} workers`, inWorkers: true, rowsPerFrame: 2 * instruments, run, callMs: () => median(callMs), split: () => split };
 }
 
 export async function modelsBench({ runs, progress }: BenchOptions) {
@@ -359,16 +370,58 @@ export async function modelsBench({ runs, progress }: BenchOptions) {
     }
     const loop = loads.map((load) => {
       const all = delays.get(load)!;
-      const of = (key: keyof LoopDelay) => median(all.map((x) => x[key]));
-      return { load, p50Ms: of('p50Ms'), p99Ms: of('p99Ms'), maxMs: of('maxMs'), rowsPerSecond: of('rowsPerSecond'), predictCallMs: of('predictCallMs') };
+      const of = (key: Exclude<keyof LoopDelay, 'split'>) => median(all.map((x) => x[key]));
+      return { load, p50Ms: of('p50Ms'), p99Ms: of('p99Ms'), maxMs: of('maxMs'), rowsPerSecond: of('rowsPerSecond'), predictCallMs: of('predictCallMs'), split: all.at(-1)!.split };
     });
     const p99 = (load: Load) => loop.find((l) => l.load === load)!.p99Ms;
-    const rows = { throughput, loop: loop.map(({ load, ...delay }) => ({ load: load.name, ...delay })), sizes, inThreadOverWorkersP99: p99(inThreadLoad) / p99(workers) };
+    progress('models: round trips of 4-row batches, to a worker and on the main thread');
+    const trips = [];
+    for (const e of engines) trips.push(await roundTrips(pool, e, runs));
+    const rows = { throughput, loop: loop.map(({ load, ...delay }) => ({ load: load.name, ...delay })), sizes, trips, inThreadOverWorkersP99: p99(inThreadLoad) / p99(workers) };
     const contrast = `Loop delay p99 in-thread / in the pool of ${LOAD_WORKERS} workers: ${times(rows.inThreadOverWorkersP99)}.`;
-    return { rows, table: [throughputTable(throughput), loopTable(loop), contrast, sizeTable(sizes)].join('\n\n') };
+    return { rows, table: [throughputTable(throughput), loopTable(loop), contrast, tripTable(trips), sizeTable(sizes)].join('\n\n') };
   } finally {
     await Promise.all([pool.close(), onePool.close(), gbdtSession.release(), lstmSession.release()]);
   }
+}
+
+/** Runs of a small batch, one at a time. */
+const TRIP_ROWS = 4;
+const TRIPS_PER_BLOCK = 200;
+
+interface Trips {
+  readonly engine: string;
+  readonly worker: { readonly p50Ms: number; readonly p99Ms: number };
+  readonly here: { readonly p50Ms: number; readonly p99Ms: number };
+  /** The pool's running mean of a worker run's time outside onnxruntime. */
+  readonly hopMs: number;
+}
+
+/** `runs` blocks each of 4-row batches to a worker and on the main thread, alternating; from run() to the result. */
+async function roundTrips(pool: InferencePool, e: OnnxEngine, runs: number): Promise<Trips> {
+  const [input, dims] = batchOf(e, 0, TRIP_ROWS);
+  const times = { worker: [] as number[], here: [] as number[] };
+  for (let block = 0; block < 2 * runs + 1; block++) {
+    for (const where of ['worker', 'here'] as const) {
+      for (let k = 0; k < TRIPS_PER_BLOCK; k++) {
+        const started = performance.now();
+        await pool.run(e.name, input, dims, where);
+        // The first block warms both up.
+        if (block > 0) times[where].push(performance.now() - started);
+      }
+    }
+  }
+  const spread = (xs: number[]) => ({ p50Ms: percentile(xs, 50), p99Ms: percentile(xs, 99) });
+  return { engine: e.name, worker: spread(times.worker), here: spread(times.here), hopMs: pool.hopMs };
+}
+
+function tripTable(trips: readonly Trips[]): string {
+  const us = (ms: number) => `${fmt(ms * 1000)} µs`;
+  return [
+    `| engine | ${TRIP_ROWS}-row batch, to a worker and back: p50 | p99 | on the main thread: p50 | p99 | worker p50 / main thread p50 | pool's hop estimate |`,
+    '|---|---|---|---|---|---|---|',
+    ...trips.map((t) => `| ${t.engine} | ${us(t.worker.p50Ms)} | ${us(t.worker.p99Ms)} | ${us(t.here.p50Ms)} | ${us(t.here.p99Ms)} | ${times(t.worker.p50Ms / t.here.p50Ms)} | ${us(t.hopMs)} |`),
+  ].join('\n');
 }
 
 function throughputTable(throughput: readonly Throughput[]): string {
@@ -387,8 +440,8 @@ function loopTable(loop: readonly ({ load: Load } & LoopDelay)[]): string {
   return [
     `| load | rows/s through the models | loop delay p50 | p99 | max | target p99 <= ${LOOP_TARGET_MS} ms |`,
     '|---|---|---|---|---|---|',
-    ...loop.map(({ load, p50Ms, p99Ms, maxMs, rowsPerSecond, predictCallMs }) => {
-      const frames = load.rowsPerFrame ? ` (${fmt(rowsPerSecond / load.rowsPerFrame, 1)} frames/s; predict() returns in ${fmt(predictCallMs, 1)} ms)` : '';
+    ...loop.map(({ load, p50Ms, p99Ms, maxMs, rowsPerSecond, predictCallMs, split }) => {
+      const frames = load.rowsPerFrame ? ` (${fmt(rowsPerSecond / load.rowsPerFrame, 1)} frames/s; predict() returns in ${fmt(predictCallMs, 2)} ms; batches on the main thread / in workers ${split})` : '';
       const rate = `${fmt(rowsPerSecond)}${frames}`;
       const target = !load.inWorkers ? 'contrast' : p99Ms <= LOOP_TARGET_MS ? 'met' : '**missed**';
       return `| ${load.name} | ${rate} | ${fmt(p50Ms, 2)} ms | ${fmt(p99Ms, 2)} ms | ${fmt(maxMs, 1)} ms | ${target} |`;

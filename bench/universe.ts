@@ -10,10 +10,12 @@
  *   health      FeatureHealth judging the 100 ms frame, then its data-age sweep
  *   regime      RegimeTracker: one online jump-model step per instrument
  *   prediction  TieredPredictor.predict on the 1 s frame, through the real
- *               InferencePool (worker threads) with the shipped demo models
- *               (GBDT + LSTM base tier, GBDT high-volatility specialist),
- *               until the predictions are back; "main thread" is the part
- *               of it that holds the event loop (routing, packing)
+ *               InferencePool with the shipped demo models (GBDT + LSTM base
+ *               tier, GBDT high-volatility specialist), each batch on the
+ *               main thread or in a worker as its measured cost says, until
+ *               the predictions are back; "main thread" is the part of it
+ *               that holds the event loop (history, routing, sending; the
+ *               workers pack their batches from shared memory)
  *
  * Every instrument here has a full book (the simulator's market at the
  * config's synthetic rate, 5 events a second each, through keel's books and
@@ -182,11 +184,12 @@ async function universeCycles(n: number, runs: number, progress: (line: string) 
     width: engine.width,
   });
 
-  const pool = await InferencePool.start({ workers: s.predictor.workers, timeoutMs: s.predictor.timeoutMs });
+  // As the predictor actor starts it: workers only as the load asks.
+  const pool = await InferencePool.start({ workers: s.predictor.workers, minWorkers: 0, timeoutMs: s.predictor.timeoutMs });
   try {
     const registry = new ModelRegistry(pool, engine.schema, log, { latencyBudgetMs: s.predictor.latencyBudgetMs, maxWindow: s.predictor.historyFrames });
     const tiers = { base: s.predictor.base, sectors: s.predictor.sectors, sectorCacheSize: s.predictor.sectorCacheSize, highVol: s.predictor.highVol };
-    const predictor = new TieredPredictor(registry, engine.schema, symbols, { tiers, historyFrames: s.predictor.historyFrames }, log, () => performance.now());
+    const predictor = new TieredPredictor(registry, engine.schema, symbols, { tiers, historyFrames: s.predictor.historyFrames, inThreadMaxMs: s.predictor.inThreadMaxMs }, log, () => performance.now());
     await predictor.start();
 
     let t = 0;

@@ -1,6 +1,10 @@
 /**
- * predictor: the tiered ensemble of ONNX models, run in worker threads on
- * every features frame of its clock. Publishes (retained) each frame's
+ * predictor: the tiered ensemble of ONNX models, run on every features frame
+ * of its clock: each batch on the main thread when it is cheap enough
+ * (`inThreadMaxMs` for a frame's batches together), else in a worker thread.
+ * Workers start as they are needed, up to `workers`: none while every batch
+ * runs on the main thread (a few instruments), one from the start when a
+ * frame of the whole universe could cost more. Publishes (retained) each frame's
  * predictions on `predictions`, with the tier and model versions that served
  * each instrument and the batch latency. The registry (swap, rollback,
  * shadow, promote) and the serving status are the `predictor` service.
@@ -16,7 +20,7 @@
  */
 import { z } from 'zod';
 import { InferencePool } from '../models/inference/pool.js';
-import { TieredPredictor, unavailableFault, type PredictionFrame, type PredictorStatus } from '../models/predictor.js';
+import { DEFAULT_IN_THREAD_MAX_MS, TieredPredictor, unavailableFault, type PredictionFrame, type PredictorStatus } from '../models/predictor.js';
 import { ModelRegistry } from '../models/registry.js';
 import type { UnavailableModel } from '../models/tiers.js';
 import { PermanentFailure } from '../supervision/permanent.js';
@@ -30,7 +34,10 @@ export const predictorSettings = z
   .object({
     /** The features clock the models were trained on, ms. */
     intervalMs: z.number().int().positive().default(1_000),
-    workers: z.number().int().min(1).max(32).default(2),
+    /** Most worker threads; 0 runs every batch on the main thread, whatever it costs. */
+    workers: z.number().int().min(0).max(32).default(2),
+    /** A frame's batches run on the main thread while their estimated time adds up to no more than this, ms. */
+    inThreadMaxMs: z.number().min(0).default(DEFAULT_IN_THREAD_MAX_MS),
     /** A batch not answered within this is a fault of its model, ms. */
     timeoutMs: z.number().int().positive().default(1_000),
     /** A candidate whose golden batch is slower than this is refused, ms. */
@@ -64,13 +71,13 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
   const { bus, clock, log, settings } = ctx;
   const engine = ctx.need('featureEngine');
   const { symbols } = ctx.need('instruments');
-  const pool = await InferencePool.start({ workers: settings.workers, timeoutMs: settings.timeoutMs });
+  const pool = await InferencePool.start({ workers: settings.workers, minWorkers: 0, timeoutMs: settings.timeoutMs });
   let status: PredictorStatus;
   try {
     const registry = new ModelRegistry(pool, engine.schema, log, { latencyBudgetMs: settings.latencyBudgetMs, maxWindow: settings.historyFrames });
     registry.onSwap((event) => bus.publish(MODEL_SWAP_TOPIC, event));
     const tiers = { base: settings.base, sectors: settings.sectors, sectorCacheSize: settings.sectorCacheSize, highVol: settings.highVol };
-    const predictor = new TieredPredictor(registry, engine.schema, symbols, { tiers, historyFrames: settings.historyFrames }, log, () => clock.now());
+    const predictor = new TieredPredictor(registry, engine.schema, symbols, { tiers, historyFrames: settings.historyFrames, inThreadMaxMs: settings.inThreadMaxMs }, log, () => clock.now());
     await predictor.start();
     if (registry.slotNames().length === 0) throw nothingServes(predictor.tiers.unavailable, ctx.id);
     // A refused candidate is logged by the registry; the live models serve regardless.
@@ -129,8 +136,9 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
   const unsubscribe = bus.subscribe(FEATURES_TOPIC, onFrame);
   ctx.provide('predictor', status);
   const slots = status.registry.slotNames().map((s) => `${s}=${status.registry.live(s).id}`);
-  if (standing.length === 0) log.info({ slots, workers: settings.workers }, 'predictor serving');
-  else log.warn({ slots, workers: settings.workers, notServing: standing }, `predictor serving DEGRADED: ${slots.join(', ')}; not serving: ${status.unavailable.map((u) => u.slot).join(', ')}`);
+  const workers = pool.size;
+  if (standing.length === 0) log.info({ slots, workers }, 'predictor serving');
+  else log.warn({ slots, workers, notServing: standing }, `predictor serving DEGRADED: ${slots.join(', ')}; not serving: ${status.unavailable.map((u) => u.slot).join(', ')}`);
   return {
     async stop() {
       stopped = true;

@@ -1,19 +1,29 @@
 /**
  * The tiered ensemble: for each feature frame, every warm instrument is
  * routed to a tier, and each tier's members run once for all of their
- * instruments as one batch in the workers. An instrument's prediction is
- * the mean of its tier's members that answered. The main thread only packs
- * typed arrays and reads results: it never waits on inference.
+ * instruments as one batch. An instrument's prediction is the mean of its
+ * tier's members that answered.
+ *
+ * Where each batch runs is chosen per frame from what it costs, as the pool
+ * measured it on the model's earlier batches: batches whose estimated time
+ * adds up to no more than `inThreadMaxMs` run on the main thread, where a
+ * few rows take tens of microseconds and the trip to a worker would take
+ * longer; the rest go to the workers, which pack their rows themselves from
+ * the frame history in shared memory. So the main thread never packs nor
+ * waits on a large batch, and a small one never crosses threads. Both
+ * places pack and run the same way: a batch gives the same predictions on
+ * either.
  *
  * Sequence models (window > 1) read the last `window` frames of an
- * instrument, kept in a ring per instrument; an instrument enters their
- * batch once it has been warm for that many frames in a row.
+ * instrument (FrameHistory); an instrument enters their batch once it has
+ * been warm for that many frames in a row.
  */
 import type { Logger } from 'pino';
 import type { FeatureFrame, FeatureSchema } from '../market/features.js';
-import type { InferenceResult } from './inference/pool.js';
+import { FrameHistory } from './inference/history.js';
+import type { FrameResult, Where } from './inference/pool.js';
 import type { ModelRegistry, ServingModel } from './registry.js';
-import { Tiers, type TierConfig, type UnavailableModel } from './tiers.js';
+import { tierOf, Tiers, type TierConfig, type UnavailableModel } from './tiers.js';
 
 /** One frame's predictions. A fresh object per frame: consumers may keep it. */
 export interface PredictionFrame {
@@ -38,28 +48,44 @@ export interface PredictorOptions {
   readonly tiers: TierConfig;
   /** Frames of history kept per instrument for sequence models (the registry refuses a longer window). */
   readonly historyFrames: number;
+  /**
+   * A frame's batches run on the main thread while their estimated time adds
+   * up to no more than this, ms; the rest go to the workers. Infinity runs
+   * everything here (as does a pool without workers).
+   */
+  readonly inThreadMaxMs?: number;
 }
+
+/**
+ * 1 ms: a frame of a few instruments through three small models costs 0.1 to
+ * 0.3 ms on the main thread, while the trip to a worker and back alone took
+ * 0.15 ms at the median and 1.5 to 5 ms at p99 on two busy cores (bench
+ * models, round trips): below a millisecond the main thread answers sooner,
+ * and a millisecond is a fifth of the event loop's 5 ms p99 budget. With 0.2
+ * ms, the third model of such a frame went to a worker and the frame waited
+ * for it (bench pipeline).
+ */
+export const DEFAULT_IN_THREAD_MAX_MS = 1;
 
 /** A stable pseudo-random share per instrument, so a shadow sees the same instruments every frame. */
 export const shadowShare = (instrument: number) => (Math.imul(instrument + 1, 2654435761) >>> 0) / 2 ** 32;
 
-/** What packing a model's rows needs, made once per model: its standardisation as multiply-adds, and a buffer to pack into. */
-interface Packing {
-  readonly mean: Float64Array;
-  readonly scale: Float64Array;
-  /** A buffer no batch holds: the last one the workers handed back (none while every one is out). */
-  free: ArrayBuffer | undefined;
+/** Batches and rows run on one side, and the largest batch. */
+export interface PathCount {
+  batches: number;
+  rows: number;
+  maxRows: number;
 }
 
 export class TieredPredictor {
   readonly tiers: Tiers;
+  /** Every frame's features, in shared memory for the workers to pack from. */
+  readonly history: FrameHistory;
+  /** Where batches ran, shadows included: on the main thread, in the workers. */
+  readonly paths: { readonly here: PathCount; readonly workers: PathCount } = { here: { batches: 0, rows: 0, maxRows: 0 }, workers: { batches: 0, rows: 0, maxRows: 0 } };
   private readonly width: number;
-  private readonly history: Float64Array;
-  /** Next ring row per instrument, and consecutive warm frames. */
-  private readonly head: Int32Array;
-  private readonly streak: Int32Array;
   private readonly volatilityColumn: number;
-  private readonly packings = new WeakMap<ServingModel, Packing>();
+  private readonly inThreadMaxMs: number;
   // Scratch of combine(), which runs whole between two awaits.
   private readonly sum: Float64Array;
   private readonly count: Int32Array;
@@ -70,24 +96,38 @@ export class TieredPredictor {
     private readonly registry: ModelRegistry,
     schema: FeatureSchema,
     private readonly symbols: readonly string[],
-    private readonly options: PredictorOptions,
+    options: PredictorOptions,
     log: Logger,
     private readonly now: () => number,
   ) {
     this.width = schema.features.length;
-    this.history = new Float64Array(symbols.length * options.historyFrames * this.width);
-    this.head = new Int32Array(symbols.length);
-    this.streak = new Int32Array(symbols.length);
+    this.history = new FrameHistory(symbols.length, this.width, options.historyFrames);
     this.sum = new Float64Array(symbols.length);
     this.count = new Int32Array(symbols.length);
+    this.inThreadMaxMs = options.inThreadMaxMs ?? DEFAULT_IN_THREAD_MAX_MS;
+    if (!(this.inThreadMaxMs >= 0)) throw new Error(`inThreadMaxMs must be 0 or more, not ${options.inThreadMaxMs}`);
     const hv = options.tiers.highVol;
     this.volatilityColumn = hv ? schema.features.indexOf(hv.feature) : -1;
     if (hv && this.volatilityColumn < 0) throw new Error(`high-volatility tier reads ${hv.feature}, which the live features do not have (live: ${schema.features.join(', ')})`);
     this.tiers = new Tiers(options.tiers, symbols, registry, log);
   }
 
+  /**
+   * Loads the start tiers, then makes sure a worker is ready if a frame of
+   * the whole universe could cost more than the main thread may spend (the
+   * golden runs measured the models): a tier's members all on every
+   * instrument. A daemon whose batches all run here starts no worker at all.
+   */
   async start(): Promise<void> {
     await this.tiers.start();
+    const { pool } = this.registry;
+    if (pool.maxWorkers === 0 || this.inThreadMaxMs === Infinity) return;
+    const byTier = new Map<string, number>();
+    for (const slot of this.registry.slotNames()) {
+      const t = tierOf(slot) ?? slot;
+      byTier.set(t, (byTier.get(t) ?? 0) + pool.costOf(this.registry.live(slot).key, this.symbols.length));
+    }
+    if (Math.max(0, ...byTier.values()) > this.inThreadMaxMs) await pool.grow(1);
   }
 
   /**
@@ -110,16 +150,25 @@ export class TieredPredictor {
       if (!list) byTier.set(t, (list = []));
       list.push(i);
     }
-    // Every batch is packed now, from this frame, with the live model of the moment.
+    // Every batch is made now, from this frame, with the live model of the moment; the cheap ones run here.
+    const { pool } = this.registry;
+    let budget = pool.maxWorkers === 0 ? Infinity : this.inThreadMaxMs;
     const runs: Promise<MemberResult>[] = [];
+    const plan = (slot: string, model: ServingModel, instruments: readonly number[], shadow: boolean) => {
+      const ready = this.ready(instruments, model.window);
+      const cost = pool.costOf(model.key, ready.length);
+      const here = cost <= budget;
+      if (here) budget -= cost;
+      runs.push(this.runMember(slot, model, ready, shadow, here ? 'here' : 'worker'));
+    };
     for (const [t, instruments] of byTier) {
       for (const slot of this.tiers.members(t)) {
         if (!this.registry.has(slot)) continue;
-        runs.push(this.runMember(slot, this.registry.live(slot), instruments, false));
+        plan(slot, this.registry.live(slot), instruments, false);
         const shadow = this.registry.shadowOf(slot);
         if (shadow) {
           const share = instruments.filter((i) => shadowShare(i) < shadow.stats.share);
-          if (share.length > 0) runs.push(this.runMember(slot, shadow.model, share, true));
+          if (share.length > 0) plan(slot, shadow.model, share, true);
         }
       }
     }
@@ -128,105 +177,33 @@ export class TieredPredictor {
 
   /** Adds a frame to every instrument's history. */
   observe(frame: FeatureFrame): void {
-    const w = this.width;
-    const depth = this.options.historyFrames;
-    const { history } = this;
-    const values = frame.values;
-    for (let i = 0; i < this.symbols.length; i++) {
-      if (!frame.warm[i]) {
-        this.streak[i] = 0;
-        continue;
-      }
-      const row = this.head[i]!;
-      // A plain loop: a subarray view per instrument per frame is garbage at thousands of instruments.
-      const from = i * w;
-      const to = (i * depth + row) * w;
-      for (let c = 0; c < w; c++) history[to + c] = values[from + c]!;
-      this.head[i] = (row + 1) % depth;
-      this.streak[i] = Math.min(this.streak[i]! + 1, depth);
-    }
+    this.history.observe(frame.values, frame.warm);
   }
 
-  private async runMember(slot: string, model: ServingModel, instruments: readonly number[], shadow: boolean): Promise<MemberResult> {
-    const { input, ready } = this.pack(model, instruments);
-    const member = { slot, model, instruments: ready, shadow };
-    if (ready.length === 0) {
-      this.giveBack(model, input);
-      return { ...member, values: undefined };
-    }
+  /** The instruments warm for the model's whole window. */
+  private ready(instruments: readonly number[], window: number): Int32Array {
+    const { streak } = this.history;
+    let k = 0;
+    for (const i of instruments) if (streak[i]! >= window) k++;
+    const ready = new Int32Array(k);
+    k = 0;
+    for (const i of instruments) if (streak[i]! >= window) ready[k++] = i;
+    return ready;
+  }
+
+  private async runMember(slot: string, model: ServingModel, instruments: Int32Array, shadow: boolean, where: Where): Promise<MemberResult> {
+    const member = { slot, model, shadow };
+    if (instruments.length === 0) return { ...member, instruments, values: undefined };
     try {
-      const result = await this.registry.run(model, input, ready.length);
-      if (result.input) this.giveBack(model, result.input);
-      return { ...member, values: result.outputs[model.manifest.outputs[0]!]!, result };
+      const result = await this.registry.runFrame(model, this.history, instruments, where);
+      const path = result.worker < 0 ? this.paths.here : this.paths.workers;
+      path.batches++;
+      path.rows += result.rows.length;
+      path.maxRows = Math.max(path.maxRows, result.rows.length);
+      return { ...member, instruments: result.rows, values: result.outputs[model.manifest.outputs[0]!], result };
     } catch (err) {
-      return { ...member, values: undefined, fault: `${model.id}: ${(err as Error).message}` };
+      return { ...member, instruments, values: undefined, fault: `${model.id}: ${(err as Error).message}` };
     }
-  }
-
-  /**
-   * The model's input rows, one per instrument with a full window: its
-   * columns, oldest frame first, standardised as its manifest says. A row
-   * with a non-finite value is dropped: it would make onnxruntime's whole
-   * batch non-finite, so that instrument sits this frame out alone.
-   */
-  private pack(model: ServingModel, instruments: readonly number[]): { input: Float32Array; ready: number[] } {
-    const cols = model.columns;
-    const f = cols.length;
-    const win = model.window;
-    const depth = this.options.historyFrames;
-    const packing = this.packingOf(model);
-    const { mean, scale } = packing;
-    const bytes = instruments.length * win * f * Float32Array.BYTES_PER_ELEMENT;
-    // The buffer the workers last handed back; a new one only when it is out with a batch, or too small.
-    const buffer = packing.free !== undefined && packing.free.byteLength >= bytes ? packing.free : new ArrayBuffer(bytes);
-    packing.free = undefined;
-    const out = new Float32Array(buffer);
-    const { history, head, streak, width } = this;
-    const ready: number[] = [];
-    let o = 0;
-    for (let n = 0; n < instruments.length; n++) {
-      const i = instruments[n]!;
-      if (streak[i]! < win) continue;
-      const start = o;
-      let finite = true;
-      for (let step = win; step >= 1 && finite; step--) {
-        const base = (i * depth + ((head[i]! - step + depth) % depth)) * width;
-        for (let c = 0; c < f; c++) {
-          const x = history[base + cols[c]!]!;
-          // x - x is 0 for a finite x only: NaN and ±Infinity give NaN.
-          if (x - x !== 0) {
-            finite = false;
-            break;
-          }
-          out[o++] = (x - mean[c]!) * scale[c]!;
-        }
-      }
-      if (finite) ready.push(i);
-      else o = start;
-    }
-    // Exactly the rows packed (level-1 instruments drop out here); the pool moves the whole buffer to a worker and back.
-    return { input: out.subarray(0, o), ready };
-  }
-
-  /** A buffer back from the workers (or never sent) becomes the one the model's next batch is packed into. */
-  private giveBack(model: ServingModel, input: Float32Array): void {
-    const packing = this.packingOf(model);
-    if (packing.free === undefined || packing.free.byteLength < input.buffer.byteLength) packing.free = input.buffer as ArrayBuffer;
-  }
-
-  private packingOf(model: ServingModel): Packing {
-    let packing = this.packings.get(model);
-    if (!packing) {
-      const f = model.columns.length;
-      const std = model.manifest.input.standardize;
-      packing = {
-        mean: Float64Array.from({ length: f }, (_, c) => (std ? std.mean[c]! : 0)),
-        scale: Float64Array.from({ length: f }, (_, c) => (std ? 1 / std.std[c]! : 1)),
-        free: undefined,
-      };
-      this.packings.set(model, packing);
-    }
-    return packing;
   }
 
   private combine(frameAt: number, tier: string[], results: MemberResult[]): PredictionFrame {
@@ -309,9 +286,10 @@ export class TieredPredictor {
 interface MemberResult {
   readonly slot: string;
   readonly model: ServingModel;
-  readonly instruments: readonly number[];
+  /** The instruments of the batch's rows: row k of `values` is instruments[k]'s. */
+  readonly instruments: Int32Array;
   readonly values: Float32Array | undefined;
-  readonly result?: InferenceResult;
+  readonly result?: FrameResult;
   readonly fault?: string;
   readonly shadow: boolean;
 }

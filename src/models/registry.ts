@@ -3,7 +3,8 @@
  * role such as `base/gbdt` or `high_vol/gbdt`), each with its live model,
  * the one before it for rollback, and optionally a shadow candidate.
  *
- * A candidate is loaded into the workers and validated before it can serve:
+ * A candidate is loaded into the pool (the main thread and every worker)
+ * and validated before it can serve:
  * manifest against the live feature schema, file checksum, golden inputs
  * giving finite outputs of the right shape (and the values the manifest
  * recorded), and a latency budget. Only then does it replace the live model,
@@ -20,7 +21,8 @@
  */
 import type { Logger } from 'pino';
 import type { FeatureSchema } from '../market/features.js';
-import { InferenceError, type InferencePool } from './inference/pool.js';
+import type { FrameHistory } from './inference/history.js';
+import { InferenceError, type FrameResult, type InferencePool, type InferenceResult, type Packing, type Where } from './inference/pool.js';
 import { inputColumns, loadModelSource, ModelRefused, type Manifest } from './manifest.js';
 import { modelFamily } from './onnx/family.js';
 import { tierOf } from './tiers.js';
@@ -37,6 +39,8 @@ export interface ServingModel {
   /** Live-schema column of each input feature, in input order. */
   readonly columns: Int32Array;
   readonly window: number;
+  /** How its rows are packed from the live features: its columns, standardisation and window. */
+  readonly packing: Packing;
 }
 
 export interface ShadowStats {
@@ -85,6 +89,9 @@ export interface RegistryOptions {
 
 export type SwapEvent = { readonly slot: string; readonly action: 'install' | 'swap' | 'rollback' | 'promote' | 'shadow' | 'refused'; readonly from?: string; readonly to?: string; readonly reason?: string };
 
+/** Timed golden runs after the first (see goldenRun). */
+const GOLDEN_TIMED_RUNS = 3;
+
 /** Loads ever made in this process: pool keys stay unique even across registries sharing a pool. */
 let loads = 0;
 
@@ -96,7 +103,8 @@ export class ModelRegistry {
   private readonly listeners: ((event: SwapEvent) => void)[] = [];
 
   constructor(
-    private readonly pool: InferencePool,
+    /** Where the models run; the predictor asks it what a batch costs. */
+    readonly pool: InferencePool,
     private readonly schema: FeatureSchema,
     private readonly log: Logger,
     private readonly options: RegistryOptions,
@@ -138,16 +146,23 @@ export class ModelRegistry {
     }
     const id = `${manifest.name}@${manifest.version}`;
     const key = `${id}#${++loads}`;
+    const std = manifest.input.standardize;
+    const packing: Packing = {
+      columns,
+      mean: Float64Array.from(columns, (_, c) => (std ? std.mean[c]! : 0)),
+      scale: Float64Array.from(columns, (_, c) => (std ? 1 / std.std[c]! : 1)),
+      window: manifest.input.window,
+    };
     let info;
     try {
-      info = await this.pool.load(key, source.bytes);
+      info = await this.pool.load(key, source.bytes, packing);
     } catch (err) {
       // onnxruntime refusing the file stays so; a pool closing or a worker dying meanwhile may not.
       const passing = err instanceof InferenceError && err.kind !== 'load';
       throw new ModelRefused(manifestPath, `onnxruntime cannot load ${manifest.file}: ${(err as Error).message}`, passing);
     }
     try {
-      const model: ServingModel = { id, manifest, manifestPath, family: familyOf(source.bytes, manifestPath), key, columns, window: manifest.input.window };
+      const model: ServingModel = { id, manifest, manifestPath, family: familyOf(source.bytes, manifestPath), key, columns, window: manifest.input.window, packing };
       if (!info.inputNames.includes(manifest.input.name)) throw new ModelRefused(manifestPath, `the file's inputs are ${info.inputNames.join(', ')}; the manifest names ${manifest.input.name}`);
       const missing = manifest.outputs.filter((o) => !info.outputNames.includes(o));
       if (missing.length > 0) throw new ModelRefused(manifestPath, `the file has no output ${missing.join(', ')} (it has ${info.outputNames.join(', ')})`);
@@ -159,7 +174,14 @@ export class ModelRegistry {
     }
   }
 
-  /** Runs the manifest's golden inputs: finite outputs of the right shape, the recorded values, within the latency budget. */
+  /**
+   * Runs the manifest's golden inputs: finite outputs of the right shape, the
+   * recorded values, within the latency budget. On the main thread (a handful
+   * of rows), 1 + GOLDEN_TIMED_RUNS times: onnxruntime sets up on a session's
+   * first run; the fastest of the others is the model's time (a busy machine
+   * may deschedule the thread in any one run), and they tell the pool what
+   * the model costs before any frame decides where to run it.
+   */
   private async goldenRun(model: ServingModel): Promise<void> {
     const { manifest, manifestPath } = model;
     const golden = manifest.golden;
@@ -170,15 +192,29 @@ export class ModelRegistry {
     const std = manifest.input.standardize;
     // Golden rows are raw features: keel scales them as it scales live rows.
     const input = Float32Array.from(golden.input, (x, i) => (std ? (x - std.mean[i % f]!) / std.std[i % f]! : x));
-    let result;
+    let fastest = Infinity;
     try {
-      result = await this.run(model, input, rows);
+      for (let k = 0; k <= GOLDEN_TIMED_RUNS; k++) {
+        const run = await this.run(model, input, rows, 'here');
+        this.check(model, run, rows);
+        if (k > 0) fastest = Math.min(fastest, run.totalMs);
+      }
     } catch (err) {
+      if (err instanceof ModelRefused) throw err;
       const kind = err instanceof InferenceError ? ` (${err.kind})` : '';
-      // Non-finite answers to the golden rows are the file's; a timeout or a dead worker may pass.
-      const passing = err instanceof InferenceError && err.kind !== 'non-finite';
+      // On the main thread onnxruntime's refusal or non-finite answers are the file's; only a closing pool may pass.
+      const passing = err instanceof InferenceError && err.kind === 'closed';
       throw new ModelRefused(manifestPath, `golden inputs failed${kind}: ${(err as Error).message}`, passing);
     }
+    if (fastest > this.options.latencyBudgetMs) {
+      throw new ModelRefused(manifestPath, `golden batch took ${fastest.toFixed(1)} ms, over the ${this.options.latencyBudgetMs} ms budget`, true);
+    }
+  }
+
+  /** The golden run's answer against the manifest's recorded outputs. */
+  private check(model: ServingModel, result: InferenceResult, rows: number): void {
+    const { manifest, manifestPath } = model;
+    const golden = manifest.golden!;
     const out = result.outputs[manifest.outputs[0]!]!;
     if (out.length !== rows) throw new ModelRefused(manifestPath, `golden inputs gave ${out.length} values for ${rows} rows: ${manifest.outputs[0]} must be [N, 1]`);
     if (golden.output.length !== rows) throw new ModelRefused(manifestPath, `golden has ${rows} input rows but ${golden.output.length} outputs`);
@@ -187,9 +223,6 @@ export class ModelRegistry {
       if (Math.abs(out[i]! - golden.output[i]!) > tolerance * Math.max(1, Math.abs(golden.output[i]!))) {
         throw new ModelRefused(manifestPath, `golden row ${i} gave ${out[i]}, the manifest recorded ${golden.output[i]}: the file is not the model the manifest describes`);
       }
-    }
-    if (result.totalMs > this.options.latencyBudgetMs) {
-      throw new ModelRefused(manifestPath, `golden batch took ${result.totalMs.toFixed(1)} ms, over the ${this.options.latencyBudgetMs} ms budget`, true);
     }
   }
 
@@ -294,14 +327,23 @@ export class ModelRegistry {
   }
 
   /**
-   * Runs a batch on a model; the registry counts it so a model retired
-   * meanwhile is unloaded only after its last run returns.
+   * Runs a batch of packed rows on a model; the registry counts it so a model
+   * retired meanwhile is unloaded only after its last run returns.
    */
-  async run(model: ServingModel, input: Float32Array, rows: number) {
+  run(model: ServingModel, input: Float32Array, rows: number, where: Where = 'worker'): Promise<InferenceResult> {
     const dims = model.window > 1 ? [rows, model.window, model.columns.length] : [rows, model.columns.length];
+    return this.counted(model, this.pool.run(model.key, input, dims, where));
+  }
+
+  /** Runs a model on the history's latest frame for `instruments`, packed where it runs (see InferencePool.runFrame). */
+  runFrame(model: ServingModel, history: FrameHistory, instruments: Int32Array, where: Where): Promise<FrameResult> {
+    return this.counted(model, this.pool.runFrame(model.key, history, instruments, where));
+  }
+
+  private async counted<T>(model: ServingModel, run: Promise<T>): Promise<T> {
     this.inFlight.set(model.key, (this.inFlight.get(model.key) ?? 0) + 1);
     try {
-      return await this.pool.run(model.key, input, dims);
+      return await run;
     } finally {
       const left = this.inFlight.get(model.key)! - 1;
       if (left > 0) this.inFlight.set(model.key, left);
