@@ -12,6 +12,7 @@ import { ingestBench } from './ingest.js';
 import { inspectorBench } from './inspector.js';
 import { ledgerBench } from './ledger.js';
 import { modelsBench } from './models.js';
+import { optionsBench } from './options.js';
 import { pipelineBench } from './pipeline.js';
 import { replayBench } from './replay.js';
 import { startupBench } from './startup.js';
@@ -28,6 +29,7 @@ const benches = {
   pipeline: pipelineBench,
   replay: replayBench,
   universe: universeBench,
+  options: optionsBench,
 } as const;
 
 const HELP = `Usage: npm run bench -- [NAME ...] [--runs N]

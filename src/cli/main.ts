@@ -15,6 +15,7 @@ import { TwsSimulator } from '../sim/server.js';
 import { doctorCommand } from './doctor.js';
 import { inspectCommand } from './inspect.js';
 import { journalCommands } from './journal.js';
+import { optionsCommands } from './options.js';
 import { replayCommand } from './replay.js';
 import { sjmCommands } from './sjm.js';
 
@@ -149,6 +150,7 @@ dependencies and dependency cycles. Prints the start levels when it is good.`,
   replay: replayCommand,
   ...sjmCommands,
   ...journalCommands,
+  ...optionsCommands,
 };
 
 function generalHelp(): string {
