@@ -6,8 +6,9 @@
  *
  * - throughput: a 1,000,000-row tape of the simulated market (4 instruments,
  *   about 77 s of market), median of runs in this process;
- * - memory: a 10,000,000-row tape replayed in a fresh process, its RSS read
- *   when 1 M rows are through and at the end, and its peak RSS.
+ * - memory: `keel replay` of a 10,000,000-row tape in a fresh process over
+ *   the build in dist/, its peak RSS with keel's node flags and without,
+ *   against the 1 M-row tape's; and where it goes (bench/replay-memory.js).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,23 +19,64 @@ import { createLogger } from '../src/log.js';
 import { openRecording } from '../src/replay/recording.js';
 import { replay, type ReplaySummary } from '../src/replay/replay.js';
 import { writeMarketTape } from '../src/sim/tape.js';
-import { runScript } from '../test/support/process.js';
+import { buildState } from '../bin/build-state.js';
+import { keelNodeFlags, runNode, type Running } from '../test/support/process.js';
 import { fmt, median, type BenchOptions } from './stats.js';
 
 const THROUGHPUT_ROWS = 1_000_000;
 const MEMORY_ROWS = 10_000_000;
 const TAPE = { seed: 3, instruments: 4, updatesPerSecond: 1_000 } as const;
 
-/** What the memory child prints as its last line. */
-export interface MemoryReport {
+/** What bench/replay-memory.js prints: RSS by stage, bytes. */
+interface MemoryStages {
   readonly rows: number;
-  readonly rssAt1M: number;
-  readonly rssAtEnd: number;
-  readonly peakRss: number;
-  readonly wallMs: number;
+  readonly node: number;
+  readonly modules: number;
+  readonly running: number;
+  readonly threadsRunning: number;
+  readonly peak: number;
+  readonly end: number;
+  readonly heapTotal: number;
+  readonly heapUsed: number;
+  readonly external: number;
+  readonly newSpace: number;
+  readonly oldSpace: number;
 }
 
-export async function replayOnce(path: string, onProgress?: (rows: number) => void): Promise<ReplaySummary> {
+/** Runs a child to its end and parses its last stdout line as JSON. */
+async function lastLine<T>(child: Running, what: string): Promise<T> {
+  const code = await child.exited;
+  await new Promise((r) => setImmediate(r));
+  if (code !== 0) throw new Error(`${what} failed (${code}): ${child.stderr.join('\n')}`);
+  const fellBack = child.stderr.find((l) => l.includes('running the sources through tsx'));
+  if (fellBack) throw new Error(`${what} ran the sources, not the build (${fellBack}): npm run build, and run it again`);
+  return JSON.parse(child.stdout.filter((l) => l.trim()).join('\n').replace(/^[^{]*/, '')) as T;
+}
+
+/**
+ * Memory, each in a fresh process over the build in dist/: \`keel replay\` as a
+ * user runs it (bin/keel.js with its #! flags) on the 10 M and the 1 M tape,
+ * the same without the flags (V8's default young generation), and the probe
+ * of where the memory goes.
+ */
+async function memoryRuns(small: string, big: string, progress: (line: string) => void) {
+  const state = buildState('.');
+  if (!state.current) throw new Error(`replay bench: the memory runs measure the build, and ${state.reason}: npm run build first`);
+  const keelReplay = async (flags: string[], tape: string, what: string) => {
+    progress(`replay: ${what}`);
+    const summary = await lastLine<ReplaySummary>(runNode(flags, 'bin/keel.js', ['replay', tape, '--json']), what);
+    if (summary.rows !== (tape === big ? MEMORY_ROWS : THROUGHPUT_ROWS)) throw new Error(`${what} saw ${summary.rows} rows`);
+    return summary;
+  };
+  const keel = await keelReplay(keelNodeFlags(), big, 'keel replay of 10 M rows, for its peak RSS');
+  const v8Default = await keelReplay([], big, 'the same with V8\'s default young generation');
+  const short = await keelReplay(keelNodeFlags(), small, 'keel replay of 1 M rows');
+  progress('replay: where the memory goes (bench/replay-memory.js)');
+  const stages = await lastLine<MemoryStages>(runNode(keelNodeFlags(), 'bench/replay-memory.js', [big]), 'the memory probe');
+  return { keel, v8Default, short, stages };
+}
+
+export async function replayOnce(path: string): Promise<ReplaySummary> {
   const dir = mkdtempSync(join(tmpdir(), 'keel-bench-replay-'));
   try {
     return await replay({
@@ -43,8 +85,6 @@ export async function replayOnce(path: string, onProgress?: (rows: number) => vo
       speed: Infinity,
       journalPath: join(dir, 'journal.keel'),
       log: createLogger({ level: 'error', destination: new Writable({ write: (_c, _e, done) => done() }) }),
-      onProgress: onProgress && ((p) => onProgress(p.rows)),
-      progressMs: 50,
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -70,27 +110,33 @@ export async function replayBench({ runs, progress }: BenchOptions) {
     const big = join(dir, '10m.keelrec');
     progress(`replay: writing a ${fmt(MEMORY_ROWS)}-row tape`);
     const bigTape = await writeMarketTape(big, { ...TAPE, rows: MEMORY_ROWS, onProgress: (n) => n % 2_000_000 === 0 && progress(`replay: ${fmt(n)} rows written`) });
-    progress('replay: replaying it in a fresh process for memory');
-    const child = runScript('bench/replay-memory.ts', [big]);
-    const code = await child.exited;
-    await new Promise((r) => setImmediate(r));
-    if (code !== 0) throw new Error(`the memory run failed (${code}): ${child.stderr.join('\n')}`);
-    const memory = JSON.parse(child.stdout.at(-1)!) as MemoryReport;
-    if (memory.rows !== MEMORY_ROWS) throw new Error(`the memory run saw ${memory.rows} of ${MEMORY_ROWS} rows`);
+    const memory = await memoryRuns(small, big, progress);
 
     const time = median(seconds);
-    const growth = (memory.rssAtEnd - memory.rssAt1M) / memory.rssAt1M;
     const mb = (b: number) => `${fmt(b / 2 ** 20)} MB`;
+    const { keel, v8Default, short, stages } = memory;
+    const growth = (keel.peakRssBytes - short.peakRssBytes) / short.peakRssBytes;
     const rows = [
       { measure: 'replay 1M rows', seconds: time, rowsPerSecond: THROUGHPUT_ROWS / time, marketMs: tape.marketMs, frames: last!.predictionFrames, orders: last!.orders, fills: last!.fills },
-      { measure: 'memory 10M rows', ...memory, growth, marketMs: bigTape.marketMs },
+      { measure: 'memory 10M rows', peakRss: keel.peakRssBytes, peakRssV8Default: v8Default.peakRssBytes, peakRss1M: short.peakRssBytes, growth, wallMs: keel.wallMs, marketMs: bigTape.marketMs, stages },
     ];
     const table = [
       '| measure | keel | target | theirs | keel vs theirs |',
       '|---|---|---|---|---|',
       `| replay 1,000,000 rows (${(tape.marketMs / 1000).toFixed(0)} s of market, 4 instruments; ${last!.predictionFrames} prediction frames, ${last!.orders} orders) | ${fmt(time, 3)} s (${fmt(THROUGHPUT_ROWS / time)} rows/s) | <= 0.5 s | 1.84 s | ${fmt(1.84 / time, 1)}x faster |`,
-      `| peak RSS, replaying 10,000,000 rows (${fmt(bigTape.marketMs / 60_000, 1)} min of market, ${fmt(memory.wallMs / 1000, 1)} s) | ${mb(memory.peakRss)} | <= 150 MB | 220 MB | ${fmt(220 / (memory.peakRss / 2 ** 20), 2)}x less |`,
-      `| RSS growth from 1 M to 10 M rows | ${mb(memory.rssAt1M)} to ${mb(memory.rssAtEnd)}: ${fmt(100 * growth, 1)} % | <= 10 % | | |`,
+      `| peak RSS of \`keel replay\`, 10,000,000 rows (${fmt(bigTape.marketMs / 60_000, 1)} min of market, ${fmt(keel.wallMs / 1000, 1)} s) | ${mb(keel.peakRssBytes)} | <= 150 MB | 220 MB | ${fmt(220 / (keel.peakRssBytes / 2 ** 20), 2)}x less |`,
+      `| the same with V8's default young generation (no --max-semi-space-size) | ${mb(v8Default.peakRssBytes)} (keel's flags: ${fmt(v8Default.peakRssBytes / keel.peakRssBytes, 2)}x less) | | | |`,
+      `| peak RSS growth from 1 M to 10 M rows | ${mb(short.peakRssBytes)} to ${mb(keel.peakRssBytes)}: ${fmt(100 * growth, 1)} % | <= 10 % | | |`,
+      '',
+      `Where the memory of the 10,000,000-row replay goes (\`node ${keelNodeFlags().join(' ')} bench/replay-memory.js\`, the build in dist/):`,
+      '',
+      '| stage | RSS | added |',
+      '|---|---|---|',
+      `| Node alone | ${mb(stages.node)} | |`,
+      `| keel's modules loaded (replay, config, every component kind and its dependencies) | ${mb(stages.modules)} | ${mb(stages.modules - stages.node)} |`,
+      `| tree running, first rows through (onnxruntime and 3 sessions; ${stages.threadsRunning} threads, so no inference worker) | ${mb(stages.running)} | ${mb(stages.running - stages.modules)} |`,
+      `| peak while replaying | ${mb(stages.peak)} | ${mb(stages.peak - stages.running)} |`,
+      `| at the end: V8 heap ${mb(stages.heapTotal)} (new space ${mb(stages.newSpace)}, old space ${mb(stages.oldSpace)}; ${mb(stages.heapUsed)} live), external ${mb(stages.external)} | ${mb(stages.end)} | |`,
     ].join('\n');
     return { rows, table };
   } finally {

@@ -1,4 +1,9 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
+// --max-semi-space-size=2 (MiB; npm start and deploy/keel.service pass it too):
+// V8 lets the young generation grow to 2 x 16 MiB under keel's allocation
+// rate, most of it garbage between scavenges; capped at 2 x 2 MiB, a replay
+// peaks about 30 MB lower at the same speed (BENCHMARKS.md, memory). V8 reads
+// the flag only at start, so it cannot be set from here.
 // Runs keel compiled, from dist/ (built by `npm install` through `prepare`, or
 // `npm run build`), when that build is of the sources as they are now: no tsx
 // loader on every import, nor in every inference worker. A stale or missing

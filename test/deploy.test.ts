@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { loadConfig } from '../src/config/load.js';
 import { EXIT_USAGE } from '../src/daemon.js';
+import { keelNodeFlags } from './support/process.js';
 
 const UNIT = 'deploy/keel.service';
 
@@ -24,8 +25,17 @@ test('the unit restarts failures but never a config mistake, stops with SIGTERM 
   assert.equal(unit.get('KillSignal'), 'SIGTERM');
   assert.equal(unit.get('StandardOutput'), 'journal');
   const exec = unit.get('ExecStart')!.split(/\s+/);
-  assert.deepEqual(exec.slice(1, 4), ['bin/keel.js', 'run', '--config']);
-  assert.doesNotThrow(() => loadConfig(exec[4]!));
+  const flags = keelNodeFlags();
+  assert.deepEqual(exec.slice(1, 1 + flags.length), flags, 'node gets the flags bin/keel.js names in its #! line');
+  const args = exec.slice(1 + flags.length);
+  assert.deepEqual(args.slice(0, 3), ['bin/keel.js', 'run', '--config']);
+  assert.doesNotThrow(() => loadConfig(args[3]!));
+});
+
+test('npm start runs node with the same flags as the #! line', () => {
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> };
+  assert.equal(pkg.scripts.start, ['node', ...keelNodeFlags(), 'bin/keel.js run --config config/default.yaml'].join(' '));
+  assert.ok(keelNodeFlags().length > 0);
 });
 
 test('systemd-analyze verify accepts the unit', () => {

@@ -33,6 +33,11 @@ export const journalSettings = z
     batchMs: z.number().int().min(0).default(0),
     /** A batch is flushed at once when this many records wait. */
     maxBatch: z.number().int().positive().default(256),
+    /**
+     * fdatasync every batch before it counts as written. false only for a
+     * journal that can be made again from its inputs: `keel replay` sets it.
+     */
+    fsync: z.boolean().default(true),
     /** Cash the paper account starts with, before the first record. */
     startingCash: z.number().positive().default(1_000_000),
   })
@@ -47,7 +52,7 @@ export const journalLogic = serviceLogic<JournalSettings>(async ({ id, instance,
   let opened: OpenedJournal;
   let ledger: Ledger;
   try {
-    opened = await FileJournal.open(settings.path, { batchMs: settings.batchMs, maxBatch: settings.maxBatch, log }).catch((error: unknown) => {
+    opened = await FileJournal.open(settings.path, { batchMs: settings.batchMs, maxBatch: settings.maxBatch, sync: settings.fsync, log }).catch((error: unknown) => {
       throw journalOpenFailure(error, settings.path, id);
     });
     try {

@@ -25,7 +25,7 @@ feature health, regime, predictor, risk gate, the paper trader in book mode)
 under a simulated clock: timers fire at the recorded instants, so the
 decisions are the same however fast the machine is. Shows a progress bar,
 then a summary: rows, rows/s, prediction frames, orders and fills, P&L,
-health conditions and gate transitions.
+health conditions, gate transitions and the peak memory (RSS).
 
 FILE is a recording written by the recorder component (.keelrec; add
   recorder: { kind: recorder, dependsOn: [features] }
@@ -39,7 +39,8 @@ Options:
                        ${DEFAULT_CONFIG}); its IB side, Redis, recorder and
                        inspector are left out
       --journal FILE   keep the replay's journal here (default: a temporary
-                       file, deleted at the end)
+                       file, deleted at the end); written without fsync, as
+                       replaying again makes it again
       --log-level L    the actors' log level on stderr (default warn)
       --json           print the summary as JSON`,
   options: {
@@ -137,6 +138,7 @@ function describe(s: ReplaySummary): string {
     `replayed ${s.source}`,
     `  rows            ${count(s.rows)} (${count(s.depthRows)} depth, ${count(s.tradeRows)} prints) for ${s.instruments} instrument${s.instruments === 1 ? '' : 's'}`,
     `  speed           ${count(s.rowsPerSecond)} rows/s (${(s.wallMs / 1000).toFixed(2)} s for ${duration(s.simulatedMs)} of market)`,
+    `  memory          ${count(s.peakRssBytes / 2 ** 20)} MB peak RSS`,
     `  predictions     ${count(s.predictionFrames)} frames`,
     `  trading         ${s.orders} orders, ${s.fills} fills; net P&L ${money(s.netPnl)} (realized ${money(s.realizedPnl)}, fees ${money(s.fees)})`,
     `  health          ${s.healthConditions} condition${s.healthConditions === 1 ? '' : 's'} raised, ${s.gateTransitions.length} gate transition${s.gateTransitions.length === 1 ? '' : 's'}`,

@@ -51,7 +51,7 @@ export interface FileJournalOptions {
   readonly batchMs?: number;
   /** Flush at once when this many records are queued (default 256). */
   readonly maxBatch?: number;
-  /** fdatasync each batch (default true; false only for benchmarks' contrast). */
+  /** fdatasync each batch (default true; false only for a journal that can be made again, a replay's, and benchmarks' contrast). */
   readonly sync?: boolean;
   readonly log?: Logger;
 }

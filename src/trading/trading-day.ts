@@ -22,9 +22,24 @@ export const TRADING_TIME_ZONE = 'America/New_York';
 // Made on first use: building a formatter with a time zone costs ~30 ms, which every start would pay at import.
 let dateParts: Intl.DateTimeFormat | undefined;
 
+const HOUR_MS = 3_600_000;
+// New York is a whole number of hours from UTC, so its date turns only at a UTC hour: the
+// gate asks on every check, and formatting costs microseconds, so the last hour's answer is kept.
+let knownHour = NaN;
+let knownDate = '';
+
 /** The trading day `wallMs` (epoch ms) falls in: its New York calendar date, `YYYY-MM-DD`. */
 export function sessionDate(wallMs: number): string {
   if (!Number.isFinite(wallMs)) throw new RangeError(`sessionDate: ${wallMs} is not a time`);
+  const hour = Math.floor(wallMs / HOUR_MS);
+  if (hour !== knownHour) {
+    knownDate = formatDate(wallMs);
+    knownHour = hour;
+  }
+  return knownDate;
+}
+
+function formatDate(wallMs: number): string {
   let year = '';
   let month = '';
   let day = '';

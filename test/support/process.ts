@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 
 /** A child process whose output is collected line by line, with a way to wait for a line. */
 export class Running {
@@ -56,6 +57,19 @@ export class Running {
 /** `node bin/keel.js ARGS`; `env` is added to this process's environment (e.g. KEEL_SOURCE=1: run the sources through tsx). */
 export function runKeel(args: string[], env: NodeJS.ProcessEnv = {}): Running {
   return new Running(spawn(process.execPath, ['bin/keel.js', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }));
+}
+
+/** `node FLAGS SCRIPT ARGS` with plain node: no tsx (a .js file). */
+export function runNode(flags: string[], script: string, args: string[]): Running {
+  return new Running(spawn(process.execPath, [...flags, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/** The node flags of bin/keel.js's #! line (`#!/usr/bin/env -S node --flag=value ...`), which V8 reads only at start. */
+export function keelNodeFlags(): string[] {
+  const shebang = readFileSync('bin/keel.js', 'utf8').split('\n')[0]!;
+  const match = /^#!\/usr\/bin\/env -S node((?: --[\w-]+=\S+)*)$/.exec(shebang);
+  if (!match) throw new Error(`bin/keel.js starts with "${shebang}", not "#!/usr/bin/env -S node --flag=value ..."`);
+  return match[1]!.trim().split(' ').filter(Boolean);
 }
 
 export function runScript(script: string, args: string[]): Running {

@@ -120,3 +120,11 @@ test('the ledger replays a day record as the latest baseline without moving posi
     assert.equal(l.orders.get('k.1')!.state, 'filled');
   }
 });
+
+test('the kept hour never answers for another: minute by minute over both changes of 2026, forwards and back, as Intl says', () => {
+  const intl = new Intl.DateTimeFormat('en-CA', { timeZone: 'America/New_York', year: 'numeric', month: '2-digit', day: '2-digit' });
+  for (const day of ['2026-03-07T00:00:00Z', '2026-10-31T00:00:00Z']) {
+    const minutes = Array.from({ length: 3 * 24 * 60 }, (_, k) => at(day) + k * 60_000 + 59_999);
+    for (const wall of [...minutes, ...minutes.reverse()]) assert.equal(sessionDate(wall), intl.format(wall), new Date(wall).toISOString());
+  }
+});
