@@ -2,8 +2,8 @@
  * The predictor over a 5,000-instrument universe with real ONNX sessions in
  * worker threads and the shipped GBDT: instruments with quotes only (no
  * depth features) drop out of the batch, the booked ones are predicted as
- * the model says, frame after frame; and a run's input is the caller's
- * again as soon as run() returns.
+ * the model says, frame after frame; a worker run takes its input over,
+ * a run on the main thread leaves it.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -59,7 +59,7 @@ test('5,000 instruments, 3 with a book: the 4,997 quotes-only ones drop out of t
   }
 });
 
-test('a run copies its input and keeps none of it: the caller packs the next batch into the same array at once, on either thread', async () => {
+test('a worker run takes its input over, a run on the main thread leaves it: both answer alike', async () => {
   const source = readModelSource(GBDT);
   const golden = source.manifest.golden!;
   const pool = await InferencePool.start({ workers: 1, timeoutMs: 5_000 });
@@ -68,15 +68,15 @@ test('a run copies its input and keeps none of it: the caller packs the next bat
     const features = source.manifest.input.features.length;
     const rows = golden.input.length / features;
     const input = Float32Array.from(golden.input);
+    const kept = Float32Array.from(golden.input);
     const there = pool.run('gbdt', input, [rows, features], 'worker');
-    // Overwritten while the worker runs: the worker has its own copy.
-    input.fill(0);
-    const here = pool.run('gbdt', Float32Array.from(golden.input), [rows, features], 'here');
+    assert.equal(input.length, 0, 'handed to the worker, not copied');
+    const here = pool.run('gbdt', kept, [rows, features], 'here');
     const [a, b] = await Promise.all([there, here]);
     assert.equal(a.worker, 0);
     assert.equal(b.worker, -1);
     assert.deepEqual(a.outputs, b.outputs, 'the same answer on the main thread and in the worker');
-    assert.deepEqual([...input], new Array<number>(input.length).fill(0));
+    assert.deepEqual([...kept], [...Float32Array.from(golden.input)], 'a run here leaves its input as it is');
   } finally {
     await pool.close();
   }
