@@ -36,6 +36,17 @@ export default tseslint.config(
     },
   },
   {
+    // src/ib/api.ts imports @stoqey/ib by its modules: the package's index loads rxjs, a sixth of a start.
+    files: ['src/**/*.ts', 'src/**/*.tsx'],
+    ignores: ['src/ib/api.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { paths: [{ name: '@stoqey/ib', allowTypeImports: true, message: 'import values from src/ib/api.ts: the package index loads rxjs at every start' }] },
+      ],
+    },
+  },
+  {
     files: ['**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },

@@ -13,7 +13,7 @@
  * data but keep orders. 1101 voids every subscription (`dataEpoch` bumps).
  * Request errors belong to whoever made the request and are left to them.
  */
-import { EventName } from '@stoqey/ib';
+import { EventName } from '../ib/api.js';
 import { assign, fromCallback, sendTo, setup } from 'xstate';
 import { z } from 'zod';
 import { classifyIbCode, farmName } from '../ib/codes.js';

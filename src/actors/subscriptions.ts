@@ -18,7 +18,7 @@
  * quotes are its top of book (`quotes.tops`), and without tick-by-tick
  * prints its volume ticks are its prints. No XState event per tick.
  */
-import { EventName, SecType, type Contract, type IBApi } from '@stoqey/ib';
+import { EventName, SecType, type Contract, type IBApi } from '../ib/api.js';
 import { z } from 'zod';
 import { DepthFeed } from '../ib/depth-feed.js';
 import { listenTo } from '../ib/link.js';

@@ -3,7 +3,7 @@
  * keel may trade them: paper accounts only, unless the config says
  * otherwise in so many words.
  */
-import { EventName, type IBApi } from '@stoqey/ib';
+import { EventName, type IBApi } from './api.js';
 import type { Clock } from '../clock.js';
 import { firstAnswer } from './link.js';
 

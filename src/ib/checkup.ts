@@ -8,7 +8,7 @@
  * closes before the client-id check, and TWS drops a closed client's
  * subscriptions with it.
  */
-import { EventName, IBApi, MIN_SERVER_VER, type Contract } from '@stoqey/ib';
+import { EventName, IBApi, MIN_SERVER_VER, type Contract } from './api.js';
 import type { Clock } from '../clock.js';
 import { accountRefusal, isPaperAccount, requestManagedAccounts } from './accounts.js';
 import { classifyIbCode, farmName } from './codes.js';

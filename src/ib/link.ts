@@ -4,7 +4,7 @@
  * id ledger. The ib_connection actor owns its lifecycle and provides it as
  * the `ibLink` service; the link's state is on `ib.status`.
  */
-import { IBApi, type EventName } from '@stoqey/ib';
+import { IBApi, type EventName } from './api.js';
 import type { Clock } from '../clock.js';
 import type { OrderIdLedger } from './order-ids.js';
 import { Pacer } from './pacer.js';

@@ -12,7 +12,7 @@
  * `connect`, its decoder's queues), so it checks their shape when it
  * attaches and refuses loudly if an upgrade moved them.
  */
-import type { IBApi } from '@stoqey/ib';
+import type { IBApi } from './api.js';
 import { describeError } from '../supervision/failure-scope.js';
 
 /** The client's own ceiling on one message (socket.js MAX_V100_MESSAGE_LENGTH). */

@@ -28,7 +28,7 @@
  * logged in to another account meanwhile), and nothing at all, cancels
  * included, is sent to one whose accounts keel refuses (src/ib/accounts.ts).
  */
-import { EventName, OrderAction, OrderType, SecType, type Contract, type Execution, type CommissionReport, type Order, type OrderState as IbOrderState } from '@stoqey/ib';
+import { EventName, OrderAction, OrderType, SecType, type Contract, type Execution, type CommissionReport, type Order, type OrderState as IbOrderState } from '../ib/api.js';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { RepeatMerger } from '../log.js';
