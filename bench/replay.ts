@@ -3,7 +3,7 @@
  * feature health, regime, the predictor on the demo ONNX models, risk gate,
  * paper trader, journal) under the simulated clock, as `keel replay` runs
  * them: over the build in dist/, with keel's node flags, in processes of
- * their own (bench/replay-probe.js and bin/keel.js).
+ * their own (bench/build-probe.js and bin/keel.js).
  *
  * - throughput: a 1,000,000-row tape of the simulated market (4 instruments,
  *   about 3 min of market), median of runs after a warm-up in one process;
@@ -23,7 +23,17 @@ const THROUGHPUT_ROWS = 1_000_000;
 const MEMORY_ROWS = 10_000_000;
 const TAPE = { seed: 3, instruments: 4, updatesPerSecond: 1_000 } as const;
 
-/** What bench/replay-probe.js memory prints: RSS by stage, bytes. */
+/** What bench/build-probe.js workers prints: RSS by stage, bytes. */
+interface WorkerStages {
+  readonly start: number;
+  readonly library: number;
+  readonly firstSession: number;
+  readonly sessions: number;
+  readonly oneWorker: number;
+  readonly twoWorkers: number;
+}
+
+/** What bench/build-probe.js memory prints: RSS by stage, bytes. */
 interface MemoryStages {
   readonly rows: number;
   readonly node: number;
@@ -48,7 +58,7 @@ async function finished(child: Running, what: string): Promise<void> {
   if (fellBack) throw new Error(`${what} ran the sources, not the build (${fellBack}): npm run build, and run it again`);
 }
 
-/** Each line a child printed, as JSON (bench/replay-probe.js prints one object a line). */
+/** Each line a child printed, as JSON (bench/build-probe.js prints one object a line). */
 async function jsonLines<T>(child: Running, what: string): Promise<T[]> {
   await finished(child, what);
   return child.stdout.filter((l) => l.trim()).map((l) => JSON.parse(l) as T);
@@ -76,9 +86,10 @@ async function memoryRuns(small: string, big: string, progress: (line: string) =
   const keel = await keelReplay(keelNodeFlags(), big, 'keel replay of 10 M rows, for its peak RSS');
   const v8Default = await keelReplay([], big, 'the same with V8\'s default young generation');
   const short = await keelReplay(keelNodeFlags(), small, 'keel replay of 1 M rows');
-  progress('replay: where the memory goes (bench/replay-probe.js)');
-  const [stages] = await jsonLines<MemoryStages>(runNode(keelNodeFlags(), 'bench/replay-probe.js', ['memory', big]), 'the memory probe');
-  return { keel, v8Default, short, stages };
+  progress('replay: where the memory goes (bench/build-probe.js)');
+  const [stages] = await jsonLines<MemoryStages>(runNode(keelNodeFlags(), 'bench/build-probe.js', ['memory', big]), 'the memory probe');
+  const [pool] = await jsonLines<WorkerStages>(runNode(keelNodeFlags(), 'bench/build-probe.js', ['workers']), 'the inference pool probe');
+  return { keel, v8Default, short, stages, pool };
 }
 
 export async function replayBench({ runs, progress }: BenchOptions) {
@@ -89,8 +100,8 @@ export async function replayBench({ runs, progress }: BenchOptions) {
     const tape = await writeMarketTape(small, { ...TAPE, rows: THROUGHPUT_ROWS });
     const state = buildState('.');
     if (!state.current) throw new Error(`replay bench: it measures the build, and ${state.reason}: npm run build first`);
-    progress(`replay: a warm-up and ${runs} runs of the 1 M-row tape (bench/replay-probe.js)`);
-    const speedRuns = await jsonLines<ReplaySummary>(runNode(keelNodeFlags(), 'bench/replay-probe.js', ['speed', small, String(runs)]), 'the speed runs');
+    progress(`replay: a warm-up and ${runs} runs of the 1 M-row tape (bench/build-probe.js)`);
+    const speedRuns = await jsonLines<ReplaySummary>(runNode(keelNodeFlags(), 'bench/build-probe.js', ['speed', small, String(runs)]), 'the speed runs');
     const seconds: number[] = [];
     for (const [k, run] of speedRuns.entries()) {
       if (run.rows !== THROUGHPUT_ROWS) throw new Error(`the replay saw ${run.rows} of ${THROUGHPUT_ROWS} rows`);
@@ -106,10 +117,11 @@ export async function replayBench({ runs, progress }: BenchOptions) {
 
     const time = median(seconds);
     const mb = (b: number) => `${fmt(b / 2 ** 20)} MB`;
-    const { keel, v8Default, short, stages } = memory;
-    if (!last || !stages) throw new Error('replay bench: a child printed no result');
+    const { keel, v8Default, short, stages, pool } = memory;
+    if (!last || !stages || !pool) throw new Error('replay bench: a child printed no result');
     const growth = (keel.peakRssBytes - short.peakRssBytes) / short.peakRssBytes;
     const rows = [
+      { measure: 'inference pool', ...pool },
       { measure: 'replay 1M rows', seconds: time, rowsPerSecond: THROUGHPUT_ROWS / time, marketMs: tape.marketMs, frames: last.predictionFrames, orders: last.orders, fills: last.fills },
       { measure: 'memory 10M rows', peakRss: keel.peakRssBytes, peakRssV8Default: v8Default.peakRssBytes, peakRss1M: short.peakRssBytes, growth, wallMs: keel.wallMs, marketMs: bigTape.marketMs, stages },
     ];
@@ -121,7 +133,7 @@ export async function replayBench({ runs, progress }: BenchOptions) {
       `| the same with V8's default young generation (no --max-semi-space-size) | ${mb(v8Default.peakRssBytes)} (keel's flags: ${fmt(v8Default.peakRssBytes / keel.peakRssBytes, 2)}x less) | | | |`,
       `| peak RSS growth from 1 M to 10 M rows | ${mb(short.peakRssBytes)} to ${mb(keel.peakRssBytes)}: ${fmt(100 * growth, 1)} % | <= 10 % | | |`,
       '',
-      `Where the memory of the 10,000,000-row replay goes (\`node ${keelNodeFlags().join(' ')} bench/replay-probe.js memory\`, the build in dist/):`,
+      `Where the memory of the 10,000,000-row replay goes (\`node ${keelNodeFlags().join(' ')} bench/build-probe.js memory\`, the build in dist/):`,
       '',
       '| stage | RSS | added |',
       '|---|---|---|',
@@ -130,6 +142,17 @@ export async function replayBench({ runs, progress }: BenchOptions) {
       `| tree running, first rows through (onnxruntime and 3 sessions; ${stages.threadsRunning} threads, so no inference worker) | ${mb(stages.running)} | ${mb(stages.running - stages.modules)} |`,
       `| peak while replaying | ${mb(stages.peak)} | ${mb(stages.peak - stages.running)} |`,
       `| at the end: V8 heap ${mb(stages.heapTotal)} (new space ${mb(stages.newSpace)}, old space ${mb(stages.oldSpace)}; ${mb(stages.heapUsed)} live), external ${mb(stages.external)} | ${mb(stages.end)} | |`,
+      '',
+      'The inference pool alone (`bench/build-probe.js workers`: the shipped GBDT, LSTM and high-volatility GBDT):',
+      '',
+      '| stage | RSS | added |',
+      '|---|---|---|',
+      `| Node and the pool's module | ${mb(pool.start)} | |`,
+      `| onnxruntime's native library loaded | ${mb(pool.library)} | ${mb(pool.library - pool.start)} |`,
+      `| its first session (the environment) | ${mb(pool.firstSession)} | ${mb(pool.firstSession - pool.library)} |`,
+      `| two more sessions | ${mb(pool.sessions)} | ${mb(pool.sessions - pool.firstSession)} |`,
+      `| one worker with its three sessions | ${mb(pool.oneWorker)} | ${mb(pool.oneWorker - pool.sessions)} |`,
+      `| a second worker | ${mb(pool.twoWorkers)} | ${mb(pool.twoWorkers - pool.oneWorker)} |`,
     ].join('\n');
     return { rows, table };
   } finally {

@@ -1,22 +1,30 @@
 // The replay bench's measuring child (`npm run bench -- replay`): run by plain
 // node with keel's flags (bin/keel.js's #! line) over the build in dist/, as
-// `keel replay` runs, so neither tsx nor the bench is in the figures.
+// keel runs, so neither tsx nor the bench is in the figures.
 //
-//   node FLAGS bench/replay-probe.js speed TAPE RUNS
+//   node FLAGS bench/build-probe.js speed TAPE RUNS
 //     replays TAPE once to warm up (JIT, onnxruntime's first runs), then RUNS
 //     times; prints each run's summary as a JSON line
-//   node FLAGS bench/replay-probe.js memory TAPE
+//   node FLAGS bench/build-probe.js memory TAPE
 //     replays TAPE once and prints one JSON line of RSS stages: Node alone,
 //     keel's modules loaded, the tree running (onnxruntime and its sessions
 //     in), the peak, and V8's heap spaces at the end
+//   node FLAGS bench/build-probe.js workers
+//     one JSON line of RSS stages of the inference pool: onnxruntime loaded,
+//     its first session, the shipped three models, then one and two workers
 import { readFileSync, rmSync } from 'node:fs';
 import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { getHeapSpaceStatistics } from 'node:v8';
 
 const [mode, path, runs] = process.argv.slice(2);
-if (!path || (mode !== 'speed' && mode !== 'memory')) throw new Error('usage: node bench/replay-probe.js speed TAPE RUNS | memory TAPE');
+if (mode !== 'workers' && (!path || (mode !== 'speed' && mode !== 'memory'))) throw new Error('usage: node bench/build-probe.js speed TAPE RUNS | memory TAPE | workers');
 const threads = () => Number(/Threads:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
 const rss = () => process.memoryUsage().rss;
+if (mode === 'workers') {
+  await workers();
+  process.exit(0);
+}
 
 const node = rss();
 const [{ replay }, { loadConfig }, { openRecording }, { createLogger }] = await Promise.all([
@@ -54,3 +62,28 @@ if (mode === 'speed') {
   process.stdout.write(`${JSON.stringify({ ...stages, ...heap })}\n`);
 }
 rmSync(journalPath, { force: true });
+
+async function workers() {
+  const { InferencePool } = await import('../dist/models/inference/pool.js');
+  const models = ['gbdt-base', 'lstm-base', 'gbdt-highvol'].map((name) => {
+    const manifest = JSON.parse(readFileSync(`models/${name}/manifest.json`, 'utf8'));
+    return { name, bytes: readFileSync(`models/${name}/${manifest.file}`) };
+  });
+  const settle = () => sleep(300);
+  const start = rss();
+  await import('onnxruntime-node');
+  const library = rss();
+  const pool = await InferencePool.start({ workers: 2, minWorkers: 0, timeoutMs: 10_000 });
+  await pool.load(models[0].name, models[0].bytes);
+  const firstSession = rss();
+  for (const m of models.slice(1)) await pool.load(m.name, m.bytes);
+  const sessions = rss();
+  await pool.grow(1);
+  await settle();
+  const oneWorker = rss();
+  await pool.grow(2);
+  await settle();
+  const twoWorkers = rss();
+  await pool.close();
+  process.stdout.write(`${JSON.stringify({ start, library, firstSession, sessions, oneWorker, twoWorkers })}\n`);
+}
