@@ -54,9 +54,9 @@ export class Running {
   }
 }
 
-/** `node bin/keel.js ARGS`; `env` is added to this process's environment (e.g. KEEL_SOURCE=1: run the sources through tsx). */
+/** `node FLAGS bin/keel.js ARGS`, with the flags of its #! line, as a user's `keel` runs; `env` is added to this process's environment (e.g. KEEL_SOURCE=1: run the sources through tsx). */
 export function runKeel(args: string[], env: NodeJS.ProcessEnv = {}): Running {
-  return new Running(spawn(process.execPath, ['bin/keel.js', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }));
+  return new Running(spawn(process.execPath, [...keelNodeFlags(), 'bin/keel.js', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }));
 }
 
 /** `node FLAGS SCRIPT ARGS` with plain node: no tsx (a .js file). */
