@@ -66,7 +66,11 @@ config says otherwise), so @stoqey/ib or any TWS API client can connect to it as
 to TWS or IB Gateway. Simulates the handshake, managed accounts, next valid id,
 farm status, current time, client-id checks, contract details (SPY, QQQ, AAPL,
 MSFT and synthetic SYNnnnn), and quotes, depth and tick-by-tick from a seeded
-market under IB's limits. Runs until SIGINT or SIGTERM.
+market under IB's limits. SPY has an option chain: 0-3 DTE dailies, weeklies
+and monthlies (reqSecDefOptParams, contract details per expiry), quoted from
+an SSVI surface, with greeks (message 21), generic and delayed ticks and
+calculations, on the same line budget as the stocks. Runs until SIGINT or
+SIGTERM.
 
 Options (each overrides the config file):
   -c, --config FILE            simulator config, YAML (see config/sim.yaml);

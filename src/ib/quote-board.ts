@@ -11,15 +11,10 @@
  * then a size tick; listing the instrument rather than each tick gives the
  * features one consistent top per read, not a half-updated one.
  */
+import { TickType } from './api.js';
 
 /** IB tick types keel keeps. */
-const BID_SIZE = 0;
-const BID = 1;
-const ASK = 2;
-const ASK_SIZE = 3;
-const LAST = 4;
-const LAST_SIZE = 5;
-const VOLUME = 8;
+const { BID_SIZE, BID, ASK, ASK_SIZE, LAST, LAST_SIZE, VOLUME } = TickType;
 
 export class QuoteBoard {
   /** Unknown until IB says: NaN, never a price of 0. */

@@ -172,6 +172,56 @@ export const ENDPOINTS: readonly Endpoint[] = [
   },
   {
     method: 'POST',
+    path: '/faults/options-farm',
+    params: [restoreAfterMs],
+    does: 'options farm broken (2103 usopt); OK (2104) after restoreAfterMs',
+    run: (sim, p) => {
+      sim.faults.optionsFarmOutage(p.restoreAfterMs as number);
+      return {};
+    },
+  },
+  {
+    method: 'POST',
+    path: '/faults/options-stale',
+    params: [bool('enabled')],
+    does: 'option lines get nothing, with no error (false ends it)',
+    run: (sim, p) => {
+      sim.faults.optionsStale(p.enabled as boolean);
+      return {};
+    },
+  },
+  {
+    method: 'POST',
+    path: '/faults/options-crossed',
+    params: [bool('enabled')],
+    does: 'option quotes are sent crossed, bid above ask (false ends it)',
+    run: (sim, p) => {
+      sim.faults.optionsCrossed(p.enabled as boolean);
+      return {};
+    },
+  },
+  {
+    method: 'POST',
+    path: '/faults/options-permission',
+    params: [oneOf('level', PERMISSIONS)],
+    does: 'SPY option data from now on: live, delayed (10167), none (354)',
+    run: (sim, p) => {
+      sim.faults.optionPermission(p.level as Permission);
+      return {};
+    },
+  },
+  {
+    method: 'POST',
+    path: '/faults/competing-session',
+    params: [bool('enabled')],
+    does: 'live session in use elsewhere: new market data gets 10197',
+    run: (sim, p) => {
+      sim.faults.competingSession(p.enabled as boolean);
+      return {};
+    },
+  },
+  {
+    method: 'POST',
     path: '/faults/restore',
     params: [],
     does: 'end every connectivity or farm outage now (1101/1102, 2104)',
@@ -315,12 +365,18 @@ function status(sim: TwsSimulator) {
       clientId: s.clientId ?? null,
       serverVersion: s.serverVersion,
       feeds: sim.marketData.feedsOf(s),
+      optionLines: sim.options.linesOf(s),
     })),
     accounts: sim.broker.accounts.codes,
     faults: {
       marketDataPaused: sim.marketData.paused,
       marketFarmBroken: sim.marketFarmBroken,
       permissions: Object.fromEntries([...sim.marketData.restricted].map(([index, level]) => [sim.instruments.all[index]!.symbol, level])),
+      optionsFarmBroken: sim.options.farmBroken,
+      optionsStale: sim.options.stale,
+      optionsCrossed: sim.options.crossed,
+      optionsPermission: sim.options.permission,
+      competingLiveSession: sim.marketData.competingLiveSession,
       clockOffsetMs: sim.clockOffsetMs,
       depthLimit: sim.marketData.limits.depthSubscriptions,
       delayMs: sim.delayMs,
@@ -330,6 +386,7 @@ function status(sim: TwsSimulator) {
       badExecution: sim.broker.badExecution ?? null,
       badExecutionsSent: sim.broker.badExecutionsSent,
     },
+    options: { ...sim.options.state, day: sim.options.listing.day, expiries: sim.options.listing.allExpiries.length, contracts: sim.options.listing.contracts.length },
     orders: sim.broker.allOrders().length,
     executions: sim.broker.executions.length,
   };

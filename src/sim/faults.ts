@@ -64,6 +64,38 @@ export class Faults {
     this.log?.warn({ restoreAfterMs }, 'fault: market data farm broken (2103)');
   }
 
+  /** The options farm breaks (2103 usopt): option lines go quiet; after `restoreAfterMs` it is OK (2104 usopt) and they are sent afresh. */
+  optionsFarmOutage(restoreAfterMs: number): void {
+    this.sim.options.breakFarm(this.sim.sessions);
+    this.after(restoreAfterMs, () => this.sim.options.restoreFarm(this.sim.sessions));
+    this.log?.warn({ restoreAfterMs }, 'fault: options data farm broken (2103 usopt)');
+  }
+
+  /** The option chain goes stale: its lines get nothing, with no error, until `false`; stocks go on. */
+  optionsStale(enabled: boolean): void {
+    this.sim.options.stale = enabled;
+    this.log?.warn({ enabled }, enabled ? 'fault: option chain stale' : 'fault: option chain live again');
+  }
+
+  /** Option lines are sent crossed quotes (bid above ask) until `false`. */
+  optionsCrossed(enabled: boolean): void {
+    this.sim.options.crossed = enabled;
+    this.sim.options.resend();
+    this.log?.warn({ enabled }, enabled ? 'fault: option quotes crossed' : 'fault: option quotes sound again');
+  }
+
+  /** The account's SPY option data (OPRA) from now on: live, delayed (10167 to a client taking delayed data, else 354) or none (354). */
+  optionPermission(permission: Permission): void {
+    this.sim.options.permission = permission;
+    this.log?.warn({ permission }, `fault: option market data permission is ${permission}`);
+  }
+
+  /** The live account is logged in elsewhere: new market-data requests get 10197 and no data until `false`. */
+  competingSession(enabled: boolean): void {
+    this.sim.marketData.competingLiveSession = enabled;
+    this.log?.warn({ enabled }, enabled ? 'fault: competing live session (10197)' : 'fault: competing live session over');
+  }
+
   /** Every feed on `symbol` goes quiet, without an error, until it is requested again. */
   silence(symbol: string): number {
     const instrument = this.instrument(symbol);

@@ -7,8 +7,13 @@
  * The market calls `depth` and `trade` with plain numbers; each is turned into
  * the messages of every feed on that instrument. A feed can be silenced (a
  * fault) and sessions can be paused (an outage) without the market stopping.
+ *
+ * Market-data lines are one budget per session: option lines (the option
+ * chain, options/chain.ts) claim theirs here (`claimLine`), so stocks and
+ * options share the 100 lines and the ticker ids, as at IB.
  */
 import type { Clock } from '../clock.js';
+import { TickType } from '../ib/api.js';
 import type { Instrument } from './instruments.js';
 import { ASK, BID, DELETE, INSERT, Market, ROWS, type InstrumentBook, type MarketListener, type MarketOptions, type Operation, type Side } from './market.js';
 import type { Session } from './session.js';
@@ -21,14 +26,7 @@ const MARKET_DEPTH = 12;
 const MARKET_DEPTH_L2 = 13;
 const TICK_BY_TICK = 99;
 
-/** IB tick types. */
-const BID_SIZE = 0;
-const BID_PRICE = 1;
-const ASK_PRICE = 2;
-const ASK_SIZE = 3;
-const LAST_PRICE = 4;
-const LAST_SIZE = 5;
-const VOLUME = 8;
+const { BID_SIZE, BID: BID_PRICE, ASK: ASK_PRICE, ASK_SIZE, LAST: LAST_PRICE, LAST_SIZE, VOLUME } = TickType;
 
 /** Venues named on smart-depth rows; a price's venue never changes so rows aggregate cleanly. */
 const VENUES = ['NSDQ', 'ARCA', 'BATS', 'EDGX'] as const;
@@ -83,6 +81,15 @@ function refuseUnpermitted(session: Session, reqId: number, request: FeedRequest
   session.error(reqId, 354, `Requested market data is not subscribed.${permission === 'delayed' ? ' Delayed market data is available.' : ''}`);
 }
 
+function duplicateId(session: Session, reqId: number): void {
+  session.error(reqId, 322, `Error processing request: Duplicate ticker id ${reqId}`);
+}
+
+/** A paper account whose live account is logged in elsewhere gets no market data (10197). */
+export function refuseCompeting(session: Session, reqId: number): void {
+  session.error(reqId, 10197, 'No market data during competing live session');
+}
+
 export class MarketData implements MarketListener {
   readonly market: Market;
   /** While true (a connectivity or farm outage) nothing is sent; the market goes on. */
@@ -99,6 +106,12 @@ export class MarketData implements MarketListener {
   private readonly permissions = new Map<number, Exclude<Permission, 'live'>>();
   /** Messages written to sessions, for benchmarks and tests. */
   messagesSent = 0;
+  /** The account's live session is in use elsewhere (a fault): every new request gets 10197 and no data. */
+  competingLiveSession = false;
+  /** Called when an outage ends, after the feeds here have been sent afresh. */
+  onResume: () => void = () => {};
+  /** Lines held by others (option lines), by session and ticker id, with what gives each back. */
+  private readonly claimed = new Map<Session, Map<number, () => void>>();
 
   constructor(
     options: MarketOptions,
@@ -112,13 +125,12 @@ export class MarketData implements MarketListener {
   /** Starts a feed, or answers with IB's error when a limit or id rule forbids it. */
   subscribe(session: Session, reqId: number, instrument: Instrument, request: FeedRequest): void {
     const feeds = this.sessionFeeds(session);
-    if (feeds.has(reqId)) return session.error(reqId, 322, `Error processing request: Duplicate ticker id ${reqId}`);
+    if (feeds.has(reqId) || this.claimed.get(session)?.has(reqId)) return duplicateId(session, reqId);
+    if (this.competingLiveSession) return refuseCompeting(session, reqId);
     const permission = this.permissions.get(instrument.index);
     if (permission !== undefined) return refuseUnpermitted(session, reqId, request, permission);
     const inUse = this.inUse(session)[request.kind];
-    if (request.kind === 'quotes' && inUse >= this.limits.marketDataLines) {
-      return session.error(reqId, 101, `Max number of tickers has been reached (${this.limits.marketDataLines})`);
-    }
+    if (request.kind === 'quotes' && inUse >= this.limits.marketDataLines) return this.refuseLine(session, reqId);
     if (request.kind === 'depth' && inUse >= this.limits.depthSubscriptions) {
       return session.error(reqId, 309, `Max number (${this.limits.depthSubscriptions}) of market depth requests has been reached`);
     }
@@ -137,6 +149,33 @@ export class MarketData implements MarketListener {
   }
 
   /**
+   * Takes one market-data line of the session's budget for a feed kept
+   * elsewhere (an option line), or answers 322 (ticker id in use) or 101 (no
+   * line left) and returns false. `release` is called when the line is
+   * cancelled or its session ends.
+   */
+  claimLine(session: Session, reqId: number, release: () => void): boolean {
+    let claimed = this.claimed.get(session);
+    if (this.sessionFeeds(session).has(reqId) || claimed?.has(reqId)) {
+      duplicateId(session, reqId);
+      return false;
+    }
+    if (this.inUse(session).quotes >= this.limits.marketDataLines) {
+      this.refuseLine(session, reqId);
+      return false;
+    }
+    if (!claimed) this.claimed.set(session, (claimed = new Map()));
+    claimed.set(reqId, release);
+    this.inUse(session).quotes++;
+    return true;
+  }
+
+  /** Whether the session has a feed or a claimed line under this ticker id. */
+  has(session: Session, reqId: number): boolean {
+    return (this.feedsBySession.get(session)?.has(reqId) ?? false) || (this.claimed.get(session)?.has(reqId) ?? false);
+  }
+
+  /**
    * Ends an outage: every depth feed is told to empty its book (317, as TWS
    * does) and every feed gets a fresh snapshot, since what changed during
    * the pause was never sent.
@@ -151,16 +190,26 @@ export class MarketData implements MarketListener {
         this.sendSnapshot(feed);
       }
     }
+    this.onResume();
   }
 
   cancel(session: Session, reqId: number): void {
     const feed = this.feedsBySession.get(session)?.get(reqId);
     if (feed) this.remove(feed);
+    const release = this.claimed.get(session)?.get(reqId);
+    if (release) {
+      this.claimed.get(session)!.delete(reqId);
+      this.inUse(session).quotes--;
+      release();
+    }
   }
 
   /** Forgets every feed of a session (it closed, or IB lost its data: 1101). */
   dropSession(session: Session): void {
     for (const feed of this.feedsBySession.get(session)?.values() ?? []) this.remove(feed);
+    const claimed = this.claimed.get(session);
+    this.claimed.delete(session);
+    for (const release of claimed?.values() ?? []) release();
     this.feedsBySession.delete(session);
     this.inUseBySession.delete(session);
   }
@@ -305,6 +354,10 @@ export class MarketData implements MarketListener {
     let counts = this.inUseBySession.get(session);
     if (!counts) this.inUseBySession.set(session, (counts = { quotes: 0, depth: 0, ticks: 0 }));
     return counts;
+  }
+
+  private refuseLine(session: Session, reqId: number): void {
+    session.error(reqId, 101, `Max number of tickers has been reached (${this.limits.marketDataLines})`);
   }
 
   private remove(feed: Feed): void {

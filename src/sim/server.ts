@@ -7,7 +7,10 @@
  * its seeded market (market-data.ts), orders matched against that market with
  * their executions, positions and account (broker.ts), and IB's limits: 50
  * client messages a second (100, then disconnect), market-data lines (101),
- * depth (309), ticker ids (322) and client ids (326). Faults are injected
+ * depth (309), ticker ids (322) and client ids (326). SPY's option chain
+ * (options/chain.ts) answers reqSecDefOptParams, contract details, market
+ * data and calculations for OPT on the same connection and line budget.
+ * Faults are injected
  * through `faults`: among them what `keel doctor` checks, such as the
  * accounts TWS is logged in to, market-data permissions, a farm's state,
  * the depth limit and TWS's clock.
@@ -19,6 +22,8 @@ import { Broker } from './broker.js';
 import { InstrumentUniverse, type Instrument } from './instruments.js';
 import { IB_LIMITS, MarketData, type MarketDataLimits, type TickByTickType } from './market-data.js';
 import { Faults } from './faults.js';
+import { OptionChain } from './options/chain.js';
+import * as optionMessages from './options/messages.js';
 import { NO_ID, Session } from './session.js';
 import { MessageReader, WireError, type Field, type Greeting } from './wire.js';
 
@@ -73,6 +78,10 @@ export interface SimulatorOptions {
   readonly limits?: Partial<MarketDataLimits>;
   /** How often the market is advanced, in ms. */
   readonly pumpMs?: number;
+  /** Step of the option chain's quotes, in ms (default 100). */
+  readonly optionQuoteMs?: number;
+  /** Least time between two rounds of option computations (message 21) on one line, in ms (default 250). */
+  readonly optionComputationMs?: number;
   readonly clock?: Clock;
   readonly log?: Logger;
 }
@@ -82,6 +91,8 @@ export class TwsSimulator {
   readonly marketData: MarketData;
   readonly faults: Faults;
   readonly instruments: InstrumentUniverse;
+  /** SPY's option chain. */
+  readonly options: OptionChain;
   /** Orders, executions, positions and accounts; they outlive sessions, as in TWS. */
   readonly broker: Broker;
   private readonly clock: Clock;
@@ -114,6 +125,17 @@ export class TwsSimulator {
       this.clock,
     );
     this.faults = new Faults(this, this.clock, this.log);
+    this.options = new OptionChain(
+      { seed: options.seed ?? 1, quoteMs: options.optionQuoteMs, computationMs: options.optionComputationMs },
+      {
+        clock: this.clock,
+        marketData: this.marketData,
+        underlying: this.instruments.find(0, 'SPY', 'STK')!,
+        connectivityLost: () => this.marketData.paused && !this.marketFarmBroken,
+        log: this.log,
+      },
+    );
+    this.marketData.onResume = () => this.options.resend();
     this.broker = new Broker({
       clock: this.clock,
       marketData: this.marketData,
@@ -160,7 +182,9 @@ export class TwsSimulator {
   private readonly pump = (): void => {
     for (const session of this.sessions) session.socket.cork();
     try {
-      this.marketData.market.advanceTo(this.clock.now());
+      const now = this.clock.now();
+      this.marketData.market.advanceTo(now);
+      this.options.advanceTo(now);
     } finally {
       for (const session of this.sessions) session.socket.uncork();
       this.pumpTimer = this.clock.setTimeout(this.pump, this.pumpMs);
@@ -191,6 +215,7 @@ export class TwsSimulator {
       session.dispose();
       this.sessions.delete(session);
       this.marketData.dropSession(session);
+      this.options.dropSession(session);
       this.broker.dropSession(session);
     });
   }
@@ -218,13 +243,25 @@ export class TwsSimulator {
         return this.managedAccounts(session);
       case OUT.REQ_MARKET_DATA_TYPE:
         session.marketDataType = Number(fields[2]);
+        session.marketDataTypeRequested = true;
         return;
       case OUT.REQ_IDS:
         return session.send([IN.NEXT_VALID_ID, 1, this.broker.nextValidId(session.clientId ?? 0)]);
       case OUT.REQ_CONTRACT_DATA:
+        if (this.isOption(fields, 3)) return this.options.contractDetails(session, fields);
         return this.contractDetails(session, fields);
       case OUT.REQ_MKT_DATA:
-        return this.subscribe(session, fields, CONTRACT_AT.mktData, { kind: 'quotes' });
+        if (this.isOption(fields, CONTRACT_AT.mktData)) return this.options.reqMktData(session, fields);
+        return this.quotes(session, fields);
+      case optionMessages.REQ_SEC_DEF_OPT_PARAMS:
+        return this.options.secDefOptParams(session, fields);
+      case optionMessages.REQ_CALC_IMPLIED_VOLAT:
+      case optionMessages.REQ_CALC_OPTION_PRICE:
+        if (!this.isOption(fields, 3)) return session.error(Number(fields[2]), 321, "Error validating request.-'bZ' : cause - Calculations are for options only");
+        return this.options.calculate(session, fields, id === optionMessages.REQ_CALC_IMPLIED_VOLAT ? 'impliedVol' : 'price');
+      case optionMessages.CANCEL_CALC_IMPLIED_VOLAT:
+      case optionMessages.CANCEL_CALC_OPTION_PRICE:
+        return; // each calculation is answered once, at once: nothing to cancel
       case OUT.REQ_MKT_DEPTH: {
         const rows = Math.max(1, Math.min(Number(fields[15]) || 1, 10));
         return this.subscribe(session, fields, CONTRACT_AT.depth, { kind: 'depth', rows, smart: fields[16] === '1' });
@@ -237,6 +274,8 @@ export class TwsSimulator {
         return this.subscribe(session, fields, CONTRACT_AT.tickByTick, { kind: 'ticks', type });
       }
       case OUT.CANCEL_MKT_DATA:
+        this.options.cancel(session, Number(fields[2]));
+        return this.marketData.cancel(session, Number(fields[2]));
       case OUT.CANCEL_MKT_DEPTH:
         return this.marketData.cancel(session, Number(fields[2]));
       case OUT.CANCEL_TICK_BY_TICK_DATA:
@@ -261,6 +300,27 @@ export class TwsSimulator {
       default:
         this.log?.debug({ messageId: id }, 'message not simulated');
     }
+  }
+
+  /** Whether a request's contract (C12 from `at`) is an option: secType OPT, or a bare conId or local symbol of the chain. */
+  private isOption(fields: readonly string[], at: number): boolean {
+    const secType = (fields[at + 2] ?? '').toUpperCase();
+    if (secType === 'OPT') return true;
+    if (secType !== '') return false;
+    const conId = Number(fields[at] || 0);
+    if (conId > 0) return this.options.listing.byId(conId) !== undefined;
+    return (fields[at + 10] ?? '') !== '' && this.options.listing.bySymbol(fields[at + 10]!) !== undefined;
+  }
+
+  /** REQ_MKT_DATA for a stock; on SPY, generic ticks 100/101/104/106 come from the option chain. */
+  private quotes(session: Session, fields: string[]): void {
+    const reqId = Number(fields[CONTRACT_AT.mktData - 1]);
+    const instrument = this.instrumentIn(session, reqId, fields, CONTRACT_AT.mktData);
+    if (!instrument) return;
+    const had = this.marketData.has(session, reqId);
+    this.marketData.subscribe(session, reqId, instrument, { kind: 'quotes' });
+    const genericAt = fields[15] === '1' ? 19 : 16;
+    if (!had && instrument.symbol === 'SPY' && this.marketData.has(session, reqId)) this.options.underlyingTicks(session, reqId, fields[genericAt] ?? '');
   }
 
   /** The instrument a request's contract (C12 from `at`) names, or error 200. */

@@ -14,6 +14,10 @@ export class Session {
   serverVersion = 0;
   /** What reqMarketDataType asked for: 1 live (the default), 3 or 4 delayed where live is not permitted. */
   marketDataType = 1;
+  /** The client has called reqMarketDataType: TWS then says each option line's data type (58). */
+  marketDataTypeRequested = false;
+  /** The session has been told the state of the options farm (2104/2103 usopt), which TWS does on first use. */
+  toldOptionsFarm = false;
   /** Outgoing delay in ms (the "slow down" fault); order is kept. */
   delayMs = 0;
   /** Arrival times of the client's last messages, for the 50-per-second rule. */

@@ -1,12 +1,11 @@
 /** Market data, depth and tick-by-tick from the simulator, through the unmodified @stoqey/ib client, and IB's limits. */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { EventName, TickByTickDataType, type IBApi } from '@stoqey/ib';
 import { ManualClock } from '../../src/clock.js';
 import { ASK, BID, ROWS } from '../../src/sim/market.js';
 import { TwsSimulator, type SimulatorOptions } from '../../src/sim/server.js';
-import { barrier, connectClient, until } from '../support/ib-client.js';
+import { barrier, connectClient, hashMessages, until } from '../support/ib-client.js';
 
 const SPY = { symbol: 'SPY', secType: 'STK' as never, exchange: 'SMART', currency: 'USD' };
 const AAPL = { ...SPY, symbol: 'AAPL' };
@@ -157,21 +156,14 @@ test('more than 50 messages in a second: error 100, then the connection is close
 async function firstMessages(seed: number, count: number): Promise<string> {
   const s = await start({ seed });
   try {
-    const hash = createHash('sha256');
-    let seen = 0;
-    s.ib.on(EventName.received, (tokens: string[]) => {
-      // Current-time answers are the test's own barriers; the market is the rest.
-      if (seen < count && tokens[0] !== '49') {
-        hash.update(tokens.join('|') + '\n');
-        seen++;
-      }
-    });
+    // Current-time answers are the test's own barriers; the market is the rest.
+    const messages = hashMessages(s.ib, count, (tokens) => tokens[0] !== '49');
     s.ib.reqMktDepth(1, SPY, ROWS, false, []);
     s.ib.reqMktData(2, SPY, '', false, false);
     s.ib.reqTickByTickData(3, SPY, TickByTickDataType.AllLast, 0, false);
-    while (seen < count) await s.advance(50);
-    await until(() => seen >= count, `${count} messages`);
-    return hash.digest('hex');
+    while (messages.seen() < count) await s.advance(50);
+    await until(() => messages.seen() >= count, `${count} messages`);
+    return messages.digest();
   } finally {
     await s.stop();
   }

@@ -1,4 +1,5 @@
 /** A real @stoqey/ib client against a simulator, with the waits tests need. */
+import { createHash } from 'node:crypto';
 import { EventName, IBApi } from '@stoqey/ib';
 
 /** The arguments of the next `name` event: IBApi has `once` but is not a Node EventEmitter. */
@@ -51,4 +52,17 @@ export async function until(check: () => boolean, what: string, timeoutMs = 5_00
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/** Hashes the first `count` raw messages the client receives that `keep` accepts (the tokens as decoded), for determinism checks. */
+export function hashMessages(ib: IBApi, count: number, keep: (tokens: string[]) => boolean): { seen(): number; digest(): string } {
+  const hash = createHash('sha256');
+  let seen = 0;
+  ib.on(EventName.received, (tokens: string[]) => {
+    if (seen < count && keep(tokens)) {
+      hash.update(tokens.join('|') + '\n');
+      seen++;
+    }
+  });
+  return { seen: () => seen, digest: () => hash.digest('hex') };
 }
