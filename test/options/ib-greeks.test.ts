@@ -1,5 +1,5 @@
 /**
- * keel's greeks against IB's own (../shared/data/ib-greeks: six SPY options,
+ * keel's greeks against IB's own (test/fixtures/ib-greeks, from the shared data: six SPY options,
  * 2023-08-04, tick type 13), within the tolerance that data's README gives:
  * BSM at r 5.3 %, q 1.5 %, T to 16:00 New York on expiry / 365 and IB's IV,
  * for the 450 strikes within 1.5 % of delta, 3 % of vega, 5 % of theta and
@@ -16,7 +16,7 @@ import { bsmGreeks, newGreeks, type Right } from '../../src/options/bsm.js';
 import { expiryMs, newYorkTimeMs, yearsToExpiry } from '../../src/options/expiry.js';
 import { impliedVol } from '../../src/options/implied-vol.js';
 
-const DIR = join(process.cwd(), '../shared/data/ib-greeks');
+const DIR = join(process.cwd(), 'test/fixtures/ib-greeks');
 const RATE = 0.053;
 const DIVIDEND = 0.015;
 
