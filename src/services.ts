@@ -8,6 +8,7 @@
  */
 import type { IbLink } from './ib/link.js';
 import type { ActorTree } from './inspector/actor-tree.js';
+import type { OptionLines } from './ib/option-lines.js';
 import type { Journal } from './journal/records.js';
 import type { OrderBooks } from './market/books.js';
 import type { FeatureEngine } from './market/features.js';
@@ -22,6 +23,8 @@ export interface Services {
   ibLink: IbLink;
   /** The instruments, index = instrument id everywhere downstream. */
   instruments: Universe;
+  /** Option market-data lines within the budget subscriptions owns, through its pacer. */
+  optionLines: OptionLines;
   /** Every instrument's order book. */
   books: OrderBooks;
   /** The features' latest values and data times. */
@@ -49,6 +52,7 @@ export const ROOT_SERVICES: readonly ServiceName[] = ['inspection'];
 export const SERVICE_DESCRIPTIONS: Readonly<Record<ServiceName, string>> = {
   ibLink: 'the IB link',
   instruments: 'the instrument universe',
+  optionLines: 'the option lines of subscriptions',
   books: 'the order books',
   featureEngine: 'the feature engine',
   riskGate: 'the risk gate',

@@ -19,6 +19,7 @@ import type { QuoteBoard } from './ib/quote-board.js';
 import type { FeedSilence, SubscriptionsStatus } from './ib/subscription-plan.js';
 import type { TradeBatch } from './ib/trade-feed.js';
 import type { JournalEntry } from './journal/records.js';
+import type { OptionChainView } from './options/chain-view.js';
 import type { BookQualityEvent, BookResync, OrderBooks } from './market/books.js';
 import type { FeatureHealth } from './market/feature-health.js';
 import type { FeatureFrame } from './market/features.js';
@@ -51,6 +52,7 @@ export const PREDICTIONS_TOPIC = 'predictions';
 export const REDIS_STATUS_TOPIC = 'redis.status';
 export const PORTFOLIO_TOPIC = 'portfolio';
 export const INSPECTOR_TOPIC = 'inspector';
+export const OPTIONS_CHAIN_TOPIC = 'options.chain';
 
 // --- payloads ----------------------------------------------------------------
 
@@ -93,6 +95,8 @@ export interface States {
   [PORTFOLIO_TOPIC]: PortfolioView;
   /** Where the inspector listens. */
   [INSPECTOR_TOPIC]: InspectorAddress;
+  /** The streamed option band: quotes, keel's IV and greeks, IB's beside them (a reused object, re-priced in place). */
+  [OPTIONS_CHAIN_TOPIC]: OptionChainView;
 }
 
 export type Topics = Streams & States;
@@ -119,6 +123,7 @@ export const CODECS: { readonly [K in TopicName]?: Codec<Topics[K]> } = {
   [SUBSCRIPTIONS_STATUS_TOPIC]: plainCodec(),
   [FEED_SILENT_TOPIC]: plainCodec(),
   [BOOK_QUALITY_TOPIC]: plainCodec(),
+  [OPTIONS_CHAIN_TOPIC]: plainCodec(),
 };
 
 const STATE_TOPICS = [
@@ -130,6 +135,7 @@ const STATE_TOPICS = [
   REDIS_STATUS_TOPIC,
   PORTFOLIO_TOPIC,
   INSPECTOR_TOPIC,
+  OPTIONS_CHAIN_TOPIC,
 ] as const satisfies readonly StateTopic[];
 
 const STREAM_TOPICS = [

@@ -23,6 +23,7 @@ import {
   IB_STATUS_TOPIC,
   INSPECTOR_TOPIC,
   JOURNAL_RECORD_TOPIC,
+  OPTIONS_CHAIN_TOPIC,
   MODEL_SWAP_TOPIC,
   PORTFOLIO_TOPIC,
   PREDICTIONS_TOPIC,
@@ -39,6 +40,7 @@ import { ibConnectionLogic, ibConnectionSettings } from './ib-connection.js';
 import { inspectorLogic, inspectorSettings } from './inspector.js';
 import { journalLogic, journalSettings } from './journal.js';
 import { l2MicrostructureLogic, l2MicrostructureSettings } from './l2-microstructure.js';
+import { optionChainLogic, optionChainSettings } from './option-chain.js';
 import { paperTraderLogic, paperTraderSettings } from './paper-trader.js';
 import { placeholderLogic, placeholderSettings } from './placeholder.js';
 import { predictorLogic, predictorSettings } from './predictor.js';
@@ -87,12 +89,18 @@ export const componentKinds = {
     settings: subscriptionsSettings,
     description: "every market-data request to IB, paced and under IB's budgets, re-requested after reconnects and silence",
     contract: {
-      provides: ['instruments'],
+      provides: ['instruments', 'optionLines'],
       needs: ['ibLink'],
       publishes: [DEPTH_TOPIC, TRADES_TOPIC, QUOTE_TOPS_TOPIC, DEPTH_RESET_TOPIC, FEED_SILENT_TOPIC, SUBSCRIPTIONS_STATUS_TOPIC],
       reads: [IB_STATUS_TOPIC],
       hears: [BOOK_RESYNC_TOPIC],
     },
+  },
+  option_chain: {
+    logic: optionChainLogic,
+    settings: optionChainSettings,
+    description: "an underlying's option chain: discovered for the day, a band around the money streamed within the line budget and re-centred as it moves, IV and greeks by keel beside IB's",
+    contract: { needs: ['ibLink', 'optionLines'], publishes: [OPTIONS_CHAIN_TOPIC] },
   },
   l2_microstructure: {
     logic: l2MicrostructureLogic,

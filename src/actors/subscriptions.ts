@@ -22,6 +22,7 @@ import { EventName, SecType, type Contract, type IBApi } from '../ib/api.js';
 import { z } from 'zod';
 import { DepthFeed } from '../ib/depth-feed.js';
 import { listenTo } from '../ib/link.js';
+import { OptionLinePlan, type OptionLine, type OptionLines } from '../ib/option-lines.js';
 import { PRIORITY } from '../ib/pacer.js';
 import { QuoteBoard } from '../ib/quote-board.js';
 import { TradeFeed } from '../ib/trade-feed.js';
@@ -173,12 +174,18 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
   const printsFromVolume = Uint8Array.from(instruments, (i) => (i.ticks === 'Last' || i.ticks === 'AllLast' ? 0 : 1));
   const depthAskedAt = new Float64Array(instruments.length).fill(NaN);
   ctx.provide('instruments', { symbols, booked, depthAskedAt });
+  // Option lines share the market-data budget: what the stock quote lines leave.
+  const stockQuoteLines = plan.feeds.filter((f) => f.kind === 'quotes').length;
+  const options = new OptionLinePlan(Math.max(0, settings.budgets.marketDataLines - stockQuoteLines));
   let epoch = -1;
   let stopped = false;
 
   const touch = (reqId: number): number => {
     const route = plan.feed(reqId)?.route;
-    if (!route) return -1;
+    if (!route) {
+      options.data(reqId);
+      return -1;
+    }
     route.lastAt = clock.now();
     route.updates++;
     return route.instrument;
@@ -230,6 +237,11 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
       if (route) resetBook(route.instrument);
       return;
     }
+    const line = options.refused(reqId, code, error.message, clock.now());
+    if (line) {
+      refusals.line('warn', { localSymbol: line.contract.localSymbol, code, status: line.status }, `IB refused an option line for ${line.contract.localSymbol}: ${error.message}`);
+      return;
+    }
     const feed = plan.refused(reqId, code, error.message, clock.now());
     if (!feed) return;
     depth.unroute(reqId);
@@ -277,6 +289,35 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
     });
   };
 
+  const requestOption = (line: OptionLine) => {
+    const reqId = line.reqId!;
+    const { conId, localSymbol } = line.contract;
+    const genericTicks = options.genericTicks;
+    link.send(PRIORITY.subscriptions, `option ${localSymbol}`, (ib: IBApi) => {
+      // Dropped or voided while it waited in the pacer.
+      if (stopped || options.line(reqId) !== line) return;
+      line.asked = true;
+      ib.reqMktData(reqId, { conId, secType: SecType.OPT, exchange: 'SMART', currency: 'USD' }, genericTicks, false, false);
+    });
+  };
+  const cancelOption = (reqId: number, localSymbol: string) => {
+    link.send(PRIORITY.subscriptions, `cancel option ${localSymbol}`, (ib: IBApi) => ib.cancelMktData(reqId));
+  };
+  const optionLines: OptionLines = {
+    allowance: options.allowance,
+    quotes,
+    want(contracts, genericTicks = '') {
+      options.genericTicks = genericTicks;
+      // Cancels first: the pacer keeps their order, so IB frees the lines before new ones are asked for.
+      for (const line of options.want(contracts)) if (link.ready) cancelOption(line.reqId!, line.contract.localSymbol);
+      sweepSoon();
+    },
+    contractOf: (reqId) => options.line(reqId)?.contract,
+    counts: () => options.counts(),
+    statusOf: (conId) => options.lineOf(conId)?.status,
+  };
+  ctx.provide('optionLines', optionLines);
+
   // The pacer's sustained rate (its burst aside): what an ETA can count on.
   const requestsPerSecond = link.pacer.perSecond - link.pacer.burst;
   /** While requests are still to leave: since when, and when progress was last logged. */
@@ -313,6 +354,7 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
       epoch = status.dataEpoch;
       for (const f of plan.feeds) if (f.reqId !== undefined) depth.unroute(f.reqId);
       plan.voidAll();
+      options.voidAll();
     }
     if (link.ready) {
       for (const feed of plan.feeds) if (feed.route && feed.route.updates > 0) plan.live(feed);
@@ -325,6 +367,8 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
       }
       // At most a second's worth waits in the pacer: the rest stays in the plan, where a new epoch voids it for free.
       for (const feed of plan.due(now, Math.max(0, link.pacer.perSecond - link.pacer.waiting))) request(feed);
+      // Option lines after the stocks' requests, in the room a second of the pacer leaves.
+      for (const line of options.due(now, Math.max(0, link.pacer.perSecond - link.pacer.waiting))) requestOption(line);
     }
     const progress = plan.progress();
     if (link.ready) reportProgress(progress, now);
@@ -368,6 +412,7 @@ export const subscriptionsLogic = serviceLogic<SubscriptionsSettings>(async (ctx
       unsubscribeResync();
       // Only what IB was asked for: requests still in the pacer are dropped there.
       for (const feed of plan.feeds) if (feed.reqId !== undefined && feed.askedAt === feed.askedAt && link.ready) cancel(feed, feed.reqId);
+      if (link.ready) for (const line of options.heldLines()) cancelOption(line.reqId!, line.contract.localSymbol);
       stopListening();
       depth.flush();
       trades.flush();

@@ -12,4 +12,4 @@ export { SecType } from '@stoqey/ib/dist/api/data/enum/sec-type.js';
 export { TickType } from '@stoqey/ib/dist/api/market/tickType.js';
 export { OrderAction } from '@stoqey/ib/dist/api/order/enum/order-action.js';
 export { OrderType } from '@stoqey/ib/dist/api/order/enum/orderType.js';
-export type { CommissionReport, Contract, Execution, Order, OrderState } from '@stoqey/ib';
+export type { CommissionReport, Contract, ContractDetails, Execution, Order, OrderState } from '@stoqey/ib';

@@ -60,3 +60,10 @@ export function farmName(message: string): string {
   const at = Math.max(message.lastIndexOf(':'), message.lastIndexOf('.'));
   return at >= 0 ? message.slice(at + 1).trim() : message;
 }
+
+/** A market-data request refused for "not now" (lines full, an id clash): asked again after BUDGET_RETRY_MS. */
+export const NOT_NOW_CODES: readonly number[] = [101, 322, 10190];
+/** A market-data request refused for good (no such contract, no permission, a request IB rejects): not asked again until wanted again. */
+export const REFUSAL_CODES: ReadonlySet<number> = new Set([200, 321, 354, 10089, 10090, 10091, 10168, 10189]);
+/** How long a "not now" request waits before it is asked again, ms. */
+export const BUDGET_RETRY_MS = 15_000;

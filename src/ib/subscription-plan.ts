@@ -15,6 +15,7 @@
  * staging is and how long the rest will take (`progressLine` in words).
  * Each sweep's passes are linear in the feeds and allocate nothing per feed.
  */
+import { BUDGET_RETRY_MS, NOT_NOW_CODES, REFUSAL_CODES } from './codes.js';
 import type { Route } from './depth-feed.js';
 
 export type FeedKind = 'quotes' | 'depth' | 'ticks';
@@ -56,11 +57,8 @@ export interface Budgets {
 
 /** IB allows one tick-by-tick request per instrument per 15 s. */
 export const TICK_BY_TICK_SPACING_MS = 15_000;
-/** Codes that mean "not now": another client holds the slot, or an id clashed. */
-const BUDGET_CODES = new Set([101, 309, 322, 10190]);
-/** Codes that mean "never": no such contract, no market-data permission, a request IB rejects. */
-const REFUSAL_CODES = new Set([200, 321, 354, 10089, 10090, 10091, 10168, 10189]);
-const BUDGET_RETRY_MS = 15_000;
+/** "Not now", and 309: every depth slot is taken. */
+const BUDGET_CODES = new Set([...NOT_NOW_CODES, 309]);
 const KINDS: readonly FeedKind[] = ['quotes', 'depth', 'ticks'];
 /** A note per kind and budget, made once: waiting feeds are noted at every sweep. */
 const waitingForSlot = (kind: FeedKind, budget: number) => `waiting for a ${kind} slot (${budget} in use)`;

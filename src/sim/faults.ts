@@ -115,6 +115,13 @@ export class Faults {
     this.log?.warn({ symbol, mode }, 'fault: depth corrupted');
   }
 
+  /** The symbol's price jumps by `amount` dollars at once (news): its whole book moves, and with SPY the option chain's spot. */
+  jumpPrice(symbol: string, amount: number): void {
+    const instrument = this.instrument(symbol);
+    this.sim.marketData.market.book(instrument).jump(Math.round(amount * 100));
+    this.log?.warn({ symbol, amount }, `fault: ${symbol} jumps ${amount > 0 ? 'up' : 'down'} ${Math.abs(amount)}`);
+  }
+
   /**
    * The account lacks live market data for `symbol`: new requests get 354,
    * or, with `delayed`, 10167 for quotes from a client that takes delayed

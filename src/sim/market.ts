@@ -97,6 +97,26 @@ export class InstrumentBook {
     return this.price[ASK][0]!;
   }
 
+  /**
+   * The whole book and its fair value jump by `ticks` (news; a test moves
+   * the underlying with it). Every row is sent again at its new price,
+   * deepest first on the side the price moves towards, so the book is never
+   * crossed or out of order on the way.
+   */
+  jump(ticks: number): void {
+    if (!Number.isInteger(ticks) || ticks === 0) return;
+    this.fair += ticks;
+    const [ahead, behind] = ticks > 0 ? ([ASK, BID] as const) : ([BID, ASK] as const);
+    for (let row = ROWS - 1; row >= 0; row--) this.moveRow(ahead, row, ticks);
+    for (let row = 0; row < ROWS; row++) this.moveRow(behind, row, ticks);
+    this.lastPriceTicks += ticks;
+  }
+
+  private moveRow(side: Side, row: number, ticks: number): void {
+    this.price[side][row] = this.price[side][row]! + ticks;
+    this.listener.depth(this.index, side, row, UPDATE, this.price[side][row]!, this.size[side][row]!);
+  }
+
   /** One market event: a trade, a new order or a cancel. */
   step(): void {
     const r = this.random;

@@ -48,6 +48,23 @@ test('the Gateway and TWS paper configs are the default tree with the simulator 
   }
 });
 
+test('the options config is the default tree plus the SPY option chain, its settings checked', () => {
+  const base = loadConfig('config/default.yaml');
+  const config = loadConfig('config/options.yaml');
+  assert.deepEqual(Object.keys(config.components).sort(), [...Object.keys(base.components), 'option_chain'].sort());
+  const chain = config.components.option_chain!;
+  assert.equal(chain.kind, 'option_chain');
+  assert.deepEqual(chain.dependsOn, ['subscriptions']);
+  assert.deepEqual(chain.settings.expiries, { from: 0, to: 1 });
+  assert.equal(chain.settings.strikes, 10);
+  assert.deepEqual(chain.settings.rights, ['C', 'P']);
+  assert.deepEqual(config.components.subscriptions, base.components.subscriptions);
+  const bad = write('bad-options.yaml', `extends: ${resolve('config/options.yaml')}\ncomponents:\n  option_chain: { settings: { strikes: wide, expiries: 3..1 } }\n`);
+  const problems = problemsOf(bad).join('\n');
+  assert.match(problems, /option_chain\.settings\.strikes.*atm ± N/);
+  assert.match(problems, /option_chain\.settings\.expiries.*backwards/);
+});
+
 test('maps merge, lists replace, null removes', () => {
   const basePath = write('base.yaml', 'instance: base\ncomponents:\n  a: { kind: placeholder, settings: { startDelayMs: 5, stopDelayMs: 7 } }\n  b: { kind: placeholder, dependsOn: [a] }\n  c: { kind: placeholder, dependsOn: [a, b] }\n');
   const top = write('top.yaml', `extends: ${basePath}\ncomponents:\n  a: { settings: { stopDelayMs: 9 } }\n  b: null\n  c: { dependsOn: [a] }\n`);

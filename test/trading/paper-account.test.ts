@@ -12,8 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { EventName } from '@stoqey/ib';
-import { ibConnectionSettings } from '../../src/actors/ib-connection.js';
-import { journalSettings } from '../../src/actors/journal.js';
 import { l2MicrostructureSettings } from '../../src/actors/l2-microstructure.js';
 import { paperTraderSettings } from '../../src/actors/paper-trader.js';
 import { componentSpec } from '../../src/actors/registry.js';
@@ -27,6 +25,7 @@ import { TwsSimulator } from '../../src/sim/server.js';
 import { IbVenue } from '../../src/trading/ib-venue.js';
 import type { VenueEvent } from '../../src/trading/venue.js';
 import { nextEvent, until } from '../support/ib-client.js';
+import { journalAndConnection } from '../support/ib-tree.js';
 import { startTree } from '../support/probe.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-account-'));
@@ -39,11 +38,7 @@ async function start(name: string, accounts: string[], allowLiveAccount = false)
   const tree = startTree(
     {
       children: [
-        componentSpec('journal', 'journal', { settings: journalSettings.parse({ path: join(dir, `${name}.journal`) }) }),
-        componentSpec('ib_connection', 'ib_connection', {
-          settings: ibConnectionSettings.parse({ port, reconnect: { minMs: 50, maxMs: 100, randomFactor: 0.2, maxAttempts: 0 }, orderIdFile: join(dir, `${name}.ids`) }),
-          dependsOn: ['journal'],
-        }),
+        ...journalAndConnection(dir, name, port),
         componentSpec('subscriptions', 'subscriptions', { settings: subscriptionsSettings.parse({ instruments: [{ symbol: 'SPY', depth: { rows: 10 } }] }), dependsOn: ['ib_connection'] }),
         componentSpec('l2_microstructure', 'l2_microstructure', { settings: l2MicrostructureSettings.parse({}), dependsOn: ['subscriptions'] }),
         componentSpec('risk_gate', 'risk_gate', {

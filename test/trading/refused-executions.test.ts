@@ -12,8 +12,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { ibConnectionSettings } from '../../src/actors/ib-connection.js';
-import { journalSettings } from '../../src/actors/journal.js';
 import { l2MicrostructureSettings } from '../../src/actors/l2-microstructure.js';
 import { paperTraderSettings } from '../../src/actors/paper-trader.js';
 import { componentSpec } from '../../src/actors/registry.js';
@@ -23,6 +21,7 @@ import { systemClock } from '../../src/clock.js';
 import { BAD_EXECUTION_KINDS, type BadExecutionKind } from '../../src/sim/broker.js';
 import { TwsSimulator } from '../../src/sim/server.js';
 import { until } from '../support/ib-client.js';
+import { journalAndConnection } from '../support/ib-tree.js';
 import { startTree } from '../support/probe.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-refused-'));
@@ -34,11 +33,7 @@ async function start(name: string, sim: TwsSimulator, port: number) {
   const tree = startTree(
     {
       children: [
-        componentSpec('journal', 'journal', { settings: journalSettings.parse({ path: join(dir, `${name}.journal`) }) }),
-        componentSpec('ib_connection', 'ib_connection', {
-          settings: ibConnectionSettings.parse({ port, reconnect: { minMs: 50, maxMs: 100, randomFactor: 0.2, maxAttempts: 0 }, orderIdFile: join(dir, `${name}.ids`) }),
-          dependsOn: ['journal'],
-        }),
+        ...journalAndConnection(dir, name, port),
         componentSpec('subscriptions', 'subscriptions', { settings: subscriptionsSettings.parse({ instruments: [{ symbol: 'SPY', depth: { rows: 10 }, ticks: 'AllLast' }] }), dependsOn: ['ib_connection'] }),
         componentSpec('l2_microstructure', 'l2_microstructure', { settings: l2MicrostructureSettings.parse({}), dependsOn: ['subscriptions'] }),
         componentSpec('risk_gate', 'risk_gate', {

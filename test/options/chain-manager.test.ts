@@ -1,0 +1,179 @@
+/**
+ * The chain manager end to end: keel's real components (ib_connection,
+ * subscriptions, option_chain) drive the unmodified @stoqey/ib client
+ * against the simulator's SPY chain. The band is discovered and streamed
+ * within the line budget (the simulator allows exactly that many lines, so
+ * one too many is a 101) with no pacing violation (100); when SPY jumps
+ * through the band it re-centres once, never holding more lines than the
+ * budget; and every streamed contract's IV and greeks, computed by keel,
+ * agree with the simulator's own surface.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { EventName } from '@stoqey/ib';
+import { optionChainSettings } from '../../src/actors/option-chain.js';
+import { componentSpec } from '../../src/actors/registry.js';
+import { subscriptionsSettings } from '../../src/actors/subscriptions.js';
+import { systemClock, type Clock } from '../../src/clock.js';
+import { bsmGreeks, newGreeks } from '../../src/options/bsm.js';
+import type { OptionChainView } from '../../src/options/chain-view.js';
+import { SPY_DIVIDEND_YIELD, SPY_RATE } from '../../src/sim/options/chain.js';
+import { TwsSimulator } from '../../src/sim/server.js';
+import { OPTIONS_CHAIN_TOPIC } from '../../src/topics.js';
+import { until } from '../support/ib-client.js';
+import { journalAndConnection } from '../support/ib-tree.js';
+import { startTree } from '../support/probe.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'keel-chain-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/**
+ * Real time, read as if it were Monday 2026-01-05 11:00 New York: the day's
+ * expiry five hours away whenever the test runs, so the chain and its
+ * greeks are the same at any hour.
+ */
+const WALL_START = Date.UTC(2026, 0, 5, 16, 0);
+function mondayMorning(): Clock {
+  const offset = WALL_START - Date.now();
+  return { ...systemClock, wallNow: () => Date.now() + offset };
+}
+
+/** The simulator allows this many lines; keel's budget is the same, and SPY's quote line takes one. */
+const LINES = 41;
+
+async function start(name: string) {
+  const clock = mondayMorning();
+  const sim = new TwsSimulator({ clock, updatesPerSecond: 50, seed: 5, limits: { marketDataLines: LINES } });
+  const port = await sim.listen(0);
+  const tree = startTree(
+    {
+      children: [
+        ...journalAndConnection(dir, name, port),
+        componentSpec('subscriptions', 'subscriptions', {
+          settings: subscriptionsSettings.parse({ instruments: [{ symbol: 'SPY' }], budgets: { marketDataLines: LINES, depthSlots: 3, tickByTickSlots: 3 } }),
+          dependsOn: ['ib_connection'],
+        }),
+        componentSpec('option_chain', 'option_chain', {
+          settings: optionChainSettings.parse({ expiries: '0..1', strikes: 'atm ± 10', cooldownMs: 1_000, publishMs: 100 }),
+          dependsOn: ['subscriptions'],
+        }),
+      ],
+    },
+    clock,
+  );
+  await until(() => tree.phase() === 'running', 'the tree to run', 15_000);
+  /** Every error code the client saw, across reconnects. */
+  const errors: number[] = [];
+  const listen = () => tree.services.current('ibLink')!.api.on(EventName.error, (_e: Error, code: number) => errors.push(code));
+  listen();
+  const chain = () => tree.bus.latest(OPTIONS_CHAIN_TOPIC) as OptionChainView | undefined;
+  const allLive = () => {
+    const c = chain();
+    return c !== undefined && c.rows.length > 0 && c.rows.every((r) => r.line === 'live' && r.bid === r.bid && r.ask === r.ask && r.ib.iv === r.ib.iv);
+  };
+  const simLines = () => [...sim.sessions].filter((session) => session.open).reduce((n, session) => n + sim.options.linesOf(session).length, 0);
+  return {
+    sim,
+    tree,
+    errors,
+    chain,
+    allLive,
+    simLines,
+    async stop() {
+      tree.actor.send({ type: 'shutdown' });
+      await until(() => tree.done, 'the tree to stop');
+      await sim.close();
+    },
+  };
+}
+
+test('the band: discovered, streamed within the budget, re-centred when SPY moves through it, priced as the surface says', async () => {
+  const { sim, errors, chain, allLive, simLines, stop } = await start('band');
+  try {
+    await until(allLive, 'every contract of the band live, quoted and computed by IB', 20_000);
+    const first = chain()!;
+    const listing = sim.options.listing;
+    // Discovery: the day's expiries, and the two nearest in the band.
+    assert.equal(first.listing.expiries, listing.expiries.length);
+    const [front, next] = listing.allExpiries;
+    assert.deepEqual([front, next], ['20260105', '20260106']);
+    assert.deepEqual(Object.keys(first.centres).sort(), [front, next]);
+    assert.equal(first.listing.contracts, listing.expiry(front!)!.contracts.length + listing.expiry(next!)!.contracts.length);
+    // Within the budget: SPY's line and 40 option lines, nearest the money first.
+    assert.equal(first.lines.allowance, LINES - 1);
+    assert.equal(first.rows.length, LINES - 1);
+    const spot = first.spot;
+    const atm = first.centres[front!]!;
+    assert.ok(Math.abs(atm - spot) <= 0.6, `centred on ${atm} with SPY at ${spot}`);
+    assert.ok(first.rows.every((r) => Math.abs(r.strike - atm) <= 6), 'the strikes nearest the money');
+    assert.equal(simLines(), LINES - 1);
+    assert.deepEqual(errors.filter((c) => c === 100 || c === 101), []);
+
+    // SPY jumps $3.30 through the band: after the cooldown the band follows, once.
+    const before = first.recentres;
+    sim.faults.jumpPrice('SPY', 3.3);
+    await until(() => chain()!.recentres > before && allLive(), 'the band to re-centre and its new lines to go live', 20_000);
+    const moved = chain()!;
+    assert.equal(moved.recentres, before + 1);
+    const centre = moved.centres[front!]!;
+    assert.ok(Math.abs(centre - moved.spot) <= 0.6 && centre >= atm + 3, `re-centred on ${centre} with SPY at ${moved.spot} (was ${atm})`);
+    assert.equal(moved.rows.length, LINES - 1);
+    assert.ok(moved.rows.every((r) => Math.abs(r.strike - centre) <= 6));
+    assert.equal(simLines(), LINES - 1, 'the old lines cancelled, the new ones held');
+    assert.deepEqual(errors.filter((c) => c === 100 || c === 101), [], 'no line beyond the budget, no pacing violation');
+
+    // Every streamed contract: keel's IV within half a vol point of the surface, its price and greeks within a cent.
+    await until(() => chain()!.rows.every((r) => r.keel.iv === r.keel.iv), 'an IV for every contract', 10_000);
+    const c = chain()!;
+    const g = newGreeks();
+    const worst = { iv: 0, price: 0, delta: 0, gamma: 0, vega: 0, theta: 0 };
+    for (const row of c.rows) {
+      const contract = listing.byId(row.conId)!;
+      const vol = sim.options.surfaceVol(row.conId);
+      bsmGreeks(contract.right === 'C' ? 1 : -1, c.spot, contract.strike, row.years, SPY_RATE, SPY_DIVIDEND_YIELD, vol, g);
+      worst.iv = Math.max(worst.iv, Math.abs(row.keel.iv - vol));
+      for (const k of ['price', 'delta', 'gamma', 'vega', 'theta'] as const) worst[k] = Math.max(worst[k], Math.abs(row.keel[k] - g[k]));
+    }
+    assert.ok(worst.iv < 0.005, `IV within half a vol point: ${JSON.stringify(worst)}`);
+    for (const k of ['price', 'delta', 'gamma', 'vega', 'theta'] as const) assert.ok(worst[k] < 0.01, `${k} within a cent: ${JSON.stringify(worst)}`);
+
+    // Contracts listed but not streamed are priced from the fitted smiles too: near the money as well as the streamed ones.
+    const listed = c.listed!;
+    assert.equal(listed.count, c.listing.contracts);
+    const streamed = new Set(c.rows.map((r) => r.conId));
+    const away = { iv: 0, price: 0, checked: 0 };
+    for (let i = 0; i < listed.count; i++) {
+      const conId = listed.conId[i]!;
+      if (streamed.has(conId) || Math.abs(listed.strike[i]! - c.spot) > 8) continue;
+      const vol = sim.options.surfaceVol(conId);
+      bsmGreeks(listed.right[i] as 1 | -1, c.spot, listed.strike[i]!, listed.years[i]!, SPY_RATE, SPY_DIVIDEND_YIELD, vol, g);
+      away.iv = Math.max(away.iv, Math.abs(listed.vol[i]! - vol));
+      away.price = Math.max(away.price, Math.abs(listed.price[i]! - g.price));
+      away.checked++;
+    }
+    assert.ok(away.checked >= 20, `${away.checked} contracts checked`);
+    assert.ok(away.iv < 0.005 && away.price < 0.01, `not streamed, within $8 of SPY: ${JSON.stringify(away)}`);
+  } finally {
+    await stop();
+  }
+});
+
+test('after a reconnect every line of the band is asked for again, within the budget, and the chain streams on', async () => {
+  const { sim, tree, errors, chain, allLive, simLines, stop } = await start('reconnect');
+  try {
+    await until(allLive, 'the band live', 20_000);
+    const before = chain()!.rows.map((r) => r.conId);
+    assert.equal(sim.faults.dropConnections(), 1);
+    await until(() => tree.services.current('ibLink')?.ready === true && simLines() === LINES - 1, 'the band requested again on the new connection', 20_000);
+    // Fresh quotes on the new lines: every row quoted and priced again.
+    const pricedAt = chain()!.pricedAt;
+    await until(() => chain()!.pricedAt > pricedAt && allLive() && chain()!.rows.every((r) => r.keel.iv === r.keel.iv), 'the chain live again', 20_000);
+    assert.deepEqual(chain()!.rows.map((r) => r.conId), before, 'the same band');
+    assert.deepEqual(errors.filter((c) => c === 100 || c === 101), []);
+  } finally {
+    await stop();
+  }
+});
