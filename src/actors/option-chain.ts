@@ -17,8 +17,9 @@
  *
  * Every other listed contract of the band's expiries is priced at its
  * expiry's slice too (`listed`, typed arrays). Not yet: expiries beyond the
- * band have no slice (nor prices), and the chain's features (skew, term
- * slope, ratios) are to come.
+ * band have no slice (nor prices). The chain's features (ATM IV, 25-delta
+ * risk reversal and butterfly, term slope, put/call ratios, net greeks:
+ * src/options/chain-features.ts) go out with it, computed from the band.
  */
 import { EventName, SecType, TickType, type ContractDetails, type IBApi } from '../ib/api.js';
 import { z } from 'zod';
@@ -26,6 +27,7 @@ import { listenTo } from '../ib/link.js';
 import type { OptionLineContract } from '../ib/option-lines.js';
 import { PRIORITY } from '../ib/pacer.js';
 import { ChainBand, parseExpiryRange, parseStrikeBand, type ListedStrikes } from '../options/chain-band.js';
+import { computeChainFeatures, newChainFeatures } from '../options/chain-features.js';
 import { ChainPricing } from '../options/chain-pricing.js';
 import { nanGreeks, type ChainRow, type ListedPricing, type OptionChainView } from '../options/chain-view.js';
 import { expiryMs, MS_PER_YEAR } from '../options/expiry.js';
@@ -145,6 +147,7 @@ export const optionChainLogic = serviceLogic<OptionChainSettings>(async (ctx: Co
     lines: lines.counts(),
     rows: [],
     listed: undefined,
+    features: newChainFeatures(),
     maxDiff: { iv: NaN, price: NaN },
   };
   let listing: Listing | undefined;
@@ -318,7 +321,7 @@ export const optionChainLogic = serviceLogic<OptionChainSettings>(async (ctx: Co
       bid[i] = was === undefined ? NaN : oldBid[was]!;
       ask[i] = was === undefined ? NaN : oldAsk[was]!;
       if (was !== undefined) return oldRows[was]!;
-      return { conId: c.conId, localSymbol: c.localSymbol, expiry: c.expiry, strike: c.strike, right: c.right, line: 'waiting', bid: NaN, ask: NaN, years: NaN, keel: nanGreeks(), midIv: NaN, ivReason: 'no quote yet', ib: { ...nanGreeks(), underlying: NaN }, diff: nanGreeks() } satisfies ChainRow;
+      return { conId: c.conId, localSymbol: c.localSymbol, expiry: c.expiry, strike: c.strike, right: c.right, line: 'waiting', bid: NaN, ask: NaN, volume: NaN, openInterest: NaN, years: NaN, keel: nanGreeks(), midIv: NaN, ivReason: 'no quote yet', ib: { ...nanGreeks(), underlying: NaN }, diff: nanGreeks() } satisfies ChainRow;
     });
     view.centres = Object.fromEntries(band.centres);
     view.recentres = band.recentres;
@@ -337,6 +340,13 @@ export const optionChainLogic = serviceLogic<OptionChainSettings>(async (ctx: Co
     if (i < 0) return;
     if (field === TickType.BID || field === TickType.DELAYED_BID) bid[i] = value;
     else if (field === TickType.ASK || field === TickType.DELAYED_ASK) ask[i] = value;
+  };
+  const onTickSize = (reqId: number, field: number | undefined, value: number | undefined) => {
+    const i = rowFor(reqId);
+    if (i < 0 || value === undefined) return;
+    const row = view.rows[i]!;
+    if (field === TickType.VOLUME || field === TickType.DELAYED_VOLUME) row.volume = value;
+    else if (field === TickType.OPTION_CALL_OPEN_INTEREST || field === TickType.OPTION_PUT_OPEN_INTEREST) row.openInterest = value;
   };
   const onComputation = (reqId: number, tickType: number, _attrib: number | undefined, iv?: number, delta?: number, price?: number, _pv?: number, gamma?: number, vega?: number, theta?: number, und?: number) => {
     if (tickType !== TickType.MODEL_OPTION && tickType !== TickType.DELAYED_MODEL_OPTION) return;
@@ -362,6 +372,7 @@ export const optionChainLogic = serviceLogic<OptionChainSettings>(async (ctx: Co
     [EventName.securityDefinitionOptionParameter, onOptionParameter],
     [EventName.securityDefinitionOptionParameterEnd, onEnd],
     [EventName.tickPrice, onTickPrice],
+    [EventName.tickSize, onTickSize],
     [EventName.tickOptionComputation, onComputation],
     [EventName.error, onError],
   ]);
@@ -435,6 +446,7 @@ export const optionChainLogic = serviceLogic<OptionChainSettings>(async (ctx: Co
     view.maxDiff.iv = maxIv;
     view.maxDiff.price = maxPrice;
     priceAll(S, now);
+    computeChainFeatures(view.rows, sliceExpiries, S, rate, dividendYield, view.features, view.smiles);
   };
 
   const tick = () => {

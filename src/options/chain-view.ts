@@ -8,6 +8,7 @@
  */
 import type { OptionLineCounts, OptionLineStatus } from '../ib/option-lines.js';
 import type { OptionRightCode } from './chain-band.js';
+import type { ChainFeatures } from './chain-features.js';
 import type { SmileSlice } from './smile-fit.js';
 
 export interface Greeks5 {
@@ -32,6 +33,9 @@ export interface ChainRow {
   ask: number;
   /** Calendar years to the expiry moment at the last pricing. */
   years: number;
+  /** The session's volume (tick 8) and open interest (ticks 27/28, generic tick 101), NaN until reported. */
+  volume: number;
+  openInterest: number;
   /** The implied volatility of the mid (NaN when it has none: `ivReason` says why). */
   midIv: number;
   /** Why the mid has no IV (a quote below intrinsic value, none yet, ...), or undefined. */
@@ -93,6 +97,8 @@ export interface OptionChainView {
   rows: ChainRow[];
   /** Every listed contract of the band's expiries, priced from the fitted smiles (undefined before discovery). */
   listed: ListedPricing | undefined;
+  /** The chain's features from the band (src/options/chain-features.ts: ATM IV, 25-delta RR and fly per expiry, term slope, put/call ratios, net greeks). */
+  features: ChainFeatures;
   /** Largest |keel − IB| over the band: IV (decimal) and price. */
   maxDiff: { iv: number; price: number };
 }

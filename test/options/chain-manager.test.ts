@@ -140,6 +140,17 @@ test('the band: discovered, streamed within the budget, re-centred when SPY move
     assert.ok(worst.iv < 0.005, `IV within half a vol point: ${JSON.stringify(worst)}`);
     for (const k of ['price', 'delta', 'gamma', 'vega', 'theta'] as const) assert.ok(worst[k] < 0.01, `${k} within a cent: ${JSON.stringify(worst)}`);
 
+    // The chain's features, for both streamed expiries: finite, and the skew negative as the simulator's surface has it.
+    const features = c.features;
+    for (const expiry of [front!, next!]) {
+      const e = features.expiries[expiry]!;
+      assert.ok([e.atmIv, e.riskReversal25, e.butterfly25].every(Number.isFinite), `${expiry} features: ${JSON.stringify(e)}`);
+      assert.ok(e.riskReversal25 < 0, `${expiry} risk reversal negative: ${JSON.stringify(e)}`);
+    }
+    assert.ok(Number.isFinite(features.termSlope), `term slope: ${features.termSlope}`);
+    assert.ok([features.net.delta1Pct, features.net.gamma1Pct, features.net.vega, features.net.theta].every(Number.isFinite) && features.net.contracts === c.rows.length, JSON.stringify(features.net));
+    assert.ok(Number.isFinite(features.putCallVolume), `put/call volume: ${features.putCallVolume}`);
+
     // Contracts listed but not streamed are priced from the fitted smiles too: near the money as well as the streamed ones.
     const listed = c.listed!;
     assert.equal(listed.count, c.listing.contracts);
