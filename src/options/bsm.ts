@@ -19,7 +19,7 @@ export const PUT: Right = -1;
 /** Days a year for IB's theta (calendar days). */
 export const DAYS_PER_YEAR = 365;
 
-/** Price and greeks in IB's units; a caller-owned object that the functions fill, so hot loops allocate nothing. */
+/** Price and greeks in IB's units; a caller-owned object that the functions fill, so hot loops make no result object per contract. */
 export interface Greeks {
   price: number;
   delta: number;

@@ -1,9 +1,11 @@
 /**
  * A whole option chain priced in one call: one row per contract in typed
  * arrays (strike, right, years to expiry, a volatility in, a quote in),
- * prices, greeks in IB's units and implied volatilities out. Nothing is
- * allocated per contract: a chain's arrays are made once, at its capacity,
- * and re-priced in place on every move of the underlying.
+ * prices, greeks in IB's units and implied volatilities out. No object is
+ * made per contract: a chain's arrays are made once, at its capacity, and
+ * re-priced in place on every move of the underlying. (The numbers returned
+ * by calls V8 does not inline, the IV solver's mostly, are boxed: a few
+ * hundred bytes a contract of young garbage per re-pricing.)
  */
 import { DAYS_PER_YEAR, normalisedOtm, type Right } from './bsm.js';
 import { impliedVolCode } from './implied-vol.js';
