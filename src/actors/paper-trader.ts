@@ -43,7 +43,7 @@ import type { ComponentContext } from '../supervision/component.js';
 import { BookVenue } from '../trading/book-venue.js';
 import { IbVenue } from '../trading/ib-venue.js';
 import { policySettings, TradingPolicy } from '../trading/policy.js';
-import { reconcile } from '../trading/reconcile.js';
+import { reconcileWhenQuiet } from '../trading/reconcile.js';
 import { PaperTrader } from '../trading/trader.js';
 import { sessionDate, TradingDay, type DayBaseline } from '../trading/trading-day.js';
 import type { Venue } from '../trading/venue.js';
@@ -80,6 +80,9 @@ export const paperTraderSettings = z
         /** Executions are asked for from this long before the last recorded fill: clocks differ, duplicates are dropped by execId. */
         overlapMs: z.number().int().min(0).default(300_000),
         timeoutMs: z.number().int().positive().default(10_000),
+        /** A mismatch while orders work or fills arrive is asked again this many times in all, this long apart: the two reports may straddle a fill. */
+        attempts: z.number().int().min(1).default(3),
+        retryMs: z.number().int().min(0).default(1_000),
       })
       .strict()
       .prefault({}),
@@ -196,12 +199,17 @@ function openSession(ctx: ComponentContext<PaperTraderSettings>): Session {
     settle = async () => {
       // An account keel does not trade is not reconciled either: its orders and positions are not the journal's.
       if (!(await checkAccounts())) return;
-      const snapshot = await ib.snapshot(ledger.lastFillAt - settings.reconcile.overlapMs);
-      // The executions the journal missed came through as fills on the way: let them be durable first.
-      await trader.settled();
-      const result = reconcile(ledger, snapshot, clock.wallNow());
+      const result = await reconcileWhenQuiet({
+        ledger,
+        clock,
+        snapshot: (since) => ib.snapshot(since),
+        settled: async () => void (await trader.settled()),
+        overlapMs: settings.reconcile.overlapMs,
+        attempts: settings.reconcile.attempts,
+        retryMs: settings.reconcile.retryMs,
+      });
       for (const record of result.records) await ledger.record(record);
-      const summary = { executions: snapshot.executions, closed: result.records.length, openAtBroker: snapshot.openOrders.length, mismatches: result.mismatches };
+      const summary = { executions: result.executions, closed: result.records.length, openAtBroker: result.openAtBroker, attempts: result.attempts, mismatches: result.mismatches };
       if (result.mismatches.length === 0) {
         log.info(summary, `reconciled with the broker: ${ledger.fills.size} fills, ${result.records.length} orders closed, no mismatch`);
         return;

@@ -10,11 +10,20 @@
  * stay REDUCING or HALTED. A position the broker reports that is not a
  * finite number, or beyond any account (executions.ts), is a mismatch with
  * that reason: never compared as a number, never booked.
+ *
+ * The broker's report and the journal are two pictures taken at different
+ * moments: an order still working at the broker can fill after the broker's
+ * positions ended and before its fill is durable in the journal (or the
+ * other way round). So a mismatch while the account moves (fills recorded
+ * during the attempt, or orders of ours working at the broker) is asked
+ * again after a pause; only a mismatch that survives the last attempt, or
+ * one seen while nothing moved, counts.
  */
 import type { OrderStatusRecord } from '../journal/records.js';
 import { brokerPositionProblem } from './executions.js';
 import type { BrokerSnapshot } from './ib-venue.js';
 import { isWorking, type Ledger } from './ledger.js';
+import type { Clock } from '../clock.js';
 
 export interface Reconciliation {
   /** Status records that bring the journal in line with the broker. */
@@ -54,4 +63,34 @@ export function reconcile(ledger: Ledger, broker: BrokerSnapshot, at: number): R
     else if (ours !== theirs) mismatches.push(`${symbol}: the journal holds ${ours} shares, the broker ${theirs}`);
   }
   return { records, mismatches };
+}
+
+export interface SettleOptions {
+  readonly ledger: Ledger;
+  readonly clock: Clock;
+  /** The broker's report, with executions since the given wall time. */
+  snapshot(sinceWallMs: number): Promise<BrokerSnapshot>;
+  /** Resolves once every fill reported so far is durable in the journal. */
+  settled(): Promise<void>;
+  /** Executions are asked for from this long before the last recorded fill. */
+  readonly overlapMs: number;
+  readonly attempts: number;
+  readonly retryMs: number;
+}
+
+/** Reconciles until the two pictures agree, or nothing moved between them, or the attempts run out. */
+export async function reconcileWhenQuiet(options: SettleOptions): Promise<Reconciliation & { attempts: number; executions: number; openAtBroker: number }> {
+  const { ledger, clock } = options;
+  for (let attempt = 1; ; attempt++) {
+    const fillsBefore = ledger.fills.size;
+    const snapshot = await options.snapshot(ledger.lastFillAt - options.overlapMs);
+    // The executions the journal missed came through as fills on the way: let them be durable first.
+    await options.settled();
+    const result = reconcile(ledger, snapshot, clock.wallNow());
+    const moving = ledger.fills.size !== fillsBefore || snapshot.openOrders.some((o) => o.ref !== '' && ledger.orders.has(o.ref));
+    if (result.mismatches.length === 0 || !moving || attempt >= options.attempts) {
+      return { ...result, attempts: attempt, executions: snapshot.executions, openAtBroker: snapshot.openOrders.length };
+    }
+    await new Promise<void>((resolve) => clock.setTimeout(resolve, options.retryMs));
+  }
 }
