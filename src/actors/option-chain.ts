@@ -140,6 +140,7 @@ export const optionChainLogic = serviceLogic<OptionChainSettings>(async (ctx: Co
     phase: 'discovering',
     spot: NaN,
     pricedAt: NaN,
+    quotedAt: NaN,
     listing: { day: '', expiries: 0, contracts: 0 },
     centres: {},
     smiles: {},
@@ -340,6 +341,8 @@ export const optionChainLogic = serviceLogic<OptionChainSettings>(async (ctx: Co
     if (i < 0) return;
     if (field === TickType.BID || field === TickType.DELAYED_BID) bid[i] = value;
     else if (field === TickType.ASK || field === TickType.DELAYED_ASK) ask[i] = value;
+    else return;
+    view.quotedAt = clock.wallNow();
   };
   const onTickSize = (reqId: number, field: number | undefined, value: number | undefined) => {
     const i = rowFor(reqId);
