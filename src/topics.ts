@@ -19,6 +19,7 @@ import type { QuoteBoard } from './ib/quote-board.js';
 import type { FeedSilence, SubscriptionsStatus } from './ib/subscription-plan.js';
 import type { TradeBatch } from './ib/trade-feed.js';
 import type { JournalEntry } from './journal/records.js';
+import type { ChainHealth } from './options/chain-health.js';
 import type { OptionChainView } from './options/chain-view.js';
 import type { BookQualityEvent, BookResync, OrderBooks } from './market/books.js';
 import type { FeatureHealth } from './market/feature-health.js';
@@ -53,6 +54,7 @@ export const REDIS_STATUS_TOPIC = 'redis.status';
 export const PORTFOLIO_TOPIC = 'portfolio';
 export const INSPECTOR_TOPIC = 'inspector';
 export const OPTIONS_CHAIN_TOPIC = 'options.chain';
+export const OPTIONS_HEALTH_TOPIC = 'options.health';
 
 // --- payloads ----------------------------------------------------------------
 
@@ -97,6 +99,8 @@ export interface States {
   [INSPECTOR_TOPIC]: InspectorAddress;
   /** The streamed option band: quotes, keel's IV and greeks, IB's beside them (a reused object, re-priced in place). */
   [OPTIONS_CHAIN_TOPIC]: OptionChainView;
+  /** What stops option trading now (a stale or missing chain, a crossed quote, a mid without IV); the risk gate acts on it. */
+  [OPTIONS_HEALTH_TOPIC]: ChainHealth;
 }
 
 export type Topics = Streams & States;
@@ -124,6 +128,7 @@ export const CODECS: { readonly [K in TopicName]?: Codec<Topics[K]> } = {
   [FEED_SILENT_TOPIC]: plainCodec(),
   [BOOK_QUALITY_TOPIC]: plainCodec(),
   [OPTIONS_CHAIN_TOPIC]: plainCodec(),
+  [OPTIONS_HEALTH_TOPIC]: plainCodec(),
 };
 
 const STATE_TOPICS = [
@@ -136,6 +141,7 @@ const STATE_TOPICS = [
   PORTFOLIO_TOPIC,
   INSPECTOR_TOPIC,
   OPTIONS_CHAIN_TOPIC,
+  OPTIONS_HEALTH_TOPIC,
 ] as const satisfies readonly StateTopic[];
 
 const STREAM_TOPICS = [

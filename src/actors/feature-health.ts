@@ -6,12 +6,18 @@
  * trading is published (retained) on `feature.health` the moment it changes,
  * in the same call stack as the reading that showed it; the risk gate acts
  * on it there.
+ *
+ * Where an option chain is published (`options.chain`), it judges that too
+ * (src/options/chain-health.ts: no chain, stale, a crossed quote, a mid
+ * without IV) on every publication and every sweep, and publishes what
+ * stops option trading on `options.health`.
  */
 import { z } from 'zod';
 import { FeatureHealth, DEFAULT_THRESHOLDS, STATUSES, HEALTHY } from '../market/feature-health.js';
 import type { FeatureFrame } from '../market/features.js';
 import { serviceLogic } from '../supervision/service.js';
-import { FEATURE_HEALTH_TOPIC, FEATURES_TOPIC, FEED_SILENT_TOPIC } from '../topics.js';
+import { ChainHealth } from '../options/chain-health.js';
+import { FEATURE_HEALTH_TOPIC, FEATURES_TOPIC, FEED_SILENT_TOPIC, OPTIONS_CHAIN_TOPIC, OPTIONS_HEALTH_TOPIC } from '../topics.js';
 
 const rate = z.number().min(0).max(1);
 const points = z.number().min(0).max(100);
@@ -24,6 +30,11 @@ export const featureHealthSettings = z
     /** Market data older than this halts trading. */
     maxDataAgeMs: z.number().int().positive().default(5_000),
     sweepMs: z.number().int().positive().default(100),
+    /** The option chain, where one is published: quotes older than this stop option trading. */
+    options: z
+      .object({ maxQuoteAgeMs: z.number().int().positive().default(5_000) })
+      .strict()
+      .prefault({}),
     thresholds: z
       .object({
         window: z.number().int().min(1).max(10_000).default(t.window),
@@ -83,11 +94,24 @@ export const featureHealthLogic = serviceLogic<FeatureHealthSettings>(async (ctx
     publish();
   };
 
+  const chain = new ChainHealth(settings.options);
+  let chainPublished: ReadonlyMap<string, string> | undefined;
+  const judgeChain = () => {
+    const problems = chain.judge(bus.latest(OPTIONS_CHAIN_TOPIC), clock.wallNow());
+    if (problems === chainPublished) return;
+    const before = chainPublished ?? new Map<string, string>();
+    chainPublished = problems;
+    for (const [key, reason] of problems) if (!before.has(key)) log.error({ condition: key }, reason);
+    for (const key of before.keys()) if (!problems.has(key)) log.info({ condition: key }, `cleared: ${key}`);
+    bus.retain(OPTIONS_HEALTH_TOPIC, chain);
+  };
+
   let timer: unknown;
   const sweep = () => {
     // Looked up each time: a restarted subscriptions provides a new one.
     health.sweep(engine.lastDataAt, since, clock.now(), ctx.services.current('instruments')?.depthAskedAt);
     publish();
+    judgeChain();
     timer = clock.setTimeout(sweep, settings.sweepMs);
   };
   const unsubscribe = [
@@ -96,6 +120,7 @@ export const featureHealthLogic = serviceLogic<FeatureHealthSettings>(async (ctx
       health.feedSilent(symbol, clock.now(), { kind, silentForMs, wallAt: clock.wallNow() });
       publish();
     }),
+    bus.subscribe(OPTIONS_CHAIN_TOPIC, judgeChain),
   ];
   // Swept and retained from the start: a gate that (re)starts reads the current set before the first frame, and stalls are measured from here.
   sweep();

@@ -10,13 +10,14 @@
  * refuses or a pacing violation also mean the stream can no longer be
  * trusted, so the link is rebuilt. 326
  * moves to the next client id. Farm outages (2103..2108) and 1100 degrade
- * data but keep orders. 1101 voids every subscription (`dataEpoch` bumps).
+ * data but keep orders; an options farm's outage (usopt) leaves the link
+ * connected, listed in `farmsDown`: the risk gate stops option trading on it. 1101 voids every subscription (`dataEpoch` bumps).
  * Request errors belong to whoever made the request and are left to them.
  */
 import { EventName } from '../ib/api.js';
 import { assign, fromCallback, sendTo, setup } from 'xstate';
 import { z } from 'zod';
-import { classifyIbCode, farmName } from '../ib/codes.js';
+import { classifyIbCode, farmName, isOptionFarm } from '../ib/codes.js';
 import { IbLink, listenTo, type IbConnectionState, type IbStatus } from '../ib/link.js';
 import { OrderIdLedger } from '../ib/order-ids.js';
 import { PRIORITY } from '../ib/pacer.js';
@@ -155,7 +156,8 @@ export const ibConnectionLogic = setup({
     connectivityLost: codeIs('connectivity-lost'),
     dataLost: codeIs('restored-data-lost'),
     restored: codeIs('restored-data-kept', 'restored-data-lost'),
-    healthy: ({ context }) => context.farmsDown.length === 0 && !context.ibUnreachable,
+    optionFarm: ({ event }) => event.type === 'api.code' && (classifyIbCode(event.code) === 'farm-down' || classifyIbCode(event.code) === 'farm-up') && isOptionFarm(farmName(event.message)),
+    healthy: ({ context }) => context.farmsDown.every(isOptionFarm) && !context.ibUnreachable,
   },
   actions: {
     answerProbe: sendTo('probe', ({ event }) => event),
@@ -265,6 +267,8 @@ export const ibConnectionLogic = setup({
         ...LIVE,
         'api.code': [
           { guard: 'streamBroken', target: 'reconnecting', actions: ['logCode', 'recordCode'] },
+          // The options farm carries no stock data: the link stays connected, the risk gate stops option trading on it.
+          { guard: 'optionFarm', actions: ['logCode', 'recordCode', { type: 'publish', params: { state: 'connected' } }] },
           { guard: 'farmDown', target: 'degraded', actions: ['logCode', 'recordCode'] },
           { guard: 'connectivityLost', target: 'degraded', actions: ['logCode', 'recordCode'] },
           { guard: 'dataLost', target: 'connected', reenter: true, actions: ['logCode', 'recordCode', assign({ dataEpoch: ({ context }) => context.dataEpoch + 1 })] },

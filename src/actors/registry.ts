@@ -24,6 +24,7 @@ import {
   INSPECTOR_TOPIC,
   JOURNAL_RECORD_TOPIC,
   OPTIONS_CHAIN_TOPIC,
+  OPTIONS_HEALTH_TOPIC,
   MODEL_SWAP_TOPIC,
   PORTFOLIO_TOPIC,
   PREDICTIONS_TOPIC,
@@ -130,7 +131,7 @@ export const componentKinds = {
     logic: featureHealthLogic,
     settings: featureHealthSettings,
     description: 'scores every feature, sweeps for stale data and silent feeds, tells the risk gate what must stop trading',
-    contract: { needs: ['featureEngine', 'instruments'], publishes: [FEATURE_HEALTH_TOPIC], reads: [FEATURES_TOPIC], hears: [FEED_SILENT_TOPIC] },
+    contract: { needs: ['featureEngine', 'instruments'], publishes: [FEATURE_HEALTH_TOPIC, OPTIONS_HEALTH_TOPIC], reads: [FEATURES_TOPIC], hears: [FEED_SILENT_TOPIC, OPTIONS_CHAIN_TOPIC] },
   },
   regime: {
     logic: regimeLogic,
@@ -148,7 +149,7 @@ export const componentKinds = {
     logic: riskGateLogic,
     settings: riskGateSettings,
     description: 'the ACTIVE / REDUCING / HALTED kill switch every order path asks; halts in the call that saw bad data',
-    contract: { provides: ['riskGate'], publishes: [GATE_TRANSITION_TOPIC], hears: [FEATURE_HEALTH_TOPIC, IB_STATUS_TOPIC, REDIS_STATUS_TOPIC] },
+    contract: { provides: ['riskGate'], publishes: [GATE_TRANSITION_TOPIC], hears: [FEATURE_HEALTH_TOPIC, OPTIONS_HEALTH_TOPIC, IB_STATUS_TOPIC, REDIS_STATUS_TOPIC] },
   },
   journal: {
     logic: journalLogic,
@@ -179,7 +180,7 @@ export const componentKinds = {
     logic: inspectorLogic,
     settings: inspectorSettings,
     description: 'HTTP + WebSocket on loopback: the live actor tree, /health, /metrics, the web page, and token-guarded control',
-    contract: { needs: ['inspection'], publishes: [INSPECTOR_TOPIC], hears: [DEPTH_TOPIC, TRADES_TOPIC, QUOTE_TOPS_TOPIC, PREDICTIONS_TOPIC, SUBSCRIPTIONS_STATUS_TOPIC, FEATURE_HEALTH_TOPIC, REGIME_TOPIC, PORTFOLIO_TOPIC, IB_STATUS_TOPIC, REDIS_STATUS_TOPIC] },
+    contract: { needs: ['inspection'], publishes: [INSPECTOR_TOPIC], hears: [DEPTH_TOPIC, TRADES_TOPIC, QUOTE_TOPS_TOPIC, PREDICTIONS_TOPIC, SUBSCRIPTIONS_STATUS_TOPIC, FEATURE_HEALTH_TOPIC, REGIME_TOPIC, PORTFOLIO_TOPIC, IB_STATUS_TOPIC, REDIS_STATUS_TOPIC, OPTIONS_CHAIN_TOPIC] },
   },
   placeholder: {
     logic: placeholderLogic,

@@ -13,6 +13,10 @@
  * and outside readers would act on them. No `redis.status` at all means
  * Redis is not configured: no condition.
  *
+ * Option trading has its own conditions: what feature health finds wrong
+ * with the option chain (`options.health`) and an options farm down (from
+ * `ib.status`). They refuse option orders only; stocks trade on.
+ *
  * Every order also meets the pre-trade limits of `settings.limits`; the
  * day's loss beyond `limits.maxDailyLoss` halts until an operator resumes.
  *
@@ -21,13 +25,15 @@
  */
 import { fromCallback, setup } from 'xstate';
 import { z } from 'zod';
+import { isOptionFarm } from '../ib/codes.js';
 import type { IbStatus } from '../ib/link.js';
 import type { FeatureHealth } from '../market/feature-health.js';
 import type { RedisStatus } from '../redis/bridge.js';
 import type { ComponentContext } from '../supervision/component.js';
 import { riskLimits } from '../trading/limits.js';
 import { RiskGate, type GateState, type GateTransition } from '../trading/risk-gate.js';
-import { FEATURE_HEALTH_TOPIC, GATE_TRANSITION_TOPIC, IB_STATUS_TOPIC, REDIS_STATUS_TOPIC } from '../topics.js';
+import { FEATURE_HEALTH_TOPIC, GATE_TRANSITION_TOPIC, IB_STATUS_TOPIC, OPTIONS_HEALTH_TOPIC, REDIS_STATUS_TOPIC } from '../topics.js';
+import type { ChainHealth } from '../options/chain-health.js';
 
 export const riskGateSettings = z
   .object({
@@ -65,6 +71,12 @@ function ibConditions(status: IbStatus | undefined, everConnected: boolean): Rea
   return new Map([['ib link', `IB link ${status.state}: ${status.reason}`]]);
 }
 
+/** An options farm down stops option data, so option trading; the link itself stays up (ib_connection). */
+function optionFarmConditions(status: IbStatus): ReadonlyMap<string, string> {
+  const down = status.farmsDown.filter(isOptionFarm);
+  return new Map(down.map((farm) => [`farm ${farm}`, `the options data farm ${farm} is down (2103): no option data`]));
+}
+
 /** Down, or back but not yet resynced: see the module comment. */
 function redisConditions(status: RedisStatus): ReadonlyMap<string, string> {
   if (status.state === 'connected') return new Map();
@@ -78,10 +90,17 @@ const watch = fromCallback<Event, Context>(({ input, sendBack }) =>
     const { ctx, gate } = input;
     const { bus, clock, log } = ctx;
     let everConnected = false;
+    const onOptionConditions = (source: string, problems: ReadonlyMap<string, string>) => {
+      if (!gate.reportOptions(source, problems)) return;
+      const holds = gate.optionHolds();
+      if (holds.length > 0) log.error({ holds }, `option trading HALTED: ${holds.join('; ')}`);
+      else log.info('option trading may go on: no option condition left');
+    };
     const onHealth = (health: FeatureHealth) => gate.report('feature_health', health.problems);
     const onIb = (status: IbStatus) => {
       if (status.state === 'connected') everConnected = true;
       gate.report('ib', ibConditions(status, everConnected));
+      onOptionConditions('ib', optionFarmConditions(status));
     };
     const stopListening = gate.onTransition((t: GateTransition) => {
       const line = { from: t.from, to: t.to, by: t.by, reason: t.reason };
@@ -92,7 +111,15 @@ const watch = fromCallback<Event, Context>(({ input, sendBack }) =>
       sendBack({ type: 'gate.moved', to: t.to });
     });
     const onRedis = (status: RedisStatus) => gate.report('redis', redisConditions(status));
-    const unsubscribe = [bus.subscribe(FEATURE_HEALTH_TOPIC, onHealth), bus.subscribe(IB_STATUS_TOPIC, onIb), bus.subscribe(REDIS_STATUS_TOPIC, onRedis)];
+    const onOptions = (health: ChainHealth) => onOptionConditions('feature_health', health.problems);
+    const unsubscribe = [
+      bus.subscribe(FEATURE_HEALTH_TOPIC, onHealth),
+      bus.subscribe(IB_STATUS_TOPIC, onIb),
+      bus.subscribe(REDIS_STATUS_TOPIC, onRedis),
+      bus.subscribe(OPTIONS_HEALTH_TOPIC, onOptions),
+    ];
+    const latestOptions = bus.latest(OPTIONS_HEALTH_TOPIC);
+    if (latestOptions) onOptions(latestOptions);
     const latestHealth = bus.latest(FEATURE_HEALTH_TOPIC);
     if (latestHealth) onHealth(latestHealth);
     const latestIb = bus.latest(IB_STATUS_TOPIC);

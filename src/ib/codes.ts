@@ -61,6 +61,11 @@ export function farmName(message: string): string {
   return at >= 0 ? message.slice(at + 1).trim() : message;
 }
 
+/** An options data farm (`usopt`, `euopt`, ...): down, it stops option data only, so option trading, not the link. */
+export function isOptionFarm(farm: string): boolean {
+  return /opt/i.test(farm);
+}
+
 /** A market-data request refused for "not now" (lines full, an id clash): asked again after BUDGET_RETRY_MS. */
 export const NOT_NOW_CODES: readonly number[] = [101, 322, 10190];
 /** A market-data request refused for good (no such contract, no permission, a request IB rejects): not asked again until wanted again. */

@@ -24,6 +24,10 @@
  * operator's halt, else the cleared cause waiting for a resume; `holds()`
  * lists all of them.
  *
+ * Option trading has conditions of its own (`reportOptions`: the chain's
+ * health, options/chain-health.ts): while any is present, option orders
+ * are refused and stock orders go on as the state allows.
+ *
  * The pre-trade limits (limits.ts) judge every order the state lets
  * through. The day's loss is reported to the gate (`reportDailyPnl`): beyond
  * `maxDailyLoss` it halts like an operator (only an explicit resume ends
@@ -60,6 +64,8 @@ export interface OrderIntent {
   readonly working: number;
   /** The portfolio's gross exposure now, sum of |quantity x mark|, account currency. */
   readonly grossExposure: number;
+  /** IB's security type: options (OPT) and combos of them (BAG) also answer to the option conditions. Default STK. */
+  readonly secType?: 'STK' | 'OPT' | 'BAG';
 }
 
 export interface GateOptions {
@@ -85,6 +91,8 @@ export class RiskGate {
   /** The operator's halt in force (its reason, and who), or undefined: only an explicit resume ends it. */
   private operatorHalt: { readonly reason: string; readonly by: string } | undefined;
   private readonly conditions = new Map<string, ReadonlyMap<string, string>>();
+  /** Conditions that stop option trading only, by source. */
+  private readonly optionConditions = new Map<string, ReadonlyMap<string, string>>();
   /** Latched conditions, by source then key: only an operator's resume clears them. */
   private readonly latched = new Map<string, Map<string, string>>();
   /** Monotonic time since which no condition was present (NaN while one is). */
@@ -133,6 +141,26 @@ export class RiskGate {
       this.move('HALTED', reason + more, source);
       return;
     }
+  }
+
+  /**
+   * A source's full set of option conditions now: while any is present,
+   * option orders are refused; they go on by themselves once none is.
+   * Returns whether option trading was allowed before and is not now, or
+   * the other way round.
+   */
+  reportOptions(source: string, problems: ReadonlyMap<string, string>): boolean {
+    const before = this.optionConditions.size === 0;
+    if (problems.size === 0) this.optionConditions.delete(source);
+    else this.optionConditions.set(source, problems);
+    return before !== (this.optionConditions.size === 0);
+  }
+
+  /** What stops option trading now, `source: reason`; empty when options may trade as the state allows. */
+  optionHolds(): string[] {
+    const out: string[] = [];
+    for (const [source, problems] of this.optionConditions) for (const reason of problems.values()) out.push(`${source}: ${reason}`);
+    return out;
   }
 
   /**
@@ -229,12 +257,17 @@ export class RiskGate {
 
   /**
    * May this order be sent? The state first (HALTED refuses, REDUCING only
-   * lets through what shrinks the position), then every pre-trade limit. An
+   * lets through what shrinks the position), then, for an option order, the
+   * option conditions, then every pre-trade limit. An
    * order it allows counts against the order rate. Cancels are never asked:
    * they are always allowed.
    */
   check(order: OrderIntent): Decision {
     if (this.state === 'HALTED') return { ok: false, reason: `trading halted: ${this.reason}` };
+    if (order.secType !== undefined && order.secType !== 'STK' && this.optionConditions.size > 0) {
+      const holds = this.optionHolds();
+      return { ok: false, reason: `option trading halted: ${holds[0]}${holds.length > 1 ? ` (and ${holds.length - 1} more)` : ''}` };
+    }
     if (this.state === 'REDUCING') {
       // Working orders count as filled: two reducing orders must not flip the position together.
       if (!shrinks(order.position + order.working, order.quantity)) {

@@ -159,3 +159,24 @@ test('the reason is what holds the gate now: a cleared cause is never named whil
   assert.deepEqual(gate.holds(), ['reduce-only: reduce only']);
   assert.equal(gate.reason, 'reduce only');
 });
+
+test('option conditions refuse option orders only; stocks trade on, and options resume once none is left', () => {
+  const { gate, transitions } = setup();
+  const option = { ...intent(1, 0), symbol: 'SPY 260105C00600000', secType: 'OPT' as const };
+  const combo = { ...option, secType: 'BAG' as const };
+  assert.equal(gate.reportOptions('feature_health', problems({ stale: 'the SPY option chain is stale' })), true);
+  assert.equal(gate.reportOptions('ib', problems({ 'farm usopt': 'the options data farm usopt is down' })), false, 'already stopped: no change');
+  assert.equal(gate.state, 'ACTIVE', 'the gate itself does not move');
+  assert.equal(transitions.length, 0);
+  assert.deepEqual(gate.check(option), { ok: false, reason: 'option trading halted: feature_health: the SPY option chain is stale (and 1 more)' });
+  assert.equal(gate.check(combo).ok, false);
+  assert.deepEqual(gate.check(intent(100, 0)), { ok: true });
+  assert.deepEqual(gate.check({ ...intent(100, 0), secType: 'STK' }), { ok: true });
+  assert.deepEqual(gate.optionHolds(), ['feature_health: the SPY option chain is stale', 'ib: the options data farm usopt is down']);
+  gate.reportOptions('feature_health', problems({}));
+  assert.equal(gate.check(option).ok, false, 'one source still holds');
+  assert.equal(gate.reportOptions('ib', problems({})), true);
+  assert.deepEqual(gate.check(option), { ok: true });
+  gate.report('feature_health', problems({ 'nan SPY mid': 'SPY mid is NaN' }));
+  assert.match((gate.check(option) as { reason: string }).reason, /^trading halted/, 'a halt stops options too');
+});
