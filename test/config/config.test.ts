@@ -27,7 +27,7 @@ function problemsOf(yaml: string): string[] {
 test('the shipped default config is valid and has the whole design tree', () => {
   const config = loadConfig('config/default.yaml');
   assert.deepEqual(Object.keys(config.components).sort(), [
-    'feature_health', 'features', 'ib_connection', 'inspector', 'journal', 'l2_microstructure',
+    'feature_health', 'features', 'ib_connection', 'inspector', 'journal', 'l2_microstructure', 'option_chain',
     'paper_trader', 'predictor', 'regime', 'risk_gate', 'simulator', 'subscriptions',
   ]);
   assert.equal(config.supervisor.strategy, 'rest_for_one');

@@ -48,18 +48,16 @@ test('the Gateway and TWS paper configs are the default tree with the simulator 
   }
 });
 
-test('the options config is the default tree plus the SPY option chain, its settings checked', () => {
-  const base = loadConfig('config/default.yaml');
-  const config = loadConfig('config/options.yaml');
-  assert.deepEqual(Object.keys(config.components).sort(), [...Object.keys(base.components), 'option_chain'].sort());
+test('the default tree streams the SPY option chain last, its settings checked', () => {
+  const config = loadConfig('config/default.yaml');
+  assert.equal(Object.keys(config.components).at(-1), 'option_chain', 'last: under rest_for_one its restarts restart nothing else');
   const chain = config.components.option_chain!;
   assert.equal(chain.kind, 'option_chain');
   assert.deepEqual(chain.dependsOn, ['subscriptions']);
   assert.deepEqual(chain.settings.expiries, { from: 0, to: 1 });
   assert.equal(chain.settings.strikes, 10);
   assert.deepEqual(chain.settings.rights, ['C', 'P']);
-  assert.deepEqual(config.components.subscriptions, base.components.subscriptions);
-  const bad = write('bad-options.yaml', `extends: ${resolve('config/options.yaml')}\ncomponents:\n  option_chain: { settings: { strikes: wide, expiries: 3..1 } }\n`);
+  const bad = write('bad-options.yaml', `extends: ${resolve('config/default.yaml')}\ncomponents:\n  option_chain: { settings: { strikes: wide, expiries: 3..1 } }\n`);
   const problems = problemsOf(bad).join('\n');
   assert.match(problems, /option_chain\.settings\.strikes.*atm ± N/);
   assert.match(problems, /option_chain\.settings\.expiries.*backwards/);
