@@ -12,7 +12,7 @@ test('keel run starts the default tree and answers SIGTERM with a clean exit 0, 
   keel.child.kill('SIGTERM');
   assert.equal(await keel.exited, 0);
   const stops = keel.messages().filter((m) => m.startsWith('stopping ')).map((m) => m.slice('stopping '.length));
-  assert.equal(stops.length, 12);
+  assert.equal(stops.length, 13);
   assert.ok(stops.indexOf('paper_trader') < stops.indexOf('predictor'));
   assert.ok(stops.indexOf('predictor') < stops.indexOf('features'));
   assert.ok(stops.indexOf('subscriptions') < stops.indexOf('ib_connection'));

@@ -128,7 +128,8 @@ test('5,000 instruments: a worker is ready before the first frame, and no large 
       }
     }
     assert.ok(predictor.paths.workers.maxRows >= 3_000, `the base tier's batches ran in the workers (largest ${predictor.paths.workers.maxRows} rows)`);
-    assert.ok(predictor.paths.here.maxRows < 1_000, `largest batch on the main thread: ${predictor.paths.here.maxRows} rows`);
+    // The high-vol tier's 1,000 rows may fit the main thread's budget on a fast moment; the base tier's 4,000 never.
+    assert.ok(predictor.paths.here.maxRows <= 1_000, `largest batch on the main thread: ${predictor.paths.here.maxRows} rows`);
   } finally {
     await pool.close();
   }
