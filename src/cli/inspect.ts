@@ -18,7 +18,8 @@ export const inspectCommand: Command = {
   help: `Connects to the inspector of a running daemon and shows, live: the
 supervisor tree (each actor's state, status, restarts, backoff and last
 error), the risk gate, the feature health table, each instrument's regime,
-prediction, position and P&L, the account, and the latest events. When the
+prediction, position and P&L, the account, the option chain around the
+money when the daemon runs one, and the latest events. When the
 daemon goes away it retries by itself and picks up the fresh state.
 
 Keys: h halt trading, r resume (each asks y to confirm; needs the token),

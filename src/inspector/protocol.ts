@@ -10,13 +10,15 @@
  *               times a second
  *     events    new entries of the event ring, in seq order
  *     panels    the market and trading panels, once a second
+ *     chain     the option chain panel, when it changed, at most every
+ *               CHAIN_INTERVAL_MS (none while no option_chain publishes)
  *     error     a client message that could not be taken (malformed JSON, unknown type)
  *   client -> server
  *     resync    send the snapshot again (RESYNC_BURST at once, then one per
  *               RESYNC_REFILL_MS; more are ignored, with one `error` saying so)
  *
  * HTTP: GET /health, /metrics, /api/actors, /api/actors/<id>, /api/features,
- * /api/positions, /api/orders; POST /api/control/<command> with
+ * /api/positions, /api/orders, /api/chain; POST /api/control/<command> with
  * `Authorization: Bearer <token>` (see CONTROL_COMMANDS).
  *
  * Every request and upgrade must name this inspector in its Host (see
@@ -154,6 +156,64 @@ export interface ModelSlotPanel {
   readonly shadow: string | null;
 }
 
+/** One contract of the streamed band. Volatilities are decimals (0.15 = 15 %), delta in IB's units; null where there is nothing. */
+export interface ChainQuote {
+  readonly conId: number;
+  /** Its market-data line: waiting, requested, live or refused. Only a live one's quotes are current. */
+  readonly line: string;
+  readonly bid: number | null;
+  readonly ask: number | null;
+  /** The mid's implied volatility, and why there is none. */
+  readonly midIv: number | null;
+  readonly ivReason: string | null;
+  /** Keel's volatility (the fitted smile's) and its delta there. */
+  readonly iv: number | null;
+  readonly delta: number | null;
+}
+
+/** One strike of an expiry: its call and put, where the band streams them. */
+export interface ChainStrike {
+  readonly strike: number;
+  readonly call: ChainQuote | null;
+  readonly put: ChainQuote | null;
+}
+
+export interface ChainExpiry {
+  /** YYYYMMDD. */
+  readonly expiry: string;
+  readonly years: number | null;
+  /** The band's strike nearest the underlying. */
+  readonly atmStrike: number | null;
+  readonly atmIv: number | null;
+  readonly riskReversal25: number | null;
+  readonly butterfly25: number | null;
+  /** Quotes the smile was fitted to (0: no fit yet), and the price error it leaves in dollars. */
+  readonly fitPoints: number;
+  readonly fitRmsPrice: number | null;
+  /** The band's strikes, ascending. */
+  readonly strikes: readonly ChainStrike[];
+  /** The fitted smile as [strike, volatility] at the listed strikes around the band, ascending; [] before a fit. */
+  readonly smile: readonly (readonly [number, number])[];
+}
+
+/** The option chain (the `options.chain` state) as the page and `keel inspect` show it. */
+export interface ChainPanel {
+  readonly underlying: string;
+  /** discovering, waiting-for-underlying or streaming. */
+  readonly phase: string;
+  readonly spot: number | null;
+  /** Wall-clock ms of the last pricing and of the last quote. */
+  readonly pricedAt: number | null;
+  readonly quotedAt: number | null;
+  readonly lines: { readonly allowance: number; readonly wanted: number; readonly waiting: number; readonly requested: number; readonly live: number; readonly refused: number };
+  /** The band's expiries, nearest first. */
+  readonly expiries: readonly ChainExpiry[];
+  /** The band's net greeks, long one of each (chain-features.ts): dollars per +1 % move, dollar delta per +1 %, dollars per vol point, dollars per day. */
+  readonly net: { readonly delta1Pct: number | null; readonly gamma1Pct: number | null; readonly vega: number | null; readonly theta: number | null };
+  /** Largest |keel − IB| over the band: volatility (decimal) and price. */
+  readonly maxDiff: { readonly iv: number | null; readonly price: number | null };
+}
+
 export type ServerMessage =
   | {
       readonly type: 'snapshot';
@@ -162,12 +222,15 @@ export type ServerMessage =
       readonly actors: readonly ActorView[];
       readonly events: readonly InspectorEvent[];
       readonly panels: Panels;
+      /** The option chain; null when no option_chain publishes one. */
+      readonly chain: ChainPanel | null;
       /** True when control commands are accepted (with the token). */
       readonly control: boolean;
     }
   | { readonly type: 'actors'; readonly at: number; readonly actors: readonly ActorView[] }
   | { readonly type: 'events'; readonly events: readonly InspectorEvent[] }
   | { readonly type: 'panels'; readonly panels: Panels }
+  | { readonly type: 'chain'; readonly chain: ChainPanel }
   /** A client message the server could not take; the connection stays open. */
   | { readonly type: 'error'; readonly message: string };
 
@@ -192,6 +255,8 @@ export type ControlCommand = keyof typeof CONTROL_COMMANDS;
 /** How often deltas of one actor may go out; the panels' period. */
 export const DELTA_INTERVAL_MS = 100;
 export const PANELS_INTERVAL_MS = 1000;
+/** The chain is re-priced every 250 ms; a screen needs no more than two of them a second. */
+export const CHAIN_INTERVAL_MS = 500;
 
 /**
  * Resyncs a client may ask at once, and how often one more comes back: each

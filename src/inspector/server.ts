@@ -3,7 +3,9 @@
  *
  * One timer drives every client: each tick sends the actors changed since
  * the last tick and the new events, so however fast an actor changes, its
- * delta goes out at most ten times a second; panels go out once a second.
+ * delta goes out at most ten times a second; panels go out once a second,
+ * and the option chain (when one runs) at most twice a second, only when
+ * it changed.
  * Every message is serialized once for all clients. A client that cannot
  * keep up is dropped rather than buffered without bound; it reconnects and
  * starts from a fresh snapshot.
@@ -30,8 +32,10 @@ import type { ActorTree } from './actor-tree.js';
 import { auditFields, authorized, isControlCommand, RequestError, runCommand } from './control.js';
 import { EquityCurve } from './equity-curve.js';
 import { createMetrics, type InspectorMetrics, type PerInstrument } from './metrics.js';
+import { chainPanel } from './chain-panel.js';
 import { buildPanels, featuresReport, ordersReport, positionsReport } from './panels.js';
-import { CONTROL_COMMANDS, DELTA_INTERVAL_MS, PANELS_INTERVAL_MS, RESYNC_BURST, RESYNC_REFILL_MS, type ClientMessage, type ServerMessage } from './protocol.js';
+import { CHAIN_INTERVAL_MS, CONTROL_COMMANDS, DELTA_INTERVAL_MS, PANELS_INTERVAL_MS, RESYNC_BURST, RESYNC_REFILL_MS, type ChainPanel, type ClientMessage, type ServerMessage } from './protocol.js';
+import { OPTIONS_CHAIN_TOPIC } from '../topics.js';
 
 export interface InspectorServerOptions {
   readonly host: string;
@@ -198,6 +202,8 @@ export class InspectorServer {
   /** Responses not yet finished: a stopping server lets them finish (for a while) before cutting connections. */
   private readonly inFlight = new Set<ServerResponse>();
   private sentSeq: number;
+  /** The last chain message sent: one that says the same again is not sent. */
+  private sentChain = '';
   url = '';
 
   private constructor(private readonly options: InspectorServerOptions) {
@@ -268,6 +274,7 @@ export class InspectorServer {
     server.timers.push(
       setInterval(() => server.flush(), DELTA_INTERVAL_MS),
       setInterval(() => server.sendPanels(), PANELS_INTERVAL_MS),
+      setInterval(() => server.sendChain(), CHAIN_INTERVAL_MS),
     );
     return server;
   }
@@ -297,7 +304,12 @@ export class InspectorServer {
 
   private snapshot(): ServerMessage {
     const { tree, instance } = this.options;
-    return { type: 'snapshot', instance, at: this.options.clock.wallNow(), actors: tree.actors(), events: tree.events(), panels: this.panels(), control: true };
+    return { type: 'snapshot', instance, at: this.options.clock.wallNow(), actors: tree.actors(), events: tree.events(), panels: this.panels(), chain: this.chain(), control: true };
+  }
+
+  private chain(): ChainPanel | null {
+    const view = this.options.bus.latest(OPTIONS_CHAIN_TOPIC);
+    return view ? chainPanel(view) : null;
   }
 
   private panels() {
@@ -321,8 +333,21 @@ export class InspectorServer {
     if (this.clients.size > 0) this.broadcast({ type: 'panels', panels: { ...panels, equity: this.equity.points() } });
   }
 
+  private sendChain(): void {
+    if (this.clients.size === 0) return;
+    const chain = this.chain();
+    if (!chain) return;
+    const text = JSON.stringify({ type: 'chain', chain } satisfies ServerMessage);
+    if (text === this.sentChain) return;
+    this.sentChain = text;
+    this.broadcastText(text);
+  }
+
   private broadcast(message: ServerMessage): void {
-    const text = JSON.stringify(message);
+    this.broadcastText(JSON.stringify(message));
+  }
+
+  private broadcastText(text: string): void {
     for (const ws of this.clients.keys()) this.send(ws, text);
   }
 
@@ -506,10 +531,13 @@ export class InspectorServer {
       case '/api/orders':
         get();
         return json(ordersReport(services) ?? this.absent('orders', 'journal'));
+      case '/api/chain':
+        get();
+        return json(this.chain() ?? this.absent('option chain', 'option_chain'));
       case '/':
         throw new RequestError(404, `the web page is not installed (no index.html in ${this.options.webDir ?? WEB_DIR})`);
     }
-    throw new RequestError(404, `no route ${path}: try /, /health, /metrics, /api/actors, /api/actors/<id>, /api/features, /api/positions, /api/orders, POST /api/control/<command>, or the WebSocket /ws`);
+    throw new RequestError(404, `no route ${path}: try /, /health, /metrics, /api/actors, /api/actors/<id>, /api/features, /api/positions, /api/orders, /api/chain, POST /api/control/<command>, or the WebSocket /ws`);
   }
 
   private absent(what: string, component: string): never {

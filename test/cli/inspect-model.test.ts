@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { endpoints } from '../../src/cli/inspect/endpoints.js';
 import { abbreviate, countdown, stateText } from '../../src/cli/inspect/format.js';
 import { applyMessage, EMPTY_MODEL, treeRows, type Model } from '../../src/cli/inspect/model.js';
-import type { ActorView, InspectorEvent, Panels, ServerMessage } from '../../src/inspector/protocol.js';
+import type { ActorView, ChainPanel, InspectorEvent, Panels, ServerMessage } from '../../src/inspector/protocol.js';
 
 function actor(id: string, parent: string | null, fields: Partial<ActorView> = {}): ActorView {
   return { id, parent, kind: id, state: 'running', status: 'running', restarts: 0, backoffUntil: null, lastError: null, health: null, since: 0, ...fields };
@@ -18,7 +18,7 @@ function panels(phase: string): Panels {
 }
 
 function snapshot(fields: Partial<Extract<ServerMessage, { type: 'snapshot' }>> = {}): ServerMessage {
-  return { type: 'snapshot', instance: 'test', at: 5000, actors: [actor('root', null), actor('journal', 'root')], events: [event(1), event(2)], panels: panels('running'), control: true, ...fields };
+  return { type: 'snapshot', instance: 'test', at: 5000, actors: [actor('root', null), actor('journal', 'root')], events: [event(1), event(2)], panels: panels('running'), chain: null, control: true, ...fields };
 }
 
 const apply = (model: Model, ...messages: ServerMessage[]) => messages.reduce((m, message) => applyMessage(m, message, 4000, 5), model);
@@ -63,6 +63,24 @@ test('panels replace the panels; an error is kept to be shown', () => {
   assert.equal(model.panels?.phase, 'stopping');
   assert.equal(model.serverError, 'unknown message type');
   assert.equal(model.actors.length, 2);
+});
+
+test('a chain message replaces the chain; a snapshot of a daemon without one clears it', () => {
+  const chain: ChainPanel = {
+    underlying: 'SPY',
+    phase: 'streaming',
+    spot: 580,
+    pricedAt: 1,
+    quotedAt: 1,
+    lines: { allowance: 2, wanted: 2, waiting: 0, requested: 0, live: 2, refused: 0 },
+    expiries: [],
+    net: { delta1Pct: null, gamma1Pct: null, vega: null, theta: null },
+    maxDiff: { iv: null, price: null },
+  };
+  const model = apply(EMPTY_MODEL, snapshot(), { type: 'chain', chain });
+  assert.equal(model.chain?.spot, 580);
+  assert.equal(apply(model, { type: 'chain', chain: { ...chain, spot: 581 } }).chain?.spot, 581);
+  assert.equal(apply(model, snapshot()).chain, null);
 });
 
 test('the tree lists each supervisor before its children, depth first, whatever order the actors come in', () => {

@@ -127,6 +127,9 @@ test('the inspector page shows the tree and the gate, and follows a restart made
   );
   assert.equal(await page.locator(`${beacon} [data-field="restarts"]`).textContent(), `↻${before + 1}`);
 
+  // No option_chain in this daemon: its panel stays hidden.
+  assert.equal(await page.locator('#chain-panel').isHidden(), true);
+
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: join(ARTIFACTS, 'inspector.png'), fullPage: true });
   assert.deepEqual(pageErrors, [], 'no errors thrown in the page');

@@ -11,7 +11,7 @@ import type { ControlCommand } from '../../inspector/protocol.js';
 import type { Endpoints } from './endpoints.js';
 import { InspectorLink } from './link.js';
 import { treeRows } from './model.js';
-import { Events, FeatureHealth, featureHeight, Gate, GATE_HEIGHT, Header, Market, marketHeight, MARKET_WIDTH, Tree, treeHeight } from './panels.js';
+import { Chain, chainHeight, Events, FeatureHealth, featureHeight, Gate, GATE_HEIGHT, Header, Market, marketHeight, MARKET_WIDTH, Tree, treeHeight } from './panels.js';
 
 const FRAME_MS = 100;
 const IDLE_FRAME_MS = 1000;
@@ -96,7 +96,8 @@ function App({ link, changes, token }: { link: InspectorLink; changes: Changes; 
   const sideBySide = columns >= MARKET_WIDTH + 72;
   const middle = sideBySide ? Math.max(treeHeight(rows), marketHeight(panels)) : treeHeight(rows) + 1 + marketHeight(panels);
   // Everything but the event log has a known height; the log gets the rest (one row spare: a full screen makes Ink clear it on every frame).
-  const fixed = 1 + GATE_HEIGHT + middle + 1 + featureHeight(panels?.featureHealth ?? null) + 1 + 1 + 1 + 1;
+  const chain = model.chain;
+  const fixed = 1 + GATE_HEIGHT + middle + (chain ? 1 + chainHeight(chain) : 0) + 1 + featureHeight(panels?.featureHealth ?? null) + 1 + 1 + 1 + 1;
   const eventLines = Math.max(3, (stdout.rows || 50) - 1 - fixed);
   const stale = link.state.kind !== 'open' && model.instance !== null;
 
@@ -110,6 +111,11 @@ function App({ link, changes, token }: { link: InspectorLink; changes: Changes; 
         </Box>
         <Market panels={panels} />
       </Box>
+      {chain && (
+        <Box marginTop={1}>
+          <Chain chain={chain} />
+        </Box>
+      )}
       <Box marginTop={1}>
         <FeatureHealth health={panels?.featureHealth ?? null} width={columns} />
       </Box>

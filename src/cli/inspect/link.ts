@@ -140,7 +140,7 @@ export class InspectorLink {
 function parse(text: string): ServerMessage | null {
   try {
     const message = JSON.parse(text) as { type?: unknown };
-    return ['snapshot', 'actors', 'events', 'panels', 'error'].includes(message.type as string) ? (message as ServerMessage) : null;
+    return ['snapshot', 'actors', 'events', 'panels', 'chain', 'error'].includes(message.type as string) ? (message as ServerMessage) : null;
   } catch {
     return null;
   }

@@ -7,9 +7,10 @@
  *   actors    merges by id (a new id goes to the end, keeping the server's order)
  *   events    appends, skipping any seq already seen, keeping the latest `maxEvents`
  *   panels    replaces the panels
+ *   chain     replaces the option chain
  *   error     kept to be shown (the server could not take something we sent)
  */
-import type { ActorView, InspectorEvent, Panels, ServerMessage } from '../../inspector/protocol.js';
+import type { ActorView, ChainPanel, InspectorEvent, Panels, ServerMessage } from '../../inspector/protocol.js';
 
 export interface Model {
   /** The daemon's instance name; null until the first snapshot. */
@@ -17,6 +18,8 @@ export interface Model {
   readonly actors: readonly ActorView[];
   readonly events: readonly InspectorEvent[];
   readonly panels: Panels | null;
+  /** The option chain; null when the daemon runs none. */
+  readonly chain: ChainPanel | null;
   /** The daemon accepts control commands (with the token). */
   readonly control: boolean;
   /** Daemon clock minus ours, from the last message carrying a time: backoff countdowns are in daemon time. */
@@ -25,7 +28,7 @@ export interface Model {
   readonly serverError: string | null;
 }
 
-export const EMPTY_MODEL: Model = { instance: null, actors: [], events: [], panels: null, control: false, skewMs: 0, serverError: null };
+export const EMPTY_MODEL: Model = { instance: null, actors: [], events: [], panels: null, chain: null, control: false, skewMs: 0, serverError: null };
 
 export const DEFAULT_MAX_EVENTS = 200;
 
@@ -38,6 +41,7 @@ export function applyMessage(model: Model, message: ServerMessage, now: number, 
         actors: message.actors,
         events: appendEvents([], message.events, maxEvents),
         panels: message.panels,
+        chain: message.chain,
         control: message.control,
         skewMs: message.at - now,
         serverError: null,
@@ -48,6 +52,8 @@ export function applyMessage(model: Model, message: ServerMessage, now: number, 
       return { ...model, events: appendEvents(model.events, message.events, maxEvents) };
     case 'panels':
       return { ...model, panels: message.panels };
+    case 'chain':
+      return { ...model, chain: message.chain };
     case 'error':
       return { ...model, serverError: message.message };
   }

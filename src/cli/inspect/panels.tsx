@@ -7,7 +7,7 @@
  */
 import { Box, Text } from 'ink';
 import type { ReactNode } from 'react';
-import type { ActorView, FeatureHealthPanel, GatePanel, InspectorEvent, InstrumentPanel, Panels } from '../../inspector/protocol.js';
+import type { ActorView, ChainExpiry, ChainPanel, ChainQuote, ChainStrike, FeatureHealthPanel, GatePanel, InspectorEvent, InstrumentPanel, Panels } from '../../inspector/protocol.js';
 import { abbreviate, clock, countdown, fit, money, num, signColour, stateText, statusColour, type Colour } from './format.js';
 import type { LinkState } from './link.js';
 import type { Model, TreeRow } from './model.js';
@@ -212,6 +212,83 @@ function InstrumentLine({ instrument: i }: { instrument: InstrumentPanel }) {
       <Text color={signColour(i.unrealizedPnl)}>{cell(money(i.unrealizedPnl, true), 7)}</Text>
       <Text color={signColour(i.realizedPnl)}>{cell(money(i.realizedPnl, true), 8)}</Text>
     </Line>
+  );
+}
+
+/** Strikes of the chain table: the at-the-money one and three each side. */
+const CHAIN_STRIKES = 7;
+
+/** The nearest expiry's strikes around the money, ascending (its band may be cut short at an edge). */
+export function chainWindow(expiry: ChainExpiry | undefined, count = CHAIN_STRIKES): readonly ChainStrike[] {
+  if (!expiry || expiry.strikes.length === 0) return [];
+  const at = Math.max(0, expiry.strikes.findIndex((s) => s.strike === expiry.atmStrike));
+  const from = Math.max(0, Math.min(at - Math.floor(count / 2), expiry.strikes.length - count));
+  return expiry.strikes.slice(from, from + count);
+}
+
+export function chainHeight(chain: ChainPanel | null): number {
+  return chain ? 2 + Math.max(1, chainWindow(chain.expiries[0]).length) : 0;
+}
+
+const pct = (v: number | null, digits = 1) => (v === null ? '-' : (v * 100).toFixed(digits));
+const signedNum = (v: number | null, digits = 2) => (v === null ? '-' : (v > 0 ? '+' : '') + v.toFixed(digits));
+
+/** A line's mark: only a live line's quotes are current. */
+const LINE_MARKS: Record<string, [string, Colour]> = { live: ['●', 'green'], requested: ['◌', 'yellow'], waiting: ['○', 'gray'], refused: ['×', 'red'] };
+
+/** bid, ask, keel IV % and delta: 7 + 7 + 6 + 7 columns, a side of the table. */
+const SIDE = ['BID', 'ASK', 'IV%', 'DELTA'].map((h, i) => h.padStart([7, 7, 6, 7][i]!)).join('');
+
+function Side({ quote, mark }: { quote: ChainQuote | null; mark: 'left' | 'right' }) {
+  if (!quote) return <Text dimColor>{(mark === 'left' ? '  ' : '') + '-'.padStart(27) + (mark === 'right' ? '  ' : '')}</Text>;
+  const [glyph, colour] = LINE_MARKS[quote.line] ?? ['?', 'gray'];
+  const cells = num(quote.bid).padStart(7) + num(quote.ask).padStart(7) + pct(quote.iv).padStart(6) + signedNum(quote.delta).padStart(7);
+  return (
+    <>
+      {mark === 'left' && <Text color={colour}>{glyph} </Text>}
+      <Text dimColor={quote.line !== 'live'}>{cells}</Text>
+      {mark === 'right' && <Text color={colour}> {glyph}</Text>}
+    </>
+  );
+}
+
+/**
+ * The nearest expiry's chain around the money: call bid/ask/IV/Δ | strike |
+ * put bid/ask/IV/Δ, the at-the-money strike highlighted, each side marked
+ * by its line (● live, ○ waiting, ◌ requested, × refused); above it the
+ * underlying, each expiry's ATM IV and the front one's 25-delta RR and fly.
+ */
+export function Chain({ chain }: { chain: ChainPanel }) {
+  const front = chain.expiries[0];
+  const strikes = chainWindow(front);
+  const live = chain.lines.live;
+  return (
+    <Box flexDirection="column">
+      <Title>
+        OPTION CHAIN {chain.underlying} <Text color="white">{num(chain.spot)}</Text>
+        <Text color="white" bold={false}>
+          {'  '}
+          {chain.phase}
+          {'  '}lines {live}/{chain.lines.wanted} live{chain.lines.refused > 0 ? `, ${chain.lines.refused} refused` : ''}
+          {chain.expiries.map((e, i) => `  ${e.expiry} ATM ${pct(e.atmIv)}%` + (i === 0 ? ` RR25 ${signedNum(e.riskReversal25 === null ? null : e.riskReversal25 * 100)} fly ${signedNum(e.butterfly25 === null ? null : e.butterfly25 * 100)}` : '')).join('')}
+        </Text>
+      </Title>
+      <Text dimColor wrap="truncate-end">
+        {'  ' + SIDE + '  STRIKE   ' + SIDE}
+      </Text>
+      {strikes.length === 0 && <Text dimColor>{chain.phase === 'streaming' ? 'no strikes in the band' : `${chain.phase}…`}</Text>}
+      {strikes.map((s) => {
+        const atm = s.strike === front?.atmStrike;
+        return (
+          <Line key={s.strike}>
+            <Side quote={s.call} mark="left" />
+            <Text bold={atm} inverse={atm}>{` ${s.strike.toFixed(2).padStart(7)} `}</Text>
+            {'  '}
+            <Side quote={s.put} mark="right" />
+          </Line>
+        );
+      })}
+    </Box>
   );
 }
 

@@ -75,6 +75,8 @@ const model = {
   events: [],
   lastSeq: -1,
   panels: null,
+  /** The option chain panel; null while the daemon runs no option_chain. */
+  chain: null,
   /** Server clock minus ours: backoff deadlines are the server's wall clock. */
   skew: 0,
 };
@@ -113,6 +115,7 @@ function draw() {
   if (dirty.has('equity')) drawEquity();
   if (dirty.has('positions')) drawPositions();
   if (dirty.has('models')) drawModels();
+  if (dirty.has('chain')) drawChain();
   if (dirty.has('events')) drawEvents();
 }
 
@@ -168,13 +171,14 @@ function receive(msg) {
       model.events = [...msg.events].sort((a, b) => b.seq - a.seq).slice(0, MAX_EVENTS);
       model.lastSeq = model.events.length > 0 ? model.events[0].seq : -1;
       model.panels = msg.panels;
+      model.chain = msg.chain ?? null;
       ui.rows.clear();
       ui.shape = '';
       ui.eventsRebuild = true;
       setConn('connected');
       $('instance').textContent = msg.instance;
       document.title = `keel · ${msg.instance}`;
-      invalidate('header', 'tree', 'heatmap', 'equity', 'positions', 'models', 'events');
+      invalidate('header', 'tree', 'heatmap', 'equity', 'positions', 'models', 'chain', 'events');
       if (ui.selected && model.actors.has(ui.selected)) loadDetail(ui.selected);
       else select(null);
       break;
@@ -207,6 +211,10 @@ function receive(msg) {
     case 'panels':
       model.panels = msg.panels;
       invalidate('header', 'heatmap', 'equity', 'positions', 'models');
+      break;
+    case 'chain':
+      model.chain = msg.chain;
+      invalidate('chain');
       break;
   }
 }
@@ -656,6 +664,121 @@ function drawModels() {
   );
 }
 
+// ---------------------------------------------------------------- option chain
+
+/** One colour per expiry, nearest first: the same in the surface and the tables' headings. */
+const EXPIRY_COLOURS = ['#58a6ff', '#d2a8ff', '#3fb950', '#d29922', '#f85149'];
+const expiryColour = (i) => EXPIRY_COLOURS[i % EXPIRY_COLOURS.length];
+const pct = (v, digits = 1) => (v === null || v === undefined ? '—' : num(v * 100, digits));
+const LINE_MARKS = { live: '●', requested: '◌', waiting: '○', refused: '×' };
+
+function drawChain() {
+  const c = model.chain;
+  $('chain-panel').hidden = !c;
+  if (!c) return;
+  const item = (label, value) => h('span', {}, ` · ${label} `, h('b', {}, value));
+  $('chain-summary').replaceChildren(
+    h('b', {}, `${c.underlying} ${num(c.spot)}`),
+    item('', c.phase),
+    item('lines', `${c.lines.live}/${c.lines.wanted} live${c.lines.refused ? `, ${c.lines.refused} refused` : ''}`),
+    ...c.expiries.map((e) => item(e.expiry, `ATM ${pct(e.atmIv)}% RR25 ${signed(e.riskReversal25 === null ? null : e.riskReversal25 * 100, 1)} fly ${signed(e.butterfly25 === null ? null : e.butterfly25 * 100, 1)}`)),
+    item('net Δ 1%', `$${num(c.net.delta1Pct, 0)}`),
+    item('vega', `$${num(c.net.vega, 0)}`),
+    item('θ/day', `$${num(c.net.theta, 0)}`),
+  );
+  drawSurface(c);
+  $('chain').replaceChildren(...c.expiries.map((e, i) => chainTable(e, i)));
+}
+
+/** strikes down; calls left, puts right: bid, ask, keel IV, delta, and a mark of each contract's line. */
+function chainTable(e, index) {
+  const side = (q, right) => {
+    if (!q) return [h('td', { class: 'mark' }), h('td', {}, '—'), h('td', {}, '—'), h('td', {}, '—'), h('td', {}, '—')];
+    const cell = (field, text) => h('td', { 'data-right': right, 'data-field': field, 'data-line': q.line }, text);
+    const mark = h('td', { class: 'mark', 'data-line': q.line, title: `${q.line}${q.ivReason ? `; no mid IV: ${q.ivReason}` : ''}` }, LINE_MARKS[q.line] ?? '?');
+    const cells = [cell('bid', num(q.bid)), cell('ask', num(q.ask)), cell('iv', pct(q.iv)), cell('delta', num(q.delta, 3))];
+    return right === 'C' ? [mark, ...cells] : [...cells.reverse(), mark];
+  };
+  const head = ['', 'bid', 'ask', 'IV %', 'Δ', 'strike', 'Δ', 'IV %', 'ask', 'bid', ''];
+  return h(
+    'div',
+    { class: 'chain-expiry', 'data-expiry': e.expiry },
+    h(
+      'h3',
+      {},
+      h('span', { class: 'swatch', style: `background:${expiryColour(index)}` }),
+      `${e.expiry} · ${e.years === null ? '—' : `${num(e.years * 365, 2)} d`} · smile fit ${e.fitPoints ? `${e.fitPoints} quotes, rms $${num(e.fitRmsPrice, 3)}` : 'none yet'}`,
+    ),
+    h(
+      'table',
+      { class: 'chain' },
+      h('thead', {}, h('tr', {}, h('th', { colspan: 5, style: 'text-align:center' }, 'calls'), h('th', {}), h('th', { colspan: 5, style: 'text-align:center' }, 'puts')), h('tr', {}, head.map((t) => h('th', {}, t)))),
+      h(
+        'tbody',
+        {},
+        e.strikes.map((s) =>
+          h('tr', { 'data-strike': s.strike, class: s.strike === e.atmStrike ? 'atm' : null }, side(s.call, 'C'), h('td', { class: 'strike' }, num(s.strike)), side(s.put, 'P')),
+        ),
+      ),
+    ),
+  );
+}
+
+/**
+ * IV (%) against strike: each expiry's fitted smile as a line, the band's
+ * mid IVs as dots (hollow where the line is not live), the underlying as
+ * a dashed line. Drawn at the panel's pixel size, like the equity curve.
+ */
+function drawSurface(c) {
+  const box = $('chain-surface');
+  const smiles = c.expiries.map((e) => e.smile.map(([k, v]) => [k, v * 100]));
+  const dots = c.expiries.map((e) => e.strikes.flatMap((s) => [s.call, s.put].filter((q) => q && q.midIv !== null).map((q) => ({ k: s.strike, v: q.midIv * 100, live: q.line === 'live' }))));
+  const curve = smiles.flat();
+  const all = [...curve, ...dots.flat().map((d) => [d.k, d.v])];
+  if (all.length < 2) {
+    box.replaceChildren(h('p', { class: 'hint' }, c.phase === 'streaming' ? 'no implied volatilities yet' : `${c.phase}…`));
+    return;
+  }
+  const W = Math.max(300, box.clientWidth || 800);
+  const H = 240;
+  const pad = { l: 44, r: 12, t: 10, b: 22 };
+  const ks = all.map((p) => p[0]);
+  const k0 = Math.min(...ks);
+  const k1 = Math.max(...ks);
+  // The fitted smiles set the scale: a stray mid far off them (a wide quote deep in the money) is pinned to the edge rather than flattening the picture.
+  const vs = (curve.length >= 2 ? curve : all).map((p) => p[1]);
+  let v0 = Math.min(...vs);
+  let v1 = Math.max(...vs);
+  const margin = Math.max(0.5, (v1 - v0) * 0.15);
+  v0 = Math.max(0, v0 - margin);
+  v1 += margin;
+  const x = (k) => pad.l + ((k - k0) / Math.max(1e-9, k1 - k0)) * (W - pad.l - pad.r);
+  const y = (v) => pad.t + (1 - (Math.min(v1, Math.max(v0, v)) - v0) / (v1 - v0)) * (H - pad.t - pad.b);
+  const xy = (k, v) => `${x(k).toFixed(1)},${y(v).toFixed(1)}`;
+  box.replaceChildren(
+    s(
+      'svg',
+      { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'implied volatility against strike, per expiry' },
+      s('rect', { class: 'frame', x: pad.l, y: pad.t, width: W - pad.l - pad.r, height: H - pad.t - pad.b }),
+      c.spot !== null && c.spot >= k0 && c.spot <= k1 ? s('line', { class: 'spot', x1: x(c.spot), x2: x(c.spot), y1: pad.t, y2: H - pad.b }) : null,
+      smiles.map((points, i) =>
+        points.length >= 2 ? s('path', { class: 'smile', 'data-expiry': c.expiries[i].expiry, stroke: expiryColour(i), d: `M${points.map(([k, v]) => xy(k, v)).join('L')}` }) : null,
+      ),
+      dots.flatMap((list, i) =>
+        list.map((d) => s('circle', { class: 'iv-dot', 'data-expiry': c.expiries[i].expiry, 'data-live': String(d.live), cx: x(d.k).toFixed(1), cy: y(d.v).toFixed(1), r: 2.5, fill: expiryColour(i), stroke: expiryColour(i) })),
+      ),
+      [0, 0.25, 0.5, 0.75, 1].flatMap((f) => {
+        const v = v0 + f * (v1 - v0);
+        return [s('line', { class: 'gridline', x1: pad.l, x2: W - pad.r, y1: y(v), y2: y(v) }), s('text', { class: 'axis', x: 4, y: y(v) + 3 }, `${num(v, 1)}%`)];
+      }),
+      s('text', { class: 'axis', x: pad.l, y: H - 6 }, num(k0)),
+      s('text', { class: 'axis', x: W - pad.r, y: H - 6, 'text-anchor': 'end' }, num(k1)),
+      c.spot !== null ? s('text', { class: 'axis', x: x(Math.min(k1, Math.max(k0, c.spot))), y: H - 6, 'text-anchor': 'middle' }, `${c.underlying} ${num(c.spot)}`) : null,
+      c.expiries.map((e, i) => s('text', { class: 'axis', x: W - pad.r - 4, y: pad.t + 14 + 12 * i, 'text-anchor': 'end', style: `fill:${expiryColour(i)}` }, e.expiry)),
+    ),
+  );
+}
+
 // ---------------------------------------------------------------- event log
 
 function eventItem(e) {
@@ -695,7 +818,7 @@ $('event-filter').addEventListener('input', (e) => {
   ui.filter = e.target.value.trim().toLowerCase();
   applyFilter();
 });
-// The equity curve is drawn at pixel size: redraw it when the panel changes width.
-window.addEventListener('resize', () => invalidate('equity'));
+// The equity curve and the chain's surface are drawn at pixel size: redraw them when the page changes width.
+window.addEventListener('resize', () => invalidate('equity', 'chain'));
 setInterval(tick, 200);
 connect();
