@@ -79,7 +79,7 @@ export function buildPanels(bus: Bus, services: ServiceLookup, phase: string, cl
     phase,
     health: checkSystemHealth(bus, services, phase, clock).overall_status,
     // Read from the gate at each build: what holds it now, never the reason of a transition that has cleared since.
-    gate: gate ? { state: gate.state, reason: gate.reason, conditions: gate.holds() } : null,
+    gate: gate ? { state: gate.state, reason: gate.reason, conditions: gate.holds(), options: gate.optionHolds() } : null,
     ib: ib ? { state: ib.state, reason: ib.reason } : null,
     redis: redis ? { state: redis.state, reason: redis.reason } : null,
     featureHealth: featureHealthPanel(bus),

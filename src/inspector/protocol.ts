@@ -90,6 +90,8 @@ export interface GatePanel {
   readonly reason: string;
   /** Conditions holding the gate, each `source: reason`. */
   readonly conditions: readonly string[];
+  /** What stops option trading alone (the gate may be ACTIVE meanwhile), each `source: reason`. */
+  readonly options: readonly string[];
 }
 
 /** One instrument's line: what the models think and what we hold. Null where nothing is known yet. */

@@ -50,7 +50,7 @@ test('/health and the panels name the condition that holds the gate, not one tha
   assert.equal(line.detail, `HALTED: daily loss: ${NAN}`);
   assert.deepEqual(line.holds, [`daily loss: ${NAN}`]);
   assert.doesNotMatch(line.detail, /IB link/);
-  assert.deepEqual(panelGate(), { state: 'HALTED', reason: NAN, conditions: [`daily loss: ${NAN}`] });
+  assert.deepEqual(panelGate(), { state: 'HALTED', reason: NAN, conditions: [`daily loss: ${NAN}`], options: [] });
 
   // A refused execution on top: shown with what it waits for; the resume is refused for the data condition only.
   const refusal = 'execution e9 for keel.x.1 refused: price NaN is not a finite number above 0';
@@ -70,4 +70,11 @@ test('/health and the panels name the condition that holds the gate, not one tha
   const ok = await riskGateLine();
   assert.deepEqual([ok.status, ok.detail, ok.holds], ['OK', `ACTIVE: the operator read the evidence (acknowledged: executions: ${refusal})`, []]);
   assert.deepEqual(panelGate().conditions, []);
+});
+
+test('the panels show what stops option trading beside an ACTIVE gate', () => {
+  gate().reportOptions('feature_health', new Map([['stale', 'the SPY option chain is stale']]));
+  assert.deepEqual(panelGate(), { state: 'ACTIVE', reason: panelGate().reason, conditions: [], options: ['feature_health: the SPY option chain is stale'] });
+  gate().reportOptions('feature_health', new Map());
+  assert.deepEqual(panelGate().options, []);
 });

@@ -76,6 +76,7 @@ export function Gate({ gate, connected }: { gate: GatePanel | null; connected: b
             </Text>{' '}
             <Text color={colour}>{gate.reason || '-'}</Text>
             {conditions.length > 0 && <Text dimColor>{'   held by ' + conditions.join('; ')}</Text>}
+            {gate.options.length > 0 && <Text color="yellow">{'   options halted: ' + gate.options.join('; ')}</Text>}
           </>
         ) : (
           <Text dimColor>{connected ? 'no risk gate in this daemon' : 'not known yet'}</Text>

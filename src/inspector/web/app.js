@@ -242,7 +242,8 @@ function drawHeader() {
   $('gate-reason').textContent = p?.gate ? p.gate.reason : 'no risk gate';
   // Each condition reads `source: reason`.
   const conditions = p?.gate?.conditions ?? [];
-  $('conditions').replaceChildren(...conditions.map((text) => h('span', { 'data-condition': text.split(':')[0] }, `⚠ ${text}  `)));
+  const options = (p?.gate?.options ?? []).map((text) => h('span', { 'data-condition': 'options' }, `⚠ options halted: ${text}  `));
+  $('conditions').replaceChildren(...conditions.map((text) => h('span', { 'data-condition': text.split(':')[0] }, `⚠ ${text}  `)), ...options);
 
   pill('health', p?.health ?? '—', { 'data-health': p?.health ?? '' });
   pill('ib', p?.ib?.state ?? '—', { 'data-state': p?.ib?.state ?? '', title: p?.ib?.reason ?? '' });
