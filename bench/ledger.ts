@@ -165,6 +165,7 @@ function decisionToFill(options: FileJournalOptions) {
       symbols: ['SPY'],
       refPrefix: 'bench',
       replaceAfterMs: 1e9,
+      maxPredictionAgeMs: 1_000,
       books: () => books,
       fail: (error) => {
         throw error;

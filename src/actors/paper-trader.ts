@@ -62,6 +62,8 @@ export const paperTraderSettings = z
     allowLiveAccount: z.boolean().default(false),
     /** A working order older than this is cancelled and placed again at the current price. */
     replaceAfterMs: z.number().int().positive().default(5_000),
+    /** A prediction whose features are older than this when it arrives is not traded (the loop stalled in between). */
+    maxPredictionAgeMs: z.number().int().positive().default(1_000),
     /** The book venue (book mode). */
     book: z
       .object({
@@ -128,6 +130,7 @@ function openSession(ctx: ComponentContext<PaperTraderSettings>): Session {
     refPrefix: `${ctx.instance}.${clock.wallNow().toString(36)}`,
     orderIds: link?.orderIds,
     replaceAfterMs: settings.replaceAfterMs,
+    maxPredictionAgeMs: settings.maxPredictionAgeMs,
     books,
     fail: ctx.fail,
   });

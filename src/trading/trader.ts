@@ -59,6 +59,12 @@ export interface TraderOptions {
   readonly replaceAfterMs: number;
   /** The live books, read at decision time. */
   readonly books: () => OrderBooks | undefined;
+  /**
+   * A prediction whose features are older than this when it arrives is not
+   * traded: the event loop stalled between the two, so the market it
+   * predicted is gone, and feature health may not have looked yet.
+   */
+  readonly maxPredictionAgeMs: number;
   /** Called when recording fails: the trader cannot go on without its journal. */
   readonly fail: (error: unknown) => void;
 }
@@ -82,6 +88,8 @@ export class PaperTrader {
   private readonly books: () => OrderBooks | undefined;
   private pending: Promise<unknown> = Promise.resolve();
   lastRefusal = '';
+  /** Frames skipped as too old since the last fresh one. */
+  private staleFrames = 0;
   /** Cancels asked for since start: the emergency stop's proof that they went out inside the halt. */
   readonly counts = { cancels: 0 };
   /** Fills handed to the journal this session (durable or on the way), by execId. */
@@ -112,8 +120,17 @@ export class PaperTrader {
 
   /** One frame: mark the positions, let the policy decide, work the orders. */
   onFrame(frame: PredictionFrame, regime: RegimeFrame | undefined): void {
+    const { symbols, ledger, policy, clock, log, maxPredictionAgeMs } = this.options;
+    const age = clock.now() - frame.frameAt;
+    if (age > maxPredictionAgeMs) {
+      if (this.staleFrames++ === 0) log.warn({ ageMs: Math.round(age), maxPredictionAgeMs }, `a prediction arrived ${Math.round(age)} ms after its features (limit ${maxPredictionAgeMs} ms): not traded until they are fresh again`);
+      return;
+    }
+    if (this.staleFrames > 0) {
+      log.info({ skipped: this.staleFrames }, `predictions fresh again: ${this.staleFrames} stale frames were not traded`);
+      this.staleFrames = 0;
+    }
     const books = this.books();
-    const { symbols, ledger, policy } = this.options;
     for (let i = 0; i < symbols.length; i++) {
       this.readMarket(books, i);
       const symbol = symbols[i]!;
@@ -125,7 +142,7 @@ export class PaperTrader {
     const sameUniverse = regime !== undefined && regime.symbols.length === symbols.length;
     policy.decide(
       {
-        now: this.options.clock.now(),
+        now: clock.now(),
         predictions: this.predictions,
         regime: sameUniverse ? regime.state : undefined,
         regimeLabels: regime?.labels ?? [],

@@ -79,6 +79,7 @@ function trader(ledger: Ledger) {
     symbols: ['AAPL'],
     refPrefix: 'k',
     replaceAfterMs: 60_000,
+    maxPredictionAgeMs: 1_000,
     books: () => undefined,
     fail: (e) => failures.push(e),
   });

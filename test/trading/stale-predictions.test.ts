@@ -1,0 +1,92 @@
+/**
+ * The stall gap: a prediction computed before the event loop stalled and
+ * delivered after it, before feature health's next look, must not trade.
+ * The trader refuses a frame whose features are older than
+ * maxPredictionAgeMs when it arrives, and trades the next fresh one.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { ManualClock } from '../../src/clock.js';
+import { FileJournal } from '../../src/journal/file-journal.js';
+import { createLogger } from '../../src/log.js';
+import { OrderBooks } from '../../src/market/books.js';
+import { ASK, BID, INSERT } from '../../src/market/order-book.js';
+import type { PredictionFrame } from '../../src/models/predictor.js';
+import { BookVenue } from '../../src/trading/book-venue.js';
+import { Ledger } from '../../src/trading/ledger.js';
+import { riskLimits } from '../../src/trading/limits.js';
+import { policySettings, TradingPolicy } from '../../src/trading/policy.js';
+import { RiskGate } from '../../src/trading/risk-gate.js';
+import { PaperTrader } from '../../src/trading/trader.js';
+import { LogSink } from '../support/probe.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'keel-stale-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** SPY 99.99 / 100.01, ten levels deep: a two-bps spread the policy trades. */
+function spyBook(): OrderBooks {
+  const books = new OrderBooks(1, 10);
+  const book = books.book(0)!;
+  for (let level = 0; level < 10; level++) {
+    book.apply(level, INSERT, ASK, 100.01 + level / 100, 10_000, false, 2 * level, 0);
+    book.apply(level, INSERT, BID, 99.99 - level / 100, 10_000, false, 2 * level + 1, 0);
+  }
+  return books;
+}
+
+const frame = (frameAt: number, at: number): PredictionFrame => ({
+  frameAt,
+  at,
+  symbols: ['SPY'],
+  value: Float64Array.of(5), // +5 bps: well past the entry threshold
+  tier: ['base'],
+  models: ['m@1'],
+  latencyMs: 0,
+  inferenceMs: 0,
+  faults: [],
+});
+
+test('a prediction that arrives after a stall is not traded; the next fresh one is', async () => {
+  const { journal } = await FileJournal.open(join(dir, 'stale.journal'));
+  const clock = new ManualClock(100_000);
+  const sink = new LogSink();
+  const books = spyBook();
+  const ledger = new Ledger(journal, 1_000_000);
+  const gate = new RiskGate(clock, { autoResume: false, healthyPeriodMs: 1_000, limits: riskLimits.parse({ maxPosition: 10_000 }) });
+  const trader = new PaperTrader({
+    ledger,
+    gate,
+    policy: new TradingPolicy(policySettings.parse({}), ['SPY']),
+    clock,
+    log: createLogger({ level: 'debug', pretty: false, destination: sink }),
+    symbols: ['SPY'],
+    refPrefix: 'k',
+    replaceAfterMs: 1e9,
+    maxPredictionAgeMs: 1_000,
+    books: () => books,
+    fail: (error) => {
+      throw error;
+    },
+  });
+  trader.venue = new BookVenue({ clock, instrumentOf: (s) => (s === 'SPY' ? 0 : undefined), books: () => books, latencyMs: 0, feePerShare: 0.005, minFeePerOrder: 1, onEvent: (e) => trader.onEvent(e) });
+  try {
+    // Features of 100,000 answered at 105,000: the loop was stuck for five seconds in between.
+    await clock.advance(5_000);
+    trader.onFrame(frame(100_000, clock.now()), undefined);
+    trader.onFrame(frame(100_000, clock.now()), undefined);
+    await trader.settled();
+    assert.equal(ledger.orders.size, 0, 'no order from a prediction five seconds old');
+    const warned = sink.lines.filter((l) => String(l.msg).startsWith('a prediction arrived 5000 ms after its features (limit 1000 ms)'));
+    assert.equal(warned.length, 1, 'one warning for the episode');
+
+    trader.onFrame(frame(clock.now() - 2, clock.now()), undefined);
+    await trader.settled();
+    assert.equal(ledger.orders.size, 1, 'the fresh prediction trades');
+    assert.ok(sink.lines.some((l) => l.msg === 'predictions fresh again: 2 stale frames were not traded'));
+  } finally {
+    await journal.close();
+  }
+});
