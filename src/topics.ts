@@ -20,6 +20,7 @@ import type { FeedSilence, SubscriptionsStatus } from './ib/subscription-plan.js
 import type { TradeBatch } from './ib/trade-feed.js';
 import type { JournalEntry } from './journal/records.js';
 import type { ChainHealth } from './options/chain-health.js';
+import type { ChainInputBatch, ChainListing } from './options/chain-input.js';
 import type { OptionChainView } from './options/chain-view.js';
 import type { BookQualityEvent, BookResync, OrderBooks } from './market/books.js';
 import type { FeatureHealth } from './market/feature-health.js';
@@ -55,6 +56,8 @@ export const PORTFOLIO_TOPIC = 'portfolio';
 export const INSPECTOR_TOPIC = 'inspector';
 export const OPTIONS_CHAIN_TOPIC = 'options.chain';
 export const OPTIONS_HEALTH_TOPIC = 'options.health';
+export const OPTIONS_LISTING_TOPIC = 'options.listing';
+export const OPTIONS_INPUT_TOPIC = 'options.input';
 
 // --- payloads ----------------------------------------------------------------
 
@@ -84,6 +87,8 @@ export interface Streams {
   [GATE_TRANSITION_TOPIC]: GateTransition;
   /** Every journal entry, once durable. */
   [JOURNAL_RECORD_TOPIC]: JournalEntry;
+  /** What an option chain was priced from, in the order applied: quotes, sizes, IB's computations, the underlying's quote, each pricing (the recorder writes it, a replay plays it back). */
+  [OPTIONS_INPUT_TOPIC]: ChainInputBatch;
 }
 
 /** The latest value is retained for late readers and cleared when its publisher stops. */
@@ -101,6 +106,8 @@ export interface States {
   [OPTIONS_CHAIN_TOPIC]: OptionChainView;
   /** What stops option trading now (a stale or missing chain, a crossed quote, a mid without IV); the risk gate acts on it. */
   [OPTIONS_HEALTH_TOPIC]: ChainHealth;
+  /** An option chain's listing for the day, as discovered (or as recorded, in a replay). */
+  [OPTIONS_LISTING_TOPIC]: ChainListing;
 }
 
 export type Topics = Streams & States;
@@ -129,6 +136,8 @@ export const CODECS: { readonly [K in TopicName]?: Codec<Topics[K]> } = {
   [BOOK_QUALITY_TOPIC]: plainCodec(),
   [OPTIONS_CHAIN_TOPIC]: plainCodec(),
   [OPTIONS_HEALTH_TOPIC]: plainCodec(),
+  [OPTIONS_LISTING_TOPIC]: plainCodec(),
+  [OPTIONS_INPUT_TOPIC]: plainCodec(),
 };
 
 const STATE_TOPICS = [
@@ -142,6 +151,7 @@ const STATE_TOPICS = [
   INSPECTOR_TOPIC,
   OPTIONS_CHAIN_TOPIC,
   OPTIONS_HEALTH_TOPIC,
+  OPTIONS_LISTING_TOPIC,
 ] as const satisfies readonly StateTopic[];
 
 const STREAM_TOPICS = [
@@ -157,6 +167,7 @@ const STREAM_TOPICS = [
   MODEL_SWAP_TOPIC,
   GATE_TRANSITION_TOPIC,
   JOURNAL_RECORD_TOPIC,
+  OPTIONS_INPUT_TOPIC,
 ] as const satisfies readonly StreamTopic[];
 
 // Both lists name every topic of their interface: a topic added above and not here does not compile.

@@ -1,46 +1,51 @@
 /**
- * option_chain: an underlying's option chain as data. It discovers the
- * day's chain (the underlying's conId by contract details, the expiries by
- * reqSecDefOptParams, then one contract-details request per expiry of the
- * band: IB answers a whole expiry at once), keeps it for the session day,
- * streams a band of contracts around the money (src/options/chain-band.ts)
- * on lines subscriptions gives it within the budget it owns (the
- * `optionLines` service: one owner of every market-data request and of the
- * pacer), moves the band with the underlying (hysteresis and a cooldown),
- * and prices every streamed contract itself (ChainPricing, one batch per
- * pricing, in IB's units): the IV of each mid, an SSVI slice per expiry
- * fitted to the out-of-the-money mids (src/options/smile-fit.ts: a penny
- * quote's own IV is too coarse), and BSM greeks at the slice's volatility,
- * with
- * IB's own model greeks (message 21, tick 13) kept beside keel's and the
- * difference. The chain goes out on `options.chain` every `publishMs`.
+ * option_chain: an underlying's option chain as data. The chain itself
+ * (the band around the money, moved with hysteresis and a cooldown; keel's
+ * IV, fitted smiles and greeks beside IB's; every listed contract of the
+ * band's expiries priced; the chain's features) is OptionChain
+ * (src/options/chain.ts); this component feeds it from one of two sources
+ * and publishes its view on `options.chain`.
  *
- * Every other listed contract of the band's expiries is priced at its
- * expiry's slice too (`listed`, typed arrays). Not yet: expiries beyond the
- * band have no slice (nor prices). The chain's features (ATM IV, 25-delta
- * risk reversal and butterfly, term slope, put/call ratios, net greeks:
- * src/options/chain-features.ts) go out with it, computed from the band.
+ * `ib`: it discovers the day's chain (the underlying's conId by contract
+ * details, the expiries by reqSecDefOptParams, then one contract-details
+ * request per expiry of the band: IB answers a whole expiry at once), keeps
+ * it for the session day, streams the band on lines subscriptions gives it
+ * within the budget it owns (the `optionLines` service: one owner of every
+ * market-data request and of the pacer), turns IB's ticks (bid, ask,
+ * volume, open interest, and the model computation of message 21, tick 13)
+ * into the chain's inputs, and prices every `publishMs` at the
+ * underlying's quote. The listing and every input it applied, the
+ * pricings included, go out on `options.listing` and `options.input`: the
+ * recorder writes them, so a replay prices the same chain at the same
+ * instants from the same data.
+ *
+ * `recording`: `keel replay` plays those topics back; the chain prices at
+ * each recorded pricing, on the replay's clock. Its band is its own: rows
+ * the recording has no data for stay unquoted.
  */
 import { EventName, SecType, TickType, type ContractDetails, type IBApi } from '../ib/api.js';
 import { z } from 'zod';
 import { listenTo } from '../ib/link.js';
 import type { OptionLineContract } from '../ib/option-lines.js';
 import { PRIORITY } from '../ib/pacer.js';
-import { ChainBand, parseExpiryRange, parseStrikeBand, type ListedStrikes } from '../options/chain-band.js';
-import { computeChainFeatures, newChainFeatures } from '../options/chain-features.js';
-import { ChainPricing } from '../options/chain-pricing.js';
-import { nanGreeks, type ChainRow, type ListedPricing, type OptionChainView } from '../options/chain-view.js';
-import { expiryMs, MS_PER_YEAR } from '../options/expiry.js';
-import { ivReason } from '../options/implied-vol.js';
-import { newSlice, SmileFit, sliceVariance, type SmileSlice } from '../options/smile-fit.js';
+import { parseExpiryRange, parseStrikeBand, type ListedStrikes } from '../options/chain-band.js';
+import { contractKey, OptionChain } from '../options/chain.js';
+import { CHAIN_INPUT, ChainInputBatch, type ChainListing } from '../options/chain-input.js';
+import { expiryMs } from '../options/expiry.js';
 import type { ComponentContext } from '../supervision/component.js';
 import { PermanentFailure } from '../supervision/permanent.js';
 import { serviceLogic } from '../supervision/service.js';
-import { OPTIONS_CHAIN_TOPIC } from '../topics.js';
+import { OPTIONS_CHAIN_TOPIC, OPTIONS_INPUT_TOPIC, OPTIONS_LISTING_TOPIC } from '../topics.js';
 import { sessionDate } from '../trading/trading-day.js';
 
 export const optionChainSettings = z
   .object({
+    /**
+     * Where the chain's data comes from: `ib` (discovery, lines and ticks
+     * over the IB link), or `recording`: what `keel replay` plays back
+     * (`options.listing`, `options.input`), set by the replay itself.
+     */
+    source: z.enum(['ib', 'recording']).default('ib'),
     /** The underlying: one of subscriptions' instruments (its quotes price the chain). */
     underlying: z.string().min(1).default('SPY'),
     exchange: z.string().default('SMART'),
@@ -94,20 +99,20 @@ export type OptionChainSettings = z.output<typeof optionChainSettings>;
 /** The reference requests' ids: below the option lines' (1,500,000,000 up), above the stock feeds'. */
 const FIRST_REFERENCE_ID = 1_400_000_000;
 
-interface Listing {
-  readonly day: string;
-  readonly expiries: readonly string[];
-  /** Per band expiry: its strikes and contracts. */
-  readonly strikes: ListedStrikes[];
-  readonly contracts: Map<string, OptionLineContract>;
-}
-
 /** The day's chain per underlying: kept across restarts of the component, asked for again on a new session day. */
-const listings = new Map<string, Listing>();
+const listings = new Map<string, ChainListing>();
 
-const keyOf = (expiry: string, strike: number, right: string) => `${expiry}:${strike}:${right}`;
+type Context = ComponentContext<OptionChainSettings>;
 
-export const optionChainLogic = serviceLogic<OptionChainSettings>(async (ctx: ComponentContext<OptionChainSettings>) => {
+export const optionChainLogic = serviceLogic<OptionChainSettings>(async (ctx: Context) => {
+  const chain = new OptionChain(ctx.settings);
+  const source = ctx.settings.source === 'ib' ? fromIb(ctx, chain) : fromRecording(ctx, chain);
+  ctx.log.info({ underlying: ctx.settings.underlying, source: ctx.settings.source, expiries: ctx.settings.expiries, strikesEachSide: ctx.settings.strikes }, 'option chain started');
+  return source;
+});
+
+/** The chain from IB: discovery, lines, ticks; priced every publishMs. */
+function fromIb(ctx: Context, chain: OptionChain): { stop(): void } {
   const { settings, clock, log, bus } = ctx;
   const link = ctx.need('ibLink');
   const lines = ctx.need('optionLines');
@@ -115,46 +120,23 @@ export const optionChainLogic = serviceLogic<OptionChainSettings>(async (ctx: Co
   if (underlyingIndex < 0) {
     throw new PermanentFailure(`option_chain: ${settings.underlying} is not among subscriptions' instruments: add it to components.subscriptions.settings.instruments (its quotes price the chain)`);
   }
-  const allowance = Math.min(lines.allowance, settings.maxLines ?? Infinity);
-  const band = new ChainBand({
-    expiries: settings.expiries,
-    strikesEachSide: settings.strikes,
-    rights: settings.rights,
-    hysteresis: settings.hysteresis,
-    cooldownMs: settings.cooldownMs,
-  });
-  const capacity = Math.max(1, allowance);
-  const pricing = new ChainPricing(capacity);
-  const bid = new Float64Array(capacity).fill(NaN);
-  const ask = new Float64Array(capacity).fill(NaN);
-  const expiryAt = new Float64Array(capacity);
-  const midIv = new Float64Array(capacity);
-  /** Per row, its expiry's slot in `slices`. */
-  const slot = new Int32Array(capacity);
-  const fit = new SmileFit(capacity);
-  let slices: SmileSlice[] = [];
-  let sliceExpiries: string[] = [];
-  const rowOf = new Map<number, number>();
-  const view: OptionChainView = {
-    underlying: settings.underlying,
-    phase: 'discovering',
-    spot: NaN,
-    pricedAt: NaN,
-    quotedAt: NaN,
-    listing: { day: '', expiries: 0, contracts: 0 },
-    centres: {},
-    smiles: {},
-    recentres: 0,
-    lines: lines.counts(),
-    rows: [],
-    listed: undefined,
-    features: newChainFeatures(),
-    maxDiff: { iv: NaN, price: NaN },
-  };
-  let listing: Listing | undefined;
+  const { view } = chain;
   let stopped = false;
   // Each incarnation its own ids: a late answer to a restarted one's request is nobody's.
   let nextReference = FIRST_REFERENCE_ID + (ctx.incarnation % 1_000) * 10_000;
+
+  // ---- inputs: applied to the chain and published, in the order applied ----
+
+  const inputs = new ChainInputBatch(16);
+  inputs.underlying = settings.underlying;
+  const apply = (conId: number, field: number, value: number, now = clock.now(), wallNow = clock.wallNow()) => {
+    chain.input(conId, field, value, wallNow);
+    inputs.add(conId, field, value, now);
+  };
+  const publishInputs = () => {
+    bus.publish(OPTIONS_INPUT_TOPIC, inputs);
+    inputs.count = 0;
+  };
 
   // ---- discovery ----
 
@@ -179,9 +161,9 @@ export const optionChainLogic = serviceLogic<OptionChainSettings>(async (ctx: Co
   const onOptionParameter = (reqId: number, exchange: string, _conId: number, tradingClass: string, _multiplier: string, expiries: string[], strikes: number[]) =>
     pending.get(reqId)?.onRow?.(exchange, tradingClass, expiries, strikes);
 
-  const discover = async (day: string): Promise<Listing> => {
+  const discover = async (day: string): Promise<ChainListing> => {
     const cached = listings.get(settings.underlying);
-    if (cached?.day === day) return cached;
+    if (cached?.day === day) return { ...cached, allowance: lines.allowance };
     const { underlying, exchange, currency } = settings;
     let conId = 0;
     await askReference(`contract details ${underlying}`, (ib, id) => ib.reqContractDetails(id, { symbol: underlying, secType: SecType.STK, exchange, currency }), {
@@ -211,10 +193,10 @@ export const optionChainLogic = serviceLogic<OptionChainSettings>(async (ctx: Co
           found.push({ conId: c.conId, localSymbol: c.localSymbol ?? '', expiry, strike: c.strike, right });
         },
       });
-      for (const c of found) contracts.set(keyOf(expiry, c.strike, c.right), c);
+      for (const c of found) contracts.set(contractKey(expiry, c.strike, c.right), c);
       strikes.push({ expiry, strikes: [...new Set(found.map((c) => c.strike))].sort((a, b) => a - b) });
     }
-    const result: Listing = { day, expiries: live, strikes, contracts };
+    const result: ChainListing = { underlying, day, expiries: live, strikes, contracts: [...contracts.values()], allowance: lines.allowance };
     listings.set(underlying, result);
     log.info({ day, expiries: live.length, band: chosen, contracts: contracts.size }, `${underlying} option chain discovered: ${live.length} expiries, ${contracts.size} contracts in the band's expiries`);
     return result;
@@ -225,18 +207,18 @@ export const optionChainLogic = serviceLogic<OptionChainSettings>(async (ctx: Co
   const startDiscovery = () => {
     if (discovering || stopped) return;
     discovering = true;
-    view.phase = 'discovering';
+    chain.forget();
     const day = sessionDate(clock.wallNow());
     discover(day).then(
       (found) =>
         ctx.scope(() => {
           discovering = false;
           if (stopped) return;
-          listing = found;
-          view.listing = { day: found.day, expiries: found.expiries.length, contracts: found.contracts.size };
-          listAll(found);
-          // Without the underlying's price yet, the band is chosen at the first tick that has it.
-          if (band.list(found.strikes, allowance, spotNow(), clock.now()) !== 'no-price') bandChanged();
+          chain.list(found);
+          bus.retain(OPTIONS_LISTING_TOPIC, found);
+          // The band is chosen at a pricing: price now rather than at the next tick.
+          clock.clearTimeout(timer);
+          tick();
         }),
       (err: unknown) =>
         ctx.scope(() => {
@@ -248,122 +230,42 @@ export const optionChainLogic = serviceLogic<OptionChainSettings>(async (ctx: Co
     );
   };
 
-  // ---- every listed contract of the band's expiries ----
-
-  let all: ChainPricing | undefined;
-  let allExpiryAt = new Float64Array(0);
-  const listAll = (found: Listing) => {
-    const n = found.contracts.size;
-    all = new ChainPricing(Math.max(1, n));
-    allExpiryAt = new Float64Array(n);
-    const expiries = found.strikes.map((e) => e.expiry);
-    const expiry = new Int8Array(n);
-    const conId = new Float64Array(n);
-    for (const c of found.contracts.values()) {
-      const i = all.add(c.right === 'C' ? 1 : -1, c.strike, 0);
-      allExpiryAt[i] = expiryMs(c.expiry);
-      expiry[i] = expiries.indexOf(c.expiry);
-      conId[i] = c.conId;
-    }
-    const p = all;
-    view.listed = { count: p.count, expiries, expiry, conId, strike: p.strike, right: p.right, years: p.years, vol: p.vol, price: p.price, delta: p.delta, gamma: p.gamma, vega: p.vega, theta: p.theta } satisfies ListedPricing;
-  };
-
-  /** The listed contracts at their expiries' fitted smiles. */
-  const priceAll = (S: number, now: number) => {
-    const listed = view.listed;
-    if (!all || !listed) return;
-    const { rate, dividendYield } = settings;
-    for (let i = 0; i < all.count; i++) {
-      const T = (allExpiryAt[i]! - now) / MS_PER_YEAR;
-      all.years[i] = T;
-      const slice = slices[sliceExpiries.indexOf(listed.expiries[listed.expiry[i]!]!)];
-      if (slice && slice.points > 0 && T > 0) {
-        const k = Math.log(all.strike[i]! / S) - (rate - dividendYield) * T;
-        all.vol[i] = Math.sqrt(sliceVariance(k, slice.theta, slice.rho, slice.phi) / T);
-      } else {
-        all.vol[i] = NaN;
-      }
-    }
-    all.greeks(S, rate, dividendYield);
-  };
-
-  // ---- the band and its lines ----
-
-  const spotNow = () => {
-    const b = lines.quotes.bid[underlyingIndex]!;
-    const a = lines.quotes.ask[underlyingIndex]!;
-    return b > 0 && a >= b ? (b + a) / 2 : NaN;
-  };
-
-  const bandChanged = () => {
-    if (!listing) return;
-    const wanted: OptionLineContract[] = [];
-    for (const b of band.contracts) {
-      const c = listing.contracts.get(keyOf(b.expiry, b.strike, b.right));
-      if (c) wanted.push(c);
-    }
-    const old = new Map(view.rows.map((r, i) => [r.conId, i]));
-    const oldBid = bid.slice(0, view.rows.length);
-    const oldAsk = ask.slice(0, view.rows.length);
-    const oldRows = view.rows;
-    pricing.count = 0;
-    rowOf.clear();
-    sliceExpiries = band.expiries.map((e) => e.expiry);
-    slices = sliceExpiries.map(() => newSlice());
-    view.smiles = Object.fromEntries(sliceExpiries.map((e, i) => [e, slices[i]!]));
-    view.rows = wanted.map((c, i) => {
-      pricing.add(c.right === 'C' ? 1 : -1, c.strike, 0);
-      expiryAt[i] = expiryMs(c.expiry);
-      slot[i] = sliceExpiries.indexOf(c.expiry);
-      rowOf.set(c.conId, i);
-      const was = old.get(c.conId);
-      // A contract still in the band keeps its quotes and IB's greeks.
-      bid[i] = was === undefined ? NaN : oldBid[was]!;
-      ask[i] = was === undefined ? NaN : oldAsk[was]!;
-      if (was !== undefined) return oldRows[was]!;
-      return { conId: c.conId, localSymbol: c.localSymbol, expiry: c.expiry, strike: c.strike, right: c.right, line: 'waiting', bid: NaN, ask: NaN, volume: NaN, openInterest: NaN, years: NaN, keel: nanGreeks(), midIv: NaN, ivReason: 'no quote yet', ib: { ...nanGreeks(), underlying: NaN }, diff: nanGreeks() } satisfies ChainRow;
-    });
-    view.centres = Object.fromEntries(band.centres);
-    view.recentres = band.recentres;
-    lines.want(wanted, settings.genericTicks);
-    log.info({ centres: view.centres, contracts: wanted.length, allowance }, band.recentres === 0 ? 'option band centred' : 'option band re-centred');
-  };
-
   // ---- ticks ----
 
-  const rowFor = (reqId: number): number => {
+  /** The conId of an option line's request id when its contract is in the band, else 0. */
+  const streamed = (reqId: number): number => {
     const c = lines.contractOf(reqId);
-    return c === undefined ? -1 : (rowOf.get(c.conId) ?? -1);
+    return c !== undefined && chain.streams(c.conId) ? c.conId : 0;
   };
   const onTickPrice = (reqId: number, field: number, value: number) => {
-    const i = rowFor(reqId);
-    if (i < 0) return;
-    if (field === TickType.BID || field === TickType.DELAYED_BID) bid[i] = value;
-    else if (field === TickType.ASK || field === TickType.DELAYED_ASK) ask[i] = value;
+    const conId = streamed(reqId);
+    if (!conId) return;
+    if (field === TickType.BID || field === TickType.DELAYED_BID) apply(conId, CHAIN_INPUT.BID, value);
+    else if (field === TickType.ASK || field === TickType.DELAYED_ASK) apply(conId, CHAIN_INPUT.ASK, value);
     else return;
-    view.quotedAt = clock.wallNow();
+    publishInputs();
   };
   const onTickSize = (reqId: number, field: number | undefined, value: number | undefined) => {
-    const i = rowFor(reqId);
-    if (i < 0 || value === undefined) return;
-    const row = view.rows[i]!;
-    if (field === TickType.VOLUME || field === TickType.DELAYED_VOLUME) row.volume = value;
-    else if (field === TickType.OPTION_CALL_OPEN_INTEREST || field === TickType.OPTION_PUT_OPEN_INTEREST) row.openInterest = value;
+    const conId = streamed(reqId);
+    if (!conId || value === undefined) return;
+    if (field === TickType.VOLUME || field === TickType.DELAYED_VOLUME) apply(conId, CHAIN_INPUT.VOLUME, value);
+    else if (field === TickType.OPTION_CALL_OPEN_INTEREST || field === TickType.OPTION_PUT_OPEN_INTEREST) apply(conId, CHAIN_INPUT.OPEN_INTEREST, value);
+    else return;
+    publishInputs();
   };
   const onComputation = (reqId: number, tickType: number, _attrib: number | undefined, iv?: number, delta?: number, price?: number, _pv?: number, gamma?: number, vega?: number, theta?: number, und?: number) => {
     if (tickType !== TickType.MODEL_OPTION && tickType !== TickType.DELAYED_MODEL_OPTION) return;
-    const i = rowFor(reqId);
-    if (i < 0) return;
-    const ib = view.rows[i]!.ib;
+    const conId = streamed(reqId);
+    if (!conId) return;
     // IB's "not computed" (-1, -2) decodes as undefined.
-    ib.iv = iv ?? NaN;
-    ib.delta = delta ?? NaN;
-    ib.price = price ?? NaN;
-    ib.gamma = gamma ?? NaN;
-    ib.vega = vega ?? NaN;
-    ib.theta = theta ?? NaN;
-    ib.underlying = und ?? NaN;
+    apply(conId, CHAIN_INPUT.IB_IV, iv ?? NaN);
+    apply(conId, CHAIN_INPUT.IB_DELTA, delta ?? NaN);
+    apply(conId, CHAIN_INPUT.IB_PRICE, price ?? NaN);
+    apply(conId, CHAIN_INPUT.IB_GAMMA, gamma ?? NaN);
+    apply(conId, CHAIN_INPUT.IB_VEGA, vega ?? NaN);
+    apply(conId, CHAIN_INPUT.IB_THETA, theta ?? NaN);
+    apply(conId, CHAIN_INPUT.IB_UNDERLYING, und ?? NaN);
+    publishInputs();
   };
   const onError = (err: Error, code: number, reqId: number) => {
     const p = pending.get(reqId);
@@ -382,107 +284,31 @@ export const optionChainLogic = serviceLogic<OptionChainSettings>(async (ctx: Co
 
   // ---- pricing ----
 
-  const price = (S: number) => {
-    const now = clock.wallNow();
-    const n = pricing.count;
-    for (let i = 0; i < n; i++) {
-      pricing.years[i] = (expiryAt[i]! - now) / MS_PER_YEAR;
-      const b = bid[i]!;
-      const a = ask[i]!;
-      pricing.quote[i] = b >= 0 && a > 0 && a >= b ? (b + a) / 2 : NaN;
-    }
-    const { rate, dividendYield } = settings;
-    pricing.impliedVols(S, rate, dividendYield);
-    for (let i = 0; i < n; i++) midIv[i] = pricing.vol[i] = pricing.iv[i]!;
-    // Vegas at the mids' IVs weigh the quotes in the fit.
-    pricing.greeks(S, rate, dividendYield);
-    for (let s = 0; s < slices.length; s++) {
-      fit.clear();
-      for (let i = 0; i < n; i++) {
-        if (slot[i] !== s) continue;
-        const T = pricing.years[i]!;
-        const k = Math.log(pricing.strike[i]! / S) - (rate - dividendYield) * T;
-        // Calls and puts both: each quote's penny rounding is its own, so two quotes per strike halve the noise.
-        fit.add(k, midIv[i]!, T, pricing.vega[i]!);
-      }
-      if (!fit.fit(slices[s]!)) slices[s]!.points = 0;
-    }
-    for (let i = 0; i < n; i++) {
-      const slice = slices[slot[i]!];
-      const T = pricing.years[i]!;
-      if (slice && slice.points > 0 && T > 0) {
-        const k = Math.log(pricing.strike[i]! / S) - (rate - dividendYield) * T;
-        pricing.vol[i] = Math.sqrt(sliceVariance(k, slice.theta, slice.rho, slice.phi) / T);
-      } else {
-        pricing.vol[i] = midIv[i]!;
-      }
-    }
-    pricing.greeks(S, rate, dividendYield);
-    let maxIv = 0;
-    let maxPrice = 0;
-    for (let i = 0; i < n; i++) {
-      const row = view.rows[i]!;
-      row.bid = bid[i]!;
-      row.ask = ask[i]!;
-      row.years = pricing.years[i]!;
-      const k = row.keel;
-      const quoted = pricing.quote[i] === pricing.quote[i];
-      row.midIv = midIv[i]!;
-      row.ivReason = !quoted ? 'no two-sided quote yet' : ivReason(pricing.ivCode[i]!);
-      k.iv = pricing.vol[i]!;
-      const valid = k.iv === k.iv;
-      k.price = valid ? pricing.price[i]! : NaN;
-      k.delta = valid ? pricing.delta[i]! : NaN;
-      k.gamma = valid ? pricing.gamma[i]! : NaN;
-      k.vega = valid ? pricing.vega[i]! : NaN;
-      k.theta = valid ? pricing.theta[i]! : NaN;
-      const d = row.diff;
-      d.iv = k.iv - row.ib.iv;
-      d.price = k.price - row.ib.price;
-      d.delta = k.delta - row.ib.delta;
-      d.gamma = k.gamma - row.ib.gamma;
-      d.vega = k.vega - row.ib.vega;
-      d.theta = k.theta - row.ib.theta;
-      if (Math.abs(d.iv) > maxIv) maxIv = Math.abs(d.iv);
-      if (Math.abs(d.price) > maxPrice) maxPrice = Math.abs(d.price);
-    }
-    view.maxDiff.iv = maxIv;
-    view.maxDiff.price = maxPrice;
-    priceAll(S, now);
-    computeChainFeatures(view.rows, sliceExpiries, S, rate, dividendYield, view.features, view.smiles);
-  };
-
   const tick = () => {
     if (stopped) return;
     // A new subscriptions incarnation brings new lines (only reachable under one_for_one): start over with them.
     if (ctx.services.current('optionLines') !== lines) throw new Error('the option lines were replaced: option_chain restarts to use the new ones');
-    if (listing && listing.day !== sessionDate(clock.wallNow())) {
-      // A new session day: a new listing.
-      listing = undefined;
-      startDiscovery();
-    }
-    const S = spotNow();
-    if (listing) {
-      if (band.centres.size === 0) {
-        if (band.list(listing.strikes, allowance, S, clock.now()) !== 'no-price') bandChanged();
-      } else if (band.update(S, clock.now()) === 'recentred') {
-        bandChanged();
-      }
-      view.phase = S === S ? 'streaming' : 'waiting-for-underlying';
+    // A new session day: a new listing.
+    if (chain.listed && chain.listed.day !== sessionDate(clock.wallNow())) startDiscovery();
+    // The underlying's quote at this pricing goes with it, and the pricing's instant: a replay prices at the same price, at the same time.
+    const now = clock.now();
+    const wallNow = clock.wallNow();
+    apply(0, CHAIN_INPUT.UNDERLYING_BID, lines.quotes.bid[underlyingIndex]!, now, wallNow);
+    apply(0, CHAIN_INPUT.UNDERLYING_ASK, lines.quotes.ask[underlyingIndex]!, now, wallNow);
+    apply(0, CHAIN_INPUT.PRICED, wallNow, now, wallNow);
+    publishInputs();
+    const band = chain.price(now, wallNow);
+    if (band) {
+      lines.want(band, settings.genericTicks);
+      log.info({ centres: view.centres, contracts: band.length, allowance: chain.allowance }, view.recentres === 0 ? 'option band centred' : 'option band re-centred');
     }
     view.lines = lines.counts();
     for (const row of view.rows) row.line = lines.statusOf(row.conId) ?? 'waiting';
-    if (S === S && view.rows.length > 0) {
-      price(S);
-      view.spot = S;
-      view.pricedAt = clock.wallNow();
-    }
     bus.retain(OPTIONS_CHAIN_TOPIC, view);
     timer = clock.setTimeout(() => ctx.scope(tick), settings.publishMs);
   };
   let timer: unknown = clock.setTimeout(() => ctx.scope(tick), 0);
   startDiscovery();
-  log.info({ underlying: settings.underlying, allowance, expiries: settings.expiries, strikesEachSide: settings.strikes }, 'option chain started');
 
   return {
     stop() {
@@ -495,4 +321,45 @@ export const optionChainLogic = serviceLogic<OptionChainSettings>(async (ctx: Co
       lines.want([]);
     },
   };
-});
+}
+
+/**
+ * The chain from a replayed recording: the recorded listing, every
+ * recorded input applied in order, and a pricing at each recorded one. A
+ * line counts as live once the recording has data for its contract.
+ */
+function fromRecording(ctx: Context, chain: OptionChain): { stop(): void } {
+  const { settings, clock, log, bus } = ctx;
+  const { view } = chain;
+  const recorded = new Set<number>();
+  const onListing = (listing: ChainListing) => {
+    if (listing.underlying === settings.underlying) chain.list(listing);
+  };
+  const onInputs = (batch: ChainInputBatch) => {
+    if (batch.underlying !== settings.underlying) return;
+    const wallOffset = clock.wallNow() - clock.now();
+    for (let i = 0; i < batch.count; i++) {
+      const conId = batch.conId[i]!;
+      const at = batch.at[i]!;
+      if (batch.field[i] === CHAIN_INPUT.PRICED) price(at, batch.value[i]!);
+      else if (chain.input(conId, batch.field[i]!, batch.value[i]!, at + wallOffset) && conId !== 0) recorded.add(conId);
+    }
+  };
+  const price = (now: number, wallNow: number) => {
+    const band = chain.price(now, wallNow);
+    if (band) log.debug({ centres: view.centres, contracts: band.length }, view.recentres === 0 ? 'option band centred' : 'option band re-centred');
+    let live = 0;
+    for (const row of view.rows) {
+      row.line = recorded.has(row.conId) ? 'live' : 'waiting';
+      if (row.line === 'live') live++;
+    }
+    view.lines = { allowance: chain.allowance, wanted: view.rows.length, waiting: view.rows.length - live, requested: 0, live, refused: 0 };
+    bus.retain(OPTIONS_CHAIN_TOPIC, view);
+  };
+  const unsubscribe = [bus.subscribe(OPTIONS_LISTING_TOPIC, onListing), bus.subscribe(OPTIONS_INPUT_TOPIC, onInputs)];
+  return {
+    stop() {
+      for (const u of unsubscribe) u();
+    },
+  };
+}

@@ -1,7 +1,10 @@
 /**
  * recorder: writes what the books and the features received (`depth`,
- * `trades`, `depth.reset`) to a recording file for `keel replay`, one new
- * file per start so a restart never overwrites what was recorded. Rows are
+ * `trades`, `depth.reset`), and what an option chain was priced from
+ * (`options.listing`, `options.input`), to a recording file for `keel
+ * replay`, one new file per start so a restart never overwrites what was
+ * recorded. A chain already streaming when it starts is recorded from
+ * then on: its listing at once, its inputs as they come. Rows are
  * copied into a typed-array chunk as batches arrive; full chunks, and what
  * is buffered every `flushMs`, are written behind the data plane's back.
  */
@@ -10,10 +13,11 @@ import { z } from 'zod';
 import { makeDirectory } from '../files.js';
 import type { DepthBatch, DepthReset } from '../ib/depth-feed.js';
 import type { TradeBatch } from '../ib/trade-feed.js';
+import type { ChainInputBatch, ChainListing } from '../options/chain-input.js';
 import { DEPTH_ROW, RECORDING_FORMAT, RECORDING_VERSION, RecordingWriter, RESET_ROW, TRADE_ROW } from '../replay/recording.js';
 import { pathFailure } from '../supervision/permanent.js';
 import { serviceLogic } from '../supervision/service.js';
-import { DEPTH_RESET_TOPIC, DEPTH_TOPIC, TRADES_TOPIC } from '../topics.js';
+import { DEPTH_RESET_TOPIC, DEPTH_TOPIC, OPTIONS_INPUT_TOPIC, OPTIONS_LISTING_TOPIC, TRADES_TOPIC } from '../topics.js';
 
 export const recorderSettings = z
   .object({
@@ -62,7 +66,25 @@ export const recorderLogic = serviceLogic<RecorderSettings>(async (ctx) => {
     for (let i = 0; i < b.count; i++) writer.add(TRADE_ROW, b.instrument[i]!, 0, 0, 0, 0, b.price[i]!, b.size[i]!, b.receivedAt[i]!);
   };
   const onReset = ({ instrument }: DepthReset) => writer.add(RESET_ROW, instrument, 0, 0, 0, 0, NaN, NaN, clock.now());
-  const unsubscribe = [bus.subscribe(DEPTH_TOPIC, onDepth), bus.subscribe(TRADES_TOPIC, onTrades), bus.subscribe(DEPTH_RESET_TOPIC, onReset)];
+  // A chain's rows name its underlying by its index among the instruments (the chain's underlying is one of them).
+  const underlyings = new Map(instruments.map((symbol, i) => [symbol, i]));
+  const onListing = (listing: ChainListing) => {
+    if (underlyings.has(listing.underlying)) writer.addListing({ listing, at: clock.now() });
+  };
+  const onInputs = (b: ChainInputBatch) => {
+    const underlying = underlyings.get(b.underlying);
+    if (underlying === undefined) return;
+    for (let i = 0; i < b.count; i++) writer.addOption(underlying, b.conId[i]!, b.field[i]!, b.value[i]!, b.at[i]!);
+  };
+  const listed = bus.latest(OPTIONS_LISTING_TOPIC);
+  if (listed) onListing(listed);
+  const unsubscribe = [
+    bus.subscribe(DEPTH_TOPIC, onDepth),
+    bus.subscribe(TRADES_TOPIC, onTrades),
+    bus.subscribe(DEPTH_RESET_TOPIC, onReset),
+    bus.subscribe(OPTIONS_LISTING_TOPIC, onListing),
+    bus.subscribe(OPTIONS_INPUT_TOPIC, onInputs),
+  ];
   const tick = () => {
     writer.flush();
     timer = clock.setTimeout(tick, settings.flushMs);

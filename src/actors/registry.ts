@@ -25,6 +25,8 @@ import {
   JOURNAL_RECORD_TOPIC,
   OPTIONS_CHAIN_TOPIC,
   OPTIONS_HEALTH_TOPIC,
+  OPTIONS_INPUT_TOPIC,
+  OPTIONS_LISTING_TOPIC,
   MODEL_SWAP_TOPIC,
   PORTFOLIO_TOPIC,
   PREDICTIONS_TOPIC,
@@ -101,7 +103,12 @@ export const componentKinds = {
     logic: optionChainLogic,
     settings: optionChainSettings,
     description: "an underlying's option chain: discovered for the day, a band around the money streamed within the line budget and re-centred as it moves, IV and greeks by keel beside IB's",
-    contract: { needs: ['ibLink', 'optionLines'], publishes: [OPTIONS_CHAIN_TOPIC] },
+    // From IB it needs the link and the lines; from a replayed recording it hears what the replay plays back.
+    contract: {
+      needsWhen: { setting: 'source', equals: 'ib', needs: ['ibLink', 'optionLines'] },
+      publishes: [OPTIONS_CHAIN_TOPIC, OPTIONS_LISTING_TOPIC, OPTIONS_INPUT_TOPIC],
+      hears: [OPTIONS_LISTING_TOPIC, OPTIONS_INPUT_TOPIC],
+    },
   },
   l2_microstructure: {
     logic: l2MicrostructureLogic,
@@ -173,8 +180,8 @@ export const componentKinds = {
   recorder: {
     logic: recorderLogic,
     settings: recorderSettings,
-    description: 'writes what the books and features receive to a chunked msgpack recording for `keel replay`',
-    contract: { needs: ['instruments', 'featureEngine'], reads: [DEPTH_TOPIC], hears: [TRADES_TOPIC, DEPTH_RESET_TOPIC] },
+    description: 'writes what the books, the features and the option chain receive to a chunked msgpack recording for `keel replay`',
+    contract: { needs: ['instruments', 'featureEngine'], reads: [DEPTH_TOPIC], hears: [TRADES_TOPIC, DEPTH_RESET_TOPIC, OPTIONS_LISTING_TOPIC, OPTIONS_INPUT_TOPIC] },
   },
   inspector: {
     logic: inspectorLogic,

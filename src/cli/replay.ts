@@ -27,6 +27,12 @@ decisions are the same however fast the machine is. Shows a progress bar,
 then a summary: rows, rows/s, prediction frames, orders and fills, P&L,
 health conditions, gate transitions and the peak memory (RSS).
 
+A recording made while an option_chain ran also holds the chain's listing
+and what it was priced from (option quotes, sizes, IB's computations, the
+underlying's quotes, each pricing): with a config that has an option_chain
+(e.g. config/options.yaml) the chain is priced again from them, at the
+recorded instants, and the summary counts the option rows played.
+
 FILE is a recording written by the recorder component (.keelrec; add
   recorder: { kind: recorder, dependsOn: [features] }
 to a daemon config), or a LOBSTER sample: either file of a
@@ -136,7 +142,8 @@ function describe(s: ReplaySummary): string {
   const transitions = s.gateTransitions.map((t) => `  ${t.to}: ${t.reason}`);
   const lines = [
     `replayed ${s.source}`,
-    `  rows            ${count(s.rows)} (${count(s.depthRows)} depth, ${count(s.tradeRows)} prints) for ${s.instruments} instrument${s.instruments === 1 ? '' : 's'}`,
+    `  rows            ${count(s.rows)} (${count(s.depthRows)} depth, ${count(s.tradeRows)} prints${s.optionRows > 0 ? `, ${count(s.optionRows)} option` : ''}) for ${s.instruments} instrument${s.instruments === 1 ? '' : 's'}`,
+    ...(s.optionRows > 0 || s.optionListings > 0 ? [`  options         ${count(s.optionPricings)} chain pricings from ${s.optionListings} listing${s.optionListings === 1 ? '' : 's'}`] : []),
     `  speed           ${count(s.rowsPerSecond)} rows/s (${(s.wallMs / 1000).toFixed(2)} s for ${duration(s.simulatedMs)} of market)`,
     `  memory          ${count(s.peakRssBytes / 2 ** 20)} MB peak RSS`,
     `  predictions     ${count(s.predictionFrames)} frames`,

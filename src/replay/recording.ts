@@ -6,8 +6,16 @@
  * msgpackr body. The first frame is the header (the instruments, which of
  * them have a book, the feature schema of the recording daemon, when it
  * started); every later frame is a chunk of up to `capacity` rows in
- * columns (typed arrays, packed as they are). One row is a depth update, a
- * print, or a book reset, stamped with its monotonic arrival time: 33 bytes.
+ * columns (typed arrays, packed as they are), or an option chain's listing.
+ * One row is a depth update, a print, a book reset, or an input of an
+ * option chain (src/options/chain-input.ts: a quote, a size, a field of
+ * IB's computation, the underlying's quote, a pricing), stamped with its
+ * monotonic arrival time: 33 bytes, 37 in a chunk that holds option rows
+ * (only those carry the `contract` column).
+ *
+ * Version 2 added the option chain (listing frames, option rows, the
+ * `contract` column); a version 1 file has none of them and reads as it
+ * always did.
  *
  * A file cut short (the daemon killed mid-write) reads up to its last whole
  * chunk; anything else that is not a recording is an error naming the file,
@@ -16,14 +24,21 @@
 import { open } from 'node:fs/promises';
 import { Packr } from 'msgpackr';
 import type { FeatureSchema } from '../market/features.js';
+import { LAST_CHAIN_INPUT, type ChainListing } from '../options/chain-input.js';
 
 export const RECORDING_FORMAT = 'keel-recording';
-export const RECORDING_VERSION = 1;
+/** The version keel writes; it reads every version up to it. */
+export const RECORDING_VERSION = 2;
 
 /** Row kinds. */
 export const DEPTH_ROW = 0;
 export const TRADE_ROW = 1;
 export const RESET_ROW = 2;
+/** An option chain's input: `instrument` its underlying, `contract` the option's conId (0: the underlying's quote or a pricing), `side` the input code, `price` its value. Version 2 on. */
+export const OPTION_ROW = 3;
+
+/** The last row kind of each version. */
+const LAST_KIND: Readonly<Record<number, number>> = { 1: RESET_ROW, 2: OPTION_ROW };
 
 export interface RecordingHeader {
   readonly format: typeof RECORDING_FORMAT;
@@ -54,6 +69,8 @@ export class RecordedChunk {
   readonly size: Float64Array;
   /** Monotonic arrival time, ms. */
   readonly at: Float64Array;
+  /** An option row's conId (0 in other rows). */
+  readonly contract: Int32Array;
 
   constructor(readonly capacity: number) {
     this.kind = new Uint8Array(capacity);
@@ -65,18 +82,19 @@ export class RecordedChunk {
     this.price = new Float64Array(capacity);
     this.size = new Float64Array(capacity);
     this.at = new Float64Array(capacity);
+    this.contract = new Int32Array(capacity);
   }
 
   /** Rows [start, end) as a chunk of their own (a copy). */
   slice(start: number, end: number): RecordedChunk {
     const out = new RecordedChunk(end - start);
-    for (const c of COLUMNS) out[c].set(this[c].subarray(start, end) as never);
+    for (const c of [...COLUMNS, 'contract'] as const) out[c].set(this[c].subarray(start, end) as never);
     out.count = end - start;
     return out;
   }
 
   /** Appends one row; the caller flushes when `count === capacity`. */
-  add(kind: number, instrument: number, position: number, operation: number, side: number, smart: number, price: number, size: number, at: number): void {
+  add(kind: number, instrument: number, position: number, operation: number, side: number, smart: number, price: number, size: number, at: number, contract = 0): void {
     const row = this.count++;
     this.kind[row] = kind;
     this.instrument[row] = instrument;
@@ -87,7 +105,15 @@ export class RecordedChunk {
     this.price[row] = price;
     this.size[row] = size;
     this.at[row] = at;
+    this.contract[row] = contract;
   }
+}
+
+/** An option chain's listing as the recording holds it, and when it came. */
+export interface RecordedListing {
+  readonly listing: ChainListing;
+  /** Monotonic ms. */
+  readonly at: number;
 }
 
 const COLUMNS = ['kind', 'instrument', 'position', 'operation', 'side', 'smart', 'price', 'size', 'at'] as const;
@@ -110,7 +136,13 @@ export function encodeHeader(header: RecordingHeader): Buffer {
 export function encodeChunk(chunk: RecordedChunk): Buffer {
   const body: Record<string, unknown> = { rows: chunk.count };
   for (const c of COLUMNS) body[c] = chunk[c].subarray(0, chunk.count);
+  // Only a chunk with option rows pays for their conIds.
+  if (chunk.kind.subarray(0, chunk.count).includes(OPTION_ROW)) body.contract = chunk.contract.subarray(0, chunk.count);
   return frame(packr.pack(body));
+}
+
+export function encodeListing(listed: RecordedListing): Buffer {
+  return frame(packr.pack({ listing: listed.listing, at: listed.at }));
 }
 
 /** A frame larger than this is not one keel wrote (a chunk of 65,536 rows is about 2 MB). */
@@ -121,14 +153,17 @@ export interface Recording {
   /** How far the chunks go, for progress: bytes for a file. */
   readonly total: number;
   /**
-   * Chunks in order, each with how far it reaches (of `total`). A chunk is
-   * valid until the next is asked for (the reader reuses it). A truncated last
-   * chunk ends the stream (see `truncated`).
+   * Chunks and listings in order, each with how far it reaches (of
+   * `total`). A chunk is valid until the next is asked for (the reader
+   * reuses it). A truncated last frame ends the stream (see `truncated`).
    */
-  chunks(): AsyncGenerator<{ chunk: RecordedChunk; done: number }>;
+  chunks(): AsyncGenerator<RecordedPiece>;
   /** Set once `chunks()` met a file cut short: how many bytes at the end were not a whole chunk. */
   truncated: number;
 }
+
+/** What a recording holds after its header, in order. */
+export type RecordedPiece = { readonly chunk: RecordedChunk; readonly done: number } | (RecordedListing & { readonly done: number });
 
 export class RecordingError extends Error {}
 
@@ -160,8 +195,13 @@ export async function openRecording(path: string): Promise<Recording> {
               recording.truncated = bytes - offset;
               return;
             }
-            chunk = decodeChunk(read.body, header, path, offset, chunk);
-            yield { chunk, done: read.next };
+            const piece = decodeFrame(read.body, header, path, offset, chunk);
+            if (piece instanceof RecordedChunk) {
+              chunk = piece;
+              yield { chunk, done: read.next };
+            } else {
+              yield { ...piece, done: read.next };
+            }
             offset = read.next;
           }
         } finally {
@@ -203,7 +243,7 @@ function unpack(body: Buffer, where: string): unknown {
 function decodeHeader(body: Buffer, path: string): RecordingHeader {
   const h = unpack(body, `${path} header`) as Partial<RecordingHeader> | null;
   if (h?.format !== RECORDING_FORMAT) throw new RecordingError(`${path} is not a keel recording (its first frame does not say '${RECORDING_FORMAT}')`);
-  if (h.version !== RECORDING_VERSION) throw new RecordingError(`${path} is a version ${String(h.version)} recording; this keel reads version ${RECORDING_VERSION}`);
+  if (typeof h.version !== 'number' || LAST_KIND[h.version] === undefined) throw new RecordingError(`${path} is a version ${String(h.version)} recording; this keel reads versions 1 to ${RECORDING_VERSION}`);
   const bad = (what: string) => new RecordingError(`${path} header: ${what}`);
   if (!Array.isArray(h.instruments) || h.instruments.length === 0 || !h.instruments.every((s) => typeof s === 'string')) throw bad('instruments must be a non-empty list of symbols');
   if (!Array.isArray(h.booked) || h.booked.length !== h.instruments.length) throw bad('booked must have one flag per instrument');
@@ -224,10 +264,14 @@ const COLUMN_TYPES: Record<Column, new (n: number) => ArrayLike<number>> = {
   at: Float64Array,
 };
 
-/** Decodes a chunk frame into `into` when it has room, else into a new chunk. */
-function decodeChunk(body: Buffer, header: RecordingHeader, path: string, offset: number, into: RecordedChunk): RecordedChunk {
+/** Decodes a frame after the header: a listing, or a chunk (into `into` when it has room, else into a new chunk). */
+function decodeFrame(body: Buffer, header: RecordingHeader, path: string, offset: number, into: RecordedChunk): RecordedChunk | RecordedListing {
   const where = `${path} at byte ${offset}`;
   const raw = unpack(body, where) as Record<string, unknown> | null;
+  if (raw !== null && typeof raw === 'object' && 'listing' in raw) {
+    if (header.version < 2) throw new RecordingError(`${where}: an option listing in a version ${header.version} recording`);
+    return decodeListing(raw, where);
+  }
   const rows = raw?.rows;
   if (typeof rows !== 'number' || !Number.isInteger(rows) || rows < 0) throw new RecordingError(`${where}: a chunk must say how many rows it has`);
   const chunk = into.capacity >= rows ? into : new RecordedChunk(rows);
@@ -236,12 +280,34 @@ function decodeChunk(body: Buffer, header: RecordingHeader, path: string, offset
     if (!(column instanceof COLUMN_TYPES[c]) || column.length !== rows) throw new RecordingError(`${where}: column '${c}' is missing or not ${rows} values of ${COLUMN_TYPES[c].name}`);
     chunk[c].set(column as never);
   }
+  const contract = raw!.contract;
+  if (contract === undefined) chunk.contract.fill(0, 0, rows);
+  else if (contract instanceof Int32Array && contract.length === rows) chunk.contract.set(contract);
+  else throw new RecordingError(`${where}: column 'contract' is not ${rows} values of Int32Array`);
   chunk.count = rows;
+  const lastKind = LAST_KIND[header.version]!;
   for (let i = 0; i < rows; i++) {
-    if (chunk.kind[i]! > RESET_ROW) throw new RecordingError(`${where}: row ${i} has unknown kind ${chunk.kind[i]}`);
+    const kind = chunk.kind[i]!;
+    if (kind > lastKind) throw new RecordingError(`${where}: row ${i} has unknown kind ${kind} for a version ${header.version} recording`);
     if (chunk.instrument[i]! < 0 || chunk.instrument[i]! >= header.instruments.length) throw new RecordingError(`${where}: row ${i} names instrument ${chunk.instrument[i]}, the header has ${header.instruments.length}`);
+    if (kind === OPTION_ROW && (contract === undefined || chunk.side[i]! > LAST_CHAIN_INPUT)) throw new RecordingError(`${where}: option row ${i} has ${contract === undefined ? 'no contract column' : `unknown input ${chunk.side[i]}`}`);
   }
   return chunk;
+}
+
+function decodeListing(raw: Record<string, unknown>, where: string): RecordedListing {
+  const l = raw.listing as Partial<ChainListing> | null;
+  const bad = (what: string) => new RecordingError(`${where}: option listing: ${what}`);
+  if (typeof raw.at !== 'number') throw bad('at must be a number');
+  if (!l || typeof l.underlying !== 'string' || typeof l.day !== 'string' || typeof l.allowance !== 'number') throw bad('underlying, day and allowance are missing');
+  if (!Array.isArray(l.expiries) || !l.expiries.every((e) => typeof e === 'string')) throw bad('expiries must be a list of YYYYMMDD');
+  if (!Array.isArray(l.strikes) || !l.strikes.every((e) => typeof e?.expiry === 'string' && Array.isArray(e.strikes))) throw bad('strikes must list each expiry and its strikes');
+  const contract = (c: unknown) => {
+    const x = c as Record<string, unknown> | null;
+    return typeof x?.conId === 'number' && typeof x.localSymbol === 'string' && typeof x.expiry === 'string' && typeof x.strike === 'number' && (x.right === 'C' || x.right === 'P');
+  };
+  if (!Array.isArray(l.contracts) || !l.contracts.every(contract)) throw bad('contracts must each have a conId, localSymbol, expiry, strike and right');
+  return { listing: l as ChainListing, at: raw.at };
 }
 
 /**
@@ -275,6 +341,22 @@ export class RecordingWriter {
 
   add(kind: number, instrument: number, position: number, operation: number, side: number, smart: number, price: number, size: number, at: number): void {
     this.chunk.add(kind, instrument, position, operation, side, smart, price, size, at);
+    this.added();
+  }
+
+  /** An option chain's input (an OPTION_ROW): its underlying, the contract's conId, the input code and value. */
+  addOption(underlying: number, conId: number, input: number, value: number, at: number): void {
+    this.chunk.add(OPTION_ROW, underlying, 0, 0, input, 0, value, NaN, at, conId);
+    this.added();
+  }
+
+  /** An option chain's listing, after every row added before it. */
+  addListing(listed: RecordedListing): void {
+    this.flush();
+    this.write(encodeListing(listed));
+  }
+
+  private added(): void {
     this.rows++;
     if (this.chunk.count === this.chunk.capacity) this.flush();
   }

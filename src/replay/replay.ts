@@ -1,11 +1,14 @@
 /**
  * Replay: a recording fed through the daemon's own actors (books, features,
  * feature health, regime, predictor, risk gate, paper trader in book mode,
- * journal) under a simulated clock. What talked to IB (simulator,
- * ib_connection, subscriptions) is replaced by `replay_source`, which only
- * announces the recorded universe; the player then publishes the recorded
- * rows on the bus as the depth and trade feeds would, moving the clock to
- * each row's time.
+ * journal, an option chain when the config has one) under a simulated
+ * clock. What talked to IB (simulator, ib_connection, subscriptions) is
+ * replaced by `replay_source`, which only announces the recorded universe;
+ * the player then publishes the recorded rows on the bus as the depth and
+ * trade feeds would, moving the clock to each row's time. An option chain
+ * runs from the recording (its `source` set to `recording`): the player
+ * publishes the recorded listings and inputs as the live chain did, and
+ * the chain prices at each recorded pricing.
  *
  * Every timer due before a row fires first, at its simulated instant; after
  * each, the player waits until the actors are done with what it started (a
@@ -21,15 +24,23 @@ import type { KeelConfig } from '../config/schema.js';
 import { runDaemon, treeFromConfig } from '../daemon.js';
 import { DepthBatch } from '../ib/depth-feed.js';
 import { TradeBatch } from '../ib/trade-feed.js';
-
-
+import { CHAIN_INPUT, ChainInputBatch } from '../options/chain-input.js';
 import { serviceLogic } from '../supervision/service.js';
 import { NO_CONTRACT, type ChildSpec } from '../supervision/spec.js';
 import { ServiceTable, type ServiceLookup } from '../services.js';
 import type { Ledger } from '../trading/ledger.js';
-import { DEPTH_ROW, RESET_ROW, type RecordedChunk, type Recording, type RecordingHeader } from './recording.js';
-import { DEPTH_RESET_TOPIC, DEPTH_TOPIC, FEATURE_HEALTH_TOPIC, FEATURES_TOPIC, GATE_TRANSITION_TOPIC, PREDICTIONS_TOPIC, TRADES_TOPIC } from '../topics.js';
-
+import { DEPTH_ROW, OPTION_ROW, RESET_ROW, TRADE_ROW, type RecordedChunk, type RecordedListing, type Recording, type RecordingHeader } from './recording.js';
+import {
+  DEPTH_RESET_TOPIC,
+  DEPTH_TOPIC,
+  FEATURE_HEALTH_TOPIC,
+  FEATURES_TOPIC,
+  GATE_TRANSITION_TOPIC,
+  OPTIONS_INPUT_TOPIC,
+  OPTIONS_LISTING_TOPIC,
+  PREDICTIONS_TOPIC,
+  TRADES_TOPIC,
+} from '../topics.js';
 
 /** The kinds that talk to IB or the outside, left out of a replay. */
 const LEFT_OUT = new Set(['simulator', 'ib_connection', 'subscriptions', 'redis', 'inspector', 'recorder']);
@@ -51,6 +62,12 @@ export interface ReplaySummary {
   readonly rows: number;
   readonly depthRows: number;
   readonly tradeRows: number;
+  /** Option chain inputs played (quotes, sizes, IB's computations, the underlying's quotes, pricings). */
+  readonly optionRows: number;
+  /** Of those, the pricings: each one an `options.chain` the replay's chain published. */
+  readonly optionPricings: number;
+  /** Option chain listings played. */
+  readonly optionListings: number;
   readonly wallMs: number;
   readonly rowsPerSecond: number;
   readonly simulatedMs: number;
@@ -85,6 +102,8 @@ export interface ReplayOptions {
   readonly progressMs?: number;
   /** Aborting stops the replay where it is; the summary covers what was played. */
   readonly stop?: AbortSignal;
+  /** The bus the replay's actors run on, for a caller that reads what they publish (a new one by default). */
+  readonly bus?: Bus;
 }
 
 /** The config's tree with the IB side replaced by the recording's source. */
@@ -99,6 +118,8 @@ export function replayTree(config: KeelConfig, journalPath: string): KeelConfig 
     // A replay's journal is made again by replaying: no fsync per batch, each a wait of milliseconds.
     if (c.kind === 'journal') settings = { ...settings, path: journalPath, fsync: false };
     if (c.kind === 'paper_trader') settings = { ...settings, mode: 'book' };
+    // The chain is fed what was recorded (a recording without option data leaves it waiting for a listing).
+    if (c.kind === 'option_chain') settings = { ...settings, source: 'recording' };
     components[id] = { ...c, dependsOn, settings };
   }
   for (const kind of ['l2_microstructure', 'features'] as const) {
@@ -115,7 +136,7 @@ function sourceSpec(header: RecordingHeader): ChildSpec {
     dependsOn: [],
     settings: {},
     // The player publishes the recording's rows on its behalf.
-    contract: { ...NO_CONTRACT, provides: ['instruments'], publishes: [DEPTH_TOPIC, TRADES_TOPIC, DEPTH_RESET_TOPIC] },
+    contract: { ...NO_CONTRACT, provides: ['instruments'], publishes: [DEPTH_TOPIC, TRADES_TOPIC, DEPTH_RESET_TOPIC, OPTIONS_LISTING_TOPIC, OPTIONS_INPUT_TOPIC] },
     logic: serviceLogic(async ({ provide }) => {
       provide('instruments', { symbols: header.instruments, booked: header.booked });
       return { stop() {} };
@@ -128,12 +149,12 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const { header } = recording;
   const config = replayTree(options.config, options.journalPath);
   const tree = treeFromConfig(config);
-  const bus = new Bus();
+  const bus = options.bus ?? new Bus();
   const services = new ServiceTable();
   const chunks = recording.chunks();
   const first = await chunks.next();
   // Time starts at the first row; wall time is the day it was recorded.
-  const startAt = first.done ? header.monotonicAt : first.value.chunk.at[0]!;
+  const startAt = first.done ? header.monotonicAt : 'chunk' in first.value ? first.value.chunk.at[0]! : first.value.at;
   const clock = new ManualClock(startAt, header.wallAt - header.monotonicAt);
   const watch = watchActors(bus, services);
   const stopTree = new AbortController();
@@ -157,7 +178,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   failedEarly.catch(() => {});
   await Promise.race([ready, failedEarly]);
 
-  const player = new Player(bus, services, clock, watch, speed);
+  const player = new Player(bus, services, clock, watch, speed, header.instruments);
   const startedAt = performance.now();
   let lastProgress = startedAt;
   let done = 0;
@@ -171,7 +192,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     for (let next = first; !next.done; next = await chunks.next()) {
       if (options.stop?.aborted) break;
       const piece = next.value;
-      await Promise.race([player.play(piece.chunk), failedEarly]);
+      await Promise.race(['chunk' in piece ? player.play(piece.chunk) : player.list(piece), failedEarly]);
       done = piece.done;
       if (performance.now() - lastProgress >= (options.progressMs ?? 200)) {
         lastProgress = performance.now();
@@ -205,6 +226,9 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     rows: player.rows,
     depthRows: player.depthRows,
     tradeRows: player.tradeRows,
+    optionRows: player.optionRows,
+    optionPricings: player.optionPricings,
+    optionListings: player.optionListings,
     wallMs,
     rowsPerSecond: player.rows / (wallMs / 1000),
     simulatedMs,
@@ -271,15 +295,19 @@ function watchActors(bus: Bus, services: ServiceLookup) {
   return watch;
 }
 
-/** Publishes recorded rows as the depth and trade feeds would, in arrival order, moving the clock. */
+/** Publishes recorded rows as the depth and trade feeds (and a live option chain) would, in arrival order, moving the clock. */
 class Player {
   private readonly depth = new DepthBatch(4_096);
   private readonly trades = new TradeBatch(1_024);
+  private readonly options = new ChainInputBatch(1_024);
   private realStart = NaN;
   private tapeStart = NaN;
   rows = 0;
   depthRows = 0;
   tradeRows = 0;
+  optionRows = 0;
+  optionPricings = 0;
+  optionListings = 0;
 
   constructor(
     private readonly bus: Bus,
@@ -287,20 +315,28 @@ class Player {
     private readonly clock: ManualClock,
     private readonly watch: ReturnType<typeof watchActors>,
     private readonly speed: number,
+    /** The recording's instruments: an option row names its underlying by index. */
+    private readonly underlyings: readonly string[],
   ) {}
+
+  /** An option chain's listing, as its chain published it. */
+  async list(listed: RecordedListing): Promise<void> {
+    await this.reach(listed.at);
+    this.flush();
+    this.bus.retain(OPTIONS_LISTING_TOPIC, listed.listing);
+    this.optionListings++;
+  }
 
   async play(chunk: RecordedChunk): Promise<void> {
     for (let i = 0; i < chunk.count; i++) {
-      const at = chunk.at[i]!;
-      if (at > this.clock.now()) {
-        this.flush();
-        // Most rows need no timer and no pacing: move the clock without an await (no promise per row).
-        if (this.clock.nextTimerAt() > at && !Number.isFinite(this.speed)) this.clock.jumpTo(at);
-        else await this.moveTo(at);
-      }
+      const moving = this.reach(chunk.at[i]!);
+      if (moving) await moving;
       const kind = chunk.kind[i]!;
+      // Rows of one kind go out in batches; another kind's rows first go out as they came.
+      if (kind !== DEPTH_ROW && this.depth.count > 0) this.flushDepth();
+      if (kind !== TRADE_ROW && this.trades.count > 0) this.flushTrades();
+      if (kind !== OPTION_ROW && this.options.count > 0) this.flushOptions();
       if (kind === DEPTH_ROW) {
-        if (this.trades.count > 0) this.flushTrades();
         const d = this.depth;
         const row = d.count++;
         d.instrument[row] = chunk.instrument[i]!;
@@ -315,10 +351,17 @@ class Player {
         this.depthRows++;
         if (d.count === d.capacity) this.flushDepth();
       } else if (kind === RESET_ROW) {
-        this.flush();
         this.bus.publish(DEPTH_RESET_TOPIC, { instrument: chunk.instrument[i]! });
+      } else if (kind === OPTION_ROW) {
+        const o = this.options;
+        const underlying = this.underlyings[chunk.instrument[i]!]!;
+        if (o.underlying !== underlying && o.count > 0) this.flushOptions();
+        o.underlying = underlying;
+        o.add(chunk.contract[i]!, chunk.side[i]!, chunk.price[i]!, chunk.at[i]!);
+        this.optionRows++;
+        if (chunk.side[i] === CHAIN_INPUT.PRICED) this.optionPricings++;
+        if (o.count === o.capacity) this.flushOptions();
       } else {
-        if (this.depth.count > 0) this.flushDepth();
         const t = this.trades;
         const row = t.count++;
         t.instrument[row] = chunk.instrument[i]!;
@@ -336,6 +379,19 @@ class Player {
   flush(): void {
     this.flushDepth();
     this.flushTrades();
+    this.flushOptions();
+  }
+
+  /** Moves the clock to a row's time (never back); a promise only when timers fall due or the pace waits. */
+  private reach(at: number): Promise<void> | undefined {
+    if (at <= this.clock.now()) return undefined;
+    this.flush();
+    // Most rows need no timer and no pacing: move the clock without an await (no promise per row).
+    if (this.clock.nextTimerAt() > at && !Number.isFinite(this.speed)) {
+      this.clock.jumpTo(at);
+      return undefined;
+    }
+    return this.moveTo(at);
   }
 
   /** Lets simulated time run on with no data, firing what falls due. */
@@ -375,5 +431,11 @@ class Player {
     if (this.trades.count === 0) return;
     this.bus.publish(TRADES_TOPIC, this.trades);
     this.trades.count = 0;
+  }
+
+  private flushOptions(): void {
+    if (this.options.count === 0) return;
+    this.bus.publish(OPTIONS_INPUT_TOPIC, this.options);
+    this.options.count = 0;
   }
 }

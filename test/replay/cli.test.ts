@@ -37,6 +37,7 @@ test('keel replay says what is wrong with its arguments and files', { timeout: 6
   const help = await keel('replay', '--help');
   assert.equal(help.code, 0);
   assert.match(help.stdout, /--speed S/);
+  assert.match(help.stdout, /option_chain\s+\(e\.g\. config\/options\.yaml\) the chain is priced again/);
   const expectations: [string[], number, RegExp][] = [
     [['replay'], 2, /which file\? keel replay FILE/],
     [['replay', 'a', 'b'], 2, /unexpected argument 'b'/],

@@ -6,12 +6,16 @@ import { after, test } from 'node:test';
 import { Packr } from 'msgpackr';
 import { DEFAULT_FEATURE_OPTIONS, featureSchema } from '../../src/market/features.js';
 import { isLobsterFile, openLobster } from '../../src/replay/lobster-source.js';
+import { CHAIN_INPUT, type ChainListing } from '../../src/options/chain-input.js';
 import {
   DEPTH_ROW,
+  encodeChunk,
   encodeHeader,
+  OPTION_ROW,
   openRecording,
   RECORDING_FORMAT,
   RECORDING_VERSION,
+  RecordedChunk,
   RecordingError,
   RecordingWriter,
   RESET_ROW,
@@ -37,7 +41,9 @@ const header: RecordingHeader = {
 /** Every row of a recording, as plain tuples. */
 async function rowsOf(recording: Recording): Promise<number[][]> {
   const rows: number[][] = [];
-  for await (const { chunk } of recording.chunks()) {
+  for await (const piece of recording.chunks()) {
+    if (!('chunk' in piece)) continue;
+    const { chunk } = piece;
     for (let i = 0; i < chunk.count; i++) {
       rows.push([chunk.kind[i]!, chunk.instrument[i]!, chunk.position[i]!, chunk.operation[i]!, chunk.side[i]!, chunk.smart[i]!, chunk.price[i]!, chunk.size[i]!, chunk.at[i]!]);
     }
@@ -101,7 +107,7 @@ test('what is not a recording gets an error naming the file and what is wrong', 
     return Buffer.concat([head, body]);
   };
   await expectError('other.keelrec', frame({ format: 'something-else' }), /is not a keel recording/);
-  await expectError('future.keelrec', frame({ ...header, version: 99 }), /version 99 recording; this keel reads version 1/);
+  await expectError('future.keelrec', frame({ ...header, version: 99 }), /version 99 recording; this keel reads versions 1 to 2/);
   await expectError('nobooks.keelrec', frame({ ...header, booked: [true] }), /booked must have one flag per instrument/);
   const badColumn = Buffer.concat([encodeHeader(header), frame({ rows: 2, kind: new Uint8Array(2), instrument: new Int32Array(2) })]);
   await expectError('column.keelrec', badColumn, /column 'position' is missing/, true);
@@ -127,7 +133,7 @@ test('what is not a recording gets an error naming the file and what is wrong', 
   const recording = await openRecording(good);
   const seen: number[] = [];
   await assert.rejects(async () => {
-    for await (const { chunk } of recording.chunks()) seen.push(chunk.count);
+    for await (const piece of recording.chunks()) if ('chunk' in piece) seen.push(piece.chunk.count);
   }, /at byte \d+: row 0 names instrument 9/);
   assert.deepEqual(seen, [64]);
 });
@@ -147,4 +153,126 @@ test('a LOBSTER pair reads as one instrument: prints for executions, depth opera
   // The same pair named by its book file.
   assert.equal(openLobster(messages.replace('_message_', '_orderbook_')).total, recording.total);
   assert.throws(() => openLobster(join(dir, 'MSFT_2012-06-21_message_10.csv')), /needs both files of the pair; missing/);
+});
+
+const listing: ChainListing = {
+  underlying: 'SPY',
+  day: '2026-11-20',
+  expiries: ['20261120', '20261123', '20261124'],
+  strikes: [{ expiry: '20261120', strikes: [580, 581] }],
+  contracts: [
+    { conId: 7001, localSymbol: 'SPY   261120C00580000', expiry: '20261120', strike: 580, right: 'C' },
+    { conId: 7002, localSymbol: 'SPY   261120P00581000', expiry: '20261120', strike: 581, right: 'P' },
+  ],
+  allowance: 40,
+};
+
+/** Every piece of a recording: rows as tuples with their contract column, listings as they are. */
+async function piecesOf(recording: Recording): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for await (const piece of recording.chunks()) {
+    if (!('chunk' in piece)) {
+      out.push({ listing: piece.listing, at: piece.at });
+      continue;
+    }
+    const c = piece.chunk;
+    for (let i = 0; i < c.count; i++) out.push([c.kind[i], c.instrument[i], c.side[i], c.price[i], c.at[i], c.contract[i]]);
+  }
+  return out;
+}
+
+/** A frame's body as msgpackr decodes it (the 4-byte length skipped). */
+const bodyOf = (frame: Buffer) => new Packr({ moreTypes: true }).unpack(frame.subarray(4)) as Record<string, unknown>;
+
+test('option rows and listings come back in order between the other rows; only chunks with option rows carry conIds', async () => {
+  const path = join(dir, 'options.keelrec');
+  const errors: Error[] = [];
+  const writer = await RecordingWriter.create(path, header, 4, (e) => errors.push(e));
+  writer.add(DEPTH_ROW, 0, 0, 0, 1, 0, 580.01, 100, 1_000);
+  writer.addListing({ listing, at: 1_001 });
+  writer.addOption(0, 7001, CHAIN_INPUT.BID, 1.25, 1_002);
+  writer.addOption(0, 7001, CHAIN_INPUT.ASK, 1.27, 1_002);
+  writer.addOption(0, 7002, CHAIN_INPUT.IB_IV, NaN, 1_003);
+  writer.addOption(0, 0, CHAIN_INPUT.UNDERLYING_BID, 580.01, 1_004);
+  writer.addOption(0, 0, CHAIN_INPUT.PRICED, Date.UTC(2026, 10, 20, 15), 1_004);
+  for (let i = 0; i < 4; i++) writer.add(TRADE_ROW, 1, 0, 0, 0, 0, 420 + i, 10, 1_005 + i);
+  await writer.close();
+  assert.deepEqual(errors, []);
+  assert.equal(writer.rows, 10, 'rows, not listings');
+
+  const recording = await openRecording(path);
+  assert.equal(recording.header.version, 2);
+  assert.deepEqual(await piecesOf(recording), [
+    [DEPTH_ROW, 0, 1, 580.01, 1_000, 0],
+    { listing, at: 1_001 },
+    [OPTION_ROW, 0, CHAIN_INPUT.BID, 1.25, 1_002, 7001],
+    [OPTION_ROW, 0, CHAIN_INPUT.ASK, 1.27, 1_002, 7001],
+    [OPTION_ROW, 0, CHAIN_INPUT.IB_IV, NaN, 1_003, 7002],
+    [OPTION_ROW, 0, CHAIN_INPUT.UNDERLYING_BID, 580.01, 1_004, 0],
+    [OPTION_ROW, 0, CHAIN_INPUT.PRICED, Date.UTC(2026, 10, 20, 15), 1_004, 0],
+    [TRADE_ROW, 1, 0, 420, 1_005, 0],
+    [TRADE_ROW, 1, 0, 421, 1_006, 0],
+    [TRADE_ROW, 1, 0, 422, 1_007, 0],
+    [TRADE_ROW, 1, 0, 423, 1_008, 0],
+  ]);
+
+  // The conId column is written only where there are option rows: stock rows stay 33 bytes.
+  const chunk = new RecordedChunk(2);
+  chunk.add(DEPTH_ROW, 0, 0, 0, 1, 0, 580, 100, 1);
+  chunk.add(TRADE_ROW, 0, 0, 0, 0, 0, 580, 5, 2);
+  assert.equal(bodyOf(encodeChunk(chunk)).contract, undefined);
+  chunk.count = 1;
+  chunk.add(OPTION_ROW, 0, 0, 0, CHAIN_INPUT.ASK, 0, 1.3, NaN, 2, 7001);
+  assert.deepEqual(bodyOf(encodeChunk(chunk)).contract, new Int32Array([0, 7001]));
+});
+
+/** A frame by hand: a 4-byte length and a msgpackr body, as version 1 of keel wrote them. */
+function handFrame(value: unknown): Buffer {
+  const body = new Packr({ moreTypes: true }).pack(value);
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(body.length);
+  return Buffer.concat([head, body]);
+}
+
+/** A version 1 chunk: the nine columns, no `contract`. */
+function v1Chunk(rows: number[][]): Record<string, unknown> {
+  const column = <T extends Uint8Array | Int32Array | Float64Array>(make: new (n: number) => T, at: number) => {
+    const out = new make(rows.length);
+    rows.forEach((r, i) => (out[i] = r[at]!));
+    return out;
+  };
+  return {
+    rows: rows.length,
+    kind: column(Uint8Array, 0),
+    instrument: column(Int32Array, 1),
+    position: column(Uint8Array, 2),
+    operation: column(Uint8Array, 3),
+    side: column(Uint8Array, 4),
+    smart: column(Uint8Array, 5),
+    price: column(Float64Array, 6),
+    size: column(Float64Array, 7),
+    at: column(Float64Array, 8),
+  };
+}
+
+test('a version 1 recording (from before option chains) reads row for row; option data in one is an error', async () => {
+  const v1 = { ...header, version: 1 };
+  const path = join(dir, 'version-1.keelrec');
+  writeFileSync(path, Buffer.concat([handFrame(v1), handFrame(v1Chunk(sample.slice(0, 120))), handFrame(v1Chunk(sample.slice(120)))]));
+  const recording = await openRecording(path);
+  assert.deepEqual(recording.header, v1);
+  assert.deepEqual(await rowsOf(recording), sample);
+  assert.equal(recording.truncated, 0);
+
+  const rejects = async (name: string, frames: Buffer[], pattern: RegExp) => {
+    const file = join(dir, name);
+    writeFileSync(file, Buffer.concat(frames));
+    await assert.rejects(async () => rowsOf(await openRecording(file)), pattern);
+  };
+  await rejects('v1-option-row.keelrec', [handFrame(v1), handFrame(v1Chunk([[OPTION_ROW, 0, 0, 0, 0, 0, 1.25, NaN, 1_000]]))], /row 0 has unknown kind 3 for a version 1 recording/);
+  await rejects('v1-listing.keelrec', [handFrame(v1), handFrame({ listing, at: 1_000 })], /an option listing in a version 1 recording/);
+  // Version 2: an option row needs its conId, and an input keel knows.
+  await rejects('no-contract.keelrec', [encodeHeader(header), handFrame(v1Chunk([[OPTION_ROW, 0, 0, 0, 0, 0, 1.25, NaN, 1_000]]))], /option row 0 has no contract column/);
+  await rejects('bad-input.keelrec', [encodeHeader(header), handFrame({ ...v1Chunk([[OPTION_ROW, 0, 0, 0, 99, 0, 1.25, NaN, 1_000]]), contract: new Int32Array([7001]) })], /option row 0 has unknown input 99/);
+  await rejects('bad-listing.keelrec', [encodeHeader(header), handFrame({ listing: { ...listing, contracts: [{ conId: 1 }] }, at: 1_000 })], /option listing: contracts must each have/);
 });
