@@ -2,13 +2,14 @@
  * option_chain: an underlying's option chain as data. The chain itself
  * (the band around the money, moved with hysteresis and a cooldown; keel's
  * IV, fitted smiles and greeks beside IB's; every listed contract of the
- * band's expiries priced; the chain's features) is OptionChain
+ * `surface` expiries priced off the fits; the chain's features) is OptionChain
  * (src/options/chain.ts); this component feeds it from one of two sources
  * and publishes its view on `options.chain`.
  *
  * `ib`: it discovers the day's chain (the underlying's conId by contract
  * details, the expiries by reqSecDefOptParams, then one contract-details
- * request per expiry of the band: IB answers a whole expiry at once), keeps
+ * request per expiry of the band and the surface: IB answers a whole expiry
+ * at once), keeps
  * it for the session day, streams the band on lines subscriptions gives it
  * within the budget it owns (the `optionLines` service: one owner of every
  * market-data request and of the pacer), turns IB's ticks (bid, ask,
@@ -38,6 +39,20 @@ import { serviceLogic } from '../supervision/service.js';
 import { OPTIONS_CHAIN_TOPIC, OPTIONS_INPUT_TOPIC, OPTIONS_LISTING_TOPIC } from '../topics.js';
 import { sessionDate } from '../trading/trading-day.js';
 
+/** Expiries by position in the listed ones, nearest first: `0..1`. */
+const expiryRange = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      try {
+        return parseExpiryRange(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message, input: text });
+        return z.NEVER;
+      }
+    });
+
 export const optionChainSettings = z
   .object({
     /**
@@ -50,18 +65,10 @@ export const optionChainSettings = z
     underlying: z.string().min(1).default('SPY'),
     exchange: z.string().default('SMART'),
     currency: z.string().default('USD'),
-    /** Positions in the listed expiries, nearest first: `0..1` is today's (0DTE) and the next. */
-    expiries: z
-      .string()
-      .default('0..1')
-      .transform((text, ctx) => {
-        try {
-          return parseExpiryRange(text);
-        } catch (err) {
-          ctx.addIssue({ code: 'custom', message: (err as Error).message, input: text });
-          return z.NEVER;
-        }
-      }),
+    /** The band's expiries, by position in the listed ones, nearest first: `0..1` is today's (0DTE) and the next. */
+    expiries: expiryRange('0..1'),
+    /** Expiries discovered and priced off the surface fitted to the band's quotes, streamed or not: `0..7`, the eight nearest. */
+    surface: expiryRange('0..7'),
     /** Strikes each side of the money: `atm ± 10`. */
     strikes: z
       .union([z.number().int().min(0), z.string()])
@@ -180,10 +187,12 @@ function fromIb(ctx: Context, chain: OptionChain): { stop(): void } {
     const now = clock.wallNow();
     const live = [...new Set(expiries)].filter((e) => /^\d{8}$/.test(e) && expiryMs(e) > now).sort();
     if (live.length === 0) throw new Error(`no live expiries for ${underlying}`);
-    const chosen = live.slice(settings.expiries.from, settings.expiries.to + 1);
+    const { expiries: band, surface } = settings;
+    const chosen = live.slice(band.from, band.to + 1);
+    const priced = live.slice(Math.min(band.from, surface.from), Math.max(band.to, surface.to) + 1);
     const contracts = new Map<string, OptionLineContract>();
     const strikes: ListedStrikes[] = [];
-    for (const expiry of chosen) {
+    for (const expiry of priced) {
       const found: OptionLineContract[] = [];
       await askReference(`option contracts ${underlying} ${expiry}`, (ib, id) => ib.reqContractDetails(id, { symbol: underlying, secType: SecType.OPT, lastTradeDateOrContractMonth: expiry, exchange, currency }), {
         onDetails: (d) => {
@@ -194,11 +203,11 @@ function fromIb(ctx: Context, chain: OptionChain): { stop(): void } {
         },
       });
       for (const c of found) contracts.set(contractKey(expiry, c.strike, c.right), c);
-      strikes.push({ expiry, strikes: [...new Set(found.map((c) => c.strike))].sort((a, b) => a - b) });
+      if (chosen.includes(expiry)) strikes.push({ expiry, strikes: [...new Set(found.map((c) => c.strike))].sort((a, b) => a - b) });
     }
     const result: ChainListing = { underlying, day, expiries: live, strikes, contracts: [...contracts.values()], allowance: lines.allowance };
     listings.set(underlying, result);
-    log.info({ day, expiries: live.length, band: chosen, contracts: contracts.size }, `${underlying} option chain discovered: ${live.length} expiries, ${contracts.size} contracts in the band's expiries`);
+    log.info({ day, expiries: live.length, band: chosen, priced: priced.length, contracts: contracts.size }, `${underlying} option chain discovered: ${live.length} expiries, ${contracts.size} contracts in the ${priced.length} nearest (the band streams ${chosen.length})`);
     return result;
   };
 

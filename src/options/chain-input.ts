@@ -48,7 +48,7 @@ export interface ChainListing {
   readonly expiries: readonly string[];
   /** Per band expiry (the `expiries` range of the chain that discovered it), nearest first: its strikes. */
   readonly strikes: readonly ListedStrikes[];
-  /** Every contract of the band's expiries. */
+  /** Every contract of the expiries discovered: the band's and those priced off the surface. */
   readonly contracts: readonly OptionLineContract[];
   /** The option lines the chain could hold when it was discovered. */
   readonly allowance: number;

@@ -53,14 +53,17 @@ export interface ChainRow {
 }
 
 /**
- * Every listed contract of the band's expiries, streamed or not, priced at
- * its expiry's fitted smile: typed arrays, row i one contract (NaN where its
- * expiry has no fit yet). Greeks in IB's units.
+ * Every listed contract, streamed or not, priced at its expiry's smile:
+ * fitted to the band's quotes where the band streams the expiry, else the
+ * surface extended from those fits (surface.ts). Typed arrays, row i one
+ * contract (NaN before any fit). Greeks in IB's units.
  */
 export interface ListedPricing {
   count: number;
-  /** The expiries rows point into (YYYYMMDD). */
+  /** The expiries rows point into (YYYYMMDD), nearest first. */
   expiries: readonly string[];
+  /** Per expiry: 1 when its smile is fitted to its own quotes, 0 when it comes from the surface. */
+  fromQuotes: Uint8Array;
   /** Per row: index into `expiries`. */
   expiry: Int8Array;
   conId: Float64Array;
@@ -97,7 +100,7 @@ export interface OptionChainView {
   smiles: Record<string, SmileSlice>;
   /** The band, nearest the money first. */
   rows: ChainRow[];
-  /** Every listed contract of the band's expiries, priced from the fitted smiles (undefined before discovery). */
+  /** Every listed contract, priced from the fitted smiles and the surface between and beyond them (undefined before discovery). */
   listed: ListedPricing | undefined;
   /** The chain's features from the band (src/options/chain-features.ts: ATM IV, 25-delta RR and fly per expiry, term slope, put/call ratios, net greeks). */
   features: ChainFeatures;

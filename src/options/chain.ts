@@ -7,17 +7,17 @@
  * batch (ChainPricing, IB's units): the IV of each mid, an SSVI slice per
  * expiry fitted to the mids (smile-fit.ts: a penny quote's own IV is too
  * coarse), BSM greeks at the slice's volatility, IB's own greeks beside
- * keel's and the difference. Every other listed contract of the band's
- * expiries is priced at its expiry's slice too (`listed`), and the chain's
- * features (chain-features.ts) are computed from the band. The result is
- * `view` (chain-view.ts), re-priced in place.
+ * keel's and the difference. Every other listed contract is priced too
+ * (`listed`): at its expiry's fitted slice, or, for an expiry the band does
+ * not stream, at the surface extended from the fitted slices (surface.ts).
+ * The chain's features (chain-features.ts) are computed from the band. The
+ * result is `view` (chain-view.ts), re-priced in place.
  *
  * A contract enters the band with no quote: it is priced once its inputs
  * come. A source that cannot stream what the band asks for (a recording
  * holds only the lines that were streamed when it was made) leaves those
  * rows unquoted, and the chain prices what it has.
  *
- * Not yet: expiries beyond the band have no slice (nor prices).
  */
 import type { OptionLineContract } from '../ib/option-lines.js';
 import { ChainBand, type OptionRightCode } from './chain-band.js';
@@ -28,6 +28,7 @@ import { nanGreeks, type ChainRow, type ListedPricing, type OptionChainView } fr
 import { expiryMs, MS_PER_YEAR } from './expiry.js';
 import { ivReason } from './implied-vol.js';
 import { newSlice, SmileFit, sliceVariance, type SmileSlice } from './smile-fit.js';
+import { FittedSlices, surfaceSlice } from './surface.js';
 
 export interface OptionChainSpec {
   readonly underlying: string;
@@ -70,9 +71,15 @@ export class OptionChain {
   private sliceExpiries: string[] = [];
   private readonly rowOf = new Map<number, number>();
 
-  // Every listed contract of the band's expiries.
+  // Every listed contract, and per listed expiry its time and slice (fitted, or from the surface).
   private all: ChainPricing | undefined;
   private allExpiryAt = new Float64Array(0);
+  private expiryAt0 = new Float64Array(0);
+  private expiryTheta = new Float64Array(0);
+  private expiryRho = new Float64Array(0);
+  private expiryPhi = new Float64Array(0);
+  private fitted = new FittedSlices(1);
+  private readonly extended = { theta: NaN, rho: NaN, phi: NaN };
 
   constructor(private readonly spec: OptionChainSpec) {
     // A listing's strikes are its band expiries' only (the spec's range already taken): the band spans all of them.
@@ -228,7 +235,13 @@ export class OptionChain {
     const n = listing.contracts.length;
     const all = (this.all = new ChainPricing(Math.max(1, n)));
     this.allExpiryAt = new Float64Array(n);
-    const expiries = listing.strikes.map((e) => e.expiry);
+    const expiries = [...new Set(listing.contracts.map((c) => c.expiry))].sort();
+    const m = expiries.length;
+    this.expiryAt0 = Float64Array.from(expiries, expiryMs);
+    this.expiryTheta = new Float64Array(m);
+    this.expiryRho = new Float64Array(m);
+    this.expiryPhi = new Float64Array(m);
+    this.fitted = new FittedSlices(Math.max(1, m));
     const expiry = new Int8Array(n);
     const conId = new Float64Array(n);
     for (const c of listing.contracts) {
@@ -237,25 +250,35 @@ export class OptionChain {
       expiry[i] = expiries.indexOf(c.expiry);
       conId[i] = c.conId;
     }
-    this.view.listed = { count: all.count, expiries, expiry, conId, strike: all.strike, right: all.right, years: all.years, vol: all.vol, price: all.price, delta: all.delta, gamma: all.gamma, vega: all.vega, theta: all.theta } satisfies ListedPricing;
+    const fromQuotes = new Uint8Array(m);
+    this.view.listed = { count: all.count, expiries, fromQuotes, expiry, conId, strike: all.strike, right: all.right, years: all.years, vol: all.vol, price: all.price, delta: all.delta, gamma: all.gamma, vega: all.vega, theta: all.theta } satisfies ListedPricing;
   }
 
-  /** The listed contracts at their expiries' fitted smiles. */
+  /** The listed contracts at their expiries' slices: fitted where the band streams the expiry, else the surface's. */
   private priceAll(S: number, now: number): void {
-    const { all, view } = this;
+    const { all, view, slices, sliceExpiries, fitted, extended } = this;
     const listed = view.listed;
     if (!all || !listed) return;
     const { rate, dividendYield } = this.spec;
+    // The band's expiries are nearest first, so the fits go in in order of time.
+    fitted.count = 0;
+    for (let s = 0; s < slices.length; s++) fitted.add((expiryMs(sliceExpiries[s]!) - now) / MS_PER_YEAR, slices[s]!);
+    for (let e = 0; e < listed.expiries.length; e++) {
+      const own = slices[sliceExpiries.indexOf(listed.expiries[e]!)];
+      const fit = own !== undefined && own.points > 0;
+      listed.fromQuotes[e] = fit ? 1 : 0;
+      if (!fit) surfaceSlice(fitted, (this.expiryAt0[e]! - now) / MS_PER_YEAR, extended);
+      this.expiryTheta[e] = fit ? own.theta : extended.theta;
+      this.expiryRho[e] = fit ? own.rho : extended.rho;
+      this.expiryPhi[e] = fit ? own.phi : extended.phi;
+    }
     for (let i = 0; i < all.count; i++) {
       const T = (this.allExpiryAt[i]! - now) / MS_PER_YEAR;
       all.years[i] = T;
-      const slice = this.slices[this.sliceExpiries.indexOf(listed.expiries[listed.expiry[i]!]!)];
-      if (slice && slice.points > 0 && T > 0) {
-        const k = Math.log(all.strike[i]! / S) - (rate - dividendYield) * T;
-        all.vol[i] = Math.sqrt(sliceVariance(k, slice.theta, slice.rho, slice.phi) / T);
-      } else {
-        all.vol[i] = NaN;
-      }
+      const e = listed.expiry[i]!;
+      const k = Math.log(all.strike[i]! / S) - (rate - dividendYield) * T;
+      // NaN parameters (nothing fitted yet) give NaN: no price rather than a guess.
+      all.vol[i] = T > 0 ? Math.sqrt(sliceVariance(k, this.expiryTheta[e]!, this.expiryRho[e]!, this.expiryPhi[e]!) / T) : NaN;
     }
     all.greeks(S, rate, dividendYield);
   }

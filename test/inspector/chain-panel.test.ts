@@ -50,6 +50,7 @@ function view(): OptionChainView {
     listed: {
       count: n,
       expiries: ['20260105'],
+      fromQuotes: Uint8Array.of(1),
       expiry: new Int8Array(n),
       conId: Float64Array.from(strikes, (_, i) => 100 + i),
       strike: Float64Array.from(strikes),

@@ -101,7 +101,10 @@ test('the band: discovered, streamed within the budget, re-centred when SPY move
     const [front, next] = listing.allExpiries;
     assert.deepEqual([front, next], ['20260105', '20260106']);
     assert.deepEqual(Object.keys(first.centres).sort(), [front, next]);
-    assert.equal(first.listing.contracts, listing.expiry(front!)!.contracts.length + listing.expiry(next!)!.contracts.length);
+    // Listed: every contract of the eight nearest expiries (the surface's), two of them streamed.
+    const surfaceExpiries = listing.allExpiries.slice(0, 8);
+    assert.equal(first.listing.contracts, surfaceExpiries.reduce((n, e) => n + listing.expiry(e)!.contracts.length, 0));
+    assert.deepEqual(first.listed!.expiries, surfaceExpiries);
     // Within the budget: SPY's line and 40 option lines, nearest the money first.
     assert.equal(first.lines.allowance, LINES - 1);
     assert.equal(first.rows.length, LINES - 1);
@@ -151,15 +154,24 @@ test('the band: discovered, streamed within the budget, re-centred when SPY move
     assert.ok([features.net.delta1Pct, features.net.gamma1Pct, features.net.vega, features.net.theta].every(Number.isFinite) && features.net.contracts === c.rows.length, JSON.stringify(features.net));
     assert.ok(Number.isFinite(features.putCallVolume), `put/call volume: ${features.putCallVolume}`);
 
-    // Contracts listed but not streamed are priced from the fitted smiles too: near the money as well as the streamed ones.
+    // Contracts listed but not streamed are priced too: in the band's expiries from their fitted smiles, as well
+    // as the streamed ones; in the others from the surface extended from those fits (a model: no quote checks it).
     const listed = c.listed!;
     assert.equal(listed.count, c.listing.contracts);
+    assert.deepEqual([...listed.fromQuotes], surfaceExpiries.map((e) => (e === front || e === next ? 1 : 0)));
     const streamed = new Set(c.rows.map((r) => r.conId));
     const away = { iv: 0, price: 0, checked: 0 };
+    const beyond = { iv: 0, checked: 0, expiries: new Set<string>() };
     for (let i = 0; i < listed.count; i++) {
       const conId = listed.conId[i]!;
       if (streamed.has(conId) || Math.abs(listed.strike[i]! - c.spot) > 8) continue;
       const vol = sim.options.surfaceVol(conId);
+      if (listed.fromQuotes[listed.expiry[i]!] === 0) {
+        beyond.iv = Math.max(beyond.iv, Math.abs(listed.vol[i]! - vol));
+        beyond.expiries.add(listed.expiries[listed.expiry[i]!]!);
+        beyond.checked++;
+        continue;
+      }
       bsmGreeks(listed.right[i] as 1 | -1, c.spot, listed.strike[i]!, listed.years[i]!, SPY_RATE, SPY_DIVIDEND_YIELD, vol, g);
       away.iv = Math.max(away.iv, Math.abs(listed.vol[i]! - vol));
       away.price = Math.max(away.price, Math.abs(listed.price[i]! - g.price));
@@ -167,6 +179,10 @@ test('the band: discovered, streamed within the budget, re-centred when SPY move
     }
     assert.ok(away.checked >= 20, `${away.checked} contracts checked`);
     assert.ok(away.iv < 0.005 && away.price < 0.01, `not streamed, within $8 of SPY: ${JSON.stringify(away)}`);
+    assert.equal(beyond.expiries.size, 6, 'every expiry beyond the band priced near the money');
+    assert.ok(listed.vol.every((v) => v > 0 && v < 5), 'every listed contract has a volatility');
+    // The extension holds the last fit's ATM vol where the simulator's term structure goes on moving: measured 3.6 vol points at worst.
+    assert.ok(beyond.iv < 0.06, `beyond the band: ${beyond.checked} contracts within $8, worst IV error ${(beyond.iv * 100).toFixed(2)} vol points`);
   } finally {
     await stop();
   }
