@@ -12,34 +12,28 @@ import { join } from 'node:path';
 import { inspectorSettings } from '../../src/actors/inspector.js';
 import { optionChainSettings } from '../../src/actors/option-chain.js';
 import { componentSpec } from '../../src/actors/registry.js';
-import { subscriptionsSettings } from '../../src/actors/subscriptions.js';
-import { systemClock, type Clock } from '../../src/clock.js';
 import type { ChainPanel } from '../../src/inspector/protocol.js';
 import { TwsSimulator } from '../../src/sim/server.js';
 import { INSPECTOR_TOPIC, OPTIONS_CHAIN_TOPIC } from '../../src/topics.js';
 import { until } from '../support/ib-client.js';
 import { journalAndConnection } from '../support/ib-tree.js';
 import { startTree } from '../support/probe.js';
+import { mondayMorning, spyQuoteLine } from '../support/option-chain.js';
 
-const WALL_START = Date.UTC(2026, 0, 5, 16, 0);
 
 /** SPY's quote line and 40 option lines: ten strikes a side of two expiries. */
 const LINES = 41;
 
 export async function startChainDaemon(name: string) {
   const dir = mkdtempSync(join(tmpdir(), `keel-inspector-chain-`));
-  const offset = WALL_START - Date.now();
-  const clock: Clock = { ...systemClock, wallNow: () => Date.now() + offset };
+  const clock = mondayMorning();
   const sim = new TwsSimulator({ clock, updatesPerSecond: 50, seed: 5, limits: { marketDataLines: LINES } });
   const port = await sim.listen(0);
   const tree = startTree(
     {
       children: [
         ...journalAndConnection(dir, name, port),
-        componentSpec('subscriptions', 'subscriptions', {
-          settings: subscriptionsSettings.parse({ instruments: [{ symbol: 'SPY' }], budgets: { marketDataLines: LINES, depthSlots: 3, tickByTickSlots: 3 } }),
-          dependsOn: ['ib_connection'],
-        }),
+        spyQuoteLine(LINES),
         componentSpec('option_chain', 'option_chain', {
           settings: optionChainSettings.parse({ expiries: '0..1', strikes: 'atm ± 10', publishMs: 100 }),
           dependsOn: ['subscriptions'],

@@ -16,8 +16,6 @@ import { after, test } from 'node:test';
 import { EventName } from '@stoqey/ib';
 import { optionChainSettings } from '../../src/actors/option-chain.js';
 import { componentSpec } from '../../src/actors/registry.js';
-import { subscriptionsSettings } from '../../src/actors/subscriptions.js';
-import { systemClock, type Clock } from '../../src/clock.js';
 import { bsmGreeks, newGreeks } from '../../src/options/bsm.js';
 import type { OptionChainView } from '../../src/options/chain-view.js';
 import { SPY_DIVIDEND_YIELD, SPY_RATE } from '../../src/sim/options/chain.js';
@@ -26,20 +24,11 @@ import { OPTIONS_CHAIN_TOPIC } from '../../src/topics.js';
 import { until } from '../support/ib-client.js';
 import { journalAndConnection } from '../support/ib-tree.js';
 import { startTree } from '../support/probe.js';
+import { mondayMorning, spyQuoteLine } from '../support/option-chain.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-chain-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/**
- * Real time, read as if it were Monday 2026-01-05 11:00 New York: the day's
- * expiry five hours away whenever the test runs, so the chain and its
- * greeks are the same at any hour.
- */
-const WALL_START = Date.UTC(2026, 0, 5, 16, 0);
-function mondayMorning(): Clock {
-  const offset = WALL_START - Date.now();
-  return { ...systemClock, wallNow: () => Date.now() + offset };
-}
 
 /** The simulator allows this many lines; keel's budget is the same, and SPY's quote line takes one. */
 const LINES = 41;
@@ -52,10 +41,7 @@ async function start(name: string) {
     {
       children: [
         ...journalAndConnection(dir, name, port),
-        componentSpec('subscriptions', 'subscriptions', {
-          settings: subscriptionsSettings.parse({ instruments: [{ symbol: 'SPY' }], budgets: { marketDataLines: LINES, depthSlots: 3, tickByTickSlots: 3 } }),
-          dependsOn: ['ib_connection'],
-        }),
+        spyQuoteLine(LINES),
         componentSpec('option_chain', 'option_chain', {
           settings: optionChainSettings.parse({ expiries: '0..1', strikes: 'atm ± 10', cooldownMs: 1_000, publishMs: 100 }),
           dependsOn: ['subscriptions'],

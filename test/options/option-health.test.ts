@@ -18,23 +18,17 @@ import { optionChainSettings } from '../../src/actors/option-chain.js';
 import { componentSpec } from '../../src/actors/registry.js';
 import { riskGateSettings } from '../../src/actors/risk-gate.js';
 import { subscriptionsSettings } from '../../src/actors/subscriptions.js';
-import { systemClock, type Clock } from '../../src/clock.js';
 import { TwsSimulator } from '../../src/sim/server.js';
 import { FEATURE_HEALTH_TOPIC, GATE_TRANSITION_TOPIC, IB_STATUS_TOPIC, OPTIONS_CHAIN_TOPIC, OPTIONS_HEALTH_TOPIC } from '../../src/topics.js';
 import type { GateTransition, OrderIntent } from '../../src/trading/risk-gate.js';
 import { until } from '../support/ib-client.js';
 import { journalAndConnection } from '../support/ib-tree.js';
 import { startTree } from '../support/probe.js';
+import { mondayMorning } from '../support/option-chain.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-option-health-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Real time read as Monday 2026-01-05 11:00 New York: the day's expiry five hours away. */
-const WALL_START = Date.UTC(2026, 0, 5, 16, 0);
-function mondayMorning(): Clock {
-  const offset = WALL_START - Date.now();
-  return { ...systemClock, wallNow: () => Date.now() + offset };
-}
 
 test('a crossed option quote, a stale chain and the options farm down stop option orders only, each named, until it clears', { timeout: 120_000 }, async () => {
   const clock = mondayMorning();

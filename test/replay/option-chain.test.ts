@@ -21,9 +21,7 @@ import { l2MicrostructureSettings } from '../../src/actors/l2-microstructure.js'
 import { optionChainSettings } from '../../src/actors/option-chain.js';
 import { recorderSettings } from '../../src/actors/recorder.js';
 import { componentSpec } from '../../src/actors/registry.js';
-import { subscriptionsSettings } from '../../src/actors/subscriptions.js';
 import { Bus } from '../../src/bus.js';
-import { systemClock, type Clock } from '../../src/clock.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import type { OptionChainView } from '../../src/options/chain-view.js';
@@ -36,17 +34,12 @@ import { until } from '../support/ib-client.js';
 import { journalAndConnection } from '../support/ib-tree.js';
 import { runKeel } from '../support/process.js';
 import { startTree } from '../support/probe.js';
+import { mondayMorning, spyQuoteLine } from '../support/option-chain.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-chain-replay-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const quiet = createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, done) => done() }) });
 
-/** Real time read as Monday 2026-01-05 11:00 New York, as in test/options/chain-manager.test.ts. */
-const WALL_START = Date.UTC(2026, 0, 5, 16, 0);
-function mondayMorning(): Clock {
-  const offset = WALL_START - Date.now();
-  return { ...systemClock, wallNow: () => Date.now() + offset };
-}
 
 const LINES = 41;
 const CHAIN = { expiries: '0..1', strikes: 'atm ± 10', cooldownMs: 1_000, publishMs: 100 };
@@ -110,10 +103,7 @@ async function recordSession(): Promise<{ path: string; live: Snapshot[] }> {
     {
       children: [
         ...journalAndConnection(dir, 'record', port),
-        componentSpec('subscriptions', 'subscriptions', {
-          settings: subscriptionsSettings.parse({ instruments: [{ symbol: 'SPY' }], budgets: { marketDataLines: LINES, depthSlots: 3, tickByTickSlots: 3 } }),
-          dependsOn: ['ib_connection'],
-        }),
+        spyQuoteLine(LINES),
         componentSpec('l2_microstructure', 'l2_microstructure', { settings: l2MicrostructureSettings.parse({}), dependsOn: ['subscriptions'] }),
         componentSpec('features', 'features', { settings: featuresSettings.parse({}), dependsOn: ['l2_microstructure'] }),
         componentSpec('recorder', 'recorder', { settings: recorderSettings.parse({ dir: recordings, chunkRows: 256, flushMs: 200 }), dependsOn: ['features'] }),
