@@ -96,7 +96,7 @@ function warmDaemon(): { bus: Bus; services: ServiceTable; actors: ActorView[] }
   const portfolio: PortfolioView = {
     at: 0,
     cash: 1_000_000,
-    positions: BOOKED.map((symbol) => ({ symbol, quantity: 100, averagePrice: 100, mark: 100, realizedPnl: 0, unrealizedPnl: 0, fees: 1 })),
+    positions: BOOKED.map((symbol) => ({ symbol, quantity: 100, multiplier: 1, averagePrice: 100, mark: 100, realizedPnl: 0, unrealizedPnl: 0, fees: 1 })),
     realizedPnl: 0,
     unrealizedPnl: 0,
     fees: 3,

@@ -3,17 +3,38 @@
  * it was appended. A record counts once it is durable; replaying the records
  * of a journal rebuilds orders, positions, cash and P&L exactly.
  *
- * Quantities are signed (positive buys, negative sells); times are wall-clock
- * ms; prices are in the instrument's currency. An order is known by our own
+ * Quantities are signed (positive buys, negative sells: shares, or option
+ * contracts); times are wall-clock ms; prices are in the instrument's
+ * currency, per share (an option's premium too). An order is known by our own
  * client order id, `ref`, which is also its `orderRef` at IB.
  */
+
+/**
+ * An option as the journal keeps it: enough to book, value and settle it
+ * without asking anyone. Its `symbol` in records is its OSI local symbol
+ * (`SPY   260105C00580000`), never the underlying's.
+ */
+export interface OptionContract {
+  readonly conId: number;
+  /** The underlying's symbol: `SPY`. */
+  readonly underlying: string;
+  /** YYYYMMDD. */
+  readonly expiry: string;
+  readonly strike: number;
+  readonly right: 'C' | 'P';
+  /** Shares per contract: prices are per share, cash moves price × quantity × multiplier. */
+  readonly multiplier: number;
+}
 
 /** A new order, recorded before it goes anywhere. */
 export interface OrderRecord {
   readonly type: 'order';
   readonly at: number;
   readonly ref: string;
+  /** The stock's symbol, or an option's OSI local symbol. */
   readonly symbol: string;
+  /** Present for an option: what `symbol` is. */
+  readonly option?: OptionContract;
   readonly quantity: number;
   readonly orderType: 'LMT' | 'MKT';
   /** NaN for a market order. */

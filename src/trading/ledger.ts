@@ -18,7 +18,7 @@
  * record HALTED -> ACTIVE not made by the gate itself); `unacknowledged()`
  * is what the trader halts the gate on at start.
  */
-import type { DayRecord, ExecutionRefusedRecord, FillRecord, GateRecord, Journal, JournalEntry, LedgerRecord, OrderRecord, OrderState } from '../journal/records.js';
+import type { DayRecord, ExecutionRefusedRecord, FillRecord, GateRecord, Journal, JournalEntry, LedgerRecord, OptionContract, OrderRecord, OrderState } from '../journal/records.js';
 import { commissionProblem, fillNumbersProblem, fillProblem } from './executions.js';
 import { Position, type PortfolioView } from './portfolio.js';
 
@@ -85,6 +85,8 @@ export class Ledger {
   /** The orders that may still fill, by ref: decisions ask about these, not the whole day's orders. */
   private readonly working = new Map<string, LedgerOrder>();
   readonly positions = new Map<string, Position>();
+  /** Every option an order was recorded for, by its symbol (OSI): a symbol not here is a stock. */
+  readonly options = new Map<string, OptionContract>();
   /** Every fill by execId: a second report of the same execution is not counted again. */
   readonly fills = new Map<string, FillRecord>();
   cash: number;
@@ -145,8 +147,13 @@ export class Ledger {
 
   position(symbol: string): Position {
     let p = this.positions.get(symbol);
-    if (!p) this.positions.set(symbol, (p = new Position(symbol)));
+    if (!p) this.positions.set(symbol, (p = new Position(symbol, this.multiplierOf(symbol))));
     return p;
+  }
+
+  /** Shares per unit of quantity: an option's multiplier, 1 for a stock. */
+  multiplierOf(symbol: string): number {
+    return this.options.get(symbol)?.multiplier ?? 1;
   }
 
   /** Orders that may still fill. */
@@ -292,6 +299,7 @@ export class Ledger {
     };
     this.orders.set(r.ref, order);
     this.working.set(r.ref, order);
+    if (r.option) this.options.set(r.symbol, r.option);
   }
 
   /** A fill counts whatever its order's state (the money moved), if it is a fill that can count at all. */
@@ -304,8 +312,9 @@ export class Ledger {
       return;
     }
     this.fills.set(r.execId, r);
-    this.cash -= r.quantity * r.price + r.commission;
-    this.position(r.symbol).fill(r.quantity, r.price, r.commission);
+    const position = this.position(r.symbol);
+    this.cash -= r.quantity * r.price * position.multiplier + r.commission;
+    position.fill(r.quantity, r.price, r.commission);
     if (r.at > this.lastFillAt) this.lastFillAt = r.at;
     const order = this.orders.get(r.ref);
     if (!order) return;

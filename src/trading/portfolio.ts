@@ -6,8 +6,10 @@
 
 export interface PositionView {
   readonly symbol: string;
-  /** Shares, signed. */
+  /** Shares, or option contracts, signed. */
   readonly quantity: number;
+  /** Shares per unit of quantity: 1 for a stock, 100 for an SPY option. */
+  readonly multiplier: number;
   /** Average price of the open quantity (0 when flat), fees excluded. */
   readonly averagePrice: number;
   /** The mid it is marked at (NaN before any). */
@@ -27,7 +29,7 @@ export interface PortfolioView {
   readonly fees: number;
   /** Realized + unrealized − fees. */
   readonly netPnl: number;
-  /** Sum of |quantity × mark|. */
+  /** Sum of |quantity × multiplier × mark|. */
   readonly grossExposure: number;
   readonly netExposure: number;
   /** The journal sequence number this view includes. */
@@ -35,9 +37,10 @@ export interface PortfolioView {
 }
 
 /**
- * One instrument's position. The average price is of the open quantity, fees
- * kept apart, so that cash + Σ quantity × mark = starting cash + realized +
- * unrealized − fees at all times.
+ * One instrument's position. The average price is of the open quantity
+ * (per share: an option's premium), fees kept apart, so that cash +
+ * Σ quantity × multiplier × mark = starting cash + realized + unrealized −
+ * fees at all times.
  */
 export class Position {
   quantity = 0;
@@ -46,7 +49,11 @@ export class Position {
   fees = 0;
   mark = NaN;
 
-  constructor(readonly symbol: string) {}
+  constructor(
+    readonly symbol: string,
+    /** Shares per unit of quantity: 1 for a stock, an option's contract multiplier. */
+    readonly multiplier = 1,
+  ) {}
 
   /** Books a fill (signed quantity); returns the P&L it realized (0 when it only opened or added). */
   fill(quantity: number, price: number, fee: number): number {
@@ -59,7 +66,7 @@ export class Position {
       return 0;
     }
     const closed = Math.min(Math.abs(quantity), Math.abs(before));
-    const realized = (price - this.averagePrice) * closed * Math.sign(before);
+    const realized = (price - this.averagePrice) * closed * Math.sign(before) * this.multiplier;
     this.realizedPnl += realized;
     // Flat: no average; flipped: the new side opened at this price.
     if (after === 0) this.averagePrice = 0;
@@ -70,18 +77,19 @@ export class Position {
   /** Marked at cost (0) until the first mid arrives. */
   unrealizedPnl(): number {
     if (this.quantity === 0 || Number.isNaN(this.mark)) return 0;
-    return (this.mark - this.averagePrice) * this.quantity;
+    return (this.mark - this.averagePrice) * this.quantity * this.multiplier;
   }
 
-  /** |quantity| at the mark, or at cost before the first mid. */
+  /** |quantity × multiplier| at the mark, or at cost before the first mid. */
   exposure(): number {
-    return Math.abs(this.quantity * (Number.isNaN(this.mark) ? this.averagePrice : this.mark));
+    return Math.abs(this.quantity * this.multiplier * (Number.isNaN(this.mark) ? this.averagePrice : this.mark));
   }
 
   view(): PositionView {
     return {
       symbol: this.symbol,
       quantity: this.quantity,
+      multiplier: this.multiplier,
       averagePrice: this.averagePrice,
       mark: this.mark,
       realizedPnl: this.realizedPnl,

@@ -78,8 +78,8 @@ test('actors, gate, feature health, account and links are read from the bus at e
       at: 0,
       cash: 990_000,
       positions: [
-        { symbol: 'SPY', quantity: 100, averagePrice: 500, mark: 501, realizedPnl: 20, unrealizedPnl: 100, fees: 1 },
-        { symbol: 'QQQ', quantity: -50, averagePrice: 400, mark: 401, realizedPnl: 0, unrealizedPnl: -50, fees: 0.5 },
+        { symbol: 'SPY', quantity: 100, multiplier: 1, averagePrice: 500, mark: 501, realizedPnl: 20, unrealizedPnl: 100, fees: 1 },
+        { symbol: 'QQQ', quantity: -50, multiplier: 1, averagePrice: 400, mark: 401, realizedPnl: 0, unrealizedPnl: -50, fees: 0.5 },
       ],
       realizedPnl: 20,
       unrealizedPnl: 50,
@@ -156,7 +156,7 @@ function universe(bus: Bus, services: ServiceTable) {
   const health = new FeatureHealth(symbols, { name: 'test', version: 1, features: ['mid', 'spread'] }, { thresholds: DEFAULT_THRESHOLDS, advisory: ['spread'], maxDataAgeMs: 1000, booked });
   health.observe(new Float64Array([500, 0.01, 400, 0.02, 150, 0.05]), new Uint8Array([1, 1, 1]), 0);
   bus.retain(FEATURE_HEALTH_TOPIC, health);
-  const position = { symbol: 'IBM', quantity: 10, averagePrice: 150, mark: 150, realizedPnl: 0, unrealizedPnl: 0, fees: 1 };
+  const position = { symbol: 'IBM', quantity: 10, multiplier: 1, averagePrice: 150, mark: 150, realizedPnl: 0, unrealizedPnl: 0, fees: 1 };
   bus.retain(PORTFOLIO_TOPIC, { at: 0, cash: 998_499, positions: [position], realizedPnl: 0, unrealizedPnl: 0, fees: 1, netPnl: -1, grossExposure: 1500, netExposure: 1500, seq: 1 });
   const regime: RegimeFrame = { model: 'sjm@1', intervalMs: 1000, labels: ['calm', 'volatile'], symbols, k: 2, at: 0, state: new Int32Array([0, 1, -1]), probabilities: new Float64Array([0.9, 0.1, 0.2, 0.8, NaN, NaN]), switches: 4 };
   bus.retain(REGIME_TOPIC, regime);

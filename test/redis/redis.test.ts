@@ -185,8 +185,8 @@ function predictionFrame(value: number[]): PredictionFrame {
 
 function portfolio(seq: number, spy: number): PortfolioView {
   const positions = [
-    { symbol: 'SPY', quantity: spy, averagePrice: 500.25, mark: 501, realizedPnl: 0, unrealizedPnl: 0.75 * spy, fees: 1 },
-    { symbol: 'MSFT', quantity: 0, averagePrice: 0, mark: NaN, realizedPnl: -2.5, unrealizedPnl: 0, fees: 0.5 },
+    { symbol: 'SPY', quantity: spy, multiplier: 1, averagePrice: 500.25, mark: 501, realizedPnl: 0, unrealizedPnl: 0.75 * spy, fees: 1 },
+    { symbol: 'MSFT', quantity: 0, multiplier: 1, averagePrice: 0, mark: NaN, realizedPnl: -2.5, unrealizedPnl: 0, fees: 0.5 },
   ];
   return { at: Date.now(), cash: 100_000 - 500.25 * spy, positions, realizedPnl: -2.5, unrealizedPnl: 0.75 * spy, fees: 1.5, netPnl: -2.5 + 0.75 * spy - 1.5, grossExposure: 501 * Math.abs(spy), netExposure: 501 * spy, seq };
 }

@@ -72,3 +72,49 @@ test('the ledger books fills once per execId, ignores late news after the end, a
   assert.deepEqual(replayed.view(at), view);
   assert.deepEqual([...replayed.orders.values()], [...live.orders.values()]);
 });
+
+test('an option books 100 shares a contract: cash, realized and unrealized P&L, exposure, and a replay equals it', async () => {
+  const path = join(dir, 'options.journal');
+  const { journal } = await FileJournal.open(path);
+  const live = new Ledger(journal, 100_000);
+  const call = 'SPY   260105C00580000';
+  const option = { conId: 7001, underlying: 'SPY', expiry: '20260105', strike: 580, right: 'C' as const, multiplier: 100 };
+  const records: LedgerRecord[] = [
+    { type: 'order', at, ref: 'o.1', symbol: call, option, quantity: 3, orderType: 'LMT', limitPrice: 1.25, reason: 'test' },
+    { type: 'fill', at, ref: 'o.1', execId: 'x1', symbol: call, quantity: 3, price: 1.25, commission: 1.95 },
+    { type: 'order', at, ref: 'o.2', symbol: call, option, quantity: -2, orderType: 'LMT', limitPrice: 1.6, reason: 'test' },
+    { type: 'fill', at, ref: 'o.2', execId: 'x2', symbol: call, quantity: -2, price: 1.6, commission: 1.3 },
+    // SPY shares beside the option: the same underlying, another position.
+    { type: 'order', at, ref: 's.1', symbol: 'SPY', quantity: 10, orderType: 'LMT', limitPrice: 580, reason: 'test' },
+    { type: 'fill', at, ref: 's.1', execId: 'x3', symbol: 'SPY', quantity: 10, price: 580, commission: 1 },
+  ];
+  for (const r of records) await live.record(r);
+  await journal.close();
+
+  const p = live.positions.get(call)!;
+  assert.equal(p.multiplier, 100);
+  assert.equal(p.quantity, 1);
+  assert.equal(p.averagePrice, 1.25);
+  assert.ok(Math.abs(p.realizedPnl - 2 * (1.6 - 1.25) * 100) < 1e-9, `realized ${p.realizedPnl}: 2 contracts closed 0.35 higher`);
+  assert.equal(live.positions.get('SPY')!.quantity, 10);
+  assert.equal(live.positions.get('SPY')!.multiplier, 1);
+  // 3 × 125 paid, 2 × 160 received, 10 shares at 580, fees 1.95 + 1.30 + 1.
+  assert.ok(Math.abs(live.cash - (100_000 - 375 + 320 - 5_800 - 4.25)) < 1e-9, `cash ${live.cash}`);
+  p.mark = 1.4;
+  assert.ok(Math.abs(p.unrealizedPnl() - 15) < 1e-9, 'one contract 0.15 up');
+  assert.ok(Math.abs(p.exposure() - 140) < 1e-9);
+  const view = live.view(at);
+  assert.equal(view.positions.find((v) => v.symbol === call)!.multiplier, 100);
+  live.position('SPY').mark = 580;
+  const after = live.view(at);
+  assert.ok(Math.abs(after.cash + 140 + 5_800 - (100_000 + after.realizedPnl + after.unrealizedPnl - after.fees)) < 1e-9, 'cash + holdings = start + P&L - fees');
+
+  const reopened = await FileJournal.open(path);
+  const replayed = new Ledger(reopened.journal, 100_000);
+  replayed.replay(reopened.entries);
+  await reopened.journal.close();
+  assert.deepEqual(replayed.options.get(call), option);
+  replayed.position(call).mark = 1.4;
+  replayed.position('SPY').mark = 580;
+  assert.deepEqual(replayed.view(at), after);
+});
