@@ -118,7 +118,30 @@ export interface ExecutionRefusedRecord {
   readonly reason: string;
 }
 
-export type LedgerRecord = OrderRecord | OrderStatusRecord | FillRecord | CommissionRecord | GateRecord | ExecutionRefusedRecord | DayRecord;
+/**
+ * An option position settled at its expiry (src/options/settlement.ts):
+ * the option closes at no price (its premium stays realized as paid or
+ * received) and, when it was exercised or assigned, the underlying's
+ * shares are delivered at the strike, moving cash like a fill at the
+ * strike without a commission (IB charges none on exercise or assignment).
+ */
+export interface OptionSettlementRecord {
+  readonly type: 'option.settlement';
+  readonly at: number;
+  /** The option's OSI symbol, as its orders were recorded. */
+  readonly symbol: string;
+  /** exercised: long, in the money; assigned: short, in the money; expired: out of the money, or not exercised by instruction. */
+  readonly outcome: 'exercised' | 'assigned' | 'expired';
+  /** The contracts settled, signed as the position was. */
+  readonly contracts: number;
+  /** The underlying's closing price it was judged at. */
+  readonly underlyingClose: number;
+  /** Shares of the underlying received (+) or delivered (−) at the strike; 0 when it expired. */
+  readonly shares: number;
+  readonly reason: string;
+}
+
+export type LedgerRecord = OrderRecord | OrderStatusRecord | FillRecord | CommissionRecord | GateRecord | ExecutionRefusedRecord | DayRecord | OptionSettlementRecord;
 
 /**
  * A trading day began (src/trading/trading-day.ts): its New York session

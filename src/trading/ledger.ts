@@ -18,7 +18,7 @@
  * record HALTED -> ACTIVE not made by the gate itself); `unacknowledged()`
  * is what the trader halts the gate on at start.
  */
-import type { DayRecord, ExecutionRefusedRecord, FillRecord, GateRecord, Journal, JournalEntry, LedgerRecord, OptionContract, OrderRecord, OrderState } from '../journal/records.js';
+import type { DayRecord, ExecutionRefusedRecord, FillRecord, GateRecord, Journal, JournalEntry, LedgerRecord, OptionContract, OptionSettlementRecord, OrderRecord, OrderState } from '../journal/records.js';
 import { commissionProblem, fillNumbersProblem, fillProblem } from './executions.js';
 import { Position, type PortfolioView } from './portfolio.js';
 
@@ -245,6 +245,9 @@ export class Ledger {
       case 'day':
         this.day = r;
         break;
+      case 'option.settlement':
+        this.settle(r);
+        break;
     }
     for (const listener of this.listeners) listener(entry);
   }
@@ -322,6 +325,18 @@ export class Ledger {
     order.filled += r.quantity;
     order.updatedAt = r.at;
     if (Math.abs(order.filled) >= Math.abs(order.quantity)) this.move(order, 'filled');
+  }
+
+  /** The option closes at no price; shares delivered at the strike move cash as a fill there would, without a fee. */
+  private settle(r: OptionSettlementRecord): void {
+    const option = this.options.get(r.symbol);
+    const position = this.positions.get(r.symbol);
+    // Settled already (a record journaled twice), or an option this journal never held: nothing to move.
+    if (!option || !position || position.quantity !== r.contracts) return;
+    position.fill(-r.contracts, 0, 0);
+    if (r.shares === 0) return;
+    this.cash -= r.shares * option.strike;
+    this.position(option.underlying).fill(r.shares, option.strike, 0);
   }
 
   private move(order: LedgerOrder, state: LedgerOrderState): void {
