@@ -9,7 +9,7 @@
  * far wing's price keeps its relative precision instead of being the
  * difference of two nearly equal terms.
  */
-import { cdf, pdf, scaledTail } from './normal.js';
+import { cdf, pdf, scaledTailAt, SQRT_2PI, tailIo } from './normal.js';
 
 /** +1 a call, -1 a put (the θ of the formulas). */
 export type Right = 1 | -1;
@@ -43,14 +43,73 @@ export function normalisedBlack(x: number, s: number): number {
   return normalisedOtm(x, s);
 }
 
-/** b(x, s) for x ≤ 0, the out-of-the-money call: all time value. */
+/** b(x, s) for x ≤ 0, the out-of-the-money call: all time value (see otmAt). */
 export function normalisedOtm(x: number, s: number): number {
-  if (!(s > 0)) return 0;
+  otm.x = x;
+  otm.s = s;
+  otmAt();
+  return otm.b;
+}
+
+/**
+ * In and out of otmAt, for the hot loops (the chain's batch, the implied-volatility solver): a double passed
+ * to or returned from a call V8 does not inline is a heap number, one in a field is not (see normal.ts).
+ * In: x ≤ 0 and s. Out: b = b(x, s), vega = ∂b/∂s and, above the inflection point (h + t > 0), where the
+ * solver's upper branch works, gap = e^{x/2} - b summed from two tails rather than subtracted (NaN below it).
+ */
+export const otm = { x: NaN, s: NaN, b: NaN, vega: NaN, gap: NaN };
+
+/** b(x, s), x ≤ 0, and its companions into `otm`: 0 where s is not positive. */
+export function otmAt(): void {
+  const o = otm; // a local alias: each use of a module-level constant also checks it is initialised, bytecode that counts against V8's inlining limit
+  const x = o.x;
+  const s = o.s;
   const h = x / s;
   const t = 0.5 * s;
+  if (!(h + t <= 0 && s > 0)) {
+    otmAbove();
+    return;
+  }
   // Below the inflection both terms are tails: take out their common Gaussian factor exp(-(h² + t²)/2).
-  if (h + t <= 0) return Math.exp(-0.5 * (h * h + t * t)) * (scaledTail(-h - t) - scaledTail(t - h));
-  return Math.exp(0.5 * x) * cdf(h + t) - Math.exp(-0.5 * x) * cdf(h - t);
+  const tail = tailIo;
+  tail.z = -h - t;
+  scaledTailAt();
+  const first = tail.value;
+  tail.z = t - h;
+  scaledTailAt();
+  const gauss = Math.exp(-0.5 * (h * h + t * t));
+  o.b = gauss * (first - tail.value);
+  o.vega = gauss / SQRT_2PI;
+  o.gap = NaN;
+}
+
+/** otmAt above the inflection point, b = e^{x/2}Φ(h + t) - e^{-x/2}Φ(h - t), and where s is not positive. */
+function otmAbove(): void {
+  const o = otm;
+  const x = o.x;
+  const s = o.s;
+  const h = x / s;
+  const t = 0.5 * s;
+  o.vega = Math.exp(-0.5 * (h * h + t * t)) / SQRT_2PI;
+  if (!(s > 0)) {
+    // No time value (the vega formula still holds: the solver's start asks for it at a negative s).
+    o.b = 0;
+    o.gap = Math.exp(0.5 * x);
+    return;
+  }
+  const tail = tailIo;
+  tail.z = h + t;
+  scaledTailAt();
+  const first = tail.value;
+  tail.z = t - h;
+  scaledTailAt();
+  // 1 - Φ(h + t) and Φ(h - t), as cdf has them (zero beyond 38.5, where they underflow).
+  const upper = h + t > 38.5 ? 0 : Math.exp(-0.5 * (h + t) * (h + t)) * first;
+  const lower = t - h > 38.5 ? 0 : Math.exp(-0.5 * (h - t) * (h - t)) * tail.value;
+  const rootFK = Math.exp(0.5 * x);
+  const rootKF = Math.exp(-0.5 * x);
+  o.b = rootFK * (1 - upper) - rootKF * lower;
+  o.gap = rootFK * upper + rootKF * lower;
 }
 
 /** True when the inputs can be priced: positive spot and strike, non-negative time and σ, finite rates. */

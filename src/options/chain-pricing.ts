@@ -3,12 +3,13 @@
  * arrays (strike, right, years to expiry, a volatility in, a quote in),
  * prices, greeks in IB's units and implied volatilities out. No object is
  * made per contract: a chain's arrays are made once, at its capacity, and
- * re-priced in place on every move of the underlying. (The numbers returned
- * by calls V8 does not inline, the IV solver's mostly, are boxed: a few
- * hundred bytes a contract of young garbage per re-pricing.)
+ * re-priced in place on every move of the underlying, allocating nothing:
+ * the calls V8 may not inline (the wings' time value, the IV solver) take
+ * their doubles through fields, not as arguments and results, which V8
+ * would box into heap numbers (see normal.ts).
  */
-import { DAYS_PER_YEAR, normalisedOtm, type Right } from './bsm.js';
-import { impliedVolCode } from './implied-vol.js';
+import { DAYS_PER_YEAR, otm, otmAt, type Right } from './bsm.js';
+import { impliedVolInto, ivIo } from './implied-vol.js';
 import { cdf, pdf } from './normal.js';
 
 export class ChainPricing {
@@ -73,7 +74,7 @@ export class ChainPricing {
       const sigma = this.vol[i]!;
       const theta = this.right[i]!;
       if (!(S > 0 && K > 0 && T > 0 && sigma > 0)) {
-        this.atExpiry(i, theta, S, K, T, sigma, r, b);
+        this.atExpiry(i, S, r, q);
         continue;
       }
       const sqrtT = Math.sqrt(T);
@@ -91,7 +92,13 @@ export class ChainPricing {
       // money) that is over 1e-12 of it, so take the normalised form there: intrinsic + out-of-the-money time value.
       const intrinsic = discount * Math.max(theta * (forward - K), 0);
       const price = theta * (S * carry * n1 - K * discount * n2);
-      this.price[i] = price - intrinsic >= 1e-4 * S ? price : intrinsic + discount * Math.sqrt(forward * K) * normalisedOtm(-Math.abs(lnFK), s);
+      if (price - intrinsic >= 1e-4 * S) this.price[i] = price;
+      else {
+        otm.x = -Math.abs(lnFK);
+        otm.s = s;
+        otmAt();
+        this.price[i] = intrinsic + discount * Math.sqrt(forward * K) * otm.b;
+      }
       this.delta[i] = theta * carry * n1;
       this.gamma[i] = (carry * density) / (S * s);
       this.vega[i] = (S * carry * density * sqrtT) / 100;
@@ -101,15 +108,35 @@ export class ChainPricing {
 
   /** Implied volatilities of rows [from, to) from `quote` (Let's Be Rational, European). */
   impliedVols(S: number, r: number, q: number, from = 0, to = this.count): void {
+    const io = ivIo;
+    io.S = S;
+    io.r = r;
+    io.q = q;
     for (let i = from; i < to; i++) {
-      const code = impliedVolCode(this.right[i] as Right, this.quote[i]!, S, this.strike[i]!, this.years[i]!, r, q);
-      this.iv[i] = code >= 0 ? code : NaN;
-      this.ivCode[i] = code >= 0 ? 0 : code;
+      io.price = this.quote[i]!;
+      io.K = this.strike[i]!;
+      io.T = this.years[i]!;
+      impliedVolInto(this.right[i] as Right);
+      const code = io.code;
+      // Not `code >= 0 ? code : NaN`: V8 boxes a conditional that merges a double with the constant NaN.
+      if (code >= 0) {
+        this.iv[i] = code;
+        this.ivCode[i] = 0;
+      } else {
+        this.iv[i] = NaN;
+        this.ivCode[i] = code;
+      }
     }
   }
 
   /** A row with no time or no volatility left: its forward intrinsic value; NaN if it cannot be priced at all. */
-  private atExpiry(i: number, theta: number, S: number, K: number, T: number, sigma: number, r: number, b: number): void {
+  private atExpiry(i: number, S: number, r: number, q: number): void {
+    // Rates and the row's index as arguments, its doubles read here: a computed double passed to a call is a heap number.
+    const K = this.strike[i]!;
+    const T = this.years[i]!;
+    const sigma = this.vol[i]!;
+    const theta = this.right[i]!;
+    const b = r - q;
     if (!(S > 0 && K > 0 && T >= 0 && sigma >= 0)) {
       this.price[i] = this.delta[i] = this.gamma[i] = this.vega[i] = this.theta[i] = NaN;
       return;

@@ -19,8 +19,8 @@
  * no implied volatility: NaN, and a negative code that says why.
  */
 import { americanPrice } from './american.js';
-import { bsmPrice, normalisedOtm, type Right } from './bsm.js';
-import { cdf, inverseCdf, pdf, scaledTail, SQRT_2PI } from './normal.js';
+import { bsmPrice, otm, otmAt, type Right } from './bsm.js';
+import { cdfAt, normalIo, pdf, quantileAt, scaledTailAt, SQRT_2PI, tailIo } from './normal.js';
 
 /** Why there is no implied volatility (the negative codes of impliedVolCode). */
 export const IV_BELOW_INTRINSIC = -1;
@@ -53,19 +53,14 @@ const MAX_STEPS = 100;
  * code (IV_*) when there is none. At exactly intrinsic value it is 0.
  */
 export function impliedVolCode(right: Right, price: number, S: number, K: number, T: number, r: number, q: number): number {
-  lastIterations = 0;
-  if (!(S > 0 && K > 0 && T > 0 && price >= 0 && Number.isFinite(S + K + T + r + q + price))) return IV_BAD_INPUT;
-  const forward = S * Math.exp((r - q) * T);
-  const undiscounted = price * Math.exp(r * T);
-  const intrinsic = Math.max(right * (forward - K), 0);
-  // A few ulps (of F and K, whose difference it is) under intrinsic is intrinsic: rounding, not a quote below it.
-  if (undiscounted < intrinsic - 16 * Number.EPSILON * Math.max(forward, K)) return IV_BELOW_INTRINSIC;
-  if (undiscounted >= (right === 1 ? forward : K)) return IV_ABOVE_BOUND;
-  const beta = (undiscounted - intrinsic) / Math.sqrt(forward * K);
-  if (beta <= 0) return 0;
-  const x = -Math.abs(Math.log(forward / K));
-  if (beta >= Math.exp(0.5 * x)) return IV_ABOVE_BOUND;
-  return solveOtm(beta, x) / Math.sqrt(T);
+  ivIo.price = price;
+  ivIo.S = S;
+  ivIo.K = K;
+  ivIo.T = T;
+  ivIo.r = r;
+  ivIo.q = q;
+  impliedVolInto(right);
+  return ivIo.code;
 }
 
 /** σ or NaN; `reason` in words through ivReason(impliedVolCode(...)). */
@@ -74,89 +69,174 @@ export function impliedVol(right: Right, price: number, S: number, K: number, T:
   return code >= 0 ? code : NaN;
 }
 
-/** ∂b/∂s, the normalised vega: exp(-(h² + t²)/2)/√2π. */
-function normalisedVega(x: number, s: number): number {
-  const h = x / s;
-  const t = 0.5 * s;
-  return Math.exp(-0.5 * (h * h + t * t)) / SQRT_2PI;
+/**
+ * impliedVolCode's inputs and answer as fields, for the chain's batch: it
+ * sets them and calls impliedVolInto. A double passed to or returned from a
+ * call V8 does not inline is a heap number (a field holds it unboxed), and
+ * the solver is far too large to inline (see normal.ts); its own steps pass
+ * their doubles through `w` for the same reason. Not re-entrant.
+ */
+export const ivIo = { price: NaN, S: NaN, K: NaN, T: NaN, r: NaN, q: NaN, code: NaN };
+
+/** impliedVolCode of ivIo's inputs, into ivIo.code. */
+export function impliedVolInto(right: Right): void {
+  lastIterations = 0;
+  const { price, S, K, T, r, q } = ivIo;
+  if (!(S > 0 && K > 0 && T > 0 && price >= 0 && Number.isFinite(S + K + T + r + q + price))) {
+    ivIo.code = IV_BAD_INPUT;
+    return;
+  }
+  const forward = S * Math.exp((r - q) * T);
+  const undiscounted = price * Math.exp(r * T);
+  const intrinsic = Math.max(right * (forward - K), 0);
+  // A few ulps (of F and K, whose difference it is) under intrinsic is intrinsic: rounding, not a quote below it.
+  if (undiscounted < intrinsic - 16 * Number.EPSILON * Math.max(forward, K)) {
+    ivIo.code = IV_BELOW_INTRINSIC;
+    return;
+  }
+  if (undiscounted >= (right === 1 ? forward : K)) {
+    ivIo.code = IV_ABOVE_BOUND;
+    return;
+  }
+  const beta = (undiscounted - intrinsic) / Math.sqrt(forward * K);
+  if (beta <= 0) {
+    ivIo.code = 0;
+    return;
+  }
+  const x = -Math.abs(Math.log(forward / K));
+  if (beta >= Math.exp(0.5 * x)) {
+    ivIo.code = IV_ABOVE_BOUND;
+    return;
+  }
+  w.beta = beta;
+  w.x = x;
+  solveOtm();
+  ivIo.code = w.s / Math.sqrt(T);
 }
 
 /**
- * Delbourgo–Gregory rational cubic through (xl, yl) and (xr, yr) with slopes
- * dl, dr; r = 3 is the cubic Hermite, larger r pulls it towards the chord.
+ * The solver's working values: β and x in; s, the start of the polish and
+ * then its answer, inside the bracket (lo, hi); the ends (β, value, slope)
+ * of a branch's interpolation, left and right, and its value f at β.
  */
-function rationalCubic(x: number, xl: number, xr: number, yl: number, yr: number, dl: number, dr: number, r: number): number {
-  const h = xr - xl;
-  const s = (x - xl) / h;
-  const o = 1 - s;
-  return (yr * s * s * s + (r * yr - h * dr) * s * s * o + (r * yl + h * dl) * s * o * o + yl * o * o * o) / (1 + (r - 3) * s * o);
-}
+const w = { beta: NaN, x: NaN, s: NaN, lo: NaN, hi: NaN, xl: NaN, xr: NaN, yl: NaN, yr: NaN, dl: NaN, dr: NaN, f: NaN };
 
-/** The control parameter that matches a second derivative at the left (or right) end, raised to keep the shape. */
-function controlParameter(xl: number, xr: number, yl: number, yr: number, dl: number, dr: number, second: number, atLeft: boolean): number {
+/**
+ * Delbourgo–Gregory rational cubic through (w.xl, w.yl) and (w.xr, w.yr)
+ * with slopes w.dl, w.dr, at w.beta, into w.f. Its control parameter r
+ * (3 is the cubic Hermite, larger pulls it towards the chord) gives a zero
+ * second derivative at the left (or right) end, raised to keep the shape.
+ */
+function interpolate(atLeft: boolean): void {
+  const { xl, xr, yl, yr, dl, dr } = w;
   const h = xr - xl;
   const slope = (yr - yl) / h;
-  let r = atLeft ? (0.5 * h * second + (dr - dl)) / (slope - dl) : (0.5 * h * second + (dr - dl)) / (dr - slope);
+  let r = atLeft ? (dr - dl) / (slope - dl) : (dr - dl) / (dr - slope);
   if (!Number.isFinite(r)) r = 3;
   // Monotone data stays monotone for r ≥ (dl + dr)/slope; convex (or concave) data keeps its sign for r above both ratios.
   if (slope !== 0 && dl * slope >= 0 && dr * slope >= 0) r = Math.max(r, (dl + dr) / slope);
   const a = slope - dl;
   const c = dr - slope;
   if (a * c > 0) r = Math.max(r, a / c, c / a);
-  return Math.max(r, -0.999);
+  r = Math.max(r, -0.999);
+  const s = (w.beta - xl) / h;
+  const o = 1 - s;
+  w.f = (yr * s * s * s + (r * yr - h * dr) * s * s * o + (r * yl + h * dl) * s * o * o + yl * o * o * o) / (1 + (r - 3) * s * o);
 }
 
-/** s = σ√T for the out-of-the-money normalised call time value beta at x ≤ 0, 0 < beta < e^{x/2}. */
-function solveOtm(beta: number, x: number): number {
+/** s = σ√T into w.s for the out-of-the-money normalised call time value w.beta at w.x ≤ 0, 0 < β < e^{x/2}. */
+function solveOtm(): void {
+  const beta = w.beta;
+  const x = w.x;
   const bMax = Math.exp(0.5 * x);
   if (x === 0) {
     // At the money β = 1 - 2Φ(-s/2) exactly; the inverse is already the answer, one polish step below confirms it.
-    return polish(beta, x, -2 * inverseCdf(0.5 * (1 - beta)), 0, Infinity, CENTRE);
+    normalIo.p = 0.5 * (1 - beta);
+    quantileAt();
+    w.s = -2 * normalIo.z;
+    w.lo = 0;
+    w.hi = Infinity;
+    polish(CENTRE);
+    return;
   }
+  // The inflection point s_c, and where its tangent meets 0 and b_max: the branches' ends, b and b' there.
   const ax = -x;
   const sc = Math.sqrt(2 * ax);
-  const bc = normalisedOtm(x, sc);
-  const vc = normalisedVega(x, sc);
+  otm.x = x;
+  otm.s = sc;
+  otmAt();
+  const bc = otm.b;
+  const vc = otm.vega;
   const sl = sc - bc / vc;
   const su = sc + (bMax - bc) / vc;
-  const bl = sl > 0 ? normalisedOtm(x, sl) : 0;
-  const bu = normalisedOtm(x, su);
+  otm.s = sl;
+  otmAt();
+  const bl = otm.b; // 0 where sl ≤ 0
+  const vl = otm.vega;
+  otm.s = su;
+  otmAt();
+  const bu = otm.b;
+  const vu = otm.vega;
   if (beta < bl) {
     // Lower tail: interpolate f = c·Φ(-z)³ (z = |x|/(√3 s)), which matches β's leading asymptotics, then invert f exactly.
     const c = (2 * Math.PI * ax) / (3 * Math.sqrt(3));
     const zl = ax / (Math.sqrt(3) * sl);
-    const tail = cdf(-zl);
+    normalIo.z = -zl;
+    cdfAt();
+    const tail = normalIo.p;
     const fl = c * tail * tail * tail;
-    const dfl = (3 * c * tail * tail * pdf(zl) * zl) / sl / normalisedVega(x, sl);
-    const r = controlParameter(0, bl, 0, fl, 1, dfl, 0, true);
-    const f = rationalCubic(beta, 0, bl, 0, fl, 1, dfl, r);
+    const dfl = (3 * c * tail * tail * normalIo.density * zl) / sl / vl;
+    w.xl = 0; w.xr = bl; w.yl = 0; w.yr = fl; w.dl = 1; w.dr = dfl;
+    interpolate(true);
     let s = sl / 2;
-    if (f > 0) {
-      const z = -inverseCdf(Math.cbrt(f / c));
+    if (w.f > 0) {
+      normalIo.p = Math.cbrt(w.f / c);
+      quantileAt();
+      const z = -normalIo.z;
       if (z > 0) s = ax / (Math.sqrt(3) * z);
     }
-    return polish(beta, x, s, 0, sl, LOWER);
+    w.s = s;
+    w.lo = 0;
+    w.hi = sl;
+    polish(LOWER);
+    return;
   }
   if (beta <= bc) {
-    const dl = 1 / normalisedVega(x, sl);
-    const dr = 1 / vc;
     // s(β) has zero second derivative at the inflection point.
-    const r = controlParameter(bl, bc, sl, sc, dl, dr, 0, false);
-    return polish(beta, x, rationalCubic(beta, bl, bc, sl, sc, dl, dr, r), Math.max(sl, 0), sc, CENTRE);
+    w.xl = bl; w.xr = bc; w.yl = sl; w.yr = sc; w.dl = 1 / vl; w.dr = 1 / vc;
+    interpolate(false);
+    w.s = w.f;
+    w.lo = Math.max(sl, 0);
+    w.hi = sc;
+    polish(CENTRE);
+    return;
   }
   if (beta <= bu) {
-    const dl = 1 / vc;
-    const dr = 1 / normalisedVega(x, su);
-    const r = controlParameter(bc, bu, sc, su, dl, dr, 0, true);
-    return polish(beta, x, rationalCubic(beta, bc, bu, sc, su, dl, dr, r), sc, su, CENTRE);
+    w.xl = bc; w.xr = bu; w.yl = sc; w.yr = su; w.dl = 1 / vc; w.dr = 1 / vu;
+    interpolate(true);
+    w.s = w.f;
+    w.lo = sc;
+    w.hi = su;
+    polish(CENTRE);
+    return;
   }
   // Upper tail: interpolate f = Φ(-s/2), since b_max - β → 2Φ(-s/2) as s grows, then invert f exactly.
-  const fu = cdf(-0.5 * su);
-  const dfu = (-0.5 * pdf(0.5 * su)) / normalisedVega(x, su);
-  const r = controlParameter(bu, bMax, fu, 0, dfu, -0.5, 0, false);
-  const f = rationalCubic(beta, bu, bMax, fu, 0, dfu, -0.5, r);
-  const s = f > 0 && f < 0.5 ? -2 * inverseCdf(f) : 2 * su;
-  return polish(beta, x, s, su, Infinity, beta > 0.5 * bMax ? UPPER : CENTRE);
+  normalIo.z = -0.5 * su;
+  cdfAt();
+  const fu = normalIo.p;
+  const dfu = (-0.5 * normalIo.density) / vu;
+  w.xl = bu; w.xr = bMax; w.yl = fu; w.yr = 0; w.dl = dfu; w.dr = -0.5;
+  interpolate(false);
+  let s = 2 * su;
+  if (w.f > 0 && w.f < 0.5) {
+    normalIo.p = w.f;
+    quantileAt();
+    s = -2 * normalIo.z;
+  }
+  w.s = s;
+  w.lo = su;
+  w.hi = Infinity;
+  polish(beta > 0.5 * bMax ? UPPER : CENTRE);
 }
 
 const LOWER = 0;
@@ -164,15 +244,19 @@ const CENTRE = 1;
 const UPPER = 2;
 
 /**
- * Householder steps (third order) on the branch's objective from s, kept
- * inside (lo, hi), the bracket the branch gives: a step that leaves it
- * bisects instead.
+ * Householder steps (third order) on the branch's objective from w.s, kept
+ * inside (w.lo, w.hi), the bracket the branch gives: a step that leaves it
+ * bisects instead. The answer into w.s.
  */
-function polish(beta: number, x: number, start: number, lo: number, hi: number, objective: number): number {
+function polish(objective: number): void {
+  const beta = w.beta;
+  const x = w.x;
+  let lo = w.lo;
+  let hi = w.hi;
   const lnBeta = Math.log(beta);
   const bMax = Math.exp(0.5 * x);
   const gapBeta = bMax - beta;
-  let s = start > lo && start < hi ? start : Number.isFinite(hi) ? 0.5 * (lo + hi) : 2 * lo + 1;
+  let s = w.s > lo && w.s < hi ? w.s : Number.isFinite(hi) ? 0.5 * (lo + hi) : 2 * lo + 1;
   for (let step = 0; step < MAX_STEPS; step++) {
     lastIterations = step + 1;
     const h = x / s;
@@ -187,8 +271,21 @@ function polish(beta: number, x: number, start: number, lo: number, hi: number, 
     let g3: number;
     let above: boolean;
     if (objective === LOWER) {
-      // ln b from the scaled form, valid and exact where b itself underflows.
-      const scaled = h + t <= 0 ? scaledTail(-h - t) - scaledTail(t - h) : Math.exp(-e) * normalisedOtm(x, s);
+      // ln b from the scaled form, valid and exact where b itself underflows (the lower branch lies below the inflection point).
+      let scaled: number;
+      if (h + t <= 0) {
+        tailIo.z = -h - t;
+        scaledTailAt();
+        const first = tailIo.value;
+        tailIo.z = t - h;
+        scaledTailAt();
+        scaled = first - tailIo.value;
+      } else {
+        otm.x = x;
+        otm.s = s;
+        otmAt();
+        scaled = Math.exp(-e) * otm.b;
+      }
       const L = e + Math.log(scaled);
       const v = 1 / (SQRT_2PI * scaled); // b'/b
       const L1 = v;
@@ -200,25 +297,30 @@ function polish(beta: number, x: number, start: number, lo: number, hi: number, 
       g3 = -L3 / (L * L) + (6 * L1 * L2) / (L * L * L) - (6 * L1 * L1 * L1) / (L * L * L * L);
       above = L > lnBeta;
     } else if (objective === UPPER) {
-      // -ln(b_max - b): b_max - b summed from two tails, never a difference.
-      const gap = Math.exp(0.5 * x) * cdf(-h - t) + Math.exp(-0.5 * x) * cdf(h - t);
-      const v = Math.exp(e) / SQRT_2PI;
-      const w = v / gap;
+      // -ln(b_max - b): b_max - b summed from two tails, never a difference (the upper branch lies above the inflection point).
+      otm.x = x;
+      otm.s = s;
+      otmAt();
+      const gap = h + t > 0 ? otm.gap : bMax - otm.b;
+      const v = otm.vega / gap;
       g = Math.log(gapBeta) - Math.log(gap);
-      g1 = w;
-      g2 = w * a1 + w * w;
-      g3 = w * a2 + 3 * w * w * a1 + 2 * w * w * w;
+      g1 = v;
+      g2 = v * a1 + v * v;
+      g3 = v * a2 + 3 * v * v * a1 + 2 * v * v * v;
       above = gap < gapBeta;
     } else {
-      const b = normalisedOtm(x, s);
-      const v = Math.exp(e) / SQRT_2PI;
+      otm.x = x;
+      otm.s = s;
+      otmAt();
+      const b = otm.b;
+      const v = otm.vega;
       g = b - beta;
       g1 = v;
       g2 = v * a1;
       g3 = v * a2;
       above = b > beta;
     }
-    if (g === 0) return s;
+    if (g === 0) break;
     if (above) hi = s;
     else lo = s;
     const nu = -g / g1;
@@ -226,12 +328,15 @@ function polish(beta: number, x: number, start: number, lo: number, hi: number, 
     const h3 = g3 / g1;
     const delta = (nu * (1 + 0.5 * h2 * nu)) / (1 + nu * (h2 + (h3 * nu) / 6));
     // Householder's fourth order: a step this small leaves an error far below rounding; further steps only chase noise.
-    if (Math.abs(delta) <= 1e-10 * s) return s + delta;
+    if (Math.abs(delta) <= 1e-10 * s) {
+      s += delta;
+      break;
+    }
     let next = s + delta;
     if (!(next > lo && next < hi)) next = Number.isFinite(hi) ? 0.5 * (lo + hi) : 2 * s;
     s = next;
   }
-  return s;
+  w.s = s;
 }
 
 /**

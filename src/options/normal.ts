@@ -36,41 +36,82 @@ const ASYMPTOTIC = new Float64Array([
   0.3959285907669989, -0.0029803720277977197, 3.272009702672454e-05, -5.828903299883247e-07, 1.4170619578556398e-08, -4.3222500330273653e-10, 1.5739326745825597e-11, -6.622344837503714e-13, 3.145904809438094e-14, -1.658529286114946e-15, 9.53654129460579e-17,
 ]);
 
-function clenshaw(coefficients: Float64Array, from: number, degree: number, t: number): number {
-  let b1 = 0;
-  let b2 = 0;
-  for (let j = from + degree; j > from; j--) {
-    const b0 = 2 * t * b1 - b2 + coefficients[j]!;
-    b2 = b1;
-    b1 = b0;
-  }
-  return t * b1 - b2 + coefficients[from]!;
-}
+/*
+ * Allocation-free forms. A double passed to or returned from a call that V8
+ * does not inline is boxed into a heap number, and the implied-volatility
+ * solver and the chain's batch call these too often, from code too large for
+ * V8 to inline whole, to make garbage there. So the forms they call take
+ * their arguments from, and leave their results in, the fields of
+ * module-level objects, which hold doubles unboxed; scaledTail, cdf and
+ * inverseCdf below wrap them for everyone else. Single-threaded and not
+ * re-entrant: read a result before the next call.
+ */
+
+/** In and out of scaledTailAt: z ≥ 0 in, value = Φ(-z)·exp(z²/2) out. */
+export const tailIo = { z: NaN, value: NaN };
 
 /** Φ(-z)·exp(z²/2) for z ≥ 0: the lower tail without its Gaussian factor (never underflows). */
-export function scaledTail(z: number): number {
+export function scaledTailAt(): void {
+  const io = tailIo; // a local alias: each use of a module-level constant also checks it is initialised, bytecode V8's inlining counts
+  const z = io.z;
+  // Clenshaw's recurrence, a loop for each series so that each runs over a constant array and degree.
+  let b1 = 0;
+  let b2 = 0;
   if (z < 8) {
     const i = Math.floor(z);
-    return clenshaw(INTERVALS, i * (TAIL_DEGREE + 1), TAIL_DEGREE, 2 * (z - i) - 1);
+    const from = i * (TAIL_DEGREE + 1);
+    const t = 2 * (z - i) - 1;
+    for (let j = from + TAIL_DEGREE; j > from; j--) {
+      const b0 = 2 * t * b1 - b2 + INTERVALS[j]!;
+      b2 = b1;
+      b1 = b0;
+    }
+    io.value = t * b1 - b2 + INTERVALS[from]!;
+  } else {
+    const t = 128 / (z * z) - 1;
+    for (let j = ASYMPTOTIC.length - 1; j > 0; j--) {
+      const b0 = 2 * t * b1 - b2 + ASYMPTOTIC[j]!;
+      b2 = b1;
+      b1 = b0;
+    }
+    io.value = (t * b1 - b2 + ASYMPTOTIC[0]!) / z;
   }
-  return clenshaw(ASYMPTOTIC, 0, ASYMPTOTIC.length - 1, 128 / (z * z) - 1) / z;
 }
 
-/** Φ(z), with full relative precision in the lower tail (down to about -38, where it underflows). */
-export function cdf(z: number): number {
-  if (Number.isNaN(z)) return NaN;
+/** In and out of cdfAt (z in; p = Φ(z) and density = φ(z) out) and quantileAt (p in; z = Φ⁻¹(p) out). */
+export const normalIo = { z: NaN, p: NaN, density: NaN };
+
+/** Φ(z) and φ(z) of normalIo.z, with full relative precision in the lower tail (down to about -38, where it underflows). */
+export function cdfAt(): void {
+  const io = normalIo;
+  const z = io.z;
   const a = Math.abs(z);
-  if (a > 38.5) return z < 0 ? 0 : 1;
-  const tail = Math.exp(-0.5 * a * a) * scaledTail(a);
-  return z < 0 ? tail : 1 - tail;
+  if (!(a <= 38.5)) {
+    // The tail underflows (or z is NaN).
+    io.p = Number.isNaN(z) ? NaN : z < 0 ? 0 : 1;
+    io.density = INV_SQRT_2PI * Math.exp(-0.5 * z * z);
+    return;
+  }
+  tailIo.z = a;
+  scaledTailAt();
+  const gauss = Math.exp(-0.5 * a * a);
+  const tail = gauss * tailIo.value;
+  io.p = z < 0 ? tail : 1 - tail;
+  io.density = INV_SQRT_2PI * gauss;
 }
 
 /**
- * Φ⁻¹(p): Acklam's rational start, then one Halley step on Φ, which brings it
- * to about machine precision. Only the implied-volatility start uses it.
+ * Φ⁻¹ of normalIo.p: Acklam's rational start, then one Halley step on Φ,
+ * which brings it to about machine precision. Only the implied-volatility
+ * start uses it.
  */
-export function inverseCdf(p: number): number {
-  if (!(p > 0 && p < 1)) return p === 0 ? -Infinity : p === 1 ? Infinity : NaN;
+export function quantileAt(): void {
+  const io = normalIo;
+  const p = io.p;
+  if (!(p > 0 && p < 1)) {
+    io.z = p === 0 ? -Infinity : p === 1 ? Infinity : NaN;
+    return;
+  }
   const low = 0.024_25;
   let x: number;
   if (p < low || p > 1 - low) {
@@ -86,9 +127,32 @@ export function inverseCdf(p: number): number {
     x = n / d;
   }
   // Halley on e = Φ(x) - p; the upper half computes e from complements so it keeps its precision.
-  const e = p < 0.5 ? cdf(x) - p : 1 - p - cdf(-x);
+  io.z = p < 0.5 ? x : -x;
+  cdfAt();
+  const e = p < 0.5 ? io.p - p : 1 - p - io.p;
   const u = e * SQRT_2PI * Math.exp(0.5 * x * x);
-  return x - u / (1 + 0.5 * x * u);
+  io.z = x - u / (1 + 0.5 * x * u);
+}
+
+/** Φ(-z)·exp(z²/2) for z ≥ 0 (see scaledTailAt). */
+export function scaledTail(z: number): number {
+  tailIo.z = z;
+  scaledTailAt();
+  return tailIo.value;
+}
+
+/** Φ(z) (see cdfAt). */
+export function cdf(z: number): number {
+  normalIo.z = z;
+  cdfAt();
+  return normalIo.p;
+}
+
+/** Φ⁻¹(p) (see quantileAt). */
+export function inverseCdf(p: number): number {
+  normalIo.p = p;
+  quantileAt();
+  return normalIo.z;
 }
 
 // Gauss–Legendre nodes and weights on [-1, 1], computed once by Newton on the Legendre polynomial.
