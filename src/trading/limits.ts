@@ -6,8 +6,11 @@
  *
  * In the order they are judged:
  *   quantity and price   a non-zero whole quantity, a finite positive price
- *   price collar         |price - mid| / mid in bps; no mid, no order
- *   max order notional   |quantity| x price, every order (a fat finger is one whatever it does)
+ *   price collar         |price - mid| / mid in bps; no mid, no order (an
+ *                        option's: |price - mid| in dollars, `options.collar`)
+ *   max order notional   |quantity| x price (x multiplier), every order (a fat finger is one whatever it does)
+ *   option limits        for an option, instead of position and exposure:
+ *                        contracts, short options, premium, greeks (option-limits.ts)
  *   max position         |position + working + quantity| in shares
  *   max gross exposure   the portfolio's gross exposure once this order and
  *                        the instrument's working orders have filled
@@ -32,6 +35,7 @@
  * One comparison and one store per check, nothing allocated.
  */
 import { z } from 'zod';
+import { checkOptionLimits, optionLimits } from './option-limits.js';
 import type { Decision, OrderIntent } from './risk-gate.js';
 
 export const riskLimits = z
@@ -48,6 +52,8 @@ export const riskLimits = z
     maxDailyLoss: z.number().positive().default(5_000),
     /** How far an order's price may be from the instrument's mid, bps. */
     collarBps: z.number().positive().default(50),
+    /** Option orders (option-limits.ts): their greeks, contracts and premium; and their collar, in dollars from the option's mid (bps of a $0.50 premium are no use). */
+    options: optionLimits.extend({ collar: z.number().positive().default(0.05) }).prefault({}),
   })
   .strict();
 
@@ -91,19 +97,31 @@ export class PreTradeLimits {
     if (!Number.isFinite(working)) return refuse(`${symbol}: working quantity ${working} is not a number`);
 
     if (!Number.isFinite(mid) || mid <= 0) return refuse(`price collar: no mid for ${symbol} (${mid}): never trade without one`);
-    const offBps = (Math.abs(price - mid) / mid) * 1e4;
-    if (offBps > limits.collarBps) {
-      return refuse(`price collar: ${amount(offBps)} bps > ${figure(limits.collarBps)} (${symbol} ${amount(price)} vs mid ${amount(mid)})`);
+    const { option } = order;
+    if (order.secType === 'BAG') return refuse(`${symbol}: combo orders are not judged by the gate yet: refused`);
+    if (order.secType === 'OPT' && !option) return refuse(`${symbol}: an option order without its greeks and the portfolio's cannot be judged`);
+    if (option) {
+      const off = Math.abs(price - mid);
+      if (off > limits.options.collar) return refuse(`price collar: ${amount(off)} > ${figure(limits.options.collar)} from the option's mid (${symbol} ${amount(price)} vs mid ${amount(mid)})`);
+    } else {
+      const offBps = (Math.abs(price - mid) / mid) * 1e4;
+      if (offBps > limits.collarBps) {
+        return refuse(`price collar: ${amount(offBps)} bps > ${figure(limits.collarBps)} (${symbol} ${amount(price)} vs mid ${amount(mid)})`);
+      }
     }
 
     const side = quantity > 0 ? 'buy' : 'sell';
-    const notional = Math.abs(quantity) * price;
+    const notional = Math.abs(quantity) * price * (option?.multiplier ?? 1);
     if (notional > limits.maxOrderNotional) {
       return refuse(`max order notional: ${amount(notional)} > ${figure(limits.maxOrderNotional)} (${symbol} ${side} ${figure(Math.abs(quantity))} at ${amount(price)})`);
     }
 
     const projected = position + working;
-    if (!shrinks(projected, quantity)) {
+    if (option) {
+      // Contracts, premium and greeks instead of shares and exposure.
+      const judged = checkOptionLimits(limits.options, option, symbol, quantity, price, position, working);
+      if (!judged.ok) return judged;
+    } else if (!shrinks(projected, quantity)) {
       const after = projected + quantity;
       if (Math.abs(after) > limits.maxPosition) {
         return refuse(

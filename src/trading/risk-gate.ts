@@ -36,6 +36,7 @@
  */
 import type { Clock } from '../clock.js';
 import { amount, figure, PreTradeLimits, shrinks, type RiskLimits } from './limits.js';
+import { reducesGreeks, type OptionRisk } from './option-limits.js';
 
 export type GateState = 'ACTIVE' | 'REDUCING' | 'HALTED';
 
@@ -66,6 +67,8 @@ export interface OrderIntent {
   readonly grossExposure: number;
   /** IB's security type: options (OPT) and combos of them (BAG) also answer to the option conditions. Default STK. */
   readonly secType?: 'STK' | 'OPT' | 'BAG';
+  /** An option order's greeks, contracts and premium, and the portfolio's (option-limits.ts); quantity is then contracts, price and mid per share. */
+  readonly option?: OptionRisk;
 }
 
 export interface GateOptions {
@@ -268,7 +271,9 @@ export class RiskGate {
       const holds = this.optionHolds();
       return { ok: false, reason: `option trading halted: ${holds[0]}${holds.length > 1 ? ` (and ${holds.length - 1} more)` : ''}` };
     }
-    if (this.state === 'REDUCING') {
+    if (this.state === 'REDUCING' && order.option) {
+      if (!reducesGreeks(order.option, order.quantity)) return { ok: false, reason: `reduce-only (${this.reason}): ${order.symbol} order of ${order.quantity} would not bring every greek of ${order.option.underlying} closer to zero` };
+    } else if (this.state === 'REDUCING') {
       // Working orders count as filled: two reducing orders must not flip the position together.
       if (!shrinks(order.position + order.working, order.quantity)) {
         const working = order.working !== 0 ? ` and working ${order.working}` : '';

@@ -21,6 +21,7 @@ import { subscriptionsSettings } from '../../src/actors/subscriptions.js';
 import { TwsSimulator } from '../../src/sim/server.js';
 import { FEATURE_HEALTH_TOPIC, GATE_TRANSITION_TOPIC, IB_STATUS_TOPIC, OPTIONS_CHAIN_TOPIC, OPTIONS_HEALTH_TOPIC } from '../../src/topics.js';
 import type { GateTransition, OrderIntent } from '../../src/trading/risk-gate.js';
+import { optionIntent } from '../support/gate.js';
 import { until } from '../support/ib-client.js';
 import { journalAndConnection } from '../support/ib-tree.js';
 import { startTree } from '../support/probe.js';
@@ -69,7 +70,7 @@ test('a crossed option quote, a stale chain and the options farm down stop optio
     const problems = () => [...(bus.latest(OPTIONS_HEALTH_TOPIC)?.problems.keys() ?? [])];
     const chain = () => bus.latest(OPTIONS_CHAIN_TOPIC);
     const spot = () => chain()?.spot ?? NaN;
-    const option = (): OrderIntent => ({ symbol: 'SPY', secType: 'OPT', quantity: 1, position: 0, price: 1, mid: 1, working: 0, grossExposure: 0 });
+    const option = optionIntent;
     const stock = (): OrderIntent => ({ symbol: 'SPY', quantity: 1, position: 0, price: spot(), mid: spot(), working: 0, grossExposure: 0 });
 
     await until(() => {

@@ -26,7 +26,9 @@ const reason = (d: Decision) => (d.ok ? 'ok' : d.reason);
 test('defaults: every limit has one, and the risk_gate settings carry them', () => {
   const limits = riskGateSettings.parse({}).limits;
   assert.deepEqual(limits, riskLimits.parse({}));
-  for (const value of Object.values(limits)) assert.ok(value > 0);
+  const { options, ...stock } = limits;
+  for (const value of Object.values(stock)) assert.ok(value > 0);
+  for (const value of Object.values(options)) assert.ok(value === false || (typeof value === 'number' && value > 0), 'option limits on, short options off');
   assert.throws(() => riskGateSettings.parse({ limits: { maxPositon: 5 } }), /maxPositon/);
 });
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { riskLimits } from '../../src/trading/limits.js';
 import type { OrderIntent } from '../../src/trading/risk-gate.js';
-import { watchedGate } from '../support/gate.js';
+import { optionIntent, watchedGate } from '../support/gate.js';
 
 /** Limits no order here comes near: these tests are about the gate's state. */
 const LOOSE = riskLimits.parse({ maxPosition: 1_000_000, maxOrderNotional: 1e9, maxGrossExposure: 1e10, maxOrdersPerSecond: 1000, collarBps: 500 });
@@ -162,7 +162,7 @@ test('the reason is what holds the gate now: a cleared cause is never named whil
 
 test('option conditions refuse option orders only; stocks trade on, and options resume once none is left', () => {
   const { gate, transitions } = setup();
-  const option = { ...intent(1, 0), symbol: 'SPY 260105C00600000', secType: 'OPT' as const };
+  const option = optionIntent();
   const combo = { ...option, secType: 'BAG' as const };
   assert.equal(gate.reportOptions('feature_health', problems({ stale: 'the SPY option chain is stale' })), true);
   assert.equal(gate.reportOptions('ib', problems({ 'farm usopt': 'the options data farm usopt is down' })), false, 'already stopped: no change');
