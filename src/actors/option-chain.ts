@@ -257,7 +257,9 @@ function fromIb(ctx: Context, chain: OptionChain): { stop(): void } {
   const onTickSize = (reqId: number, field: number | undefined, value: number | undefined) => {
     const conId = streamed(reqId);
     if (!conId || value === undefined) return;
-    if (field === TickType.VOLUME || field === TickType.DELAYED_VOLUME) apply(conId, CHAIN_INPUT.VOLUME, value);
+    if (field === TickType.BID_SIZE || field === TickType.DELAYED_BID_SIZE) apply(conId, CHAIN_INPUT.BID_SIZE, value);
+    else if (field === TickType.ASK_SIZE || field === TickType.DELAYED_ASK_SIZE) apply(conId, CHAIN_INPUT.ASK_SIZE, value);
+    else if (field === TickType.VOLUME || field === TickType.DELAYED_VOLUME) apply(conId, CHAIN_INPUT.VOLUME, value);
     else if (field === TickType.OPTION_CALL_OPEN_INTEREST || field === TickType.OPTION_PUT_OPEN_INTEREST) apply(conId, CHAIN_INPUT.OPEN_INTEREST, value);
     else return;
     publishInputs();

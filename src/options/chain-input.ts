@@ -1,8 +1,8 @@
 /**
  * What an option chain is priced from, whatever it comes from: the listing
  * (the day's expiries and the band expiries' contracts, as discovered) and
- * a stream of inputs, one row each: a contract's bid, ask, volume or open
- * interest, one field of IB's model computation, the underlying's bid or
+ * a stream of inputs, one row each: a contract's bid, ask, their sizes,
+ * volume or open interest, one field of IB's model computation, the underlying's bid or
  * ask, and `PRICED`, the instant the chain was priced and published. Live,
  * option_chain makes these from IB and publishes them (`options.listing`,
  * `options.input`) for the recorder; a replay publishes them back from the
@@ -35,9 +35,12 @@ export const CHAIN_INPUT = {
   UNDERLYING_ASK: 12,
   /** The chain was priced and published here (conId 0); the value is the pricing's wall-clock ms, the time its years to expiry are counted from. */
   PRICED: 13,
+  /** The contracts displayed at the bid and at the ask. */
+  BID_SIZE: 14,
+  ASK_SIZE: 15,
 } as const;
 
-export const LAST_CHAIN_INPUT = CHAIN_INPUT.PRICED;
+export const LAST_CHAIN_INPUT = CHAIN_INPUT.ASK_SIZE;
 
 /** The day's chain of one underlying as discovered, and the option lines it could hold. */
 export interface ChainListing {

@@ -31,6 +31,9 @@ export interface ChainRow {
   line: OptionLineStatus;
   bid: number;
   ask: number;
+  /** Contracts displayed at the bid and at the ask (NaN until reported). */
+  bidSize: number;
+  askSize: number;
   /** Calendar years to the expiry moment at the last pricing. */
   years: number;
   /** The session's volume (tick 8) and open interest (ticks 27/28, generic tick 101), NaN until reported. */

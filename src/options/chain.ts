@@ -152,7 +152,7 @@ export class OptionChain {
   input(conId: number, field: number, value: number, wallAt: number): boolean {
     if (field === CHAIN_INPUT.UNDERLYING_BID) this.underlyingBid = value;
     else if (field === CHAIN_INPUT.UNDERLYING_ASK) this.underlyingAsk = value;
-    if (field >= CHAIN_INPUT.UNDERLYING_BID) return true;
+    if (field === CHAIN_INPUT.UNDERLYING_BID || field === CHAIN_INPUT.UNDERLYING_ASK || field === CHAIN_INPUT.PRICED) return true;
     const i = this.rowOf.get(conId);
     if (i === undefined) return false;
     const row = this.view.rows[i]!;
@@ -164,6 +164,12 @@ export class OptionChain {
       case CHAIN_INPUT.ASK:
         this.ask[i] = value;
         this.view.quotedAt = wallAt;
+        break;
+      case CHAIN_INPUT.BID_SIZE:
+        row.bidSize = value;
+        break;
+      case CHAIN_INPUT.ASK_SIZE:
+        row.askSize = value;
         break;
       case CHAIN_INPUT.VOLUME:
         row.volume = value;
@@ -309,7 +315,7 @@ export class OptionChain {
       bid[i] = was === undefined ? NaN : oldBid[was]!;
       ask[i] = was === undefined ? NaN : oldAsk[was]!;
       if (was !== undefined) return oldRows[was]!;
-      return { conId: c.conId, localSymbol: c.localSymbol, expiry: c.expiry, strike: c.strike, right: c.right, line: 'waiting', bid: NaN, ask: NaN, volume: NaN, openInterest: NaN, years: NaN, keel: nanGreeks(), midIv: NaN, ivReason: 'no quote yet', ib: { ...nanGreeks(), underlying: NaN }, diff: nanGreeks() } satisfies ChainRow;
+      return { conId: c.conId, localSymbol: c.localSymbol, expiry: c.expiry, strike: c.strike, right: c.right, line: 'waiting', bid: NaN, ask: NaN, bidSize: NaN, askSize: NaN, volume: NaN, openInterest: NaN, years: NaN, keel: nanGreeks(), midIv: NaN, ivReason: 'no quote yet', ib: { ...nanGreeks(), underlying: NaN }, diff: nanGreeks() } satisfies ChainRow;
     });
     view.centres = Object.fromEntries(this.band.centres);
     view.recentres = this.band.recentres;

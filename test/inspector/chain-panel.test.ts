@@ -20,6 +20,8 @@ function row(conId: number, strike: number, right: 'C' | 'P', fields: Partial<Ch
     line: 'live',
     bid: 1,
     ask: 1.1,
+    bidSize: 10,
+    askSize: 10,
     years: 0.001,
     volume: NaN,
     openInterest: NaN,

@@ -98,6 +98,7 @@ test('the band: discovered, streamed within the budget, re-centred when SPY move
     const atm = first.centres[front!]!;
     assert.ok(Math.abs(atm - spot) <= 0.6, `centred on ${atm} with SPY at ${spot}`);
     assert.ok(first.rows.every((r) => Math.abs(r.strike - atm) <= 6), 'the strikes nearest the money');
+    assert.ok(first.rows.every((r) => r.askSize > 0 && r.bidSize >= 0), 'displayed sizes with the quotes');
     assert.equal(simLines(), LINES - 1);
     assert.deepEqual(errors.filter((c) => c === 100 || c === 101), []);
 
