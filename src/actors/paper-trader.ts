@@ -41,13 +41,17 @@ import { isPaperAccount } from '../ib/accounts.js';
 import type { PredictionFrame } from '../models/predictor.js';
 import type { ComponentContext } from '../supervision/component.js';
 import { BookVenue } from '../trading/book-venue.js';
+import type { ChainRow } from '../options/chain-view.js';
+import { optionCommissionSchedule } from '../trading/option-commissions.js';
+import { OptionVenue } from '../trading/option-venue.js';
+import { OptionRouting } from '../trading/venue.js';
 import { IbVenue } from '../trading/ib-venue.js';
 import { policySettings, TradingPolicy } from '../trading/policy.js';
 import { reconcileWhenQuiet } from '../trading/reconcile.js';
 import { PaperTrader } from '../trading/trader.js';
 import { sessionDate, TradingDay, type DayBaseline } from '../trading/trading-day.js';
 import type { Venue } from '../trading/venue.js';
-import { BOOK_TOPIC, IB_STATUS_TOPIC, PORTFOLIO_TOPIC, PREDICTIONS_TOPIC, REGIME_TOPIC, TRADES_TOPIC } from '../topics.js';
+import { BOOK_TOPIC, IB_STATUS_TOPIC, OPTIONS_CHAIN_TOPIC, PORTFOLIO_TOPIC, PREDICTIONS_TOPIC, REGIME_TOPIC, TRADES_TOPIC } from '../topics.js';
 
 export const paperTraderSettings = z
   .object({
@@ -72,6 +76,8 @@ export const paperTraderSettings = z
         /** IB fixed pricing for US stocks. */
         feePerShare: z.number().min(0).default(0.005),
         minFeePerOrder: z.number().min(0).default(1),
+        /** Options fill against the option chain's quotes (option-venue.ts) at IBKR's tiered option commissions and fees. */
+        optionCommissions: optionCommissionSchedule.prefault({}),
       })
       .strict()
       .prefault({}),
@@ -235,9 +241,25 @@ function openSession(ctx: ComponentContext<PaperTraderSettings>): Session {
       minFeePerOrder: settings.book.minFeePerOrder,
       onEvent: (e) => trader.onEvent(e),
     });
-    venue = bookVenue;
+    // Options fill against the option chain's quotes, as the chain publishes them.
+    let quotes = new Map<string, ChainRow>();
+    const optionVenue = new OptionVenue({
+      clock,
+      quoteOf: (symbol) => quotes.get(symbol),
+      multiplierOf: (symbol) => ledger.multiplierOf(symbol),
+      latencyMs: settings.book.latencyMs,
+      commissions: settings.book.optionCommissions,
+      onEvent: (e) => trader.onEvent(e),
+    });
+    venue = new OptionRouting(bookVenue, optionVenue, (symbol) => ledger.options.has(symbol));
     cleanups.push(bus.subscribe(BOOK_TOPIC, (changed) => bookVenue.onBooks(changed)));
     cleanups.push(bus.subscribe(TRADES_TOPIC, (batch) => bookVenue.onTrades(batch)));
+    cleanups.push(
+      bus.subscribe(OPTIONS_CHAIN_TOPIC, (chain) => {
+        if (quotes.size !== chain.rows.length || chain.rows.some((r) => quotes.get(r.localSymbol) !== r)) quotes = new Map(chain.rows.map((r) => [r.localSymbol, r]));
+        optionVenue.onQuotes();
+      }),
+    );
     settle = async () => {
       const left = ledger.workingOrders();
       for (const o of left) {

@@ -174,7 +174,7 @@ export const componentKinds = {
       needsWhen: { setting: 'mode', equals: 'ib', needs: ['ibLink'] },
       publishes: [PORTFOLIO_TOPIC],
       reads: [PREDICTIONS_TOPIC],
-      hears: [REGIME_TOPIC, BOOK_TOPIC, TRADES_TOPIC, IB_STATUS_TOPIC],
+      hears: [REGIME_TOPIC, BOOK_TOPIC, TRADES_TOPIC, IB_STATUS_TOPIC, OPTIONS_CHAIN_TOPIC],
     },
   },
   recorder: {

@@ -104,6 +104,9 @@ interface PaperOrder {
 }
 
 export class BookVenue implements Venue {
+  /** Stocks only, for now. */
+  readonly tradesOptions = false;
+
   /** Orders in flight or resting, by ref; done orders are forgotten. */
   private readonly live = new Map<string, PaperOrder>();
   /** Resting orders per instrument, in priority order (best price, then oldest). */

@@ -121,6 +121,9 @@ export interface IbVenueOptions {
 }
 
 export class IbVenue implements Venue {
+  /** Stocks only, for now. */
+  readonly tradesOptions = false;
+
   private readonly orders = new Map<number, TrackedOrder>();
   private readonly byRef = new Map<string, TrackedOrder>();
   private readonly reportedExecs = new Set<string>();

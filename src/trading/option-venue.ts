@@ -73,6 +73,8 @@ interface OptionOrder {
 const twoSided = (q: OptionQuote | undefined): q is OptionQuote => q !== undefined && q.bid >= 0 && q.ask > 0 && q.ask >= q.bid;
 
 export class OptionVenue implements Venue {
+  readonly tradesOptions = true;
+
   private readonly live = new Map<string, OptionOrder>();
   private closed = false;
 

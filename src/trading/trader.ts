@@ -30,7 +30,7 @@
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
-import type { LedgerRecord } from '../journal/records.js';
+import type { LedgerRecord, OptionContract } from '../journal/records.js';
 import type { OrderBooks } from '../market/books.js';
 import type { PredictionFrame } from '../models/predictor.js';
 import type { OrderTicket, Venue, VenueEvent } from './venue.js';
@@ -38,6 +38,7 @@ import { commissionProblem, fillProblem } from './executions.js';
 import { isWorking, refusalKey, refusalText, type Ledger } from './ledger.js';
 import type { TradingPolicy } from './policy.js';
 import type { Decision, RiskGate } from './risk-gate.js';
+import type { OptionRisk } from './option-limits.js';
 import type { RegimeFrame } from '../models/regime-tracker.js';
 
 /** The gate's name for refused executions, as a condition source. */
@@ -319,14 +320,39 @@ export class PaperTrader {
     return { ok: true, ref: this.place({ symbol, quantity, price, reason: request.reason }) };
   }
 
-  private place(o: { symbol: string; quantity: number; price: number; reason: string }): string {
+  /**
+   * An option order: `symbol` the option's OSI symbol, `quote` its bid and
+   * ask now (the limit defaults to the side it crosses), `risk` its greeks
+   * and the portfolio's (options/option-risk.ts) for the gate's limits.
+   * The same journal, gate and one-order-per-instrument rule as stocks.
+   */
+  orderOption(request: { option: OptionContract; symbol: string; quantity: number; limitPrice?: number; quote: { bid: number; ask: number }; risk: OptionRisk; reason: string }): Decision & { ref?: string } {
+    const { ledger, gate } = this.options;
+    const { symbol, quantity, quote } = request;
+    if (!this.venue?.tradesOptions) return { ok: false, reason: `${symbol}: this venue does not trade options` };
+    const busy = this.activeOrder(symbol);
+    if (busy !== undefined) return { ok: false, reason: `${symbol} already has order ${busy} in flight or working` };
+    const mid = quote.bid >= 0 && quote.ask >= quote.bid ? (quote.bid + quote.ask) / 2 : NaN;
+    const price = request.limitPrice ?? (quantity > 0 ? quote.ask : quote.bid);
+    const position = ledger.positions.get(symbol)?.quantity ?? 0;
+    const decision = gate.check({ symbol, secType: 'OPT', quantity, position, working: ledger.workingQuantity(symbol), price, mid, grossExposure: ledger.grossExposure(), option: request.risk });
+    if (!decision.ok) {
+      if (decision.reason !== this.lastRefusal) this.options.log.info({ symbol, quantity, reason: decision.reason }, `option order refused: ${decision.reason}`);
+      this.lastRefusal = decision.reason;
+      return decision;
+    }
+    return { ok: true, ref: this.place({ symbol, quantity, price, reason: request.reason, option: request.option }) };
+  }
+
+  private place(o: { symbol: string; quantity: number; price: number; reason: string; option?: OptionContract }): string {
     const ref = `${this.options.refPrefix}.${++this.next}`;
     const brokerOrderId = this.options.orderIds?.take();
     const ticket: OrderTicket = { ref, symbol: o.symbol, quantity: o.quantity, orderType: 'LMT', limitPrice: o.price, brokerOrderId };
     const unsent = { ticket, cancelled: false };
     this.unsent.set(ref, unsent);
     this.active.set(o.symbol, ref);
-    this.record({ type: 'order', at: this.options.clock.wallNow(), ref, symbol: o.symbol, quantity: o.quantity, orderType: 'LMT', limitPrice: o.price, brokerOrderId, reason: o.reason }, () => {
+    const option = o.option ? { option: o.option } : {};
+    this.record({ type: 'order', at: this.options.clock.wallNow(), ref, symbol: o.symbol, ...option, quantity: o.quantity, orderType: 'LMT', limitPrice: o.price, brokerOrderId, reason: o.reason }, () => {
       this.unsent.delete(ref);
       // The gate may have halted while the record was on its way to disk.
       if (unsent.cancelled || this.options.gate.state === 'HALTED') {

@@ -16,6 +16,8 @@ export type VenueEvent =
   | { readonly kind: 'commission'; readonly execId: string; readonly commission: number; readonly at: number };
 
 export interface Venue {
+  /** Whether it can take option tickets (their symbol an OSI symbol the ledger knows as an option). */
+  readonly tradesOptions: boolean;
   /** Sends the order on; everything that happens to it comes back as events. */
   submit(ticket: OrderTicket): void;
   /** Asks for the rest of a working order to be cancelled; a 'cancelled' status confirms it. */
@@ -25,3 +27,29 @@ export interface Venue {
 }
 
 export type VenueListener = (event: VenueEvent) => void;
+
+/** Stocks to one venue, options to another: one venue to the trader, as both answer with the same events. */
+export class OptionRouting implements Venue {
+  readonly tradesOptions = true;
+
+  constructor(
+    private readonly stocks: Venue,
+    private readonly options: Venue,
+    private readonly isOption: (symbol: string) => boolean,
+  ) {}
+
+  submit(ticket: OrderTicket): void {
+    (this.isOption(ticket.symbol) ? this.options : this.stocks).submit(ticket);
+  }
+
+  /** Each venue ignores a ref it does not hold. */
+  cancel(ref: string): void {
+    this.stocks.cancel(ref);
+    this.options.cancel(ref);
+  }
+
+  close(): void {
+    this.stocks.close();
+    this.options.close();
+  }
+}

@@ -83,7 +83,7 @@ function trader(ledger: Ledger) {
     books: () => undefined,
     fail: (e) => failures.push(e),
   });
-  const venue: Venue = { submit: () => {}, cancel: (ref) => cancels.push(ref), close: () => {} };
+  const venue: Venue = { tradesOptions: false, submit: () => {}, cancel: (ref) => cancels.push(ref), close: () => {} };
   t.venue = venue;
   gate.onHalt(() => t.cancelAll(`trading halted: ${gate.reason}`));
   return { trader: t, gate, clock, sink, failures, cancels };
