@@ -248,6 +248,17 @@ export class PaperTrader {
   }
 
   /** The symbol's order in flight or working, if any. */
+  /** Whether an order for an option of `underlying` is in flight or working. */
+  optionOrderActive(underlying: string): boolean {
+    const { ledger } = this.options;
+    for (const [symbol, ref] of this.active) {
+      // Not yet durable, the ledger may not know it is an option: its ticket's symbol is not in the stock universe.
+      const option = ledger.options.get(symbol);
+      if ((option ? option.underlying === underlying : !this.options.symbols.includes(symbol)) && this.activeOrder(symbol) === ref) return true;
+    }
+    return false;
+  }
+
   activeOrder(symbol: string): string | undefined {
     const ref = this.active.get(symbol);
     if (ref === undefined || this.unsent.has(ref)) return ref;
