@@ -115,3 +115,14 @@ test('keel run on the TWS paper config trades a paper account at the broker it n
     await sim.exited;
   }
 });
+
+test('the options config is the default tree with the option strategy on', () => {
+  const base = loadConfig('config/default.yaml');
+  const config = loadConfig('config/options.yaml');
+  assert.deepEqual(Object.keys(config.components), Object.keys(base.components));
+  const options = config.components.paper_trader!.settings.options;
+  assert.equal(options.enabled, true);
+  assert.equal(options.delta, 0.4);
+  assert.deepEqual(options.blockedRegimes, []);
+  assert.equal(base.components.paper_trader!.settings.options.enabled, false, 'off in the default');
+});
