@@ -10,8 +10,9 @@ import { checkSystemHealth } from '../health/system-health.js';
 import { STATUSES } from '../market/feature-health.js';
 import type { LedgerOrder } from '../trading/ledger.js';
 import type { PortfolioView } from '../trading/portfolio.js';
-import type { FeatureHealthPanel, InstrumentPanel, ModelSlotPanel, Panels } from './protocol.js';
-import { FEATURE_HEALTH_TOPIC, IB_STATUS_TOPIC, PORTFOLIO_TOPIC, PREDICTIONS_TOPIC, REDIS_STATUS_TOPIC, REGIME_TOPIC } from '../topics.js';
+import { underlyingRisk } from '../options/option-risk.js';
+import type { FeatureHealthPanel, InstrumentPanel, ModelSlotPanel, OptionRiskPanel, Panels } from './protocol.js';
+import { FEATURE_HEALTH_TOPIC, IB_STATUS_TOPIC, OPTIONS_CHAIN_TOPIC, PORTFOLIO_TOPIC, PREDICTIONS_TOPIC, REDIS_STATUS_TOPIC, REGIME_TOPIC } from '../topics.js';
 
 const finite = (x: number | undefined): number | null => (x !== undefined && Number.isFinite(x) ? x : null);
 
@@ -98,6 +99,28 @@ export function buildPanels(bus: Bus, services: ServiceLookup, phase: string, cl
       : null,
     equity,
     ...(models ? { models } : {}),
+    ...optionRiskPanel(bus, services),
+  };
+}
+
+/** The portfolio's greeks, premium and contracts in the option chain's underlying, beside the gate's option limits. */
+function optionRiskPanel(bus: Bus, services: ServiceLookup): { optionRisk?: OptionRiskPanel } {
+  const chain = bus.latest(OPTIONS_CHAIN_TOPIC);
+  const ledger = services.current('ledger');
+  const limits = services.current('riskGate')?.limits?.limits.options;
+  if (!chain || !ledger || !limits) return {};
+  const risk = underlyingRisk(chain.underlying, chain, ledger);
+  const against = (value: number, limit: number) => ({ value: finite(value), limit });
+  return {
+    optionRisk: {
+      underlying: chain.underlying,
+      delta: against(risk.portfolio.delta, limits.maxDelta),
+      gamma: against(risk.portfolio.gamma, limits.maxGamma),
+      vega: against(risk.portfolio.vega, limits.maxVega),
+      theta: against(risk.portfolio.theta, limits.maxTheta),
+      premiumAtRisk: against(risk.premiumAtRisk, limits.maxPremiumAtRisk),
+      contractsInExpiry: against(Math.max(0, ...risk.contractsByExpiry.values()), limits.maxContractsPerExpiry),
+    },
   };
 }
 

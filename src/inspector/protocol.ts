@@ -85,6 +85,24 @@ export interface ActorDetail {
   readonly events: readonly InspectorEvent[];
 }
 
+/** A measure and its limit, null where it is not a number. */
+export interface Against {
+  readonly value: number | null;
+  readonly limit: number;
+}
+
+export interface OptionRiskPanel {
+  readonly underlying: string;
+  /** Shares-equivalent, shares per $1, $ per volatility point, $ per day. */
+  readonly delta: Against;
+  readonly gamma: Against;
+  readonly vega: Against;
+  readonly theta: Against;
+  readonly premiumAtRisk: Against;
+  /** The most contracts held and working in one expiry. */
+  readonly contractsInExpiry: Against;
+}
+
 export interface GatePanel {
   readonly state: 'ACTIVE' | 'REDUCING' | 'HALTED';
   readonly reason: string;
@@ -142,6 +160,8 @@ export interface Panels {
   } | null;
   /** [wall ms, net P&L] samples, oldest first, bounded. */
   readonly equity: readonly (readonly [number, number])[];
+  /** The portfolio's option risk in the chain's underlying beside the gate's option limits; absent without an option chain. */
+  readonly optionRisk?: OptionRiskPanel;
   /** The predictor's model slots; absent when no predictor runs. */
   readonly models?: readonly ModelSlotPanel[];
 }

@@ -24,18 +24,24 @@ function listedGreeks(view: OptionChainView): Map<number, Greeks> {
   return out;
 }
 
-/** The risk of an order for `option`, or why it cannot be judged. */
-export function optionRisk(option: OptionContract, view: OptionChainView, ledger: Ledger): OptionRisk | string {
-  if (view.underlying !== option.underlying) return `the option chain is ${view.underlying}'s, not ${option.underlying}'s`;
+/** The portfolio's exposure in one underlying: its greeks, its contracts per expiry and the premium its long options paid. */
+export interface UnderlyingRisk {
+  readonly portfolio: Greeks;
+  /** |contracts| held and working, by expiry. */
+  readonly contractsByExpiry: ReadonlyMap<string, number>;
+  readonly premiumAtRisk: number;
+  readonly sharesHeld: number;
+}
+
+/** What the ledger holds in `underlying`, working orders counted as filled, valued at the chain's greeks (NaN for an option it does not price). */
+export function underlyingRisk(underlying: string, view: OptionChainView, ledger: Ledger): UnderlyingRisk {
   const greeks = listedGreeks(view);
-  const own = greeks.get(option.conId);
-  if (!own || !Number.isFinite(own.delta)) return `the option chain does not price conId ${option.conId} (${option.expiry} ${option.strike} ${option.right}) yet`;
-  const shares = ledger.positions.get(option.underlying)?.quantity ?? 0;
-  const portfolio = { delta: shares + ledger.workingQuantity(option.underlying), gamma: 0, vega: 0, theta: 0 };
-  let contractsInExpiry = 0;
+  const shares = ledger.positions.get(underlying)?.quantity ?? 0;
+  const portfolio = { delta: shares + ledger.workingQuantity(underlying), gamma: 0, vega: 0, theta: 0 };
+  const contractsByExpiry = new Map<string, number>();
   let premiumAtRisk = 0;
   for (const [symbol, held] of ledger.options) {
-    if (held.underlying !== option.underlying) continue;
+    if (held.underlying !== underlying) continue;
     const position = ledger.positions.get(symbol);
     const contracts = (position?.quantity ?? 0) + ledger.workingQuantity(symbol);
     if (contracts === 0) continue;
@@ -45,13 +51,32 @@ export function optionRisk(option: OptionContract, view: OptionChainView, ledger
     portfolio.gamma += shareCount * g.gamma;
     portfolio.vega += shareCount * g.vega;
     portfolio.theta += shareCount * g.theta;
-    if (held.expiry === option.expiry) contractsInExpiry += Math.abs(contracts);
+    contractsByExpiry.set(held.expiry, (contractsByExpiry.get(held.expiry) ?? 0) + Math.abs(contracts));
     if (position && position.quantity > 0) premiumAtRisk += position.quantity * position.averagePrice * held.multiplier;
   }
   for (const order of ledger.workingOrders()) {
     const held = ledger.options.get(order.symbol);
     const open = order.quantity - order.filled;
-    if (held?.underlying === option.underlying && open > 0) premiumAtRisk += open * order.limitPrice * held.multiplier;
+    if (held?.underlying === underlying && open > 0) premiumAtRisk += open * order.limitPrice * held.multiplier;
   }
-  return { underlying: option.underlying, expiry: option.expiry, right: option.right, multiplier: option.multiplier, greeks: own, portfolio, contractsInExpiry, premiumAtRisk, sharesHeld: shares };
+  return { portfolio, contractsByExpiry, premiumAtRisk, sharesHeld: shares };
+}
+
+/** The risk of an order for `option`, or why it cannot be judged. */
+export function optionRisk(option: OptionContract, view: OptionChainView, ledger: Ledger): OptionRisk | string {
+  if (view.underlying !== option.underlying) return `the option chain is ${view.underlying}'s, not ${option.underlying}'s`;
+  const own = listedGreeks(view).get(option.conId);
+  if (!own || !Number.isFinite(own.delta)) return `the option chain does not price conId ${option.conId} (${option.expiry} ${option.strike} ${option.right}) yet`;
+  const held = underlyingRisk(option.underlying, view, ledger);
+  return {
+    underlying: option.underlying,
+    expiry: option.expiry,
+    right: option.right,
+    multiplier: option.multiplier,
+    greeks: own,
+    portfolio: held.portfolio,
+    contractsInExpiry: held.contractsByExpiry.get(option.expiry) ?? 0,
+    premiumAtRisk: held.premiumAtRisk,
+    sharesHeld: held.sharesHeld,
+  };
 }

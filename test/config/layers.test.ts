@@ -7,6 +7,7 @@ import { after, test } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/config/yaml.js';
 import { runKeel } from '../support/process.js';
+import { paperTraderSettings } from '../../src/actors/paper-trader.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-layers-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -120,9 +121,9 @@ test('the options config is the default tree with the option strategy on', () =>
   const base = loadConfig('config/default.yaml');
   const config = loadConfig('config/options.yaml');
   assert.deepEqual(Object.keys(config.components), Object.keys(base.components));
-  const options = config.components.paper_trader!.settings.options;
+  const { options } = paperTraderSettings.parse(config.components.paper_trader!.settings);
   assert.equal(options.enabled, true);
   assert.equal(options.delta, 0.4);
   assert.deepEqual(options.blockedRegimes, []);
-  assert.equal(base.components.paper_trader!.settings.options.enabled, false, 'off in the default');
+  assert.equal(paperTraderSettings.parse(base.components.paper_trader!.settings).options.enabled, false, 'off in the default');
 });

@@ -19,6 +19,7 @@ import { riskGateSettings } from '../../src/actors/risk-gate.js';
 import { subscriptionsSettings } from '../../src/actors/subscriptions.js';
 import type { FillRecord, OptionContract, OptionSettlementRecord } from '../../src/journal/records.js';
 import type { PredictionFrame } from '../../src/models/predictor.js';
+import { buildPanels } from '../../src/inspector/panels.js';
 import { optionRisk } from '../../src/options/option-risk.js';
 import { TwsSimulator } from '../../src/sim/server.js';
 import type { Clock } from '../../src/clock.js';
@@ -79,7 +80,8 @@ async function start(name: string, clock: Clock, options: object = {}, optionLim
 }
 
 test('a call bought and sold back in book mode: fills at the touch, 100 shares a contract, option commissions, journaled once', { timeout: 120_000 }, async () => {
-  const { chain, trader, ledger, stop } = await start('by-hand', mondayMorning());
+  const clock = mondayMorning();
+  const { tree, chain, trader, ledger, stop } = await start('by-hand', clock);
   try {
 
     // The call nearest the money.
@@ -103,6 +105,11 @@ test('a call bought and sold back in book mode: fills at the touch, 100 shares a
     const held = riskNow();
     assert.ok(Math.abs(held.portfolio.delta - 200 * held.greeks.delta) < 1e-6, 'the portfolio carries the call: 200 shares of delta per unit');
     assert.ok(held.premiumAtRisk > 0);
+    // The inspector's panel: the same greeks beside the gate's limits.
+    const panel = buildPanels(tree.bus, tree.services, 'running', clock, []).optionRisk!;
+    assert.equal(panel.underlying, 'SPY');
+    assert.ok(Math.abs(panel.delta.value! - held.portfolio.delta) < 1, `${panel.delta.value} vs ${held.portfolio.delta}`);
+    assert.deepEqual([panel.delta.limit, panel.theta.limit, panel.premiumAtRisk.limit, panel.contractsInExpiry.limit, panel.contractsInExpiry.value], [1_000, 2_000, 10_000, 50, 2]);
 
     const sold = trader.orderOption({ option, symbol, quantity: -2, quote: chain().rows.find((r) => r.conId === row.conId)!, risk: held, reason: 'test: sell' });
     assert.ok(sold.ok, JSON.stringify(sold));

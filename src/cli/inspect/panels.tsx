@@ -7,7 +7,7 @@
  */
 import { Box, Text } from 'ink';
 import type { ReactNode } from 'react';
-import type { ActorView, ChainExpiry, ChainPanel, ChainQuote, ChainStrike, FeatureHealthPanel, GatePanel, InspectorEvent, InstrumentPanel, Panels } from '../../inspector/protocol.js';
+import type { ActorView, Against, ChainExpiry, ChainPanel, ChainQuote, ChainStrike, FeatureHealthPanel, GatePanel, InspectorEvent, InstrumentPanel, OptionRiskPanel, Panels } from '../../inspector/protocol.js';
 import { abbreviate, clock, countdown, fit, money, num, signColour, stateText, statusColour, type Colour } from './format.js';
 import type { LinkState } from './link.js';
 import type { Model, TreeRow } from './model.js';
@@ -148,8 +148,8 @@ function ActorLine({ actor, depth, label, nameW, stateW, now }: { actor: ActorVi
 const oneLine = (text: string) => text.replace(/\s+/g, ' ');
 
 export function marketHeight(panels: Panels | null): number {
-  // title + header + instruments (or a 'none' line), a blank, title + account line
-  return 2 + Math.max(1, panels?.instruments.length ?? 0) + 1 + 2;
+  // title + header + instruments (or a 'none' line), a blank, title + account line (+ the option risk line)
+  return 2 + Math.max(1, panels?.instruments.length ?? 0) + 1 + 2 + (panels?.optionRisk ? 1 : 0);
 }
 
 const COLUMNS: readonly [string, number][] = [
@@ -192,7 +192,27 @@ export function Market({ panels }: { panels: Panels | null }) {
       ) : (
         <Text dimColor>no account yet</Text>
       )}
+      {panels?.optionRisk && <OptionRiskLine risk={panels.optionRisk} />}
     </Box>
+  );
+}
+
+/** The portfolio's option risk beside the gate's limits; yellow past 80 % of one. */
+function OptionRiskLine({ risk }: { risk: OptionRiskPanel }) {
+  const part = (label: string, a: Against) => (
+    <Text color={a.value !== null && Math.abs(a.value) >= 0.8 * a.limit ? 'yellow' : undefined}>
+      {`${label} ${a.value === null ? '-' : Math.round(a.value)}/${a.limit}  `}
+    </Text>
+  );
+  return (
+    <Line>
+      <Text dimColor>{`${risk.underlying} options  `}</Text>
+      {part('Δ', risk.delta)}
+      {part('Γ', risk.gamma)}
+      {part('vega', risk.vega)}
+      {part('θ', risk.theta)}
+      {part('premium', risk.premiumAtRisk)}
+    </Line>
   );
 }
 

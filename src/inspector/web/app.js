@@ -590,7 +590,26 @@ function drawAccount(acc) {
     item('gross', num(acc.grossExposure, 0)),
     item('net exp', num(acc.netExposure, 0)),
     item('working', String(acc.workingOrders)),
+    ...optionRiskItems(model.panels?.optionRisk),
   );
+}
+
+/** The option risk beside its limits: `Δ 41 / 1,000`, past 80 % of a limit marked. */
+function optionRiskItems(risk) {
+  if (!risk) return [];
+  const item = (label, a) => {
+    const near = a.value !== null && Math.abs(a.value) >= 0.8 * a.limit;
+    return h('span', { 'data-greek': label }, `${label} `, h('b', { class: near ? 'neg' : '' }, `${a.value === null ? '—' : num(a.value, 0)} / ${num(a.limit, 0)}`));
+  };
+  return [
+    h('span', { class: 'hint' }, `${risk.underlying} options:`),
+    item('Δ', risk.delta),
+    item('Γ', risk.gamma),
+    item('vega', risk.vega),
+    item('θ', risk.theta),
+    item('premium', risk.premiumAtRisk),
+    item('contracts/expiry', risk.contractsInExpiry),
+  ];
 }
 
 function drawPositions() {
