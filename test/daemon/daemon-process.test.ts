@@ -6,9 +6,21 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { runKeel, runScript } from '../support/process.js';
 
-test('keel run starts the default tree and answers SIGTERM with a clean exit 0, stopping in reverse order', async () => {
+test('keel run starts the default tree, SPY option chain included, and answers SIGTERM with a clean exit 0, stopping in reverse order', async () => {
   const keel = runKeel(['run', '--config', 'config/default.yaml']);
   await keel.waitFor('keel running: all components ready');
+  // The chain live on the inspector (the web page and keel inspect read the same panel).
+  let chain: { rows?: unknown; expiries?: { strikes: { call: { line: string; iv: number | null } | null }[] }[] } = {};
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const res = await fetch('http://127.0.0.1:7500/api/chain').catch(() => undefined);
+    if (res?.ok) chain = (await res.json()) as typeof chain;
+    const calls = chain.expiries?.flatMap((e) => e.strikes.map((s) => s.call)) ?? [];
+    if (calls.length > 0 && calls.every((c) => c?.line === 'live' && c.iv !== null)) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  const calls = chain.expiries?.flatMap((e) => e.strikes.map((s) => s.call)) ?? [];
+  assert.ok(calls.length >= 20 && calls.every((c) => c?.line === 'live' && c.iv !== null), `the chain on /api/chain: ${JSON.stringify(chain).slice(0, 300)}`);
   keel.child.kill('SIGTERM');
   assert.equal(await keel.exited, 0);
   const stops = keel.messages().filter((m) => m.startsWith('stopping ')).map((m) => m.slice('stopping '.length));
