@@ -32,7 +32,11 @@ export const featureHealthSettings = z
     sweepMs: z.number().int().positive().default(100),
     /** The option chain, where one is published: quotes older than this stop option trading. */
     options: z
-      .object({ maxQuoteAgeMs: z.number().int().positive().default(5_000) })
+      .object({
+        maxQuoteAgeMs: z.number().int().positive().default(5_000),
+        /** A quoted mid without an implied volatility for this long stops option trading (a quote lagging a move for a moment does not). */
+        noIvGraceMs: z.number().int().min(0).default(2_000),
+      })
       .strict()
       .prefault({}),
     thresholds: z

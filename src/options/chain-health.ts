@@ -9,8 +9,10 @@
  * - stale: no bid or ask on any streamed line for longer than
  *   `maxQuoteAgeMs` (the quotes stopped: a farm down, a lost session);
  * - crossed: a contract's bid above its ask;
- * - no IV: a contract with a two-sided quote whose mid has no implied
- *   volatility (below intrinsic value, above the no-arbitrage bound).
+ * - no IV: a contract with a two-sided quote whose mid has had no implied
+ *   volatility (below intrinsic value, above the no-arbitrage bound) for
+ *   `noIvGraceMs`: a deep in-the-money quote that lags a move of the
+ *   underlying for a moment is not a broken chain, one that stays so is.
  * Pure: a view and the time in, a map out; the map is only rebuilt when
  * the set of conditions changes, so a caller can tell a change by identity.
  */
@@ -19,6 +21,8 @@ import type { OptionChainView } from './chain-view.js';
 export interface ChainHealthSettings {
   /** Quotes older than this make the chain stale. */
   readonly maxQuoteAgeMs: number;
+  /** A quoted mid without IV for this long is a condition. */
+  readonly noIvGraceMs: number;
 }
 
 const NONE: ReadonlyMap<string, string> = new Map();
@@ -27,6 +31,8 @@ export class ChainHealth {
   /** What halts option trading now; the same object while nothing changes. */
   problems: ReadonlyMap<string, string> = NONE;
   private seen = false;
+  /** Since when each contract's quoted mid has had no IV (wall ms), by local symbol. */
+  private readonly noIvSince = new Map<string, number>();
 
   constructor(private readonly settings: ChainHealthSettings) {}
 
@@ -55,14 +61,19 @@ export class ChainHealth {
       const last = new Date(view.quotedAt).toISOString().slice(11, 19);
       found.set('stale', `the ${name} option chain is stale: no option quote since ${last} UTC (limit ${(this.settings.maxQuoteAgeMs / 1000).toFixed(1)} s)`);
     }
+    const unsolved = new Set<string>();
     for (const row of view.rows) {
       const { bid, ask } = row;
       if (bid > 0 && ask > 0 && bid > ask) {
         found.set(`crossed ${row.localSymbol}`, `${row.localSymbol} quote is crossed: bid ${bid} > ask ${ask}`);
       } else if (bid >= 0 && ask > 0 && row.midIv !== row.midIv && row.ivReason !== undefined) {
-        found.set(`no iv ${row.localSymbol}`, `${row.localSymbol} mid ${((bid + ask) / 2).toFixed(3)} has no implied volatility: ${row.ivReason}`);
+        unsolved.add(row.localSymbol);
+        const since = this.noIvSince.get(row.localSymbol) ?? now;
+        this.noIvSince.set(row.localSymbol, since);
+        if (now - since >= this.settings.noIvGraceMs) found.set(`no iv ${row.localSymbol}`, `${row.localSymbol} mid ${((bid + ask) / 2).toFixed(3)} has had no implied volatility for ${((now - since) / 1000).toFixed(1)} s: ${row.ivReason}`);
       }
     }
+    for (const symbol of this.noIvSince.keys()) if (!unsolved.has(symbol)) this.noIvSince.delete(symbol);
   }
 }
 
