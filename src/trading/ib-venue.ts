@@ -83,6 +83,15 @@ export interface BrokerSnapshot {
 }
 
 /**
+ * The name the journal knows a contract by: a stock's symbol, an option's
+ * OSI local symbol. IB puts the underlying in an option's `symbol`, so
+ * keying by it would add SPY option contracts to SPY's shares.
+ */
+export function instrumentOf(contract: Contract): string {
+  return contract.secType === SecType.OPT ? (contract.localSymbol ?? '') : (contract.symbol ?? '');
+}
+
+/**
  * What reqPositions reported, by account and symbol. It is a subscription:
  * after the first list, TWS reports each change as the position it now is,
  * so a later report replaces the earlier one, and a fill during the snapshot
@@ -296,7 +305,7 @@ export class IbVenue implements Venue {
   private readonly onOpenOrder = (orderId: number, contract: Contract, order: Order, orderState: IbOrderState): void => {
     const ref = order.orderRef ?? '';
     if (this.snapshotting) {
-      this.snapshotting.openOrders.push({ orderId, ref, permId: order.permId ?? 0, status: String(orderState.status ?? ''), symbol: contract.symbol ?? '' });
+      this.snapshotting.openOrders.push({ orderId, ref, permId: order.permId ?? 0, status: String(orderState.status ?? ''), symbol: instrumentOf(contract) });
     }
     let tracked = this.orders.get(orderId);
     // An order of ours this session does not track yet: placed by an earlier one (it reached TWS, the journal knows its ref).
@@ -333,7 +342,7 @@ export class IbVenue implements Venue {
         kind: 'fill',
         ref,
         execId,
-        symbol: contract.symbol ?? '',
+        symbol: instrumentOf(contract),
         quantity: execution.side === 'SLD' ? -shares : shares,
         price: execution.price ?? NaN,
         commission: 0,
@@ -372,7 +381,7 @@ export class IbVenue implements Venue {
   };
 
   private readonly onPosition = (account: string, contract: Contract, pos: number | undefined): void => {
-    this.snapshotting?.positions.report(account, contract.symbol ?? '', pos ?? NaN);
+    this.snapshotting?.positions.report(account, instrumentOf(contract), pos ?? NaN);
   };
 
   private releaseFills(orderId: number): void {
