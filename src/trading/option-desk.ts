@@ -95,6 +95,7 @@ export class OptionDesk {
   private act(action: OptionAction, chain: OptionChainView): void {
     const { ledger, trader, log, clock, settings } = this.options;
     const row = action.kind === 'enter' ? action.row : chain.rows.find((r) => r.conId === action.held.contract.conId)!;
+    // SPY's multiplier: the chain's listing does not carry contract multipliers yet.
     const option = action.kind === 'enter' ? { conId: row.conId, underlying: settings.underlying, expiry: row.expiry, strike: row.strike, right: row.right, multiplier: 100 } : action.held.contract;
     const quantity = action.kind === 'enter' ? action.contracts : -action.held.quantity;
     const risk = optionRisk(option, chain, ledger);
