@@ -10,40 +10,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspectorSettings } from '../../src/actors/inspector.js';
-import { optionChainSettings } from '../../src/actors/option-chain.js';
 import { componentSpec } from '../../src/actors/registry.js';
 import type { ChainPanel } from '../../src/inspector/protocol.js';
-import { TwsSimulator } from '../../src/sim/server.js';
 import { INSPECTOR_TOPIC, OPTIONS_CHAIN_TOPIC } from '../../src/topics.js';
 import { until } from '../support/ib-client.js';
-import { journalAndConnection } from '../support/ib-tree.js';
-import { startTree } from '../support/probe.js';
-import { mondayMorning, spyQuoteLine } from '../support/option-chain.js';
+import { startChainTree } from '../support/option-chain.js';
 
-
-/** SPY's quote line and 40 option lines: ten strikes a side of two expiries. */
-const LINES = 41;
 
 export async function startChainDaemon(name: string) {
   const dir = mkdtempSync(join(tmpdir(), `keel-inspector-chain-`));
-  const clock = mondayMorning();
-  const sim = new TwsSimulator({ clock, updatesPerSecond: 50, seed: 5, limits: { marketDataLines: LINES } });
-  const port = await sim.listen(0);
-  const tree = startTree(
-    {
-      children: [
-        ...journalAndConnection(dir, name, port),
-        spyQuoteLine(LINES),
-        componentSpec('option_chain', 'option_chain', {
-          settings: optionChainSettings.parse({ expiries: '0..1', strikes: 'atm ± 10', publishMs: 100 }),
-          dependsOn: ['subscriptions'],
-        }),
-        componentSpec('inspector', 'inspector', { settings: inspectorSettings.parse({ port: 0, tokenFile: join(dir, 'token') }) }),
-      ],
-    },
-    clock,
-  );
-  await until(() => tree.phase() === 'running', 'the tree to run', 15_000);
+  const inspector = componentSpec('inspector', 'inspector', { settings: inspectorSettings.parse({ port: 0, tokenFile: join(dir, 'token') }) });
+  const { sim, tree } = await startChainTree(dir, name, {}, [inspector]);
   const { url } = tree.bus.latest(INSPECTOR_TOPIC)!;
   return {
     sim,

@@ -14,43 +14,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { EventName } from '@stoqey/ib';
-import { optionChainSettings } from '../../src/actors/option-chain.js';
-import { componentSpec } from '../../src/actors/registry.js';
 import { bsmGreeks, newGreeks } from '../../src/options/bsm.js';
 import type { OptionChainView } from '../../src/options/chain-view.js';
 import { SPY_DIVIDEND_YIELD, SPY_RATE } from '../../src/sim/options/chain.js';
-import { TwsSimulator } from '../../src/sim/server.js';
 import { OPTIONS_CHAIN_TOPIC } from '../../src/topics.js';
 import { until } from '../support/ib-client.js';
-import { journalAndConnection } from '../support/ib-tree.js';
-import { startTree } from '../support/probe.js';
-import { mondayMorning, spyQuoteLine } from '../support/option-chain.js';
+import { CHAIN_LINES, startChainTree } from '../support/option-chain.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-chain-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 
-/** The simulator allows this many lines; keel's budget is the same, and SPY's quote line takes one. */
-const LINES = 41;
+const LINES = CHAIN_LINES;
 
 async function start(name: string) {
-  const clock = mondayMorning();
-  const sim = new TwsSimulator({ clock, updatesPerSecond: 50, seed: 5, limits: { marketDataLines: LINES } });
-  const port = await sim.listen(0);
-  const tree = startTree(
-    {
-      children: [
-        ...journalAndConnection(dir, name, port),
-        spyQuoteLine(LINES),
-        componentSpec('option_chain', 'option_chain', {
-          settings: optionChainSettings.parse({ expiries: '0..1', strikes: 'atm ± 10', cooldownMs: 1_000, publishMs: 100 }),
-          dependsOn: ['subscriptions'],
-        }),
-      ],
-    },
-    clock,
-  );
-  await until(() => tree.phase() === 'running', 'the tree to run', 15_000);
+  const { sim, tree } = await startChainTree(dir, name, { cooldownMs: 1_000 });
   /** Every error code the client saw, across reconnects. */
   const errors: number[] = [];
   const listen = () => tree.services.current('ibLink')!.api.on(EventName.error, (_e: Error, code: number) => errors.push(code));
