@@ -35,14 +35,13 @@ import { FileJournal, type FileJournalOptions } from '../src/journal/file-journa
 import type { FillRecord } from '../src/journal/records.js';
 import { systemClock } from '../src/clock.js';
 import { createLogger } from '../src/log.js';
-import { ASK, BID, INSERT } from '../src/market/order-book.js';
-import { OrderBooks } from '../src/market/books.js';
 import { BookVenue } from '../src/trading/book-venue.js';
 import { Ledger } from '../src/trading/ledger.js';
 import { riskLimits } from '../src/trading/limits.js';
 import { policySettings, TradingPolicy } from '../src/trading/policy.js';
 import { RiskGate } from '../src/trading/risk-gate.js';
 import { PaperTrader } from '../src/trading/trader.js';
+import { oneBook } from '../test/support/books.js';
 import { fmt, median, percentile, type BenchOptions } from './stats.js';
 
 const BURST_RECORDS = 20_000;
@@ -139,15 +138,6 @@ const LOADS = { burst, paced } as const;
 const DECISIONS = 300;
 
 /** A book with ten levels a side around 100.00, deep enough for every order. */
-function oneBook(): OrderBooks {
-  const books = new OrderBooks(1, 10);
-  const book = books.book(0)!;
-  for (let level = 0; level < 10; level++) {
-    book.apply(level, INSERT, ASK, 100.01 + level / 100, 10_000, false, 2 * level, 0);
-    book.apply(level, INSERT, BID, 99.99 - level / 100, 10_000, false, 2 * level + 1, 0);
-  }
-  return books;
-}
 
 /** DECISIONS trades, one at a time, each timed from the decision to its fill applied (durable) in the ledger. */
 function decisionToFill(options: FileJournalOptions) {

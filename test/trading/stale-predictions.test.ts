@@ -12,8 +12,6 @@ import { after, test } from 'node:test';
 import { ManualClock } from '../../src/clock.js';
 import { FileJournal } from '../../src/journal/file-journal.js';
 import { createLogger } from '../../src/log.js';
-import { OrderBooks } from '../../src/market/books.js';
-import { ASK, BID, INSERT } from '../../src/market/order-book.js';
 import type { PredictionFrame } from '../../src/models/predictor.js';
 import { BookVenue } from '../../src/trading/book-venue.js';
 import { Ledger } from '../../src/trading/ledger.js';
@@ -21,21 +19,12 @@ import { riskLimits } from '../../src/trading/limits.js';
 import { policySettings, TradingPolicy } from '../../src/trading/policy.js';
 import { RiskGate } from '../../src/trading/risk-gate.js';
 import { PaperTrader } from '../../src/trading/trader.js';
+import { oneBook } from '../support/books.js';
 import { LogSink } from '../support/probe.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-stale-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** SPY 99.99 / 100.01, ten levels deep: a two-bps spread the policy trades. */
-function spyBook(): OrderBooks {
-  const books = new OrderBooks(1, 10);
-  const book = books.book(0)!;
-  for (let level = 0; level < 10; level++) {
-    book.apply(level, INSERT, ASK, 100.01 + level / 100, 10_000, false, 2 * level, 0);
-    book.apply(level, INSERT, BID, 99.99 - level / 100, 10_000, false, 2 * level + 1, 0);
-  }
-  return books;
-}
 
 const frame = (frameAt: number, at: number): PredictionFrame => ({
   frameAt,
@@ -53,7 +42,7 @@ test('a prediction that arrives after a stall is not traded; the next fresh one 
   const { journal } = await FileJournal.open(join(dir, 'stale.journal'));
   const clock = new ManualClock(100_000);
   const sink = new LogSink();
-  const books = spyBook();
+  const books = oneBook();
   const ledger = new Ledger(journal, 1_000_000);
   const gate = new RiskGate(clock, { autoResume: false, healthyPeriodMs: 1_000, limits: riskLimits.parse({ maxPosition: 10_000 }) });
   const trader = new PaperTrader({
