@@ -25,8 +25,9 @@ price, and prints JSON: price, iv, delta, gamma, vega, theta and the model.
 Options:
       --spot S         underlying price (required)
       --strike K       strike (required)
-      --expiry D       YYYYMMDD (expires 16:00 New York time that day) or
-                       YYYYMMDDTHH:MM (that New York time) (required)
+      --expiry D       YYYYMMDD (expires at that day's close, 16:00 New York,
+                       13:00 on NYSE's early-close days) or YYYYMMDDTHH:MM
+                       (that New York time) (required)
       --at TIME        valuation time (default: now): ISO 8601 with Z or an
                        offset, or YYYY-MM-DDTHH:MM[:SS] as New York time
       --right C|P      call or put (required)

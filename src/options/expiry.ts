@@ -1,15 +1,14 @@
 /**
- * Time to expiry. An option's clock runs to its expiry moment: 16:00 New
- * York time on the expiry date (SPY's close; the expiry-day cut-off is not
- * verified against IB, so a time can be given), in calendar time, in years
- * of 365 days, as IB reports its greeks (theta per calendar day).
+ * Time to expiry. An option's clock runs to its expiry moment: the close
+ * of the expiry date, New York time (16:00, or 13:00 on NYSE's early-close
+ * days: calendar.ts; the expiry-day cut-off is not verified against IB, so
+ * a time can be given), in calendar time, in years of 365 days, as IB
+ * reports its greeks (theta per calendar day).
  */
 import { TRADING_TIME_ZONE } from '../trading/trading-day.js';
+import { closeOf } from './calendar.js';
 
 export const MS_PER_YEAR = 365 * 86_400_000;
-
-/** The expiry moment when no time is given: 16:00 New York. */
-export const DEFAULT_EXPIRY_TIME = '16:00';
 
 /** An expiry that cannot be read. */
 export class ExpiryError extends Error {}
@@ -44,14 +43,14 @@ export function newYorkTimeMs(year: number, month: number, day: number, hour = 0
 }
 
 /**
- * The expiry moment of `text`, `YYYYMMDD` (16:00 New York) or
+ * The expiry moment of `text`, `YYYYMMDD` (that day's close, New York) or
  * `YYYYMMDDTHH:MM` (that New York time), as epoch ms.
  */
 export function expiryMs(text: string): number {
   const m = /^(\d{4})(\d{2})(\d{2})(?:[T ](\d{2}):(\d{2}))?$/.exec(text.trim());
   if (!m) throw new ExpiryError(`expiry must be YYYYMMDD or YYYYMMDDTHH:MM (New York time), got '${text}'`);
   const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  const [hour, minute] = m[4] === undefined ? [16, 0] : [Number(m[4]), Number(m[5])];
+  const [hour, minute] = m[4] === undefined ? closeOf(`${m[1]}${m[2]}${m[3]}`) : [Number(m[4]), Number(m[5])];
   const probe = new Date(Date.UTC(year, month - 1, day));
   if (probe.getUTCFullYear() !== year || probe.getUTCMonth() !== month - 1 || probe.getUTCDate() !== day) {
     throw new ExpiryError(`expiry '${text}' is not a date`);

@@ -116,3 +116,11 @@ test('expiry: 16:00 New York on the date, daylight saving time included; a time 
   assert.ok(Math.abs(twoHours - 2 / 8_760) < 1e-15);
   for (const bad of ['2026015', '20260230', '20260105T25:00', 'tomorrow']) assert.throws(() => expiryMs(bad), ExpiryError, bad);
 });
+
+test("expiry on NYSE's early-close days is at 13:00 New York: the day after Thanksgiving and Christmas Eve", () => {
+  assert.equal(new Date(expiryMs('20261127')).toISOString(), '2026-11-27T18:00:00.000Z');
+  assert.equal(new Date(expiryMs('20251224')).toISOString(), '2025-12-24T18:00:00.000Z');
+  assert.equal(new Date(expiryMs('20250703')).toISOString(), '2025-07-03T17:00:00.000Z', 'summer time: 13:00 is 17:00 UTC');
+  assert.equal(new Date(expiryMs('20261130')).toISOString(), '2026-11-30T21:00:00.000Z', 'the Monday after: 16:00');
+  assert.equal(new Date(expiryMs('20261127T16:00')).toISOString(), '2026-11-27T21:00:00.000Z', 'a time given is the time');
+});

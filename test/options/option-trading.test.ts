@@ -163,12 +163,12 @@ test("the option strategy: a rise predicted buys the 0.40-delta call, the time s
   }
 });
 
-test('held through the expiry in book mode: at the close the call is exercised or expires, as the underlying says, and the journal books it', { timeout: 120_000 }, async () => {
-  // 15:59:35 New York: the 0DTE expiry 25 s away.
-  const offset = WALL_START + (4 * 60 + 59) * 60_000 + 35_000 - Date.now();
+/** A call bought 25 s before the close of `closeUtc` and held through it: exercised or expired as the underlying says, booked to the cent. */
+async function heldThroughTheClose(name: string, closeUtc: number): Promise<void> {
+  const offset = closeUtc - 25_000 - Date.now();
   const clock: Clock = { ...mondayMorning(), wallNow: () => Date.now() + offset };
   // 25 s from the close an at-the-money call's theta runs at thousands of dollars a day: the default limit rightly refuses it.
-  const s = await start('expiry', clock, { enabled: true, entryBps: 2, minMinutesToExpiry: 0, holdThroughExpiry: true, maxHoldMinutes: 60, delta: 0.5 }, { maxTheta: 1e9, maxGamma: 1e9 });
+  const s = await start(name, clock, { enabled: true, entryBps: 2, minMinutesToExpiry: 0, holdThroughExpiry: true, maxHoldMinutes: 60, delta: 0.5 }, { maxTheta: 1e9, maxGamma: 1e9 });
   try {
     s.predict(3);
     await until(() => [...s.ledger.positions.values()].some((p) => p.multiplier === 100 && p.quantity === 1), 'the call bought', 20_000);
@@ -180,6 +180,7 @@ test('held through the expiry in book mode: at the close the call is exercised o
     await until(() => settled.length === 1, 'the expiry to settle the call', 60_000);
     const [r] = settled;
     assert.equal(r!.symbol, symbol);
+    assert.ok(r!.at >= closeUtc, 'settled at the close, not before');
     assert.equal(s.ledger.positions.get(symbol)!.quantity, 0);
     const itm = Math.round(r!.underlyingClose * 100) - Math.round(option.strike * 100);
     if (itm >= 1) {
@@ -194,4 +195,12 @@ test('held through the expiry in book mode: at the close the call is exercised o
   } finally {
     await s.stop();
   }
+}
+
+test('a Monday 0DTE held through the 16:00 close in book mode: exercised or expired as the underlying says, booked to the cent', { timeout: 120_000 }, async () => {
+  await heldThroughTheClose('monday', WALL_START + 5 * 3_600_000);
+});
+
+test("a holiday-eve expiry (the day after Thanksgiving) settles at NYSE's 13:00 close", { timeout: 120_000 }, async () => {
+  await heldThroughTheClose('holiday-eve', Date.UTC(2026, 10, 27, 18, 0));
 });

@@ -16,7 +16,8 @@
  * conIds are a function of the contract alone (expiry day, strike, right), so
  * they are stable across days, restarts and seeds.
  */
-import { newYorkTimeMs } from '../../options/expiry.js';
+import { isBusinessDay } from '../../options/calendar.js';
+import { expiryMs } from '../../options/expiry.js';
 import { sessionDate } from '../../trading/trading-day.js';
 
 export type OptionRight = 'C' | 'P';
@@ -45,12 +46,6 @@ export interface ListedExpiry {
   readonly contracts: readonly OptionContract[];
 }
 
-/** NYSE full-day closures (weekdays), YYYYMMDD. */
-const HOLIDAYS = new Set([
-  '20250101', '20250109', '20250120', '20250217', '20250418', '20250526', '20250619', '20250704', '20250901', '20251127', '20251225',
-  '20260101', '20260119', '20260216', '20260403', '20260525', '20260619', '20260703', '20260907', '20261126', '20261225',
-  '20270101', '20270118', '20270215', '20270326', '20270531', '20270618', '20270705', '20270906', '20271125', '20271224',
-]);
 
 const MS_PER_DAY = 86_400_000;
 const DAILIES = 4;
@@ -73,10 +68,6 @@ function weekday(day: number): number {
   return new Date(day * MS_PER_DAY).getUTCDay();
 }
 
-export function isBusinessDay(date: string): boolean {
-  const w = weekday(dayNumber(date));
-  return w !== 0 && w !== 6 && !HOLIDAYS.has(date);
-}
 
 /** The business day on or before `day` (a holiday Friday's expiry moves to Thursday). */
 function onOrBefore(day: number): number {
@@ -84,10 +75,6 @@ function onOrBefore(day: number): number {
   return day;
 }
 
-/** The expiry moment of a YYYYMMDD date: 16:00 New York. */
-export function expiryMoment(date: string): number {
-  return newYorkTimeMs(Number(date.slice(0, 4)), Number(date.slice(4, 6)), Number(date.slice(6, 8)), 16, 0);
-}
 
 /** The third Friday of the month of `day`, as a day number. */
 function thirdFriday(year: number, month0: number): number {
@@ -155,7 +142,7 @@ export class OptionListing {
     // Dailies: today while its expiry moment is ahead, then the next business days.
     for (let day = today, n = 0; n < DAILIES; day++) {
       const date = dateOf(day);
-      if (!isBusinessDay(date) || (day === today && nowMs >= expiryMoment(date))) continue;
+      if (!isBusinessDay(date) || (day === today && nowMs >= expiryMs(date))) continue;
       dates.set(date, 'daily');
       n++;
     }
@@ -176,19 +163,19 @@ export class OptionListing {
     this.expiries = [...dates.entries()]
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([date, kind]) => {
-        const expiryMs = expiryMoment(date);
+        const at = expiryMs(date);
         const strikes = strikesFor(center, dayNumber(date) - today, kind);
         const contracts = strikes.flatMap((strike) =>
           (['C', 'P'] as const).map((right) => ({
             conId: optionConId(date, strike, right),
             expiry: date,
-            expiryMs,
+            expiryMs: at,
             strike,
             right,
             localSymbol: osiSymbol(root, date, right, strike),
           })),
         );
-        return { date, expiryMs, kind, strikes, contracts };
+        return { date, expiryMs: at, kind, strikes, contracts };
       });
     this.contracts = this.expiries.flatMap((e) => e.contracts);
     for (const e of this.expiries) this.byDate.set(e.date, e);

@@ -19,7 +19,7 @@
  * variance spread over the calendar.
  */
 import { newYorkTimeMs } from '../../options/expiry.js';
-import { isBusinessDay } from './listing.js';
+import { closeOf, isBusinessDay } from '../../options/calendar.js';
 
 export interface SsviParams {
   /** Correlation-like skew parameter, in (−1, 1); negative for a put skew. */
@@ -116,7 +116,7 @@ export class BusinessClock {
     let session = this.sessions.get(date);
     if (session === undefined) {
       const [y, m, d] = [Number(date.slice(0, 4)), Number(date.slice(4, 6)), Number(date.slice(6, 8))];
-      session = isBusinessDay(date) ? [newYorkTimeMs(y, m, d, 9, 30), newYorkTimeMs(y, m, d, 16, 0)] : null;
+      session = isBusinessDay(date) ? [newYorkTimeMs(y, m, d, 9, 30), newYorkTimeMs(y, m, d, ...closeOf(date))] : null;
       this.sessions.set(date, session);
     }
     return session;
