@@ -147,6 +147,7 @@ function openSession(ctx: ComponentContext<PaperTraderSettings>): Session {
   });
   const cleanups: (() => void)[] = [];
   const desk = settings.options.enabled ? new OptionDesk({ settings: settings.options, ledger, trader, clock, log, settlesExpiries: settings.mode === 'book' }) : undefined;
+  if (desk) cleanups.push(desk.stop);
   const publishPortfolio = () => bus.retain(PORTFOLIO_TOPIC, ledger.view(clock.wallNow()));
   const journaled = ledger.day;
   const day = new TradingDay(journaled && { day: journaled.day, openingPnl: journaled.openingPnl });

@@ -31,19 +31,29 @@ export interface OptionDeskOptions {
 export class OptionDesk {
   private lastEntryAt = -Infinity;
   private settling = false;
+  /** Per option, the wall time of the latest fill that opened or added to its position (the time stop counts from it). */
+  private readonly openedAt = new Map<string, number>();
+  readonly stop: () => void;
 
-  constructor(private readonly options: OptionDeskOptions) {}
+  constructor(private readonly options: OptionDeskOptions) {
+    const { ledger } = options;
+    // Once over what the journal held, then fill by fill: never a scan of the day's fills per frame.
+    const note = (r: { symbol: string; quantity: number; at: number }) => {
+      const position = ledger.positions.get(r.symbol)?.quantity ?? 0;
+      if (ledger.options.has(r.symbol) && Math.sign(r.quantity) === Math.sign(position) && r.at > (this.openedAt.get(r.symbol) ?? -Infinity)) this.openedAt.set(r.symbol, r.at);
+    };
+    for (const f of ledger.fills.values()) note(f);
+    this.stop = ledger.onEntry(({ record }) => record.type === 'fill' && note(record));
+  }
 
-  /** The underlying's options now: positions held, with the time of the latest buy that opened them. */
+  /** The underlying's options now: positions held, with the time of the latest fill that opened them. */
   held(): HeldOption[] {
     const { ledger, settings } = this.options;
     const out: HeldOption[] = [];
     for (const [symbol, contract] of ledger.options) {
       const position = ledger.positions.get(symbol);
       if (contract.underlying !== settings.underlying || !position || position.quantity === 0) continue;
-      let openedAt = -Infinity;
-      for (const f of ledger.fills.values()) if (f.symbol === symbol && Math.sign(f.quantity) === Math.sign(position.quantity) && f.at > openedAt) openedAt = f.at;
-      out.push({ symbol, contract, quantity: position.quantity, averagePrice: position.averagePrice, openedAt });
+      out.push({ symbol, contract, quantity: position.quantity, averagePrice: position.averagePrice, openedAt: this.openedAt.get(symbol) ?? -Infinity });
     }
     return out;
   }
