@@ -31,6 +31,7 @@ import type { OptionLineContract } from '../ib/option-lines.js';
 import { PRIORITY } from '../ib/pacer.js';
 import { parseExpiryRange, parseStrikeBand, type ListedStrikes } from '../options/chain-band.js';
 import { contractKey, OptionChain } from '../options/chain.js';
+import { BatchPublisher } from '../ib/batch-publisher.js';
 import { CHAIN_INPUT, ChainInputBatch, type ChainListing } from '../options/chain-input.js';
 import { expiryMs } from '../options/expiry.js';
 import type { ComponentContext } from '../supervision/component.js';
@@ -134,15 +135,17 @@ function fromIb(ctx: Context, chain: OptionChain): { stop(): void } {
 
   // ---- inputs: applied to the chain and published, in the order applied ----
 
-  const inputs = new ChainInputBatch(16);
-  inputs.underlying = settings.underlying;
+  // Published once per socket read, as the stock feeds are (BatchPublisher), never per tick.
+  const inputs = new BatchPublisher(bus, OPTIONS_INPUT_TOPIC, () => {
+    const batch = new ChainInputBatch(256);
+    batch.underlying = settings.underlying;
+    return batch;
+  });
   const apply = (conId: number, field: number, value: number, now = clock.now(), wallNow = clock.wallNow()) => {
     chain.input(conId, field, value, wallNow);
-    inputs.add(conId, field, value, now);
-  };
-  const publishInputs = () => {
-    bus.publish(OPTIONS_INPUT_TOPIC, inputs);
-    inputs.count = 0;
+    const batch = inputs.open();
+    batch.set(batch.count, conId, field, value, now);
+    inputs.written();
   };
 
   // ---- discovery ----
@@ -224,6 +227,8 @@ function fromIb(ctx: Context, chain: OptionChain): { stop(): void } {
           discovering = false;
           if (stopped) return;
           chain.list(found);
+          // Inputs applied before the listing are recorded before it.
+          inputs.flush();
           bus.retain(OPTIONS_LISTING_TOPIC, found);
           // The band is chosen at a pricing: price now rather than at the next tick.
           clock.clearTimeout(timer);
@@ -252,7 +257,6 @@ function fromIb(ctx: Context, chain: OptionChain): { stop(): void } {
     if (field === TickType.BID || field === TickType.DELAYED_BID) apply(conId, CHAIN_INPUT.BID, value);
     else if (field === TickType.ASK || field === TickType.DELAYED_ASK) apply(conId, CHAIN_INPUT.ASK, value);
     else return;
-    publishInputs();
   };
   const onTickSize = (reqId: number, field: number | undefined, value: number | undefined) => {
     const conId = streamed(reqId);
@@ -262,7 +266,6 @@ function fromIb(ctx: Context, chain: OptionChain): { stop(): void } {
     else if (field === TickType.VOLUME || field === TickType.DELAYED_VOLUME) apply(conId, CHAIN_INPUT.VOLUME, value);
     else if (field === TickType.OPTION_CALL_OPEN_INTEREST || field === TickType.OPTION_PUT_OPEN_INTEREST) apply(conId, CHAIN_INPUT.OPEN_INTEREST, value);
     else return;
-    publishInputs();
   };
   const onComputation = (reqId: number, tickType: number, _attrib: number | undefined, iv?: number, delta?: number, price?: number, _pv?: number, gamma?: number, vega?: number, theta?: number, und?: number) => {
     if (tickType !== TickType.MODEL_OPTION && tickType !== TickType.DELAYED_MODEL_OPTION) return;
@@ -276,7 +279,6 @@ function fromIb(ctx: Context, chain: OptionChain): { stop(): void } {
     apply(conId, CHAIN_INPUT.IB_VEGA, vega ?? NaN);
     apply(conId, CHAIN_INPUT.IB_THETA, theta ?? NaN);
     apply(conId, CHAIN_INPUT.IB_UNDERLYING, und ?? NaN);
-    publishInputs();
   };
   const onError = (err: Error, code: number, reqId: number) => {
     const p = pending.get(reqId);
@@ -307,7 +309,6 @@ function fromIb(ctx: Context, chain: OptionChain): { stop(): void } {
     apply(0, CHAIN_INPUT.UNDERLYING_BID, lines.quotes.bid[underlyingIndex]!, now, wallNow);
     apply(0, CHAIN_INPUT.UNDERLYING_ASK, lines.quotes.ask[underlyingIndex]!, now, wallNow);
     apply(0, CHAIN_INPUT.PRICED, wallNow, now, wallNow);
-    publishInputs();
     const band = chain.price(now, wallNow);
     if (band) {
       lines.want(band, settings.genericTicks);

@@ -75,9 +75,8 @@ export class ChainInputBatch {
     this.at = new Float64Array(capacity);
   }
 
-  /** Appends a row; the caller publishes before `count` reaches `capacity`. */
-  add(conId: number, field: number, value: number, at: number): void {
-    const row = this.count++;
+  /** Writes row `row`; the writer moves `count` (BatchPublisher's `written`, or by hand) and publishes before it reaches `capacity`. */
+  set(row: number, conId: number, field: number, value: number, at: number): void {
     this.conId[row] = conId;
     this.field[row] = field;
     this.value[row] = value;

@@ -357,7 +357,7 @@ class Player {
         const underlying = this.underlyings[chunk.instrument[i]!]!;
         if (o.underlying !== underlying && o.count > 0) this.flushOptions();
         o.underlying = underlying;
-        o.add(chunk.contract[i]!, chunk.side[i]!, chunk.price[i]!, chunk.at[i]!);
+        o.set(o.count++, chunk.contract[i]!, chunk.side[i]!, chunk.price[i]!, chunk.at[i]!);
         this.optionRows++;
         if (chunk.side[i] === CHAIN_INPUT.PRICED) this.optionPricings++;
         if (o.count === o.capacity) this.flushOptions();
