@@ -2,7 +2,9 @@ import { AsyncResource } from 'node:async_hooks';
 
 /**
  * The one source of time in keel. `now()` is monotonic (latencies, timeouts,
- * backoff), `wallNow()` is epoch milliseconds (records). XState takes the same
+ * backoff, ages), `wallNow()` is epoch milliseconds (records, the market's
+ * calendar: expiries, the trading day), which a market clock may run faster
+ * than real time, so never subtract one from the other. XState takes the same
  * object as its `clock`, so delayed events follow it too: tests and replay
  * swap in a ManualClock and control time completely.
  */
@@ -19,6 +21,30 @@ export const systemClock: Clock = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
+
+/**
+ * Where market time stands: at real time `realStart` (epoch ms) the market
+ * reads `marketStart`, and it runs `speed` times as fast as real time.
+ */
+export interface MarketAnchor {
+  readonly speed: number;
+  readonly marketStart: number;
+  readonly realStart: number;
+}
+
+/**
+ * A market whose calendar runs fast: wallNow() = marketStart + (real -
+ * realStart) × speed, so a whole expiry day passes in seconds. now() and the
+ * timers stay real: heartbeats, timeouts, backoff and staleness bounds keep
+ * their meaning, only the market's calendar moves faster. The anchor is
+ * absolute, so two processes (a simulator and keel, either restarted) given
+ * the same one read the same market time. `realNow` is the real epoch time
+ * (tests inject their own).
+ */
+export function marketClock(anchor: MarketAnchor, realNow: () => number = Date.now): Clock {
+  const { speed, marketStart, realStart } = anchor;
+  return { ...systemClock, wallNow: () => marketStart + (realNow() - realStart) * speed };
+}
 
 interface PendingTimer {
   id: number;

@@ -9,14 +9,17 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' |
  * terminal. Both write synchronously so a line logged just before exit is
  * never lost.
  */
-export function createLogger(options: { level: LogLevel; pretty?: boolean; destination?: NodeJS.WritableStream }): Logger {
+export function createLogger(options: { level: LogLevel; pretty?: boolean; destination?: NodeJS.WritableStream; clock?: Clock }): Logger {
   const usePretty = options.pretty ?? (process.stdout.isTTY === true && options.destination === undefined);
+  // Lines carry the clock's wall time, as the journal does: under a fast market clock both read market time.
+  const { clock } = options;
+  const timestamp = clock ? () => `,"time":${Math.round(clock.wallNow())}` : true;
   if (usePretty) {
     // Loaded only for a terminal: a daemon's JSON lines do not need it.
     const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
-    return pino({ level: options.level }, pretty({ sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' }));
+    return pino({ level: options.level, timestamp }, pretty({ sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' }));
   }
-  return pino({ level: options.level, base: undefined }, options.destination ?? pino.destination({ fd: 1, sync: true }));
+  return pino({ level: options.level, base: undefined, timestamp }, options.destination ?? pino.destination({ fd: 1, sync: true }));
 }
 
 type MergedLevel = 'debug' | 'info' | 'warn' | 'error';

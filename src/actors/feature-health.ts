@@ -101,7 +101,7 @@ export const featureHealthLogic = serviceLogic<FeatureHealthSettings>(async (ctx
   const chain = new ChainHealth(settings.options);
   let chainPublished: ReadonlyMap<string, string> | undefined;
   const judgeChain = () => {
-    const problems = chain.judge(bus.latest(OPTIONS_CHAIN_TOPIC), clock.wallNow());
+    const problems = chain.judge(bus.latest(OPTIONS_CHAIN_TOPIC), clock.now());
     if (problems === chainPublished) return;
     const before = chainPublished ?? new Map<string, string>();
     chainPublished = problems;

@@ -10,7 +10,8 @@
  * details, the expiries by reqSecDefOptParams, then one contract-details
  * request per expiry of the band and the surface: IB answers a whole expiry
  * at once), keeps
- * it for the session day, streams the band on lines subscriptions gives it
+ * it for the session day (until its nearest expiry's close: then the next
+ * expiry is the 0DTE and the chain is discovered again), streams the band on lines subscriptions gives it
  * within the budget it owns (the `optionLines` service: one owner of every
  * market-data request and of the pacer), turns IB's ticks (bid, ask,
  * volume, open interest, and the model computation of message 21, tick 13)
@@ -107,8 +108,16 @@ export type OptionChainSettings = z.output<typeof optionChainSettings>;
 /** The reference requests' ids: below the option lines' (1,500,000,000 up), above the stock feeds'. */
 const FIRST_REFERENCE_ID = 1_400_000_000;
 
-/** The day's chain per underlying: kept across restarts of the component, asked for again on a new session day. */
+/** The day's chain per underlying: kept across restarts of the component, asked for again when it stops being current. */
 const listings = new Map<string, ChainListing>();
+
+/**
+ * A listing serves its session day until its nearest expiry's close: then
+ * the next expiry is the 0DTE, and a new listing moves the band to it.
+ */
+function isCurrent(listing: ChainListing, wallNow: number): boolean {
+  return listing.day === sessionDate(wallNow) && expiryMs(listing.expiries[0]!) > wallNow;
+}
 
 type Context = ComponentContext<OptionChainSettings>;
 
@@ -142,7 +151,7 @@ function fromIb(ctx: Context, chain: OptionChain): { stop(): void } {
     return batch;
   });
   const apply = (conId: number, field: number, value: number, now = clock.now(), wallNow = clock.wallNow()) => {
-    chain.input(conId, field, value, wallNow);
+    chain.input(conId, field, value, wallNow, now);
     const batch = inputs.open();
     batch.set(batch.count, conId, field, value, now);
     inputs.written();
@@ -171,9 +180,10 @@ function fromIb(ctx: Context, chain: OptionChain): { stop(): void } {
   const onOptionParameter = (reqId: number, exchange: string, _conId: number, tradingClass: string, _multiplier: string, expiries: string[], strikes: number[]) =>
     pending.get(reqId)?.onRow?.(exchange, tradingClass, expiries, strikes);
 
-  const discover = async (day: string): Promise<ChainListing> => {
+  const discover = async (wallNow: number): Promise<ChainListing> => {
     const cached = listings.get(settings.underlying);
-    if (cached?.day === day) return { ...cached, allowance: lines.allowance };
+    if (cached && isCurrent(cached, wallNow)) return { ...cached, allowance: lines.allowance };
+    const day = sessionDate(wallNow);
     const { underlying, exchange, currency } = settings;
     let conId = 0;
     await askReference(`contract details ${underlying}`, (ib, id) => ib.reqContractDetails(id, { symbol: underlying, secType: SecType.STK, exchange, currency }), {
@@ -220,8 +230,7 @@ function fromIb(ctx: Context, chain: OptionChain): { stop(): void } {
     if (discovering || stopped) return;
     discovering = true;
     chain.forget();
-    const day = sessionDate(clock.wallNow());
-    discover(day).then(
+    discover(clock.wallNow()).then(
       (found) =>
         ctx.scope(() => {
           discovering = false;
@@ -301,8 +310,8 @@ function fromIb(ctx: Context, chain: OptionChain): { stop(): void } {
     if (stopped) return;
     // A new subscriptions incarnation brings new lines (only reachable under one_for_one): start over with them.
     if (ctx.services.current('optionLines') !== lines) throw new Error('the option lines were replaced: option_chain restarts to use the new ones');
-    // A new session day: a new listing.
-    if (chain.listed && chain.listed.day !== sessionDate(clock.wallNow())) startDiscovery();
+    // A new session day, or the nearest expiry's close passed: a new listing.
+    if (chain.listed && !isCurrent(chain.listed, clock.wallNow())) startDiscovery();
     // The underlying's quote at this pricing goes with it, and the pricing's instant: a replay prices at the same price, at the same time.
     const now = clock.now();
     const wallNow = clock.wallNow();
@@ -354,7 +363,7 @@ function fromRecording(ctx: Context, chain: OptionChain): { stop(): void } {
       const conId = batch.conId[i]!;
       const at = batch.at[i]!;
       if (batch.field[i] === CHAIN_INPUT.PRICED) price(at, batch.value[i]!);
-      else if (chain.input(conId, batch.field[i]!, batch.value[i]!, at + wallOffset) && conId !== 0) recorded.add(conId);
+      else if (chain.input(conId, batch.field[i]!, batch.value[i]!, at + wallOffset, at) && conId !== 0) recorded.add(conId);
     }
   };
   const price = (now: number, wallNow: number) => {

@@ -10,16 +10,20 @@
  * again.
  */
 import { startControlServer, type ControlServer } from '../sim/control.js';
-import { simConfigSchema, type SimConfig } from '../sim/config.js';
+import type { z } from 'zod';
+import { simConfigSchema } from '../sim/config.js';
 import { TwsSimulator } from '../sim/server.js';
 import { listenFailure } from '../supervision/permanent.js';
 import { serviceLogic } from '../supervision/service.js';
 
-export const simulatorSettings = simConfigSchema;
+/** `keel sim`'s config but its clock: in keel's tree the market runs on the daemon's clock (the config's top-level `clock`), or the two would disagree. */
+export const simulatorSettings = simConfigSchema.omit({ clock: true });
+
+type SimulatorSettings = z.output<typeof simulatorSettings>;
 
 const HOST = '127.0.0.1';
 
-export const simulatorLogic = serviceLogic<SimConfig>(async ({ id, settings, clock, log }) => {
+export const simulatorLogic = serviceLogic<SimulatorSettings>(async ({ id, settings, clock, log }) => {
   const sim = new TwsSimulator({ ...settings, clock, log });
   try {
     await sim.listen(settings.port);

@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { ibConnectionSettings, type IbConnectionSettings } from '../actors/ib-connection.js';
 import { paperTraderSettings, type PaperTraderSettings } from '../actors/paper-trader.js';
 import { contractOf, subscriptionsSettings, type SubscriptionsSettings } from '../actors/subscriptions.js';
-import { systemClock } from '../clock.js';
+import type { Clock } from '../clock.js';
+import { clockFrom } from '../config/clock.js';
 import { loadConfig } from '../config/load.js';
 import type { KeelConfig } from '../config/schema.js';
 import { checkup, MAX_CHECKED_INSTRUMENTS, SKEW_FAIL_MS, SKEW_WARN_MS, type CheckLine, type CheckupPlan } from '../ib/checkup.js';
@@ -85,7 +86,8 @@ async function doctor(values: Values, positionals: string[]): Promise<number> {
     depthSlots: subscriptions.settings.budgets.depthSlots,
     depthSetting: `components.${subscriptions.id}.settings.budgets.depthSlots`,
     orders: trader.settings.mode === 'ib' ? { allowLiveAccount: trader.settings.allowLiveAccount, setting: `components.${trader.id}.settings.allowLiveAccount` } : undefined,
-    clock: systemClock,
+    // The config's market clock: a simulator running fast answers reqCurrentTime in market time.
+    clock: keel.clock,
   };
   const lines: CheckLine[] = [];
   const json = values.json === true;
@@ -116,6 +118,7 @@ interface KeelSide {
   readonly ib: IbConnectionSettings;
   readonly subscriptions: { readonly id: string; readonly settings: SubscriptionsSettings };
   readonly trader: { readonly id: string; readonly settings: PaperTraderSettings };
+  readonly clock: Clock;
 }
 
 /** What keel's config asks of TWS: the first component of each kind, or that kind's defaults. */
@@ -132,5 +135,6 @@ function keelSide(file: string | undefined): KeelSide {
     ib: settingsOf('ib_connection', ibConnectionSettings.parse({})).settings,
     subscriptions: settingsOf('subscriptions', subscriptionsSettings.parse({})),
     trader: settingsOf('paper_trader', paperTraderSettings.parse({})),
+    clock: clockFrom(config?.clock),
   };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { componentKinds, type ComponentKindName } from '../actors/registry.js';
+import { clockSettings } from './clock.js';
 
 const id = z.string().regex(/^[a-z][a-z0-9_]*$/, 'expected a lower_snake_case name');
 const ms = z.number().int().min(0);
@@ -39,6 +40,8 @@ export const configSchema = z
       })
       .strict()
       .default({ level: 'info' }),
+    /** Market time running fast from an anchor (config/clock.ts); none: the system clock. */
+    clock: clockSettings.optional(),
     supervisor: z
       .object({
         strategy: z.enum(['one_for_one', 'rest_for_one']).default('rest_for_one'),

@@ -13,6 +13,8 @@
  *   volatility (below intrinsic value, above the no-arbitrage bound) for
  *   `noIvGraceMs`: a deep in-the-money quote that lags a move of the
  *   underlying for a moment is not a broken chain, one that stays so is.
+ * Ages are monotonic (the view's quotedMonotonic against clock.now()): the
+ * feed's silence is real time even when the market's calendar runs fast.
  * Pure: a view and the time in, a map out; the map is only rebuilt when
  * the set of conditions changes, so a caller can tell a change by identity.
  */
@@ -31,12 +33,12 @@ export class ChainHealth {
   /** What halts option trading now; the same object while nothing changes. */
   problems: ReadonlyMap<string, string> = NONE;
   private seen = false;
-  /** Since when each contract's quoted mid has had no IV (wall ms), by local symbol. */
+  /** Since when each contract's quoted mid has had no IV (monotonic ms), by local symbol. */
   private readonly noIvSince = new Map<string, number>();
 
   constructor(private readonly settings: ChainHealthSettings) {}
 
-  /** Judges the chain retained now (undefined when none is), at wall time `now`. */
+  /** Judges the chain retained now (undefined when none is), at monotonic time `now`. */
   judge(view: OptionChainView | undefined, now: number): ReadonlyMap<string, string> {
     const found = new Map<string, string>();
     if (view === undefined) {
@@ -55,7 +57,7 @@ export class ChainHealth {
       found.set('no chain', `the ${name} option chain has no quote yet (${view.phase}): no option trading`);
       return;
     }
-    const age = now - view.quotedAt;
+    const age = now - view.quotedMonotonic;
     if (age > this.settings.maxQuoteAgeMs) {
       // The time of the last quote, not an age: the reason is kept while the condition lasts and must stay true.
       const last = new Date(view.quotedAt).toISOString().slice(11, 19);

@@ -93,6 +93,8 @@ export interface OptionChainView {
   pricedAt: number;
   /** Wall-clock ms of the last bid or ask on any streamed line (NaN before the first): a chain whose quotes stopped is stale. */
   quotedAt: number;
+  /** The same quote's monotonic clock reading (clock.now()): its age is measured by it, since wall time may run fast (a market clock). */
+  quotedMonotonic: number;
   /** The day's listing: how many expiries and (for the band's expiries) contracts were discovered, and for which session date. */
   listing: { day: string; expiries: number; contracts: number };
   /** Per streamed expiry, the strike the band is centred on. */

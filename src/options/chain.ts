@@ -91,6 +91,7 @@ export class OptionChain {
       spot: NaN,
       pricedAt: NaN,
       quotedAt: NaN,
+      quotedMonotonic: NaN,
       listing: { day: '', expiries: 0, contracts: 0 },
       centres: {},
       smiles: {},
@@ -146,10 +147,11 @@ export class OptionChain {
   }
 
   /**
-   * One input (chain-input.ts) at wall time `wallAt`. Returns false for a
-   * contract not in the band (nothing changed), true otherwise.
+   * One input (chain-input.ts) at wall time `wallAt`, monotonic time `at`.
+   * Returns false for a contract not in the band (nothing changed), true
+   * otherwise.
    */
-  input(conId: number, field: number, value: number, wallAt: number): boolean {
+  input(conId: number, field: number, value: number, wallAt: number, at: number): boolean {
     if (field === CHAIN_INPUT.UNDERLYING_BID) this.underlyingBid = value;
     else if (field === CHAIN_INPUT.UNDERLYING_ASK) this.underlyingAsk = value;
     if (field === CHAIN_INPUT.UNDERLYING_BID || field === CHAIN_INPUT.UNDERLYING_ASK || field === CHAIN_INPUT.PRICED) return true;
@@ -159,11 +161,11 @@ export class OptionChain {
     switch (field) {
       case CHAIN_INPUT.BID:
         this.bid[i] = value;
-        this.view.quotedAt = wallAt;
+        this.quoted(wallAt, at);
         break;
       case CHAIN_INPUT.ASK:
         this.ask[i] = value;
-        this.view.quotedAt = wallAt;
+        this.quoted(wallAt, at);
         break;
       case CHAIN_INPUT.BID_SIZE:
         row.bidSize = value;
@@ -222,6 +224,11 @@ export class OptionChain {
       this.view.pricedAt = wallNow;
     }
     return moved;
+  }
+
+  private quoted(wallAt: number, at: number): void {
+    this.view.quotedAt = wallAt;
+    this.view.quotedMonotonic = at;
   }
 
   private allocate(capacity: number): void {

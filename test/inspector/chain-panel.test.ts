@@ -43,6 +43,7 @@ function view(): OptionChainView {
     spot: 100.4,
     pricedAt: 1000,
     quotedAt: NaN,
+    quotedMonotonic: NaN,
     listing: { day: '20260105', expiries: 1, contracts: n },
     centres: { '20260105': 100 },
     recentres: 0,

@@ -10,8 +10,9 @@ function row(localSymbol: string, bid: number, ask: number, midIv: number, ivRea
   return { localSymbol, bid, ask, midIv, ivReason } as unknown as ChainRow;
 }
 
-function view(quotedAt: number, rows: ChainRow[]): OptionChainView {
-  return { underlying: 'SPY', phase: 'streaming', quotedAt, rows } as unknown as OptionChainView;
+/** A view quoted at `quotedAt`, on a clock whose monotonic and wall readings agree (`wallAt` when they do not). */
+function view(quotedAt: number, rows: ChainRow[], wallAt = quotedAt): OptionChainView {
+  return { underlying: 'SPY', phase: 'streaming', quotedAt: wallAt, quotedMonotonic: quotedAt, rows } as unknown as OptionChainView;
 }
 
 test('a healthy chain has no condition, and the same empty set is returned each time', () => {
@@ -43,4 +44,10 @@ test('a chain that was published and is gone stops option trading; one never con
   const health = new ChainHealth({ maxQuoteAgeMs: 5_000, noIvGraceMs: 2_000 });
   health.judge(view(NOW, [row('SPY C600', 1.2, 1.25, 0.15)]), NOW);
   assert.deepEqual([...health.judge(undefined, NOW).keys()], ['no chain']);
+});
+
+test('quote ages are monotonic: a market clock running 600 times as fast does not make a fresh chain stale', () => {
+  const health = new ChainHealth({ maxQuoteAgeMs: 5_000, noIvGraceMs: 2_000 });
+  // Quoted 1 s ago in real time, which was 10 minutes of market time.
+  assert.equal(health.judge(view(NOW - 1_000, [row('SPY C600', 1.2, 1.25, 0.15)], NOW - 600_000), NOW).size, 0);
 });

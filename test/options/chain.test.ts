@@ -25,8 +25,8 @@ const spec = { underlying: 'SPY', expiries: { from: 2, to: 3 }, strikes: 2, righ
 /** A two-sided quote 1 % each side of BSM's price at 20 % volatility. */
 function quote(chain: OptionChain, c: OptionLineContract, spot: number) {
   const g = bsmGreeks(c.right === 'C' ? 1 : -1, spot, c.strike, (expiryMs(c.expiry) - WALL) / MS_PER_YEAR, spec.rate, spec.dividendYield, 0.2, newGreeks());
-  chain.input(c.conId, CHAIN_INPUT.BID, g.price * 0.99, WALL);
-  chain.input(c.conId, CHAIN_INPUT.ASK, g.price * 1.01, WALL);
+  chain.input(c.conId, CHAIN_INPUT.BID, g.price * 0.99, WALL, 0);
+  chain.input(c.conId, CHAIN_INPUT.ASK, g.price * 1.01, WALL, 0);
 }
 
 test('the band spans every expiry of the listing, and only its contracts take inputs', () => {
@@ -35,8 +35,8 @@ test('the band spans every expiry of the listing, and only its contracts take in
   assert.equal(chain.view.phase, 'discovering', 'no price yet');
   assert.equal(chain.price(0, WALL), undefined, 'no band without the underlying');
   assert.equal(chain.view.phase, 'waiting-for-underlying');
-  chain.input(0, CHAIN_INPUT.UNDERLYING_BID, 100.01, WALL);
-  chain.input(0, CHAIN_INPUT.UNDERLYING_ASK, 100.03, WALL);
+  chain.input(0, CHAIN_INPUT.UNDERLYING_BID, 100.01, WALL, 0);
+  chain.input(0, CHAIN_INPUT.UNDERLYING_ASK, 100.03, WALL, 0);
   const band = chain.price(0, WALL)!;
   assert.deepEqual(chain.view.centres, { 20260105: 100, 20260106: 100 });
   // Two strikes each side, both rights, both expiries: 20 lines, the allowance.
@@ -44,7 +44,7 @@ test('the band spans every expiry of the listing, and only its contracts take in
   assert.deepEqual([...new Set(band.map((c) => c.expiry))], EXPIRIES);
   for (const c of band) quote(chain, c, 100.02);
   const away = contracts.find((c) => c.strike === 96)!;
-  assert.equal(chain.input(away.conId, CHAIN_INPUT.BID, 4, WALL), false, 'a contract outside the band');
+  assert.equal(chain.input(away.conId, CHAIN_INPUT.BID, 4, WALL, 0), false, 'a contract outside the band');
   assert.equal(chain.price(10, WALL), undefined, 'the band stays');
   assert.equal(chain.view.phase, 'streaming');
   // Every row quoted has its mid's IV (near the 20 % its quote was made at) and keel's own.
@@ -54,13 +54,13 @@ test('the band spans every expiry of the listing, and only its contracts take in
 test('a band moved onto contracts with no data prices what it has', () => {
   const chain = new OptionChain(spec);
   chain.list(listing);
-  chain.input(0, CHAIN_INPUT.UNDERLYING_BID, 100.01, WALL);
-  chain.input(0, CHAIN_INPUT.UNDERLYING_ASK, 100.03, WALL);
+  chain.input(0, CHAIN_INPUT.UNDERLYING_BID, 100.01, WALL, 0);
+  chain.input(0, CHAIN_INPUT.UNDERLYING_ASK, 100.03, WALL, 0);
   for (const c of chain.price(0, WALL)!) quote(chain, c, 100.02);
   const quoted = new Set(chain.view.rows.map((r) => r.conId));
   // The underlying moves a strike and a half, after the cooldown: the band follows; the new strikes have no quotes (a recording never streamed them).
-  chain.input(0, CHAIN_INPUT.UNDERLYING_BID, 101.51, WALL);
-  chain.input(0, CHAIN_INPUT.UNDERLYING_ASK, 101.53, WALL);
+  chain.input(0, CHAIN_INPUT.UNDERLYING_BID, 101.51, WALL, 0);
+  chain.input(0, CHAIN_INPUT.UNDERLYING_ASK, 101.53, WALL, 0);
   const moved = chain.price(2_000, WALL)!;
   assert.equal(chain.view.recentres, 1);
   assert.deepEqual(chain.view.centres, { 20260105: 102, 20260106: 102 });
