@@ -10,6 +10,8 @@ export { EventName } from '@stoqey/ib/dist/api/data/enum/event-name.js';
 export { MIN_SERVER_VER } from '@stoqey/ib/dist/api/data/enum/min-server-version.js';
 export { SecType } from '@stoqey/ib/dist/api/data/enum/sec-type.js';
 export { TickType } from '@stoqey/ib/dist/api/market/tickType.js';
+export { OptionType } from '@stoqey/ib/dist/api/data/enum/option-type.js';
+export { OptionExerciseAction } from '@stoqey/ib/dist/api/data/enum/option-exercise-action.js';
 export { OrderAction } from '@stoqey/ib/dist/api/order/enum/order-action.js';
 export { OrderType } from '@stoqey/ib/dist/api/order/enum/orderType.js';
 export type { CommissionReport, Contract, ContractDetails, Execution, Order, OrderState } from '@stoqey/ib';

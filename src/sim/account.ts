@@ -1,33 +1,35 @@
 /**
- * The simulated accounts: cash, and per instrument the position, its average
- * cost and the P&L realized on it; and how TWS reports them, as positions
- * (reqPositions) and account updates (reqAccountUpdates).
+ * The simulated accounts: cash, and per contract (stock or option) the
+ * position, its average cost and the P&L realized on it; and how TWS
+ * reports them, as positions (reqPositions) and account updates
+ * (reqAccountUpdates).
  *
- * Average cost is IB's: commissions are part of it. Buying 100 at 10.00 for
- * 1.00 of commission costs 10.01 a share, and unrealized P&L is counted from
- * there. A trade that reduces a position realizes (price - average cost) per
+ * Average cost is IB's: per unit held (a share, or an option contract of
+ * 100 shares), commissions included. Buying 100 shares at 10.00 for 1.00 of
+ * commission costs 10.01 a share; one option contract at 2.50 for 1.05
+ * costs 251.05. Unrealized P&L is counted from there. A trade that reduces a position realizes (price - average cost) per
  * share closed, less its own commission; the rest of the position keeps its
  * average cost. Cash moves by every trade's value and every commission, so
  * net liquidation is always starting cash + realized + unrealized P&L.
  *
  * Margin follows Reg T intraday rules for stocks: 25% of the gross position
- * value, which makes buying power four times the available funds.
+ * value, which makes buying power four times the available funds (options
+ * are margined the same way here: not modelled further).
  */
 import type { Clock } from '../clock.js';
-import type { Instrument } from './instruments.js';
-import type { Market } from './market.js';
+import type { SimContract } from './instruments.js';
 import { accountDownloadEnd, accountUpdateTime, accountValue, portfolioValue, position, positionEnd } from './order-messages.js';
 import { NO_ID, type Session } from './session.js';
 
 export const STARTING_CASH = 1_000_000;
 const INITIAL_MARGIN = 0.25;
 
-/** One instrument in one account. */
+/** One contract in one account. */
 export interface Holding {
-  readonly instrument: Instrument;
-  /** Shares; negative when short. */
+  readonly contract: SimContract;
+  /** Shares or option contracts; negative when short. */
   position: number;
-  /** Per share, commissions included; 0 when flat. */
+  /** Per unit (price × multiplier), commissions included; 0 when flat. */
   averageCost: number;
   realizedPnl: number;
 }
@@ -44,7 +46,7 @@ export interface AccountValues {
 
 export class Account {
   cash: number;
-  /** By instrument index; a holding stays once opened, flat or not, as TWS lists positions closed today. */
+  /** By conId; a holding stays once opened, flat or not, as TWS lists positions closed today. */
   readonly holdings = new Map<number, Holding>();
 
   constructor(
@@ -55,38 +57,40 @@ export class Account {
   }
 
   /**
-   * Books a fill of `shares` (negative: sold) at `price` with its commission.
-   * Returns the P&L it realized, or undefined when it only opened or added to the position.
+   * Books `units` (shares or contracts; negative: sold) at `price` a share
+   * with its commission. Returns the P&L it realized, or undefined when it
+   * only opened or added to the position.
    */
-  book(instrument: Instrument, shares: number, price: number, commission: number): number | undefined {
-    let holding = this.holdings.get(instrument.index);
-    if (!holding) this.holdings.set(instrument.index, (holding = { instrument, position: 0, averageCost: 0, realizedPnl: 0 }));
-    this.cash -= shares * price + commission;
+  book(contract: SimContract, units: number, price: number, commission: number): number | undefined {
+    let holding = this.holdings.get(contract.conId);
+    if (!holding) this.holdings.set(contract.conId, (holding = { contract, position: 0, averageCost: 0, realizedPnl: 0 }));
+    const unitPrice = price * contract.multiplier;
+    this.cash -= units * unitPrice + commission;
     const before = holding.position;
-    holding.position = before + shares;
-    if (before === 0 || Math.sign(before) === Math.sign(shares)) {
-      // Opening or adding: the commission is part of what the shares cost (or, short, comes off what they raised).
-      holding.averageCost = (before * holding.averageCost + shares * price + commission) / holding.position;
+    holding.position = before + units;
+    if (before === 0 || Math.sign(before) === Math.sign(units)) {
+      // Opening or adding: the commission is part of what the units cost (or, short, comes off what they raised).
+      holding.averageCost = (before * holding.averageCost + units * unitPrice + commission) / holding.position;
       return undefined;
     }
-    // Reducing: the commission is split between the shares that close and any that open the other way.
-    const closed = Math.min(Math.abs(shares), Math.abs(before));
-    const closingCommission = (commission * closed) / Math.abs(shares);
-    const realized = (price - holding.averageCost) * closed * Math.sign(before) - closingCommission;
+    // Reducing: the commission is split between the units that close and any that open the other way.
+    const closed = Math.min(Math.abs(units), Math.abs(before));
+    const closingCommission = (commission * closed) / Math.abs(units);
+    const realized = (unitPrice - holding.averageCost) * closed * Math.sign(before) - closingCommission;
     holding.realizedPnl += realized;
     if (holding.position === 0) holding.averageCost = 0;
-    else if (Math.sign(holding.position) !== Math.sign(before)) holding.averageCost = price + (commission - closingCommission) / holding.position;
+    else if (Math.sign(holding.position) !== Math.sign(before)) holding.averageCost = unitPrice + (commission - closingCommission) / holding.position;
     return realized;
   }
 
-  /** What the account is worth with each instrument marked at `mark(instrument)`. */
-  values(mark: (instrument: Instrument) => number): AccountValues {
+  /** What the account is worth with each contract marked at `mark(contract)` a share. */
+  values(mark: (contract: SimContract) => number): AccountValues {
     let marketValue = 0;
     let grossValue = 0;
     let unrealized = 0;
     let realized = 0;
     for (const h of this.holdings.values()) {
-      const price = mark(h.instrument);
+      const price = mark(h.contract) * h.contract.multiplier;
       marketValue += h.position * price;
       grossValue += Math.abs(h.position * price);
       unrealized += (price - h.averageCost) * h.position;
@@ -117,7 +121,8 @@ export class Accounts {
 
   constructor(
     codes: readonly string[],
-    private readonly market: Market,
+    /** The price a contract is marked at, a share: its book's or its quote's middle. */
+    readonly markPrice: (contract: SimContract) => number,
     private readonly clock: Clock,
     private readonly startingCash = STARTING_CASH,
   ) {
@@ -127,6 +132,11 @@ export class Accounts {
   /** Any account the simulator has had, logged in to or not. */
   get(code: string): Account | undefined {
     return this.byCode.get(code);
+  }
+
+  /** Every account the simulator has had, logged in to or not: positions settle in each. */
+  all(): IterableIterator<Account> {
+    return this.byCode.values();
   }
 
   /** The ids of the accounts TWS is logged in to, as managedAccounts lists them. */
@@ -144,17 +154,11 @@ export class Accounts {
     return code === '' ? this.managed[0] : this.managed.find((a) => a.code === code);
   }
 
-  /** The price holdings are marked at: the middle of the instrument's book. */
-  markPrice(instrument: Instrument): number {
-    const book = this.market.book(instrument);
-    return (book.bestBid() + book.bestAsk()) / 200;
-  }
-
   /** reqPositions: every holding of every account logged in to, then the end; changes follow until cancelPositions. */
   reqPositions(session: Session): void {
     this.positionFollowers.add(session);
     for (const account of this.managed) {
-      for (const h of account.holdings.values()) session.send(position(session.serverVersion, account.code, h.instrument, h.position, h.averageCost));
+      for (const h of account.holdings.values()) session.send(position(session.serverVersion, account.code, h.contract, h.position, h.averageCost));
     }
     session.send(positionEnd());
   }
@@ -185,12 +189,12 @@ export class Accounts {
     this.updateFollowers.delete(session);
   }
 
-  /** After a fill: the new position, holding and values to whoever follows them. */
-  changed(account: Account, instrument: Instrument): void {
-    const holding = account.holdings.get(instrument.index);
+  /** After a fill, an exercise or an assignment: the new position, holding and values to whoever follows them. */
+  changed(account: Account, contract: SimContract): void {
+    const holding = account.holdings.get(contract.conId);
     if (!holding) return;
     for (const session of this.positionFollowers) {
-      session.send(position(session.serverVersion, account.code, instrument, holding.position, holding.averageCost));
+      session.send(position(session.serverVersion, account.code, contract, holding.position, holding.averageCost));
     }
     for (const [session, followed] of this.updateFollowers) {
       if (followed !== account) continue;
@@ -207,14 +211,15 @@ export class Accounts {
   }
 
   private sendValues(session: Session, account: Account): void {
-    const values = account.values((instrument) => this.markPrice(instrument));
+    const values = account.values(this.markPrice);
     for (const [key, value] of Object.entries(values)) session.send(accountValue(key, value.toFixed(2), 'USD', account.code));
   }
 
   private sendHolding(session: Session, account: Account, h: Holding): void {
-    const price = this.markPrice(h.instrument);
-    const unrealized = (price - h.averageCost) * h.position;
-    session.send(portfolioValue(session.serverVersion, h.instrument, h.position, price, h.position * price, h.averageCost, unrealized, h.realizedPnl, account.code));
+    const price = this.markPrice(h.contract);
+    const value = h.position * price * h.contract.multiplier;
+    const unrealized = value - h.averageCost * h.position;
+    session.send(portfolioValue(session.serverVersion, h.contract, h.position, price, value, h.averageCost, unrealized, h.realizedPnl, account.code));
   }
 
   /** TWS stamps account updates with the time of day, `HH:mm` (the simulator keeps UTC). */

@@ -2,6 +2,29 @@
  * The simulated broker: every client's orders, matched against the
  * simulator's own market, with the lifecycle TWS reports for them.
  *
+ * Stocks and SPY options (secType OPT, checked against the day's listing:
+ * an unknown contract is error 200). An option order fills against the
+ * chain's own quote: a marketable limit takes the ask (a sell the bid) at
+ * its price up to the size shown, a resting one fills at its limit when the
+ * quote comes through it, and a quote it has taken (the same price and
+ * size) is not taken again. 100 shares a contract, IBKR Pro's tiered option
+ * commission (trading/option-commissions.ts). At each trading day's close
+ * option positions are settled as IB does (close-of-day.ts): exercised,
+ * assigned or expired on their expiry day, short calls assigned early
+ * before an ex-dividend date; positions and cash change and no execution is
+ * reported.
+ *
+ * Combos (secType BAG, SPY options only: options/combo.ts) fill all legs at
+ * once at a net price, or not at all: on arrival and at each turn of the
+ * pump while the legs' touches reach the net limit, up to the smallest size
+ * shown over its ratio. Each leg is reported as IB does, an execution and a
+ * commission report of its own with the leg's contract, and is held as its
+ * own position; the order's status carries the net price.
+ *
+ * EXERCISE_OPTIONS (options/exercise.ts): a lapse instruction lets long
+ * contracts expire at the close even in the money; an exercise delivers the
+ * shares at once. Neither is reported but in positions and account values.
+ *
  * An order is acknowledged at once (openOrder, orderStatus PreSubmitted) and
  * reaches the market `ackDelayMs` later (Submitted). Its marketable part then
  * walks the book, one execution per level taken. What is left works: a BUY
@@ -17,10 +40,18 @@
  * pricing for US stocks; the money and holdings are kept in account.ts.
  */
 import type { Clock } from '../clock.js';
-import { Accounts, type Holding } from './account.js';
-import type { Instrument, InstrumentUniverse } from './instruments.js';
+import type { OptionContract } from '../journal/records.js';
+import { expiryMs } from '../options/expiry.js';
+import { optionCommissionSchedule, OptionOrderCost } from '../trading/option-commissions.js';
+import { Accounts, type Account, type Holding } from './account.js';
+import { stockContract, type InstrumentUniverse, type SimContract } from './instruments.js';
 import { ASK, BID, type InstrumentBook } from './market.js';
 import type { MarketData } from './market-data.js';
+import type { OptionChain, OptionQuote } from './options/chain.js';
+import { closeOfDay, nextClose, type Dividend } from './options/close-of-day.js';
+import { comboReaches, comboTouch, type ComboLegQuote, type ComboTouch } from './options/combo.js';
+import { decideExercise } from './options/exercise.js';
+import { OPTION_MULTIPLIER, type OptionContract as ListedOption } from './options/listing.js';
 import {
   commissionReport,
   execDetails,
@@ -29,8 +60,11 @@ import {
   openOrderEnd,
   orderStatus,
   parseCancelOrder,
+  parseExerciseOptions,
   parsePlaceOrder,
   UNSOLICITED,
+  type ContractRef,
+  type ExerciseRequest,
   type PlacedOrder,
   type SimExecution,
   type SimOrderView,
@@ -52,14 +86,53 @@ const WRONG_CONTRACT = { symbol: 'TSLA', conId: 76792991, primaryExch: 'NASDAQ',
 /** IB fixed pricing for US stocks: per share, with a minimum per order. */
 export const COMMISSION_PER_SHARE = 0.005;
 export const MIN_COMMISSION_PER_ORDER = 1;
+/** IBKR Pro's tiered option commission and fees, at keel's defaults. */
+export const OPTION_COMMISSIONS = optionCommissionSchedule.parse({});
 
 export type OrderStatus = 'Inactive' | 'PreSubmitted' | 'Submitted' | 'Filled' | 'Cancelled';
 
-/** An order as the broker keeps it: what TWS reports about it, and the book it trades on. */
+const NO_DEFINITION = 'No security definition has been found for the request';
+
+/** A combo's leg as the broker fills it: its option, and what the order has done in it. */
+interface ComboLeg extends ComboLegQuote {
+  readonly contract: SimContract;
+  /** Each leg pays the option schedule as an order of its own. */
+  readonly cost: OptionOrderCost;
+  filled: number;
+  filledTicks: number;
+}
+
+/** Where an order fills: a stock's book, an option's quote (with what the order has taken from it), or a combo's legs' quotes. */
+type OrderMarket =
+  | { readonly kind: 'book'; readonly book: InstrumentBook }
+  | {
+      readonly kind: 'quote';
+      readonly quote: OptionQuote;
+      readonly cost: OptionOrderCost;
+      /** A limit that rested without reaching the quote on arrival: it fills at its own price. */
+      passive: boolean;
+      takenPrice: number;
+      takenSize: number;
+    }
+  | {
+      readonly kind: 'combo';
+      readonly legs: readonly ComboLeg[];
+      /** The touch last taken (prices and size), not taken again. */
+      taken: string;
+    };
+
+type Traded = Pick<Order, 'contract' | 'market'>;
+/** Why an order or request is refused, as TWS's error code and text. */
+interface Refusal {
+  readonly code: number;
+  readonly message: string;
+}
+
+/** An order as the broker keeps it: what TWS reports about it, and the market it trades on. */
 export interface Order extends SimOrderView {
   status: OrderStatus;
-  readonly instrument: Instrument;
-  readonly book: InstrumentBook;
+  readonly contract: SimContract;
+  readonly market: OrderMarket;
   /** Sum of price × shares over the fills, in ticks: the average fill price without rounding drift. */
   filledTicks: number;
   executionCount: number;
@@ -67,7 +140,7 @@ export interface Order extends SimOrderView {
 
 /** One fill, with what it cost and what it realized. */
 export interface Execution extends SimExecution {
-  readonly instrument: Instrument;
+  readonly contract: SimContract;
   readonly commission: number;
   /** Undefined when the fill only opened or added to a position. */
   readonly realizedPnl: number | undefined;
@@ -77,6 +150,10 @@ export interface BrokerOptions {
   readonly clock: Clock;
   readonly marketData: MarketData;
   readonly instruments: InstrumentUniverse;
+  /** SPY's option chain: the listing option orders are checked against, and the quotes they fill on. */
+  readonly chain: OptionChain;
+  /** The underlyings' cash dividends, for early assignment of short calls before their ex-dates. */
+  readonly dividends?: readonly Dividend[];
   readonly accounts: readonly string[];
   /** The simulator's live sessions: news of an order goes to the one with its client id. */
   readonly sessions: ReadonlySet<Session>;
@@ -91,8 +168,14 @@ const WORKING: readonly OrderStatus[] = ['Inactive', 'PreSubmitted', 'Submitted'
 export class Broker {
   readonly accounts: Accounts;
   private readonly orders = new Map<string, Order>();
-  /** Submitted orders with something left, per instrument index, oldest first: time priority. */
+  /** Submitted stock orders with something left, per instrument index, oldest first: time priority. */
   private readonly working = new Map<number, Order[]>();
+  /** Contracts each account said not to exercise at today's close (lapse instructions), by OSI symbol. */
+  private readonly lapses = new Map<Account, Map<string, number>>();
+  /** Submitted option and combo orders with something left, oldest first. */
+  private readonly workingOptions: Order[] = [];
+  /** The next trading day's close, once an option order has been taken: option positions settle then. */
+  private close: { readonly date: string; readonly at: number } | undefined;
   private readonly highestOrderId = new Map<number, number>();
   private readonly fills: Execution[] = [];
   private nextPermId = 1_000_000_001;
@@ -119,7 +202,7 @@ export class Broker {
   badExecutionsSent = 0;
 
   constructor(private readonly options: BrokerOptions) {
-    this.accounts = new Accounts(options.accounts, options.marketData.market, options.clock);
+    this.accounts = new Accounts(options.accounts, (contract) => this.markPrice(contract), options.clock);
     this.sessionStamp = Math.floor(options.clock.wallNow() / 1000).toString(16).padStart(8, '0');
   }
 
@@ -138,9 +221,10 @@ export class Broker {
     return [...this.orders.values()].filter((o) => WORKING.includes(o.status));
   }
 
+  /** The holding of a stock by its symbol, or of an option by its OSI symbol. */
   positionOf(account: string, symbol: string): Readonly<Holding> | undefined {
-    const instrument = this.options.instruments.find(0, symbol, 'STK');
-    return instrument && this.accounts.get(account)?.holdings.get(instrument.index);
+    for (const h of this.accounts.get(account)?.holdings.values() ?? []) if (h.contract.localSymbol === symbol) return h;
+    return undefined;
   }
 
   /** nextValidId: past every id this client id has used, as TWS answers it. */
@@ -160,15 +244,20 @@ export class Broker {
     const clientId = session.clientId ?? 0;
     this.highestOrderId.set(clientId, Math.max(id, this.highestOrderId.get(clientId) ?? 0));
     if (this.orders.has(orderKey(clientId, id))) return session.error(id, 103, 'Duplicate order id');
-    const instrument = this.options.instruments.find(placed.conId, placed.symbol, placed.secType);
-    if (!instrument) return session.error(id, 200, 'No security definition has been found for the request');
+    const secType = placed.secType.toUpperCase();
+    const traded = secType === 'BAG' ? this.comboTraded(placed) : secType === 'OPT' ? this.optionTraded(placed) : this.stockTraded(placed);
+    if (!traded) return session.error(id, 200, NO_DEFINITION);
+    if ('code' in traded) return session.error(id, traded.code, traded.message);
+    const expired = optionsOf(traded).find((c) => this.options.clock.wallNow() >= expiryMs(c.expiry));
+    if (expired) return session.error(id, 201, `Order rejected - reason:${expired.localSymbol} expired at the close of ${expired.expiry}`);
     const orderType = placed.orderType.toUpperCase();
     if (orderType !== 'MKT' && orderType !== 'LMT') {
       return session.error(id, 387, `Unsupported order type for this exchange and security type: the simulator takes MKT and LMT orders, not ${placed.orderType}`);
     }
     if (orderType === 'LMT') {
       const limit = placed.lmtPrice;
-      if (limit === undefined || limit <= 0) return invalid(session, id, 'a limit order needs a limit price above 0');
+      // A combo's net limit is negative for a credit.
+      if (limit === undefined || (limit <= 0 && secType !== 'BAG')) return invalid(session, id, 'a limit order needs a limit price above 0');
       if (!onTick(limit)) return session.error(id, 110, 'The price does not conform to the minimum price variation for this contract.');
     }
     if (!Number.isInteger(placed.totalQuantity)) return invalid(session, id, `fractional quantities are not simulated, got ${placed.totalQuantity}`);
@@ -188,8 +277,7 @@ export class Broker {
       avgFillPrice: 0,
       lastFillPrice: 0,
       commission: undefined,
-      instrument,
-      book: this.options.marketData.market.book(instrument),
+      ...traded,
       filledTicks: 0,
       executionCount: 0,
     };
@@ -197,8 +285,72 @@ export class Broker {
     this.report(order, true);
     if (!placed.transmit) return;
     // The book must live while an order works on it, whether or not anyone watches its data.
-    this.options.marketData.market.watch(order.book, this.options.clock.now());
+    if (order.market.kind === 'book') this.options.marketData.market.watch(order.market.book, this.options.clock.now());
+    // Option positions settle at a close: from the first option order on, the broker watches for it.
+    else this.close ??= nextClose(this.options.clock.wallNow());
     this.options.clock.setTimeout(() => this.submit(order), this.options.ackDelayMs ?? 5);
+  }
+
+  /** A stock order's contract and book. */
+  private stockTraded(placed: PlacedOrder): Traded | undefined {
+    const instrument = this.options.instruments.find(placed.conId, placed.symbol, placed.secType);
+    if (!instrument) return undefined;
+    return { contract: stockContract(instrument), market: { kind: 'book', book: this.options.marketData.market.book(instrument) } };
+  }
+
+  /**
+   * An option a request names, found in the day's listing by conId, local
+   * symbol, or expiry, strike and right, and its live quote; undefined when
+   * not listed or when a field the request names disagrees with the listing.
+   */
+  private listedOption(ref: ContractRef): { contract: SimContract; quote: OptionQuote } | undefined {
+    const { listing } = this.options.chain;
+    const expiry = ref.lastTradeDateOrContractMonth;
+    const right = rightOf(ref.right);
+    let listed: ListedOption | undefined;
+    if (ref.conId > 0) listed = listing.byId(ref.conId);
+    else if (ref.localSymbol !== '') listed = listing.bySymbol(ref.localSymbol);
+    else if (/^\d{8}$/.test(expiry) && ref.strike !== undefined && right !== undefined) listed = listing.select(expiry, ref.strike, right)[0];
+    if (!listed || !agreesWith(ref, listed, listing.root)) return undefined;
+    const quote = this.options.chain.tradedQuote(listed.conId);
+    if (!quote) return undefined;
+    const contract: SimContract = {
+      conId: listed.conId, symbol: listing.root, secType: 'OPT', expiry: listed.expiry, strike: listed.strike, right: listed.right,
+      multiplier: OPTION_MULTIPLIER, localSymbol: listed.localSymbol, primaryExch: '',
+    };
+    return { contract, quote };
+  }
+
+  /** An option order's contract and quote. */
+  private optionTraded(placed: PlacedOrder): Traded | undefined {
+    const listed = this.listedOption(placed);
+    if (!listed) return undefined;
+    return { contract: listed.contract, market: { kind: 'quote', quote: listed.quote, cost: new OptionOrderCost(OPTION_COMMISSIONS), passive: false, takenPrice: NaN, takenSize: NaN } };
+  }
+
+  /**
+   * A combo order's legs, each a listed option of the chain's root named by
+   * conId (200 naming the leg when not); per-leg prices only on two legs
+   * (10058, OPTIONS-NOTES.md §2).
+   */
+  private comboTraded(placed: PlacedOrder): Traded | Refusal | undefined {
+    const root = this.options.chain.listing.root;
+    if (placed.symbol.toUpperCase() !== root) return undefined;
+    const { comboLegs, legPrices } = placed;
+    if (comboLegs.length < 2) return invalidRequest(`a combo needs at least two legs, got ${comboLegs.length}`);
+    if (legPrices.length > 0 && legPrices.length !== comboLegs.length) return invalidRequest(`orderComboLegs has ${legPrices.length} prices for ${comboLegs.length} legs`);
+    // The code is IB's (OPTIONS-NOTES.md §2); the text is ours, IB's own wording not verified.
+    if (comboLegs.length > 2 && legPrices.some((p) => p !== undefined)) {
+      return { code: 10058, message: `Per-leg prices are supported only on two-leg combos; this one has ${comboLegs.length} legs` };
+    }
+    const legs: ComboLeg[] = [];
+    for (const [i, leg] of comboLegs.entries()) {
+      const listed = leg.conId > 0 ? this.listedOption(byConId(leg.conId)) : undefined;
+      if (!listed) return { code: 200, message: `${NO_DEFINITION}: combo leg ${i + 1}, conId ${leg.conId}, is not a listed ${root} option` };
+      legs.push({ ...listed, action: leg.action, ratio: leg.ratio, limit: legPrices[i], cost: new OptionOrderCost(OPTION_COMMISSIONS), filled: 0, filledTicks: 0 });
+    }
+    const contract: SimContract = { conId: 0, symbol: root, secType: 'BAG', expiry: '', strike: 0, right: '', multiplier: 1, localSymbol: '', primaryExch: '' };
+    return { contract, market: { kind: 'combo', legs, taken: '' } };
   }
 
   /** The order reaches the market: it takes what it can at once, and the rest works. */
@@ -206,18 +358,171 @@ export class Broker {
     if (order.status !== 'PreSubmitted') return; // cancelled before it got there
     order.status = 'Submitted';
     this.report(order, true);
+    const market = order.market;
+    if (market.kind !== 'book') {
+      if (market.kind === 'quote') this.takeQuote(order, market, true);
+      else this.takeCombo(order, market);
+      if (order.status === 'Submitted') this.workingOptions.push(order);
+      return;
+    }
     const side = order.action === 'BUY' ? ASK : BID;
     const limitTicks = order.orderType === 'LMT' ? Math.round(order.lmtPrice! * 100) : undefined;
     this.taking = true;
     try {
-      order.book.take(side, order.remaining, limitTicks, (priceTicks, size) => this.fill(order, priceTicks, size));
+      market.book.take(side, order.remaining, limitTicks, (priceTicks, size) => this.fill(order, priceTicks, size));
     } finally {
       this.taking = false;
     }
     if (order.status !== 'Submitted') return;
-    let list = this.working.get(order.book.index);
-    if (!list) this.working.set(order.book.index, (list = []));
+    let list = this.working.get(market.book.index);
+    if (!list) this.working.set(market.book.index, (list = []));
     list.push(order);
+  }
+
+  /**
+   * An option order against its quote now: the far side, when the order's
+   * limit reaches it, up to the size shown, unless the order took this very
+   * quote (price and size) before.
+   */
+  private takeQuote(order: Order, market: Extract<OrderMarket, { kind: 'quote' }>, arriving: boolean): void {
+    const buy = order.action === 'BUY';
+    const price = buy ? market.quote.ask : market.quote.bid;
+    const size = buy ? market.quote.askSize : market.quote.bidSize;
+    const reached = price > 0 && size > 0 && (order.orderType === 'MKT' || (buy ? price <= order.lmtPrice! + 1e-9 : price >= order.lmtPrice! - 1e-9));
+    if (!reached) {
+      if (arriving && order.orderType === 'LMT') market.passive = true;
+      return;
+    }
+    if (price === market.takenPrice && size === market.takenSize) return;
+    market.takenPrice = price;
+    market.takenSize = size;
+    this.fill(order, Math.round((market.passive ? order.lmtPrice! : price) * 100), Math.min(size, order.remaining));
+  }
+
+  /** A combo against its legs' touches now: every leg at its own touch when the net reaches the limit, unless that touch was taken before. */
+  private takeCombo(order: Order, market: Extract<OrderMarket, { kind: 'combo' }>): void {
+    const touch = comboTouch(order.action, market.legs);
+    if (!touch || !comboReaches(order.action, order.orderType === 'LMT' ? order.lmtPrice : undefined, market.legs, touch)) return;
+    const taken = JSON.stringify(touch);
+    if (taken === market.taken) return;
+    market.taken = taken;
+    this.fillCombo(order, market, touch, Math.min(touch.size, order.remaining));
+  }
+
+  /**
+   * Each turn of the simulator's pump: working option orders against their
+   * quotes as they are now, then the close of each trading day the wall
+   * clock has passed (read every turn: a test's clock may run fast).
+   */
+  onPump(): void {
+    for (const order of [...this.workingOptions]) {
+      if (order.market.kind === 'quote') this.takeQuote(order, order.market, false);
+      else if (order.market.kind === 'combo') this.takeCombo(order, order.market);
+    }
+    if (!this.close) return;
+    const wall = this.options.clock.wallNow();
+    while (wall >= this.close.at) {
+      this.closeDay(this.close.date, this.close.at);
+      this.close = nextClose(this.close.at);
+    }
+  }
+
+  /**
+   * A trading day's close: option orders on the day's expiry (a combo: any
+   * leg's) are cancelled,
+   * and every account's option positions settle (close-of-day.ts): the
+   * option goes at no price, shares come or go at the strike, free of
+   * commission; positions and values go to whoever follows them, and no
+   * execution is reported. The premium is realized on the option rather
+   * than carried into the shares' cost.
+   */
+  private closeDay(date: string, at: number): void {
+    for (const order of [...this.workingOptions]) {
+      if (!optionsOf(order).some((c) => c.expiry === date)) continue;
+      order.status = 'Cancelled';
+      this.stopWorking(order);
+      this.report(order, true);
+    }
+    for (const account of this.accounts.all()) {
+      const byUnderlying = new Map<string, Holding[]>();
+      for (const h of account.holdings.values()) {
+        if (h.contract.secType !== 'OPT' || h.position === 0) continue;
+        let list = byUnderlying.get(h.contract.symbol);
+        if (!list) byUnderlying.set(h.contract.symbol, (list = []));
+        list.push(h);
+      }
+      for (const [symbol, held] of byUnderlying) this.settleHoldings(account, symbol, held, date, at);
+    }
+    // Instructions are taken on the expiry day only: all of them were for this close.
+    this.lapses.clear();
+  }
+
+  private settleHoldings(account: Account, underlying: string, held: readonly Holding[], date: string, at: number): void {
+    const changes = closeOfDay({
+      date,
+      held: held.map((h) => ({ symbol: h.contract.localSymbol, contracts: h.position, option: journalOption(h.contract) })),
+      close: this.markPrice(this.stockOf(underlying)),
+      dividends: this.options.dividends ?? [],
+      at,
+      doNotExercise: this.lapses.get(account) ?? new Map(),
+    });
+    for (const change of changes) this.deliver(account, held.find((h) => h.contract.localSymbol === change.symbol)!.contract, change.contracts, change.shares);
+  }
+
+  /** An exercise, assignment or expiry: `contracts` of the option go at no price, `shares` of the underlying come (+) or go (−) at the strike, free of commission. */
+  private deliver(account: Account, option: SimContract, contracts: number, shares: number): void {
+    account.book(option, -contracts, 0, 0);
+    this.accounts.changed(account, option);
+    if (shares === 0) return;
+    const stock = this.stockOf(option.symbol);
+    account.book(stock, shares, option.strike, 0);
+    this.accounts.changed(account, stock);
+  }
+
+  private stockOf(symbol: string): SimContract {
+    return stockContract(this.options.instruments.find(0, symbol, 'STK')!);
+  }
+
+  /**
+   * EXERCISE_OPTIONS: a lapse instruction is kept for the close, an exercise
+   * delivers at once (options/exercise.ts). Refusals are error 322, TWS's
+   * "Error processing request" (321 is kept for requests malformed on the
+   * wire), naming what was wrong; IB's own codes for each case are not
+   * verified.
+   */
+  exerciseOptions(session: Session, fields: readonly string[]): void {
+    let request: ExerciseRequest;
+    try {
+      request = parseExerciseOptions(fields, session.serverVersion);
+    } catch (err) {
+      return invalid(session, /^\d+$/.test(fields[2] ?? '') ? Number(fields[2]) : NO_ID, (err as Error).message);
+    }
+    const { reqId } = request;
+    const refuse = (cause: string) => session.error(reqId, 322, `Error processing request:-'bw' : cause - ${cause}`);
+    const listed = this.listedOption(request.contract);
+    if (!listed) return session.error(reqId, 200, NO_DEFINITION);
+    const account = this.accounts.forOrder(request.account);
+    if (!account) return refuse(`unknown account ${JSON.stringify(request.account)}`);
+    const option = listed.contract;
+    const decision = decideExercise({
+      symbol: option.localSymbol, option: journalOption(option), action: request.action, quantity: request.quantity,
+      held: account.holdings.get(option.conId)?.position ?? 0, at: this.options.clock.wallNow(),
+    });
+    if (decision.kind === 'refused') return refuse(decision.reason);
+    if (decision.kind === 'exercise') return this.deliver(account, option, decision.contracts, decision.shares);
+    let lapsing = this.lapses.get(account);
+    if (!lapsing) this.lapses.set(account, (lapsing = new Map()));
+    lapsing.set(option.localSymbol, decision.contracts);
+  }
+
+  /** The price a contract is marked at, a share: the middle of a stock's book or of an option's quote (0 once no longer listed). */
+  private markPrice(contract: SimContract): number {
+    if (contract.secType === 'OPT') {
+      const quote = this.options.chain.tradedQuote(contract.conId);
+      return quote ? (quote.bid + quote.ask) / 2 : 0;
+    }
+    const book = this.options.marketData.market.book(this.options.instruments.find(contract.conId, '', '')!);
+    return (book.bestBid() + book.bestAsk()) / 200;
   }
 
   /** A trade the market printed: working orders it reaches fill at its price, oldest first, up to its size. */
@@ -235,20 +540,40 @@ export class Broker {
     }
   }
 
-  /** One execution: execDetails and its commission report, then the order's new status, then the account. */
+  /** One execution of `shares` (an option's: contracts) of a stock or option order, then the order's new status, then the account. */
   private fill(order: Order, priceTicks: number, shares: number): void {
     const price = priceTicks / 100;
-    order.filled += shares;
-    order.remaining -= shares;
-    order.filledTicks += priceTicks * shares;
-    order.avgFillPrice = order.filledTicks / order.filled / 100;
-    order.lastFillPrice = price;
-    // The order as a whole pays max(minimum, per share): the minimum comes with the first fill, later fills pay only what exceeds it.
+    const units = order.action === 'BUY' ? shares : -shares;
+    progress(order, priceTicks, shares);
     const chargedBefore = order.commission ?? 0;
-    order.commission = round4(Math.max(MIN_COMMISSION_PER_ORDER, COMMISSION_PER_SHARE * order.filled));
-    const commission = round4(order.commission - chargedBefore);
+    // The order as a whole pays max(minimum, per unit): the minimum comes with the first fill, later fills pay only what exceeds it.
+    if (order.market.kind === 'quote') order.commission = round4(chargedBefore + order.market.cost.fill(units, price, order.contract.multiplier));
+    else order.commission = round4(Math.max(MIN_COMMISSION_PER_ORDER, COMMISSION_PER_SHARE * order.filled));
+    this.execute(order, order.contract, units, priceTicks, round4(order.commission - chargedBefore), order.filled, order.avgFillPrice);
+    this.settled(order, [order.contract]);
+  }
+
+  /** `combos` of a combo at once: each leg at its touch, an execution of its own, then the order's status at the net price, then the account. */
+  private fillCombo(order: Order, market: Extract<OrderMarket, { kind: 'combo' }>, touch: ComboTouch, combos: number): void {
+    progress(order, Math.round(touch.net * 100), combos);
+    for (const [i, leg] of market.legs.entries()) {
+      const { buy, price } = touch.legs[i]!;
+      const priceTicks = Math.round(price * 100);
+      const units = (buy ? 1 : -1) * combos * leg.ratio;
+      leg.filled += Math.abs(units);
+      leg.filledTicks += priceTicks * Math.abs(units);
+      const commission = leg.cost.fill(units, price, leg.contract.multiplier);
+      order.commission = round4((order.commission ?? 0) + commission);
+      this.execute(order, leg.contract, units, priceTicks, commission, leg.filled, leg.filledTicks / leg.filled / 100);
+    }
+    this.settled(order, market.legs.map((l) => l.contract));
+  }
+
+  /** Books one execution of `units` (signed) of `contract` and reports it: execDetails and its commission report (twice under the duplicate fault; a bad one after it when armed). */
+  private execute(order: Order, contract: SimContract, units: number, priceTicks: number, commission: number, cumQty: number, avgPrice: number): void {
+    const price = priceTicks / 100;
     const account = this.accounts.get(order.account)!;
-    const realizedPnl = account.book(order.instrument, order.action === 'BUY' ? shares : -shares, price, commission);
+    const realizedPnl = account.book(contract, units, price, commission);
     const execution: Execution = {
       execId: `${order.permId.toString(16).padStart(8, '0')}.${this.sessionStamp}.${(++order.executionCount).toString(16).padStart(2, '0')}.01`,
       orderId: order.orderId,
@@ -256,48 +581,53 @@ export class Broker {
       permId: order.permId,
       time: new Date(this.options.clock.wallNow()),
       account: order.account,
-      exchange: order.instrument.primaryExch === 'ARCA' ? 'ARCA' : 'ISLAND',
-      side: order.action === 'BUY' ? 'BOT' : 'SLD',
-      shares,
+      exchange: contract.secType === 'OPT' ? 'CBOE' : contract.primaryExch === 'ARCA' ? 'ARCA' : 'ISLAND',
+      side: units > 0 ? 'BOT' : 'SLD',
+      shares: Math.abs(units),
       price,
-      cumQty: order.filled,
-      avgPrice: order.avgFillPrice,
+      cumQty,
+      avgPrice,
       orderRef: order.orderRef,
-      instrument: order.instrument,
+      contract,
       commission,
       realizedPnl,
     };
     this.fills.push(execution);
     const session = this.sessionOf(order.clientId);
     for (let copies = this.duplicateExecutions ? 2 : 1; copies > 0; copies--) {
-      session?.send(execDetails(session.serverVersion, UNSOLICITED, execution, order.instrument));
+      session?.send(execDetails(session.serverVersion, UNSOLICITED, execution, contract));
       session?.send(commissionReport(execution.execId, commission, 'USD', realizedPnl));
     }
     if (this.badExecution !== undefined && session) this.sendBadExecution(this.badExecution, order, execution, session);
+  }
+
+  /** After an order's fills: its status to its client, then the changed positions and values to whoever follows them. */
+  private settled(order: Order, contracts: readonly SimContract[]): void {
     if (order.remaining === 0) {
       order.status = 'Filled';
       this.stopWorking(order);
     }
     this.report(order, order.status === 'Filled');
-    this.accounts.changed(account, order.instrument);
+    const account = this.accounts.get(order.account)!;
+    for (const contract of contracts) this.accounts.changed(account, contract);
   }
 
   /** The fault's one bad report, after a real execution of the same order; disarms the fault. */
   private sendBadExecution(kind: BadExecutionKind, order: Order, real: Execution, session: Session): void {
     this.badExecution = undefined;
     const execId = `${order.permId.toString(16).padStart(8, '0')}.${this.sessionStamp}.b${++this.badExecutionsSent}.01`;
-    let instrument: Instrument = order.instrument;
+    let contract = order.contract;
     let shares = real.shares;
     let price = real.price;
     if (kind === 'wrong-symbol') {
-      instrument = { ...WRONG_CONTRACT, index: -1 };
+      contract = stockContract({ ...WRONG_CONTRACT, index: -1 });
       shares = 1_000_000;
       price = WRONG_CONTRACT.openPrice;
     } else if (kind === 'overfill') {
       shares = order.remaining + 1;
     }
     const report: SimExecution = { ...real, execId, shares, price, cumQty: order.filled + shares };
-    const fields = execDetails(session.serverVersion, UNSOLICITED, report, instrument);
+    const fields = execDetails(session.serverVersion, UNSOLICITED, report, contract);
     if (kind === 'price-not-a-number') {
       // execId, time, account, exchange, side, shares, price: the price is six fields after the execId.
       const at = fields.indexOf(execId) + 6;
@@ -345,10 +675,10 @@ export class Broker {
       if (account !== '' && e.account !== account) continue;
       // Compared in whole seconds, the resolution of the time the client sees.
       if (Math.floor(e.time.getTime() / 1000) * 1000 < since) continue;
-      if (symbol !== '' && e.instrument.symbol !== symbol.toUpperCase()) continue;
-      if (secType !== '' && secType.toUpperCase() !== 'STK') continue;
+      if (symbol !== '' && e.contract.symbol !== symbol.toUpperCase()) continue;
+      if (secType !== '' && secType.toUpperCase() !== e.contract.secType) continue;
       if (sideCode !== '' && e.side !== sideCode) continue;
-      session.send(execDetails(session.serverVersion, reqId, e, e.instrument));
+      session.send(execDetails(session.serverVersion, reqId, e, e.contract));
       session.send(commissionReport(e.execId, e.commission, 'USD', e.realizedPnl));
     }
     session.send(execDetailsEnd(reqId));
@@ -363,7 +693,7 @@ export class Broker {
   private report(order: Order, statusChanged: boolean, session = this.sessionOf(order.clientId)): void {
     if (!session) return;
     // Encoded now: the late news is the order as it was.
-    const news = statusChanged ? [openOrder(session.serverVersion, order, order.instrument)] : [];
+    const news = statusChanged ? [openOrder(session.serverVersion, order, order.contract)] : [];
     news.push(orderStatus(session.serverVersion, order));
     const send = () => news.forEach((m) => session.send(m));
     if (this.orderNewsDelayMs > 0) this.options.clock.setTimeout(send, this.orderNewsDelayMs);
@@ -371,7 +701,7 @@ export class Broker {
   }
 
   private stopWorking(order: Order): void {
-    const list = this.working.get(order.book.index);
+    const list = order.market.kind === 'book' ? this.working.get(order.market.book.index) : this.workingOptions;
     const at = list?.indexOf(order) ?? -1;
     if (at >= 0) list!.splice(at, 1);
   }
@@ -383,13 +713,59 @@ export class Broker {
   }
 }
 
+/** An order's right as the client may write it: C, CALL, P or PUT. */
+function rightOf(text: string): 'C' | 'P' | undefined {
+  const right = text.toUpperCase();
+  return right === 'C' || right === 'CALL' ? 'C' : right === 'P' || right === 'PUT' ? 'P' : undefined;
+}
+
+/** The options an order trades: an option order's one, a combo's legs'. */
+function optionsOf({ contract, market }: Traded): SimContract[] {
+  return market.kind === 'combo' ? market.legs.map((l) => l.contract) : market.kind === 'quote' ? [contract] : [];
+}
+
+/** A contract named by its conId alone, as a combo leg names it. */
+function byConId(conId: number): ContractRef {
+  return { conId, symbol: '', secType: 'OPT', lastTradeDateOrContractMonth: '', strike: undefined, right: '', multiplier: '', exchange: '', currency: '', localSymbol: '' };
+}
+
+/** An order's fill of `units` (shares, contracts or combos) at `priceTicks` each: what it has filled, what is left, its average and last price. */
+function progress(order: Order, priceTicks: number, units: number): void {
+  order.filled += units;
+  order.remaining -= units;
+  order.filledTicks += priceTicks * units;
+  order.avgFillPrice = order.filledTicks / order.filled / 100;
+  order.lastFillPrice = priceTicks / 100;
+}
+
+/** Whether every contract field a request names (a stock's are empty) is the listed option's. */
+function agreesWith(placed: ContractRef, listed: ListedOption, root: string): boolean {
+  return (
+    [root, ''].includes(placed.symbol.toUpperCase()) &&
+    [listed.expiry, ''].includes(placed.lastTradeDateOrContractMonth) &&
+    (placed.strike === undefined || placed.strike === 0 || Math.abs(placed.strike - listed.strike) < 1e-6) &&
+    (placed.right === '' || rightOf(placed.right) === listed.right) &&
+    ['', String(OPTION_MULTIPLIER)].includes(placed.multiplier)
+  );
+}
+
+/** An option of the broker's as options/settlement.ts knows options. */
+function journalOption(c: SimContract): OptionContract {
+  return { conId: c.conId, underlying: c.symbol, expiry: c.expiry, strike: c.strike, right: c.right === 'P' ? 'P' : 'C', multiplier: c.multiplier };
+}
+
 function orderKey(clientId: number, orderId: number): string {
   return `${clientId}:${orderId}`;
 }
 
 /** Error 321, TWS's answer to a request it cannot validate; `cause` says what was wrong. */
 function invalid(session: Session, id: number, cause: string): void {
-  session.error(id, 321, `Error validating request:-'bO' : cause - ${cause}`);
+  const { code, message } = invalidRequest(cause);
+  session.error(id, code, message);
+}
+
+function invalidRequest(cause: string): Refusal {
+  return { code: 321, message: `Error validating request:-'bO' : cause - ${cause}` };
 }
 
 /** Whether a trade at this price reaches a working order. */

@@ -5,6 +5,7 @@
  * YAML line, the key path, the value and what was expected.
  */
 import { z } from 'zod';
+import { clockSettings, type ClockSettings } from '../config/clock.js';
 import { parseWithSchema, readConfigFile } from '../config/yaml.js';
 import { IB_LIMITS } from './market-data.js';
 import { MIN_SERVER_VERSION, SERVER_VERSION, type SimulatorOptions } from './server.js';
@@ -48,12 +49,18 @@ export const simConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /** SPY's cash dividends: a short call in the money by more than one is assigned at the close before its ex-date. */
+    dividends: z
+      .array(z.object({ exDate: z.string().regex(/^\d{8}$/, 'expected an ex-dividend date YYYYMMDD'), amount: z.number().positive() }).strict())
+      .default([]),
     /** The TWS API port on 127.0.0.1 (0 picks a free one). */
     port: port.default(DEFAULT_SIM_PORT),
     /** The HTTP control port on 127.0.0.1 (0 picks a free one); no control server when unset. */
     controlPort: port.optional(),
+    /** Market time running fast from an anchor, as keel's `clock` section (config/clock.ts); none: the system clock. */
+    clock: clockSettings.optional(),
   })
-  .strict() satisfies z.ZodType<SimulatorOptions & { port: number; controlPort?: number | undefined }>;
+  .strict() satisfies z.ZodType<Omit<SimulatorOptions, 'clock'> & { port: number; controlPort?: number | undefined; clock?: ClockSettings | undefined }>;
 
 export type SimConfig = z.output<typeof simConfigSchema>;
 
@@ -79,6 +86,13 @@ export const SIM_FLAGS = [
   { flag: 'updates-per-second', key: 'updatesPerSecond', expected: 'a number from 0 to 1000000' },
 ] as const;
 
+/** The options of `keel sim` that set keys of its `clock` section. */
+export const CLOCK_FLAGS = [
+  { flag: 'speed', key: 'speed' },
+  { flag: 'market-start', key: 'marketStart' },
+  { flag: 'real-start', key: 'realStart' },
+] as const;
+
 /**
  * Applies the flags given (as parseArgs strings) over `config`, checked by
  * the same rules as the file. Returns the config, or the message for the
@@ -94,5 +108,26 @@ export function withFlags(config: SimConfig, values: Readonly<Record<string, unk
     if (!parsed.success || parsed.data === undefined) return `--${flag} must be ${expected}, got '${String(text)}'`;
     result[key] = parsed.data;
   }
+  const clock = withClockFlags(config.clock, values);
+  if (typeof clock === 'string') return clock;
+  if (clock !== undefined) result.clock = clock;
   return result;
+}
+
+/** The clock flags over the file's `clock` section: the flags given replace its keys, and the whole is checked again. */
+function withClockFlags(clock: ClockSettings | undefined, values: Readonly<Record<string, unknown>>): ClockSettings | undefined | string {
+  const given = CLOCK_FLAGS.filter(({ flag }) => values[flag] !== undefined);
+  if (given.length === 0) return clock;
+  const raw: Record<string, unknown> = clock ? { speed: clock.speed, marketStart: new Date(clock.marketStart).toISOString(), realStart: new Date(clock.realStart).toISOString() } : {};
+  for (const { flag, key } of given) {
+    const text = String(values[flag]);
+    raw[key] = key === 'speed' ? (text.trim() === '' ? Number.NaN : Number(text)) : text;
+  }
+  const parsed = clockSettings.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const named = CLOCK_FLAGS.find(({ key }) => key === issue.path[0]);
+  if (!named) return `the market clock: ${issue.message}`;
+  if (values[named.flag] === undefined) return `--${given[0]!.flag} needs --${named.flag} too (or a clock section in the config with ${named.key})`;
+  return `--${named.flag}: ${issue.message}, got '${String(values[named.flag])}'`;
 }

@@ -121,6 +121,13 @@ export const ENDPOINTS: readonly Endpoint[] = [
   },
   {
     method: 'GET',
+    path: '/positions',
+    params: [],
+    does: "each account's cash and positions (options by OSI symbol)",
+    run: (sim) => positions(sim),
+  },
+  {
+    method: 'GET',
     path: '/orders',
     params: [],
     does: 'every order the broker was sent, oldest first, with where it stands',
@@ -401,7 +408,7 @@ function executions(sim: TwsSimulator) {
     permId: e.permId,
     orderRef: e.orderRef,
     account: e.account,
-    symbol: e.instrument.symbol,
+    symbol: e.contract.localSymbol,
     side: e.side,
     shares: e.shares,
     price: e.price,
@@ -411,6 +418,15 @@ function executions(sim: TwsSimulator) {
   return { count: list.length, executions: list };
 }
 
+function positions(sim: TwsSimulator) {
+  const accounts = [...sim.broker.accounts.all()].map((a) => ({
+    account: a.code,
+    cash: a.cash,
+    positions: Object.fromEntries([...a.holdings.values()].filter((h) => h.position !== 0).map((h) => [h.contract.localSymbol, h.position])),
+  }));
+  return { accounts };
+}
+
 function orders(sim: TwsSimulator) {
   const list = sim.broker.allOrders().map((o) => ({
     orderId: o.orderId,
@@ -418,7 +434,7 @@ function orders(sim: TwsSimulator) {
     permId: o.permId,
     orderRef: o.orderRef,
     account: o.account,
-    symbol: o.instrument.symbol,
+    symbol: o.contract.localSymbol,
     action: o.action,
     quantity: o.totalQuantity,
     orderType: o.orderType,

@@ -21,6 +21,29 @@ const REAL: readonly Omit<Instrument, 'index'>[] = [
   { symbol: 'MSFT', conId: 272093, primaryExch: 'NASDAQ', longName: 'MICROSOFT CORP', industry: 'Technology', openPrice: 420, synthetic: false },
 ];
 
+/** A contract the broker trades and reports: a stock of the universe, a listed option on one, or a combo (BAG) of options, held only leg by leg. */
+export interface SimContract {
+  readonly conId: number;
+  /** The stock; for an option its underlying, as IB's `symbol` is. */
+  readonly symbol: string;
+  readonly secType: 'STK' | 'OPT' | 'BAG';
+  /** An option's last trading day, YYYYMMDD; '' for a stock. */
+  readonly expiry: string;
+  /** 0 for a stock. */
+  readonly strike: number;
+  readonly right: 'C' | 'P' | '';
+  /** Shares one unit stands for: 100 an option contract, 1 a share. */
+  readonly multiplier: number;
+  /** A stock's symbol; an option's OSI symbol. */
+  readonly localSymbol: string;
+  /** Where PORTFOLIO_VALUE says it is listed ('' for an option, listed on many). */
+  readonly primaryExch: string;
+}
+
+export function stockContract(i: Instrument): SimContract {
+  return { conId: i.conId, symbol: i.symbol, secType: 'STK', expiry: '', strike: 0, right: '', multiplier: 1, localSymbol: i.symbol, primaryExch: i.primaryExch };
+}
+
 /** Synthetic symbols SYN0001, SYN0002, ... with conIds from 900000001 and prices spread from 10 to 500. */
 function instrumentUniverse(syntheticCount = 0): Instrument[] {
   const synthetic = Array.from({ length: syntheticCount }, (_, i) => ({

@@ -5,13 +5,14 @@
  * decoder.js reads them. Pure functions for server versions 176 to 193;
  * encoder.js and decoder.js are the reference for every layout here.
  */
-import type { Instrument } from './instruments.js';
+import type { SimContract } from './instruments.js';
 import type { Field } from './wire.js';
 
 /** PLACE_ORDER and CANCEL_ORDER come from the client (encoder.js OUT_MSG_ID); the rest go to it (decoder.js IN_MSG_ID). */
 export const ORDER_MESSAGE_ID = {
   PLACE_ORDER: 3,
   CANCEL_ORDER: 4,
+  EXERCISE_OPTIONS: 21,
   ORDER_STATUS: 3,
   OPEN_ORDER: 5,
   ACCT_VALUE: 6,
@@ -34,6 +35,7 @@ export const ORDER_MESSAGE_ID = {
 const VERSION = {
   FA_PROFILE_DESUPPORT: 177,
   PENDING_PRICE_REVISION: 178,
+  MANUAL_ORDER_TIME_EXERCISE_OPTIONS: 180,
   CUSTOMER_ACCOUNT: 183,
   PROFESSIONAL_CUSTOMER: 184,
   BOND_ACCRUED_INTEREST: 185,
@@ -50,14 +52,36 @@ const MAX_VERSION = 193;
 const UNSET_DOUBLE = '1.7976931348623157E308';
 const UNSET_INT = 2147483647;
 
-/** What the client asked for in PLACE_ORDER. Prices the client left empty are undefined. */
-export interface PlacedOrder {
-  orderId: number;
+/** One leg of a BAG (combo) contract, as encoder.js writes it and decoder.js reads it back in OPEN_ORDER. */
+export interface ComboLegView {
+  conId: number;
+  ratio: number;
+  action: 'BUY' | 'SELL';
+  exchange: string;
+  openClose: number;
+  shortSaleSlot: number;
+  designatedLocation: string;
+  exemptCode: number;
+}
+
+/** A contract as a request names it: any field may be left empty (strike undefined). */
+export interface ContractRef {
   conId: number;
   symbol: string;
   secType: string;
+  /** An option's contract as the client named it; '' (strike undefined) when left unset, as for a stock. */
+  lastTradeDateOrContractMonth: string;
+  strike: number | undefined;
+  right: string;
+  multiplier: string;
   exchange: string;
   currency: string;
+  localSymbol: string;
+}
+
+/** What the client asked for in PLACE_ORDER. Prices the client left empty are undefined. */
+export interface PlacedOrder extends ContractRef {
+  orderId: number;
   action: 'BUY' | 'SELL';
   totalQuantity: number;
   orderType: string;
@@ -69,6 +93,10 @@ export interface PlacedOrder {
   /** False when the client left it out: TWS then holds the order instead of sending it to the market. */
   transmit: boolean;
   outsideRth: boolean;
+  /** A BAG's legs; empty for any other contract. */
+  comboLegs: readonly ComboLegView[];
+  /** A BAG's per-leg prices (orderComboLegs), in leg order, undefined where left empty; usually none. */
+  legPrices: readonly (number | undefined)[];
 }
 
 /** An order as the simulator reports it back: what was placed plus where it stands. */
@@ -119,11 +147,15 @@ export function parsePlaceOrder(fields: readonly string[], serverVersion: number
   const conId = c.int('conId', 0);
   const symbol = c.text('symbol');
   const secType = c.text('secType');
-  c.skip('lastTradeDateOrContractMonth', 'strike', 'right', 'multiplier');
+  const lastTradeDateOrContractMonth = c.text('lastTradeDateOrContractMonth');
+  const strike = c.number('strike');
+  const right = c.text('right');
+  const multiplier = c.text('multiplier');
   const exchange = c.text('exchange');
   c.skip('primaryExch');
   const currency = c.text('currency');
-  c.skip('localSymbol', 'tradingClass', 'secIdType', 'secId');
+  const localSymbol = c.text('localSymbol');
+  c.skip('tradingClass', 'secIdType', 'secId');
 
   const action = c.oneOf('action', ['BUY', 'SELL'] as const);
   const totalQuantity = c.positiveNumber('totalQuantity');
@@ -140,9 +172,24 @@ export function parsePlaceOrder(fields: readonly string[], serverVersion: number
   const outsideRth = c.bool('outsideRth');
   c.skip('hidden');
 
+  const comboLegs: ComboLegView[] = [];
+  const legPrices: (number | undefined)[] = [];
   if (secType.toUpperCase() === 'BAG') {
-    c.skipEach('comboLegs', 'conId', 'ratio', 'action', 'exchange', 'openClose', 'shortSaleSlot', 'designatedLocation', 'exemptCode');
-    c.skipEach('orderComboLegs', 'price');
+    // The legs (encoder.js writes openClose, shortSaleSlot and exemptCode as given: empty when unset).
+    for (let i = 0, n = c.int('comboLegs'); i < n; i++) {
+      const leg = (f: string) => `comboLegs[${i}].${f}`;
+      comboLegs.push({
+        conId: c.int(leg('conId')),
+        ratio: c.positiveInt(leg('ratio')),
+        action: c.oneOf(leg('action'), ['BUY', 'SELL'] as const),
+        exchange: c.text(leg('exchange')),
+        openClose: c.int(leg('openClose'), 0),
+        shortSaleSlot: c.int(leg('shortSaleSlot'), 0),
+        designatedLocation: c.text(leg('designatedLocation')),
+        exemptCode: c.int(leg('exemptCode'), -1),
+      });
+    }
+    for (let i = 0, n = c.int('orderComboLegs'); i < n; i++) legPrices.push(c.number(`orderComboLegs[${i}].price`));
     c.skipEach('smartComboRoutingParams', 'tag', 'value');
   }
   c.skip('sharesAllocation', 'discretionaryAmt', 'goodAfterTime', 'goodTillDate', 'faGroup', 'faMethod', 'faPercentage');
@@ -184,7 +231,56 @@ export function parsePlaceOrder(fields: readonly string[], serverVersion: number
   if (serverVersion >= VERSION.CME_TAGGING_FIELDS) c.skip('manualOrderIndicator');
   c.end();
 
-  return { orderId, conId, symbol, secType, exchange, currency, action, totalQuantity, orderType, lmtPrice, auxPrice, tif, orderRef, account, transmit, outsideRth };
+  return {
+    orderId, conId, symbol, secType, lastTradeDateOrContractMonth, strike, right, multiplier, exchange, currency, localSymbol, action, totalQuantity, orderType, lmtPrice, auxPrice, tif, orderRef, account, transmit, outsideRth,
+    comboLegs, legPrices,
+  };
+}
+
+/** What the client asked for in EXERCISE_OPTIONS: 1 exercise, 2 lapse (the contrary instruction). */
+export interface ExerciseRequest {
+  reqId: number;
+  contract: ContractRef;
+  action: number;
+  quantity: number;
+  account: string;
+  override: number;
+}
+
+/**
+ * EXERCISE_OPTIONS as encoder.js exerciseOptions writes it: version (2),
+ * reqId, the contract (conId, symbol, secType, expiry, strike, right,
+ * multiplier, exchange, currency, localSymbol, tradingClass),
+ * exerciseAction, exerciseQuantity, account, override, manualOrderTime
+ * (180+), customerAccount (183+), professionalCustomer (184+).
+ */
+export function parseExerciseOptions(fields: readonly string[], serverVersion: number): ExerciseRequest {
+  checkVersion(serverVersion);
+  const c = new FieldReader(fields, 'EXERCISE_OPTIONS', ORDER_MESSAGE_ID.EXERCISE_OPTIONS);
+  c.skip('version');
+  const reqId = c.int('reqId');
+  const contract: ContractRef = {
+    conId: c.int('conId', 0),
+    symbol: c.text('symbol'),
+    secType: c.text('secType'),
+    lastTradeDateOrContractMonth: c.text('lastTradeDateOrContractMonth'),
+    strike: c.number('strike'),
+    right: c.text('right'),
+    multiplier: c.text('multiplier'),
+    exchange: c.text('exchange'),
+    currency: c.text('currency'),
+    localSymbol: c.text('localSymbol'),
+  };
+  c.skip('tradingClass');
+  const action = c.int('exerciseAction');
+  const quantity = c.int('exerciseQuantity');
+  const account = c.text('account');
+  const override = c.int('override', 0);
+  if (serverVersion >= VERSION.MANUAL_ORDER_TIME_EXERCISE_OPTIONS) c.skip('manualOrderTime');
+  if (serverVersion >= VERSION.CUSTOMER_ACCOUNT) c.skip('customerAccount');
+  if (serverVersion >= VERSION.PROFESSIONAL_CUSTOMER) c.skip('professionalCustomer');
+  c.end();
+  return { reqId, contract, action, quantity, account, override };
 }
 
 /** CANCEL_ORDER as encoder.js cancelOrder writes it: a version field until 192, then the CME tagging fields. */
@@ -291,6 +387,12 @@ class FieldReader {
     return value;
   }
 
+  positiveInt(field: string): number {
+    const value = this.int(field);
+    if (value <= 0) throw this.malformed(field, String(value), 'a positive integer');
+    return value;
+  }
+
   positiveNumber(field: string): number {
     const raw = this.text(field);
     const value = Number(raw);
@@ -328,17 +430,17 @@ class FieldReader {
 // ---------------------------------------------------------------- server to client
 
 /**
- * OPEN_ORDER for a simple stock order, in decoder.js decodeMsg_OPEN_ORDER
+ * OPEN_ORDER for a stock, option or combo (BAG) order, in decoder.js decodeMsg_OPEN_ORDER
  * order. No version field since 145: the decoder uses the server version as
  * the message version. Everything the simulator does not model goes out the
  * way TWS writes an order that does not use it.
  */
-export function openOrder(serverVersion: number, order: SimOrderView, instrument: Instrument): Field[] {
+export function openOrder(serverVersion: number, order: SimOrderView, contract: SimContract): Field[] {
   checkVersion(serverVersion);
   const v = serverVersion;
   return [
     ORDER_MESSAGE_ID.OPEN_ORDER, order.orderId,
-    ...stockContract(instrument),
+    ...contractFields(contract),
     order.action, order.totalQuantity, order.orderType, order.lmtPrice ?? UNSET_DOUBLE, order.auxPrice ?? UNSET_DOUBLE,
     order.tif, '', order.account, '', 0, order.orderRef, // tif, ocaGroup, account, openClose, origin (customer), orderRef
     order.clientId, order.permId, order.outsideRth, 0, 0, '', '', // clientId, permId, outsideRth, hidden, discretionaryAmt, goodAfterTime, sharesAllocation
@@ -350,7 +452,7 @@ export function openOrder(serverVersion: number, order: SimOrderView, instrument
     0, 0, // parentId, triggerMethod
     UNSET_DOUBLE, 0, '', UNSET_DOUBLE, 0, 0, // volatility, volatilityType, deltaNeutralOrderType (none: no delta-neutral details), deltaNeutralAuxPrice, continuousUpdate, referencePriceType
     UNSET_DOUBLE, UNSET_DOUBLE, UNSET_DOUBLE, UNSET_INT, // trailStopPrice, trailingPercent, basisPoints, basisPointsType
-    '', 0, 0, 0, // comboLegsDescription, comboLegs, orderComboLegs, smartComboRoutingParams
+    '', ...comboLegFields(order), 0, // comboLegsDescription, comboLegs, orderComboLegs, smartComboRoutingParams
     UNSET_INT, UNSET_INT, UNSET_DOUBLE, // scaleInitLevelSize, scaleSubsLevelSize, scalePriceIncrement (unset: no further scale fields)
     '', false, '', '', false, false, // hedgeType (none: no hedgeParam), optOutSmartRouting, clearingAccount, clearingIntent, notHeld, deltaNeutralContract
     '', false, // algoStrategy (none: no algo params), solicited
@@ -369,6 +471,16 @@ export function openOrder(serverVersion: number, order: SimOrderView, instrument
     ...(v >= VERSION.BOND_ACCRUED_INTEREST ? [''] : []),
     ...(v >= VERSION.INCLUDE_OVERNIGHT ? [false] : []),
     ...(v >= VERSION.CME_TAGGING_FIELDS_IN_OPEN_ORDER ? ['', UNSET_INT] : []), // extOperator, manualOrderIndicator
+  ];
+}
+
+/** A BAG order's legs and per-leg prices as decoder.js readComboLegs reads them (a count, then each); two zero counts for any other order. */
+function comboLegFields(order: SimOrderView): Field[] {
+  return [
+    order.comboLegs.length,
+    ...order.comboLegs.flatMap((l) => [l.conId, l.ratio, l.action, l.exchange, l.openClose, l.shortSaleSlot, l.designatedLocation, l.exemptCode]),
+    order.legPrices.length,
+    ...order.legPrices.map((p) => p ?? UNSET_DOUBLE),
   ];
 }
 
@@ -402,11 +514,11 @@ export function orderStatus(serverVersion: number, view: SimOrderView): Field[] 
  * 178. reqId is the request's for executions asked for with reqExecutions,
  * UNSOLICITED for a fill as it happens.
  */
-export function execDetails(serverVersion: number, reqId: number, e: SimExecution, instrument: Instrument): Field[] {
+export function execDetails(serverVersion: number, reqId: number, e: SimExecution, contract: SimContract): Field[] {
   checkVersion(serverVersion);
   return [
     ORDER_MESSAGE_ID.EXECUTION_DATA, reqId, e.orderId,
-    ...stockContract(instrument),
+    ...contractFields(contract),
     e.execId, executionTime(e.time), e.account, e.exchange, e.side, e.shares, e.price,
     e.permId, e.clientId, 0, e.cumQty, e.avgPrice, e.orderRef, // permId, clientId, liquidation, cumQty, avgPrice, orderRef
     '', '', '', 0, // evRule, evMultiplier, modelCode, lastLiquidity (none reported)
@@ -428,9 +540,9 @@ export function commissionReport(execId: string, commission: number, currency = 
 }
 
 /** POSITION at version 3, the first with avgCost. */
-export function position(serverVersion: number, account: string, instrument: Instrument, pos: number, avgCost: number): Field[] {
+export function position(serverVersion: number, account: string, contract: SimContract, pos: number, avgCost: number): Field[] {
   checkVersion(serverVersion);
-  return [ORDER_MESSAGE_ID.POSITION, 3, account, ...stockContract(instrument), pos, avgCost];
+  return [ORDER_MESSAGE_ID.POSITION, 3, account, ...contractFields(contract), pos, avgCost];
 }
 
 export function positionEnd(): Field[] {
@@ -444,7 +556,7 @@ export function accountValue(key: string, value: string, currency: string, accou
 /** PORTFOLIO_VALUE at version 8, the first with tradingClass; it names the primary exchange, not SMART. */
 export function portfolioValue(
   serverVersion: number,
-  instrument: Instrument,
+  contract: SimContract,
   position: number,
   marketPrice: number,
   marketValue: number,
@@ -455,7 +567,7 @@ export function portfolioValue(
 ): Field[] {
   checkVersion(serverVersion);
   return [
-    ORDER_MESSAGE_ID.PORTFOLIO_VALUE, 8, ...stockContract(instrument, instrument.primaryExch),
+    ORDER_MESSAGE_ID.PORTFOLIO_VALUE, 8, ...contractFields(contract, contract.primaryExch),
     position, marketPrice, marketValue, averageCost, unrealizedPNL, realizedPNL, account,
   ];
 }
@@ -470,13 +582,19 @@ export function accountDownloadEnd(account: string): Field[] {
 }
 
 /**
- * A stock as OPEN_ORDER, EXECUTION_DATA, POSITION and PORTFOLIO_VALUE carry it:
- * conId, symbol, secType, lastTradeDateOrContractMonth, strike, right,
- * multiplier, exchange (PORTFOLIO_VALUE: primaryExch), currency, localSymbol,
- * tradingClass.
+ * A contract as OPEN_ORDER, EXECUTION_DATA, POSITION and PORTFOLIO_VALUE
+ * carry it: conId, symbol, secType, lastTradeDateOrContractMonth, strike,
+ * right, multiplier, exchange (PORTFOLIO_VALUE: primaryExch), currency,
+ * localSymbol, tradingClass. An option names its expiry (plain YYYYMMDD),
+ * strike, right and multiplier in every one; TWS leaves a stock's
+ * multiplier empty. SPY options trade under the class SPY, a stock under
+ * its symbol.
  */
-function stockContract(i: Instrument, exchange = 'SMART'): Field[] {
-  return [i.conId, i.symbol, 'STK', '', 0, '', '', exchange, 'USD', i.symbol, i.symbol];
+function contractFields(c: SimContract, exchange = 'SMART'): Field[] {
+  const multiplier = c.secType === 'OPT' ? c.multiplier : '';
+  // A combo has no conId or class of its own; its legs go in the order's combo fields.
+  if (c.secType === 'BAG') return [0, c.symbol, c.secType, '', 0, '', '', exchange, 'USD', '', ''];
+  return [c.conId, c.symbol, c.secType, c.expiry, c.strike, c.right, multiplier, exchange, 'USD', c.localSymbol, c.symbol];
 }
 
 /** Execution time with its time zone, as TWS writes it: `20260105 14:30:00 UTC`. */

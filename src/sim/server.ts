@@ -5,7 +5,9 @@
  * It speaks server version 193 (or any from 176): the handshake, startApi,
  * contract details, current time, market data, depth and tick-by-tick from
  * its seeded market (market-data.ts), orders matched against that market with
- * their executions, positions and account (broker.ts), and IB's limits: 50
+ * their executions, positions and account (broker.ts; SPY options and
+ * combos too, settled at their expiry's close, with exercise and lapse
+ * instructions), and IB's limits: 50
  * client messages a second (100, then disconnect), market-data lines (101),
  * depth (309), ticker ids (322) and client ids (326). SPY's option chain
  * (options/chain.ts) answers reqSecDefOptParams, contract details, market
@@ -23,6 +25,7 @@ import { InstrumentUniverse, type Instrument } from './instruments.js';
 import { IB_LIMITS, MarketData, type MarketDataLimits, type TickByTickType } from './market-data.js';
 import { Faults } from './faults.js';
 import { OptionChain } from './options/chain.js';
+import type { Dividend } from './options/close-of-day.js';
 import * as optionMessages from './options/messages.js';
 import { NO_ID, Session } from './session.js';
 import { MessageReader, WireError, type Field, type Greeting } from './wire.js';
@@ -43,6 +46,7 @@ export const OUT = {
   REQ_AUTO_OPEN_ORDERS: 15,
   REQ_ALL_OPEN_ORDERS: 16,
   REQ_MANAGED_ACCTS: 17,
+  EXERCISE_OPTIONS: 21,
   REQ_CURRENT_TIME: 49,
   REQ_MARKET_DATA_TYPE: 59,
   REQ_POSITIONS: 61,
@@ -82,6 +86,8 @@ export interface SimulatorOptions {
   readonly optionQuoteMs?: number;
   /** Least time between two rounds of option computations (message 21) on one line, in ms (default 250). */
   readonly optionComputationMs?: number;
+  /** SPY's cash dividends: short calls deep enough in the money are assigned at the close before each ex-date (default none). */
+  readonly dividends?: readonly Dividend[];
   readonly clock?: Clock;
   readonly log?: Logger;
 }
@@ -140,6 +146,8 @@ export class TwsSimulator {
       clock: this.clock,
       marketData: this.marketData,
       instruments: this.instruments,
+      chain: this.options,
+      dividends: options.dividends ?? [],
       accounts: options.accounts ?? ['DU1234567'],
       sessions: this.sessions,
       ackDelayMs: options.ackDelayMs ?? 5,
@@ -185,6 +193,7 @@ export class TwsSimulator {
       const now = this.clock.now();
       this.marketData.market.advanceTo(now);
       this.options.advanceTo(now);
+      this.broker.onPump();
     } finally {
       for (const session of this.sessions) session.socket.uncork();
       this.pumpTimer = this.clock.setTimeout(this.pump, this.pumpMs);
@@ -284,6 +293,8 @@ export class TwsSimulator {
         return this.broker.placeOrder(session, fields);
       case OUT.CANCEL_ORDER:
         return this.broker.cancelOrder(session, fields);
+      case OUT.EXERCISE_OPTIONS:
+        return this.broker.exerciseOptions(session, fields);
       case OUT.REQ_OPEN_ORDERS:
       case OUT.REQ_AUTO_OPEN_ORDERS:
         return this.broker.openOrders(session, false);

@@ -15,6 +15,7 @@ const DEFAULTS = {
   pumpMs: 10,
   ackDelayMs: 5,
   limits: IB_LIMITS,
+  dividends: [],
   port: 7497,
 };
 
@@ -47,6 +48,11 @@ test('keys set are kept, partial limits keep the other limits', () => {
   assert.equal(config.controlPort, 0);
   assert.equal(config.updatesPerSecond, 1_000_000);
   assert.deepEqual(config.limits, { ...IB_LIMITS, depthSubscriptions: 10 });
+});
+
+test("SPY's dividends: an ex-date and an amount each; a date that is not YYYYMMDD is named", () => {
+  assert.deepEqual(parseSimConfig("dividends: [{ exDate: '20260320', amount: 1.75 }]\n", 'sim.yaml').dividends, [{ exDate: '20260320', amount: 1.75 }]);
+  assert.deepEqual(problemsOf("dividends: [{ exDate: '2026-03-20', amount: 1.75 }]\n"), ['line 1: dividends[0].exDate: expected an ex-dividend date YYYYMMDD (got "2026-03-20")']);
 });
 
 test('a bad value names the line, the key path, the value and what was expected; unknown keys are errors', () => {

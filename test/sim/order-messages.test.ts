@@ -15,6 +15,8 @@ import {
   ExecutionCondition,
   IBApi,
   MarginCondition,
+  OptionExerciseAction,
+  OptionType,
   OrderAction,
   OrderType,
   PercentChangeCondition,
@@ -29,7 +31,7 @@ import {
   type Order,
   type OrderState,
 } from '@stoqey/ib';
-import { InstrumentUniverse } from '../../src/sim/instruments.js';
+import { InstrumentUniverse, stockContract, type SimContract } from '../../src/sim/instruments.js';
 import {
   accountDownloadEnd,
   accountUpdateTime,
@@ -41,6 +43,7 @@ import {
   openOrderEnd,
   orderStatus,
   parseCancelOrder,
+  parseExerciseOptions,
   parsePlaceOrder,
   portfolioValue,
   position,
@@ -55,13 +58,19 @@ const START_API = 71;
 const NEXT_VALID_ID = 9;
 const PLACE_ORDER = 3;
 const CANCEL_ORDER = 4;
+const EXERCISE_OPTIONS = 21;
 const ACCOUNT = 'DU1234567';
 /** 193 and 176 first, then every version between: the layouts change at 177, 178, 183, 184, 185, 187, 189, 190, 192 and 193. */
 const VERSIONS = [193, 176, ...Array.from({ length: 16 }, (_, i) => 192 - i)];
 
 const universe = new InstrumentUniverse();
-const AAPL = universe.find(0, 'AAPL', 'STK')!;
-const MSFT = universe.find(0, 'MSFT', 'STK')!;
+const AAPL = stockContract(universe.find(0, 'AAPL', 'STK')!);
+const MSFT = stockContract(universe.find(0, 'MSFT', 'STK')!);
+/** A SPY call as the broker trades it. */
+const SPY_CALL: SimContract = {
+  conId: 500_123_456, symbol: 'SPY', secType: 'OPT', expiry: '20260105', strike: 580.5, right: 'C', multiplier: 100,
+  localSymbol: 'SPY   260105C00580500', primaryExch: '',
+};
 
 /** A real IBApi connected to a TWS that only does the handshake, then sends what the test pushes and keeps what the client writes. */
 interface Connection {
@@ -140,9 +149,9 @@ function argsOf<T extends unknown[]>(seen: [EventName, unknown[]][], name: Event
 }
 
 const working: SimOrderView = {
-  orderId: 7, conId: AAPL.conId, symbol: 'AAPL', secType: 'STK', exchange: 'SMART', currency: 'USD',
-  action: 'BUY', totalQuantity: 100, orderType: 'LMT', lmtPrice: 224.5, auxPrice: undefined, tif: 'DAY',
-  orderRef: 'keel-7', account: ACCOUNT, transmit: true, outsideRth: false,
+  orderId: 7, conId: AAPL.conId, symbol: 'AAPL', secType: 'STK', lastTradeDateOrContractMonth: '', strike: undefined, right: '', multiplier: '',
+  exchange: 'SMART', currency: 'USD', localSymbol: '', action: 'BUY', totalQuantity: 100, orderType: 'LMT', lmtPrice: 224.5, auxPrice: undefined, tif: 'DAY',
+  orderRef: 'keel-7', account: ACCOUNT, transmit: true, outsideRth: false, comboLegs: [], legPrices: [],
   permId: 2_000_000_123, clientId: 1, status: 'Submitted', filled: 40, remaining: 60,
   avgFillPrice: 224.48, lastFillPrice: 224.47, commission: 1.25,
 };
@@ -268,6 +277,37 @@ for (const version of VERSIONS) {
   });
 }
 
+for (const version of VERSIONS) {
+  test(`an option's contract in open orders, executions, positions and the portfolio decodes whole at server version ${version}`, { timeout: 10_000 }, async () => {
+    const tws = await connect(version);
+    try {
+      const seen = record(tws.ib, EVENTS);
+      const downloaded = new Promise((resolve) => tws.ib.once(EventName.accountDownloadEnd, resolve));
+      const order: SimOrderView = { ...working, conId: SPY_CALL.conId, symbol: 'SPY', secType: 'OPT', totalQuantity: 2, lmtPrice: 1.25, filled: 2, remaining: 0, status: 'Filled' };
+      tws.push(
+        openOrder(version, order, SPY_CALL),
+        execDetails(version, UNSOLICITED, { ...fill, shares: 2, price: 1.25, cumQty: 2, avgPrice: 1.25 }, SPY_CALL),
+        position(version, ACCOUNT, SPY_CALL, 2, 125.7),
+        portfolioValue(version, SPY_CALL, 2, 1.3, 260, 125.7, 8.6, 0, ACCOUNT),
+        accountDownloadEnd(ACCOUNT),
+      );
+      await downloaded;
+      assert.deepEqual(tws.errors, []);
+      const full = { conId: SPY_CALL.conId, symbol: 'SPY', secType: 'OPT', lastTradeDateOrContractMonth: '20260105', strike: 580.5, right: 'C', multiplier: 100, currency: 'USD', localSymbol: SPY_CALL.localSymbol, tradingClass: 'SPY' };
+      const pick = (c: Contract) => ({ conId: c.conId, symbol: c.symbol, secType: c.secType, lastTradeDateOrContractMonth: c.lastTradeDateOrContractMonth, strike: c.strike, right: c.right, multiplier: c.multiplier, currency: c.currency, localSymbol: c.localSymbol, tradingClass: c.tradingClass });
+      const [, openContract] = argsOf<[number, Contract]>(seen, EventName.openOrder)[0]!;
+      const [, execContract] = argsOf<[number, Contract]>(seen, EventName.execDetails)[0]!;
+      const [, positionContract, pos, avgCost] = argsOf<[string, Contract, number, number]>(seen, EventName.position)[0]!;
+      const [portfolioContract, held, price, value] = argsOf<[Contract, number, number, number]>(seen, EventName.updatePortfolio)[0]!;
+      for (const contract of [openContract, execContract, positionContract, portfolioContract]) assert.deepEqual(pick(contract), full);
+      assert.deepEqual([openContract.exchange, execContract.exchange, positionContract.exchange], ['SMART', 'SMART', 'SMART']);
+      assert.deepEqual([pos, avgCost, held, price, value], [2, 125.7, 2, 1.3, 260]);
+    } finally {
+      await tws.close();
+    }
+  });
+}
+
 const aaplSmart: Contract = { symbol: 'AAPL', secType: SecType.STK, exchange: 'SMART', currency: 'USD' };
 
 /** A combo that makes encoder.js write every optional group it has: legs, leg prices, routing params, delta-neutral, scale, hedge, algo, peg-to-benchmark, conditions. */
@@ -316,16 +356,30 @@ for (const version of VERSIONS) {
         orderRef: 'keel-11', account: ACCOUNT, transmit: true, outsideRth: true,
       });
       assert.deepEqual(parsePlaceOrder(await tws.nextFromClient(PLACE_ORDER), version), {
-        orderId: 11, conId: 0, symbol: 'AAPL', secType: 'STK', exchange: 'SMART', currency: 'USD', action: 'BUY', totalQuantity: 100,
+        orderId: 11, conId: 0, symbol: 'AAPL', secType: 'STK', lastTradeDateOrContractMonth: '', strike: undefined, right: '', multiplier: '',
+        exchange: 'SMART', currency: 'USD', localSymbol: '', action: 'BUY', totalQuantity: 100,
         orderType: 'LMT', lmtPrice: 224.5, auxPrice: undefined, tif: 'DAY', orderRef: 'keel-11', account: ACCOUNT, transmit: true, outsideRth: true,
+        comboLegs: [], legPrices: [],
       });
 
       // By conId, and with transmit left out: TWS keeps such an order without sending it.
       tws.ib.placeOrder(12, { conId: MSFT.conId, exchange: 'SMART' }, { action: OrderAction.SELL, totalQuantity: 25.5, orderType: OrderType.STP, auxPrice: 410 });
       assert.deepEqual(parsePlaceOrder(await tws.nextFromClient(PLACE_ORDER), version), {
-        orderId: 12, conId: 272093, symbol: '', secType: '', exchange: 'SMART', currency: '', action: 'SELL', totalQuantity: 25.5,
+        orderId: 12, conId: 272093, symbol: '', secType: '', lastTradeDateOrContractMonth: '', strike: undefined, right: '', multiplier: '',
+        exchange: 'SMART', currency: '', localSymbol: '', action: 'SELL', totalQuantity: 25.5,
         orderType: 'STP', lmtPrice: undefined, auxPrice: 410, tif: '', orderRef: '', account: '', transmit: false, outsideRth: false,
+        comboLegs: [], legPrices: [],
       });
+
+      // An option as keel's ib venue names it: the underlying, the expiry, strike, right and multiplier, and its conId.
+      tws.ib.placeOrder(16, { conId: SPY_CALL.conId, symbol: 'SPY', secType: SecType.OPT, lastTradeDateOrContractMonth: '20260105', strike: 580.5, right: OptionType.Call, multiplier: 100, exchange: 'SMART', currency: 'USD' }, {
+        action: OrderAction.BUY, totalQuantity: 2, orderType: OrderType.LMT, lmtPrice: 1.25, orderRef: 'keel-16', transmit: true,
+      });
+      const option = parsePlaceOrder(await tws.nextFromClient(PLACE_ORDER), version);
+      assert.deepEqual(
+        { conId: option.conId, symbol: option.symbol, secType: option.secType, expiry: option.lastTradeDateOrContractMonth, strike: option.strike, right: option.right, multiplier: option.multiplier, totalQuantity: option.totalQuantity },
+        { conId: SPY_CALL.conId, symbol: 'SPY', secType: 'OPT', expiry: '20260105', strike: 580.5, right: 'C', multiplier: '100', totalQuantity: 2 },
+      );
 
       // The optional groups: parsing only succeeds if the walk ends exactly where the message does.
       for (const [id, [contract, order]] of [[13, everyGroup], [14, pegBest], [15, pegMid]] as const) {
@@ -335,12 +389,30 @@ for (const version of VERSIONS) {
           { orderId: placed.orderId, secType: placed.secType, exchange: placed.exchange, action: placed.action, totalQuantity: placed.totalQuantity, orderType: placed.orderType },
           { orderId: id, secType: contract.secType, exchange: contract.exchange, action: order.action, totalQuantity: order.totalQuantity, orderType: order.orderType },
         );
+        // A combo's legs as written; what the client leaves unset reads as TWS's defaults.
+        const unset = { openClose: 0, shortSaleSlot: 0, designatedLocation: '', exemptCode: -1 };
+        if (contract.secType === SecType.BAG) {
+          assert.deepEqual([placed.comboLegs, placed.legPrices], [
+            [{ conId: AAPL.conId, ratio: 1, action: 'BUY', exchange: 'SMART', ...unset }, { conId: MSFT.conId, ratio: 1, action: 'SELL', exchange: 'SMART', ...unset }],
+            [1, 2],
+          ]);
+        }
       }
 
       tws.ib.cancelOrder(11);
       assert.deepEqual(parseCancelOrder(await tws.nextFromClient(CANCEL_ORDER), version), { orderId: 11, manualOrderCancelTime: '' });
       tws.ib.cancelOrder(12, '20260105 14:31:00');
       assert.deepEqual(parseCancelOrder(await tws.nextFromClient(CANCEL_ORDER), version), { orderId: 12, manualOrderCancelTime: '20260105 14:31:00' });
+
+      // An instruction not to exercise (lapse) one contract, named by its local symbol.
+      tws.ib.exerciseOptions(17, { symbol: 'SPY', secType: SecType.OPT, localSymbol: 'SPY   260105C00580000', exchange: 'SMART', currency: 'USD' }, OptionExerciseAction.LAPSE, 1, ACCOUNT, 0);
+      assert.deepEqual(parseExerciseOptions(await tws.nextFromClient(EXERCISE_OPTIONS), version), {
+        reqId: 17, action: 2, quantity: 1, account: ACCOUNT, override: 0,
+        contract: {
+          conId: 0, symbol: 'SPY', secType: 'OPT', lastTradeDateOrContractMonth: '', strike: undefined, right: '', multiplier: '',
+          exchange: 'SMART', currency: 'USD', localSymbol: 'SPY   260105C00580000',
+        },
+      });
       assert.deepEqual(tws.errors, []);
     } finally {
       await tws.close();

@@ -22,7 +22,9 @@
  * Not modelled: a real 15-minute delay (delayed lines carry the current
  * values under the delayed tick types), American greeks (message 21 is
  * European BSM at the surface volatility), dividends as discrete payments
- * (a continuous yield), exercise and assignment.
+ * in the quotes (a continuous yield). Exercise and assignment are the
+ * broker's (close-of-day.ts); `tradedQuote` keeps the contracts it trades
+ * quoted.
  */
 import type { Logger } from 'pino';
 import { TickType } from '../../ib/api.js';
@@ -101,8 +103,16 @@ function mix(seed: number, n: number): number {
 
 const cents = (x: number) => Math.round(x * 100) / 100;
 
+/** A contract's touch as of the last step: prices a share, sizes in contracts. */
+export interface OptionQuote {
+  readonly bid: number;
+  readonly ask: number;
+  readonly bidSize: number;
+  readonly askSize: number;
+}
+
 /** A contract being quoted: its state as of the last step. */
-class ContractQuote {
+class ContractQuote implements OptionQuote {
   readonly right: Right;
   readonly random: Random;
   /** Calendar and business years to expiry, spot, surface volatility and BSM price and greeks at the last step. */
@@ -196,7 +206,6 @@ export class OptionChain {
   private readonly log: Logger | undefined;
   /** Made on first use: building it starts a time-zone formatter, which start-up should not pay for. */
   private listingNow: OptionListing | undefined;
-  private listingCheckedAt = -Infinity;
   private readonly business = new BusinessClock();
   /** Business years from `anchorWall` to each expiry moment, by expiry date. */
   private readonly expiryBusiness = new Map<string, number>();
@@ -205,6 +214,9 @@ export class OptionChain {
   private running = false;
   private startedAt = 0;
   private nextStepAt = 0;
+  /** The clock's monotonic and wall readings at the last advance: the steps since are dated between them and now. */
+  private advancedAt = 0;
+  private advancedWall = 0;
   private steps = 0;
   private anchorWall = 0;
   private lastWall = 0;
@@ -215,6 +227,8 @@ export class OptionChain {
   private realizedVariance: number;
   private readonly random: Random;
   private readonly quotes = new Map<number, ContractQuote>();
+  /** Contracts the broker trades or holds: quoted whether or not a line watches them. */
+  private readonly traded = new Set<number>();
   private readonly lines = new Map<Session, Map<number, OptionLine>>();
   private readonly underlyingLines = new Map<Session, Map<number, UnderlyingLine>>();
   private readonly greeks = newGreeks();
@@ -235,18 +249,18 @@ export class OptionChain {
     this.realizedVariance = ATM_VOL.longRun * ATM_VOL.longRun;
   }
 
-  /** The day's listing, made again when New York's date changes. */
+  /**
+   * The day's listing, made again when New York's date changes: checked on
+   * every use by wall time (sessionDate keeps its answer for the hour), since
+   * a market clock running fast turns the day in seconds.
+   */
   get listing(): OptionListing {
-    const now = this.clock.now();
-    if (!this.listingNow || now - this.listingCheckedAt >= 60_000) {
-      this.listingCheckedAt = now;
-      const wall = this.clock.wallNow();
-      if (sessionDate(wall) !== this.listingNow?.day) {
-        const previous = this.listingNow;
-        this.listingNow = new OptionListing('SPY', this.underlying.openPrice, wall);
-        this.aggregateOpenInterest = undefined;
-        if (previous) this.log?.info({ day: this.listingNow.day, contracts: this.listingNow.contracts.length }, 'option chain listed for a new day');
-      }
+    const wall = this.clock.wallNow();
+    if (sessionDate(wall) !== this.listingNow?.day) {
+      const previous = this.listingNow;
+      this.listingNow = new OptionListing('SPY', this.underlying.openPrice, wall);
+      this.aggregateOpenInterest = undefined;
+      if (previous) this.log?.info({ day: this.listingNow.day, contracts: this.listingNow.contracts.length }, 'option chain listed for a new day');
     }
     return this.listingNow;
   }
@@ -269,6 +283,18 @@ export class OptionChain {
   quoteOf(conId: number): { bid: number; ask: number; bidSize: number; askSize: number; last: number; volume: number; vol: number; spot: number; years: number } | undefined {
     const q = this.quotes.get(conId);
     return q && { bid: q.bid, ask: q.ask, bidSize: q.bidSize, askSize: q.askSize, last: q.last, volume: q.volume, vol: q.vol, spot: q.spot, years: q.years };
+  }
+
+  /**
+   * The live quote the broker fills an order on (a listed contract; undefined
+   * otherwise): from now on it is quoted every step, lines or not.
+   */
+  tradedQuote(conId: number): OptionQuote | undefined {
+    const contract = this.listing.byId(conId);
+    if (!contract) return undefined;
+    this.start();
+    this.traded.add(conId);
+    return this.watch(contract);
   }
 
   /** Option lines of a session, for status. */
@@ -443,14 +469,24 @@ export class OptionChain {
 
   // ---- the clock ----
 
-  /** Runs the chain's steps up to `nowMs` (the clock's monotonic time). */
+  /**
+   * Runs the chain's steps up to `nowMs` (the clock's monotonic time). Each
+   * step's wall time is interpolated between the last advance and now: wall
+   * time may run faster than monotonic time (a market clock), so it cannot
+   * be had by subtracting a monotonic interval.
+   */
   advanceTo(nowMs: number): void {
     if (!this.running) return;
     const wallNow = this.clock.wallNow();
+    const from = this.advancedAt;
+    const fromWall = this.advancedWall;
+    const rate = nowMs > from ? (wallNow - fromWall) / (nowMs - from) : 0;
     while (this.nextStepAt <= nowMs) {
-      this.step(this.nextStepAt, wallNow - (nowMs - this.nextStepAt));
+      this.step(this.nextStepAt, rate > 0 ? fromWall + (this.nextStepAt - from) * rate : wallNow);
       this.nextStepAt += this.quoteMs;
     }
+    this.advancedAt = nowMs;
+    this.advancedWall = wallNow;
   }
 
   private get paused(): boolean {
@@ -465,8 +501,8 @@ export class OptionChain {
     const book = this.marketData.market.book(this.underlying);
     this.marketData.market.watch(book, now);
     this.spot = this.spotNow();
-    this.anchorWall = this.lastWall = this.clock.wallNow();
-    this.startedAt = now;
+    this.anchorWall = this.lastWall = this.advancedWall = this.clock.wallNow();
+    this.startedAt = this.advancedAt = now;
     this.nextStepAt = now + this.quoteMs;
     this.log?.info({ spot: this.spot, atmVol: this.atm.vol }, 'option chain running');
   }
@@ -515,7 +551,7 @@ export class OptionChain {
   }
 
   private unwatchIfIdle(quote: ContractQuote): void {
-    if (quote.lines.size === 0) this.quotes.delete(quote.contract.conId);
+    if (quote.lines.size === 0 && !this.traded.has(quote.contract.conId)) this.quotes.delete(quote.contract.conId);
   }
 
   private removeLine(line: OptionLine): void {

@@ -21,6 +21,9 @@ import { expiryMs } from '../../options/expiry.js';
 import { sessionDate } from '../../trading/trading-day.js';
 
 export type OptionRight = 'C' | 'P';
+
+/** Shares per SPY option contract. */
+export const OPTION_MULTIPLIER = 100;
 export type ExpiryKind = 'daily' | 'weekly' | 'monthly';
 
 export interface OptionContract {
