@@ -152,6 +152,7 @@ export function replayProblem(record: LedgerRecord): string | undefined {
     const v = r[key];
     return typeof v === 'number' && Number.isFinite(v) && v > 0 ? undefined : `${key} ${shown(v)}`;
   };
+  const finite = (key: string) => (typeof r[key] === 'number' && Number.isFinite(r[key]) ? undefined : `${key} ${shown(r[key])}`);
   const nonzero = (key: string) => {
     const v = r[key];
     return typeof v === 'number' && Number.isFinite(v) && v !== 0 ? undefined : `${key} ${shown(v)}`;
@@ -162,7 +163,8 @@ export function replayProblem(record: LedgerRecord): string | undefined {
         text('ref') ??
         text('symbol') ??
         nonzero('quantity') ??
-        (record.orderType === 'LMT' ? positive('limitPrice') : record.orderType === 'MKT' ? undefined : `orderType ${shown(r.orderType)}`)
+        // A combo's net limit may be a credit (negative): it need only be a number.
+        (record.orderType === 'LMT' ? (record.legs ? finite('limitPrice') : positive('limitPrice')) : record.orderType === 'MKT' ? undefined : `orderType ${shown(r.orderType)}`)
       );
     case 'order.status':
       return text('ref') ?? (ORDER_STATES.has(r.state) ? undefined : `state ${shown(r.state)}`);

@@ -26,18 +26,37 @@ export interface OptionContract {
   readonly multiplier: number;
 }
 
+/**
+ * One leg of a combo order (IB's BAG): an option and how many of it one
+ * combo holds, signed (+1 bought, -1 sold when the combo is bought; the
+ * other way round when it is sold). Its fills are the option's own, under
+ * its own symbol.
+ */
+export interface ComboLeg {
+  /** The option's OSI local symbol, as its fills and position are filed. */
+  readonly symbol: string;
+  readonly option: OptionContract;
+  /** Contracts per combo, signed, a non-zero whole number. */
+  readonly ratio: number;
+  /** The leg's price a share when the order was judged (its touch then): what a working combo's bought legs count as premium at risk. */
+  readonly price: number;
+}
+
 /** A new order, recorded before it goes anywhere. */
 export interface OrderRecord {
   readonly type: 'order';
   readonly at: number;
   readonly ref: string;
-  /** The stock's symbol, or an option's OSI local symbol. */
+  /** The stock's symbol, an option's OSI local symbol, or a combo's name (its legs in words). */
   readonly symbol: string;
   /** Present for an option: what `symbol` is. */
   readonly option?: OptionContract;
+  /** Present for a combo (journals before combos have none): its legs, filled all at once, each booked as its own position. */
+  readonly legs?: readonly ComboLeg[];
+  /** Shares or contracts; for a combo, combos (each leg fills quantity × ratio contracts). */
   readonly quantity: number;
   readonly orderType: 'LMT' | 'MKT';
-  /** NaN for a market order. */
+  /** NaN for a market order. A combo's is the net price a share of its legs (Σ ratio × price): a debit positive, a credit negative. */
   readonly limitPrice: number;
   /** The IB order id reserved for it (ib mode); absent in book mode. */
   readonly brokerOrderId?: number;
@@ -134,14 +153,28 @@ export interface OptionSettlementRecord {
   readonly outcome: 'exercised' | 'assigned' | 'expired';
   /** The contracts settled, signed as the position was. */
   readonly contracts: number;
-  /** The underlying's closing price it was judged at. */
-  readonly underlyingClose: number;
+  /** The underlying's closing price it was judged at; absent when recognised from the broker's positions (ib mode), which carry none. */
+  readonly underlyingClose?: number;
   /** Shares of the underlying received (+) or delivered (−) at the strike; 0 when it expired. */
   readonly shares: number;
   readonly reason: string;
 }
 
-export type LedgerRecord = OrderRecord | OrderStatusRecord | FillRecord | CommissionRecord | GateRecord | ExecutionRefusedRecord | DayRecord | OptionSettlementRecord;
+/**
+ * A contrary instruction: a long option not to be exercised at its expiry
+ * even if it closes in the money (it then expires). Given before 16:30 New
+ * York time on the expiry day, 30 minutes after an early close.
+ */
+export interface OptionInstructionRecord {
+  readonly type: 'option.instruction';
+  readonly at: number;
+  /** The option's OSI symbol. */
+  readonly symbol: string;
+  readonly instruction: 'do-not-exercise';
+  readonly reason: string;
+}
+
+export type LedgerRecord = OrderRecord | OrderStatusRecord | FillRecord | CommissionRecord | GateRecord | ExecutionRefusedRecord | DayRecord | OptionSettlementRecord | OptionInstructionRecord;
 
 /**
  * A trading day began (src/trading/trading-day.ts): its New York session

@@ -10,9 +10,9 @@
  * volatility point, theta in dollars per day. A held option the chain does
  * not price makes them NaN: the gate then refuses, never guesses.
  */
-import type { OptionContract } from '../journal/records.js';
-import type { Ledger } from '../trading/ledger.js';
-import type { Greeks, OptionRisk } from '../trading/option-limits.js';
+import type { ComboLeg, OptionContract } from '../journal/records.js';
+import { openOf, type Ledger } from '../trading/ledger.js';
+import type { ComboLegRisk, ComboRisk, Greeks, OptionRisk } from '../trading/option-limits.js';
 import type { OptionChainView } from './chain-view.js';
 
 /** One share's greeks of each listed contract, by conId. */
@@ -54,19 +54,28 @@ export function underlyingRisk(underlying: string, view: OptionChainView, ledger
     contractsByExpiry.set(held.expiry, (contractsByExpiry.get(held.expiry) ?? 0) + Math.abs(contracts));
     if (position && position.quantity > 0) premiumAtRisk += position.quantity * position.averagePrice * held.multiplier;
   }
+  // Working buys at the price they were judged at (a combo's bought legs at their touch then).
   for (const order of ledger.workingOrders()) {
-    const held = ledger.options.get(order.symbol);
-    const open = order.quantity - order.filled;
-    if (held?.underlying === underlying && open > 0) premiumAtRisk += open * order.limitPrice * held.multiplier;
+    for (const { symbol, open, price } of openOf(order)) {
+      const held = ledger.options.get(symbol);
+      if (held?.underlying === underlying && open > 0) premiumAtRisk += open * price * held.multiplier;
+    }
   }
   return { portfolio, contractsByExpiry, premiumAtRisk, sharesHeld: shares };
 }
 
+/** The option's greeks in the chain, or why the chain cannot judge it. */
+function greeksOf(option: OptionContract, view: OptionChainView, greeks: Map<number, Greeks>): Greeks | string {
+  if (view.underlying !== option.underlying) return `the option chain is ${view.underlying}'s, not ${option.underlying}'s`;
+  const own = greeks.get(option.conId);
+  if (!own || !Number.isFinite(own.delta)) return `the option chain does not price conId ${option.conId} (${option.expiry} ${option.strike} ${option.right}) yet`;
+  return own;
+}
+
 /** The risk of an order for `option`, or why it cannot be judged. */
 export function optionRisk(option: OptionContract, view: OptionChainView, ledger: Ledger): OptionRisk | string {
-  if (view.underlying !== option.underlying) return `the option chain is ${view.underlying}'s, not ${option.underlying}'s`;
-  const own = listedGreeks(view).get(option.conId);
-  if (!own || !Number.isFinite(own.delta)) return `the option chain does not price conId ${option.conId} (${option.expiry} ${option.strike} ${option.right}) yet`;
+  const own = greeksOf(option, view, listedGreeks(view));
+  if (typeof own === 'string') return own;
   const held = underlyingRisk(option.underlying, view, ledger);
   return {
     underlying: option.underlying,
@@ -79,4 +88,24 @@ export function optionRisk(option: OptionContract, view: OptionChainView, ledger
     premiumAtRisk: held.premiumAtRisk,
     sharesHeld: held.sharesHeld,
   };
+}
+
+/** The risk of a combo of these legs (one underlying): each leg's greeks and quote now and what is held of it, or why it cannot be judged. */
+export function comboRisk(legs: readonly Omit<ComboLeg, 'price'>[], view: OptionChainView, ledger: Ledger): ComboRisk | string {
+  const underlying = legs[0]?.option.underlying;
+  if (underlying === undefined) return 'a combo without legs';
+  if (legs.some((l) => l.option.underlying !== underlying)) return `a combo's legs must share one underlying (${legs.map((l) => l.option.underlying).join(', ')})`;
+  const greeks = listedGreeks(view);
+  const rows = new Map(view.rows.map((r) => [r.conId, r]));
+  const judged: ComboLegRisk[] = [];
+  for (const { symbol, option, ratio } of legs) {
+    const own = greeksOf(option, view, greeks);
+    if (typeof own === 'string') return own;
+    const row = rows.get(option.conId);
+    if (!row) return `conId ${option.conId} (${option.expiry} ${option.strike} ${option.right}) is not in the streamed band: no quote to judge the leg at`;
+    const { expiry, right, multiplier } = option;
+    judged.push({ symbol, expiry, right, multiplier, ratio, greeks: own, bid: row.bid, ask: row.ask, position: ledger.positions.get(symbol)?.quantity ?? 0, working: ledger.workingQuantity(symbol) });
+  }
+  const { portfolio, contractsByExpiry, premiumAtRisk, sharesHeld } = underlyingRisk(underlying, view, ledger);
+  return { underlying, legs: judged, portfolio, contractsByExpiry, premiumAtRisk, sharesHeld };
 }

@@ -8,7 +8,9 @@
  * A fill counts only when it is finite and positive in price and size, for
  * the order's own contract (its symbol), on the order's side, and does not
  * take the order past its quantity (cumulative fills of a ref never exceed
- * |order quantity|). A commission is a finite amount >= 0.
+ * |order quantity|). A combo's fills are its legs': each for one of its
+ * legs, on that leg's side (the combo's side times the leg's ratio's), and
+ * within quantity × ratio contracts of it. A commission is a finite amount >= 0.
  */
 
 /** What the checks read of an order: its contract, side and size. */
@@ -17,6 +19,8 @@ export interface OrderFacts {
   readonly symbol: string;
   /** Signed, like the order's. */
   readonly quantity: number;
+  /** A combo's legs: its fills are theirs. */
+  readonly legs?: readonly { readonly symbol: string; readonly ratio: number }[];
 }
 
 /** What the checks read of a fill. */
@@ -48,22 +52,33 @@ export function fillNumbersProblem(fill: FillFacts): string | undefined {
   return commissionProblem(fill.commission);
 }
 
+/** What an order buys or sells of `symbol`, signed: its quantity, or a combo leg's quantity × ratio; undefined when the order does not trade it. */
+export function orderedOf(order: OrderFacts, symbol: string): number | undefined {
+  if (!order.legs) return symbol === order.symbol ? order.quantity : undefined;
+  const leg = order.legs.find((l) => l.symbol === symbol);
+  return leg && order.quantity * leg.ratio;
+}
+
 /**
  * Why this fill cannot count for this order, or undefined when it can.
- * `filled` is what the order has filled already (signed), in the ledger and
- * on its way there: two fills in flight together must not overfill it.
+ * `filled` is what the order has filled already of the fill's symbol
+ * (signed; a combo's, of that leg), in the ledger and on its way there:
+ * two fills in flight together must not overfill it.
  */
 export function fillProblem(fill: FillFacts, order: OrderFacts, filled: number): string | undefined {
   const numbers = fillNumbersProblem(fill);
   if (numbers !== undefined) return numbers;
-  if (fill.symbol !== order.symbol) return `symbol ${fill.symbol === '' ? '(none)' : fill.symbol} is not the order's (${order.symbol})`;
+  const ordered = orderedOf(order, fill.symbol);
+  const symbol = fill.symbol === '' ? '(none)' : fill.symbol;
+  if (ordered === undefined) return order.legs ? `symbol ${symbol} is not one of the combo's legs (${order.legs.map((l) => l.symbol).join(', ')})` : `symbol ${symbol} is not the order's (${order.symbol})`;
   const side = (q: number) => (q > 0 ? 'buy' : 'sell');
-  if (Math.sign(fill.quantity) !== Math.sign(order.quantity)) {
-    return `a ${side(fill.quantity)} of ${Math.abs(fill.quantity)} for order ${order.ref}, a ${side(order.quantity)}`;
+  const of = order.legs ? ` of ${fill.symbol}` : '';
+  if (Math.sign(fill.quantity) !== Math.sign(ordered)) {
+    return `a ${side(fill.quantity)} of ${Math.abs(fill.quantity)} for order ${order.ref}, a ${side(ordered)}${of}`;
   }
   const after = Math.abs(filled + fill.quantity);
-  if (after > Math.abs(order.quantity)) {
-    return `${Math.abs(fill.quantity)} more would fill ${after} of order ${order.ref}'s ${Math.abs(order.quantity)} (${Math.abs(filled)} filled already)`;
+  if (after > Math.abs(ordered)) {
+    return `${Math.abs(fill.quantity)} more would fill ${after}${of} of order ${order.ref}'s ${Math.abs(ordered)} (${Math.abs(filled)} filled already)`;
   }
   return undefined;
 }

@@ -4,6 +4,11 @@
  * record only once it is durable, so what the ledger shows is exactly what a
  * replay of the journal gives after a crash, never more.
  *
+ * A combo order (its record has `legs`) moves no position of its own:
+ * each leg's fill is booked under the leg's symbol, at its own price, with
+ * its own commission; the order counts whole combos filled (every leg's
+ * share of them) and is filled once every leg is.
+ *
  * Every journal append goes through one ledger, so entries are applied in
  * sequence order (the journal resolves appends in that order); a gap is a
  * bug and throws.
@@ -18,7 +23,7 @@
  * record HALTED -> ACTIVE not made by the gate itself); `unacknowledged()`
  * is what the trader halts the gate on at start.
  */
-import type { DayRecord, ExecutionRefusedRecord, FillRecord, GateRecord, Journal, JournalEntry, LedgerRecord, OptionContract, OptionSettlementRecord, OrderRecord, OrderState } from '../journal/records.js';
+import type { ComboLeg, DayRecord, ExecutionRefusedRecord, FillRecord, GateRecord, Journal, JournalEntry, LedgerRecord, OptionContract, OptionSettlementRecord, OrderRecord, OrderState } from '../journal/records.js';
 import { commissionProblem, fillNumbersProblem, fillProblem } from './executions.js';
 import { Position, type PortfolioView } from './portfolio.js';
 
@@ -53,6 +58,12 @@ export function refusalText(execId: string, ref: string | undefined, reason: str
 
 export type LedgerOrderState = 'pending' | OrderState | 'filled';
 
+/** A combo's leg as the ledger knows it: filled contracts of it, signed, and their average price a share. */
+export interface LedgerLeg extends ComboLeg {
+  filled: number;
+  averageFillPrice: number;
+}
+
 /** An order as the ledger knows it. */
 export interface LedgerOrder {
   readonly ref: string;
@@ -65,9 +76,12 @@ export interface LedgerOrder {
   readonly at: number;
   state: LedgerOrderState;
   permId: number | undefined;
-  /** Signed, like the quantity. */
+  /** Signed, like the quantity; a combo's, whole combos (every leg's share of them filled). */
   filled: number;
+  /** A combo's: the net of its legs' average prices (Σ ratio × average), a debit positive. */
   averageFillPrice: number;
+  /** A combo's legs, each filled on its own. */
+  readonly legs?: readonly LedgerLeg[];
   /** Why it is in its state, when something said so. */
   note: string;
   updatedAt: number;
@@ -80,6 +94,19 @@ export function isWorking(order: LedgerOrder): boolean {
   return !FINAL.has(order.state);
 }
 
+/** What the order has filled of `symbol`, signed: its own fills, or a combo leg's. */
+export function filledOf(order: LedgerOrder, symbol: string): number {
+  return order.legs ? (order.legs.find((l) => l.symbol === symbol)?.filled ?? 0) : order.filled;
+}
+
+/** What is still open of each instrument the order trades (signed contracts or shares), and the price a share it was judged at. */
+export function openOf(order: LedgerOrder): { symbol: string; open: number; price: number }[] {
+  if (!order.legs) return [{ symbol: order.symbol, open: order.quantity - order.filled, price: order.limitPrice }];
+  return order.legs.map((l) => ({ symbol: l.symbol, open: order.quantity * l.ratio - l.filled, price: l.price }));
+}
+
+const average = (price: number, filled: number, fillPrice: number, quantity: number) => (price * filled + fillPrice * quantity) / (filled + quantity);
+
 export class Ledger {
   readonly orders = new Map<string, LedgerOrder>();
   /** The orders that may still fill, by ref: decisions ask about these, not the whole day's orders. */
@@ -87,6 +114,8 @@ export class Ledger {
   readonly positions = new Map<string, Position>();
   /** Every option an order was recorded for, by its symbol (OSI): a symbol not here is a stock. */
   readonly options = new Map<string, OptionContract>();
+  /** Long options told not to exercise at their expiry (a contrary instruction). */
+  readonly doNotExercise = new Set<string>();
   /** Every fill by execId: a second report of the same execution is not counted again. */
   readonly fills = new Map<string, FillRecord>();
   cash: number;
@@ -161,10 +190,13 @@ export class Ledger {
     return [...this.working.values()];
   }
 
-  /** The unfilled signed quantity of this instrument's working orders. */
+  /** The unfilled signed quantity of this instrument's working orders, combos' legs included. */
   workingQuantity(symbol: string): number {
     let sum = 0;
-    for (const o of this.working.values()) if (o.symbol === symbol) sum += o.quantity - o.filled;
+    for (const o of this.working.values()) {
+      if (o.symbol === symbol) sum += o.quantity - o.filled;
+      else if (o.legs) for (const leg of openOf(o)) if (leg.symbol === symbol) sum += leg.open;
+    }
     return sum;
   }
 
@@ -248,6 +280,9 @@ export class Ledger {
       case 'option.settlement':
         this.settle(r);
         break;
+      case 'option.instruction':
+        this.doNotExercise.add(r.symbol);
+        break;
     }
     for (const listener of this.listeners) listener(entry);
   }
@@ -257,7 +292,7 @@ export class Ledger {
     // A second report of a booked execution counts nothing: there is nothing to guard.
     if (record.type === 'fill' && !this.fills.has(record.execId)) {
       const order = this.orders.get(record.ref);
-      const problem = order ? fillProblem(record, order, order.filled) : fillNumbersProblem(record);
+      const problem = order ? fillProblem(record, order, filledOf(order, record.symbol)) : fillNumbersProblem(record);
       return problem === undefined ? undefined : `execution ${record.execId}: ${problem}`;
     }
     if (record.type === 'commission' && this.fills.has(record.execId)) {
@@ -297,19 +332,21 @@ export class Ledger {
       permId: undefined,
       filled: 0,
       averageFillPrice: 0,
+      ...(r.legs ? { legs: r.legs.map((l) => ({ ...l, filled: 0, averageFillPrice: 0 })) } : {}),
       note: '',
       updatedAt: r.at,
     };
     this.orders.set(r.ref, order);
     this.working.set(r.ref, order);
     if (r.option) this.options.set(r.symbol, r.option);
+    for (const leg of r.legs ?? []) this.options.set(leg.symbol, leg.option);
   }
 
   /** A fill counts whatever its order's state (the money moved), if it is a fill that can count at all. */
   private addFill(seq: number, r: FillRecord): void {
     if (this.fills.has(r.execId)) return;
     const known = this.orders.get(r.ref);
-    const problem = known ? fillProblem(r, known, known.filled) : fillNumbersProblem(r);
+    const problem = known ? fillProblem(r, known, filledOf(known, r.symbol)) : fillNumbersProblem(r);
     if (problem !== undefined) {
       this.setAside(seq, r.execId, r.ref, problem, false);
       return;
@@ -321,9 +358,18 @@ export class Ledger {
     if (r.at > this.lastFillAt) this.lastFillAt = r.at;
     const order = this.orders.get(r.ref);
     if (!order) return;
-    order.averageFillPrice = (order.averageFillPrice * order.filled + r.price * r.quantity) / (order.filled + r.quantity);
-    order.filled += r.quantity;
     order.updatedAt = r.at;
+    if (order.legs) {
+      const leg = order.legs.find((l) => l.symbol === r.symbol)!;
+      leg.averageFillPrice = average(leg.averageFillPrice, leg.filled, r.price, r.quantity);
+      leg.filled += r.quantity;
+      // Whole combos: each leg's fills come one record at a time, the combo is filled once all of them are.
+      order.filled = Math.sign(order.quantity) * Math.min(...order.legs.map((l) => Math.floor(Math.abs(l.filled / l.ratio))));
+      order.averageFillPrice = order.legs.reduce((net, l) => net + l.ratio * l.averageFillPrice, 0);
+    } else {
+      order.averageFillPrice = average(order.averageFillPrice, order.filled, r.price, r.quantity);
+      order.filled += r.quantity;
+    }
     if (Math.abs(order.filled) >= Math.abs(order.quantity)) this.move(order, 'filled');
   }
 
@@ -331,8 +377,9 @@ export class Ledger {
   private settle(r: OptionSettlementRecord): void {
     const option = this.options.get(r.symbol);
     const position = this.positions.get(r.symbol);
-    // Settled already (a record journaled twice), or an option this journal never held: nothing to move.
-    if (!option || !position || position.quantity !== r.contracts) return;
+    // An option this journal never held, or settled already (a record journaled twice): nothing to move.
+    // An early assignment settles part of a position, never more than it holds.
+    if (!option || !position || Math.sign(position.quantity) !== Math.sign(r.contracts) || Math.abs(position.quantity) < Math.abs(r.contracts)) return;
     position.fill(-r.contracts, 0, 0);
     if (r.shares === 0) return;
     this.cash -= r.shares * option.strike;

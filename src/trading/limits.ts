@@ -6,10 +6,13 @@
  *
  * In the order they are judged:
  *   quantity and price   a non-zero whole quantity, a finite positive price
+ *                        (a combo's net price may be a credit: finite)
  *   price collar         |price - mid| / mid in bps; no mid, no order (an
- *                        option's: |price - mid| in dollars, `options.collar`)
- *   max order notional   |quantity| x price (x multiplier), every order (a fat finger is one whatever it does)
- *   option limits        for an option, instead of position and exposure:
+ *                        option's: |price - mid| in dollars, `options.collar`;
+ *                        a combo's net: the collar once per leg contract of a combo)
+ *   max order notional   |quantity| x price (x multiplier), every order (a fat
+ *                        finger is one whatever it does); a combo's, each leg's at its touch
+ *   option limits        for an option or a combo, instead of position and exposure:
  *                        contracts, short options, premium, greeks (option-limits.ts)
  *   max position         |position + working + quantity| in shares
  *   max gross exposure   the portfolio's gross exposure once this order and
@@ -35,7 +38,8 @@
  * One comparison and one store per check, nothing allocated.
  */
 import { z } from 'zod';
-import { checkOptionLimits, optionLimits } from './option-limits.js';
+import { checkOptionLimits, optionLimits, singleOption, type ComboRisk } from './option-limits.js';
+import { touch } from './combo.js';
 import type { Decision, OrderIntent } from './risk-gate.js';
 
 export const riskLimits = z
@@ -77,6 +81,11 @@ export function shrinks(projected: number, quantity: number): boolean {
   return projected !== 0 && Math.sign(after) !== -Math.sign(projected) && Math.abs(after) < Math.abs(projected);
 }
 
+/** An option order as a combo of one leg, or a combo's own risk: what the option limits judge; undefined for a stock. */
+export function optionCombo(order: OrderIntent): ComboRisk | undefined {
+  return order.combo ?? (order.option && singleOption(order.symbol, order.option, order.price, order.position, order.working));
+}
+
 export class PreTradeLimits {
   /** Monotonic times of the last `maxOrdersPerSecond` accepted orders, oldest at `next`. */
   private readonly accepted: Float64Array;
@@ -92,17 +101,21 @@ export class PreTradeLimits {
     const limits = this.limits;
     if (!Number.isInteger(quantity) || quantity === 0) return refuse(`${symbol}: quantity ${quantity} is not a non-zero whole number`);
     const { price, working, mid } = order;
-    if (!Number.isFinite(price) || price <= 0) return refuse(`${symbol}: price ${price} is not a finite positive number`);
+    const bag = order.secType === 'BAG';
+    if (!Number.isFinite(price) || (price <= 0 && !bag)) return refuse(`${symbol}: price ${price} is not a finite ${bag ? '' : 'positive '}number`);
     if (!Number.isFinite(position)) return refuse(`${symbol}: position ${position} is not a number`);
     if (!Number.isFinite(working)) return refuse(`${symbol}: working quantity ${working} is not a number`);
 
-    if (!Number.isFinite(mid) || mid <= 0) return refuse(`price collar: no mid for ${symbol} (${mid}): never trade without one`);
-    const { option } = order;
-    if (order.secType === 'BAG') return refuse(`${symbol}: combo orders are not judged by the gate yet: refused`);
-    if (order.secType === 'OPT' && !option) return refuse(`${symbol}: an option order without its greeks and the portfolio's cannot be judged`);
-    if (option) {
+    // A combo's net mid may be zero or a credit: it needs only to be a number.
+    if (!Number.isFinite(mid) || (mid <= 0 && !bag)) return refuse(`price collar: no mid for ${symbol} (${mid}): never trade without one`);
+    if (bag && !order.combo) return refuse(`${symbol}: a combo order without its legs' greeks and the portfolio's cannot be judged`);
+    if (order.secType === 'OPT' && !order.option) return refuse(`${symbol}: an option order without its greeks and the portfolio's cannot be judged`);
+    const combo = optionCombo(order);
+    if (combo) {
+      const contracts = combo.legs.reduce((n, l) => n + Math.abs(l.ratio), 0);
+      const collar = limits.options.collar * contracts;
       const off = Math.abs(price - mid);
-      if (off > limits.options.collar) return refuse(`price collar: ${amount(off)} > ${figure(limits.options.collar)} from the option's mid (${symbol} ${amount(price)} vs mid ${amount(mid)})`);
+      if (off > collar) return refuse(`price collar: ${amount(off)} > ${figure(collar)} from the ${bag ? 'combo' : 'option'}'s mid (${symbol} ${amount(price)} vs mid ${amount(mid)})`);
     } else {
       const offBps = (Math.abs(price - mid) / mid) * 1e4;
       if (offBps > limits.collarBps) {
@@ -111,15 +124,15 @@ export class PreTradeLimits {
     }
 
     const side = quantity > 0 ? 'buy' : 'sell';
-    const notional = Math.abs(quantity) * price * (option?.multiplier ?? 1);
+    const notional = combo ? combo.legs.reduce((n, l) => n + Math.abs(quantity * l.ratio) * touch(l, quantity * l.ratio) * l.multiplier, 0) : Math.abs(quantity) * price;
     if (notional > limits.maxOrderNotional) {
       return refuse(`max order notional: ${amount(notional)} > ${figure(limits.maxOrderNotional)} (${symbol} ${side} ${figure(Math.abs(quantity))} at ${amount(price)})`);
     }
 
     const projected = position + working;
-    if (option) {
+    if (combo) {
       // Contracts, premium and greeks instead of shares and exposure.
-      const judged = checkOptionLimits(limits.options, option, symbol, quantity, price, position, working);
+      const judged = checkOptionLimits(limits.options, combo, symbol, quantity, price);
       if (!judged.ok) return judged;
     } else if (!shrinks(projected, quantity)) {
       const after = projected + quantity;

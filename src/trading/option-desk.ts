@@ -1,8 +1,9 @@
 /**
- * The option desk: runs the option strategy (option-policy.ts) for one
- * underlying on every prediction frame, sends what it decides through the
- * trader (and so the journal and the risk gate), and, in book mode,
- * settles the options still held when their expiry's close passes
+ * The option desk: runs the option strategy (option-policy.ts, when
+ * enabled) for one underlying on every prediction frame, sends what it
+ * decides through the trader (and so the journal and the risk gate: a
+ * vertical as one combo), and, in book mode, settles the options still
+ * held (the strategy's or bought by hand) when their expiry's close passes
  * (options/settlement.ts: exercise by exception at the underlying's price
  * then). In ib mode the broker settles: reconciliation books it.
  */
@@ -11,8 +12,10 @@ import type { Clock } from '../clock.js';
 import type { RegimeFrame } from '../models/regime-tracker.js';
 import type { PredictionFrame } from '../models/predictor.js';
 import type { OptionChainView } from '../options/chain-view.js';
+import type { OptionContract } from '../journal/records.js';
 import { expiryMs } from '../options/expiry.js';
-import { optionRisk } from '../options/option-risk.js';
+import type { ChainRow } from '../options/chain-view.js';
+import { comboRisk, optionRisk } from '../options/option-risk.js';
 import { settleExpiry } from '../options/settlement.js';
 import type { Ledger } from './ledger.js';
 import { decideOptions, type HeldOption, type OptionAction, type OptionPolicySettings } from './option-policy.js';
@@ -60,7 +63,7 @@ export class OptionDesk {
 
   onFrame(frame: PredictionFrame, regime: RegimeFrame | undefined, chain: OptionChainView | undefined): void {
     const { settings, trader, clock } = this.options;
-    if (!chain || chain.underlying !== settings.underlying || chain.phase !== 'streaming') return;
+    if (!settings.enabled || !chain || chain.underlying !== settings.underlying || chain.phase !== 'streaming') return;
     const i = frame.symbols.indexOf(settings.underlying);
     const r = regime?.symbols.indexOf(settings.underlying) ?? -1;
     const state = r >= 0 ? regime!.state[r]! : -1;
@@ -88,7 +91,7 @@ export class OptionDesk {
     const due = this.held().filter((h) => expiryMs(h.contract.expiry) <= now);
     if (due.length === 0) return;
     const positions = new Map(due.map((h) => [h.symbol, h.quantity]));
-    const records = [...new Set(due.map((h) => h.contract.expiry))].flatMap((expiry) => settleExpiry({ positions, contracts: ledger.options, expiry, closes: new Map([[settings.underlying, chain.spot]]), at: now }));
+    const records = [...new Set(due.map((h) => h.contract.expiry))].flatMap((expiry) => settleExpiry({ positions, contracts: ledger.options, expiry, closes: new Map([[settings.underlying, chain.spot]]), doNotExercise: ledger.doNotExercise, at: now }));
     this.settling = true;
     void (async () => {
       try {
@@ -103,19 +106,37 @@ export class OptionDesk {
   }
 
   private act(action: OptionAction, chain: OptionChainView): void {
-    const { ledger, trader, log, clock, settings } = this.options;
-    const row = action.kind === 'enter' ? action.row : chain.rows.find((r) => r.conId === action.held.contract.conId)!;
-    // SPY's multiplier: the chain's listing does not carry contract multipliers yet.
-    const option = action.kind === 'enter' ? { conId: row.conId, underlying: settings.underlying, expiry: row.expiry, strike: row.strike, right: row.right, multiplier: 100 } : action.held.contract;
-    const quantity = action.kind === 'enter' ? action.contracts : -action.held.quantity;
-    const risk = optionRisk(option, chain, ledger);
-    if (typeof risk === 'string') {
-      log.warn({ symbol: row.localSymbol }, `option ${action.kind} skipped: ${risk}`);
-      return;
+    const { ledger, trader, log, clock } = this.options;
+    const entering = action.kind === 'enter';
+    const leg = (row: ChainRow, option = this.contractOf(row)) => ({ row, option });
+    const heldLeg = (held: HeldOption) => leg(chain.rows.find((r) => r.conId === held.contract.conId)!, held.contract);
+    // The option bought (or sold back) and, for a vertical, the one sold (or bought back) with it.
+    const main = entering ? leg(action.row) : heldLeg(action.held);
+    const sold = action.sold && (entering ? leg(action.sold) : heldLeg(action.sold));
+    const quantity = entering ? action.contracts : -action.held.quantity;
+    const { reason, limitPrice } = action;
+    let symbol: string;
+    let placed: ReturnType<PaperTrader['orderOption']>;
+    if (sold) {
+      const legs = [main, sold].map(({ row, option }, i) => ({ symbol: row.localSymbol, option, ratio: i === 0 ? 1 : -1 }));
+      const risk = comboRisk(legs, chain, ledger);
+      if (typeof risk === 'string') return log.warn({ legs: legs.map((l) => l.symbol) }, `option ${action.kind} skipped: ${risk}`);
+      placed = trader.orderCombo({ legs, quantity, limitPrice, risk, reason });
+      symbol = `${main.row.localSymbol} / ${sold.row.localSymbol} vertical`;
+    } else {
+      const risk = optionRisk(main.option, chain, ledger);
+      if (typeof risk === 'string') return log.warn({ symbol: main.row.localSymbol }, `option ${action.kind} skipped: ${risk}`);
+      placed = trader.orderOption({ option: main.option, symbol: main.row.localSymbol, quantity, limitPrice, quote: main.row, risk, reason });
+      symbol = main.row.localSymbol;
     }
-    const placed = trader.orderOption({ option, symbol: row.localSymbol, quantity, limitPrice: action.limitPrice, quote: row, risk, reason: action.reason });
     if (!placed.ok) return;
-    if (action.kind === 'enter') this.lastEntryAt = clock.wallNow();
-    log.info({ ref: placed.ref, symbol: row.localSymbol, quantity, limitPrice: action.limitPrice }, `option ${action.kind === 'enter' ? 'entry' : 'exit'}: ${quantity > 0 ? 'buy' : 'sell'} ${Math.abs(quantity)} ${row.localSymbol} at ${action.limitPrice}: ${action.reason}`);
+    if (entering) this.lastEntryAt = clock.wallNow();
+    log.info({ ref: placed.ref, symbol, quantity, limitPrice }, `option ${entering ? 'entry' : 'exit'}: ${quantity > 0 ? 'buy' : 'sell'} ${Math.abs(quantity)} ${symbol} at ${limitPrice}: ${reason}`);
+  }
+
+  /** The contract of a chain row, in the journal's terms. */
+  private contractOf(row: ChainRow): OptionContract {
+    // SPY's multiplier: the chain's listing does not carry contract multipliers yet.
+    return { conId: row.conId, underlying: this.options.settings.underlying, expiry: row.expiry, strike: row.strike, right: row.right, multiplier: 100 };
   }
 }

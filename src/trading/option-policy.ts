@@ -13,11 +13,20 @@
  * `strikeOffset`, that many strikes out of the money from the one nearest
  * the underlying), bought at its ask.
  *
+ * With `structure: 'vertical'` it buys a debit vertical instead, as one
+ * combo: the contract chosen so, and the one `verticalWidth` streamed
+ * strikes further out of the money sold, at the net of the touches (the
+ * bought leg's ask less the sold leg's bid). What it can lose is that net
+ * debit.
+ *
  * Exits, judged at the bid (what a sale gets now): the bid up
  * `takeProfitPct` or down `stopLossPct` from the average price paid, held
  * `maxHoldMinutes`, or less than `exitBeforeCloseMinutes` to the expiry
  * unless `holdThroughExpiry` (then exercise by exception settles it).
- * Sold at the bid.
+ * Sold at the bid. A vertical held (a long and a short of one expiry and
+ * right, as many contracts each) is judged and sold back as one combo, at
+ * its net bid (the long leg's bid less the short leg's ask) against the
+ * net it paid.
  *
  * Pure: the chain's streamed rows, the held options and the time in,
  * actions out; the paper trader sends them through the risk gate.
@@ -40,6 +49,10 @@ export const optionPolicySettings = z
     /** Instead of a delta: this many strikes out of the money from the strike nearest the underlying (0 at the money). */
     strikeOffset: z.number().int().min(0).optional(),
     contracts: z.number().int().positive().default(1),
+    /** single: buy the chosen call or put; vertical: buy it and sell the one `verticalWidth` strikes further out of the money, as one combo. */
+    structure: z.enum(['single', 'vertical']).default('single'),
+    /** A vertical's width: how many of the expiry's streamed strikes further out of the money its sold leg is. */
+    verticalWidth: z.number().int().positive().default(1),
     /** No entry with less than this left to the expiry. */
     minMinutesToExpiry: z.number().min(0).default(60),
     takeProfitPct: z.number().positive().default(50),
@@ -87,9 +100,18 @@ export interface OptionPolicyInput {
   readonly lastEntryAt: number;
 }
 
+/** `limitPrice` a share: a vertical's is the net (a debit to enter, a credit to exit). */
 export type OptionAction =
-  | { readonly kind: 'enter'; readonly row: ChainRow; readonly contracts: number; readonly limitPrice: number; readonly reason: string }
-  | { readonly kind: 'exit'; readonly held: HeldOption; readonly limitPrice: number; readonly reason: string };
+  /** Buy `row` (and, for a vertical, sell `sold` as many contracts, as one combo). */
+  | { readonly kind: 'enter'; readonly row: ChainRow; readonly sold?: ChainRow; readonly contracts: number; readonly limitPrice: number; readonly reason: string }
+  /** Sell `held` back (and, for a vertical, buy `sold` back, as one combo). */
+  | { readonly kind: 'exit'; readonly held: HeldOption; readonly sold?: HeldOption; readonly limitPrice: number; readonly reason: string };
+
+/** What is held as the strategy trades it: an option, or a vertical (`held` long, `sold` short, as many contracts each). */
+interface Holding {
+  readonly held: HeldOption;
+  readonly sold?: HeldOption;
+}
 
 const MINUTE = 60_000;
 const pct = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(0)} %`;
@@ -99,25 +121,51 @@ const bps = (x: number) => `${x > 0 ? '+' : ''}${x.toFixed(2)} bps`;
 export function decideOptions(s: OptionPolicySettings, input: OptionPolicyInput): OptionAction[] {
   if (input.busy) return [];
   const exits: OptionAction[] = [];
-  for (const held of input.held) {
-    const reason = exitReason(s, input, held);
-    const row = input.rows.find((r) => r.conId === held.contract.conId);
-    if (reason !== undefined && row && row.bid > 0) exits.push({ kind: 'exit', held, limitPrice: row.bid, reason });
+  for (const holding of holdings(input.held)) {
+    const bid = netBid(input, holding);
+    const reason = exitReason(s, input, holding, bid);
+    if (reason !== undefined && bid > 0) exits.push({ kind: 'exit', ...holding, limitPrice: bid, reason });
   }
   if (exits.length > 0 || input.held.length > 0) return exits;
   const entry = entryOf(s, input);
   return entry ? [entry] : [];
 }
 
-function exitReason(s: OptionPolicySettings, input: OptionPolicyInput, held: HeldOption): string | undefined {
+/** Longs paired with a short of their expiry and right, as many contracts: verticals; the rest on their own. */
+function holdings(held: readonly HeldOption[]): Holding[] {
+  const paired = new Set<HeldOption>();
+  const out: Holding[] = [];
+  for (const h of held) {
+    if (h.quantity <= 0) continue;
+    const sold = held.find((o) => !paired.has(o) && o.quantity === -h.quantity && o.contract.expiry === h.contract.expiry && o.contract.right === h.contract.right);
+    if (sold) paired.add(sold);
+    out.push({ held: h, sold });
+  }
+  for (const h of held) if (h.quantity <= 0 && !paired.has(h)) out.push({ held: h });
+  return out;
+}
+
+/** What selling the holding back gets now, a share: its bid, or a vertical's net bid (the long's bid less the short's ask); NaN unquoted. */
+function netBid(input: OptionPolicyInput, { held, sold }: Holding): number {
+  const row = (h: HeldOption) => input.rows.find((r) => r.conId === h.contract.conId);
+  const bid = row(held)?.bid ?? NaN;
+  if (!sold) return bid;
+  return round(bid - (row(sold)?.ask ?? NaN));
+}
+
+/** Net prices are differences of quotes: rounded, so floating-point noise is neither shown nor sent. */
+const round = (x: number) => Math.round(x * 1e4) / 1e4;
+
+function exitReason(s: OptionPolicySettings, input: OptionPolicyInput, { held, sold }: Holding, bid: number): string | undefined {
   const expiryAt = input.expiries.find((e) => e.expiry === held.contract.expiry)?.at ?? NaN;
   const left = (expiryAt - input.now) / MINUTE;
   if (!s.holdThroughExpiry && left < s.exitBeforeCloseMinutes) return `${left.toFixed(0)} min to the expiry's close (exit ${s.exitBeforeCloseMinutes} min before)`;
-  const row = input.rows.find((r) => r.conId === held.contract.conId);
-  if (row && row.bid > 0 && held.averagePrice > 0) {
-    const change = ((row.bid - held.averagePrice) / held.averagePrice) * 100;
-    if (change >= s.takeProfitPct) return `take profit: bid ${row.bid} is ${pct(change)} on ${held.averagePrice} paid (target ${pct(s.takeProfitPct)})`;
-    if (change <= -s.stopLossPct) return `stop: bid ${row.bid} is ${pct(change)} on ${held.averagePrice} paid (stop ${pct(-s.stopLossPct)})`;
+  const paid = sold ? round(held.averagePrice - sold.averagePrice) : held.averagePrice;
+  const what = sold ? 'net bid' : 'bid';
+  if (bid > 0 && paid > 0) {
+    const change = ((bid - paid) / paid) * 100;
+    if (change >= s.takeProfitPct) return `take profit: ${what} ${bid} is ${pct(change)} on ${paid} paid (target ${pct(s.takeProfitPct)})`;
+    if (change <= -s.stopLossPct) return `stop: ${what} ${bid} is ${pct(change)} on ${paid} paid (stop ${pct(-s.stopLossPct)})`;
   }
   const heldFor = (input.now - held.openedAt) / MINUTE;
   if (heldFor >= s.maxHoldMinutes) return `time stop: held ${heldFor.toFixed(0)} min (at most ${s.maxHoldMinutes})`;
@@ -147,6 +195,15 @@ function entryOf(s: OptionPolicySettings, input: OptionPolicyInput): OptionActio
     how = `delta nearest ${s.delta}`;
   }
   if (!row) return undefined;
-  const reason = `${s.underlying} predicted ${bps(p)} (entry ${s.entryBps} bps): buy the ${right === 'C' ? 'call' : 'put'} with ${how}, Δ ${row.keel.delta.toFixed(2)}, at the ask`;
-  return { kind: 'enter', row, contracts: s.contracts, limitPrice: row.ask, reason };
+  const call = right === 'C' ? 'call' : 'put';
+  const why = `${s.underlying} predicted ${bps(p)} (entry ${s.entryBps} bps)`;
+  const chosen = `${how}, Δ ${row.keel.delta.toFixed(2)}`;
+  if (s.structure === 'single') return { kind: 'enter', row, contracts: s.contracts, limitPrice: row.ask, reason: `${why}: buy the ${call} with ${chosen}, at the ask` };
+  // Further out of the money: higher strikes for calls, lower for puts; it must have a bid to be sold at.
+  const outward = candidates.filter((r) => r.bid > 0 && (right === 'C' ? r.strike > row.strike : r.strike < row.strike)).sort((a, b) => Math.abs(a.strike - row.strike) - Math.abs(b.strike - row.strike));
+  const sold = outward[s.verticalWidth - 1];
+  if (!sold) return undefined;
+  const debit = round(row.ask - sold.bid);
+  const reason = `${why}: buy the ${row.strike}/${sold.strike} ${call} vertical (bought: the ${call} with ${chosen}; sold: ${s.verticalWidth} strike${s.verticalWidth > 1 ? 's' : ''} further out) at the touches' net debit ${debit}`;
+  return { kind: 'enter', row, sold, contracts: s.contracts, limitPrice: debit, reason };
 }

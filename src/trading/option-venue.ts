@@ -19,6 +19,15 @@
  *   the order's minimum once across its fills.
  * - A contract without a two-sided quote (outside the streamed band, or not
  *   quoted yet) is rejected, naming it: never a fill at a guessed price.
+ * - A combo (`submitCombo`, combo.ts) fills all legs at once or not at
+ *   all: when the net of its legs' touches (bought legs at the ask, sold
+ *   ones at the bid) is at or better than its net limit, as many combos as
+ *   the smallest size shown across the legs allows (each leg's size over
+ *   its |ratio|), each leg at its own touch. Otherwise it rests and is
+ *   judged again on every chain update, with the same rule of new
+ *   liquidity (the same touches and sizes on every leg are not new). Each
+ *   leg pays commission as an order of its own (its own minimum: IB's rule
+ *   for a combo's minimum is not verified here).
  *
  * Not modelled: prints trading through a resting order (the chain carries
  * no option prints yet), queue position at the bid or ask (a resting order
@@ -27,8 +36,9 @@
  */
 import type { Clock } from '../clock.js';
 import type { OrderState } from '../journal/records.js';
+import { netTouch, touch } from './combo.js';
 import { OptionOrderCost, type OptionCommissionSchedule } from './option-commissions.js';
-import type { OrderTicket, Venue, VenueListener } from './venue.js';
+import type { ComboTicket, OrderTicket, Venue, VenueListener } from './venue.js';
 
 /** An option's quote now: per share, sizes in contracts. */
 export interface OptionQuote {
@@ -52,57 +62,63 @@ export interface OptionVenueOptions {
 /** Prices within this are one price: limits may be computed while quotes are parsed. */
 const EPS = 1e-8;
 
-interface OptionOrder {
+/** What single options and combos have in common on their way to the market and while they rest. */
+interface LiveOrder {
   readonly ref: string;
   readonly symbol: string;
   readonly side: 1 | -1;
-  readonly market: boolean;
   readonly limit: number;
+  /** Contracts, or combos. */
   remaining: number;
-  readonly cost: OptionOrderCost;
   fills: number;
-  /** The quote (price and size) last taken from: the same quote again is no new liquidity. */
-  takenPrice: number;
-  takenSize: number;
   arrived: boolean;
-  /** Rested without reaching the quote on arrival: a quote that comes to it later fills it at its own limit. */
-  passive: boolean;
   timer: unknown;
 }
 
+interface OptionOrder extends LiveOrder {
+  readonly market: boolean;
+  readonly cost: OptionOrderCost;
+  /** The quote (price and size) last taken from: the same quote again is no new liquidity. */
+  takenPrice: number;
+  takenSize: number;
+  /** Rested without reaching the quote on arrival: a quote that comes to it later fills it at its own limit. */
+  passive: boolean;
+}
+
+interface ComboOrder extends LiveOrder {
+  readonly legs: readonly { readonly symbol: string; readonly ratio: number; readonly cost: OptionOrderCost }[];
+  /** The legs' touches and sizes last taken from: the same again is no new liquidity. */
+  taken: string;
+}
+
 const twoSided = (q: OptionQuote | undefined): q is OptionQuote => q !== undefined && q.bid >= 0 && q.ask > 0 && q.ask >= q.bid;
+/** The size shown where `contracts` (signed) trade: the ask's for a buy, the bid's for a sell. */
+const sizeAt = (q: OptionQuote, contracts: number) => (contracts > 0 ? q.askSize : q.bidSize);
+/** Does `price` reach a `side` order's limit (a buy's at or below it, a sell's at or above)? */
+const reaches = (side: number, price: number, limit: number) => (side > 0 ? price <= limit + EPS : price >= limit - EPS);
+const isCombo = (order: OptionOrder | ComboOrder): order is ComboOrder => 'legs' in order;
 
 export class OptionVenue implements Venue {
   readonly tradesOptions = true;
 
-  private readonly live = new Map<string, OptionOrder>();
+  private readonly live = new Map<string, OptionOrder | ComboOrder>();
   private closed = false;
 
   constructor(private readonly options: OptionVenueOptions) {}
 
   submit(ticket: OrderTicket): void {
-    if (this.live.has(ticket.ref)) throw new Error(`option venue: order ref ${ticket.ref} is already live`);
     const market = ticket.orderType === 'MKT';
-    if (!Number.isInteger(ticket.quantity) || ticket.quantity === 0) return this.status(ticket.ref, 'rejected', `quantity ${ticket.quantity} is not a whole number of contracts`);
-    if (!market && !(ticket.limitPrice > 0)) return this.status(ticket.ref, 'rejected', `limit price ${ticket.limitPrice} is not a positive number`);
-    if (!twoSided(this.options.quoteOf(ticket.symbol))) return this.status(ticket.ref, 'rejected', `no two-sided quote for ${ticket.symbol}: it is not in the streamed band (or not quoted yet)`);
-    const order: OptionOrder = {
-      ref: ticket.ref,
-      symbol: ticket.symbol,
-      side: ticket.quantity > 0 ? 1 : -1,
-      market,
-      limit: market ? NaN : ticket.limitPrice,
-      remaining: Math.abs(ticket.quantity),
-      cost: new OptionOrderCost(this.options.commissions),
-      fills: 0,
-      takenPrice: NaN,
-      takenSize: NaN,
-      arrived: false,
-      passive: false,
-      timer: undefined,
-    };
-    this.live.set(order.ref, order);
-    order.timer = this.options.clock.setTimeout(() => this.arrive(order), this.options.latencyMs);
+    const problem = this.ticketProblem(ticket, 'contracts') ?? (!market && !(ticket.limitPrice > 0) ? `limit price ${ticket.limitPrice} is not a positive number` : undefined) ?? this.quoteProblem(ticket.symbol);
+    if (problem !== undefined) return this.status(ticket.ref, 'rejected', problem);
+    this.send({ ...this.liveOrder(ticket), market, limit: market ? NaN : ticket.limitPrice, cost: new OptionOrderCost(this.options.commissions), takenPrice: NaN, takenSize: NaN, passive: false });
+  }
+
+  /** A combo: all legs at once at its net limit or not at all (see above). */
+  submitCombo(ticket: ComboTicket): void {
+    const problem = this.ticketProblem(ticket, 'combos') ?? this.comboProblem(ticket);
+    if (problem !== undefined) return this.status(ticket.ref, 'rejected', problem);
+    const legs = ticket.legs.map((l) => ({ symbol: l.symbol, ratio: l.ratio, cost: new OptionOrderCost(this.options.commissions) }));
+    this.send({ ...this.liveOrder(ticket), limit: ticket.limitPrice, legs, taken: '' });
   }
 
   cancel(ref: string): void {
@@ -118,6 +134,38 @@ export class OptionVenue implements Venue {
     for (const order of this.live.values()) if (order.arrived) this.take(order, false);
   }
 
+  /** Why a ticket cannot be taken at all, or undefined; a ref already live is a bug of the caller's. */
+  private ticketProblem(ticket: OrderTicket, unit: string): string | undefined {
+    if (this.live.has(ticket.ref)) throw new Error(`option venue: order ref ${ticket.ref} is already live`);
+    return Number.isInteger(ticket.quantity) && ticket.quantity !== 0 ? undefined : `quantity ${ticket.quantity} is not a whole number of ${unit}`;
+  }
+
+  private comboProblem({ orderType, limitPrice, legs }: ComboTicket): string | undefined {
+    if (orderType !== 'LMT' || !Number.isFinite(limitPrice)) return `a combo needs a net limit price (${orderType} ${limitPrice})`;
+    if (legs.length < 2) return `a combo of ${legs.length} leg is not a combo`;
+    if (new Set(legs.map((l) => l.symbol)).size < legs.length) return 'a combo names one option in two legs';
+    for (const { symbol, ratio } of legs) {
+      if (!Number.isInteger(ratio) || ratio === 0) return `leg ${symbol}: ratio ${ratio} is not a non-zero whole number`;
+      const unquoted = this.quoteProblem(symbol);
+      if (unquoted !== undefined) return unquoted;
+    }
+    return undefined;
+  }
+
+  private quoteProblem(symbol: string): string | undefined {
+    return twoSided(this.options.quoteOf(symbol)) ? undefined : `no two-sided quote for ${symbol}: it is not in the streamed band (or not quoted yet)`;
+  }
+
+  private liveOrder(ticket: OrderTicket): Omit<LiveOrder, 'limit'> {
+    return { ref: ticket.ref, symbol: ticket.symbol, side: ticket.quantity > 0 ? 1 : -1, remaining: Math.abs(ticket.quantity), fills: 0, arrived: false, timer: undefined };
+  }
+
+  /** On its way: it reaches the market after the latency. */
+  private send(order: OptionOrder | ComboOrder): void {
+    this.live.set(order.ref, order);
+    order.timer = this.options.clock.setTimeout(() => this.arrive(order), this.options.latencyMs);
+  }
+
   /** Orders resting now (for tests and the inspector). */
   resting(): { ref: string; symbol: string; remaining: number; limit: number }[] {
     return [...this.live.values()].filter((o) => o.arrived).map((o) => ({ ref: o.ref, symbol: o.symbol, remaining: o.remaining * o.side, limit: o.limit }));
@@ -129,47 +177,61 @@ export class OptionVenue implements Venue {
     this.live.clear();
   }
 
-  private arrive(order: OptionOrder): void {
+  private arrive(order: OptionOrder | ComboOrder): void {
     if (this.closed || !this.live.has(order.ref)) return;
     order.arrived = true;
     this.status(order.ref, 'working');
     this.take(order, true);
-    if (order.market && this.live.has(order.ref)) {
+    if (!isCombo(order) && order.market && this.live.has(order.ref)) {
       this.live.delete(order.ref);
       this.status(order.ref, 'cancelled', `market order: ${order.remaining} contracts found no size at the touch`);
     }
   }
 
+  private take(order: OptionOrder | ComboOrder, arriving: boolean): void {
+    if (isCombo(order)) this.takeCombo(order);
+    else this.takeOption(order, arriving);
+    if (order.remaining === 0) this.live.delete(order.ref);
+  }
+
   /** Fills what the quote on the other side offers within the limit, once per quote. */
-  private take(order: OptionOrder, arriving: boolean): void {
+  private takeOption(order: OptionOrder, arriving: boolean): void {
     const quote = this.options.quoteOf(order.symbol);
     if (!twoSided(quote)) return;
-    const price = order.side > 0 ? quote.ask : quote.bid;
-    const size = order.side > 0 ? quote.askSize : quote.bidSize;
-    const reaches = order.market || (order.side > 0 ? price <= order.limit + EPS : price >= order.limit - EPS);
-    if (arriving) order.passive = !reaches;
-    if (!reaches || !(size > 0) || (price === order.takenPrice && size === order.takenSize)) return;
+    const price = touch(quote, order.side);
+    const size = sizeAt(quote, order.side);
+    const marketable = order.market || reaches(order.side, price, order.limit);
+    if (arriving) order.passive = !marketable;
+    if (!marketable || !(size > 0) || (price === order.takenPrice && size === order.takenSize)) return;
     order.takenPrice = price;
     order.takenSize = size;
-    // A passive order was resting first: the quote came to it, and it fills at its own limit. An aggressive one takes the quote.
-    const at = order.passive ? order.limit : price;
     const contracts = Math.min(order.remaining, Math.floor(size));
     if (contracts <= 0) return;
     order.remaining -= contracts;
     order.fills++;
-    const quantity = contracts * order.side;
-    const { clock, onEvent } = this.options;
-    onEvent({
-      kind: 'fill',
-      ref: order.ref,
-      execId: `${order.ref}.o${order.fills}`,
-      symbol: order.symbol,
-      quantity,
-      price: at,
-      commission: order.cost.fill(quantity, at, this.options.multiplierOf(order.symbol)),
-      at: clock.wallNow(),
-    });
-    if (order.remaining === 0) this.live.delete(order.ref);
+    // A passive order was resting first: the quote came to it, and it fills at its own limit. An aggressive one takes the quote.
+    this.fill(order.ref, `${order.ref}.o${order.fills}`, order.symbol, contracts * order.side, order.passive ? order.limit : price, order.cost);
+  }
+
+  /** Fills every leg at once at its touch when the net reaches the limit, as many combos as every leg's shown size allows, once per set of quotes. */
+  private takeCombo(order: ComboOrder): void {
+    const quotes = order.legs.map((l) => this.options.quoteOf(l.symbol));
+    if (!quotes.every(twoSided)) return;
+    const legs = order.legs.map((l, i) => ({ ...l, quote: quotes[i]!, contracts: order.side * l.ratio }));
+    if (!reaches(order.side, netTouch(legs, order.side), order.limit)) return;
+    const shown = Math.min(...legs.map((l) => Math.floor(sizeAt(l.quote, l.contracts) / Math.abs(l.ratio))));
+    const taken = legs.map((l) => `${touch(l.quote, l.contracts)}x${sizeAt(l.quote, l.contracts)}`).join(' ');
+    if (!(shown > 0) || taken === order.taken) return;
+    order.taken = taken;
+    const combos = Math.min(order.remaining, shown);
+    order.remaining -= combos;
+    order.fills++;
+    legs.forEach((l, i) => this.fill(order.ref, `${order.ref}.c${order.fills}.${i + 1}`, l.symbol, combos * l.contracts, touch(l.quote, l.contracts), l.cost));
+  }
+
+  private fill(ref: string, execId: string, symbol: string, quantity: number, price: number, cost: OptionOrderCost): void {
+    const commission = cost.fill(quantity, price, this.options.multiplierOf(symbol));
+    this.options.onEvent({ kind: 'fill', ref, execId, symbol, quantity, price, commission, at: this.options.clock.wallNow() });
   }
 
   private status(ref: string, state: OrderState, reason?: string): void {

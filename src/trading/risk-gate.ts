@@ -35,8 +35,8 @@
  * a number halts like any other bad data, until a real figure comes back.
  */
 import type { Clock } from '../clock.js';
-import { amount, figure, PreTradeLimits, shrinks, type RiskLimits } from './limits.js';
-import { reducesGreeks, type OptionRisk } from './option-limits.js';
+import { amount, figure, optionCombo, PreTradeLimits, shrinks, type RiskLimits } from './limits.js';
+import { reducesGreeks, type ComboRisk, type OptionRisk } from './option-limits.js';
 
 export type GateState = 'ACTIVE' | 'REDUCING' | 'HALTED';
 
@@ -69,6 +69,12 @@ export interface OrderIntent {
   readonly secType?: 'STK' | 'OPT' | 'BAG';
   /** An option order's greeks, contracts and premium, and the portfolio's (option-limits.ts); quantity is then contracts, price and mid per share. */
   readonly option?: OptionRisk;
+  /**
+   * A combo's (secType BAG) legs with their greeks and quotes, and the
+   * portfolio's; quantity is then combos, price and mid the net a share
+   * (a credit negative), position and working 0 (each leg carries its own).
+   */
+  readonly combo?: ComboRisk;
 }
 
 export interface GateOptions {
@@ -260,8 +266,9 @@ export class RiskGate {
 
   /**
    * May this order be sent? The state first (HALTED refuses, REDUCING only
-   * lets through what shrinks the position), then, for an option order, the
-   * option conditions, then every pre-trade limit. An
+   * lets through what shrinks the position, or for an option or a combo
+   * what brings every greek of its underlying closer to zero), then, for an
+   * option order or a combo, the option conditions, then every pre-trade limit. An
    * order it allows counts against the order rate. Cancels are never asked:
    * they are always allowed.
    */
@@ -271,8 +278,9 @@ export class RiskGate {
       const holds = this.optionHolds();
       return { ok: false, reason: `option trading halted: ${holds[0]}${holds.length > 1 ? ` (and ${holds.length - 1} more)` : ''}` };
     }
-    if (this.state === 'REDUCING' && order.option) {
-      if (!reducesGreeks(order.option, order.quantity)) return { ok: false, reason: `reduce-only (${this.reason}): ${order.symbol} order of ${order.quantity} would not bring every greek of ${order.option.underlying} closer to zero` };
+    const combo = this.state === 'REDUCING' ? optionCombo(order) : undefined;
+    if (combo) {
+      if (!reducesGreeks(combo, order.quantity)) return { ok: false, reason: `reduce-only (${this.reason}): ${order.symbol} order of ${order.quantity} would not bring every greek of ${combo.underlying} closer to zero` };
     } else if (this.state === 'REDUCING') {
       // Working orders count as filled: two reducing orders must not flip the position together.
       if (!shrinks(order.position + order.working, order.quantity)) {

@@ -30,15 +30,17 @@
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
-import type { LedgerRecord, OptionContract } from '../journal/records.js';
+import type { ComboLeg, LedgerRecord, OptionContract } from '../journal/records.js';
 import type { OrderBooks } from '../market/books.js';
 import type { PredictionFrame } from '../models/predictor.js';
-import type { OrderTicket, Venue, VenueEvent } from './venue.js';
+import type { ComboTicket, OrderTicket, Venue, VenueEvent } from './venue.js';
+import { comboName, netMid, netTouch, touch } from './combo.js';
+import { instructDoNotExercise } from './exercise.js';
 import { commissionProblem, fillProblem } from './executions.js';
-import { isWorking, refusalKey, refusalText, type Ledger } from './ledger.js';
+import { filledOf, isWorking, refusalKey, refusalText, type Ledger } from './ledger.js';
 import type { TradingPolicy } from './policy.js';
 import type { Decision, RiskGate } from './risk-gate.js';
-import type { OptionRisk } from './option-limits.js';
+import type { ComboRisk, OptionRisk } from './option-limits.js';
 import type { RegimeFrame } from '../models/regime-tracker.js';
 
 /** The gate's name for refused executions, as a condition source. */
@@ -72,10 +74,10 @@ export interface TraderOptions {
 
 export class PaperTrader {
   venue: Venue | undefined;
-  /** The one order per instrument that is in flight or working, by symbol. */
+  /** The one order per instrument that is in flight or working, by symbol (a combo's under its name and each leg's). */
   private readonly active = new Map<string, string>();
   /** Orders recorded but not yet durable, by ref: halting before they are sent keeps them at home. */
-  private readonly unsent = new Map<string, { ticket: OrderTicket; cancelled: boolean }>();
+  private readonly unsent = new Map<string, { ticket: OrderTicket | ComboTicket; cancelled: boolean }>();
   /** Working since (monotonic), by ref. */
   private readonly placedAt = new Map<string, number>();
   private readonly targets: Float64Array;
@@ -95,7 +97,7 @@ export class PaperTrader {
   readonly counts = { cancels: 0 };
   /** Fills handed to the journal this session (durable or on the way), by execId. */
   private readonly recordedExecs = new Map<string, { ref: string; symbol: string; quantity: number; price: number }>();
-  /** Signed quantity of fills handed to the journal and not yet applied, by ref: the ledger's `filled` does not count them yet. */
+  /** Signed quantity of fills handed to the journal and not yet applied, by ref and symbol (a combo's legs fill apart): the ledger's `filled` does not count them yet. */
   private readonly fillsOnTheirWay = new Map<string, number>();
   /** Reports refused this session, by refusal key (the record may not be durable yet). */
   private readonly refusedKeys = new Set<string>();
@@ -111,7 +113,7 @@ export class PaperTrader {
     this.bids = new Float64Array(n);
     this.asks = new Float64Array(n);
     // Orders of an earlier session still working: one per instrument is the rule across sessions too.
-    for (const order of options.ledger.workingOrders()) this.active.set(order.symbol, order.ref);
+    for (const order of options.ledger.workingOrders()) for (const symbol of [order.symbol, ...(order.legs ?? []).map((l) => l.symbol)]) this.active.set(symbol, order.ref);
     // Evidence in the journal no operator has acknowledged: trading waits for one.
     for (const e of options.ledger.unacknowledged()) {
       options.log.warn({ seq: e.seq, execId: e.execId, ref: e.ref, kind: e.kind, reason: e.reason }, `${e.text}: trading waits for an operator's resume`);
@@ -171,17 +173,18 @@ export class PaperTrader {
           return;
         }
         const { ref, quantity } = event;
-        const problem = fillProblem(event, order, order.filled + (this.fillsOnTheirWay.get(ref) ?? 0));
+        const way = `${ref} ${event.symbol}`;
+        const problem = fillProblem(event, order, filledOf(order, event.symbol) + (this.fillsOnTheirWay.get(way) ?? 0));
         if (problem !== undefined) {
           this.refuse(event, problem);
           return;
         }
         this.recordedExecs.set(event.execId, { ref, symbol: event.symbol, quantity, price: event.price });
-        this.fillsOnTheirWay.set(ref, (this.fillsOnTheirWay.get(ref) ?? 0) + quantity);
+        this.fillsOnTheirWay.set(way, (this.fillsOnTheirWay.get(way) ?? 0) + quantity);
         const applied = () => {
-          const left = (this.fillsOnTheirWay.get(ref) ?? 0) - quantity;
-          if (left === 0) this.fillsOnTheirWay.delete(ref);
-          else this.fillsOnTheirWay.set(ref, left);
+          const left = (this.fillsOnTheirWay.get(way) ?? 0) - quantity;
+          if (left === 0) this.fillsOnTheirWay.delete(way);
+          else this.fillsOnTheirWay.set(way, left);
         };
         this.record({ type: 'fill', at: event.at, ref, execId: event.execId, symbol: event.symbol, quantity, price: event.price, commission: event.commission }, applied);
         break;
@@ -247,7 +250,12 @@ export class PaperTrader {
     return this.pending;
   }
 
-  /** The symbol's order in flight or working, if any. */
+  /** A contrary instruction (exercise.ts): `symbol`, a long option, is not to be exercised at its expiry. */
+  doNotExercise(symbol: string, reason: string): Promise<Decision> {
+    const { ledger, clock } = this.options;
+    return instructDoNotExercise({ ledger, clock, venue: this.venue, symbol, reason });
+  }
+
   /** Whether an order for an option of `underlying` is in flight or working. */
   optionOrderActive(underlying: string): boolean {
     const { ledger } = this.options;
@@ -323,11 +331,7 @@ export class PaperTrader {
     const price = request.limitPrice ?? (quantity > 0 ? this.asks[i]! : this.bids[i]!);
     const position = ledger.positions.get(symbol)?.quantity ?? 0;
     const decision = gate.check({ symbol, quantity, position, working: ledger.workingQuantity(symbol), price, mid, grossExposure: ledger.grossExposure() });
-    if (!decision.ok) {
-      if (decision.reason !== this.lastRefusal) this.options.log.info({ symbol, quantity, reason: decision.reason }, `order refused: ${decision.reason}`);
-      this.lastRefusal = decision.reason;
-      return decision;
-    }
+    if (!decision.ok) return this.refused(decision, 'order', symbol, quantity);
     return { ok: true, ref: this.place({ symbol, quantity, price, reason: request.reason }) };
   }
 
@@ -347,23 +351,58 @@ export class PaperTrader {
     const price = request.limitPrice ?? (quantity > 0 ? quote.ask : quote.bid);
     const position = ledger.positions.get(symbol)?.quantity ?? 0;
     const decision = gate.check({ symbol, secType: 'OPT', quantity, position, working: ledger.workingQuantity(symbol), price, mid, grossExposure: ledger.grossExposure(), option: request.risk });
-    if (!decision.ok) {
-      if (decision.reason !== this.lastRefusal) this.options.log.info({ symbol, quantity, reason: decision.reason }, `option order refused: ${decision.reason}`);
-      this.lastRefusal = decision.reason;
-      return decision;
-    }
+    if (!decision.ok) return this.refused(decision, 'option order', symbol, quantity);
     return { ok: true, ref: this.place({ symbol, quantity, price, reason: request.reason, option: request.option }) };
   }
 
-  private place(o: { symbol: string; quantity: number; price: number; reason: string; option?: OptionContract }): string {
+  /**
+   * A combo (combo.ts): `quantity` combos of `legs`, all filled at once at
+   * a net `limitPrice` a share (a debit positive, a credit negative; it
+   * defaults to the net of the legs' touches), each leg's fill booked as
+   * its own position. `risk` (options/option-risk.ts comboRisk, for these
+   * legs in this order) holds the legs' quotes and greeks the gate judges
+   * the combo by, as a whole. The same journal and gate as any order; no
+   * leg may have another order in flight or working.
+   */
+  orderCombo(request: { legs: readonly Omit<ComboLeg, 'price'>[]; quantity: number; limitPrice?: number; risk: ComboRisk; reason: string }): Decision & { ref?: string } {
+    const { ledger, gate } = this.options;
+    const { legs, quantity, risk } = request;
+    const symbol = comboName(legs);
+    if (!this.venue?.submitCombo) return { ok: false, reason: `${symbol}: this venue does not trade combos` };
+    if (risk.legs.length !== legs.length || risk.legs.some((l, i) => l.symbol !== legs[i]!.symbol || l.ratio !== legs[i]!.ratio)) {
+      return { ok: false, reason: `${symbol}: the risk given was judged for other legs (${risk.legs.map((l) => `${l.ratio} ${l.symbol}`).join(', ')})` };
+    }
+    for (const leg of [symbol, ...legs.map((l) => l.symbol)]) {
+      const busy = this.activeOrder(leg);
+      if (busy !== undefined) return { ok: false, reason: `${leg} already has order ${busy} in flight or working` };
+    }
+    const quoted = risk.legs.map((l) => ({ ratio: l.ratio, quote: l }));
+    const price = request.limitPrice ?? netTouch(quoted, Math.sign(quantity));
+    const decision = gate.check({ symbol, secType: 'BAG', quantity, position: 0, working: 0, price, mid: netMid(quoted), grossExposure: ledger.grossExposure(), combo: risk });
+    if (!decision.ok) return this.refused(decision, 'combo order', symbol, quantity);
+    // Each leg's touch now: what its premium was judged at.
+    const judged = legs.map((l, i) => ({ ...l, price: touch(risk.legs[i]!, quantity * l.ratio) }));
+    return { ok: true, ref: this.place({ symbol, quantity, price, reason: request.reason, legs: judged }) };
+  }
+
+  /** A refusal, logged once until another one comes. */
+  private refused(decision: Decision & { ok: false }, what: string, symbol: string, quantity: number): Decision {
+    if (decision.reason !== this.lastRefusal) this.options.log.info({ symbol, quantity, reason: decision.reason }, `${what} refused: ${decision.reason}`);
+    this.lastRefusal = decision.reason;
+    return decision;
+  }
+
+  private place(o: { symbol: string; quantity: number; price: number; reason: string; option?: OptionContract; legs?: readonly ComboLeg[] }): string {
     const ref = `${this.options.refPrefix}.${++this.next}`;
     const brokerOrderId = this.options.orderIds?.take();
-    const ticket: OrderTicket = { ref, symbol: o.symbol, quantity: o.quantity, orderType: 'LMT', limitPrice: o.price, brokerOrderId };
+    const order: OrderTicket = { ref, symbol: o.symbol, quantity: o.quantity, orderType: 'LMT', limitPrice: o.price, brokerOrderId };
+    const { legs } = o;
+    const ticket = legs ? { ...order, legs } : order;
     const unsent = { ticket, cancelled: false };
     this.unsent.set(ref, unsent);
-    this.active.set(o.symbol, ref);
+    for (const symbol of [o.symbol, ...(legs ?? []).map((l) => l.symbol)]) this.active.set(symbol, ref);
     const option = o.option ? { option: o.option } : {};
-    this.record({ type: 'order', at: this.options.clock.wallNow(), ref, symbol: o.symbol, ...option, quantity: o.quantity, orderType: 'LMT', limitPrice: o.price, brokerOrderId, reason: o.reason }, () => {
+    this.record({ type: 'order', at: this.options.clock.wallNow(), ref, symbol: o.symbol, ...option, ...(legs ? { legs } : {}), quantity: o.quantity, orderType: 'LMT', limitPrice: o.price, brokerOrderId, reason: o.reason }, () => {
       this.unsent.delete(ref);
       // The gate may have halted while the record was on its way to disk.
       if (unsent.cancelled || this.options.gate.state === 'HALTED') {
@@ -371,7 +410,8 @@ export class PaperTrader {
         return;
       }
       this.placedAt.set(ref, this.options.clock.now());
-      this.venue!.submit(ticket);
+      if (legs) this.venue!.submitCombo!({ ...order, legs });
+      else this.venue!.submit(order);
     });
     return ref;
   }

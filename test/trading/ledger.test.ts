@@ -4,9 +4,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { replayProblem } from '../../src/journal/examine.js';
 import { FileJournal } from '../../src/journal/file-journal.js';
 import type { LedgerRecord } from '../../src/journal/records.js';
 import { Ledger } from '../../src/trading/ledger.js';
+import { OptionOrderCost, optionCommissionSchedule } from '../../src/trading/option-commissions.js';
 import { Position } from '../../src/trading/portfolio.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-ledger-'));
@@ -117,4 +119,68 @@ test('an option books 100 shares a contract: cash, realized and unrealized P&L, 
   replayed.position(call).mark = 1.4;
   replayed.position('SPY').mark = 580;
   assert.deepEqual(replayed.view(at), after);
+});
+
+test('a vertical as one combo: each leg booked as its own position at its own price, commission per leg, once; a replay equals it', async () => {
+  const path = join(dir, 'combo.journal');
+  const { journal } = await FileJournal.open(path);
+  const live = new Ledger(journal, 100_000);
+  const c580 = 'SPY   260105C00580000';
+  const c585 = 'SPY   260105C00585000';
+  const legs = [
+    { symbol: c580, option: { conId: 7001, underlying: 'SPY', expiry: '20260105', strike: 580, right: 'C' as const, multiplier: 100 }, ratio: 1, price: 1.25 },
+    { symbol: c585, option: { conId: 7002, underlying: 'SPY', expiry: '20260105', strike: 585, right: 'C' as const, multiplier: 100 }, ratio: -1, price: 0.4 },
+  ];
+  const name = 'SPY +1 20260105 580C -1 20260105 585C';
+  // Each leg pays IBKR's default schedule as an order of its own.
+  const cost = (contracts: number, premium: number) => new OptionOrderCost(optionCommissionSchedule.parse({})).fill(contracts, premium, 100);
+  // Bought: 2 × 0.65 = 1.30 (over the $1 minimum) + 2 × (0.02685 + 0.02) = 1.39; sold: the same + TAF 2 × 0.00279 + SEC 80 × 0.000008 = 1.40.
+  assert.deepEqual([cost(2, 1.25), cost(-2, 0.4), cost(-2, 1.5), cost(2, 0.5)], [1.39, 1.4, 1.4, 1.39]);
+  await live.record({ type: 'order', at, ref: 'v.1', symbol: name, legs, quantity: 2, orderType: 'LMT', limitPrice: 0.85, reason: 'test: buy the vertical' });
+  await live.record({ type: 'fill', at, ref: 'v.1', execId: 'v1.1', symbol: c580, quantity: 2, price: 1.25, commission: 1.39 });
+  assert.equal(live.order('v.1')!.filled, 0, 'one leg filled is no combo yet');
+  assert.equal(live.workingQuantity(c585), -2);
+  await assert.rejects(live.record({ type: 'fill', at, ref: 'v.1', execId: 'v1.x', symbol: 'SPY   260105C00590000', quantity: 2, price: 0.1, commission: 0 }), /is not one of the combo's legs/);
+  await assert.rejects(live.record({ type: 'fill', at, ref: 'v.1', execId: 'v1.y', symbol: c585, quantity: 2, price: 0.4, commission: 0 }), /a buy of 2 for order v\.1, a sell of SPY {3}260105C00585000/);
+  await live.record({ type: 'fill', at, ref: 'v.1', execId: 'v1.2', symbol: c585, quantity: -2, price: 0.4, commission: 1.4 });
+  await live.record({ type: 'fill', at, ref: 'v.1', execId: 'v1.2', symbol: c585, quantity: -2, price: 0.4, commission: 1.4 });
+  assert.equal(live.order('v.1')!.state, 'filled');
+  assert.equal(live.order('v.1')!.filled, 2);
+  assert.ok(Math.abs(live.order('v.1')!.averageFillPrice - 0.85) < 1e-9, 'the net paid a share');
+  assert.deepEqual([live.positions.get(c580)!.quantity, live.positions.get(c585)!.quantity], [2, -2]);
+  assert.equal(live.positions.get(name), undefined, 'the combo is no position of its own');
+  // 250 paid for the 580s, 80 received for the 585s, 1.39 + 1.40 in fees.
+  assert.equal(Math.round(live.cash * 100), Math.round((100_000 - 250 + 80 - 1.39 - 1.4) * 100));
+  assert.equal(Math.round(live.cash * 100), 9_982_721);
+
+  // Sold back as one combo for a credit of 1.50 - 0.50 = 1.00.
+  await live.record({ type: 'order', at, ref: 'v.2', symbol: name, legs: legs.map((l, i) => ({ ...l, price: [1.5, 0.5][i]! })), quantity: -2, orderType: 'LMT', limitPrice: 1, reason: 'test: sell it back' });
+  await live.record({ type: 'fill', at, ref: 'v.2', execId: 'v2.1', symbol: c580, quantity: -2, price: 1.5, commission: 1.4 });
+  await live.record({ type: 'fill', at, ref: 'v.2', execId: 'v2.2', symbol: c585, quantity: 2, price: 0.5, commission: 1.39 });
+  await journal.close();
+  assert.equal(live.order('v.2')!.state, 'filled');
+  assert.equal(live.order('v.2')!.filled, -2);
+  const [p580, p585] = [live.positions.get(c580)!, live.positions.get(c585)!];
+  assert.deepEqual([p580.quantity, p585.quantity], [0, 0]);
+  assert.ok(Math.abs(p580.realizedPnl - 50) < 1e-9, '2 × 100 × (1.50 - 1.25)');
+  assert.ok(Math.abs(p585.realizedPnl - -20) < 1e-9, '2 × 100 × (0.40 - 0.50)');
+  // + 300 for the 580s, - 100 for the 585s, 1.40 + 1.39 in fees.
+  assert.equal(Math.round(live.cash * 100), 10_002_442);
+  assert.equal(live.fills.size, 4);
+
+  const reopened = await FileJournal.open(path);
+  const replayed = new Ledger(reopened.journal, 100_000);
+  replayed.replay(reopened.entries);
+  await reopened.journal.close();
+  assert.deepEqual(replayed.view(at), live.view(at));
+  assert.deepEqual([...replayed.orders.values()], [...live.orders.values()]);
+  assert.deepEqual(replayed.options.get(c585), legs[1]!.option);
+});
+
+test("the journal's examiner reads a combo's net limit as a price even when it is a credit; a single order's must still be positive", () => {
+  const legs = [{ symbol: 'SPY   260105C00580000', option: { conId: 1, underlying: 'SPY', expiry: '20260105', strike: 580, right: 'C' as const, multiplier: 100 }, ratio: -1, price: 1.2 }];
+  const credit: LedgerRecord = { type: 'order', at, ref: 'c.1', symbol: 'SPY -1 20260105 580C +1 20260105 585C', legs, quantity: 1, orderType: 'LMT', limitPrice: -0.75, reason: 'test' };
+  assert.equal(replayProblem(credit), undefined);
+  assert.equal(replayProblem({ ...credit, limitPrice: NaN }), 'limitPrice NaN');
+  assert.equal(replayProblem({ ...credit, legs: undefined }), 'limitPrice -0.75');
 });

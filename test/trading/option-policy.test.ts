@@ -69,3 +69,30 @@ test('exits at the bid: take profit, stop, time stop, before the close; holding,
   const through = optionPolicySettings.parse({ enabled: true, holdThroughExpiry: true, maxHoldMinutes: 1_000 });
   assert.deepEqual(decideOptions(through, input({ held: [held(1.5)], now: EXPIRY_AT - 10 * MIN })), [], 'held through the expiry');
 });
+
+test('structure vertical: buy the chosen call, sell the one verticalWidth strikes further out, as one combo at the net of the touches; sold back as one', () => {
+  const V = optionPolicySettings.parse({ enabled: true, structure: 'vertical' });
+  const [entry] = decideOptions(V, input());
+  assert.ok(entry?.kind === 'enter');
+  assert.deepEqual([entry.row.localSymbol, entry.sold?.localSymbol, entry.limitPrice], ['SPY 582C', 'SPY 584C', 0.5]);
+  assert.equal(entry.reason, 'SPY predicted +3.00 bps (entry 2 bps): buy the 582/584 call vertical (bought: the call with delta nearest 0.4, Δ 0.39; sold: 1 strike further out) at the touches\' net debit 0.5');
+  const [put] = decideOptions(V, input({ prediction: -3 }));
+  assert.ok(put?.kind === 'enter');
+  assert.deepEqual([put.row.localSymbol, put.sold?.localSymbol, put.limitPrice], ['SPY 578P', 'SPY 576P', 0.44]);
+  assert.deepEqual(decideOptions(optionPolicySettings.parse({ enabled: true, structure: 'vertical', verticalWidth: 2 }), input()), [], 'no second call with a bid beyond 584: no vertical');
+
+  // Held: 582C long at 0.95, 584C short at 0.45: 0.50 paid; the net bid now 0.90 - 0.48 = 0.42.
+  const leg = (strike: number, quantity: number, averagePrice: number, openedAt = NOW - 5 * MIN): HeldOption => ({
+    symbol: `SPY ${strike}C`,
+    contract: { conId: strike * 10 + 1, underlying: 'SPY', expiry: '20260105', strike, right: 'C', multiplier: 100 },
+    quantity,
+    averagePrice,
+    openedAt,
+  });
+  assert.deepEqual(decideOptions(V, input({ held: [leg(582, 2, 0.95), leg(584, -2, 0.45)] })), [], 'down 16 %: held');
+  const [stop] = decideOptions(V, input({ held: [leg(582, 2, 0.95, NOW - 31 * MIN), leg(584, -2, 0.45)] }));
+  assert.ok(stop?.kind === 'exit');
+  assert.deepEqual([stop.held.symbol, stop.sold?.symbol, stop.limitPrice, stop.reason], ['SPY 582C', 'SPY 584C', 0.42, 'time stop: held 31 min (at most 30)']);
+  const [profit] = decideOptions(S, input({ held: [leg(582, 1, 0.6), leg(584, -1, 0.4)] }));
+  assert.equal(profit!.reason, 'take profit: net bid 0.42 is +110 % on 0.2 paid (target +50 %)', 'a vertical held is judged as one whatever the structure now');
+});

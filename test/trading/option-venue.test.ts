@@ -67,3 +67,83 @@ test('a sell takes the bid; a market order never rests; no quote, no order', asy
   assert.deepEqual(none.statuses(), ['rejected']);
   assert.match((none.events[0] as { reason: string }).reason, /no two-sided quote for SPY {3}260105C00580000/);
 });
+
+const C585 = 'SPY   260105C00585000';
+/** Buy the 580/585 call vertical: +1 of the 580, -1 of the 585, `quantity` combos at a net limit. */
+const vertical = (ref: string, quantity: number, limitPrice: number, ratio = -1) => ({
+  ...ticket(ref, quantity, limitPrice),
+  symbol: `SPY +1 20260105 580C ${ratio} 20260105 585C`,
+  legs: [
+    { symbol: CALL, option: { conId: 1, underlying: 'SPY', expiry: '20260105', strike: 580, right: 'C' as const, multiplier: 100 }, ratio: 1, price: 1.25 },
+    { symbol: C585, option: { conId: 2, underlying: 'SPY', expiry: '20260105', strike: 585, right: 'C' as const, multiplier: 100 }, ratio, price: 0.4 },
+  ],
+});
+const fillsOf = (s: ReturnType<typeof setup>) => s.events.flatMap((e) => (e.kind === 'fill' ? [[e.execId, e.symbol === CALL ? 580 : 585, e.quantity, e.price, e.commission]] : []));
+
+test('a combo fills all legs at once when the net of the touches reaches its limit, up to the smallest size shown, each leg at its own touch', async () => {
+  const s = setup({ bid: 1.2, ask: 1.25, bidSize: 10, askSize: 3 });
+  s.quotes.set(C585, { bid: 0.4, ask: 0.45, bidSize: 4, askSize: 10 });
+  s.venue.submitCombo(vertical('v', 5, 0.85));
+  await s.clock.advance(5);
+  // Net 1.25 - 0.40 = 0.85: at the limit; 3 at the 580's ask, 4 at the 585's bid: 3 combos.
+  assert.deepEqual(fillsOf(s), [
+    ['v.c1.1', 580, 3, 1.25, 1.95],
+    ['v.c1.2', 585, -3, 0.4, 1.95],
+  ]);
+  s.venue.onQuotes();
+  assert.equal(fillsOf(s).length, 2, 'the same quotes are not new liquidity');
+  s.quotes.set(CALL, { bid: 1.2, ask: 1.25, bidSize: 10, askSize: 10 });
+  s.quotes.set(C585, { bid: 0.38, ask: 0.43, bidSize: 10, askSize: 10 });
+  s.venue.onQuotes();
+  assert.equal(fillsOf(s).length, 2, 'net 0.87 is beyond the limit: no leg fills');
+  assert.deepEqual(s.venue.resting(), [{ ref: 'v', symbol: 'SPY +1 20260105 580C -1 20260105 585C', remaining: 2, limit: 0.85 }]);
+  s.quotes.set(C585, { bid: 0.41, ask: 0.46, bidSize: 10, askSize: 10 });
+  s.venue.onQuotes();
+  assert.deepEqual(fillsOf(s).slice(2), [
+    ['v.c2.1', 580, 2, 1.25, 1.3],
+    ['v.c2.2', 585, -2, 0.41, 1.3],
+  ], 'net 0.84, better than the limit: the rest, each leg at its touch');
+  assert.deepEqual(s.venue.resting(), []);
+  assert.deepEqual(s.statuses(), ['working']);
+});
+
+test("a combo sold takes the bought leg's bid and the sold leg's ask; ratios scale the sizes; a resting combo cancels", async () => {
+  const s = setup({ bid: 1.2, ask: 1.25, bidSize: 10, askSize: 10 });
+  s.quotes.set(C585, { bid: 0.4, ask: 0.45, bidSize: 10, askSize: 5 });
+  s.venue.submitCombo(vertical('out', -1, 0.75));
+  await s.clock.advance(5);
+  assert.deepEqual(fillsOf(s), [
+    ['out.c1.1', 580, -1, 1.2, 1],
+    ['out.c1.2', 585, 1, 0.45, 1],
+  ], 'sold for 1.20 - 0.45 = 0.75, each leg its own minimum');
+  // 1 x 2: five shown at the 585's ask are two combos' worth.
+  s.venue.submitCombo(vertical('ratio', -4, 0.3, -2));
+  await s.clock.advance(5);
+  assert.deepEqual(fillsOf(s).slice(2).map((f) => f.slice(1, 4)), [
+    [580, -2, 1.2],
+    [585, 4, 0.45],
+  ]);
+  s.venue.submitCombo(vertical('rest', 1, 0.7));
+  await s.clock.advance(5);
+  assert.equal(s.venue.resting().length, 2);
+  s.venue.cancel('rest');
+  s.venue.cancel('ratio');
+  assert.deepEqual(s.venue.resting(), []);
+  assert.deepEqual(s.statuses(), ['working', 'working', 'working', 'cancelled', 'cancelled']);
+  assert.equal(fillsOf(s).length, 4);
+});
+
+test('a combo is rejected, naming why: a leg without a quote, no net limit, one leg', () => {
+  const s = setup({ bid: 1.2, ask: 1.25, bidSize: 10, askSize: 10 });
+  s.venue.submitCombo(vertical('q', 1, 0.85));
+  s.quotes.set(C585, { bid: 0.4, ask: 0.45, bidSize: 10, askSize: 10 });
+  s.venue.submitCombo({ ...vertical('m', 1, NaN), orderType: 'MKT' });
+  const one = vertical('one', 1, 1.25);
+  s.venue.submitCombo({ ...one, legs: one.legs.slice(0, 1) });
+  const reasons = s.events.map((e) => (e.kind === 'status' ? `${e.ref} ${e.state}: ${e.reason}` : ''));
+  assert.deepEqual(reasons, [
+    `q rejected: no two-sided quote for ${C585}: it is not in the streamed band (or not quoted yet)`,
+    'm rejected: a combo needs a net limit price (MKT NaN)',
+    'one rejected: a combo of 1 leg is not a combo',
+  ]);
+});
