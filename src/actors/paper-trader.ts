@@ -42,6 +42,7 @@ import type { PredictionFrame } from '../models/predictor.js';
 import type { ComponentContext } from '../supervision/component.js';
 import { BookVenue } from '../trading/book-venue.js';
 import type { ChainRow } from '../options/chain-view.js';
+import { expiryMs } from '../options/expiry.js';
 import { optionCommissionSchedule } from '../trading/option-commissions.js';
 import { OptionVenue } from '../trading/option-venue.js';
 import { OptionRouting } from '../trading/venue.js';
@@ -95,14 +96,18 @@ export const paperTraderSettings = z
         /** A mismatch while orders work or fills arrive is asked again this many times in all, this long apart: the two reports may straddle a fill. */
         attempts: z.number().int().min(1).default(3),
         retryMs: z.number().int().min(0).default(1_000),
+        /**
+         * ib mode: while options past their expiry's close are still held, reconcile this often (ms): IB
+         * exercises, assigns and expires them without an event, so only its positions tell.
+         */
+        afterExpiryMs: z.number().int().positive().default(30_000),
       })
       .strict()
       .prefault({}),
     /** Longest the stop waits for its cancels and records to be durable. */
     stopTimeoutMs: z.number().int().positive().default(3_000),
   })
-  .strict()
-  .refine((s) => !(s.options.enabled && s.mode === 'ib'), { message: 'option trading runs in book mode only for now: the IB venue does not send option orders yet', path: ['options', 'enabled'] });
+  .strict();
 
 export type PaperTraderSettings = z.infer<typeof paperTraderSettings>;
 
@@ -116,6 +121,8 @@ interface Session {
   settle(): Promise<void>;
   /** Called on each prediction frame while trading. */
   decide(frame: PredictionFrame): void;
+  /** Whether the journal still holds an option whose expiry's close has passed. */
+  holdsExpiredOptions(): boolean;
   publishPortfolio(): void;
   /** Reports the day's P&L to the gate, beginning (and journaling) a new trading day on a new date. */
   reportDay(): void;
@@ -146,8 +153,9 @@ function openSession(ctx: ComponentContext<PaperTraderSettings>): Session {
     fail: ctx.fail,
   });
   const cleanups: (() => void)[] = [];
-  const desk = settings.options.enabled ? new OptionDesk({ settings: settings.options, ledger, trader, clock, log, settlesExpiries: settings.mode === 'book' }) : undefined;
-  if (desk) cleanups.push(desk.stop);
+  // Always: options bought by hand must settle at their expiry too, strategy or not.
+  const desk = new OptionDesk({ settings: settings.options, ledger, trader, clock, log, settlesExpiries: settings.mode === 'book' });
+  cleanups.push(desk.stop);
   const publishPortfolio = () => bus.retain(PORTFOLIO_TOPIC, ledger.view(clock.wallNow()));
   const journaled = ledger.day;
   const day = new TradingDay(journaled && { day: journaled.day, openingPnl: journaled.openingPnl });
@@ -189,6 +197,8 @@ function openSession(ctx: ComponentContext<PaperTraderSettings>): Session {
       onEvent: (e) => trader.onEvent(e),
       knownExecution: (execId) => ledger.fills.has(execId),
       earlierOrders: new Map(ledger.workingOrders().flatMap((o) => (o.brokerOrderId === undefined ? [] : [[o.brokerOrderId, o.ref] as const]))),
+      // The order is durable before it is sent: the ledger knows the option it is for.
+      optionOf: (symbol) => ledger.options.get(symbol),
       snapshotTimeoutMs: settings.reconcile.timeoutMs,
     });
     venue = ib;
@@ -223,9 +233,14 @@ function openSession(ctx: ComponentContext<PaperTraderSettings>): Session {
         overlapMs: settings.reconcile.overlapMs,
         attempts: settings.reconcile.attempts,
         retryMs: settings.reconcile.retryMs,
+        doNotExercise: () => ledger.doNotExercise,
       });
       for (const record of result.records) await ledger.record(record);
-      const summary = { executions: result.executions, closed: result.records.length, openAtBroker: result.openAtBroker, attempts: result.attempts, mismatches: result.mismatches };
+      for (const record of result.settlements) {
+        await ledger.record(record);
+        log.info({ symbol: record.symbol, outcome: record.outcome, contracts: record.contracts, shares: record.shares }, `${record.symbol}: ${record.reason}`);
+      }
+      const summary = { executions: result.executions, closed: result.records.length, settled: result.settlements.length, openAtBroker: result.openAtBroker, attempts: result.attempts, mismatches: result.mismatches };
       if (result.mismatches.length === 0) {
         log.info(summary, `reconciled with the broker: ${ledger.fills.size} fills, ${result.records.length} orders closed, no mismatch`);
         return;
@@ -265,7 +280,7 @@ function openSession(ctx: ComponentContext<PaperTraderSettings>): Session {
       bus.subscribe(OPTIONS_CHAIN_TOPIC, (chain) => {
         if (quotes.size !== chain.rows.length || chain.rows.some((r) => quotes.get(r.localSymbol) !== r)) quotes = new Map(chain.rows.map((r) => [r.localSymbol, r]));
         optionVenue.onQuotes();
-        desk?.onChain(chain);
+        desk.onChain(chain);
       }),
     );
     settle = async () => {
@@ -285,9 +300,14 @@ function openSession(ctx: ComponentContext<PaperTraderSettings>): Session {
     settle,
     publishPortfolio,
     reportDay,
+    holdsExpiredOptions() {
+      const now = clock.wallNow();
+      for (const [symbol, option] of ledger.options) if ((ledger.positions.get(symbol)?.quantity ?? 0) !== 0 && expiryMs(option.expiry) <= now) return true;
+      return false;
+    },
     decide(frame) {
       trader.onFrame(frame, bus.latest(REGIME_TOPIC));
-      desk?.onFrame(frame, bus.latest(REGIME_TOPIC), bus.latest(OPTIONS_CHAIN_TOPIC));
+      desk.onFrame(frame, bus.latest(REGIME_TOPIC), bus.latest(OPTIONS_CHAIN_TOPIC));
       reportDay();
       publishPortfolio();
     },
@@ -319,9 +339,13 @@ interface Context {
   readonly session: Session;
 }
 
-type Event = { type: 'ib.back' } | { type: 'shutdown' };
+type Event = { type: 'ib.back' } | { type: 'expiry.passed' } | { type: 'shutdown' };
 
-/** While trading: every prediction frame to the trader, and (ib mode) the link coming back, which calls for reconciliation. */
+/**
+ * While trading: every prediction frame to the trader, and (ib mode) what
+ * calls for reconciliation: the link coming back, and options held past
+ * their expiry's close.
+ */
 const follow = fromCallback<Event, Context>(({ input, sendBack }) =>
   input.ctx.scope(() => {
     const { bus } = input.ctx;
@@ -333,6 +357,15 @@ const follow = fromCallback<Event, Context>(({ input, sendBack }) =>
           const connected = status.state === 'connected';
           if (connected && !wasConnected) sendBack({ type: 'ib.back' });
           wasConnected = connected;
+        }),
+      );
+      const { clock, settings } = input.ctx;
+      let askedAt = clock.now();
+      unsubscribe.push(
+        bus.subscribe(OPTIONS_CHAIN_TOPIC, () => {
+          if (clock.now() - askedAt < settings.reconcile.afterExpiryMs || !input.session.holdsExpiredOptions()) return;
+          askedAt = clock.now();
+          sendBack({ type: 'expiry.passed' });
         }),
       );
     }
@@ -374,7 +407,10 @@ export const paperTraderLogic = setup({
     trading: {
       tags: ['ready'],
       invoke: { src: 'follow', input: ({ context }) => context },
-      on: { 'ib.back': { target: 'reconciling', actions: ({ context }) => context.ctx.log.info('the IB link is back: reconciling with the broker') } },
+      on: {
+        'ib.back': { target: 'reconciling', actions: ({ context }) => context.ctx.log.info('the IB link is back: reconciling with the broker') },
+        'expiry.passed': { target: 'reconciling', actions: ({ context }) => context.ctx.log.info('options held past their expiry: reconciling with the broker, which settles them without an event') },
+      },
     },
     reconciling: {
       tags: ['ready'],
@@ -384,7 +420,7 @@ export const paperTraderLogic = setup({
         onDone: 'trading',
         onError: {
           target: 'trading',
-          actions: ({ context, event }) => context.ctx.log.error({ err: event.error }, `reconciliation after the reconnect failed: ${(event.error as Error).message}`),
+          actions: ({ context, event }) => context.ctx.log.error({ err: event.error }, `reconciliation failed: ${(event.error as Error).message}`),
         },
       },
     },

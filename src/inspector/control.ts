@@ -92,7 +92,7 @@ function slotOf(slots: readonly string[], named: string | undefined): string {
 }
 
 /** The body fields an audit line may carry; nothing else from a request is logged. */
-const AUDIT_FIELDS = ['reason', 'slot', 'path', 'actor'] as const;
+const AUDIT_FIELDS = ['reason', 'slot', 'path', 'actor', 'symbol'] as const;
 /** Longest value an audit line quotes, characters. */
 const AUDIT_MAX_CHARS = 200;
 
@@ -198,6 +198,15 @@ async function carryOut(
       } catch (err) {
         throw new RequestError(409, `rollback refused: ${err instanceof Error ? err.message : String(err)}`);
       }
+    }
+    case 'do-not-exercise': {
+      const symbol = requiredString(body, 'symbol', command);
+      const trader = services.current('trader');
+      if (!trader) throw new RequestError(503, 'no paper trader: is the paper_trader component configured and running?');
+      const decision = await trader.doNotExercise(symbol, reason ?? 'contrary instruction from the inspector');
+      if (!decision.ok) throw new RequestError(409, decision.reason);
+      log.warn({ symbol }, `${symbol}: not to be exercised at its expiry (contrary instruction from the inspector)`);
+      return { symbol, doNotExercise: true };
     }
     case 'restart-actor': {
       const actor = requiredString(body, 'actor', command);

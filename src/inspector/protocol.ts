@@ -270,6 +270,7 @@ export const CONTROL_COMMANDS = {
   'swap-model': 'validate a model and make it live: {path, slot?}',
   'rollback-model': 'back to the model before the last swap: {slot?}',
   'restart-actor': 'stop an actor (and what depends on it) and start it again: {actor}',
+  'do-not-exercise': 'a long option not to be exercised at its expiry (until 30 min after its close): {symbol, reason?}',
 } as const;
 
 export type ControlCommand = keyof typeof CONTROL_COMMANDS;

@@ -17,6 +17,12 @@
  * openOrder, or belong to an order of an earlier session) waits in a buffer
  * until openOrder names its orderRef. A commission waits for its fill.
  *
+ * An option ticket (its symbol an OSI symbol `optionOf` knows) goes as an
+ * OPT contract: the underlying, expiry, strike, right, multiplier and
+ * conId. What comes back about it is keyed by its OSI local symbol
+ * (`instrumentOf`), as the journal knows it, through the same path as a
+ * stock's.
+ *
  * Reports are passed on as TWS sent them, numbers that are not numbers
  * included (a price field `abc` reads as NaN): the trader checks every
  * fill and commission before anything is journaled, and refuses what does
@@ -28,15 +34,15 @@
  * logged in to another account meanwhile), and nothing at all, cancels
  * included, is sent to one whose accounts keel refuses (src/ib/accounts.ts).
  */
-import { EventName, OrderAction, OrderType, SecType, type Contract, type Execution, type CommissionReport, type Order, type OrderState as IbOrderState } from '../ib/api.js';
+import { EventName, OptionExerciseAction, OptionType, OrderAction, OrderType, SecType, type Contract, type Execution, type CommissionReport, type Order, type OrderState as IbOrderState } from '../ib/api.js';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { RepeatMerger } from '../log.js';
 import { accountRefusal, requestManagedAccounts } from '../ib/accounts.js';
 import { listenTo, type IbLink } from '../ib/link.js';
 import { PRIORITY } from '../ib/pacer.js';
-import type { OrderState } from '../journal/records.js';
-import type { OrderTicket, Venue, VenueListener } from './venue.js';
+import type { OptionContract, OrderState } from '../journal/records.js';
+import type { ComboTicket, OrderTicket, Venue, VenueListener } from './venue.js';
 
 /** Where an order stands at the broker, as far as this session knows. */
 type Stage = 'sent' | 'working' | 'cancel-requested' | 'cancelled' | 'rejected';
@@ -76,7 +82,7 @@ function isWarning(code: number): boolean {
 /** What the broker holds, for reconciliation. */
 export interface BrokerSnapshot {
   readonly openOrders: readonly { orderId: number; ref: string; permId: number; status: string; symbol: string }[];
-  /** Signed shares per symbol. */
+  /** Signed shares (an option's: contracts) per symbol, an option's its OSI symbol. */
   readonly positions: ReadonlyMap<string, number>;
   /** Executions the broker reported for the request (duplicates of known ones included). */
   readonly executions: number;
@@ -126,12 +132,29 @@ export interface IbVenueOptions {
   readonly knownExecution: (execId: string) => boolean;
   /** Orders of earlier sessions that may still work: ref by IB order id. */
   readonly earlierOrders: ReadonlyMap<number, string>;
+  /** The option a ticket's symbol names (the journal's), or undefined for a stock; without it the venue trades stocks only. */
+  readonly optionOf?: (symbol: string) => OptionContract | undefined;
   readonly snapshotTimeoutMs?: number;
 }
 
+/** The contract IB is sent for a ticket: a stock by symbol, an option by its full description and conId. */
+function contractFor(symbol: string, option: OptionContract | undefined): Contract {
+  if (!option) return { symbol, secType: SecType.STK, exchange: 'SMART', currency: 'USD' };
+  return {
+    ...(option.conId > 0 ? { conId: option.conId } : {}),
+    symbol: option.underlying,
+    secType: SecType.OPT,
+    lastTradeDateOrContractMonth: option.expiry,
+    strike: option.strike,
+    right: option.right === 'C' ? OptionType.Call : OptionType.Put,
+    multiplier: option.multiplier,
+    exchange: 'SMART',
+    currency: 'USD',
+  };
+}
+
 export class IbVenue implements Venue {
-  /** Stocks only, for now. */
-  readonly tradesOptions = false;
+  readonly tradesOptions: boolean;
 
   private readonly orders = new Map<number, TrackedOrder>();
   private readonly byRef = new Map<string, TrackedOrder>();
@@ -148,6 +171,8 @@ export class IbVenue implements Venue {
   private accountsHold: string | undefined = UNCHECKED;
   /** The hold is a refusal: not even a cancel goes out. */
   private accountsRefused = false;
+  /** The session's managed accounts, once checked: a contrary instruction names the first. */
+  private accounts: string[] = [];
   /** Connections made since this venue began: an answer from an earlier one says nothing about the accounts of this one. */
   private connections = 0;
 
@@ -156,6 +181,7 @@ export class IbVenue implements Venue {
 
   constructor(private readonly options: IbVenueOptions) {
     this.notes = new RepeatMerger(options.log, options.clock);
+    this.tradesOptions = options.optionOf !== undefined;
     for (const [orderId, ref] of options.earlierOrders) this.track(ref, orderId, 'working');
     this.stopListening = listenTo(options.link.api, [
       [EventName.openOrder, this.onOpenOrder],
@@ -169,27 +195,58 @@ export class IbVenue implements Venue {
   }
 
   submit(ticket: OrderTicket): void {
+    this.place(ticket, contractFor(ticket.symbol, this.options.optionOf?.(ticket.symbol)));
+  }
+
+  /**
+   * A combo goes as IB's BAG: the underlying's symbol, one leg per option
+   * by conId with its ratio and side, bought or sold as a whole at the net
+   * limit (a debit positive, a credit negative). Its executions come back
+   * per leg, each with the leg's own contract.
+   */
+  readonly submitCombo = (ticket: ComboTicket): void => {
+    const underlying = ticket.legs[0]?.option.underlying ?? '';
+    const comboLegs = ticket.legs.map((leg) => ({
+      conId: leg.option.conId,
+      ratio: Math.abs(leg.ratio),
+      action: leg.ratio > 0 ? OrderAction.BUY : OrderAction.SELL,
+      exchange: 'SMART',
+    }));
+    this.place(ticket, { symbol: underlying, secType: SecType.BAG, exchange: 'SMART', currency: 'USD', comboLegs });
+  };
+
+  private place(ticket: OrderTicket, contract: Contract): void {
     const orderId = ticket.brokerOrderId;
     if (orderId === undefined) throw new Error(`order ${ticket.ref} has no IB order id: ib mode reserves one before it is journaled`);
     const order = this.track(ticket.ref, orderId, 'sent');
     if (this.accountsHold !== undefined) return this.move(order, 'rejected', `not sent: ${this.accountsHold}`);
     const sent = this.options.link.send(PRIORITY.orders, `place ${orderId} (${ticket.ref})`, (api) =>
-      api.placeOrder(
-        orderId,
-        { symbol: ticket.symbol, secType: SecType.STK, exchange: 'SMART', currency: 'USD' },
-        {
-          action: ticket.quantity > 0 ? OrderAction.BUY : OrderAction.SELL,
-          orderType: ticket.orderType === 'MKT' ? OrderType.MKT : OrderType.LMT,
-          totalQuantity: Math.abs(ticket.quantity),
-          ...(ticket.orderType === 'LMT' ? { lmtPrice: ticket.limitPrice } : {}),
-          orderRef: ticket.ref,
-          transmit: true,
-        },
-      ),
+      api.placeOrder(orderId, contract, {
+        action: ticket.quantity > 0 ? OrderAction.BUY : OrderAction.SELL,
+        orderType: ticket.orderType === 'MKT' ? OrderType.MKT : OrderType.LMT,
+        totalQuantity: Math.abs(ticket.quantity),
+        ...(ticket.orderType === 'LMT' ? { lmtPrice: ticket.limitPrice } : {}),
+        orderRef: ticket.ref,
+        transmit: true,
+      }),
     );
     // Not sent, and never will be: the link is down. The order is recorded; it is rejected, not retried, so it cannot go twice.
     if (!sent) this.move(order, 'rejected', 'the IB link was not ready: the order was not sent');
   }
+
+  /** The contrary instruction to TWS: let `contracts` of the option lapse at its expiry instead of being exercised (override: even in the money). */
+  readonly lapse = (option: OptionContract, symbol: string, contracts: number): void => {
+    const account = this.accounts[0];
+    if (this.accountsHold !== undefined || account === undefined) {
+      this.notes.line('warn', { symbol }, `do-not-exercise for ${symbol} not sent: ${this.accountsHold ?? 'no account'}; it is journaled, and reconciliation will read the broker's outcome`);
+      return;
+    }
+    const reqId = this.nextRequest++;
+    const sent = this.options.link.send(PRIORITY.orders, `lapse ${symbol}`, (api) =>
+      api.exerciseOptions(reqId, { ...contractFor(symbol, option), localSymbol: symbol }, OptionExerciseAction.LAPSE, contracts, account, 1),
+    );
+    if (!sent) this.notes.line('warn', { symbol }, `do-not-exercise for ${symbol} not sent: the IB link was not ready`);
+  };
 
   cancel(ref: string): void {
     const order = this.byRef.get(ref);
@@ -216,6 +273,7 @@ export class IbVenue implements Venue {
     );
     if (connection !== this.connections) throw new Error('TWS connected again while its managed accounts were being checked');
     const refusal = accountRefusal(accounts, allowLiveAccount, setting);
+    this.accounts = accounts;
     this.accountsHold = refusal;
     this.accountsRefused = refusal !== undefined;
     return { accounts, refusal };

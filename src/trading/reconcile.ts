@@ -9,7 +9,10 @@
  * know and positions that differ are mismatches: reported, for the gate to
  * stay REDUCING or HALTED. A position the broker reports that is not a
  * finite number, or beyond any account (executions.ts), is a mismatch with
- * that reason: never compared as a number, never booked.
+ * that reason: never compared as a number, never booked. IB sends no event
+ * when it exercises, assigns or expires an option: a difference those
+ * explain exactly (options/settlement.ts) is booked as settlement records,
+ * not reported.
  *
  * The broker's report and the journal are two pictures taken at different
  * moments: an order still working at the broker can fill after the broker's
@@ -19,7 +22,8 @@
  * again after a pause; only a mismatch that survives the last attempt, or
  * one seen while nothing moved, counts.
  */
-import type { OrderStatusRecord } from '../journal/records.js';
+import type { OptionSettlementRecord, OrderStatusRecord } from '../journal/records.js';
+import { recogniseSettlements } from '../options/settlement.js';
 import { brokerPositionProblem } from './executions.js';
 import type { BrokerSnapshot } from './ib-venue.js';
 import { isWorking, type Ledger } from './ledger.js';
@@ -28,11 +32,13 @@ import type { Clock } from '../clock.js';
 export interface Reconciliation {
   /** Status records that bring the journal in line with the broker. */
   readonly records: OrderStatusRecord[];
+  /** Expiries, exercises and assignments the broker booked without an event, recognised from its positions. */
+  readonly settlements: OptionSettlementRecord[];
   /** What differs and cannot be settled by a record, in words. */
   readonly mismatches: string[];
 }
 
-export function reconcile(ledger: Ledger, broker: BrokerSnapshot, at: number): Reconciliation {
+export function reconcile(ledger: Ledger, broker: BrokerSnapshot, at: number, doNotExercise?: ReadonlySet<string>): Reconciliation {
   const records: OrderStatusRecord[] = [];
   const mismatches: string[] = [];
   const open = new Map(broker.openOrders.filter((o) => o.ref !== '').map((o) => [o.ref, o]));
@@ -54,15 +60,22 @@ export function reconcile(ledger: Ledger, broker: BrokerSnapshot, at: number): R
       mismatches.push(`open order ${o.orderId} (${o.ref === '' ? 'no orderRef' : o.ref}) for ${o.symbol} is at the broker but not in the journal`);
     }
   }
-  const symbols = new Set([...ledger.positions.keys(), ...broker.positions.keys()]);
+  const ours = new Map([...ledger.positions].map(([symbol, p]) => [symbol, p.quantity]));
+  const settlements = recogniseSettlements({ ours, theirs: broker.positions, contracts: ledger.options, doNotExercise, at });
+  for (const s of settlements) {
+    ours.set(s.symbol, ours.get(s.symbol)! - s.contracts);
+    const underlying = ledger.options.get(s.symbol)!.underlying;
+    ours.set(underlying, (ours.get(underlying) ?? 0) + s.shares);
+  }
+  const symbols = new Set([...ours.keys(), ...broker.positions.keys()]);
   for (const symbol of [...symbols].sort()) {
-    const ours = ledger.positions.get(symbol)?.quantity ?? 0;
+    const mine = ours.get(symbol) ?? 0;
     const theirs = broker.positions.get(symbol) ?? 0;
     const problem = brokerPositionProblem(theirs);
-    if (problem !== undefined) mismatches.push(`${symbol}: the broker reported a position of ${theirs} shares, ${problem}; the journal holds ${ours}`);
-    else if (ours !== theirs) mismatches.push(`${symbol}: the journal holds ${ours} shares, the broker ${theirs}`);
+    if (problem !== undefined) mismatches.push(`${symbol}: the broker reported a position of ${theirs} shares, ${problem}; the journal holds ${mine}`);
+    else if (mine !== theirs) mismatches.push(`${symbol}: the journal holds ${mine} ${ledger.options.has(symbol) ? 'contracts' : 'shares'}, the broker ${theirs}`);
   }
-  return { records, mismatches };
+  return { records, settlements, mismatches };
 }
 
 export interface SettleOptions {
@@ -76,6 +89,8 @@ export interface SettleOptions {
   readonly overlapMs: number;
   readonly attempts: number;
   readonly retryMs: number;
+  /** Long options told not to exercise, as they stand now. */
+  doNotExercise?(): ReadonlySet<string>;
 }
 
 /** Reconciles until the two pictures agree, or nothing moved between them, or the attempts run out. */
@@ -86,7 +101,7 @@ export async function reconcileWhenQuiet(options: SettleOptions): Promise<Reconc
     const snapshot = await options.snapshot(ledger.lastFillAt - options.overlapMs);
     // The executions the journal missed came through as fills on the way: let them be durable first.
     await options.settled();
-    const result = reconcile(ledger, snapshot, clock.wallNow());
+    const result = reconcile(ledger, snapshot, clock.wallNow(), options.doNotExercise?.());
     const moving = ledger.fills.size !== fillsBefore || snapshot.openOrders.some((o) => o.ref !== '' && ledger.orders.has(o.ref));
     if (result.mismatches.length === 0 || !moving || attempt >= options.attempts) {
       return { ...result, attempts: attempt, executions: snapshot.executions, openAtBroker: snapshot.openOrders.length };

@@ -4,79 +4,29 @@
  * simulator's SPY chain through the unmodified IB client. A call bought
  * and sold back fills against the chain's quotes at the touch, 100 shares a
  * contract, at IBKR's option commission, every fill journaled once; the
- * gate's option limits refuse what crosses them.
+ * gate's option limits refuse what crosses them. A vertical goes in and
+ * out as one combo each, its legs filled together.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { l2MicrostructureSettings } from '../../src/actors/l2-microstructure.js';
-import { optionChainSettings } from '../../src/actors/option-chain.js';
-import { paperTraderSettings } from '../../src/actors/paper-trader.js';
-import { componentSpec } from '../../src/actors/registry.js';
-import { riskGateSettings } from '../../src/actors/risk-gate.js';
-import { subscriptionsSettings } from '../../src/actors/subscriptions.js';
 import type { FillRecord, OptionContract, OptionSettlementRecord } from '../../src/journal/records.js';
-import type { PredictionFrame } from '../../src/models/predictor.js';
 import { buildPanels } from '../../src/inspector/panels.js';
 import { optionRisk } from '../../src/options/option-risk.js';
-import { TwsSimulator } from '../../src/sim/server.js';
+import { centsInTheMoney } from '../../src/options/settlement.js';
 import type { Clock } from '../../src/clock.js';
-import { OPTIONS_CHAIN_TOPIC, PREDICTIONS_TOPIC } from '../../src/topics.js';
 import type { OptionRisk } from '../../src/trading/option-limits.js';
 import { until } from '../support/ib-client.js';
-import { journalAndConnection } from '../support/ib-tree.js';
-import { mondayMorning, WALL_START } from '../support/option-chain.js';
-import { startTree } from '../support/probe.js';
+import { marketAt, mondayMorning, startOptionTrading, WALL_START } from '../support/option-chain.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-option-trading-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Books, gate, paper trader (book mode; its stock policy out of reach) and the chain, on the simulator's SPY chain; `options` are the trader's option strategy settings. */
-async function start(name: string, clock: Clock, options: object = {}, optionLimits: object = {}) {
-  const sim = new TwsSimulator({ clock, updatesPerSecond: 100, seed: 3 });
-  const port = await sim.listen(0);
-  const tree = startTree(
-    {
-      children: [
-        ...journalAndConnection(dir, name, port),
-        componentSpec('subscriptions', 'subscriptions', {
-          settings: subscriptionsSettings.parse({ instruments: [{ symbol: 'SPY', depth: { rows: 10 } }] }),
-          dependsOn: ['ib_connection'],
-        }),
-        componentSpec('l2_microstructure', 'l2_microstructure', { settings: l2MicrostructureSettings.parse({}), dependsOn: ['subscriptions'] }),
-        componentSpec('risk_gate', 'risk_gate', { settings: riskGateSettings.parse({ initialState: 'ACTIVE', limits: { options: optionLimits } }), dependsOn: ['journal'] }),
-        componentSpec('paper_trader', 'paper_trader', { settings: paperTraderSettings.parse({ mode: 'book', replaceAfterMs: 600_000, policy: { entryBps: 1_000 }, options }), dependsOn: ['l2_microstructure', 'risk_gate'] }),
-        componentSpec('option_chain', 'option_chain', { settings: optionChainSettings.parse({ expiries: '0..0', strikes: 'atm ± 3', publishMs: 100 }), dependsOn: ['subscriptions'] }),
-      ],
-    },
-    clock,
-  );
-  await until(() => tree.phase() === 'running', 'the tree to run', 15_000);
-  const chain = () => tree.bus.latest(OPTIONS_CHAIN_TOPIC)!;
-  await until(() => {
-    const c = tree.bus.latest(OPTIONS_CHAIN_TOPIC);
-    // Near the close a deep in-the-money quote may have no IV (and so no delta): the calls near the money must.
-    return c !== undefined && c.rows.length > 0 && c.rows.every((r) => r.line === 'live' && r.ask > 0 && r.askSize > 0) && c.rows.filter((r) => r.right === 'C' && r.keel.delta === r.keel.delta).length >= 3;
-  }, 'the band live, quoted and priced', 30_000);
-  return {
-    tree,
-    chain,
-    trader: tree.services.current('trader')!,
-    ledger: tree.services.current('ledger')!,
-    /** A prediction frame for SPY, as the predictor would publish it. */
-    predict(bps: number) {
-      const at = clock.now();
-      const frame: PredictionFrame = { frameAt: at, at, symbols: ['SPY'], value: Float64Array.of(bps), tier: ['test'], models: ['test'], latencyMs: 0, inferenceMs: 0, faults: [] };
-      tree.bus.retain(PREDICTIONS_TOPIC, frame);
-    },
-    async stop() {
-      tree.actor.send({ type: 'shutdown' });
-      await until(() => tree.done, 'the tree to stop');
-      await sim.close();
-    },
-  };
+/** The option trading tree in book mode; `options` are the trader's option strategy settings. */
+function start(name: string, clock: Clock, options: object = {}, optionLimits: object = {}) {
+  return startOptionTrading(dir, name, clock, { options }, optionLimits);
 }
 
 test('a call bought and sold back in book mode: fills at the touch, 100 shares a contract, option commissions, journaled once', { timeout: 120_000 }, async () => {
@@ -163,12 +113,68 @@ test("the option strategy: a rise predicted buys the 0.40-delta call, the time s
   }
 });
 
-/** A call bought in the last 40 s before the close of `closeUtc` and held through it: exercised or expired as the underlying says, booked to the cent. */
+/** The market clock of heldThroughTheClose: 8 minutes before the close, passing at 30 times real time (16 s). */
+const BEFORE_CLOSE_MS = 8 * 60_000;
+const CLOSE_SPEED = 30;
+
+test('a vertical bought and sold back as one combo each in book mode: every leg fill journaled once, each leg at its own touch, flat at the end, cash to the cent', { timeout: 120_000 }, async () => {
+  const s = await start('vertical', mondayMorning(), { enabled: true, structure: 'vertical', entryBps: 2, maxHoldMinutes: 0.02, cooldownMs: 600_000 });
+  const journaled: FillRecord[] = [];
+  s.ledger.onEntry(({ record }) => record.type === 'fill' && journaled.push(record));
+  try {
+    const legsHeld = (quantities: number[]) => {
+      const held = [...s.ledger.positions.values()].filter((p) => p.multiplier === 100).map((p) => p.quantity);
+      return held.length === quantities.length && quantities.every((q) => held.includes(q));
+    };
+    s.predict(3);
+    await until(() => legsHeld([1, -1]), 'the vertical bought: one call long, one short', 20_000);
+    const [entry] = [...s.ledger.orders.values()];
+    assert.equal(entry!.legs?.length, 2, 'one order, two legs');
+    assert.match(entry!.reason, /^SPY predicted \+3\.00 bps \(entry 2 bps\): buy the \d+\/\d+ call vertical \(bought: the call with delta nearest 0\.4, Δ 0\.\d\d; sold: 1 strike further out\) at the touches' net debit \d/);
+    const [bought, sold] = entry!.legs!;
+    assert.deepEqual([bought!.ratio, sold!.ratio], [1, -1]);
+    assert.ok(sold!.option.strike > bought!.option.strike, 'the sold call further out of the money');
+    // Held 1.2 s at most: the next frame sells it back as one combo.
+    await new Promise((resolve) => setTimeout(resolve, 1_300));
+    s.predict(3);
+    await until(() => legsHeld([0, 0]), 'the time stop to sell the vertical back', 20_000);
+    await s.trader.settled();
+    const orders = [...s.ledger.orders.values()];
+    assert.equal(orders.length, 2, 'in and out, no second entry within the cooldown');
+    const exit = orders[1]!;
+    assert.deepEqual([exit.symbol, exit.quantity, exit.state, entry!.state], [entry!.symbol, -1, 'filled', 'filled']);
+    assert.match(exit.reason, /^time stop: held \d+ min \(at most 0\.02\)$/);
+
+    // Every leg fill journaled once: one buy and one sell of each leg, each combo's net within its limit.
+    assert.equal(journaled.length, 4);
+    assert.equal(new Set(journaled.map((f) => f.execId)).size, 4);
+    for (const leg of [bought!, sold!]) {
+      const fills = journaled.filter((f) => f.symbol === leg.symbol);
+      assert.deepEqual(fills.map((f) => f.quantity).sort(), [-1, 1], leg.symbol);
+      assert.deepEqual(fills.map((f) => f.ref), [entry!.ref, exit.ref]);
+    }
+    const net = (ref: string) => journaled.filter((f) => f.ref === ref).reduce((n, f) => n + (f.symbol === bought!.symbol ? 1 : -1) * f.price, 0);
+    assert.ok(net(entry!.ref) <= entry!.limitPrice + 1e-9, `paid ${net(entry!.ref)} for a limit of ${entry!.limitPrice}`);
+    assert.ok(net(exit.ref) >= exit.limitPrice - 1e-9, `received ${net(exit.ref)} for a limit of ${exit.limitPrice}`);
+    // One contract a leg: the $1 minimum, ORF and OCC; a sale TAF and the SEC fee too; to the cent.
+    for (const f of journaled) {
+      const fees = 1 + 0.02685 + 0.02 + (f.quantity < 0 ? 0.00279 + f.price * 100 * 0.000008 : 0);
+      assert.equal(f.commission, Math.round(fees * 100) / 100, `${f.execId}: ${f.commission}`);
+    }
+    const cash = journaled.reduce((c, f) => c - f.quantity * f.price * 100 - f.commission, 1_000_000);
+    assert.equal(Math.round(s.ledger.cash * 100), Math.round(cash * 100), `cash ${s.ledger.cash}`);
+    const realized = [bought!, sold!].reduce((n, l) => n + s.ledger.positions.get(l.symbol)!.realizedPnl, 0);
+    assert.ok(Math.abs(realized - journaled.reduce((n, f) => n - f.quantity * f.price * 100, 0)) < 1e-6, 'flat again: what was paid and received is realized');
+  } finally {
+    await s.stop();
+  }
+});
+
+/** A call bought in the last minutes before the close of `closeUtc` (market time running fast) and held through it: exercised or expired as the underlying says, booked to the cent. */
 async function heldThroughTheClose(name: string, closeUtc: number): Promise<void> {
   // Discovery, the band going live and the entry must all fit before the close, on a loaded machine too.
-  const offset = closeUtc - 40_000 - Date.now();
-  const clock: Clock = { ...mondayMorning(), wallNow: () => Date.now() + offset };
-  // 40 s from the close an at-the-money call's theta runs at thousands of dollars a day: the default limit rightly refuses it.
+  const clock = marketAt(closeUtc - BEFORE_CLOSE_MS, CLOSE_SPEED);
+  // Minutes from the close an at-the-money call's theta runs at thousands of dollars a day: the default limit rightly refuses it.
   const s = await start(name, clock, { enabled: true, entryBps: 2, minMinutesToExpiry: 0, holdThroughExpiry: true, maxHoldMinutes: 60, delta: 0.5 }, { maxTheta: 1e9, maxGamma: 1e9 });
   try {
     s.predict(3);
@@ -184,7 +190,7 @@ async function heldThroughTheClose(name: string, closeUtc: number): Promise<void
     assert.equal(r!.symbol, symbol);
     assert.ok(r!.at >= closeUtc, 'settled at the close, not before');
     assert.equal(s.ledger.positions.get(symbol)!.quantity, 0);
-    const itm = Math.round(r!.underlyingClose * 100) - Math.round(option.strike * 100);
+    const itm = Math.round(r!.underlyingClose! * 100) - Math.round(option.strike * 100);
     if (itm >= 1) {
       assert.equal(r!.outcome, 'exercised');
       assert.equal(s.ledger.positions.get('SPY')!.quantity, 100);
@@ -205,4 +211,29 @@ test('a Monday 0DTE held through the 16:00 close in book mode: exercised or expi
 
 test("a holiday-eve expiry (the day after Thanksgiving) settles at NYSE's 13:00 close", { timeout: 120_000 }, async () => {
   await heldThroughTheClose('holiday-eve', Date.UTC(2026, 10, 27, 18, 0));
+});
+
+test('a contrary instruction before the close: an in-the-money call told not to exercise expires, no shares delivered', { timeout: 120_000 }, async () => {
+  const close = WALL_START + 5 * 3_600_000;
+  const clock = marketAt(close - BEFORE_CLOSE_MS, CLOSE_SPEED);
+  const s = await start('do-not-exercise', clock, {}, { maxTheta: 1e9, maxGamma: 1e9 });
+  try {
+    // The deepest call in the money: it stays in the money through the close.
+    const row = s.chain().rows.filter((r) => r.right === 'C' && r.bid > 0).sort((a, b) => a.strike - b.strike)[0]!;
+    const option: OptionContract = { conId: row.conId, underlying: 'SPY', expiry: row.expiry, strike: row.strike, right: 'C', multiplier: 100 };
+    const risk = optionRisk(option, s.chain(), s.ledger);
+    assert.ok(typeof risk !== 'string', String(risk));
+    assert.ok(s.trader.orderOption({ option, symbol: row.localSymbol, quantity: 1, quote: row, risk, reason: 'test: held' }).ok);
+    await until(() => s.ledger.positions.get(row.localSymbol)?.quantity === 1, 'the call bought', 20_000);
+    assert.deepEqual(await s.trader.doNotExercise(row.localSymbol, 'test: not wanted'), { ok: true });
+    const settled: OptionSettlementRecord[] = [];
+    s.ledger.onEntry(({ record }) => record.type === 'option.settlement' && settled.push(record));
+    await until(() => settled.length === 1, 'the expiry to settle the call', 60_000);
+    assert.ok(centsInTheMoney(option, settled[0]!.underlyingClose!) >= 1, `in the money at the close: ${settled[0]!.underlyingClose}`);
+    assert.deepEqual([settled[0]!.outcome, settled[0]!.shares], ['expired', 0]);
+    assert.match(settled[0]!.reason, /not exercised by instruction: expired$/);
+    assert.equal(s.ledger.positions.get('SPY')?.quantity ?? 0, 0, 'no shares delivered');
+  } finally {
+    await s.stop();
+  }
 });

@@ -11,7 +11,7 @@
  * no IB order id was used twice.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -19,7 +19,7 @@ import { FileJournal } from '../../src/journal/file-journal.js';
 import type { FillRecord, JournalEntry, OrderRecord } from '../../src/journal/records.js';
 import { TwsSimulator } from '../../src/sim/server.js';
 import { until } from '../support/ib-client.js';
-import { writeAffineModel } from '../support/models.js';
+import { writeTradingDaemonConfig } from '../support/daemon-config.js';
 import { runKeel, type Running } from '../support/process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-crash-'));
@@ -27,52 +27,15 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const ACCOUNT = 'DU1234567';
 
 function config(port: number): string {
-  // A model that follows the top-of-book imbalance: its sign flips often, so the policy trades a lot.
-  const model = writeAffineModel(dir, { name: 'imbalance', version: '1', features: ['imbalance_l1'], weights: [4], bias: 0 });
-  const path = join(dir, 'crash.yaml');
-  writeFileSync(
-    path,
-    `instance: crash
-log: { level: info }
-components:
-  journal:
-    kind: journal
-    settings: { path: ${join(dir, 'journal.keel')} }
-  ib_connection:
-    kind: ib_connection
-    dependsOn: [journal]
-    settings: { port: ${port}, orderIdFile: ${join(dir, 'order-ids.json')} }
-  subscriptions:
-    kind: subscriptions
-    dependsOn: [ib_connection]
-    settings:
-      instruments:
-        - { symbol: SPY, depth: { rows: 10 }, ticks: AllLast }
-        - { symbol: QQQ, depth: { rows: 10 }, ticks: AllLast }
-  l2_microstructure: { kind: l2_microstructure, dependsOn: [subscriptions] }
-  features:
-    kind: features
-    dependsOn: [l2_microstructure]
-    # Short horizons: warm within a second or two.
-    settings: { samplesMs: [200], volHalfLivesMs: [1000], returnHorizonsMs: [1000], flowHalfLifeMs: 1000 }
-  predictor:
-    kind: predictor
-    dependsOn: [features]
-    settings: { intervalMs: 200, workers: 1, base: [${model}] }
-  risk_gate:
-    kind: risk_gate
-    dependsOn: [journal]
-    settings: { limits: { maxPosition: 1000, maxOrdersPerSecond: 20, collarBps: 100 } }
-  paper_trader:
-    kind: paper_trader
-    dependsOn: [predictor, risk_gate, l2_microstructure]
-    settings:
-      mode: ib
-      replaceAfterMs: 400
-      policy: { entryBps: 0.5, exitBps: 0.2, shares: 100, minHoldMs: 0, maxSpreadBps: 50 }
-`,
-  );
-  return path;
+  return writeTradingDaemonConfig({
+    dir,
+    instance: 'crash',
+    port,
+    symbols: ['SPY', 'QQQ'],
+    riskGate: 'limits: { maxPosition: 1000, maxOrdersPerSecond: 20, collarBps: 100 }',
+    paperTrader: `replaceAfterMs: 400
+policy: { entryBps: 0.5, exitBps: 0.2, shares: 100, minHoldMs: 0, maxSpreadBps: 50 }`,
+  });
 }
 
 /** The journal, summed by hand: what had counted when the daemon died. */
