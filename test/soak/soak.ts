@@ -19,7 +19,13 @@
  * The daemon is configured to show a lot in little time: a model that
  * follows the top-of-book imbalance (its sign flips often, so it trades
  * often), short feature horizons, and a 2 s healthy period before trading
- * resumes by itself.
+ * resumes by itself. It trades SPY's 0DTE options too, held through the
+ * close: both processes run one market clock, {@link MARKET_SPEED} times
+ * real time, anchored so that the expiry's close falls
+ * {@link CLOSE_AFTER_MS} into the run. The broker exercises, assigns or
+ * expires them without an event, as IB does; keel must recognise that from
+ * the broker's positions, and at the end the journal's account must equal
+ * the broker's, shares delivered at the strike included.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, copyFileSync, createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,7 +40,7 @@ import { writeAffineModel } from '../support/models.js';
 import { freePort, startRedis, type TestRedis } from '../support/redis.js';
 import { FAULTS, planSoak, type PlannedFault, type SoakPlan } from './plan.js';
 import type { Check, DaemonLife, FaultOutcome, SoakReport } from './report.js';
-import { compareFills, compareOrders, judgeFault, judgeMemory, type BrokerExecution, type BrokerOrder, type FillComparison, type MemorySample, type OrderComparison } from './verdicts.js';
+import { compareAccounts, compareFills, compareOrders, judgeFault, judgeMemory, type BrokerExecution, type BrokerOrder, type FillComparison, type MemorySample, type OrderComparison } from './verdicts.js';
 
 export interface SoakOptions {
   readonly minutes: number;
@@ -84,6 +90,12 @@ const HOLD_MS = 1_500;
 const SETTLE_MS = 5_000;
 /** A broker fault lasts at least this, and until it has touched an execution. */
 const BROKER_FAULT_MS = 5_000;
+/** Market time per real time: the close of an expiry day comes within a CI soak. */
+const MARKET_SPEED = 10;
+/** Real time from the soak's start to the expiry's close: the daemon is up and has bought options by then. */
+const CLOSE_AFTER_MS = 55_000;
+/** The expiry day the soak crosses: Monday 2026-12-07, which closes at 16:00 New York (21:00 UTC). */
+const EXPIRY_CLOSE = Date.UTC(2026, 11, 7, 21, 0);
 const SAMPLE_EVERY_MS = 5_000;
 const PROGRESS_EVERY_MS = 10_000;
 
@@ -223,11 +235,19 @@ class InspectorWatch {
   }
 }
 
-function daemonConfig(o: { dir: string; simPort: number; redisUrl: string; inspectorPort: number; model: string }): string {
+/** The `clock` section both processes run on: the same three values, the same market time. */
+interface MarketAnchor {
+  readonly speed: number;
+  readonly marketStart: string;
+  readonly realStart: string;
+}
+
+function daemonConfig(o: { dir: string; simPort: number; redisUrl: string; inspectorPort: number; model: string; clock: MarketAnchor }): string {
   const instruments = SYMBOLS.map((s) => `        - { symbol: ${s}, depth: { rows: 10 }, ticks: AllLast }`).join('\n');
   return `# Written by the soak (test/soak/soak.ts).
 instance: ${INSTANCE}
 log: { level: info }
+clock: { speed: ${o.clock.speed}, marketStart: '${o.clock.marketStart}', realStart: '${o.clock.realStart}' }
 supervisor:
   intensity: { maxRestarts: 20, periodMs: 60000 }
 components:
@@ -272,7 +292,14 @@ ${instruments}
     settings:
       autoResume: true
       healthyPeriodMs: 2000
-      limits: { maxPosition: 1000, maxOrdersPerSecond: 20, collarBps: 100, maxDailyLoss: 1000000 }
+      # Room for shares delivered by exercise; the portfolio delta counts the stocks' shares too. Near
+      # the close an option's theta per day is huge: the greek limits are out of the way, the rest stand.
+      limits:
+        maxPosition: 2000
+        maxOrdersPerSecond: 20
+        collarBps: 100
+        maxDailyLoss: 1000000
+        options: { maxTheta: 1000000000, maxGamma: 1000000, maxVega: 1000000, maxDelta: 5000 }
   paper_trader:
     kind: paper_trader
     dependsOn: [predictor, risk_gate, l2_microstructure]
@@ -280,6 +307,13 @@ ${instruments}
       mode: ib
       replaceAfterMs: 400
       policy: { entryBps: 0.5, exitBps: 0.2, shares: 100, minHoldMs: 0, maxSpreadBps: 50 }
+      # 0DTE options on the same signal, held through the close (wide exits: something is held then) for the broker to settle.
+      options: { enabled: true, entryBps: 0.5, minMinutesToExpiry: 1, holdThroughExpiry: true, maxHoldMinutes: 30, cooldownMs: 2000, takeProfitPct: 300, stopLossPct: 90 }
+      reconcile: { afterExpiryMs: 3000 }
+  option_chain:
+    kind: option_chain
+    dependsOn: [subscriptions]
+    settings: { underlying: SPY, expiries: 0..1, strikes: atm ± 5, publishMs: 250 }
   inspector:
     kind: inspector
     settings: { port: ${o.inspectorPort}, tokenFile: ${join(o.dir, 'inspector.token')} }
@@ -322,6 +356,9 @@ class Soak {
   private simClients: number[] = [];
   private current = 'warm-up';
   private polling = true;
+  private clock!: MarketAnchor;
+  /** Real time of the expiry's close. */
+  private closeAt = 0;
 
   constructor(
     private readonly plan: SoakPlan,
@@ -391,7 +428,11 @@ class Soak {
     const say = this.options.progress;
     this.redis = await startRedis();
     say(`redis-server on ${this.redis.url}`);
-    this.sim = new KeelProcess('keel sim', ['sim', '--port', '0', '--control-port', '0', '--seed', String(this.options.seed), '--updates-per-second', '50'], join(this.dir, 'sim.log'));
+    const realStart = Date.now();
+    this.clock = { speed: MARKET_SPEED, marketStart: new Date(EXPIRY_CLOSE - CLOSE_AFTER_MS * MARKET_SPEED).toISOString(), realStart: new Date(realStart).toISOString() };
+    this.closeAt = realStart + CLOSE_AFTER_MS;
+    const clockFlags = ['--speed', String(this.clock.speed), '--market-start', this.clock.marketStart, '--real-start', this.clock.realStart];
+    this.sim = new KeelProcess('keel sim', ['sim', '--port', '0', '--control-port', '0', '--seed', String(this.options.seed), '--updates-per-second', '50', ...clockFlags], join(this.dir, 'sim.log'));
     const [listening, control] = await Promise.all([this.sim.waitFor('TWS simulator listening', DEADLINE_MS.start), this.sim.waitFor('sim control API listening', DEADLINE_MS.start)]);
     this.control = new SimControl(`http://127.0.0.1:${String(control.port)}`);
     say(`keel sim on port ${String(listening.port)}, control ${this.control.url}`);
@@ -399,7 +440,7 @@ class Soak {
     const model = writeAffineModel(this.dir, { name: 'imbalance', version: '1', features: ['imbalance_l1'], weights: [4], bias: 0 });
     const inspectorPort = await freePort();
     this.inspectorUrl = `http://127.0.0.1:${inspectorPort}`;
-    writeFileSync(this.configPath, daemonConfig({ dir: this.dir, simPort: listening.port as number, redisUrl: this.redis.url, inspectorPort, model }));
+    writeFileSync(this.configPath, daemonConfig({ dir: this.dir, simPort: listening.port as number, redisUrl: this.redis.url, inspectorPort, model, clock: this.clock }));
     this.watch = new InspectorWatch(this.inspectorUrl);
     await this.startDaemon();
     this.t0 = Date.now();
@@ -481,6 +522,10 @@ class Soak {
     const rss = this.lastRss;
     const done = this.outcomes.length;
     return `soak ${clock(Date.now() - this.t0)}/${clock(this.plan.durationMs)}  fills ${this.brokerExecutions}  faults ${done}/${this.plan.faults.length} (${this.current})  gate ${gate}  RSS ${rss ? `${(rss / 1048576).toFixed(0)} MB` : '-'}  keel #${this.incarnation}`;
+  }
+
+  private crossed(): boolean {
+    return Date.now() > this.closeAt;
   }
 
   private gateIs(state: string, calm = false): boolean {
@@ -680,9 +725,13 @@ class Soak {
     const records = await readJournal(this.journalPath);
     const { executions } = await this.control!.get<{ executions: BrokerExecution[] }>('/executions');
     const { orders } = await this.control!.get<{ orders: BrokerOrder[] }>('/orders');
+    const { accounts } = await this.control!.get<{ accounts: { positions: Record<string, number> }[] }>('/positions');
     const fills = compareFills(executions, records, REF_PREFIX);
     const sent = compareOrders(orders, records, REF_PREFIX);
-    const gateRecords = records.filter((r): r is GateRecord => r.type === 'gate');
+    const account = compareAccounts(Object.assign({}, ...accounts.map((a) => a.positions)) as Record<string, number>, records);
+    // The journal's times are market time: the fault windows are real time.
+    const realTime = (at: number) => Date.parse(this.clock.realStart) + (at - Date.parse(this.clock.marketStart)) / this.clock.speed;
+    const gateRecords = records.filter((r): r is GateRecord => r.type === 'gate').map((g) => ({ ...g, at: realTime(g.at) }));
     for (const w of this.windows) {
       const outcome = this.outcomes[w.outcome]!;
       const verdict = judgeFault({ kind: outcome.kind, startedAt: w.startedAt, endedAt: w.endedAt }, gateRecords);
@@ -731,6 +780,12 @@ class Soak {
         ok: this.reconciliations.disagreed.length === 0 && this.reconciliations.agreed > 0,
         detail: `${this.reconciliations.agreed} agreed, ${this.reconciliations.disagreed.length} disagreed${few(this.reconciliations.disagreed)}`,
       },
+      {
+        name: 'options traded and settled at the expiry',
+        ok: account.optionFills > 0 && account.settled > 0,
+        detail: `${account.optionFills} option fills; settlements at the close ${this.crossed() ? 'passed' : 'not yet reached'}: ${account.settlements}`,
+      },
+      { name: "the journal's account equals the broker's", ok: account.differ.length === 0, detail: account.differ.length === 0 ? 'every position, options and shares delivered included' : account.differ.join('; ') },
       {
         name: 'memory flat',
         ok: judged.length > 0 && judged.every((l) => l.memory.ok),

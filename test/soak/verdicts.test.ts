@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { FillRecord, GateRecord, LedgerRecord, OrderRecord } from '../../src/journal/records.js';
-import { compareFills, compareOrders, judgeFault, judgeMemory, type BrokerExecution, type BrokerOrder, type MemorySample } from './verdicts.js';
+import { compareAccounts, compareFills, compareOrders, judgeFault, judgeMemory, type BrokerExecution, type BrokerOrder, type MemorySample } from './verdicts.js';
 
 const exec = (execId: string, side: 'BOT' | 'SLD' = 'BOT', orderRef = 'soak.a1'): BrokerExecution => ({ execId, orderRef, symbol: 'SPY', side, shares: 100, price: 580.01 });
 const fill = (execId: string, quantity = 100, price = 580.01): FillRecord => ({ type: 'fill', at: 0, ref: 'soak.a1', execId, symbol: 'SPY', quantity, price, commission: 0 });
@@ -84,4 +84,18 @@ test('memory: a peak that holds passes, a peak that keeps rising fails, low read
   const short = judgeMemory(readings([160, 200, 240, 280]), limits);
   assert.deepEqual([short.judged, short.ok], [false, false]);
   assert.equal(judgeMemory([], limits).judged, false);
+});
+
+test('account: fills and settlements summed per symbol against the broker; an exercise the journal missed is found', () => {
+  const call = 'SPY   261207C00580000';
+  const option = { conId: 1, underlying: 'SPY', expiry: '20261207', strike: 580, right: 'C' as const, multiplier: 100 };
+  const journal: LedgerRecord[] = [
+    { type: 'order', at: 0, ref: 'soak.o1', symbol: call, option, quantity: 2, orderType: 'LMT', limitPrice: 1, reason: 'test' },
+    { ...fill('o1', 2, 1), ref: 'soak.o1', symbol: call },
+    fill('s1', -100),
+    { type: 'option.settlement', at: 0, symbol: call, outcome: 'exercised', contracts: 2, shares: 200, reason: 'test' },
+  ];
+  assert.deepEqual(compareAccounts({ SPY: 100 }, journal), { differ: [], optionFills: 1, settlements: 'exercised 1', settled: 1 });
+  assert.deepEqual(compareAccounts({ SPY: -100, [call]: 2 }, journal.slice(0, 3)).differ, []);
+  assert.deepEqual(compareAccounts({ SPY: 100 }, journal.slice(0, 3)).differ, [`SPY: journal -100, broker 100`, `${call}: journal 2, broker 0`]);
 });

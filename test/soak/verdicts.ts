@@ -100,6 +100,53 @@ export function compareOrders(broker: readonly BrokerOrder[], journal: readonly 
   };
 }
 
+export interface AccountComparison {
+  /** Symbols whose position in the journal (fills and settlements summed) differs from the broker's, in words. */
+  readonly differ: readonly string[];
+  readonly optionFills: number;
+  /** Settlement records by outcome, e.g. `exercised 1, expired 2`. */
+  readonly settlements: string;
+  readonly settled: number;
+}
+
+/**
+ * The account as the journal books it (every fill, every exercise,
+ * assignment and expiry) against the broker's positions at the end: options
+ * gone and shares delivered at their expiry must match exactly, whatever
+ * restarts and reconciliations happened on the way.
+ */
+export function compareAccounts(brokerPositions: Readonly<Record<string, number>>, journal: readonly LedgerRecord[]): AccountComparison {
+  const positions = new Map<string, number>();
+  const add = (symbol: string, n: number) => positions.set(symbol, (positions.get(symbol) ?? 0) + n);
+  const underlyingOf = new Map<string, string>();
+  const outcomes = new Map<string, number>();
+  let optionFills = 0;
+  for (const r of journal) {
+    if (r.type === 'order' && r.option) underlyingOf.set(r.symbol, r.option.underlying);
+    if (r.type === 'fill') {
+      add(r.symbol, r.quantity);
+      if (underlyingOf.has(r.symbol)) optionFills++;
+    }
+    if (r.type === 'option.settlement') {
+      add(r.symbol, -r.contracts);
+      add(underlyingOf.get(r.symbol) ?? '?', r.shares);
+      outcomes.set(r.outcome, (outcomes.get(r.outcome) ?? 0) + 1);
+    }
+  }
+  const symbols = [...new Set([...positions.keys(), ...Object.keys(brokerPositions)])].sort();
+  const differ = symbols.flatMap((symbol) => {
+    const ours = positions.get(symbol) ?? 0;
+    const theirs = brokerPositions[symbol] ?? 0;
+    return ours === theirs ? [] : [`${symbol}: journal ${ours}, broker ${theirs}`];
+  });
+  return {
+    differ,
+    optionFills,
+    settlements: [...outcomes].map(([o, n]) => `${o} ${n}`).join(', ') || 'none',
+    settled: [...outcomes.values()].reduce((a, b) => a + b, 0),
+  };
+}
+
 /** When a fault was injected and when the gate was seen ACTIVE again after it (undefined: never, within its deadline). Wall ms. */
 export interface FaultWindow {
   readonly kind: FaultKind;
