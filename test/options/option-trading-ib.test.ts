@@ -6,9 +6,11 @@
  * fill journaled once with the commission the broker reported (IBKR's
  * option schedule), and the broker's position report carries the whole
  * contract as the client decodes it; a contract that is not listed is
- * refused with IB's error 200. Held through the close, the broker settles
- * without a word, as IB does, and keel recognises it from the broker's
- * positions: the journal's account equals the broker's, to the cent.
+ * refused with IB's error 200. A vertical goes as one BAG each way, its
+ * executions per leg. Held through the close (a Monday, a holiday eve),
+ * the broker settles without a word, as IB does, and keel recognises it
+ * from the broker's positions: the journal's account equals the broker's,
+ * to the cent; a call told not to exercise (a lapse sent to TWS) expires.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,7 +20,7 @@ import { after, test } from 'node:test';
 import { EventName, type Contract } from '@stoqey/ib';
 import type { Clock } from '../../src/clock.js';
 import type { FillRecord, OptionContract, OptionSettlementRecord } from '../../src/journal/records.js';
-import { optionRisk } from '../../src/options/option-risk.js';
+import { comboRisk, optionRisk } from '../../src/options/option-risk.js';
 import { OPTION_COMMISSIONS } from '../../src/sim/broker.js';
 import { OptionOrderCost } from '../../src/trading/option-commissions.js';
 import type { OptionRisk } from '../../src/trading/option-limits.js';
@@ -131,11 +133,16 @@ test('an option the listing does not have is refused by the broker with error 20
   }
 });
 
-test('a long call and a short put held through the close in ib mode: the broker settles them without an event, reconciliation books it, account equal to the broker\'s to the cent', { timeout: 120_000 }, async () => {
-  const close = WALL_START + 5 * 3_600_000;
-  // 8 minutes before Monday's 16:00 close, passing at 30 times real time; near the close theta and gamma run high.
+/**
+ * A long call and a short put bought 8 minutes (market time, passing at 30
+ * times real time) before the close of `close` and held through it: the
+ * broker settles them without an event, reconciliation books it, and the
+ * journal's account equals the broker's to the cent.
+ */
+async function heldThroughTheClose(name: string, close: number): Promise<void> {
   const clock = marketAt(close - 8 * 60_000, 30);
-  const { sim, chain, trader, ledger, stop } = await start('expiry', clock, { reconcile: { afterExpiryMs: 500 } }, { maxTheta: 1e9, maxGamma: 1e9, allowShortOptions: true });
+  // Near the close theta and gamma run high.
+  const { sim, chain, trader, ledger, stop } = await start(name, clock, { reconcile: { afterExpiryMs: 500 } }, { maxTheta: 1e9, maxGamma: 1e9, allowShortOptions: true });
   try {
     const near = (right: 'C' | 'P') => chain().rows.filter((r) => r.right === right).sort((a, b) => Math.abs(a.strike - chain().spot) - Math.abs(b.strike - chain().spot))[0]!;
     const bought: string[] = [];
@@ -163,6 +170,76 @@ test('a long call and a short put held through the close in ib mode: the broker 
     const shares = settled.reduce((n, r) => n + r.shares, 0);
     assert.equal(ledger.positions.get('SPY')?.quantity ?? 0, shares);
     assert.equal(Math.round(ledger.cash * 100), Math.round(account.cash * 100), `journal cash ${ledger.cash}, broker ${account.cash}`);
+  } finally {
+    await stop();
+  }
+}
+
+test('a Monday 0DTE long call and short put held through the 16:00 close in ib mode: the broker settles without an event, reconciliation books it, account equal to the broker\'s to the cent', { timeout: 120_000 }, async () => {
+  await heldThroughTheClose('expiry-monday', WALL_START + 5 * 3_600_000);
+});
+
+test("the same on a holiday eve in ib mode (the day after Thanksgiving): the broker settles at NYSE's 13:00 close", { timeout: 120_000 }, async () => {
+  await heldThroughTheClose('expiry-holiday-eve', Date.UTC(2026, 10, 27, 18, 0));
+});
+
+test('a call vertical bought and sold back in ib mode, each as one BAG: every leg execution journaled once, the broker flat, cash equal to the broker\'s', { timeout: 120_000 }, async () => {
+  const { sim, chain, trader, ledger, stop } = await start('vertical');
+  try {
+    const calls = chain().rows.filter((r) => r.right === 'C').sort((a, b) => a.strike - b.strike);
+    const atm = calls.reduce((best, r) => (Math.abs(r.strike - chain().spot) < Math.abs(best.strike - chain().spot) ? r : best));
+    const wing = calls[calls.indexOf(atm) + 1]!;
+    const leg = (row: typeof atm, ratio: number) => ({ symbol: row.localSymbol, ratio, option: { conId: row.conId, underlying: 'SPY', expiry: row.expiry, strike: row.strike, right: 'C' as const, multiplier: 100 } });
+    const trade = async (quantity: number, reason: string) => {
+      const legs = [leg(atm, 1), leg(wing, -1)];
+      const risk = comboRisk(legs, chain(), ledger);
+      assert.ok(typeof risk !== 'string', String(risk));
+      const placed = trader.orderCombo({ legs, quantity, risk, reason });
+      assert.ok(placed.ok, JSON.stringify(placed));
+      await until(() => ledger.order(placed.ref!)?.state === 'filled', `the combo ${reason} to fill`, 20_000);
+      return placed.ref!;
+    };
+    const bought = await trade(1, 'buy');
+    assert.deepEqual([ledger.positions.get(atm.localSymbol)!.quantity, ledger.positions.get(wing.localSymbol)!.quantity], [1, -1]);
+    const sold = await trade(-1, 'sell');
+    await trader.settled();
+    for (const symbol of [atm.localSymbol, wing.localSymbol]) {
+      assert.equal(ledger.positions.get(symbol)!.quantity, 0, symbol);
+      assert.equal(sim.broker.positionOf(ACCOUNT, symbol)?.position ?? 0, 0, `${symbol} at the broker`);
+    }
+    // One BAG order each way at the broker, one execution per leg, each journaled once under its leg.
+    const bags = sim.broker.allOrders().filter((o) => o.orderRef === bought || o.orderRef === sold);
+    assert.deepEqual(bags.map((o) => o.contract.secType), ['BAG', 'BAG']);
+    const executions = sim.broker.executions.filter((e) => e.orderRef === bought || e.orderRef === sold);
+    assert.equal(executions.length, 4);
+    assert.deepEqual([...ledger.fills.keys()].filter((id) => executions.some((e) => e.execId === id)).sort(), executions.map((e) => e.execId).sort());
+    for (const e of executions) assert.equal(ledger.fills.get(e.execId)!.symbol, e.contract.localSymbol);
+    const account = sim.broker.accounts.get(ACCOUNT)!;
+    assert.equal(Math.round(ledger.cash * 100), Math.round(account.cash * 100), `journal cash ${ledger.cash}, broker ${account.cash}`);
+  } finally {
+    await stop();
+  }
+});
+
+test('do not exercise, in ib mode: the lapse goes to TWS, the broker lets the in-the-money call expire, and reconciliation books it as expired', { timeout: 120_000 }, async () => {
+  const close = WALL_START + 5 * 3_600_000;
+  const clock = marketAt(close - 8 * 60_000, 30);
+  const { sim, chain, trader, ledger, stop } = await start('lapse', clock, { reconcile: { afterExpiryMs: 500 } }, { maxTheta: 1e9, maxGamma: 1e9 });
+  try {
+    // The deepest call in the money: it stays in the money through the close.
+    const row = chain().rows.filter((r) => r.right === 'C' && r.bid > 0).sort((a, b) => a.strike - b.strike)[0]!;
+    const option: OptionContract = { conId: row.conId, underlying: 'SPY', expiry: row.expiry, strike: row.strike, right: 'C', multiplier: 100 };
+    const risk = optionRisk(option, chain(), ledger);
+    assert.ok(typeof risk !== 'string', String(risk));
+    assert.ok(trader.orderOption({ option, symbol: row.localSymbol, quantity: 1, quote: row, risk, reason: 'test: held' }).ok);
+    await until(() => ledger.positions.get(row.localSymbol)?.quantity === 1, 'the call bought', 20_000);
+    assert.deepEqual(await trader.doNotExercise(row.localSymbol, 'test: not wanted'), { ok: true });
+    const settled: OptionSettlementRecord[] = [];
+    ledger.onEntry(({ record }) => record.type === 'option.settlement' && settled.push(record));
+    await until(() => settled.length === 1, 'reconciliation to book the expiry', 60_000);
+    assert.deepEqual([settled[0]!.outcome, settled[0]!.shares], ['expired', 0]);
+    assert.equal(sim.broker.positionOf(ACCOUNT, 'SPY')?.position ?? 0, 0, 'the broker delivered no shares');
+    assert.equal(ledger.positions.get('SPY')?.quantity ?? 0, 0);
   } finally {
     await stop();
   }
