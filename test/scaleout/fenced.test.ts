@@ -1,0 +1,280 @@
+/**
+ * Fenced reads, commits and take-overs against a private redis-server. The
+ * workers are simulated in process and die at chosen points (between a read
+ * and its commit), so hand-overs are deterministic; leases are expired with
+ * PEXPIRE rather than waited out.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { unpack } from 'msgpackr';
+import { encodePlain } from '../../src/codecs.js';
+import { ENTRY_FIELD, FENCED, FencedShard, WORKER_GROUP, ensureGroup, type Batch, type StreamEntry } from '../../src/scaleout/fenced.js';
+import { acquireLease } from '../../src/scaleout/lease.js';
+import { shardKeys, type ShardKeys } from '../../src/scaleout/shards.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+
+let server: TestRedis;
+let client: Redis;
+before(async () => {
+  server = await startRedis();
+  client = new Redis(server.url);
+  // Reconnects after the restart test are expected; ioredis would print the errors.
+  client.on('error', () => undefined);
+});
+after(async () => {
+  client.disconnect();
+  await server.dispose();
+});
+
+const TTL_MS = 60_000;
+
+/** Expires a lease now, as its holder's death would after the TTL. */
+async function expire(keys: ShardKeys): Promise<void> {
+  await client.pexpire(keys.lease, 1);
+  const deadline = Date.now() + 5_000;
+  while ((await client.exists(keys.lease)) === 1) {
+    if (Date.now() > deadline) throw new Error(`${keys.lease} did not expire`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+interface Tick {
+  sym: string;
+  seq: number;
+  px: number;
+}
+interface State {
+  n: number;
+  sum: number;
+}
+
+/** The tape: ticks of three instruments, each on its own sequence. */
+function tape(length: number): Tick[] {
+  const seqs = new Map<string, number>();
+  return Array.from({ length }, (_, i) => {
+    const sym = ['SPY', 'QQQ', 'IWM'][i % 3]!;
+    const seq = (seqs.get(sym) ?? 0) + 1;
+    seqs.set(sym, seq);
+    return { sym, seq, px: 100 + ((i * 7) % 11) };
+  });
+}
+
+async function publish(keys: ShardKeys, ticks: readonly Tick[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const t of ticks) ids.push((await client.xadd(keys.input, '*', ENTRY_FIELD, encodePlain(t)))!);
+  return ids;
+}
+
+/** The worker's computation: a running count and sum per instrument, one output per tick. */
+function step(states: Map<string, State>, tick: Tick): { sym: string; seq: number; n: number; sum: number } {
+  const s = states.get(tick.sym) ?? { n: 0, sum: 0 };
+  const next = { n: s.n + 1, sum: s.sum + tick.px };
+  states.set(tick.sym, next);
+  return { sym: tick.sym, seq: tick.seq, ...next };
+}
+
+/** A shard worker in process: takes the shard over, processes entries into batches. */
+class Worker {
+  readonly states = new Map<string, State>();
+  pending: StreamEntry[] = [];
+  private constructor(readonly shard: FencedShard) {}
+
+  static async start(keys: ShardKeys, worker: string): Promise<Worker> {
+    const lease = await acquireLease(client, keys, worker, TTL_MS);
+    assert.ok(lease, `${worker} acquires ${keys.lease}`);
+    const w = new Worker(new FencedShard(client, lease));
+    const taken = await w.shard.takeOver();
+    if (taken === FENCED) assert.fail(`${worker} was fenced while taking ${keys.lease} over`);
+    for (const [sym, blob] of taken.checkpoint) w.states.set(sym, unpack(blob) as State);
+    w.pending = taken.pending;
+    return w;
+  }
+
+  process(entries: readonly StreamEntry[]): Batch {
+    const changed = new Set<string>();
+    const outputs = entries.map((e) => {
+      const tick = unpack(e.body!) as Tick;
+      changed.add(tick.sym);
+      return encodePlain(step(this.states, tick));
+    });
+    return { outputs, states: new Map([...changed].map((sym) => [sym, encodePlain(this.states.get(sym))])), acks: entries.map((e) => e.id) };
+  }
+
+  async readAndProcess(count: number): Promise<Batch> {
+    const entries = await this.shard.read(count);
+    if (entries === FENCED) assert.fail(`${this.shard.lease.worker} was fenced on read`);
+    return this.process(entries);
+  }
+
+  async commit(batch: Batch): Promise<void> {
+    assert.equal(await this.shard.commit(batch), 'committed');
+  }
+}
+
+async function outputs(keys: ShardKeys): Promise<unknown[]> {
+  const entries = await client.xrangeBuffer(keys.output, '-', '+');
+  return entries.map(([, fields]) => unpack(fields[1]!));
+}
+
+async function checkpoint(keys: ShardKeys): Promise<Record<string, unknown>> {
+  const flat = await client.hgetallBuffer(keys.checkpoint);
+  return Object.fromEntries(Object.entries(flat).map(([sym, blob]) => [sym, unpack(blob)]));
+}
+
+async function pendingCount(keys: ShardKeys): Promise<number> {
+  const [count] = (await client.xpending(keys.input, WORKER_GROUP)) as [number];
+  return count;
+}
+
+test('a commit after the lease moved returns FENCED and writes nothing', async () => {
+  const keys = shardKeys('fenced-commit', 1);
+  await ensureGroup(client, keys.input, WORKER_GROUP);
+  await publish(keys, tape(6));
+  const old = await Worker.start(keys, 'worker-a');
+  const batch = await old.readAndProcess(6);
+  assert.equal(batch.acks.length, 6);
+
+  // Expired, nobody else yet: already refused.
+  await expire(keys);
+  assert.equal(await old.shard.commit(batch), FENCED);
+  // Moved to another holder: refused, the read too.
+  const next = await acquireLease(client, keys, 'worker-b', TTL_MS);
+  assert.ok(next);
+  assert.equal(await old.shard.commit(batch), FENCED);
+  assert.equal(await old.shard.read(10), FENCED);
+
+  assert.equal(await client.exists(keys.output), 0, 'no output');
+  assert.equal(await client.exists(keys.checkpoint), 0, 'no checkpoint');
+  assert.equal(await pendingCount(keys), 6, 'no ack: the entries stay pending for the new holder');
+});
+
+test('the same worker id back under a new epoch still fences its older self', async () => {
+  const keys = shardKeys('fenced-same-id', 2);
+  await ensureGroup(client, keys.input, WORKER_GROUP);
+  await publish(keys, tape(4));
+  const old = await Worker.start(keys, 'worker-a');
+  const stale = await old.readAndProcess(4);
+  await expire(keys);
+  const reborn = await Worker.start(keys, 'worker-a');
+  assert.ok(reborn.shard.lease.epoch > old.shard.lease.epoch);
+  assert.equal(await old.shard.commit(stale), FENCED);
+  assert.equal(await client.exists(keys.output), 0);
+  assert.equal(reborn.pending.length, 4, 'the reborn worker claims what its older self read');
+});
+
+test('a take-over loads the checkpoint, claims the pending entries, and every output appears once in order', async () => {
+  const keys = shardKeys('fenced-handover', 3);
+  await ensureGroup(client, keys.input, WORKER_GROUP);
+  const ticks = tape(30);
+  const ids = await publish(keys, ticks);
+
+  // Worker 1 commits two batches, then reads two more and dies before committing them.
+  const w1 = await Worker.start(keys, 'worker-1');
+  await w1.commit(await w1.readAndProcess(4));
+  await w1.commit(await w1.readAndProcess(4));
+  const w1Zombie = [await w1.readAndProcess(4), await w1.readAndProcess(4)];
+  await expire(keys);
+
+  // Worker 2: the state after 8 ticks, and ticks 9 to 16 pending, in order.
+  const w2 = await Worker.start(keys, 'worker-2');
+  const after8 = new Map<string, State>();
+  for (const t of ticks.slice(0, 8)) step(after8, t);
+  assert.deepEqual(Object.fromEntries(w2.states), Object.fromEntries(after8));
+  assert.deepEqual(
+    w2.pending.map((e) => e.id),
+    ids.slice(8, 16),
+  );
+  await w2.commit(w2.process(w2.pending));
+  await w2.commit(await w2.readAndProcess(5));
+  const w2Zombie = await w2.readAndProcess(5);
+
+  // Worker 1's late commits are refused and change nothing.
+  const before = { outputs: await outputs(keys), checkpoint: await checkpoint(keys), pending: await pendingCount(keys) };
+  for (const batch of w1Zombie) assert.equal(await w1.shard.commit(batch), FENCED);
+  assert.deepEqual({ outputs: await outputs(keys), checkpoint: await checkpoint(keys), pending: await pendingCount(keys) }, before);
+  await expire(keys);
+
+  // Worker 1 again (a new process, the same id) takes over from worker 2 and finishes the tape.
+  const w1b = await Worker.start(keys, 'worker-1');
+  assert.deepEqual(
+    w1b.pending.map((e) => e.id),
+    ids.slice(21, 26),
+  );
+  await w1b.commit(w1b.process(w1b.pending));
+  for (;;) {
+    const batch = await w1b.readAndProcess(3);
+    if (batch.acks.length === 0) break;
+    await w1b.commit(batch);
+  }
+  assert.equal(await w2.shard.commit(w2Zombie), FENCED);
+  assert.equal(await w1.shard.commit(w1Zombie[0]!), FENCED);
+
+  // Exactly the outputs and final state of an uninterrupted run.
+  const uninterrupted = new Map<string, State>();
+  const expected = ticks.map((t) => step(uninterrupted, t));
+  assert.deepEqual(await outputs(keys), expected);
+  assert.deepEqual(await checkpoint(keys), Object.fromEntries(uninterrupted));
+  assert.equal(await pendingCount(keys), 0);
+});
+
+test('a take-over reports pending entries trimmed from the stream as deleted', async () => {
+  const keys = shardKeys('fenced-trimmed', 4);
+  await ensureGroup(client, keys.input, WORKER_GROUP);
+  const ids = await publish(keys, tape(3));
+  const w1 = await Worker.start(keys, 'worker-1');
+  await w1.readAndProcess(3);
+  await client.xtrim(keys.input, 'MAXLEN', 1);
+  await expire(keys);
+  const taken = await new FencedShard(client, (await acquireLease(client, keys, 'worker-2', TTL_MS))!).takeOver();
+  if (taken === FENCED) assert.fail('fenced while taking over');
+  assert.deepEqual(
+    taken.pending.map((e) => e.id),
+    ids.slice(2),
+  );
+  assert.deepEqual(taken.deleted, ids.slice(0, 2));
+});
+
+test('outputs are trimmed to about the output maxlen', async () => {
+  const keys = shardKeys('fenced-trim', 5);
+  const lease = await acquireLease(client, keys, 'worker-1', TTL_MS);
+  const shard = new FencedShard(client, lease!, { outputMaxLen: 10 });
+  const outputs = Array.from({ length: 300 }, (_, i) => encodePlain(i));
+  assert.equal(await shard.commit({ outputs, states: new Map(), acks: [] }), 'committed');
+  // MAXLEN ~ trims whole stream nodes (100 entries by default), never below the bound.
+  const length = await client.xlen(keys.output);
+  assert.ok(length >= 10 && length < 300, `${length} output entries left of 300`);
+});
+
+test('after a Redis restart without persistence the group is recreated on the next read', async () => {
+  const keys = shardKeys('fenced-restart', 6);
+  await server.kill();
+  // Not events.once: the reconnect attempts' 'error' events would reject it.
+  const ready = new Promise((resolve) => client.once('ready', resolve));
+  await server.restart();
+  await ready;
+  const lease = await acquireLease(client, keys, 'worker-1', TTL_MS);
+  const shard = new FencedShard(client, lease!);
+  assert.deepEqual(await shard.read(10), [], 'NOGROUP answered by creating the group');
+  const ids = await publish(keys, tape(2));
+  const entries = await shard.read(10);
+  assert.notEqual(entries, FENCED);
+  assert.deepEqual(
+    (entries as StreamEntry[]).map((e) => e.id),
+    ids,
+  );
+  // The take-over path recreates it too.
+  await client.del(keys.input);
+  const taken = await shard.takeOver();
+  assert.deepEqual(taken, { checkpoint: new Map(), pending: [], deleted: [] });
+});
+
+test('bad arguments are refused with what was wrong', async () => {
+  const keys = shardKeys('fenced-args', 7);
+  const lease = await acquireLease(client, keys, 'worker-1', TTL_MS);
+  const shard = new FencedShard(client, lease!);
+  await assert.rejects(shard.read(0), /keel:fenced-args:md:\{s007\}: read count must be a positive integer, got 0/);
+  await assert.rejects(shard.commit({ outputs: [Buffer.from('x')], states: new Map(), acks: ['1-0', 'last'] }), /commit to keel:fenced-args:out:\{s007\}: 'last' is not a stream id of keel:fenced-args:md:\{s007\}/);
+  assert.equal(await client.exists(keys.output), 0);
+  assert.throws(() => new FencedShard(client, lease!, { outputMaxLen: 0 }), /keel:fenced-args:out:\{s007\}: output maxlen must be a positive integer, got 0/);
+});
