@@ -14,7 +14,8 @@
  * expiry is the 0DTE and the chain is discovered again), streams the band on lines subscriptions gives it
  * within the budget it owns (the `optionLines` service: one owner of every
  * market-data request and of the pacer), turns IB's ticks (bid, ask,
- * volume, open interest, and the model computation of message 21, tick 13)
+ * their sizes, prints, volume, open interest, and the model computation of
+ * message 21, tick 13)
  * into the chain's inputs, and prices every `publishMs` at the
  * underlying's quote. The listing and every input it applied, the
  * pricings included, go out on `options.listing` and `options.input`: the
@@ -212,7 +213,9 @@ function fromIb(ctx: Context, chain: OptionChain): { stop(): void } {
           const c = d.contract;
           const right = String(c.right ?? '').startsWith('C') ? 'C' : String(c.right ?? '').startsWith('P') ? 'P' : undefined;
           if (!c.conId || c.strike === undefined || !right || (c.tradingClass !== undefined && c.tradingClass !== underlying)) return;
-          found.push({ conId: c.conId, localSymbol: c.localSymbol ?? '', expiry, strike: c.strike, right });
+          // The client decodes an empty multiplier as 0: then the details do not say, and the contract carries none.
+          const said = c.multiplier !== undefined && c.multiplier > 0 ? { multiplier: c.multiplier } : {};
+          found.push({ conId: c.conId, localSymbol: c.localSymbol ?? '', expiry, strike: c.strike, right, ...said });
         },
       });
       for (const c of found) contracts.set(contractKey(expiry, c.strike, c.right), c);
@@ -260,18 +263,25 @@ function fromIb(ctx: Context, chain: OptionChain): { stop(): void } {
     const c = lines.contractOf(reqId);
     return c !== undefined && chain.streams(c.conId) ? c.conId : 0;
   };
+  /** Per contract, the request id of the line that last reported a print: a line's first is IB's report of the last trade before it. */
+  const printedOn = new Map<number, number>();
   const onTickPrice = (reqId: number, field: number, value: number) => {
     const conId = streamed(reqId);
     if (!conId) return;
     if (field === TickType.BID || field === TickType.DELAYED_BID) apply(conId, CHAIN_INPUT.BID, value);
     else if (field === TickType.ASK || field === TickType.DELAYED_ASK) apply(conId, CHAIN_INPUT.ASK, value);
-    else return;
+    else if (field === TickType.LAST || field === TickType.DELAYED_LAST) {
+      const before = printedOn.get(conId) !== reqId;
+      printedOn.set(conId, reqId);
+      apply(conId, before ? CHAIN_INPUT.LAST_BEFORE_LINE : CHAIN_INPUT.LAST, value);
+    }
   };
   const onTickSize = (reqId: number, field: number | undefined, value: number | undefined) => {
     const conId = streamed(reqId);
     if (!conId || value === undefined) return;
     if (field === TickType.BID_SIZE || field === TickType.DELAYED_BID_SIZE) apply(conId, CHAIN_INPUT.BID_SIZE, value);
     else if (field === TickType.ASK_SIZE || field === TickType.DELAYED_ASK_SIZE) apply(conId, CHAIN_INPUT.ASK_SIZE, value);
+    else if (field === TickType.LAST_SIZE || field === TickType.DELAYED_LAST_SIZE) apply(conId, CHAIN_INPUT.LAST_SIZE, value);
     else if (field === TickType.VOLUME || field === TickType.DELAYED_VOLUME) apply(conId, CHAIN_INPUT.VOLUME, value);
     else if (field === TickType.OPTION_CALL_OPEN_INTEREST || field === TickType.OPTION_PUT_OPEN_INTEREST) apply(conId, CHAIN_INPUT.OPEN_INTEREST, value);
     else return;

@@ -21,6 +21,8 @@ import { BUDGET_RETRY_MS, NOT_NOW_CODES, REFUSAL_CODES } from './codes.js';
 export interface OptionLineContract extends BandContract {
   readonly conId: number;
   readonly localSymbol: string;
+  /** Shares per contract, as the contract details say (absent when they do not, as in a listing recorded before it was kept). */
+  readonly multiplier?: number;
 }
 
 export type OptionLineStatus = 'waiting' | 'requested' | 'live' | 'refused';

@@ -2,7 +2,8 @@
  * What an option chain is priced from, whatever it comes from: the listing
  * (the day's expiries and the band expiries' contracts, as discovered) and
  * a stream of inputs, one row each: a contract's bid, ask, their sizes,
- * volume or open interest, one field of IB's model computation, the underlying's bid or
+ * its last print's price or size, volume or open interest, one field of
+ * IB's model computation, the underlying's bid or
  * ask, and `PRICED`, the instant the chain was priced and published. Live,
  * option_chain makes these from IB and publishes them (`options.listing`,
  * `options.input`) for the recorder; a replay publishes them back from the
@@ -38,9 +39,15 @@ export const CHAIN_INPUT = {
   /** The contracts displayed at the bid and at the ask. */
   BID_SIZE: 14,
   ASK_SIZE: 15,
+  /** A print (tick 4): its price; each one counts as a new print. */
+  LAST: 16,
+  /** The last print's size (tick 5). */
+  LAST_SIZE: 17,
+  /** The last price a line reports as it starts: a print from before the line, not a new one. */
+  LAST_BEFORE_LINE: 18,
 } as const;
 
-export const LAST_CHAIN_INPUT = CHAIN_INPUT.ASK_SIZE;
+export const LAST_CHAIN_INPUT = CHAIN_INPUT.LAST_BEFORE_LINE;
 
 /** The day's chain of one underlying as discovered, and the option lines it could hold. */
 export interface ChainListing {

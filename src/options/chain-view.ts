@@ -27,6 +27,8 @@ export interface ChainRow {
   readonly expiry: string;
   readonly strike: number;
   readonly right: OptionRightCode;
+  /** Shares per contract, from the listing (NaN when the listing does not say). */
+  readonly multiplier: number;
   /** Its market-data line: waiting, requested, live or refused. */
   line: OptionLineStatus;
   bid: number;
@@ -39,6 +41,10 @@ export interface ChainRow {
   /** The session's volume (tick 8) and open interest (ticks 27/28, generic tick 101), NaN until reported. */
   volume: number;
   openInterest: number;
+  /** The last print's price and size (NaN until reported), and how many prints came since the contract entered the band: a count that grows is a new print. */
+  last: number;
+  lastSize: number;
+  prints: number;
   /** The implied volatility of the mid (NaN when it has none: `ivReason` says why). */
   midIv: number;
   /** Why the mid has no IV (a quote below intrinsic value, none yet, ...), or undefined. */

@@ -2,8 +2,8 @@
  * An option chain priced by keel, whatever its data comes from (IB live,
  * or a recording replayed: chain-input.ts). Given the day's listing, it
  * keeps a band of contracts around the money (chain-band.ts: hysteresis
- * and a cooldown), takes each streamed contract's quotes, sizes and IB's
- * model computation as inputs, and on every `price` prices the band in one
+ * and a cooldown), takes each streamed contract's quotes, sizes, prints and
+ * IB's model computation as inputs, and on every `price` prices the band in one
  * batch (ChainPricing, IB's units): the IV of each mid, an SSVI slice per
  * expiry fitted to the mids (smile-fit.ts: a penny quote's own IV is too
  * coarse), BSM greeks at the slice's volatility, IB's own greeks beside
@@ -173,6 +173,16 @@ export class OptionChain {
       case CHAIN_INPUT.ASK_SIZE:
         row.askSize = value;
         break;
+      case CHAIN_INPUT.LAST:
+        row.last = value;
+        row.prints++;
+        break;
+      case CHAIN_INPUT.LAST_BEFORE_LINE:
+        row.last = value;
+        break;
+      case CHAIN_INPUT.LAST_SIZE:
+        row.lastSize = value;
+        break;
       case CHAIN_INPUT.VOLUME:
         row.volume = value;
         break;
@@ -322,7 +332,7 @@ export class OptionChain {
       bid[i] = was === undefined ? NaN : oldBid[was]!;
       ask[i] = was === undefined ? NaN : oldAsk[was]!;
       if (was !== undefined) return oldRows[was]!;
-      return { conId: c.conId, localSymbol: c.localSymbol, expiry: c.expiry, strike: c.strike, right: c.right, line: 'waiting', bid: NaN, ask: NaN, bidSize: NaN, askSize: NaN, volume: NaN, openInterest: NaN, years: NaN, keel: nanGreeks(), midIv: NaN, ivReason: 'no quote yet', ib: { ...nanGreeks(), underlying: NaN }, diff: nanGreeks() } satisfies ChainRow;
+      return { conId: c.conId, localSymbol: c.localSymbol, expiry: c.expiry, strike: c.strike, right: c.right, multiplier: c.multiplier ?? NaN, line: 'waiting', bid: NaN, ask: NaN, bidSize: NaN, askSize: NaN, volume: NaN, openInterest: NaN, last: NaN, lastSize: NaN, prints: 0, years: NaN, keel: nanGreeks(), midIv: NaN, ivReason: 'no quote yet', ib: { ...nanGreeks(), underlying: NaN }, diff: nanGreeks() } satisfies ChainRow;
     });
     view.centres = Object.fromEntries(this.band.centres);
     view.recentres = this.band.recentres;

@@ -15,7 +15,8 @@
  *
  * Version 2 added the option chain (listing frames, option rows, the
  * `contract` column); a version 1 file has none of them and reads as it
- * always did.
+ * always did. Version 3 added option prints (inputs 16 to 18) and listed
+ * contracts' multipliers; a version 2 file has neither and reads as before.
  *
  * A file cut short (the daemon killed mid-write) reads up to its last whole
  * chunk; anything else that is not a recording is an error naming the file,
@@ -24,11 +25,11 @@
 import { open } from 'node:fs/promises';
 import { Packr } from 'msgpackr';
 import type { FeatureSchema } from '../market/features.js';
-import { LAST_CHAIN_INPUT, type ChainListing } from '../options/chain-input.js';
+import { CHAIN_INPUT, LAST_CHAIN_INPUT, type ChainListing } from '../options/chain-input.js';
 
 export const RECORDING_FORMAT = 'keel-recording';
 /** The version keel writes; it reads every version up to it. */
-export const RECORDING_VERSION = 2;
+export const RECORDING_VERSION = 3;
 
 /** Row kinds. */
 export const DEPTH_ROW = 0;
@@ -37,8 +38,9 @@ export const RESET_ROW = 2;
 /** An option chain's input: `instrument` its underlying, `contract` the option's conId (0: the underlying's quote or a pricing), `side` the input code, `price` its value. Version 2 on. */
 export const OPTION_ROW = 3;
 
-/** The last row kind of each version. */
-const LAST_KIND: Readonly<Record<number, number>> = { 1: RESET_ROW, 2: OPTION_ROW };
+/** The last row kind and the last option input of each version. */
+const LAST_KIND: Readonly<Record<number, number>> = { 1: RESET_ROW, 2: OPTION_ROW, 3: OPTION_ROW };
+const LAST_INPUT: Readonly<Record<number, number>> = { 1: -1, 2: CHAIN_INPUT.ASK_SIZE, 3: LAST_CHAIN_INPUT };
 
 export interface RecordingHeader {
   readonly format: typeof RECORDING_FORMAT;
@@ -286,11 +288,12 @@ function decodeFrame(body: Buffer, header: RecordingHeader, path: string, offset
   else throw new RecordingError(`${where}: column 'contract' is not ${rows} values of Int32Array`);
   chunk.count = rows;
   const lastKind = LAST_KIND[header.version]!;
+  const lastInput = LAST_INPUT[header.version]!;
   for (let i = 0; i < rows; i++) {
     const kind = chunk.kind[i]!;
     if (kind > lastKind) throw new RecordingError(`${where}: row ${i} has unknown kind ${kind} for a version ${header.version} recording`);
     if (chunk.instrument[i]! < 0 || chunk.instrument[i]! >= header.instruments.length) throw new RecordingError(`${where}: row ${i} names instrument ${chunk.instrument[i]}, the header has ${header.instruments.length}`);
-    if (kind === OPTION_ROW && (contract === undefined || chunk.side[i]! > LAST_CHAIN_INPUT)) throw new RecordingError(`${where}: option row ${i} has ${contract === undefined ? 'no contract column' : `unknown input ${chunk.side[i]}`}`);
+    if (kind === OPTION_ROW && (contract === undefined || chunk.side[i]! > lastInput)) throw new RecordingError(`${where}: option row ${i} has ${contract === undefined ? 'no contract column' : `unknown input ${chunk.side[i]} for a version ${header.version} recording`}`);
   }
   return chunk;
 }
@@ -304,9 +307,9 @@ function decodeListing(raw: Record<string, unknown>, where: string): RecordedLis
   if (!Array.isArray(l.strikes) || !l.strikes.every((e) => typeof e?.expiry === 'string' && Array.isArray(e.strikes))) throw bad('strikes must list each expiry and its strikes');
   const contract = (c: unknown) => {
     const x = c as Record<string, unknown> | null;
-    return typeof x?.conId === 'number' && typeof x.localSymbol === 'string' && typeof x.expiry === 'string' && typeof x.strike === 'number' && (x.right === 'C' || x.right === 'P');
+    return typeof x?.conId === 'number' && typeof x.localSymbol === 'string' && typeof x.expiry === 'string' && typeof x.strike === 'number' && (x.right === 'C' || x.right === 'P') && (x.multiplier === undefined || (typeof x.multiplier === 'number' && x.multiplier > 0));
   };
-  if (!Array.isArray(l.contracts) || !l.contracts.every(contract)) throw bad('contracts must each have a conId, localSymbol, expiry, strike and right');
+  if (!Array.isArray(l.contracts) || !l.contracts.every(contract)) throw bad('contracts must each have a conId, localSymbol, expiry, strike and right (and a positive multiplier, if any)');
   return { listing: l as ChainListing, at: raw.at };
 }
 

@@ -6,8 +6,9 @@
  * an unknown contract is error 200). An option order fills against the
  * chain's own quote: a marketable limit takes the ask (a sell the bid) at
  * its price up to the size shown, a resting one fills at its limit when the
- * quote comes through it, and a quote it has taken (the same price and
- * size) is not taken again. 100 shares a contract, IBKR Pro's tiered option
+ * quote comes through it or the chain prints at or through it (up to the
+ * print's size), and a quote it has taken (the same price and size) is not
+ * taken again. 100 shares a contract, IBKR Pro's tiered option
  * commission (trading/option-commissions.ts). At each trading day's close
  * option positions are settled as IB does (close-of-day.ts): exercised,
  * assigned or expired on their expiry day, short calls assigned early
@@ -537,6 +538,19 @@ export class Broker {
       const shares = Math.min(left, order.remaining);
       left -= shares;
       this.fill(order, priceTicks, shares);
+    }
+  }
+
+  /** The chain printed an option: resting limit orders on it that the print reaches fill at their limits, oldest first, up to its size. */
+  onOptionPrint(conId: number, price: number, size: number): void {
+    let left = size;
+    const priceTicks = Math.round(price * 100);
+    for (const order of [...this.workingOptions]) {
+      if (left === 0) break;
+      if (order.market.kind !== 'quote' || order.orderType !== 'LMT' || order.contract.conId !== conId || !reaches(order, priceTicks)) continue;
+      const contracts = Math.min(left, order.remaining);
+      left -= contracts;
+      this.fill(order, Math.round(order.lmtPrice! * 100), contracts);
     }
   }
 

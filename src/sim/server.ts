@@ -154,6 +154,7 @@ export class TwsSimulator {
       firstOrderId: options.firstOrderId ?? 1,
     });
     this.marketData.onTrade = (book, priceTicks, size) => this.broker.onTrade(book, priceTicks, size);
+    this.options.onPrint = (conId, price, size) => this.broker.onOptionPrint(conId, price, size);
   }
 
   /** Listens on 127.0.0.1; port 0 picks a free one. Resolves with the port. */

@@ -136,7 +136,8 @@ export class OptionDesk {
 
   /** The contract of a chain row, in the journal's terms. */
   private contractOf(row: ChainRow): OptionContract {
-    // SPY's multiplier: the chain's listing does not carry contract multipliers yet.
-    return { conId: row.conId, underlying: this.options.settings.underlying, expiry: row.expiry, strike: row.strike, right: row.right, multiplier: 100 };
+    // A listing that does not say (one recorded before it kept multipliers) gets the standard US equity option's 100.
+    const multiplier = row.multiplier > 0 ? row.multiplier : 100;
+    return { conId: row.conId, underlying: this.options.settings.underlying, expiry: row.expiry, strike: row.strike, right: row.right, multiplier };
   }
 }

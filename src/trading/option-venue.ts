@@ -15,6 +15,11 @@
  *   order that crossed goes on taking the quote as new size shows there. Quotes are the feed's, never depleted by our
  *   fills: an order is not filled again by the quote it already took (same
  *   price and size); a new price or size is new liquidity.
+ * - A resting order also fills at its limit when a new print (one after
+ *   it reached the market) trades at or through it (a buy's print at or
+ *   below its limit, a sell's at or above), up to the print's size. The
+ *   chain is read as it publishes: of prints between two publications, the
+ *   last stands for them all.
  * - Commission and fees: IBKR's option schedule (option-commissions.ts),
  *   the order's minimum once across its fills.
  * - A contract without a two-sided quote (outside the streamed band, or not
@@ -29,10 +34,9 @@
  *   leg pays commission as an order of its own (its own minimum: IB's rule
  *   for a combo's minimum is not verified here).
  *
- * Not modelled: prints trading through a resting order (the chain carries
- * no option prints yet), queue position at the bid or ask (a resting order
- * at the touch fills only when the quote moves through it or to it with a
- * new size).
+ * Not modelled: queue position at the bid or ask (a resting order at the
+ * touch fills only when the quote moves through it or to it with a new
+ * size, or a print reaches it).
  */
 import type { Clock } from '../clock.js';
 import type { OrderState } from '../journal/records.js';
@@ -46,6 +50,10 @@ export interface OptionQuote {
   readonly ask: number;
   readonly bidSize: number;
   readonly askSize: number;
+  /** The last print's price and size, and a count of prints (one that grows is a new print); absent where prints are not reported. */
+  readonly last?: number;
+  readonly lastSize?: number;
+  readonly prints?: number;
 }
 
 export interface OptionVenueOptions {
@@ -83,6 +91,8 @@ interface OptionOrder extends LiveOrder {
   takenSize: number;
   /** Rested without reaching the quote on arrival: a quote that comes to it later fills it at its own limit. */
   passive: boolean;
+  /** The quote's print count last seen: a higher one is a new print. */
+  printsSeen: number;
 }
 
 interface ComboOrder extends LiveOrder {
@@ -110,7 +120,7 @@ export class OptionVenue implements Venue {
     const market = ticket.orderType === 'MKT';
     const problem = this.ticketProblem(ticket, 'contracts') ?? (!market && !(ticket.limitPrice > 0) ? `limit price ${ticket.limitPrice} is not a positive number` : undefined) ?? this.quoteProblem(ticket.symbol);
     if (problem !== undefined) return this.status(ticket.ref, 'rejected', problem);
-    this.send({ ...this.liveOrder(ticket), market, limit: market ? NaN : ticket.limitPrice, cost: new OptionOrderCost(this.options.commissions), takenPrice: NaN, takenSize: NaN, passive: false });
+    this.send({ ...this.liveOrder(ticket), market, limit: market ? NaN : ticket.limitPrice, cost: new OptionOrderCost(this.options.commissions), takenPrice: NaN, takenSize: NaN, passive: false, printsSeen: 0 });
   }
 
   /** A combo: all legs at once at its net limit or not at all (see above). */
@@ -194,9 +204,12 @@ export class OptionVenue implements Venue {
     if (order.remaining === 0) this.live.delete(order.ref);
   }
 
-  /** Fills what the quote on the other side offers within the limit, once per quote. */
+  /** Fills what the quote on the other side offers within the limit, once per quote, then what a new print offers a resting order. */
   private takeOption(order: OptionOrder, arriving: boolean): void {
     const quote = this.options.quoteOf(order.symbol);
+    // Prints before the order reached the market are not its to fill on.
+    if (arriving) order.printsSeen = quote?.prints ?? 0;
+    else if (quote) this.takePrint(order, quote);
     if (!twoSided(quote)) return;
     const price = touch(quote, order.side);
     const size = sizeAt(quote, order.side);
@@ -211,6 +224,20 @@ export class OptionVenue implements Venue {
     order.fills++;
     // A passive order was resting first: the quote came to it, and it fills at its own limit. An aggressive one takes the quote.
     this.fill(order.ref, `${order.ref}.o${order.fills}`, order.symbol, contracts * order.side, order.passive ? order.limit : price, order.cost);
+  }
+
+  /** A resting order's fill at its own limit on a new print at or through it, up to the print's size. */
+  private takePrint(order: OptionOrder, quote: OptionQuote): void {
+    const { prints = 0, last = NaN, lastSize = NaN } = quote;
+    const fresh = prints > order.printsSeen;
+    // A lower count is a count begun again (the contract left the band and came back): nothing new yet.
+    order.printsSeen = prints;
+    if (!fresh || order.market || !reaches(order.side, last, order.limit)) return;
+    const contracts = Math.min(order.remaining, Math.floor(lastSize));
+    if (!(contracts > 0)) return;
+    order.remaining -= contracts;
+    order.fills++;
+    this.fill(order.ref, `${order.ref}.p${order.fills}`, order.symbol, contracts * order.side, order.limit, order.cost);
   }
 
   /** Fills every leg at once at its touch when the net reaches the limit, as many combos as every leg's shown size allows, once per set of quotes. */

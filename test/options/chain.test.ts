@@ -1,8 +1,8 @@
 /**
  * OptionChain, the chain priced from its inputs whatever their source: the
  * band over every expiry of the listing, inputs for contracts outside the
- * band ignored, and a band reaching contracts with no data priced with
- * what it has.
+ * band ignored, a band reaching contracts with no data priced with
+ * what it has, and each row's multiplier and prints.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -77,4 +77,26 @@ test('a band moved onto contracts with no data prices what it has', () => {
     else assert.ok(Number.isNaN(row.bid) && Number.isNaN(row.midIv), `${row.localSymbol} has no quote`);
     assert.ok(Number.isFinite(row.keel.iv) && Number.isFinite(row.keel.delta), `${row.localSymbol} priced from the smile: ${row.keel.iv}`);
   }
+});
+
+test("a row carries its listed multiplier and its prints: a line's report of the last trade before it is no new print", () => {
+  const chain = new OptionChain(spec);
+  // The listing says every contract's multiplier but the 100 put's.
+  const unsaid = contracts.find((c) => c.expiry === EXPIRIES[0] && c.strike === 100 && c.right === 'P')!;
+  chain.list({ ...listing, contracts: contracts.map((c) => (c === unsaid ? c : { ...c, multiplier: 100 })) });
+  chain.input(0, CHAIN_INPUT.UNDERLYING_BID, 100.01, WALL, 0);
+  chain.input(0, CHAIN_INPUT.UNDERLYING_ASK, 100.03, WALL, 0);
+  const [first] = chain.price(0, WALL)!;
+  const row = chain.view.rows[0]!;
+  assert.equal(row.conId, first!.conId);
+  assert.equal(row.multiplier, 100);
+  assert.deepEqual([row.last, row.lastSize, row.prints], [NaN, NaN, 0]);
+  chain.input(row.conId, CHAIN_INPUT.LAST_BEFORE_LINE, 1.5, WALL, 0);
+  chain.input(row.conId, CHAIN_INPUT.LAST_SIZE, 4, WALL, 0);
+  assert.deepEqual([row.last, row.lastSize, row.prints], [1.5, 4, 0]);
+  chain.input(row.conId, CHAIN_INPUT.LAST, 1.52, WALL, 0);
+  chain.input(row.conId, CHAIN_INPUT.LAST_SIZE, 2, WALL, 0);
+  chain.input(row.conId, CHAIN_INPUT.LAST, 1.52, WALL, 0);
+  assert.deepEqual([row.last, row.lastSize, row.prints], [1.52, 2, 2]);
+  assert.ok(Number.isNaN(chain.view.rows.find((r) => r.conId === unsaid.conId)!.multiplier), 'a listing that does not say gives NaN');
 });

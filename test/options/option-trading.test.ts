@@ -101,6 +101,7 @@ test("the option strategy: a rise predicted buys the 0.40-delta call, the time s
     assert.match(entry.reason, /^SPY predicted \+3\.00 bps \(entry 2 bps\): buy the call with delta nearest 0\.4, Δ 0\.\d\d, at the ask$/);
     const bought = s.chain().rows.find((r) => r.localSymbol === entry.symbol)!;
     assert.ok(Math.abs(Math.abs(bought.keel.delta) - 0.4) < 0.15, `delta ${bought.keel.delta}`);
+    assert.equal(bought.multiplier, 100, "the listing's multiplier, which the position took");
     // Held 1.2 s at most: the next frame sells it at the bid.
     await new Promise((resolve) => setTimeout(resolve, 1_300));
     s.predict(3);

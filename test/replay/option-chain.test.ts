@@ -3,7 +3,7 @@
  * components (ib_connection, subscriptions, option_chain, the recorder) on
  * the simulator's SPY chain is recorded, with a re-centring of the band in
  * it; the recording replayed through the same chain, from the recording,
- * publishes at each recorded pricing the same contracts, quotes, IB
+ * publishes at each recorded pricing the same contracts, quotes, prints, IB
  * computations and keel IVs and greeks as the live chain did. A replay
  * whose band asks for contracts the recording never streamed prices what
  * it has; a recording from before option chains (version 1) still replays.
@@ -51,7 +51,7 @@ function snapshot(v: OptionChainView) {
     spot: v.spot,
     centres: { ...v.centres },
     recentres: v.recentres,
-    rows: v.rows.map((r) => ({ conId: r.conId, localSymbol: r.localSymbol, expiry: r.expiry, strike: r.strike, right: r.right, bid: r.bid, ask: r.ask, volume: r.volume, midIv: r.midIv, keel: { ...r.keel }, ib: { ...r.ib } })),
+    rows: v.rows.map((r) => ({ conId: r.conId, localSymbol: r.localSymbol, expiry: r.expiry, strike: r.strike, right: r.right, multiplier: r.multiplier, bid: r.bid, ask: r.ask, volume: r.volume, last: r.last, lastSize: r.lastSize, prints: r.prints, midIv: r.midIv, keel: { ...r.keel }, ib: { ...r.ib } })),
   };
 }
 type Snapshot = ReturnType<typeof snapshot>;
@@ -151,6 +151,9 @@ test('a recorded chain replays through the same chain: the same contracts, quote
   assert.equal(last.recentres, 1, 'the replay moved the band too');
   assert.ok(last.rows.length === LINES - 1 && last.rows.every((r) => Number.isFinite(r.ib.iv) && Number.isFinite(r.ib.delta) && Number.isFinite(r.ib.underlying)), "IB's computations carried");
   assert.ok(last.rows.every((r) => Number.isFinite(r.keel.iv) && Number.isFinite(r.keel.delta)), 'keel priced every row');
+  assert.ok(last.rows.every((r) => r.multiplier === 100), 'the listing carried the multiplier');
+  const prints = last.rows.reduce((n, r) => n + r.prints, 0);
+  assert.ok(prints > 0 && last.rows.every((r) => r.prints === 0 || (r.last > 0 && r.lastSize > 0)), `${prints} prints carried, each with its price and size`);
 
   // A band of calls only reaches strikes the recording never streamed: those wait unquoted, and the chain prices what it has.
   const calls = await replayed(path, { ...CHAIN, rights: ['C'] });

@@ -107,7 +107,7 @@ test('what is not a recording gets an error naming the file and what is wrong', 
     return Buffer.concat([head, body]);
   };
   await expectError('other.keelrec', frame({ format: 'something-else' }), /is not a keel recording/);
-  await expectError('future.keelrec', frame({ ...header, version: 99 }), /version 99 recording; this keel reads versions 1 to 2/);
+  await expectError('future.keelrec', frame({ ...header, version: 99 }), /version 99 recording; this keel reads versions 1 to 3/);
   await expectError('nobooks.keelrec', frame({ ...header, booked: [true] }), /booked must have one flag per instrument/);
   const badColumn = Buffer.concat([encodeHeader(header), frame({ rows: 2, kind: new Uint8Array(2), instrument: new Int32Array(2) })]);
   await expectError('column.keelrec', badColumn, /column 'position' is missing/, true);
@@ -201,7 +201,7 @@ test('option rows and listings come back in order between the other rows; only c
   assert.equal(writer.rows, 10, 'rows, not listings');
 
   const recording = await openRecording(path);
-  assert.equal(recording.header.version, 2);
+  assert.equal(recording.header.version, RECORDING_VERSION);
   assert.deepEqual(await piecesOf(recording), [
     [DEPTH_ROW, 0, 1, 580.01, 1_000, 0],
     { listing, at: 1_001 },
@@ -275,4 +275,33 @@ test('a version 1 recording (from before option chains) reads row for row; optio
   await rejects('no-contract.keelrec', [encodeHeader(header), handFrame(v1Chunk([[OPTION_ROW, 0, 0, 0, 0, 0, 1.25, NaN, 1_000]]))], /option row 0 has no contract column/);
   await rejects('bad-input.keelrec', [encodeHeader(header), handFrame({ ...v1Chunk([[OPTION_ROW, 0, 0, 0, 99, 0, 1.25, NaN, 1_000]]), contract: new Int32Array([7001]) })], /option row 0 has unknown input 99/);
   await rejects('bad-listing.keelrec', [encodeHeader(header), handFrame({ listing: { ...listing, contracts: [{ conId: 1 }] }, at: 1_000 })], /option listing: contracts must each have/);
+});
+
+test('version 3 carries option prints and listed multipliers; a version 2 recording reads as before, and a print in one is an error', async () => {
+  const path = join(dir, 'prints.keelrec');
+  const listed = { ...listing, contracts: [{ ...listing.contracts[0]!, multiplier: 100 }, listing.contracts[1]!] };
+  const writer = await RecordingWriter.create(path, header, 8, () => {});
+  writer.addListing({ listing: listed, at: 1_000 });
+  writer.addOption(0, 7001, CHAIN_INPUT.LAST_BEFORE_LINE, 1.24, 1_001);
+  writer.addOption(0, 7001, CHAIN_INPUT.LAST, 1.26, 1_002);
+  writer.addOption(0, 7001, CHAIN_INPUT.LAST_SIZE, 3, 1_002);
+  await writer.close();
+  assert.equal(RECORDING_VERSION, 3);
+  assert.deepEqual(await piecesOf(await openRecording(path)), [
+    { listing: listed, at: 1_000 },
+    [OPTION_ROW, 0, CHAIN_INPUT.LAST_BEFORE_LINE, 1.24, 1_001, 7001],
+    [OPTION_ROW, 0, CHAIN_INPUT.LAST, 1.26, 1_002, 7001],
+    [OPTION_ROW, 0, CHAIN_INPUT.LAST_SIZE, 3, 1_002, 7001],
+  ]);
+
+  const v2 = { ...header, version: 2 };
+  const optionChunk = (input: number) => handFrame({ ...v1Chunk([[OPTION_ROW, 0, 0, 0, input, 0, 1.25, NaN, 1_000]]), contract: new Int32Array([7001]) });
+  const old = join(dir, 'version-2.keelrec');
+  writeFileSync(old, Buffer.concat([handFrame(v2), handFrame({ listing, at: 999 }), optionChunk(CHAIN_INPUT.ASK_SIZE)]));
+  assert.deepEqual(await piecesOf(await openRecording(old)), [{ listing, at: 999 }, [OPTION_ROW, 0, CHAIN_INPUT.ASK_SIZE, 1.25, 1_000, 7001]]);
+  writeFileSync(old, Buffer.concat([handFrame(v2), optionChunk(CHAIN_INPUT.LAST)]));
+  await assert.rejects(async () => piecesOf(await openRecording(old)), /option row 0 has unknown input 16 for a version 2 recording/);
+  const badMultiplier = join(dir, 'bad-multiplier.keelrec');
+  writeFileSync(badMultiplier, Buffer.concat([encodeHeader(header), handFrame({ listing: { ...listing, contracts: [{ ...listing.contracts[0]!, multiplier: 0 }] }, at: 1_000 })]));
+  await assert.rejects(async () => piecesOf(await openRecording(badMultiplier)), /a positive multiplier, if any/);
 });

@@ -1,7 +1,8 @@
 /**
  * SPY option orders at the simulated broker, through the unmodified
  * @stoqey/ib client: checked against the listing (200 for a contract that
- * is not listed), filled on the chain's own quote, 100 shares a contract at
+ * is not listed), filled on the chain's own quote and, resting, on its
+ * prints at or through the limit, 100 shares a contract at
  * IBKR's option commission, the whole contract in every report; and at the
  * expiry's close settled as IB does, positions and cash changing without an
  * execution report.
@@ -98,6 +99,47 @@ test('an option bought on its quote, sold at a resting limit the quote comes to,
       [ACCOUNT, 'OPT', listed.localSymbol, strike, 0],
       [ACCOUNT, 'STK', 'SPY', 0, 200],
     ]);
+  } finally {
+    ib.disconnect();
+    await sim.close();
+  }
+});
+
+test("a resting option limit fills at its limit on the chain's own prints at or through it, each up to the print's size", { timeout: 60_000 }, async () => {
+  const clock = new ManualClock(0, Date.UTC(2026, 0, 5, 15, 0));
+  const sim = new TwsSimulator({ clock, updatesPerSecond: 100, seed: 7 });
+  const port = await sim.listen(0);
+  const { ib, errors } = await connectClient(port);
+  const executions: Execution[] = [];
+  ib.on(EventName.execDetails, (_reqId, _contract, execution) => executions.push(execution));
+  const advance = async (ms: number) => {
+    await barrier(ib);
+    await clock.advance(ms);
+    await barrier(ib);
+  };
+  try {
+    const spy = sim.marketData.market.book(sim.instruments.find(0, 'SPY', 'STK')!);
+    const strike = Math.round((spy.bestBid() + spy.bestAsk()) / 200);
+    const listed = sim.options.listing.select(EXPIRY, strike, 'C')[0]!;
+    const quote = sim.options.tradedQuote(listed.conId)!;
+    // A buy resting at the bid: below the ask, so only a print at the bid (or the ask coming down) reaches it.
+    const limit = quote.bid;
+    const prints: { price: number; size: number; ask: number }[] = [];
+    const broker = sim.options.onPrint;
+    sim.options.onPrint = (conId, price, size) => {
+      if (conId === listed.conId) prints.push({ price, size, ask: quote.ask });
+      broker(conId, price, size);
+    };
+    ib.placeOrder(1, option(strike, OptionType.Call), { action: OrderAction.BUY, totalQuantity: 100, orderType: OrderType.LMT, lmtPrice: limit, transmit: true });
+    await advance(10);
+    const before = prints.length;
+    for (let i = 0; i < 120 && executions.length === 0; i++) await advance(1_000);
+    assert.deepEqual(errors, []);
+    const since = prints.slice(before);
+    const first = since.findIndex((p) => p.price <= limit);
+    assert.ok(first > 0, `${since.length} prints, the first at or below ${limit} is #${first}: those above it did not fill it`);
+    assert.ok(since[first]!.ask > limit, 'the quote had not come to it: the print filled it');
+    assert.deepEqual(executions.map((e) => [e.side, e.price, e.shares]), [['BOT', limit, since[first]!.size]], "the print's size, at the limit");
   } finally {
     ib.disconnect();
     await sim.close();

@@ -147,3 +147,49 @@ test('a combo is rejected, naming why: a leg without a quote, no net limit, one 
     'one rejected: a combo of 1 leg is not a combo',
   ]);
 });
+
+test('a resting buy fills at its limit on a new print at or below it, up to the print size; prints before it arrived, above it, or seen before do not fill it', async () => {
+  const s = setup({ bid: 1.2, ask: 1.25, bidSize: 10, askSize: 10, last: 1.19, lastSize: 5, prints: 3 });
+  s.venue.submit(ticket('p', 4, 1.22));
+  await s.clock.advance(5);
+  s.venue.onQuotes();
+  assert.deepEqual(s.fills(), [], 'the print at 1.19 came before the order reached the market');
+  s.quotes.set(CALL, { bid: 1.2, ask: 1.25, bidSize: 10, askSize: 10, last: 1.25, lastSize: 5, prints: 4 });
+  s.venue.onQuotes();
+  assert.deepEqual(s.fills(), [], 'a print above a buy limit does not reach it');
+  s.quotes.set(CALL, { bid: 1.2, ask: 1.25, bidSize: 10, askSize: 10, last: 1.22, lastSize: 3, prints: 5 });
+  s.venue.onQuotes();
+  s.venue.onQuotes();
+  assert.deepEqual(s.fills(), [[3, 1.22, 1.95]], 'at its limit, three of the print, once');
+  s.quotes.set(CALL, { bid: 1.2, ask: 1.25, bidSize: 10, askSize: 10, last: 1.2, lastSize: 10, prints: 6 });
+  s.venue.onQuotes();
+  assert.deepEqual(s.fills(), [[3, 1.22, 1.95], [1, 1.22, 0.65]], 'a print through it: the rest, still at its limit');
+  assert.deepEqual(s.venue.resting(), []);
+  assert.deepEqual(s.events.flatMap((e) => (e.kind === 'fill' ? [e.execId] : [])), ['p.p1', 'p.p2']);
+});
+
+test('a resting sell fills at its limit on a new print at or above it; a crossed order that rests on takes prints too', async () => {
+  const s = setup({ bid: 1.2, ask: 1.25, bidSize: 2, askSize: 10, prints: 0 });
+  s.venue.submit(ticket('s', -5, 1.2));
+  await s.clock.advance(5);
+  assert.deepEqual(s.fills(), [[-2, 1.2, 1.3]], 'it takes the bid first');
+  s.quotes.set(CALL, { bid: 1.18, ask: 1.25, bidSize: 10, askSize: 10, last: 1.19, lastSize: 5, prints: 1 });
+  s.venue.onQuotes();
+  assert.equal(s.fills().length, 1, 'a print below a sell limit does not reach it');
+  s.quotes.set(CALL, { bid: 1.18, ask: 1.25, bidSize: 10, askSize: 10, last: 1.25, lastSize: 2, prints: 2 });
+  s.venue.onQuotes();
+  assert.deepEqual(s.fills().slice(1), [[-2, 1.2, 1.3]], 'a print at 1.25 trades through it: two at its limit');
+  assert.deepEqual(s.venue.resting(), [{ ref: 's', symbol: CALL, remaining: -1, limit: 1.2 }]);
+});
+
+test('a print count begun again (the contract left the band and came back) is no new print until it grows', async () => {
+  const s = setup({ bid: 1.2, ask: 1.25, bidSize: 10, askSize: 10, last: 1.21, lastSize: 5, prints: 7 });
+  s.venue.submit(ticket('b', 2, 1.22));
+  await s.clock.advance(5);
+  s.quotes.set(CALL, { bid: 1.2, ask: 1.25, bidSize: 10, askSize: 10, last: 1.21, lastSize: 5, prints: 0 });
+  s.venue.onQuotes();
+  assert.deepEqual(s.fills(), [], 'the last print as the line reports it again is not a new one');
+  s.quotes.set(CALL, { bid: 1.2, ask: 1.25, bidSize: 10, askSize: 10, last: 1.22, lastSize: 1, prints: 1 });
+  s.venue.onQuotes();
+  assert.deepEqual(s.fills(), [[1, 1.22, 1]]);
+});

@@ -198,6 +198,8 @@ export class OptionChain {
   stale = false;
   crossed = false;
   permission: Permission = 'live';
+  /** Each print as it happens: the contract, its price and size (the broker fills resting orders on it). */
+  onPrint: (conId: number, price: number, size: number) => void = () => {};
   private readonly seed: number;
   private readonly clock: Clock;
   private readonly marketData: MarketData;
@@ -611,6 +613,7 @@ export class OptionChain {
       q.lastSize = r.size(6);
       q.volume += q.lastSize;
       q.prints++;
+      this.onPrint(c.conId, q.last, q.lastSize);
     }
   }
 

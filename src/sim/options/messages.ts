@@ -9,7 +9,7 @@
  * turns into undefined.
  */
 import type { Field } from '../wire.js';
-import type { ListedExpiry, OptionContract, OptionRight } from './listing.js';
+import { OPTION_MULTIPLIER, type ListedExpiry, type OptionContract, type OptionRight } from './listing.js';
 
 export const TICK_OPTION_COMPUTATION = 21;
 export const CONTRACT_DATA = 10;
@@ -101,7 +101,7 @@ export function optionContractData(
   return [
     CONTRACT_DATA, reqId, 'SPY', 'OPT', c.expiry,
     ...(version >= 182 ? [c.expiry] : []), // lastTradeDate
-    c.strike, c.right, 'SMART', 'USD', c.localSymbol, 'SPY', 'SPY', c.conId, 0.01, 100,
+    c.strike, c.right, 'SMART', 'USD', c.localSymbol, 'SPY', 'SPY', c.conId, 0.01, OPTION_MULTIPLIER,
     'ACTIVETIM,AD,ADJUST,ALERT,ALLOC,AVGCOST,BASKET,COND,CONDORDER,DAY,DEACT,DEACTDIS,DEACTEOD,GAT,GTC,GTD,GTT,HID,ICE,IOC,LIT,LMT,MIT,MKT,MTL,NGCOMB,NONALGO,OCA,PEGBENCH,SCALE,SCALERST,SNAPMID,SNAPMKT,SNAPREL,STP,STPLMT,TRAIL,TRAILLIT,TRAILLMT,TRAILMIT,WHATIF',
     OPTION_EXCHANGES.join(','), 1, underlying.conId, underlying.longName, '',
     c.expiry.slice(0, 6), 'Funds', '', '', 'US/Eastern',
