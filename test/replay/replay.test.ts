@@ -101,5 +101,6 @@ test('the recorder writes what a running daemon received, and it replays row for
   const summary = await run(recording);
   assert.equal(summary.rows, recorded.rows);
   assert.ok(summary.tradeRows > 0, 'SPY prints were recorded');
-  for (const q of summary.lastQuotes) assert.ok(q.bid < q.ask, `${q.symbol}: ${q.bid} / ${q.ask}`);
+  // Never crossed; one side may be empty for a row while a depth update deletes the touch before inserting the next.
+  for (const q of summary.lastQuotes) assert.ok(!(q.bid >= q.ask) && (q.bid > 0 || q.ask > 0), `${q.symbol}: ${q.bid} / ${q.ask}`);
 });
