@@ -20,12 +20,11 @@ import { after, test } from 'node:test';
 import { EventName, type Contract } from '@stoqey/ib';
 import type { Clock } from '../../src/clock.js';
 import type { FillRecord, OptionContract, OptionSettlementRecord } from '../../src/journal/records.js';
-import { comboRisk, optionRisk } from '../../src/options/option-risk.js';
+import { comboRisk } from '../../src/options/option-risk.js';
 import { OPTION_COMMISSIONS } from '../../src/sim/broker.js';
 import { OptionOrderCost } from '../../src/trading/option-commissions.js';
-import type { OptionRisk } from '../../src/trading/option-limits.js';
 import { connectClient, until } from '../support/ib-client.js';
-import { marketAt, mondayMorning, startOptionTrading, WALL_START } from '../support/option-chain.js';
+import { contractOf, deepestInTheMoney, marketAt, mondayMorning, nearestTheMoney, riskOf, startOptionTrading, WALL_START } from '../support/option-chain.js';
 
 const ACCOUNT = 'DU1234567';
 const dir = mkdtempSync(join(tmpdir(), 'keel-option-trading-ib-'));
@@ -54,14 +53,10 @@ async function brokerPositions(port: number): Promise<[string, Contract, number,
 test('a call bought and sold back in ib mode: OPT orders to the broker, fills journaled once at its commission, its position report the whole contract', { timeout: 120_000 }, async () => {
   const { sim, port, chain, trader, ledger, stop } = await start('by-hand');
   try {
-    const row = chain().rows.filter((r) => r.right === 'C').sort((a, b) => Math.abs(a.strike - chain().spot) - Math.abs(b.strike - chain().spot))[0]!;
-    const option: OptionContract = { conId: row.conId, underlying: 'SPY', expiry: row.expiry, strike: row.strike, right: 'C', multiplier: 100 };
+    const row = nearestTheMoney(chain(), 'C');
+    const option = contractOf(row);
     const symbol = row.localSymbol;
-    const riskNow = (): OptionRisk => {
-      const risk = optionRisk(option, chain(), ledger);
-      assert.ok(typeof risk !== 'string', String(risk));
-      return risk;
-    };
+    const riskNow = () => riskOf(option, chain(), ledger);
     const quoteNow = () => chain().rows.find((r) => r.conId === row.conId)!;
 
     const bought = trader.orderOption({ option, symbol, quantity: 2, quote: quoteNow(), risk: riskNow(), reason: 'test: buy' });
@@ -115,9 +110,8 @@ test('an option the listing does not have is refused by the broker with error 20
   const { chain, trader, ledger, stop } = await start('unknown');
   try {
     const row = chain().rows.find((r) => r.right === 'C')!;
-    const real: OptionContract = { conId: row.conId, underlying: 'SPY', expiry: row.expiry, strike: row.strike, right: 'C', multiplier: 100 };
-    const risk = optionRisk(real, chain(), ledger);
-    assert.ok(typeof risk !== 'string', String(risk));
+    const real = contractOf(row);
+    const risk = riskOf(real, chain(), ledger);
     // Half a dollar off the listed strikes, no conId: nothing at the broker matches it.
     const option: OptionContract = { ...real, conId: 0, strike: row.strike + 0.5 };
     const symbol = `SPY   ${row.expiry.slice(2)}C${String((row.strike + 0.5) * 1000).padStart(8, '0')}`;
@@ -144,12 +138,10 @@ async function heldThroughTheClose(name: string, close: number): Promise<void> {
   // Near the close theta and gamma run high.
   const { sim, chain, trader, ledger, stop } = await start(name, clock, { reconcile: { afterExpiryMs: 500 } }, { maxTheta: 1e9, maxGamma: 1e9, allowShortOptions: true });
   try {
-    const near = (right: 'C' | 'P') => chain().rows.filter((r) => r.right === right).sort((a, b) => Math.abs(a.strike - chain().spot) - Math.abs(b.strike - chain().spot))[0]!;
     const bought: string[] = [];
-    for (const [row, quantity] of [[near('C'), 2], [near('P'), -1]] as const) {
-      const option: OptionContract = { conId: row.conId, underlying: 'SPY', expiry: row.expiry, strike: row.strike, right: row.right, multiplier: 100 };
-      const risk = optionRisk(option, chain(), ledger);
-      assert.ok(typeof risk !== 'string', String(risk));
+    for (const [row, quantity] of [[nearestTheMoney(chain(), 'C'), 2], [nearestTheMoney(chain(), 'P'), -1]] as const) {
+      const option = contractOf(row);
+      const risk = riskOf(option, chain(), ledger);
       const placed = trader.orderOption({ option, symbol: row.localSymbol, quantity, quote: row, risk, reason: 'test: held through the close' });
       assert.ok(placed.ok, JSON.stringify(placed));
       await until(() => ledger.positions.get(row.localSymbol)?.quantity === quantity, `${row.localSymbol} to fill`, 20_000);
@@ -189,7 +181,7 @@ test('a call vertical bought and sold back in ib mode, each as one BAG: every le
     const calls = chain().rows.filter((r) => r.right === 'C').sort((a, b) => a.strike - b.strike);
     const atm = calls.reduce((best, r) => (Math.abs(r.strike - chain().spot) < Math.abs(best.strike - chain().spot) ? r : best));
     const wing = calls[calls.indexOf(atm) + 1]!;
-    const leg = (row: typeof atm, ratio: number) => ({ symbol: row.localSymbol, ratio, option: { conId: row.conId, underlying: 'SPY', expiry: row.expiry, strike: row.strike, right: 'C' as const, multiplier: 100 } });
+    const leg = (row: typeof atm, ratio: number) => ({ symbol: row.localSymbol, ratio, option: contractOf(row) });
     const trade = async (quantity: number, reason: string) => {
       const legs = [leg(atm, 1), leg(wing, -1)];
       const risk = comboRisk(legs, chain(), ledger);
@@ -227,10 +219,9 @@ test('do not exercise, in ib mode: the lapse goes to TWS, the broker lets the in
   const { sim, chain, trader, ledger, stop } = await start('lapse', clock, { reconcile: { afterExpiryMs: 500 } }, { maxTheta: 1e9, maxGamma: 1e9 });
   try {
     // The deepest call in the money: it stays in the money through the close.
-    const row = chain().rows.filter((r) => r.right === 'C' && r.bid > 0).sort((a, b) => a.strike - b.strike)[0]!;
-    const option: OptionContract = { conId: row.conId, underlying: 'SPY', expiry: row.expiry, strike: row.strike, right: 'C', multiplier: 100 };
-    const risk = optionRisk(option, chain(), ledger);
-    assert.ok(typeof risk !== 'string', String(risk));
+    const row = deepestInTheMoney(chain(), 'C');
+    const option = contractOf(row);
+    const risk = riskOf(option, chain(), ledger);
     assert.ok(trader.orderOption({ option, symbol: row.localSymbol, quantity: 1, quote: row, risk, reason: 'test: held' }).ok);
     await until(() => ledger.positions.get(row.localSymbol)?.quantity === 1, 'the call bought', 20_000);
     assert.deepEqual(await trader.doNotExercise(row.localSymbol, 'test: not wanted'), { ok: true });

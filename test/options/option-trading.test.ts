@@ -12,14 +12,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import type { FillRecord, OptionContract, OptionSettlementRecord } from '../../src/journal/records.js';
+import type { FillRecord, OptionSettlementRecord } from '../../src/journal/records.js';
 import { buildPanels } from '../../src/inspector/panels.js';
-import { optionRisk } from '../../src/options/option-risk.js';
 import { centsInTheMoney } from '../../src/options/settlement.js';
 import type { Clock } from '../../src/clock.js';
-import type { OptionRisk } from '../../src/trading/option-limits.js';
 import { until } from '../support/ib-client.js';
-import { marketAt, mondayMorning, startOptionTrading, WALL_START } from '../support/option-chain.js';
+import { contractOf, deepestInTheMoney, marketAt, mondayMorning, nearestTheMoney, riskOf, startOptionTrading, WALL_START } from '../support/option-chain.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-option-trading-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -34,15 +32,10 @@ test('a call bought and sold back in book mode: fills at the touch, 100 shares a
   const { tree, chain, trader, ledger, stop } = await start('by-hand', clock);
   try {
 
-    // The call nearest the money.
-    const row = chain().rows.filter((r) => r.right === 'C').sort((a, b) => Math.abs(a.strike - chain().spot) - Math.abs(b.strike - chain().spot))[0]!;
-    const option: OptionContract = { conId: row.conId, underlying: 'SPY', expiry: row.expiry, strike: row.strike, right: 'C', multiplier: 100 };
+    const row = nearestTheMoney(chain(), 'C');
+    const option = contractOf(row);
     const symbol = row.localSymbol;
-    const riskNow = (): OptionRisk => {
-      const risk = optionRisk(option, chain(), ledger);
-      assert.ok(typeof risk !== 'string', String(risk));
-      return risk;
-    };
+    const riskNow = () => riskOf(option, chain(), ledger);
 
     // Beyond a limit: refused, named.
     const tooMany = trader.orderOption({ option, symbol, quantity: 11, quote: row, risk: riskNow(), reason: 'test' });
@@ -220,10 +213,9 @@ test('a contrary instruction before the close: an in-the-money call told not to 
   const s = await start('do-not-exercise', clock, {}, { maxTheta: 1e9, maxGamma: 1e9 });
   try {
     // The deepest call in the money: it stays in the money through the close.
-    const row = s.chain().rows.filter((r) => r.right === 'C' && r.bid > 0).sort((a, b) => a.strike - b.strike)[0]!;
-    const option: OptionContract = { conId: row.conId, underlying: 'SPY', expiry: row.expiry, strike: row.strike, right: 'C', multiplier: 100 };
-    const risk = optionRisk(option, s.chain(), s.ledger);
-    assert.ok(typeof risk !== 'string', String(risk));
+    const row = deepestInTheMoney(s.chain(), 'C');
+    const option = contractOf(row);
+    const risk = riskOf(option, s.chain(), s.ledger);
     assert.ok(s.trader.orderOption({ option, symbol: row.localSymbol, quantity: 1, quote: row, risk, reason: 'test: held' }).ok);
     await until(() => s.ledger.positions.get(row.localSymbol)?.quantity === 1, 'the call bought', 20_000);
     assert.deepEqual(await s.trader.doNotExercise(row.localSymbol, 'test: not wanted'), { ok: true });

@@ -25,18 +25,24 @@ const option = (strike: number, right: OptionType): Contract => ({
   symbol: 'SPY', secType: SecType.OPT, lastTradeDateOrContractMonth: EXPIRY, strike, right, multiplier: 100, exchange: 'SMART', currency: 'USD',
 });
 
-test('an option bought on its quote, sold at a resting limit the quote comes to, refused when not listed, and exercised at the close with no execution reported', { timeout: 60_000 }, async () => {
-  const clock = new ManualClock(0, WALL_ORIGIN);
+/** The simulator on a manual clock reading `wallOrigin`, an unmodified client on it, and a way to move time with every message before and after handled. */
+async function simAndClient(wallOrigin: number) {
+  const clock = new ManualClock(0, wallOrigin);
   const sim = new TwsSimulator({ clock, updatesPerSecond: 100, seed: 7 });
   const port = await sim.listen(0);
   const { ib, errors } = await connectClient(port);
-  const seen: [EventName, unknown[]][] = [];
-  for (const name of [EventName.execDetails, EventName.commissionReport, EventName.position]) ib.addListener(name, (...args: unknown[]) => seen.push([name, args]));
   const advance = async (ms: number) => {
     await barrier(ib);
     await clock.advance(ms);
     await barrier(ib);
   };
+  return { clock, sim, ib, errors, advance };
+}
+
+test('an option bought on its quote, sold at a resting limit the quote comes to, refused when not listed, and exercised at the close with no execution reported', { timeout: 60_000 }, async () => {
+  const { clock, sim, ib, errors, advance } = await simAndClient(WALL_ORIGIN);
+  const seen: [EventName, unknown[]][] = [];
+  for (const name of [EventName.execDetails, EventName.commissionReport, EventName.position]) ib.addListener(name, (...args: unknown[]) => seen.push([name, args]));
   try {
     const spy = sim.marketData.market.book(sim.instruments.find(0, 'SPY', 'STK')!);
     // Ten dollars in the money: exercised at the close whatever SPY does in two minutes.
@@ -106,17 +112,9 @@ test('an option bought on its quote, sold at a resting limit the quote comes to,
 });
 
 test("a resting option limit fills at its limit on the chain's own prints at or through it, each up to the print's size", { timeout: 60_000 }, async () => {
-  const clock = new ManualClock(0, Date.UTC(2026, 0, 5, 15, 0));
-  const sim = new TwsSimulator({ clock, updatesPerSecond: 100, seed: 7 });
-  const port = await sim.listen(0);
-  const { ib, errors } = await connectClient(port);
+  const { sim, ib, errors, advance } = await simAndClient(Date.UTC(2026, 0, 5, 15, 0));
   const executions: Execution[] = [];
   ib.on(EventName.execDetails, (_reqId, _contract, execution) => executions.push(execution));
-  const advance = async (ms: number) => {
-    await barrier(ib);
-    await clock.advance(ms);
-    await barrier(ib);
-  };
   try {
     const spy = sim.marketData.market.book(sim.instruments.find(0, 'SPY', 'STK')!);
     const strike = Math.round((spy.bestBid() + spy.bestAsk()) / 200);

@@ -3,13 +3,19 @@
  * subscriptions holding SPY's quote line, the chain on the simulator, and
  * the option trading tree.
  */
+import assert from 'node:assert/strict';
 import { l2MicrostructureSettings } from '../../src/actors/l2-microstructure.js';
 import { optionChainSettings } from '../../src/actors/option-chain.js';
 import { paperTraderSettings } from '../../src/actors/paper-trader.js';
 import { componentSpec } from '../../src/actors/registry.js';
 import { riskGateSettings } from '../../src/actors/risk-gate.js';
 import { subscriptionsSettings } from '../../src/actors/subscriptions.js';
+import type { OptionContract } from '../../src/journal/records.js';
 import type { PredictionFrame } from '../../src/models/predictor.js';
+import type { ChainRow, OptionChainView } from '../../src/options/chain-view.js';
+import { optionRisk } from '../../src/options/option-risk.js';
+import type { Ledger } from '../../src/trading/ledger.js';
+import type { OptionRisk } from '../../src/trading/option-limits.js';
 import { OPTIONS_CHAIN_TOPIC, PREDICTIONS_TOPIC } from '../../src/topics.js';
 import { marketClock, type Clock } from '../../src/clock.js';
 import { TwsSimulator } from '../../src/sim/server.js';
@@ -121,4 +127,26 @@ export async function startOptionTrading(dir: string, name: string, clock: Clock
       await sim.close();
     },
   };
+}
+
+/** The contract a chain row lists, as the journal records it (SPY's 100 a contract). */
+export function contractOf(row: ChainRow): OptionContract {
+  return { conId: row.conId, underlying: 'SPY', expiry: row.expiry, strike: row.strike, right: row.right, multiplier: 100 };
+}
+
+/** The chain's row of `right` nearest the money. */
+export function nearestTheMoney(chain: OptionChainView, right: 'C' | 'P'): ChainRow {
+  return chain.rows.filter((r) => r.right === right).sort((a, b) => Math.abs(a.strike - chain.spot) - Math.abs(b.strike - chain.spot))[0]!;
+}
+
+/** The chain's row of `right` deepest in the money that still has a bid. */
+export function deepestInTheMoney(chain: OptionChainView, right: 'C' | 'P'): ChainRow {
+  return chain.rows.filter((r) => r.right === right && r.bid > 0).sort((a, b) => (right === 'C' ? a.strike - b.strike : b.strike - a.strike))[0]!;
+}
+
+/** The option's risk now, which must be one (not a reason there is none). */
+export function riskOf(option: OptionContract, chain: OptionChainView, ledger: Ledger): OptionRisk {
+  const risk = optionRisk(option, chain, ledger);
+  assert.ok(typeof risk !== 'string', String(risk));
+  return risk;
 }
