@@ -10,10 +10,10 @@
  * print's size), and a quote it has taken (the same price and size) is not
  * taken again. 100 shares a contract, IBKR Pro's tiered option
  * commission (trading/option-commissions.ts). At each trading day's close
- * option positions are settled as IB does (close-of-day.ts): exercised,
- * assigned or expired on their expiry day, short calls assigned early
- * before an ex-dividend date; positions and cash change and no execution is
- * reported.
+ * the day's option orders are cancelled and options/expiry-desk.ts settles
+ * positions as IB does: exercised, assigned or expired on their expiry
+ * day, short calls assigned early before an ex-dividend date; positions and
+ * cash change and no execution is reported.
  *
  * Combos (secType BAG, SPY options only: options/combo.ts) fill all legs at
  * once at a net price, or not at all: on arrival and at each turn of the
@@ -22,7 +22,7 @@
  * commission report of its own with the leg's contract, and is held as its
  * own position; the order's status carries the net price.
  *
- * EXERCISE_OPTIONS (options/exercise.ts): a lapse instruction lets long
+ * EXERCISE_OPTIONS (options/expiry-desk.ts): a lapse instruction lets long
  * contracts expire at the close even in the money; an exercise delivers the
  * shares at once. Neither is reported but in positions and account values.
  *
@@ -41,17 +41,16 @@
  * pricing for US stocks; the money and holdings are kept in account.ts.
  */
 import type { Clock } from '../clock.js';
-import type { OptionContract } from '../journal/records.js';
 import { expiryMs } from '../options/expiry.js';
 import { optionCommissionSchedule, OptionOrderCost } from '../trading/option-commissions.js';
-import { Accounts, type Account, type Holding } from './account.js';
+import { Accounts, type Holding } from './account.js';
 import { stockContract, type InstrumentUniverse, type SimContract } from './instruments.js';
 import { ASK, BID, type InstrumentBook } from './market.js';
 import type { MarketData } from './market-data.js';
 import type { OptionChain, OptionQuote } from './options/chain.js';
-import { closeOfDay, nextClose, type Dividend } from './options/close-of-day.js';
+import type { Dividend } from './options/close-of-day.js';
 import { comboReaches, comboTouch, type ComboLegQuote, type ComboTouch } from './options/combo.js';
-import { decideExercise } from './options/exercise.js';
+import { ExpiryDesk } from './options/expiry-desk.js';
 import { OPTION_MULTIPLIER, type OptionContract as ListedOption } from './options/listing.js';
 import {
   commissionReport,
@@ -171,12 +170,10 @@ export class Broker {
   private readonly orders = new Map<string, Order>();
   /** Submitted stock orders with something left, per instrument index, oldest first: time priority. */
   private readonly working = new Map<number, Order[]>();
-  /** Contracts each account said not to exercise at today's close (lapse instructions), by OSI symbol. */
-  private readonly lapses = new Map<Account, Map<string, number>>();
   /** Submitted option and combo orders with something left, oldest first. */
   private readonly workingOptions: Order[] = [];
-  /** The next trading day's close, once an option order has been taken: option positions settle then. */
-  private close: { readonly date: string; readonly at: number } | undefined;
+  /** Settles option positions at each close, and takes exercise instructions. */
+  private readonly expiries: ExpiryDesk;
   private readonly highestOrderId = new Map<number, number>();
   private readonly fills: Execution[] = [];
   private nextPermId = 1_000_000_001;
@@ -204,6 +201,13 @@ export class Broker {
 
   constructor(private readonly options: BrokerOptions) {
     this.accounts = new Accounts(options.accounts, (contract) => this.markPrice(contract), options.clock);
+    this.expiries = new ExpiryDesk({
+      accounts: this.accounts,
+      clock: options.clock,
+      dividends: options.dividends ?? [],
+      stockOf: (symbol) => this.stockOf(symbol),
+      priceOf: (stock) => this.markPrice(stock),
+    });
     this.sessionStamp = Math.floor(options.clock.wallNow() / 1000).toString(16).padStart(8, '0');
   }
 
@@ -288,7 +292,7 @@ export class Broker {
     // The book must live while an order works on it, whether or not anyone watches its data.
     if (order.market.kind === 'book') this.options.marketData.market.watch(order.market.book, this.options.clock.now());
     // Option positions settle at a close: from the first option order on, the broker watches for it.
-    else this.close ??= nextClose(this.options.clock.wallNow());
+    else this.expiries.watch();
     this.options.clock.setTimeout(() => this.submit(order), this.options.ackDelayMs ?? 5);
   }
 
@@ -420,64 +424,17 @@ export class Broker {
       if (order.market.kind === 'quote') this.takeQuote(order, order.market, false);
       else if (order.market.kind === 'combo') this.takeCombo(order, order.market);
     }
-    if (!this.close) return;
-    const wall = this.options.clock.wallNow();
-    while (wall >= this.close.at) {
-      this.closeDay(this.close.date, this.close.at);
-      this.close = nextClose(this.close.at);
-    }
+    this.expiries.onPump((date) => this.cancelExpiring(date));
   }
 
-  /**
-   * A trading day's close: option orders on the day's expiry (a combo: any
-   * leg's) are cancelled,
-   * and every account's option positions settle (close-of-day.ts): the
-   * option goes at no price, shares come or go at the strike, free of
-   * commission; positions and values go to whoever follows them, and no
-   * execution is reported. The premium is realized on the option rather
-   * than carried into the shares' cost.
-   */
-  private closeDay(date: string, at: number): void {
+  /** A trading day's close: option orders on the day's expiry (a combo: any leg's) are cancelled before the desk settles positions. */
+  private cancelExpiring(date: string): void {
     for (const order of [...this.workingOptions]) {
       if (!optionsOf(order).some((c) => c.expiry === date)) continue;
       order.status = 'Cancelled';
       this.stopWorking(order);
       this.report(order, true);
     }
-    for (const account of this.accounts.all()) {
-      const byUnderlying = new Map<string, Holding[]>();
-      for (const h of account.holdings.values()) {
-        if (h.contract.secType !== 'OPT' || h.position === 0) continue;
-        let list = byUnderlying.get(h.contract.symbol);
-        if (!list) byUnderlying.set(h.contract.symbol, (list = []));
-        list.push(h);
-      }
-      for (const [symbol, held] of byUnderlying) this.settleHoldings(account, symbol, held, date, at);
-    }
-    // Instructions are taken on the expiry day only: all of them were for this close.
-    this.lapses.clear();
-  }
-
-  private settleHoldings(account: Account, underlying: string, held: readonly Holding[], date: string, at: number): void {
-    const changes = closeOfDay({
-      date,
-      held: held.map((h) => ({ symbol: h.contract.localSymbol, contracts: h.position, option: journalOption(h.contract) })),
-      close: this.markPrice(this.stockOf(underlying)),
-      dividends: this.options.dividends ?? [],
-      at,
-      doNotExercise: this.lapses.get(account) ?? new Map(),
-    });
-    for (const change of changes) this.deliver(account, held.find((h) => h.contract.localSymbol === change.symbol)!.contract, change.contracts, change.shares);
-  }
-
-  /** An exercise, assignment or expiry: `contracts` of the option go at no price, `shares` of the underlying come (+) or go (−) at the strike, free of commission. */
-  private deliver(account: Account, option: SimContract, contracts: number, shares: number): void {
-    account.book(option, -contracts, 0, 0);
-    this.accounts.changed(account, option);
-    if (shares === 0) return;
-    const stock = this.stockOf(option.symbol);
-    account.book(stock, shares, option.strike, 0);
-    this.accounts.changed(account, stock);
   }
 
   private stockOf(symbol: string): SimContract {
@@ -504,16 +461,8 @@ export class Broker {
     if (!listed) return session.error(reqId, 200, NO_DEFINITION);
     const account = this.accounts.forOrder(request.account);
     if (!account) return refuse(`unknown account ${JSON.stringify(request.account)}`);
-    const option = listed.contract;
-    const decision = decideExercise({
-      symbol: option.localSymbol, option: journalOption(option), action: request.action, quantity: request.quantity,
-      held: account.holdings.get(option.conId)?.position ?? 0, at: this.options.clock.wallNow(),
-    });
-    if (decision.kind === 'refused') return refuse(decision.reason);
-    if (decision.kind === 'exercise') return this.deliver(account, option, decision.contracts, decision.shares);
-    let lapsing = this.lapses.get(account);
-    if (!lapsing) this.lapses.set(account, (lapsing = new Map()));
-    lapsing.set(option.localSymbol, decision.contracts);
+    const decision = this.expiries.exercise(account, listed.contract, request.action, request.quantity);
+    if (decision.kind === 'refused') refuse(decision.reason);
   }
 
   /** The price a contract is marked at, a share: the middle of a stock's book or of an option's quote (0 once no longer listed). */
@@ -764,10 +713,6 @@ function agreesWith(placed: ContractRef, listed: ListedOption, root: string): bo
 }
 
 /** An option of the broker's as options/settlement.ts knows options. */
-function journalOption(c: SimContract): OptionContract {
-  return { conId: c.conId, underlying: c.symbol, expiry: c.expiry, strike: c.strike, right: c.right === 'P' ? 'P' : 'C', multiplier: c.multiplier };
-}
-
 function orderKey(clientId: number, orderId: number): string {
   return `${clientId}:${orderId}`;
 }

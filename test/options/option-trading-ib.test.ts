@@ -27,6 +27,8 @@ import { connectClient, until } from '../support/ib-client.js';
 import { contractOf, deepestInTheMoney, marketAt, mondayMorning, nearestTheMoney, riskOf, startOptionTrading, WALL_START } from '../support/option-chain.js';
 
 const ACCOUNT = 'DU1234567';
+/** Market time per real time in the expiry tests. */
+const CLOSE_SPEED = 15;
 const dir = mkdtempSync(join(tmpdir(), 'keel-option-trading-ib-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -128,13 +130,14 @@ test('an option the listing does not have is refused by the broker with error 20
 });
 
 /**
- * A long call and a short put bought 8 minutes (market time, passing at 30
- * times real time) before the close of `close` and held through it: the
- * broker settles them without an event, reconciliation books it, and the
- * journal's account equals the broker's to the cent.
+ * A long call and a short put bought 8 minutes (market time, passing at 15
+ * times real time: 32 s, room for a loaded machine) before the close of
+ * `close` and held through it: the broker settles them without an event,
+ * reconciliation books it, and the journal's account equals the broker's
+ * to the cent.
  */
 async function heldThroughTheClose(name: string, close: number): Promise<void> {
-  const clock = marketAt(close - 8 * 60_000, 30);
+  const clock = marketAt(close - 8 * 60_000, CLOSE_SPEED);
   // Near the close theta and gamma run high.
   const { sim, chain, trader, ledger, stop } = await start(name, clock, { reconcile: { afterExpiryMs: 500 } }, { maxTheta: 1e9, maxGamma: 1e9, allowShortOptions: true });
   try {
@@ -215,7 +218,7 @@ test('a call vertical bought and sold back in ib mode, each as one BAG: every le
 
 test('do not exercise, in ib mode: the lapse goes to TWS, the broker lets the in-the-money call expire, and reconciliation books it as expired', { timeout: 120_000 }, async () => {
   const close = WALL_START + 5 * 3_600_000;
-  const clock = marketAt(close - 8 * 60_000, 30);
+  const clock = marketAt(close - 8 * 60_000, CLOSE_SPEED);
   const { sim, chain, trader, ledger, stop } = await start('lapse', clock, { reconcile: { afterExpiryMs: 500 } }, { maxTheta: 1e9, maxGamma: 1e9 });
   try {
     // The deepest call in the money: it stays in the money through the close.
