@@ -16,6 +16,10 @@
  *   keel:paper:epoch:{s007}   counter: the fencing epoch, raised on every acquisition
  *   keel:paper:ckpt:{s007}    hash: instrument -> msgpack of its state
  *
+ * and of the whole instance (one key, so one slot):
+ *
+ *   keel:paper:workers        sorted set: live shard workers by last heartbeat (membership.ts)
+ *
  * The `{sNNN}` hash tag (digits as many as the highest shard needs) is the
  * only brace pair in a key, so in a Redis Cluster all of a shard's keys live
  * in one slot and one Lua script may touch them together.
@@ -44,6 +48,17 @@ export function shardOf(symbol: string, shardCount = DEFAULT_SHARD_COUNT): numbe
   return fnv1a32(symbol) % shardCount;
 }
 
+function checkInstance(instance: string, what: string): void {
+  // A brace in the instance would make Redis Cluster hash on the wrong part of the key.
+  if (instance === '' || /[{}]/.test(instance)) throw new Error(`${what}: instance must be non-empty and without braces, got '${instance}'`);
+}
+
+/** The instance's membership set of live shard workers. */
+export function workersKey(instance: string): string {
+  checkInstance(instance, 'workers key');
+  return `keel:${instance}:workers`;
+}
+
 export interface ShardKeys {
   readonly shard: number;
   /** `{sNNN}`: the Cluster hash tag every key below carries. */
@@ -58,8 +73,7 @@ export interface ShardKeys {
 /** The Redis keys of one shard of an instance (its config `instance`). */
 export function shardKeys(instance: string, shard: number, shardCount = DEFAULT_SHARD_COUNT): ShardKeys {
   checkCount(shardCount);
-  // A brace in the instance would make Redis Cluster hash on the wrong part of the key.
-  if (instance === '' || /[{}]/.test(instance)) throw new Error(`shard keys: instance must be non-empty and without braces, got '${instance}'`);
+  checkInstance(instance, 'shard keys');
   if (!Number.isInteger(shard) || shard < 0 || shard >= shardCount) throw new Error(`shard keys: shard must be an integer in [0, ${shardCount}), got ${shard}`);
   const tag = `{s${String(shard).padStart(String(shardCount - 1).length, '0')}}`;
   const base = `keel:${instance}`;
