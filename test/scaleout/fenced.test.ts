@@ -5,35 +5,23 @@
  * PEXPIRE rather than waited out.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { Redis } from 'ioredis';
+import { test } from 'node:test';
 import { unpack } from 'msgpackr';
 import { encodePlain } from '../../src/codecs.js';
 import { ENTRY_FIELD, FENCED, FencedShard, WORKER_GROUP, ensureGroup, type Batch, type StreamEntry } from '../../src/scaleout/fenced.js';
 import { acquireLease } from '../../src/scaleout/lease.js';
 import { shardKeys, type ShardKeys } from '../../src/scaleout/shards.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
+import { redisForFile } from '../support/redis.js';
 
-let server: TestRedis;
-let client: Redis;
-before(async () => {
-  server = await startRedis();
-  client = new Redis(server.url);
-  // Reconnects after the restart test are expected; ioredis would print the errors.
-  client.on('error', () => undefined);
-});
-after(async () => {
-  client.disconnect();
-  await server.dispose();
-});
+const redis = redisForFile();
 
 const TTL_MS = 60_000;
 
 /** Expires a lease now, as its holder's death would after the TTL. */
 async function expire(keys: ShardKeys): Promise<void> {
-  await client.pexpire(keys.lease, 1);
+  await redis.client.pexpire(keys.lease, 1);
   const deadline = Date.now() + 5_000;
-  while ((await client.exists(keys.lease)) === 1) {
+  while ((await redis.client.exists(keys.lease)) === 1) {
     if (Date.now() > deadline) throw new Error(`${keys.lease} did not expire`);
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
@@ -62,7 +50,7 @@ function tape(length: number): Tick[] {
 
 async function publish(keys: ShardKeys, ticks: readonly Tick[]): Promise<string[]> {
   const ids: string[] = [];
-  for (const t of ticks) ids.push((await client.xadd(keys.input, '*', ENTRY_FIELD, encodePlain(t)))!);
+  for (const t of ticks) ids.push((await redis.client.xadd(keys.input, '*', ENTRY_FIELD, encodePlain(t)))!);
   return ids;
 }
 
@@ -81,9 +69,9 @@ class Worker {
   private constructor(readonly shard: FencedShard) {}
 
   static async start(keys: ShardKeys, worker: string): Promise<Worker> {
-    const lease = await acquireLease(client, keys, worker, TTL_MS);
+    const lease = await acquireLease(redis.client, keys, worker, TTL_MS);
     assert.ok(lease, `${worker} acquires ${keys.lease}`);
-    const w = new Worker(new FencedShard(client, lease));
+    const w = new Worker(new FencedShard(redis.client, lease));
     const taken = await w.shard.takeOver();
     if (taken === FENCED) assert.fail(`${worker} was fenced while taking ${keys.lease} over`);
     for (const [sym, blob] of taken.checkpoint) w.states.set(sym, unpack(blob) as State);
@@ -113,23 +101,23 @@ class Worker {
 }
 
 async function outputs(keys: ShardKeys): Promise<unknown[]> {
-  const entries = await client.xrangeBuffer(keys.output, '-', '+');
+  const entries = await redis.client.xrangeBuffer(keys.output, '-', '+');
   return entries.map(([, fields]) => unpack(fields[1]!));
 }
 
 async function checkpoint(keys: ShardKeys): Promise<Record<string, unknown>> {
-  const flat = await client.hgetallBuffer(keys.checkpoint);
+  const flat = await redis.client.hgetallBuffer(keys.checkpoint);
   return Object.fromEntries(Object.entries(flat).map(([sym, blob]) => [sym, unpack(blob)]));
 }
 
 async function pendingCount(keys: ShardKeys): Promise<number> {
-  const [count] = (await client.xpending(keys.input, WORKER_GROUP)) as [number];
+  const [count] = (await redis.client.xpending(keys.input, WORKER_GROUP)) as [number];
   return count;
 }
 
 test('a commit after the lease moved returns FENCED and writes nothing', async () => {
   const keys = shardKeys('fenced-commit', 1);
-  await ensureGroup(client, keys.input, WORKER_GROUP);
+  await ensureGroup(redis.client, keys.input, WORKER_GROUP);
   await publish(keys, tape(6));
   const old = await Worker.start(keys, 'worker-a');
   const batch = await old.readAndProcess(6);
@@ -139,19 +127,19 @@ test('a commit after the lease moved returns FENCED and writes nothing', async (
   await expire(keys);
   assert.equal(await old.shard.commit(batch), FENCED);
   // Moved to another holder: refused, the read too.
-  const next = await acquireLease(client, keys, 'worker-b', TTL_MS);
+  const next = await acquireLease(redis.client, keys, 'worker-b', TTL_MS);
   assert.ok(next);
   assert.equal(await old.shard.commit(batch), FENCED);
   assert.equal(await old.shard.read(10), FENCED);
 
-  assert.equal(await client.exists(keys.output), 0, 'no output');
-  assert.equal(await client.exists(keys.checkpoint), 0, 'no checkpoint');
+  assert.equal(await redis.client.exists(keys.output), 0, 'no output');
+  assert.equal(await redis.client.exists(keys.checkpoint), 0, 'no checkpoint');
   assert.equal(await pendingCount(keys), 6, 'no ack: the entries stay pending for the new holder');
 });
 
 test('the same worker id back under a new epoch still fences its older self', async () => {
   const keys = shardKeys('fenced-same-id', 2);
-  await ensureGroup(client, keys.input, WORKER_GROUP);
+  await ensureGroup(redis.client, keys.input, WORKER_GROUP);
   await publish(keys, tape(4));
   const old = await Worker.start(keys, 'worker-a');
   const stale = await old.readAndProcess(4);
@@ -159,13 +147,13 @@ test('the same worker id back under a new epoch still fences its older self', as
   const reborn = await Worker.start(keys, 'worker-a');
   assert.ok(reborn.shard.lease.epoch > old.shard.lease.epoch);
   assert.equal(await old.shard.commit(stale), FENCED);
-  assert.equal(await client.exists(keys.output), 0);
+  assert.equal(await redis.client.exists(keys.output), 0);
   assert.equal(reborn.pending.length, 4, 'the reborn worker claims what its older self read');
 });
 
 test('a take-over loads the checkpoint, claims the pending entries, and every output appears once in order', async () => {
   const keys = shardKeys('fenced-handover', 3);
-  await ensureGroup(client, keys.input, WORKER_GROUP);
+  await ensureGroup(redis.client, keys.input, WORKER_GROUP);
   const ticks = tape(30);
   const ids = await publish(keys, ticks);
 
@@ -220,13 +208,13 @@ test('a take-over loads the checkpoint, claims the pending entries, and every ou
 
 test('a take-over reports pending entries trimmed from the stream as deleted', async () => {
   const keys = shardKeys('fenced-trimmed', 4);
-  await ensureGroup(client, keys.input, WORKER_GROUP);
+  await ensureGroup(redis.client, keys.input, WORKER_GROUP);
   const ids = await publish(keys, tape(3));
   const w1 = await Worker.start(keys, 'worker-1');
   await w1.readAndProcess(3);
-  await client.xtrim(keys.input, 'MAXLEN', 1);
+  await redis.client.xtrim(keys.input, 'MAXLEN', 1);
   await expire(keys);
-  const taken = await new FencedShard(client, (await acquireLease(client, keys, 'worker-2', TTL_MS))!).takeOver();
+  const taken = await new FencedShard(redis.client, (await acquireLease(redis.client, keys, 'worker-2', TTL_MS))!).takeOver();
   if (taken === FENCED) assert.fail('fenced while taking over');
   assert.deepEqual(
     taken.pending.map((e) => e.id),
@@ -237,24 +225,24 @@ test('a take-over reports pending entries trimmed from the stream as deleted', a
 
 test('outputs are trimmed to about the output maxlen', async () => {
   const keys = shardKeys('fenced-trim', 5);
-  const lease = await acquireLease(client, keys, 'worker-1', TTL_MS);
-  const shard = new FencedShard(client, lease!, { outputMaxLen: 10 });
+  const lease = await acquireLease(redis.client, keys, 'worker-1', TTL_MS);
+  const shard = new FencedShard(redis.client, lease!, { outputMaxLen: 10 });
   const outputs = Array.from({ length: 300 }, (_, i) => encodePlain(i));
   assert.equal(await shard.commit({ outputs, states: new Map(), acks: [] }), 'committed');
   // MAXLEN ~ trims whole stream nodes (100 entries by default), never below the bound.
-  const length = await client.xlen(keys.output);
+  const length = await redis.client.xlen(keys.output);
   assert.ok(length >= 10 && length < 300, `${length} output entries left of 300`);
 });
 
 test('after a Redis restart without persistence the group is recreated on the next read', async () => {
   const keys = shardKeys('fenced-restart', 6);
-  await server.kill();
+  await redis.server.kill();
   // Not events.once: the reconnect attempts' 'error' events would reject it.
-  const ready = new Promise((resolve) => client.once('ready', resolve));
-  await server.restart();
+  const ready = new Promise((resolve) => redis.client.once('ready', resolve));
+  await redis.server.restart();
   await ready;
-  const lease = await acquireLease(client, keys, 'worker-1', TTL_MS);
-  const shard = new FencedShard(client, lease!);
+  const lease = await acquireLease(redis.client, keys, 'worker-1', TTL_MS);
+  const shard = new FencedShard(redis.client, lease!);
   assert.deepEqual(await shard.read(10), [], 'NOGROUP answered by creating the group');
   const ids = await publish(keys, tape(2));
   const entries = await shard.read(10);
@@ -264,17 +252,17 @@ test('after a Redis restart without persistence the group is recreated on the ne
     ids,
   );
   // The take-over path recreates it too.
-  await client.del(keys.input);
+  await redis.client.del(keys.input);
   const taken = await shard.takeOver();
   assert.deepEqual(taken, { checkpoint: new Map(), pending: [], deleted: [] });
 });
 
 test('bad arguments are refused with what was wrong', async () => {
   const keys = shardKeys('fenced-args', 7);
-  const lease = await acquireLease(client, keys, 'worker-1', TTL_MS);
-  const shard = new FencedShard(client, lease!);
+  const lease = await acquireLease(redis.client, keys, 'worker-1', TTL_MS);
+  const shard = new FencedShard(redis.client, lease!);
   await assert.rejects(shard.read(0), /keel:fenced-args:md:\{s007\}: read count must be a positive integer, got 0/);
   await assert.rejects(shard.commit({ outputs: [Buffer.from('x')], states: new Map(), acks: ['1-0', 'last'] }), /commit to keel:fenced-args:out:\{s007\}: 'last' is not a stream id of keel:fenced-args:md:\{s007\}/);
-  assert.equal(await client.exists(keys.output), 0);
-  assert.throws(() => new FencedShard(client, lease!, { outputMaxLen: 0 }), /keel:fenced-args:out:\{s007\}: output maxlen must be a positive integer, got 0/);
+  assert.equal(await redis.client.exists(keys.output), 0);
+  assert.throws(() => new FencedShard(redis.client, lease!, { outputMaxLen: 0 }), /keel:fenced-args:out:\{s007\}: output maxlen must be a positive integer, got 0/);
 });

@@ -13,6 +13,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
+import { Redis } from 'ioredis';
 
 export interface TestRedis {
   readonly port: number;
@@ -128,4 +130,23 @@ export async function startRedis(options: { appendonly?: boolean } = {}): Promis
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A private redis-server and one ioredis client on it for the whole test
+ * file: started before its first test, gone after its last. The client
+ * ignores connection errors (a test may take the server away).
+ */
+export function redisForFile(): { readonly server: TestRedis; readonly client: Redis } {
+  const shared = {} as { server: TestRedis; client: Redis };
+  before(async () => {
+    shared.server = await startRedis();
+    shared.client = new Redis(shared.server.url);
+    shared.client.on('error', () => undefined);
+  });
+  after(async () => {
+    shared.client.disconnect();
+    await shared.server.dispose();
+  });
+  return shared;
 }
