@@ -32,8 +32,7 @@ test('two clocks on the same anchor agree whenever each was made: a simulator an
 
 test('monotonic time and timers stay real: only the calendar runs fast', async () => {
   const clock = marketClock({ speed: 1_000, marketStart: MARKET, realStart: REAL }, () => REAL);
-  const before = clock.now();
-  assert.ok(Math.abs(before - performance.now()) < 1_000, 'now() is the process monotonic clock');
+  assert.equal(clock.now, systemClock.now, 'now() is the process monotonic clock');
   let fired = false;
   const handle = clock.setTimeout(() => (fired = true), 10_000);
   await new Promise((resolve) => setImmediate(resolve));

@@ -12,9 +12,10 @@
  * - An order that rested without reaching the quote fills at its limit when
  *   a later quote reaches it (a buy when the ask comes down to its limit, a
  *   sell when the bid comes up to it), up to the size shown; the rest of an
- *   order that crossed goes on taking the quote as new size shows there. Quotes are the feed's, never depleted by our
- *   fills: an order is not filled again by the quote it already took (same
- *   price and size); a new price or size is new liquidity.
+ *   order that crossed goes on taking the quote as new size shows there.
+ *   Quotes are the feed's, never depleted by our fills: an order is not
+ *   filled again by the quote it already took (same price and size); a new
+ *   price or size is new liquidity.
  * - A resting order also fills at its limit when a new print (one after
  *   it reached the market) trades at or through it (a buy's print at or
  *   below its limit, a sell's at or above), up to the print's size. The

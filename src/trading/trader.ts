@@ -397,7 +397,7 @@ export class PaperTrader {
     const brokerOrderId = this.options.orderIds?.take();
     const order: OrderTicket = { ref, symbol: o.symbol, quantity: o.quantity, orderType: 'LMT', limitPrice: o.price, brokerOrderId };
     const { legs } = o;
-    const ticket = legs ? { ...order, legs } : order;
+    const ticket: OrderTicket | ComboTicket = legs ? { ...order, legs } : order;
     const unsent = { ticket, cancelled: false };
     this.unsent.set(ref, unsent);
     for (const symbol of [o.symbol, ...(legs ?? []).map((l) => l.symbol)]) this.active.set(symbol, ref);
@@ -410,8 +410,8 @@ export class PaperTrader {
         return;
       }
       this.placedAt.set(ref, this.options.clock.now());
-      if (legs) this.venue!.submitCombo!({ ...order, legs });
-      else this.venue!.submit(order);
+      if ('legs' in ticket) this.venue!.submitCombo!(ticket);
+      else this.venue!.submit(ticket);
     });
     return ref;
   }
