@@ -26,6 +26,7 @@
  * Everything per reading is typed-array arithmetic; the map of conditions is
  * rebuilt only when one appears or clears.
  */
+import { checkArrays, restoreArrays, type EngineState, type Restorable, type StateArray } from '../engine-state.js';
 import type { FeedSilence } from '../ib/subscription-plan.js';
 import { DEPTH_FEATURES, type FeatureSchema } from './features.js';
 
@@ -75,6 +76,22 @@ export function statusOf(score: number, t: HealthThresholds = DEFAULT_THRESHOLDS
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const timeOfDay = (wallMs: number) => `${new Date(wallMs).toISOString().slice(11, 19)} UTC`;
+const strings = (list: unknown): list is string[] => Array.isArray(list) && list.every((s) => typeof s === 'string');
+
+/** A saved FeatureHealth's words (see saveState), or nothing where they are not that. */
+function parseWords(bytes: ArrayLike<number>): [string[]?, [string, string][]?] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(bytes as Uint8Array));
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(parsed)) return [];
+  const [silence, problems] = parsed as unknown[];
+  const pairs = Array.isArray(problems) && problems.every((e) => strings(e) && e.length === 2);
+  return [strings(silence) ? silence : undefined, pairs ? (problems as [string, string][]) : undefined];
+}
+
 const ZERO = 1;
 const NOT_FINITE = 2;
 /** Why a feature stops trading, as bits. */
@@ -91,7 +108,7 @@ export interface HealthOptions {
   readonly booked?: readonly boolean[];
 }
 
-export class FeatureHealth {
+export class FeatureHealth implements Restorable {
   readonly width: number;
   /** Score and status index per `instrument * width + feature`; NaN / -1 until judged. */
   readonly scores: Float64Array;
@@ -261,6 +278,53 @@ export class FeatureHealth {
       ? `${symbol} ${found.kind} feed sent nothing for ${seconds(found.silentForMs)} while other feeds ticked; requested again at ${timeOfDay(found.wallAt)}, no data from it since`
       : `${symbol} feed sent nothing while other feeds ticked; requested again, no data from it since`;
     this.rebuild();
+  }
+
+  /**
+   * Everything that moves (thresholds, flags and symbols are the
+   * constructor's): for a shard checkpoint. The words go too, as UTF-8 JSON
+   * in the last array: a silence's words are fixed when it is reported, and
+   * the map as it stands, since its reasons are worded when a condition
+   * appears (a stale age, a score) and not rebuilt as the numbers move on.
+   * `dirty` is always false between calls: every reading ends rebuilding.
+   */
+  saveState(): EngineState {
+    const words = new TextEncoder().encode(JSON.stringify([this.silence, [...this.problems]]));
+    return { arrays: [...this.stateArrays(), words], numbers: [this.changedCount, this.checkedAt, this.stallMs, this.stallEndedAt] };
+  }
+
+  loadState(state: EngineState): void {
+    const fixed = this.stateArrays();
+    // The words are as long as they are: checked for being bytes (and the rest for fitting) before they are parsed.
+    const into = [...fixed, new Uint8Array(state.arrays[fixed.length]?.length ?? 0)];
+    checkArrays('FeatureHealth', into, state, 4);
+    const [silence, problems] = parseWords(state.arrays[fixed.length]!);
+    if (silence?.length !== this.symbols.length || !problems) {
+      throw new Error(`FeatureHealth: state array ${fixed.length} is not the words of ${this.symbols.length} instruments' silences and of the problems`);
+    }
+    restoreArrays('FeatureHealth', into, state, 4);
+    [this.changedCount, this.checkedAt, this.stallMs, this.stallEndedAt] = state.numbers as [number, number, number, number];
+    silence.forEach((words, i) => (this.silence[i] = words));
+    this.problems = new Map(problems);
+    this.dirty = false;
+  }
+
+  private stateArrays(): StateArray[] {
+    return [
+      this.scores,
+      this.status,
+      this.zeroCount,
+      this.badCount,
+      this.consecutiveZeros,
+      this.lastBadAt,
+      this.changed,
+      this.window,
+      this.filled,
+      this.windowPos,
+      this.featureProblems,
+      this.stale,
+      this.silentAt,
+    ];
   }
 
   /** Share of judged features that are HEALTHY, in percent (NaN: nothing judged yet). */

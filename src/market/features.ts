@@ -16,6 +16,7 @@
  * The feature schema names every column; models bind to it by name and
  * version (issue 5's registry checks a manifest against it).
  */
+import { restoreArrays, type EngineState, type Restorable, type StateArray } from '../engine-state.js';
 import type { QuoteBoard } from '../ib/quote-board.js';
 import type { TradeBatch } from '../ib/trade-feed.js';
 import type { OrderBooks } from './books.js';
@@ -84,7 +85,7 @@ export function featureSchema(options: FeatureOptions): FeatureSchema {
 
 const decay = (dtMs: number, halfLifeMs: number) => Math.exp((-dtMs * LN2) / halfLifeMs);
 
-export class FeatureEngine {
+export class FeatureEngine implements Restorable {
   readonly schema: FeatureSchema;
   /** Number of features per instrument. */
   readonly width: number;
@@ -152,6 +153,40 @@ export class FeatureEngine {
     this.rvAt = column();
     this.ringLength = this.warmupMs / options.baseMs + 1;
     this.ring = new Float64Array(instruments * this.ringLength).fill(NaN);
+  }
+
+  /** Everything that moves (the options and sizes are the constructor's): for a shard checkpoint. */
+  saveState(): EngineState {
+    return { arrays: this.stateArrays(), numbers: [this.ringPos] };
+  }
+
+  loadState(state: EngineState): void {
+    restoreArrays('FeatureEngine', this.stateArrays(), state, 1);
+    this.ringPos = state.numbers[0]!;
+  }
+
+  private stateArrays(): StateArray[] {
+    return [
+      this.values,
+      this.lastDataAt,
+      this.warmAt,
+      this.prevBid,
+      this.prevBidSize,
+      this.prevAsk,
+      this.prevAskSize,
+      this.ofi,
+      this.ofiAt,
+      this.buyVolume,
+      this.sellVolume,
+      this.tradeCount,
+      this.tradeAt,
+      this.lastTradePrice,
+      this.lastTradeSide,
+      this.lastMid,
+      this.rvSum,
+      this.rvAt,
+      this.ring,
+    ];
   }
 
   /** After a batch was applied to `books`: top-of-book events first, then each touched book's shape. */

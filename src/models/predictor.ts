@@ -19,6 +19,7 @@
  * been warm for that many frames in a row.
  */
 import type { Logger } from 'pino';
+import type { EngineState, Restorable } from '../engine-state.js';
 import type { FeatureFrame, FeatureSchema } from '../market/features.js';
 import { FrameHistory } from './inference/history.js';
 import type { FrameResult, Where } from './inference/pool.js';
@@ -77,7 +78,7 @@ export interface PathCount {
   maxRows: number;
 }
 
-export class TieredPredictor {
+export class TieredPredictor implements Restorable {
   readonly tiers: Tiers;
   /** Every frame's features, in shared memory for the workers to pack from. */
   readonly history: FrameHistory;
@@ -173,6 +174,22 @@ export class TieredPredictor {
       }
     }
     return Promise.all(runs).then((results) => this.combine(frameAt, tier, results));
+  }
+
+  /**
+   * The history is the state later predictions depend on (sum and count are
+   * scratch of combine, the joined ids a cache). Left out: `paths` and the
+   * shadows' scores, counters for reports; and the models the registry and
+   * the tiers have loaded, which a process loads for itself: until a
+   * sector's models have, its instruments route to the base tier, as after
+   * any start.
+   */
+  saveState(): EngineState {
+    return this.history.saveState();
+  }
+
+  loadState(state: EngineState): void {
+    this.history.loadState(state);
   }
 
   /** Adds a frame to every instrument's history. */

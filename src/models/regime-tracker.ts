@@ -7,6 +7,7 @@
  * rule when it is fitted); -1 means no regime yet (not warm since the model
  * last saw it, or a non-finite input).
  */
+import { restoreArrays, type EngineState, type Restorable, type StateArray } from '../engine-state.js';
 import { OnlineJumpModel, type JumpModelFile } from './sjm.js';
 import type { FeatureFrame } from '../market/features.js';
 
@@ -38,9 +39,10 @@ export interface RegimeTrackerOptions {
   readonly width: number;
 }
 
-export class RegimeTracker {
+export class RegimeTracker implements Restorable {
   readonly frame: RegimeFrame;
   private readonly online: OnlineJumpModel;
+  /** Scratch: one instrument's inputs, written whole before each update. */
   private readonly x: Float64Array;
   private readonly wasWarm: Uint8Array;
   /** The model's state survives a non-finite frame (published as -1): a change across it is still a switch. */
@@ -69,6 +71,21 @@ export class RegimeTracker {
     this.x = new Float64Array(options.columns.length);
     this.wasWarm = new Uint8Array(symbols.length);
     this.lastState = new Int32Array(symbols.length).fill(-1);
+  }
+
+  /** The model's recursion, then the tracker's and the frame's (`x` is scratch): for a shard checkpoint. */
+  saveState(): EngineState {
+    return { arrays: this.stateArrays(), numbers: [this.frame.at, this.frame.switches] };
+  }
+
+  loadState(state: EngineState): void {
+    restoreArrays('RegimeTracker', this.stateArrays(), state, 2);
+    this.frame.at = state.numbers[0]!;
+    this.frame.switches = state.numbers[1]!;
+  }
+
+  private stateArrays(): StateArray[] {
+    return [...this.online.saveState().arrays, this.wasWarm, this.lastState, this.frame.state, this.frame.probabilities];
   }
 
   /** Steps every instrument on `f`; `onSwitch` hears each change of regime. Returns the frame. */

@@ -20,6 +20,7 @@
  * regime. The rule is written into the model file as `stateOrder`.
  */
 import { readFileSync } from 'node:fs';
+import { restoreArrays, type EngineState, type Restorable } from '../engine-state.js';
 import { Random } from '../random.js';
 import { argmin, candidateForward, candidateStep, simplexGrid, type SimplexGrid } from './sjm-continuous.js';
 
@@ -250,7 +251,7 @@ export function stateLosses(model: JumpModelFile, data: Float64Array, rows: numb
  * vector. Before a stream's first row the state is −1 and the probabilities
  * are uniform.
  */
-export class OnlineJumpModel {
+export class OnlineJumpModel implements Restorable {
   readonly k: number;
   private readonly grid: SimplexGrid;
   /** Values per stream: k, or the number of grid candidates. */
@@ -337,6 +338,15 @@ export class OnlineJumpModel {
       for (let j = 0; j < k; j++) out[j] = out[j]! / total;
     }
     return out;
+  }
+
+  /** The streams' values and best indices (the scratch is written before it is read by every call): for a shard checkpoint. */
+  saveState(): EngineState {
+    return { arrays: [this.values, this.best], numbers: [] };
+  }
+
+  loadState(state: EngineState): void {
+    restoreArrays('OnlineJumpModel', [this.values, this.best], state, 0);
   }
 
   /** Forgets the stream's history, as if it had seen no rows. */

@@ -12,6 +12,7 @@
  * packing.ts); slack frames of margin make that a batch more than `slack`
  * frames late, which the predictor would discard as late anyway.
  */
+import { restoreArrays, type EngineState, type Restorable } from '../../engine-state.js';
 import { historyBytes, historyViews, WRITING, type HistoryLayout, type HistoryViews } from './packing.js';
 
 /** Frames kept beyond the longest window. */
@@ -19,7 +20,7 @@ export const HISTORY_SLACK = 8;
 
 let histories = 0;
 
-export class FrameHistory {
+export class FrameHistory implements Restorable {
   /** Unique in this process: the pool's workers know histories by it. */
   readonly id = ++histories;
   readonly buffer: SharedArrayBuffer;
@@ -40,6 +41,19 @@ export class FrameHistory {
   /** Number of the last frame observed (they count from 0); -1 before the first. */
   get latest(): number {
     return this.observed - 1;
+  }
+
+  /** The frames kept, the streaks and the frame count: for a shard checkpoint. */
+  saveState(): EngineState {
+    return { arrays: [this.views.values, this.streak], numbers: [this.observed] };
+  }
+
+  /** Call it before any batch reads the history: a worker may be reading the values it overwrites. */
+  loadState(state: EngineState): void {
+    restoreArrays('FrameHistory', [this.views.values, this.streak], state, 1);
+    this.observed = state.numbers[0]!;
+    // The write marker is the last frame's number, as observe left it (0 before the first): workers judge a window's age by it.
+    Atomics.store(this.views.control, WRITING, this.observed > 0 ? (this.observed - 1) | 0 : 0);
   }
 
   /** Adds a frame: the values of its warm instruments; a cold one's streak starts again. */
