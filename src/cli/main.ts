@@ -13,6 +13,7 @@ import { createLogger } from '../log.js';
 import { defaultSimConfig, loadSimConfig, withFlags } from '../sim/config.js';
 import { endpointLines, startControlServer, type ControlServer } from '../sim/control.js';
 import { TwsSimulator } from '../sim/server.js';
+import { clusterCommands } from './cluster.js';
 import { doctorCommand } from './doctor.js';
 import { inspectCommand } from './inspect.js';
 import { journalCommands } from './journal.js';
@@ -174,6 +175,7 @@ dependencies and dependency cycles. Prints the start levels when it is good.`,
   ...sjmCommands,
   ...journalCommands,
   ...optionsCommands,
+  ...clusterCommands,
 };
 
 function generalHelp(): string {
