@@ -29,6 +29,7 @@ import type { PredictionFrame } from './models/predictor.js';
 import type { RegimeFrame } from './models/regime-tracker.js';
 import type { SwapEvent } from './models/registry.js';
 import type { RedisStatus } from './redis/bridge.js';
+import type { ClusterView } from './scaleout/shard-reader.js';
 import type { PortfolioView } from './trading/portfolio.js';
 import type { GateTransition } from './trading/risk-gate.js';
 
@@ -58,6 +59,7 @@ export const OPTIONS_CHAIN_TOPIC = 'options.chain';
 export const OPTIONS_HEALTH_TOPIC = 'options.health';
 export const OPTIONS_LISTING_TOPIC = 'options.listing';
 export const OPTIONS_INPUT_TOPIC = 'options.input';
+export const CLUSTER_TOPIC = 'cluster';
 
 // --- payloads ----------------------------------------------------------------
 
@@ -108,6 +110,8 @@ export interface States {
   [OPTIONS_HEALTH_TOPIC]: ChainHealth;
   /** An option chain's listing for the day, as discovered (or as recorded, in a replay). */
   [OPTIONS_LISTING_TOPIC]: ChainListing;
+  /** A trading node's view of the shard workers' outputs: each shard's age, and what must stop trading (the risk gate acts on it). */
+  [CLUSTER_TOPIC]: ClusterView;
 }
 
 export type Topics = Streams & States;
@@ -138,6 +142,7 @@ export const CODECS: { readonly [K in TopicName]?: Codec<Topics[K]> } = {
   [OPTIONS_HEALTH_TOPIC]: plainCodec(),
   [OPTIONS_LISTING_TOPIC]: plainCodec(),
   [OPTIONS_INPUT_TOPIC]: plainCodec(),
+  [CLUSTER_TOPIC]: plainCodec(),
 };
 
 const STATE_TOPICS = [
@@ -152,6 +157,7 @@ const STATE_TOPICS = [
   OPTIONS_CHAIN_TOPIC,
   OPTIONS_HEALTH_TOPIC,
   OPTIONS_LISTING_TOPIC,
+  CLUSTER_TOPIC,
 ] as const satisfies readonly StateTopic[];
 
 const STREAM_TOPICS = [

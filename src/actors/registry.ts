@@ -14,6 +14,7 @@ import {
   BOOK_QUALITY_TOPIC,
   BOOK_RESYNC_TOPIC,
   BOOK_TOPIC,
+  CLUSTER_TOPIC,
   DEPTH_RESET_TOPIC,
   DEPTH_TOPIC,
   FEATURE_HEALTH_TOPIC,
@@ -51,6 +52,9 @@ import { recorderLogic, recorderSettings } from './recorder.js';
 import { redisLogic, redisSettings } from './redis.js';
 import { regimeLogic, regimeSettings } from './regime.js';
 import { riskGateLogic, riskGateSettings } from './risk-gate.js';
+import { shardPublisherLogic, shardPublisherSettings } from './shard-publisher.js';
+import { shardReaderLogic, shardReaderSettings } from './shard-reader.js';
+import { shardWorkerLogic, shardWorkerSettings } from './shard-worker.js';
 import { simulatorLogic, simulatorSettings } from './simulator.js';
 import { subscriptionsLogic, subscriptionsSettings } from './subscriptions.js';
 
@@ -156,7 +160,7 @@ export const componentKinds = {
     logic: riskGateLogic,
     settings: riskGateSettings,
     description: 'the ACTIVE / REDUCING / HALTED kill switch every order path asks; halts in the call that saw bad data',
-    contract: { provides: ['riskGate'], publishes: [GATE_TRANSITION_TOPIC], hears: [FEATURE_HEALTH_TOPIC, OPTIONS_HEALTH_TOPIC, IB_STATUS_TOPIC, REDIS_STATUS_TOPIC] },
+    contract: { provides: ['riskGate'], publishes: [GATE_TRANSITION_TOPIC], hears: [FEATURE_HEALTH_TOPIC, OPTIONS_HEALTH_TOPIC, IB_STATUS_TOPIC, REDIS_STATUS_TOPIC, CLUSTER_TOPIC] },
   },
   journal: {
     logic: journalLogic,
@@ -188,6 +192,24 @@ export const componentKinds = {
     settings: inspectorSettings,
     description: 'HTTP + WebSocket on loopback: the live actor tree, /health, /metrics, the web page, and token-guarded control',
     contract: { needs: ['inspection'], publishes: [INSPECTOR_TOPIC], hears: [DEPTH_TOPIC, TRADES_TOPIC, QUOTE_TOPS_TOPIC, PREDICTIONS_TOPIC, SUBSCRIPTIONS_STATUS_TOPIC, FEATURE_HEALTH_TOPIC, REGIME_TOPIC, PORTFOLIO_TOPIC, IB_STATUS_TOPIC, REDIS_STATUS_TOPIC, OPTIONS_CHAIN_TOPIC] },
+  },
+  shard_publisher: {
+    logic: shardPublisherLogic,
+    settings: shardPublisherSettings,
+    description: "a data node's market data to Redis Streams: one msgpack entry per instrument shard per tick, for the shard workers",
+    contract: { needs: ['instruments', 'books'], reads: [BOOK_TOPIC], hears: [TRADES_TOPIC, QUOTE_TOPS_TOPIC, DEPTH_RESET_TOPIC] },
+  },
+  shard_worker: {
+    logic: shardWorkerLogic,
+    settings: shardWorkerSettings,
+    description: 'features, feature health, regime and predictor for the instrument shards this worker leases; outputs, checkpoint and acks committed together, fenced',
+    contract: {},
+  },
+  shard_reader: {
+    logic: shardReaderLogic,
+    settings: shardReaderSettings,
+    description: "a trading node's predictions and regimes from every shard worker's outputs; a shard older than its freshness bound halts the risk gate",
+    contract: { needs: ['instruments'], publishes: [PREDICTIONS_TOPIC, REGIME_TOPIC, CLUSTER_TOPIC] },
   },
   placeholder: {
     logic: placeholderLogic,

@@ -29,10 +29,11 @@ import { isOptionFarm } from '../ib/codes.js';
 import type { IbStatus } from '../ib/link.js';
 import type { FeatureHealth } from '../market/feature-health.js';
 import type { RedisStatus } from '../redis/bridge.js';
+import type { ClusterView } from '../scaleout/shard-reader.js';
 import type { ComponentContext } from '../supervision/component.js';
 import { riskLimits } from '../trading/limits.js';
 import { RiskGate, type GateState, type GateTransition } from '../trading/risk-gate.js';
-import { FEATURE_HEALTH_TOPIC, GATE_TRANSITION_TOPIC, IB_STATUS_TOPIC, OPTIONS_HEALTH_TOPIC, REDIS_STATUS_TOPIC } from '../topics.js';
+import { CLUSTER_TOPIC, FEATURE_HEALTH_TOPIC, GATE_TRANSITION_TOPIC, IB_STATUS_TOPIC, OPTIONS_HEALTH_TOPIC, REDIS_STATUS_TOPIC } from '../topics.js';
 import type { ChainHealth } from '../options/chain-health.js';
 
 export const riskGateSettings = z
@@ -111,13 +112,17 @@ const watch = fromCallback<Event, Context>(({ input, sendBack }) =>
       sendBack({ type: 'gate.moved', to: t.to });
     });
     const onRedis = (status: RedisStatus) => gate.report('redis', redisConditions(status));
+    const onCluster = (view: ClusterView) => gate.report('cluster', view.problems);
     const onOptions = (health: ChainHealth) => onOptionConditions('feature_health', health.problems);
     const unsubscribe = [
       bus.subscribe(FEATURE_HEALTH_TOPIC, onHealth),
       bus.subscribe(IB_STATUS_TOPIC, onIb),
       bus.subscribe(REDIS_STATUS_TOPIC, onRedis),
       bus.subscribe(OPTIONS_HEALTH_TOPIC, onOptions),
+      bus.subscribe(CLUSTER_TOPIC, onCluster),
     ];
+    const latestCluster = bus.latest(CLUSTER_TOPIC);
+    if (latestCluster) onCluster(latestCluster);
     const latestOptions = bus.latest(OPTIONS_HEALTH_TOPIC);
     if (latestOptions) onOptions(latestOptions);
     const latestHealth = bus.latest(FEATURE_HEALTH_TOPIC);

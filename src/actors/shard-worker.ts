@@ -1,0 +1,124 @@
+/**
+ * shard_worker: features, feature health, regime and predictor for the
+ * shards this process holds, read from the data node's shard tapes and
+ * written to the shards' output streams (src/scaleout/worker.ts). Any
+ * number run, on any machine; shards spread evenly over the live ones and
+ * move within the lease time when one dies or joins.
+ *
+ * The stages take the settings of their single-process components (the
+ * same schemas), so a worker computes what the embedded daemon would. The
+ * predictor runs on this process's thread: a worker is the unit of
+ * parallelism here.
+ */
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { FeatureEngine } from '../market/features.js';
+import { FeatureHealth } from '../market/feature-health.js';
+import { inputColumns } from '../models/manifest.js';
+import { InferencePool } from '../models/inference/pool.js';
+import { TieredPredictor } from '../models/predictor.js';
+import { RegimeTracker } from '../models/regime-tracker.js';
+import { ModelRegistry } from '../models/registry.js';
+import { closeRedis, openRedis, scaleoutSettings, whenReady } from '../scaleout/connect.js';
+import type { PartsFactory, PipelineParts } from '../scaleout/shard-pipeline.js';
+import { ShardWorker } from '../scaleout/worker.js';
+import { serviceLogic } from '../supervision/service.js';
+import { featureHealthSettings } from './feature-health.js';
+import { featuresSettings } from './features.js';
+import { predictorSettings } from './predictor.js';
+import { readRegimeModel, regimeSettings } from './regime.js';
+
+export const shardWorkerSettings = z
+  .object({
+    ...scaleoutSettings,
+    /** This worker's name in leases and the membership set; default `<host>-<pid>`. Unique among live workers. */
+    worker: z.string().min(1).regex(/^[^#\s]+$/, 'no # nor spaces').optional(),
+    /** A dead worker's shards move after this (plus one round). */
+    leaseMs: z.number().int().positive().default(3_000),
+    /** Renew, heartbeat and rebalance this often; at most half the lease. */
+    roundMs: z.number().int().positive().default(1_000),
+    /** Entries per read and commit: up to a second of ticks at 100 ms. */
+    readCount: z.number().int().positive().default(10),
+    /** Wait after a read that found nothing. */
+    pollMs: z.number().int().positive().default(50),
+    features: featuresSettings.prefault({}),
+    health: featureHealthSettings.prefault({}),
+    regime: regimeSettings.optional(),
+    predictor: predictorSettings.optional(),
+  })
+  .strict();
+
+export type ShardWorkerSettings = z.infer<typeof shardWorkerSettings>;
+
+export const shardWorkerLogic = serviceLogic<ShardWorkerSettings>(async (ctx) => {
+  const { clock, log, settings, instance } = ctx;
+  const worker = settings.worker ?? `${hostname()}-${process.pid}`;
+  const { features, health, regime, predictor } = settings;
+  // Read once: a bad model file fails the start, naming the file, before any shard is taken.
+  const regimeModel = regime && readRegimeModel(regime.model);
+  const pool = predictor ? await InferencePool.start({ workers: 0, minWorkers: 0, timeoutMs: predictor.timeoutMs }) : undefined;
+  const client = openRedis(settings.redis, `keel:${instance}:worker:${worker}`);
+  client.on('error', (error: Error) => log.debug({ err: error.message }, 'redis'));
+  try {
+    await whenReady(client, settings.redis);
+  } catch (error) {
+    closeRedis(client);
+    await pool?.close();
+    throw error;
+  }
+
+  const build: PartsFactory = async (symbols, booked) => {
+    const baseMs = features.samplesMs[0]!;
+    const engine = new FeatureEngine(symbols.length, { baseMs, ...features });
+    const parts: { -readonly [K in keyof PipelineParts]: PipelineParts[K] } = {
+      engine,
+      samplesMs: features.samplesMs,
+      health: new FeatureHealth(symbols, engine.schema, { ...health, booked }),
+    };
+    if (regime && regimeModel) {
+      const tracker = new RegimeTracker(regimeModel.model, symbols, {
+        model: `${regimeModel.manifest.name}@${regimeModel.manifest.version}`,
+        intervalMs: regime.intervalMs,
+        labels: regime.labels,
+        columns: inputColumns(regimeModel.manifest, engine.schema, regime.model),
+        width: engine.schema.features.length,
+      });
+      parts.regime = { intervalMs: regime.intervalMs, labels: regime.labels, step: (f) => tracker.step(f), saveState: () => tracker.saveState(), loadState: (s) => tracker.loadState(s) };
+    }
+    if (predictor && pool) {
+      const registry = new ModelRegistry(pool, engine.schema, log, { latencyBudgetMs: predictor.latencyBudgetMs, maxWindow: predictor.historyFrames });
+      const tiers = { base: predictor.base, sectors: predictor.sectors, sectorCacheSize: predictor.sectorCacheSize, highVol: predictor.highVol };
+      const tiered = new TieredPredictor(registry, engine.schema, symbols, { tiers, historyFrames: predictor.historyFrames, inThreadMaxMs: Infinity }, log, () => clock.now());
+      await tiered.start();
+      if (registry.slotNames().length === 0) throw new Error(`no model can serve: ${tiered.tiers.unavailable.map((u) => `${u.manifest}: ${u.reason}`).join('; ')}`);
+      parts.predictor = { intervalMs: predictor.intervalMs, predict: (f) => tiered.predict(f), saveState: () => tiered.saveState(), loadState: (s) => tiered.loadState(s) };
+      parts.close = async () => {
+        for (const slot of registry.slotNames()) registry.evict(slot);
+      };
+    }
+    return parts;
+  };
+
+  const shards = new ShardWorker({
+    client,
+    clock,
+    log,
+    instance,
+    worker,
+    shardCount: settings.shards,
+    leaseTtlMs: settings.leaseMs,
+    roundMs: settings.roundMs,
+    readCount: settings.readCount,
+    pollMs: settings.pollMs,
+    build,
+  });
+  shards.start();
+  log.info({ worker, redis: settings.redis.url, leaseMs: settings.leaseMs, regime: regime?.model, predictor: predictor?.base }, `shard worker ${worker} running`);
+  return {
+    async stop() {
+      await shards.stop();
+      closeRedis(client);
+      await pool?.close();
+    },
+  };
+});

@@ -1,0 +1,223 @@
+/**
+ * One shard's compute, as a shard worker runs it: the tape's events into
+ * the features, the tick into frames, the base frame into feature health,
+ * the regime's and the predictor's clocks into their frames; one output
+ * per tick (shard-output.ts).
+ *
+ * Everything is driven by the tape, never by this process's clock: event
+ * times, tick times and the sampling clocks (a frame of interval I on every
+ * tick whose seq is a multiple of I / tickMs) all come from the entries. So
+ * a pipeline restored from a checkpoint and fed the entries after it gives
+ * exactly what the uninterrupted one would have: the hand-over invariant.
+ *
+ * The parts are built by the caller (the shard worker component reads
+ * their settings and models), so this module stays pure.
+ */
+import { Packr } from 'msgpackr';
+import { packStates, unpackStates, type Restorable } from '../engine-state.js';
+import { QuoteBoard } from '../ib/quote-board.js';
+import { TradeBatch } from '../ib/trade-feed.js';
+import { OrderBooks } from '../market/books.js';
+import type { FeatureHealth } from '../market/feature-health.js';
+import type { FeatureEngine, FeatureFrame } from '../market/features.js';
+import { ASK, BID } from '../market/order-book.js';
+import type { PredictionFrame } from '../models/predictor.js';
+import type { RegimeFrame } from '../models/regime-tracker.js';
+import type { TapeEntry, TapeSegment } from './market-tape.js';
+import type { ShardOutput } from './shard-output.js';
+
+const packr = new Packr({ useRecords: false });
+
+export interface PipelineParts {
+  readonly engine: FeatureEngine & Restorable;
+  /** Feature sampling clocks, ms; the first is the tick. */
+  readonly samplesMs: readonly number[];
+  readonly health: FeatureHealth & Restorable;
+  readonly regime?: { readonly intervalMs: number; readonly labels: readonly string[]; step(frame: FeatureFrame): RegimeFrame } & Restorable;
+  readonly predictor?: { readonly intervalMs: number; predict(frame: FeatureFrame): Promise<PredictionFrame> } & Restorable;
+  /** Frees what the parts hold (model sessions). */
+  close?(): Promise<void>;
+}
+
+/** Builds the parts for a shard's instruments. */
+export type PartsFactory = (symbols: readonly string[], booked: readonly boolean[]) => Promise<PipelineParts>;
+
+/** The fields of a checkpoint other than the parts' states. */
+interface CheckpointHead {
+  readonly symbols: string[];
+  readonly booked: boolean[];
+  readonly seq: number;
+  readonly lastAt: number;
+  readonly since: number;
+}
+
+const sameList = <T>(a: readonly T[], b: readonly T[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+
+export class ShardPipeline {
+  /** The last tick applied (-Infinity before the first). */
+  seq = -Infinity;
+  /** Tape time of the last applied tick. */
+  lastAt = NaN;
+  /** Tape time of the first tick: feature health measures stalls from it. */
+  private since = NaN;
+  /** Built at the first book segment, with the data node's levels per side. */
+  private books: OrderBooks | undefined;
+  private readonly quotes: QuoteBoard;
+  private trades = new TradeBatch(64);
+  private readonly frames: FeatureFrame[];
+
+  private constructor(
+    readonly shard: number,
+    readonly symbols: readonly string[],
+    readonly booked: readonly boolean[],
+    private readonly parts: PipelineParts,
+  ) {
+    const { engine } = parts;
+    this.quotes = new QuoteBoard(symbols, symbols.map(() => true));
+    this.frames = parts.samplesMs.map((intervalMs, i) => ({
+      intervalMs,
+      at: NaN,
+      wallAt: NaN,
+      schema: engine.schema,
+      symbols,
+      values: new Float64Array(engine.values.length),
+      warm: new Uint8Array(symbols.length),
+      base: i === 0,
+    }));
+  }
+
+  static async create(shard: number, symbols: readonly string[], booked: readonly boolean[], build: PartsFactory): Promise<ShardPipeline> {
+    return new ShardPipeline(shard, symbols, booked, await build(symbols, booked));
+  }
+
+  /** A pipeline in the state a checkpoint holds (see `checkpoint`). */
+  static async restore(shard: number, bytes: Buffer, build: PartsFactory): Promise<ShardPipeline> {
+    const raw = packr.unpack(bytes) as { head: CheckpointHead; states: Buffer };
+    const { head } = raw;
+    if (!head || !Array.isArray(head.symbols) || !Array.isArray(head.booked) || typeof head.seq !== 'number') throw new Error(`shard ${shard}: the checkpoint is malformed`);
+    const pipeline = await ShardPipeline.create(shard, head.symbols, head.booked, build);
+    const states = unpackStates(raw.states);
+    const restorable = pipeline.restorable();
+    if (states.length !== restorable.length) throw new Error(`shard ${shard}: the checkpoint holds ${states.length} part states, this worker runs ${restorable.length} parts (different regime or predictor settings?)`);
+    restorable.forEach((part, i) => part.loadState(states[i]!));
+    pipeline.seq = head.seq;
+    pipeline.lastAt = head.lastAt;
+    pipeline.since = head.since;
+    return pipeline;
+  }
+
+  /** True when `entry` is for the instruments this pipeline was built for. */
+  fits(entry: TapeEntry): boolean {
+    return sameList(entry.symbols, this.symbols) && sameList(entry.booked, this.booked);
+  }
+
+  /** The whole state after the last applied tick. */
+  checkpoint(): Buffer {
+    const head: CheckpointHead = { symbols: [...this.symbols], booked: [...this.booked], seq: this.seq, lastAt: this.lastAt, since: this.since };
+    return packr.pack({ head, states: packStates(this.restorable().map((p) => p.saveState())) });
+  }
+
+  async close(): Promise<void> {
+    await this.parts.close?.();
+  }
+
+  /** Applies one tick's entry; an entry at or before the last tick is refused (it was applied already). */
+  async apply(entry: TapeEntry): Promise<ShardOutput> {
+    if (!(entry.seq > this.seq)) throw new Error(`shard ${this.shard}: tick ${entry.seq} is not after the last applied ${this.seq}`);
+    if (!this.fits(entry)) throw new Error(`shard ${this.shard}: tick ${entry.seq} lists other instruments than the pipeline's`);
+    const { engine, health, regime, predictor, samplesMs } = this.parts;
+    if (entry.tickMs !== samplesMs[0]) throw new Error(`shard ${this.shard}: the tape ticks every ${entry.tickMs} ms; this worker's first sampling clock is ${samplesMs[0]} ms: they must be equal`);
+    for (const segment of entry.segments) this.replay(segment);
+    const at = entry.at;
+    if (!(this.since === this.since)) this.since = at;
+    engine.tick(at);
+    let regimeFrame: RegimeFrame | undefined;
+    let prediction: Promise<PredictionFrame> | undefined;
+    for (const frame of this.frames) {
+      if (entry.seq % (frame.intervalMs / entry.tickMs) !== 0) continue;
+      frame.at = at;
+      frame.wallAt = at;
+      engine.copyTo(frame.values, frame.warm, at);
+      if (frame.base) health.observe(frame.values, frame.warm, at);
+      if (regime && frame.intervalMs === regime.intervalMs) regimeFrame = regime.step(frame);
+      if (predictor && frame.intervalMs === predictor.intervalMs) prediction = predictor.predict(frame);
+    }
+    health.sweep(engine.lastDataAt, this.since, at, entry.depthAskedAt);
+    this.seq = entry.seq;
+    this.lastAt = at;
+    const base = this.frames[0]!;
+    const predicted = prediction && (await prediction);
+    return {
+      shard: this.shard,
+      seq: entry.seq,
+      at,
+      symbols: this.symbols,
+      features: engine.schema.features,
+      values: base.values.slice(),
+      warm: base.warm.slice(),
+      problems: [...health.problems],
+      regime: regimeFrame && regime && { labels: regime.labels, state: regimeFrame.state.slice() },
+      predictions: predicted && { value: predicted.value.slice(), tier: [...predicted.tier], models: [...predicted.models], faults: [...predicted.faults] },
+    };
+  }
+
+  private restorable(): Restorable[] {
+    const { engine, health, regime, predictor } = this.parts;
+    return [engine, health, ...(regime ? [regime] : []), ...(predictor ? [predictor] : [])];
+  }
+
+  private replay(segment: TapeSegment): void {
+    const { engine } = this.parts;
+    switch (segment.kind) {
+      case 'book': {
+        const rows = segment.rows;
+        if (this.books?.books[0]!.maxRows !== rows) this.books = new OrderBooks(this.symbols.length, rows);
+        const books = this.books;
+        const top = segment.top;
+        books.tops = { ...top, count: top.instrument.length, capacity: top.instrument.length };
+        // Each touched book holds the levels the data node's book had after the batch.
+        books.touchedCount = segment.touched.length;
+        segment.touched.forEach((i, k) => {
+          books.touched[k] = i;
+          const book = books.books[i]!;
+          book.price.set(segment.price.subarray(k * 2 * rows, (k + 1) * 2 * rows));
+          book.size.set(segment.size.subarray(k * 2 * rows, (k + 1) * 2 * rows));
+          book.count[ASK] = segment.count[2 * k]!;
+          book.count[BID] = segment.count[2 * k + 1]!;
+          book.updatedAt = segment.updatedAt[k]!;
+        });
+        engine.onBook(books);
+        return;
+      }
+      case 'trades': {
+        const n = segment.instrument.length;
+        if (this.trades.capacity < n) this.trades = new TradeBatch(n);
+        const t = this.trades;
+        t.count = n;
+        t.instrument.set(segment.instrument);
+        t.price.set(segment.price);
+        t.size.set(segment.size);
+        t.receivedAt.set(segment.at);
+        engine.onTrades(t);
+        return;
+      }
+      case 'quotes': {
+        const q = this.quotes;
+        segment.instrument.forEach((i, n) => {
+          q.bid[i] = segment.bid[n]!;
+          q.bidSize[i] = segment.bidSize[n]!;
+          q.ask[i] = segment.ask[n]!;
+          q.askSize[i] = segment.askSize[n]!;
+          q.changed[n] = i;
+        });
+        q.changedCount = segment.instrument.length;
+        q.changedAt = segment.at;
+        engine.onQuotes(q);
+        return;
+      }
+      case 'reset':
+        engine.reset(segment.instrument);
+        return;
+    }
+  }
+}

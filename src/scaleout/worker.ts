@@ -1,0 +1,197 @@
+/**
+ * A shard worker: the shards its ShardOwner holds, each run by one loop.
+ *
+ *   take over: restore the pipeline from the checkpoint, replay the entries
+ *   an earlier holder read and never committed; then read new entries (a
+ *   fenced read, polled: Lua cannot block), apply them, and commit each
+ *   read's outputs, checkpoint and acks in one fenced script.
+ *
+ * A FENCED answer ends the loop at once: the lease is someone else's, and
+ * what this worker computed since its last commit is dropped (the new
+ * holder redoes it from that commit). Any other failure (Redis down,
+ * restarted) drops the in-memory pipeline too and starts the shard over
+ * from its checkpoint and pending entries while the lease is still ours,
+ * so the state never runs ahead of what Redis holds.
+ */
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import { FENCED, type FencedShard, type StreamEntry, type TakeOver } from './fenced.js';
+import { decodeTape } from './market-tape.js';
+import { encodeOutput } from './shard-output.js';
+import { ShardOwner, type LostReason } from './shard-owner.js';
+import { ShardPipeline, type PartsFactory } from './shard-pipeline.js';
+import type { RedisClient } from './scripts.js';
+
+/** The checkpoint hash's one field: the whole pipeline of the shard. */
+export const PIPELINE_FIELD = 'pipeline';
+
+export interface ShardWorkerOptions {
+  readonly client: RedisClient;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly instance: string;
+  readonly worker: string;
+  readonly shardCount: number;
+  readonly leaseTtlMs: number;
+  readonly roundMs: number;
+  /** Entries per read (and so per commit). */
+  readonly readCount: number;
+  /** Wait between reads that found nothing. */
+  readonly pollMs: number;
+  readonly build: PartsFactory;
+}
+
+/** Counters per shard held, for the inspector and metrics. */
+export interface ShardRun {
+  readonly shard: number;
+  /** Last committed tick, and its tape time (epoch ms). */
+  seq: number;
+  at: number;
+  commits: number;
+  fenced: number;
+  restarts: number;
+}
+
+interface Loop {
+  readonly run: ShardRun;
+  stopped: boolean;
+  /** Settles when the loop has finished its in-flight batch and exited. */
+  done: Promise<void>;
+}
+
+export class ShardWorker {
+  private readonly owner: ShardOwner;
+  private readonly loops = new Map<number, Loop>();
+  /** Entries that were not keel's or not readable: acked and skipped (they can never become readable). */
+  malformed = 0;
+
+  constructor(private readonly options: ShardWorkerOptions) {
+    this.owner = new ShardOwner({
+      client: options.client,
+      clock: options.clock,
+      instance: options.instance,
+      worker: options.worker,
+      shardCount: options.shardCount,
+      leaseTtlMs: options.leaseTtlMs,
+      roundMs: options.roundMs,
+      onGained: (shard, takeOver) => this.gained(shard, takeOver),
+      onLost: (shard, reason) => this.lost(shard, reason),
+      onError: (error) => options.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'shard ownership round failed'),
+    });
+  }
+
+  start(): void {
+    this.owner.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.owner.stop();
+  }
+
+  /** The shards held now with their counters. */
+  runs(): ShardRun[] {
+    return [...this.loops.values()].map((l) => l.run).sort((a, b) => a.shard - b.shard);
+  }
+
+  private gained(fenced: FencedShard, takeOver: TakeOver): void {
+    const shard = fenced.lease.keys.shard;
+    const run: ShardRun = { shard, seq: NaN, at: NaN, commits: 0, fenced: 0, restarts: 0 };
+    const loop: Loop = { run, stopped: false, done: Promise.resolve() };
+    this.loops.set(shard, loop);
+    this.options.log.info({ shard, epoch: fenced.lease.epoch, pending: takeOver.pending.length, checkpoint: takeOver.checkpoint.has(PIPELINE_FIELD) }, `shard ${shard} taken`);
+    if (takeOver.deleted.length > 0) this.options.log.error({ shard, entries: takeOver.deleted.length }, `shard ${shard}: ${takeOver.deleted.length} pending entries were trimmed before anyone committed them: that input is lost`);
+    loop.done = this.runShard(fenced, takeOver, loop);
+  }
+
+  private async lost(shard: number, reason: LostReason): Promise<void> {
+    const loop = this.loops.get(shard);
+    if (!loop) return;
+    loop.stopped = true;
+    this.options.log.info({ shard, reason }, `shard ${shard} ${reason === 'lost' ? 'lost' : 'handed back'}`);
+    // A rebalance or a stop waits for the in-flight batch to commit; a lost lease does not wait (its commit is fenced anyway).
+    if (reason !== 'lost') await loop.done;
+    if (this.loops.get(shard) === loop) this.loops.delete(shard);
+  }
+
+  private async runShard(fenced: FencedShard, first: TakeOver, loop: Loop): Promise<void> {
+    let takeOver: TakeOver | undefined = first;
+    while (!loop.stopped) {
+      let pipeline: ShardPipeline | undefined;
+      try {
+        if (!takeOver) {
+          const again = await fenced.takeOver();
+          if (again === FENCED) return this.fenced(loop);
+          takeOver = again;
+        }
+        const saved = takeOver.checkpoint.get(PIPELINE_FIELD);
+        if (saved) pipeline = await ShardPipeline.restore(loop.run.shard, saved, this.options.build);
+        let entries: StreamEntry[] | typeof FENCED = takeOver.pending;
+        takeOver = undefined;
+        while (!loop.stopped) {
+          if (entries.length > 0) {
+            const result = await this.apply(fenced, pipeline, entries, loop);
+            if (result === FENCED) return this.fenced(loop);
+            pipeline = result;
+          }
+          if (loop.stopped) break;
+          entries = await fenced.read(this.options.readCount);
+          if (entries === FENCED) return this.fenced(loop);
+          if (entries.length === 0) await this.sleep(this.options.pollMs);
+        }
+      } catch (error) {
+        if (loop.stopped) break;
+        loop.run.restarts++;
+        this.options.log.warn({ shard: loop.run.shard, err: (error as Error).message }, `shard ${loop.run.shard}: starting over from its checkpoint`);
+        await this.sleep(Math.max(this.options.pollMs, 200));
+      } finally {
+        await pipeline?.close();
+      }
+    }
+  }
+
+  /** Applies a read's entries and commits them together; returns the pipeline they leave (or FENCED). */
+  private async apply(fenced: FencedShard, start: ShardPipeline | undefined, entries: readonly StreamEntry[], loop: Loop): Promise<ShardPipeline | undefined | typeof FENCED> {
+    let pipeline = start;
+    const outputs: Buffer[] = [];
+    const acks: string[] = [];
+    const shard = loop.run.shard;
+    for (const entry of entries) {
+      acks.push(entry.id);
+      let tape;
+      try {
+        if (!entry.body) throw new Error('no batch field');
+        tape = decodeTape(entry.body);
+      } catch (error) {
+        this.malformed++;
+        this.options.log.error({ shard, id: entry.id, err: (error as Error).message }, `shard ${shard}: entry ${entry.id} skipped: ${(error as Error).message}`);
+        continue;
+      }
+      if (pipeline && tape.seq <= pipeline.seq) continue; // applied before the last commit: cannot happen with one-script commits, kept out all the same
+      if (!pipeline || !pipeline.fits(tape)) {
+        if (pipeline) this.options.log.warn({ shard, symbols: tape.symbols }, `shard ${shard}: the data node's instruments changed; the shard starts fresh`);
+        await pipeline?.close();
+        pipeline = await ShardPipeline.create(shard, tape.symbols, tape.booked, this.options.build);
+      }
+      outputs.push(encodeOutput(await pipeline.apply(tape)));
+    }
+    const states = new Map<string, Buffer>(pipeline ? [[PIPELINE_FIELD, pipeline.checkpoint()]] : []);
+    const committed = await fenced.commit({ outputs, states, acks });
+    if (committed === FENCED) return FENCED;
+    loop.run.commits++;
+    if (pipeline) {
+      loop.run.seq = pipeline.seq;
+      loop.run.at = pipeline.lastAt;
+    }
+    return pipeline;
+  }
+
+  private fenced(loop: Loop): void {
+    loop.run.fenced++;
+    loop.stopped = true;
+    this.options.log.warn({ shard: loop.run.shard }, `shard ${loop.run.shard}: commit refused (FENCED): another worker holds it now`);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.options.clock.setTimeout(resolve, ms));
+  }
+}
