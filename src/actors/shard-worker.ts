@@ -11,7 +11,9 @@
  * parallelism here.
  */
 import { hostname } from 'node:os';
+import type { Logger } from 'pino';
 import { z } from 'zod';
+import type { Clock } from '../clock.js';
 import { FeatureEngine } from '../market/features.js';
 import { FeatureHealth } from '../market/feature-health.js';
 import { inputColumns } from '../models/manifest.js';
@@ -50,23 +52,15 @@ export const shardWorkerSettings = z
 
 export type ShardWorkerSettings = z.infer<typeof shardWorkerSettings>;
 
-export const shardWorkerLogic = serviceLogic<ShardWorkerSettings>(async (ctx) => {
-  const { clock, log, settings, instance } = ctx;
-  const worker = settings.worker ?? `${hostname()}-${process.pid}`;
+/**
+ * The stages of a shard's pipeline from a worker's settings: models read
+ * once (a bad file fails here, naming it, before any shard is taken), an
+ * in-thread inference pool, and a factory building each shard's parts.
+ */
+export async function openParts(settings: Pick<ShardWorkerSettings, 'features' | 'health' | 'regime' | 'predictor'>, log: Logger, clock: Clock): Promise<{ build: PartsFactory; close(): Promise<void> }> {
   const { features, health, regime, predictor } = settings;
-  // Read once: a bad model file fails the start, naming the file, before any shard is taken.
   const regimeModel = regime && readRegimeModel(regime.model);
   const pool = predictor ? await InferencePool.start({ workers: 0, minWorkers: 0, timeoutMs: predictor.timeoutMs }) : undefined;
-  const client = openRedis(settings.redis, `keel:${instance}:worker:${worker}`);
-  client.on('error', (error: Error) => log.debug({ err: error.message }, 'redis'));
-  try {
-    await whenReady(client, settings.redis);
-  } catch (error) {
-    closeRedis(client);
-    await pool?.close();
-    throw error;
-  }
-
   const build: PartsFactory = async (symbols, booked) => {
     const baseMs = features.samplesMs[0]!;
     const engine = new FeatureEngine(symbols.length, { baseMs, ...features });
@@ -98,6 +92,22 @@ export const shardWorkerLogic = serviceLogic<ShardWorkerSettings>(async (ctx) =>
     }
     return parts;
   };
+  return { build, close: async () => void (await pool?.close()) };
+}
+
+export const shardWorkerLogic = serviceLogic<ShardWorkerSettings>(async (ctx) => {
+  const { clock, log, settings, instance } = ctx;
+  const worker = settings.worker ?? `${hostname()}-${process.pid}`;
+  const parts = await openParts(settings, log, clock);
+  const client = openRedis(settings.redis, `keel:${instance}:worker:${worker}`);
+  client.on('error', (error: Error) => log.debug({ err: error.message }, 'redis'));
+  try {
+    await whenReady(client, settings.redis);
+  } catch (error) {
+    closeRedis(client);
+    await parts.close();
+    throw error;
+  }
 
   const shards = new ShardWorker({
     client,
@@ -110,15 +120,15 @@ export const shardWorkerLogic = serviceLogic<ShardWorkerSettings>(async (ctx) =>
     roundMs: settings.roundMs,
     readCount: settings.readCount,
     pollMs: settings.pollMs,
-    build,
+    build: parts.build,
   });
   shards.start();
-  log.info({ worker, redis: settings.redis.url, leaseMs: settings.leaseMs, regime: regime?.model, predictor: predictor?.base }, `shard worker ${worker} running`);
+  log.info({ worker, redis: settings.redis.url, leaseMs: settings.leaseMs, regime: settings.regime?.model, predictor: settings.predictor?.base }, `shard worker ${worker} running`);
   return {
     async stop() {
       await shards.stop();
       closeRedis(client);
-      await pool?.close();
+      await parts.close();
     },
   };
 });
