@@ -1,38 +1,43 @@
 /**
  * The three roles as processes on one machine, as a user runs them: a data
  * node (the simulator, IB session, books, shard publisher), three shard
- * workers and a trading node, on a private redis-server. One worker is
- * killed (SIGKILL) mid-stream and another paused (SIGSTOP) past its lease,
- * then resumed. Then the data node stops, the workers drain, and:
+ * workers and a trading node, on a private redis-server (or a private
+ * 3-master Redis Cluster). Each scenario ends by stopping the data node,
+ * letting the workers drain, and checking that every shard's outputs are
+ * its tape's ticks, each exactly once, in order.
  *
- *   - every shard's outputs are its tape's ticks, each exactly once, in order;
- *   - the checkpoint of the killed worker's shard equals a fresh pipeline
- *     run over the same tape, and so do its outputs;
- *   - the trading node's gate halted for the stale shard and resumed;
- *   - the paused worker's late commit was refused (FENCED).
+ *   - a worker killed (SIGKILL) mid-stream, then another paused (SIGSTOP)
+ *     past its lease and resumed: the killed worker's shard moves, the
+ *     trading node's gate halts on it and resumes, and the shard's
+ *     checkpoint and outputs equal a fresh run of its whole tape;
+ *   - the same kill on a Redis Cluster;
+ *   - Redis itself killed and restarted (append-only file on): the gate
+ *     halts while it is gone, everything resumes, nothing is doubled.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { after, before, test } from 'node:test';
-import { Redis } from 'ioredis';
+import { after, test } from 'node:test';
+import { Redis, type Cluster } from 'ioredis';
 import pino from 'pino';
-import { systemClock } from '../../src/clock.js';
 import { openParts, shardWorkerSettings } from '../../src/actors/shard-worker.js';
+import { systemClock } from '../../src/clock.js';
 import { decodeTape } from '../../src/scaleout/market-tape.js';
 import { decodeOutput } from '../../src/scaleout/shard-output.js';
 import { ShardPipeline } from '../../src/scaleout/shard-pipeline.js';
 import { shardKeys, shardOf } from '../../src/scaleout/shards.js';
 import { PIPELINE_FIELD } from '../../src/scaleout/worker.js';
 import { runKeel, type Running } from '../support/process.js';
-import { freePort, startRedis, type TestRedis } from '../support/redis.js';
+import { freePort, startRedis } from '../support/redis.js';
+import { startRedisCluster } from '../support/redis-cluster.js';
 
 const INSTANCE = 'e2e';
 const SHARDS = 128;
 const LEASE_MS = 1_500;
 const ROUND_MS = 500;
 const STOCKS = ['SPY', 'QQQ', 'AAPL', 'MSFT'];
+const SPY_SHARD = shardOf('SPY', SHARDS);
 const models = (p: string) => resolve('models', p, 'manifest.json');
 const workerStages = {
   features: { samplesMs: [100, 1000] },
@@ -41,43 +46,20 @@ const workerStages = {
   predictor: { intervalMs: 1000, base: [models('gbdt-base'), models('lstm-base')] },
 };
 
-let redis: TestRedis;
-let client: Redis;
-let dir: string;
+type Client = Redis | Cluster;
 const running: Running[] = [];
-
-before(async () => {
-  redis = await startRedis();
-  client = new Redis(redis.url);
-  dir = mkdtempSync(join(tmpdir(), 'keel-cluster-'));
-});
+const dirs: string[] = [];
 
 after(async () => {
   if (process.env.KEEL_E2E_LOGS) running.forEach((r, n) => writeFileSync(join(process.env.KEEL_E2E_LOGS!, `p${n}.log`), [...r.stdout, ...r.stderr].join('\n')));
   for (const r of running) r.child.kill('SIGKILL');
   await Promise.all(running.map((r) => r.exited));
-  client.disconnect();
-  await redis.dispose();
-  rmSync(dir, { recursive: true, force: true });
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-function config(name: string, body: object): string {
-  const path = join(dir, `${name}.json`);
-  // JSON is YAML: the config loader reads it as is.
-  writeFileSync(path, JSON.stringify({ instance: INSTANCE, log: { level: 'info' }, ...body }));
-  return path;
-}
-
-function start(path: string): Running {
-  const r = runKeel(['run', '--config', path]);
-  running.push(r);
-  return r;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, limitMs = 60_000): Promise<T> {
-  console.log(`# ${new Date().toISOString()} waiting for ${what}`);
   const deadline = Date.now() + limitMs;
   for (;;) {
     const value = await probe();
@@ -87,16 +69,37 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, limit
   }
 }
 
-const ownerOf = async (shard: number) => (await client.get(shardKeys(INSTANCE, shard, SHARDS).lease))?.split('#')[0];
+const ownerOf = async (client: Client, shard: number) => (await client.get(shardKeys(INSTANCE, shard, SHARDS).lease))?.split('#')[0];
 
-async function seqs(stream: string, decode: (b: Buffer) => { seq: number }): Promise<number[]> {
+async function seqs(client: Client, stream: string, decode: (b: Buffer) => { seq: number }): Promise<number[]> {
   const entries = (await client.xrangeBuffer(stream, '-', '+')) as unknown as [Buffer, Buffer[]][];
   return entries.map(([, fields]) => decode(fields[1]!).seq);
 }
 
-test('data node, three shard workers and a trading node: a killed and a paused worker lose and double nothing', { timeout: 240_000 }, async () => {
+interface Nodes {
+  readonly dataNode: Running;
+  readonly workers: Map<string, Running>;
+  readonly tradingNode: Running;
+  /** The shards of the universe. */
+  readonly active: readonly number[];
+}
+
+/** Starts the roles on `redis` and waits until every shard produces and the trading node's gate is ACTIVE on them. */
+async function startNodes(client: Client, redis: { url: string; cluster?: boolean }): Promise<Nodes> {
+  const dir = mkdtempSync(join(tmpdir(), 'keel-cluster-'));
+  dirs.push(dir);
+  const config = (name: string, body: object) => {
+    const path = join(dir, `${name}.json`);
+    // JSON is YAML: the config loader reads it as is.
+    writeFileSync(path, JSON.stringify({ instance: INSTANCE, log: { level: 'info' }, ...body }));
+    return path;
+  };
+  const start = (path: string) => {
+    const r = runKeel(['run', '--config', path]);
+    running.push(r);
+    return r;
+  };
   const [simPort, controlPort] = [await freePort(), await freePort()];
-  const redisSettings = { url: redis.url };
   const ib = (clientId: number) => ({ host: '127.0.0.1', port: simPort, clientId, orderIdFile: join(dir, `ids-${clientId}.json`) });
   const data = config('data', {
     components: {
@@ -108,11 +111,11 @@ test('data node, three shard workers and a trading node: a killed and a paused w
         settings: { instruments: [...STOCKS.slice(0, 3).map((symbol) => ({ symbol, depth: { rows: 10 }, ticks: 'AllLast' })), { symbol: 'MSFT' }] },
       },
       l2_microstructure: { kind: 'l2_microstructure', dependsOn: ['subscriptions'] },
-      shard_publisher: { kind: 'shard_publisher', dependsOn: ['l2_microstructure'], settings: { redis: redisSettings, shards: SHARDS } },
+      shard_publisher: { kind: 'shard_publisher', dependsOn: ['l2_microstructure'], settings: { redis, shards: SHARDS } },
     },
   });
   const worker = (name: string) =>
-    config(name, { components: { shard_worker: { kind: 'shard_worker', settings: { redis: redisSettings, shards: SHARDS, worker: name, leaseMs: LEASE_MS, roundMs: ROUND_MS, ...workerStages } } } });
+    config(name, { components: { shard_worker: { kind: 'shard_worker', settings: { redis, shards: SHARDS, worker: name, leaseMs: LEASE_MS, roundMs: ROUND_MS, ...workerStages } } } });
   const trader = config('trader', {
     components: {
       journal: { kind: 'journal', settings: { path: join(dir, 'journal.keel'), startingCash: 1_000_000 } },
@@ -120,7 +123,7 @@ test('data node, three shard workers and a trading node: a killed and a paused w
       subscriptions: { kind: 'subscriptions', dependsOn: ['ib_connection'], settings: { instruments: STOCKS.map((symbol) => ({ symbol, depth: { rows: 10 } })) } },
       l2_microstructure: { kind: 'l2_microstructure', dependsOn: ['subscriptions'] },
       risk_gate: { kind: 'risk_gate', dependsOn: ['journal'], settings: { initialState: 'ACTIVE', autoResume: true, healthyPeriodMs: 1000 } },
-      shard_reader: { kind: 'shard_reader', dependsOn: ['subscriptions', 'risk_gate'], settings: { redis: redisSettings, shards: SHARDS, freshnessMs: 1000 } },
+      shard_reader: { kind: 'shard_reader', dependsOn: ['subscriptions', 'risk_gate'], settings: { redis, shards: SHARDS, freshnessMs: 1000 } },
       paper_trader: { kind: 'paper_trader', dependsOn: ['shard_reader', 'risk_gate', 'l2_microstructure'], settings: { mode: 'book' } },
     },
   });
@@ -130,93 +133,142 @@ test('data node, three shard workers and a trading node: a killed and a paused w
   const workers = new Map(['w1', 'w2', 'w3'].map((name) => [name, start(worker(name))]));
   const tradingNode = start(trader);
   await tradingNode.waitFor('keel running');
-
   const active = [...new Set(STOCKS.map((s) => shardOf(s, SHARDS)))];
   const outputs = (shard: number) => client.xlen(shardKeys(INSTANCE, shard, SHARDS).output);
-  // Every shard of the universe produces, and the trading node has seen them fresh (its gate is ACTIVE after the start-up halt).
   await until('outputs from every shard', async () => ((await Promise.all(active.map(outputs))).every((n) => n > 20) ? true : undefined));
   // The gate halts while the workers start (no output yet) and resumes once every shard is fresh.
   await until('the trading node to see every shard fresh', async () => (tradingNode.stdout.some((l) => l.includes('"to":"ACTIVE"')) ? true : undefined));
+  return { dataNode, workers, tradingNode, active };
+}
 
-  // --- kill -9 the worker holding SPY's shard ---------------------------------
-  const spy = shardOf('SPY', SHARDS);
-  const victim = (await ownerOf(spy))!;
-  assert.ok(workers.has(victim), `SPY's shard ${spy} is held by ${victim}`);
-  const haltsBefore = tradingNode.stdout.filter((l) => l.includes('trading HALTED')).length;
+const haltsOf = (node: Running) => node.stdout.filter((l) => l.includes('trading HALTED'));
+
+/** Waits for the halt after `before` halts, then for the gate to resume after it; returns the halt's line. */
+async function haltAndResume(node: Running, before: number): Promise<string> {
+  const halted = await until('the gate to halt', async () => haltsOf(node)[before]);
+  await until('the gate to resume', async () => (node.stdout.slice(node.stdout.indexOf(halted)).some((l) => l.includes('"to":"ACTIVE"')) ? true : undefined));
+  return halted;
+}
+
+/** SIGKILLs the worker holding `shard`; resolves once the lease moved, the gate halted on the shard's age, and outputs and gate resumed. */
+async function killOwner(client: Client, nodes: Nodes, shard: number): Promise<string> {
+  const { workers, tradingNode } = nodes;
+  const victim = (await ownerOf(client, shard))!;
+  assert.ok(workers.has(victim), `shard ${shard} is held by ${victim}`);
+  const halts = haltsOf(tradingNode).length;
+  const output = shardKeys(INSTANCE, shard, SHARDS).output;
   const killedAt = Date.now();
   workers.get(victim)!.child.kill('SIGKILL');
-  const heir = await until('SPY shard to move', async () => {
-    const owner = await ownerOf(spy);
+  const heir = await until(`shard ${shard} to move`, async () => {
+    const owner = await ownerOf(client, shard);
     return owner && owner !== victim ? owner : undefined;
   });
   const movedMs = Date.now() - killedAt;
-  const halted = await until('the gate to halt', async () => tradingNode.stdout.filter((l) => l.includes('trading HALTED'))[haltsBefore]);
+  const outputsAtMove = await client.xlen(output);
+  const halted = await haltAndResume(tradingNode, halts);
   assert.match(halted, /"by":"cluster"/);
-  assert.ok(tradingNode.stdout.some((l) => l.includes(`"condition":"shard s${spy} stale"`)), `the trading node saw shard ${spy} stale`);
-  const outputsAtMove = await outputs(spy);
-  await until('SPY shard outputs to resume', async () => ((await outputs(spy)) > outputsAtMove + 10 ? true : undefined));
-  await until('the gate to resume', async () => (tradingNode.stdout.slice(tradingNode.stdout.indexOf(halted)).some((l) => l.includes('"to":"ACTIVE"')) ? true : undefined));
-  console.log(`# SPY shard ${spy}: ${victim} killed, ${heir} holds it after ${movedMs} ms (lease ${LEASE_MS} ms, round ${ROUND_MS} ms)`);
+  assert.ok(tradingNode.stdout.some((l) => l.includes(`"condition":"shard s${shard} stale"`)), `the trading node saw shard ${shard} stale`);
+  await until(`shard ${shard} outputs to resume`, async () => ((await client.xlen(output)) > outputsAtMove + 10 ? true : undefined));
+  console.log(`# shard ${shard}: ${victim} killed, ${heir} holds it after ${movedMs} ms (lease ${LEASE_MS} ms, round ${ROUND_MS} ms)`);
+  return heir;
+}
 
-  // --- SIGSTOP a surviving worker past its lease, then SIGCONT -----------------
-  const paused = heir;
-  const pausedShards = await Promise.all(active.map(async (s) => ((await ownerOf(s)) === paused ? s : undefined)));
-  workers.get(paused)!.child.kill('SIGSTOP');
-  await sleep(LEASE_MS * 2 + ROUND_MS);
-  workers.get(paused)!.child.kill('SIGCONT');
-  await until('the paused worker to notice', async () => {
-    const lines = workers.get(paused)!.stdout;
-    return lines.some((l) => /FENCED|shard \d+ lost/.test(l)) ? true : undefined;
-  });
-  await sleep(3_000);
-
-  // --- stop the tape, let the workers drain -------------------------------------
-  dataNode.child.kill('SIGTERM');
-  await dataNode.exited;
-  await until('every shard drained', async () => {
-    const done = await Promise.all(
-      active.map(async (s) => {
-        const k = shardKeys(INSTANCE, s, SHARDS);
-        const inputs = await seqs(k.input, decodeTape);
-        const outs = await seqs(k.output, decodeOutput);
-        return outs.length === inputs.length;
-      }),
-    );
-    return done.every(Boolean) ? true : undefined;
-  });
-
-  // Exactly once, in order, per shard.
-  for (const s of active) {
+/** Stops the data node, waits until the workers have drained every shard, and checks every tick's output is there once, in order. */
+async function drainAndCheck(client: Client, nodes: Nodes): Promise<void> {
+  nodes.dataNode.child.kill('SIGTERM');
+  await nodes.dataNode.exited;
+  const ticks = async (s: number) => {
     const k = shardKeys(INSTANCE, s, SHARDS);
-    const inputs = await seqs(k.input, decodeTape);
-    const outs = await seqs(k.output, decodeOutput);
+    return { inputs: await seqs(client, k.input, decodeTape), outs: await seqs(client, k.output, decodeOutput) };
+  };
+  await until('every shard drained', async () => ((await Promise.all(nodes.active.map(ticks))).every((t) => t.outs.length >= t.inputs.length) ? true : undefined));
+  for (const s of nodes.active) {
+    const { inputs, outs } = await ticks(s);
     assert.ok(inputs.length > 50, `shard ${s} has a tape (${inputs.length} ticks)`);
     assert.deepEqual(outs, inputs, `shard ${s}: every tick's output once, in tape order`);
   }
+}
 
-  // The killed worker's shard: checkpoint and outputs equal a fresh, uninterrupted run of its tape.
-  const k = shardKeys(INSTANCE, spy, SHARDS);
+/** The shard's checkpoint and every output equal a fresh pipeline's run over its whole tape. */
+async function checkAgainstFreshRun(client: Client, shard: number): Promise<void> {
+  const k = shardKeys(INSTANCE, shard, SHARDS);
   const tape = (await client.xrangeBuffer(k.input, '-', '+')) as unknown as [Buffer, Buffer[]][];
   const stored = (await client.xrangeBuffer(k.output, '-', '+')) as unknown as [Buffer, Buffer[]][];
   const parts = await openParts(shardWorkerSettings.parse({ worker: 'replay', ...workerStages }), pino({ level: 'silent' }), systemClock);
+  let pipeline: ShardPipeline | undefined;
   try {
-    let pipeline: ShardPipeline | undefined;
     for (const [n, [, fields]] of tape.entries()) {
       const entry = decodeTape(fields[1]!);
-      pipeline ??= await ShardPipeline.create(spy, entry.symbols, entry.booked, parts.build);
+      pipeline ??= await ShardPipeline.create(shard, entry.symbols, entry.booked, parts.build);
       const out = await pipeline.apply(entry);
       const kept = decodeOutput(stored[n]![1][1]!);
       assert.equal(kept.seq, out.seq);
-      assert.deepStrictEqual(kept.values, out.values, `shard ${spy} tick ${out.seq}: features equal the uninterrupted run`);
-      assert.deepStrictEqual(kept.predictions?.value, out.predictions?.value, `shard ${spy} tick ${out.seq}: predictions equal the uninterrupted run`);
+      assert.deepStrictEqual(kept.values, out.values, `shard ${shard} tick ${out.seq}: features equal the uninterrupted run`);
+      assert.deepStrictEqual(kept.predictions?.value, out.predictions?.value, `shard ${shard} tick ${out.seq}: predictions equal the uninterrupted run`);
       assert.deepStrictEqual(kept.regime?.state, out.regime?.state);
     }
     const checkpoint = await client.hgetBuffer(k.checkpoint, PIPELINE_FIELD);
     assert.ok(checkpoint && pipeline);
-    assert.ok(checkpoint.equals(pipeline.checkpoint()), `shard ${spy}: the checkpoint after the hand-over equals the uninterrupted run's state`);
-    await pipeline.close();
+    assert.ok(checkpoint.equals(pipeline.checkpoint()), `shard ${shard}: the checkpoint after the hand-over equals the uninterrupted run's state`);
   } finally {
+    await pipeline?.close();
     await parts.close();
   }
-  assert.ok(pausedShards.some((s) => s !== undefined), `${paused} held a shard when paused`);
+}
+
+test('a killed worker and a paused one lose and double nothing; the moved shard equals a fresh run of its tape', { timeout: 180_000 }, async () => {
+  const redis = await startRedis();
+  const client = new Redis(redis.url);
+  try {
+    const nodes = await startNodes(client, { url: redis.url });
+    const heir = await killOwner(client, nodes, SPY_SHARD);
+
+    // SIGSTOP a survivor past its lease, then SIGCONT: it finds its leases gone; a commit it had in flight is FENCED.
+    const paused = nodes.workers.get(heir)!;
+    paused.child.kill('SIGSTOP');
+    await sleep(LEASE_MS * 2 + ROUND_MS);
+    paused.child.kill('SIGCONT');
+    await until('the paused worker to notice', async () => (paused.stdout.some((l) => /FENCED|shard \d+ lost/.test(l)) ? true : undefined));
+    await sleep(2_000);
+
+    await drainAndCheck(client, nodes);
+    await checkAgainstFreshRun(client, SPY_SHARD);
+  } finally {
+    client.disconnect();
+    await redis.dispose();
+  }
+});
+
+test('the same on a 3-master Redis Cluster', { timeout: 180_000 }, async () => {
+  const cluster = await startRedisCluster();
+  try {
+    const nodes = await startNodes(cluster.client, { url: cluster.url, cluster: true });
+    await killOwner(cluster.client, nodes, SPY_SHARD);
+    await drainAndCheck(cluster.client, nodes);
+  } finally {
+    await cluster.dispose();
+  }
+});
+
+test('Redis killed and restarted: the trading node halts, everything resumes, nothing is doubled', { timeout: 180_000 }, async () => {
+  const redis = await startRedis({ appendonly: true });
+  const client = new Redis(redis.url, { maxRetriesPerRequest: null });
+  client.on('error', () => undefined);
+  try {
+    const nodes = await startNodes(client, { url: redis.url });
+    const halts = haltsOf(nodes.tradingNode).length;
+    await redis.kill();
+    await until('the trading node to see Redis gone', async () => (nodes.tradingNode.stdout.some((l) => l.includes('"condition":"cluster redis"')) ? true : undefined));
+    await sleep(1_000);
+    await redis.restart();
+    const halted = await haltAndResume(nodes.tradingNode, halts);
+    assert.match(halted, /"by":"cluster"/);
+    const output = shardKeys(INSTANCE, SPY_SHARD, SHARDS).output;
+    const before = await client.xlen(output);
+    await until('outputs after the restart', async () => ((await client.xlen(output)) > before + 10 ? true : undefined));
+    await drainAndCheck(client, nodes);
+  } finally {
+    client.disconnect();
+    await redis.dispose();
+  }
 });

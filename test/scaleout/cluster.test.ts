@@ -4,47 +4,21 @@
  * CROSSSLOT, and EVALSHA finds its way to whichever node owns the shard.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Cluster } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import { ENTRY_FIELD, FENCED, FencedShard, WORKER_GROUP, ensureGroup } from '../../src/scaleout/fenced.js';
 import { acquireLease } from '../../src/scaleout/lease.js';
 import { shardKeys } from '../../src/scaleout/shards.js';
-import { freePort } from '../support/redis.js';
+import { startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'keel-cluster-'));
-const nodes: ChildProcess[] = [];
+let redis: TestRedisCluster;
 let cluster: Cluster;
 
 before(async () => {
-  const ports = [await freePort(), await freePort(), await freePort()];
-  for (const port of ports) {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir];
-    nodes.push(spawn('redis-server', args, { stdio: 'ignore' }));
-  }
-  const deadline = Date.now() + 10_000;
-  for (const port of ports) {
-    while (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() !== 'PONG') {
-      if (Date.now() > deadline) throw new Error(`cluster node on port ${port} did not answer PING within 10 s`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-  const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8' });
-  if (created.status !== 0 || !created.stdout.includes('All 16384 slots covered')) throw new Error(`redis-cli --cluster create on ports ${ports.join(', ')} failed: ${created.stdout}${created.stderr}`);
-  cluster = new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })));
-  await new Promise<void>((resolve, reject) => {
-    cluster.once('ready', resolve);
-    cluster.once('error', reject);
-  });
+  redis = await startRedisCluster();
+  cluster = redis.client;
 });
-after(() => {
-  cluster?.disconnect();
-  for (const node of nodes) node.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => redis?.dispose());
 
 test('leases, fenced reads, commits and take-overs work on every node of a Redis Cluster', async () => {
   const masters = new Set<string>();
