@@ -41,8 +41,9 @@ export const shardWorkerSettings = z
     roundMs: z.number().int().positive().default(1_000),
     /** Entries per read and commit: up to a second of ticks at 100 ms. */
     readCount: z.number().int().positive().default(10),
-    /** Wait after a read that found nothing. */
+    /** Wait after a read that found nothing; doubled while reads stay empty, up to idlePollMs (a hand-over's catch-up waits at most that). */
     pollMs: z.number().int().positive().default(50),
+    idlePollMs: z.number().int().positive().default(1_000),
     features: featuresSettings.prefault({}),
     health: featureHealthSettings.prefault({}),
     regime: regimeSettings.optional(),
@@ -120,6 +121,7 @@ export const shardWorkerLogic = serviceLogic<ShardWorkerSettings>(async (ctx) =>
     roundMs: settings.roundMs,
     readCount: settings.readCount,
     pollMs: settings.pollMs,
+    idlePollMs: settings.idlePollMs,
     build: parts.build,
   });
   shards.start();

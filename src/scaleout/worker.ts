@@ -36,8 +36,9 @@ export interface ShardWorkerOptions {
   readonly roundMs: number;
   /** Entries per read (and so per commit). */
   readonly readCount: number;
-  /** Wait between reads that found nothing. */
+  /** Wait after a read that found nothing, doubling while reads stay empty up to `idlePollMs` (a shard without instruments costs one read a second). */
   readonly pollMs: number;
+  readonly idlePollMs?: number;
   readonly build: PartsFactory;
 }
 
@@ -55,6 +56,8 @@ export interface ShardRun {
 interface Loop {
   readonly run: ShardRun;
   stopped: boolean;
+  /** Failing since the last commit: further failures are not news. */
+  failing: boolean;
   /** Settles when the loop has finished its in-flight batch and exited. */
   done: Promise<void>;
 }
@@ -96,7 +99,7 @@ export class ShardWorker {
   private gained(fenced: FencedShard, takeOver: TakeOver): void {
     const shard = fenced.lease.keys.shard;
     const run: ShardRun = { shard, seq: NaN, at: NaN, commits: 0, fenced: 0, restarts: 0 };
-    const loop: Loop = { run, stopped: false, done: Promise.resolve() };
+    const loop: Loop = { run, stopped: false, failing: false, done: Promise.resolve() };
     this.loops.set(shard, loop);
     this.options.log.info({ shard, epoch: fenced.lease.epoch, pending: takeOver.pending.length, checkpoint: takeOver.checkpoint.has(PIPELINE_FIELD) }, `shard ${shard} taken`);
     if (takeOver.deleted.length > 0) this.options.log.error({ shard, entries: takeOver.deleted.length }, `shard ${shard}: ${takeOver.deleted.length} pending entries were trimmed before anyone committed them: that input is lost`);
@@ -127,6 +130,7 @@ export class ShardWorker {
         if (saved) pipeline = await ShardPipeline.restore(loop.run.shard, saved, this.options.build);
         let entries: StreamEntry[] | typeof FENCED = takeOver.pending;
         takeOver = undefined;
+        let idle = 0;
         while (!loop.stopped) {
           if (entries.length > 0) {
             const result = await this.apply(fenced, pipeline, entries, loop);
@@ -136,12 +140,17 @@ export class ShardWorker {
           if (loop.stopped) break;
           entries = await fenced.read(this.options.readCount);
           if (entries === FENCED) return this.fenced(loop);
-          if (entries.length === 0) await this.sleep(this.options.pollMs);
+          idle = entries.length === 0 ? idle + 1 : 0;
+          if (idle > 0) await this.sleep(Math.min(this.options.idlePollMs ?? 1_000, this.options.pollMs * 2 ** Math.min(idle - 1, 10)));
         }
       } catch (error) {
         if (loop.stopped) break;
         loop.run.restarts++;
-        this.options.log.warn({ shard: loop.run.shard, err: (error as Error).message }, `shard ${loop.run.shard}: starting over from its checkpoint`);
+        const line = { shard: loop.run.shard, err: (error as Error).message };
+        // Redis down fails every shard's loop every retry: news once per outage and shard.
+        if (loop.failing) this.options.log.debug(line, 'still failing');
+        else this.options.log.warn(line, `shard ${loop.run.shard}: ${line.err}; starting over from its checkpoint`);
+        loop.failing = true;
         await this.sleep(Math.max(this.options.pollMs, 200));
       } finally {
         await pipeline?.close();
@@ -178,6 +187,7 @@ export class ShardWorker {
     const committed = await fenced.commit({ outputs, states, acks });
     if (committed === FENCED) return FENCED;
     loop.run.commits++;
+    loop.failing = false;
     if (pipeline) {
       loop.run.seq = pipeline.seq;
       loop.run.at = pipeline.lastAt;
