@@ -191,7 +191,7 @@ export const componentKinds = {
     logic: inspectorLogic,
     settings: inspectorSettings,
     description: 'HTTP + WebSocket on loopback: the live actor tree, /health, /metrics, the web page, and token-guarded control',
-    contract: { needs: ['inspection'], publishes: [INSPECTOR_TOPIC], hears: [DEPTH_TOPIC, TRADES_TOPIC, QUOTE_TOPS_TOPIC, PREDICTIONS_TOPIC, SUBSCRIPTIONS_STATUS_TOPIC, FEATURE_HEALTH_TOPIC, REGIME_TOPIC, PORTFOLIO_TOPIC, IB_STATUS_TOPIC, REDIS_STATUS_TOPIC, OPTIONS_CHAIN_TOPIC] },
+    contract: { needs: ['inspection'], publishes: [INSPECTOR_TOPIC], hears: [DEPTH_TOPIC, TRADES_TOPIC, QUOTE_TOPS_TOPIC, PREDICTIONS_TOPIC, SUBSCRIPTIONS_STATUS_TOPIC, FEATURE_HEALTH_TOPIC, REGIME_TOPIC, PORTFOLIO_TOPIC, IB_STATUS_TOPIC, REDIS_STATUS_TOPIC, OPTIONS_CHAIN_TOPIC, CLUSTER_TOPIC] },
   },
   shard_publisher: {
     logic: shardPublisherLogic,

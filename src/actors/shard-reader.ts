@@ -5,6 +5,11 @@
  * single-process components would: `predictions` and `regime` over its
  * universe, once per prediction interval, and on `cluster` each shard's age
  * and the conditions that halt the risk gate (src/scaleout/shard-reader.ts).
+ * Every `statusMs` it also reads the cluster's status from Redis (owners,
+ * epochs, group lag and pending, heartbeats: src/scaleout/status.ts), one
+ * read at a time, and attaches the latest to every view it publishes, for
+ * the inspector's panel and metrics; a failed read is logged at debug and
+ * the previous status stays.
  */
 import { z } from 'zod';
 import { closeRedis, openRedis, scaleoutSettings, whenReady } from '../scaleout/connect.js';
@@ -12,6 +17,7 @@ import { ENTRY_FIELD } from '../scaleout/fenced.js';
 import { decodeOutput } from '../scaleout/shard-output.js';
 import { OutputMerger } from '../scaleout/shard-reader.js';
 import { shardKeys } from '../scaleout/shards.js';
+import { clusterStatus, type ClusterStatus } from '../scaleout/status.js';
 import { serviceLogic } from '../supervision/service.js';
 import { CLUSTER_TOPIC, PREDICTIONS_TOPIC, REGIME_TOPIC } from '../topics.js';
 
@@ -26,6 +32,8 @@ export const shardReaderSettings = z
     intervalMs: z.number().int().positive().default(1_000),
     /** Read the output streams this often. */
     pollMs: z.number().int().positive().default(50),
+    /** Read the cluster's status (owners, lag, pending, heartbeats) this often, for the inspector. */
+    statusMs: z.number().int().positive().default(5_000),
   })
   .strict();
 
@@ -54,6 +62,7 @@ export const shardReaderLogic = serviceLogic<ShardReaderSettings>(async (ctx) =>
     }),
   );
   let problems = new Map<string, string>();
+  let status: ClusterStatus | undefined;
   const publishView = () => {
     const view = merger.view(clock.wallNow());
     const changed = view.problems.size !== problems.size || [...view.problems.keys()].some((k) => !problems.has(k));
@@ -62,7 +71,7 @@ export const shardReaderLogic = serviceLogic<ShardReaderSettings>(async (ctx) =>
       for (const key of problems.keys()) if (!view.problems.has(key)) log.info({ condition: key }, `cleared: ${key}`);
       problems = new Map(view.problems);
     }
-    bus.retain(CLUSTER_TOPIC, view);
+    bus.retain(CLUSTER_TOPIC, status ? { ...view, status } : view);
   };
 
   let stopped = false;
@@ -110,6 +119,19 @@ export const shardReaderLogic = serviceLogic<ShardReaderSettings>(async (ctx) =>
     bus.retain(PREDICTIONS_TOPIC, merger.predictions(clock.wallNow(), now));
   };
   let publishTimer = clock.setTimeout(publish, settings.intervalMs);
+  let statusReading: Promise<void> = Promise.resolve();
+  const readStatus = () => {
+    if (stopped) return;
+    statusReading = clusterStatus(client, instance, settings.shards)
+      .then((next) => {
+        status = next;
+      })
+      .catch((error: Error) => log.debug({ redis: settings.redis.url }, `cluster status unreadable: ${error.message}`))
+      .finally(() => {
+        if (!stopped) statusTimer = clock.setTimeout(readStatus, settings.statusMs);
+      });
+  };
+  let statusTimer = clock.setTimeout(readStatus, 0);
   publishView();
   log.info({ shards: merger.shards.length, freshnessMs: settings.freshnessMs, halt: settings.halt, redis: settings.redis.url }, `reading ${merger.shards.length} shards' outputs`);
   return {
@@ -117,7 +139,8 @@ export const shardReaderLogic = serviceLogic<ShardReaderSettings>(async (ctx) =>
       stopped = true;
       clock.clearTimeout(pollTimer);
       clock.clearTimeout(publishTimer);
-      await reading;
+      clock.clearTimeout(statusTimer);
+      await Promise.all([reading, statusReading]);
       closeRedis(client);
     },
   };

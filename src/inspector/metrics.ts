@@ -32,9 +32,11 @@ import { FileJournal } from '../journal/file-journal.js';
 import type { Journal } from '../journal/records.js';
 import { HEALTHY, STATUSES, statusOf, type FeatureHealth } from '../market/feature-health.js';
 import type { RedisState } from '../redis/bridge.js';
+import type { ClusterStatus } from '../scaleout/status.js';
 import type { GateState } from '../trading/risk-gate.js';
 import type { ActorView } from './protocol.js';
 import {
+  CLUSTER_TOPIC,
   DEPTH_TOPIC,
   FEATURE_HEALTH_TOPIC,
   IB_STATUS_TOPIC,
@@ -327,6 +329,80 @@ export function createMetrics({ bus, services, actors, perInstrument = 'traded' 
     const s = bus.latest(REDIS_STATUS_TOPIC);
     if (s) emit(s.missed);
   });
+
+  // Scale-out: the shards this trading node reads (from its shard_reader), and the cluster's status as Redis last told it.
+  const clusterStatus = (read: (s: ClusterStatus, emit: Emit) => void) => (emit: Emit) => {
+    const s = bus.latest(CLUSTER_TOPIC)?.status;
+    if (s) read(s, emit);
+  };
+  gauge('keel_cluster_shard_output_age_seconds', "Age of the newest output of each shard this node reads, by this node's clock against the tape time (since start before the first)", ['shard'], (emit) => {
+    for (const s of bus.latest(CLUSTER_TOPIC)?.shards ?? []) if (Number.isFinite(s.ageMs)) emit(s.ageMs / 1000, { shard: String(s.shard) });
+  });
+  gauge('keel_cluster_shard_fresh', "Whether each shard this node reads has an output within the freshness bound (1) or is stale (0: halts the gate, or its instruments' predictions)", ['shard'], (emit) => {
+    for (const s of bus.latest(CLUSTER_TOPIC)?.shards ?? []) emit(s.fresh ? 1 : 0, { shard: String(s.shard) });
+  });
+  gauge(
+    'keel_cluster_shard_lag',
+    'Input entries of each shard not yet delivered to a worker (XINFO GROUPS lag of the workers group); absent when Redis cannot tell',
+    ['shard'],
+    clusterStatus((s, emit) => {
+      for (const sh of s.shards) if (sh.lag !== null) emit(sh.lag, { shard: String(sh.shard) });
+    }),
+  );
+  gauge(
+    'keel_cluster_shard_pending',
+    'Input entries of each shard delivered to its worker and not yet committed (XINFO GROUPS pending of the workers group)',
+    ['shard'],
+    clusterStatus((s, emit) => {
+      for (const sh of s.shards) emit(sh.pending, { shard: String(sh.shard) });
+    }),
+  );
+  gauge(
+    'keel_cluster_shard_input_age_seconds',
+    "Age of each shard's newest input entry, by Redis's clock; absent for an empty input stream",
+    ['shard'],
+    clusterStatus((s, emit) => {
+      for (const sh of s.shards) if (sh.lastInputAgeMs !== null) emit(sh.lastInputAgeMs / 1000, { shard: String(sh.shard) });
+    }),
+  );
+  gauge(
+    'keel_cluster_shard_owner',
+    "Each shard's lease holder: 1 for the worker holding it (no series for an unowned shard)",
+    ['shard', 'worker'],
+    clusterStatus((s, emit) => {
+      for (const sh of s.shards) if (sh.owner !== null) emit(1, { shard: String(sh.shard), worker: sh.owner });
+    }),
+  );
+  gauge(
+    'keel_cluster_shard_epoch',
+    "The epoch of each shard's lease holder (it grows at every hand-over); absent without a holder",
+    ['shard'],
+    clusterStatus((s, emit) => {
+      for (const sh of s.shards) if (sh.epoch !== null) emit(sh.epoch, { shard: String(sh.shard) });
+    }),
+  );
+  gauge(
+    'keel_cluster_workers',
+    'Shard workers in the membership set (a dead one until its heartbeat expires)',
+    [],
+    clusterStatus((s, emit) => emit(s.workers.length)),
+  );
+  gauge(
+    'keel_cluster_worker_shards',
+    'Shards whose lease each worker holds',
+    ['worker'],
+    clusterStatus((s, emit) => {
+      for (const w of s.workers) emit(w.shards.length, { worker: w.worker });
+    }),
+  );
+  gauge(
+    'keel_cluster_worker_heartbeat_age_seconds',
+    "Time since each worker's last heartbeat, by Redis's clock",
+    ['worker'],
+    clusterStatus((s, emit) => {
+      for (const w of s.workers) emit(w.heartbeatAgeMs / 1000, { worker: w.worker });
+    }),
+  );
 
   // Market data feeds.
   gauge('keel_market_feeds', 'Market data subscriptions by status (waiting, requested, live, refused)', ['status'], (emit) => {

@@ -1,7 +1,7 @@
 /**
  * The market and trading panels, read from the states retained on the bus
  * and the services provided now: nothing here waits on a component or touches the hot path. Also
- * the JSON of /api/features, /api/positions and /api/orders.
+ * the JSON of /api/features, /api/positions, /api/orders and /api/cluster.
  */
 import type { Bus } from '../bus.js';
 import type { Clock } from '../clock.js';
@@ -11,8 +11,8 @@ import { STATUSES } from '../market/feature-health.js';
 import type { LedgerOrder } from '../trading/ledger.js';
 import type { PortfolioView } from '../trading/portfolio.js';
 import { underlyingRisk } from '../options/option-risk.js';
-import type { FeatureHealthPanel, InstrumentPanel, ModelSlotPanel, OptionRiskPanel, Panels } from './protocol.js';
-import { FEATURE_HEALTH_TOPIC, IB_STATUS_TOPIC, OPTIONS_CHAIN_TOPIC, PORTFOLIO_TOPIC, PREDICTIONS_TOPIC, REDIS_STATUS_TOPIC, REGIME_TOPIC } from '../topics.js';
+import type { ClusterPanel, ClusterShardPanel, FeatureHealthPanel, InstrumentPanel, ModelSlotPanel, OptionRiskPanel, Panels } from './protocol.js';
+import { CLUSTER_TOPIC, FEATURE_HEALTH_TOPIC, IB_STATUS_TOPIC, OPTIONS_CHAIN_TOPIC, PORTFOLIO_TOPIC, PREDICTIONS_TOPIC, REDIS_STATUS_TOPIC, REGIME_TOPIC } from '../topics.js';
 
 const finite = (x: number | undefined): number | null => (x !== undefined && Number.isFinite(x) ? x : null);
 
@@ -75,6 +75,7 @@ export function buildPanels(bus: Bus, services: ServiceLookup, phase: string, cl
   const portfolio = bus.latest(PORTFOLIO_TOPIC);
   const ledger = services.current('ledger');
   const models = modelSlots(services);
+  const cluster = clusterPanel(bus);
   return {
     at: clock.wallNow(),
     phase,
@@ -100,6 +101,28 @@ export function buildPanels(bus: Bus, services: ServiceLookup, phase: string, cl
     equity,
     ...(models ? { models } : {}),
     ...optionRiskPanel(bus, services),
+    ...(cluster ? { cluster } : {}),
+  };
+}
+
+/** The `cluster` state (a shard_reader's) as the page shows it; null on a node that does not scale out. */
+export function clusterPanel(bus: Bus): ClusterPanel | null {
+  const view = bus.latest(CLUSTER_TOPIC);
+  if (!view) return null;
+  const status = view.status;
+  const rows = new Map<number, ClusterShardPanel>();
+  for (const s of view.shards) {
+    rows.set(s.shard, { shard: s.shard, symbols: s.symbols, owner: null, epoch: null, ageMs: finite(s.ageMs), fresh: s.fresh, lag: null, pending: null });
+  }
+  for (const s of status?.shards ?? []) {
+    const row = rows.get(s.shard);
+    rows.set(s.shard, { shard: s.shard, symbols: row?.symbols ?? [], owner: s.owner, epoch: s.epoch, ageMs: row?.ageMs ?? null, fresh: row?.fresh ?? null, lag: s.lag, pending: s.pending });
+  }
+  return {
+    shards: [...rows.values()].sort((a, b) => a.shard - b.shard),
+    workers: status?.workers.map((w) => ({ worker: w.worker, shards: w.shards.length, heartbeatAgeMs: w.heartbeatAgeMs })) ?? [],
+    statusAt: status?.at ?? null,
+    problems: Object.fromEntries(view.problems),
   };
 }
 

@@ -18,7 +18,7 @@
  *               RESYNC_REFILL_MS; more are ignored, with one `error` saying so)
  *
  * HTTP: GET /health, /metrics, /api/actors, /api/actors/<id>, /api/features,
- * /api/positions, /api/orders, /api/chain; POST /api/control/<command> with
+ * /api/positions, /api/orders, /api/chain, /api/cluster; POST /api/control/<command> with
  * `Authorization: Bearer <token>` (see CONTROL_COMMANDS).
  *
  * Every request and upgrade must name this inspector in its Host (see
@@ -164,6 +164,42 @@ export interface Panels {
   readonly optionRisk?: OptionRiskPanel;
   /** The predictor's model slots; absent when no predictor runs. */
   readonly models?: readonly ModelSlotPanel[];
+  /** The shard workers (the `cluster` state of a shard_reader); absent on a node that does not scale out. */
+  readonly cluster?: ClusterPanel;
+}
+
+/** One shard: what this node reads of it, and what Redis says of it. Null where nothing is known. */
+export interface ClusterShardPanel {
+  readonly shard: number;
+  /** This node's instruments in it; [] for a shard of the cluster this node does not read. */
+  readonly symbols: readonly string[];
+  /** The lease holder and its epoch (from the last status read). */
+  readonly owner: string | null;
+  readonly epoch: number | null;
+  /** Age of the newest output this node read, and whether it is within the freshness bound; null for a shard it does not read. */
+  readonly ageMs: number | null;
+  readonly fresh: boolean | null;
+  /** Input entries not yet delivered to a worker, and delivered but not committed (XINFO GROUPS). */
+  readonly lag: number | null;
+  readonly pending: number | null;
+}
+
+export interface ClusterWorkerPanel {
+  readonly worker: string;
+  readonly shards: number;
+  readonly heartbeatAgeMs: number;
+}
+
+/** The scale-out as a trading node sees it: its shards, the workers, and what halts trading. */
+export interface ClusterPanel {
+  /** The shards this node reads, and any other of the cluster's active shards, ascending. */
+  readonly shards: readonly ClusterShardPanel[];
+  /** Empty before the first status read. */
+  readonly workers: readonly ClusterWorkerPanel[];
+  /** Redis time of the last status read; null before one succeeded. */
+  readonly statusAt: number | null;
+  /** Conditions that stop trading, key -> reason. */
+  readonly problems: Readonly<Record<string, string>>;
 }
 
 /** What serves one model slot, so a swap into the wrong slot shows. */

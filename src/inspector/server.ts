@@ -33,7 +33,7 @@ import { auditFields, authorized, isControlCommand, RequestError, runCommand } f
 import { EquityCurve } from './equity-curve.js';
 import { createMetrics, type InspectorMetrics, type PerInstrument } from './metrics.js';
 import { chainPanel } from './chain-panel.js';
-import { buildPanels, featuresReport, ordersReport, positionsReport } from './panels.js';
+import { buildPanels, clusterPanel, featuresReport, ordersReport, positionsReport } from './panels.js';
 import { CHAIN_INTERVAL_MS, CONTROL_COMMANDS, DELTA_INTERVAL_MS, PANELS_INTERVAL_MS, RESYNC_BURST, RESYNC_REFILL_MS, type ChainPanel, type ClientMessage, type ServerMessage } from './protocol.js';
 import { OPTIONS_CHAIN_TOPIC } from '../topics.js';
 
@@ -534,10 +534,13 @@ export class InspectorServer {
       case '/api/chain':
         get();
         return json(this.chain() ?? this.absent('option chain', 'option_chain'));
+      case '/api/cluster':
+        get();
+        return json(clusterPanel(bus) ?? this.absent('cluster view', 'shard_reader'));
       case '/':
         throw new RequestError(404, `the web page is not installed (no index.html in ${this.options.webDir ?? WEB_DIR})`);
     }
-    throw new RequestError(404, `no route ${path}: try /, /health, /metrics, /api/actors, /api/actors/<id>, /api/features, /api/positions, /api/orders, /api/chain, POST /api/control/<command>, or the WebSocket /ws`);
+    throw new RequestError(404, `no route ${path}: try /, /health, /metrics, /api/actors, /api/actors/<id>, /api/features, /api/positions, /api/orders, /api/chain, /api/cluster, POST /api/control/<command>, or the WebSocket /ws`);
   }
 
   private absent(what: string, component: string): never {

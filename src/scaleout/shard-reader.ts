@@ -18,6 +18,7 @@ import type { PredictionFrame } from '../models/predictor.js';
 import type { RegimeFrame } from '../models/regime-tracker.js';
 import type { ShardOutput } from './shard-output.js';
 import { shardOf } from './shards.js';
+import type { ClusterStatus } from './status.js';
 
 export type HaltScope = 'all' | 'instruments';
 
@@ -37,6 +38,13 @@ export interface ClusterView {
   readonly shards: readonly ShardView[];
   /** Conditions that stop trading: key -> reason (the risk gate's `cluster` source). */
   readonly problems: ReadonlyMap<string, string>;
+  /**
+   * The cluster's status as Redis last told it (owners, epochs, lag,
+   * pending, heartbeats), read every `statusMs` by the shard_reader
+   * component and attached to what it publishes; absent before the first
+   * read succeeds. Never part of `OutputMerger.view`.
+   */
+  readonly status?: ClusterStatus;
 }
 
 interface ShardState {

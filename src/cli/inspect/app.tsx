@@ -11,7 +11,7 @@ import type { ControlCommand } from '../../inspector/protocol.js';
 import type { Endpoints } from './endpoints.js';
 import { InspectorLink } from './link.js';
 import { treeRows } from './model.js';
-import { Chain, chainHeight, Events, FeatureHealth, featureHeight, Gate, GATE_HEIGHT, Header, Market, marketHeight, MARKET_WIDTH, Tree, treeHeight } from './panels.js';
+import { Chain, chainHeight, Cluster, clusterHeight, Events, FeatureHealth, featureHeight, Gate, GATE_HEIGHT, Header, Market, marketHeight, MARKET_WIDTH, Tree, treeHeight } from './panels.js';
 
 const FRAME_MS = 100;
 const IDLE_FRAME_MS = 1000;
@@ -97,7 +97,8 @@ function App({ link, changes, token }: { link: InspectorLink; changes: Changes; 
   const middle = sideBySide ? Math.max(treeHeight(rows), marketHeight(panels)) : treeHeight(rows) + 1 + marketHeight(panels);
   // Everything but the event log has a known height; the log gets the rest (one row spare: a full screen makes Ink clear it on every frame).
   const chain = model.chain;
-  const fixed = 1 + GATE_HEIGHT + middle + (chain ? 1 + chainHeight(chain) : 0) + 1 + featureHeight(panels?.featureHealth ?? null) + 1 + 1 + 1 + 1;
+  const cluster = panels?.cluster ?? null;
+  const fixed = 1 + GATE_HEIGHT + middle + (chain ? 1 + chainHeight(chain) : 0) + (cluster ? 1 + clusterHeight(cluster) : 0) + 1 + featureHeight(panels?.featureHealth ?? null) + 1 + 1 + 1 + 1;
   const eventLines = Math.max(3, (stdout.rows || 50) - 1 - fixed);
   const stale = link.state.kind !== 'open' && model.instance !== null;
 
@@ -111,6 +112,11 @@ function App({ link, changes, token }: { link: InspectorLink; changes: Changes; 
         </Box>
         <Market panels={panels} />
       </Box>
+      {cluster && (
+        <Box marginTop={1}>
+          <Cluster cluster={cluster} />
+        </Box>
+      )}
       {chain && (
         <Box marginTop={1}>
           <Chain chain={chain} />

@@ -7,7 +7,7 @@
  */
 import { Box, Text } from 'ink';
 import type { ReactNode } from 'react';
-import type { ActorView, Against, ChainExpiry, ChainPanel, ChainQuote, ChainStrike, FeatureHealthPanel, GatePanel, InspectorEvent, InstrumentPanel, OptionRiskPanel, Panels } from '../../inspector/protocol.js';
+import type { ActorView, Against, ChainExpiry, ClusterPanel, ClusterShardPanel, ChainPanel, ChainQuote, ChainStrike, FeatureHealthPanel, GatePanel, InspectorEvent, InstrumentPanel, OptionRiskPanel, Panels } from '../../inspector/protocol.js';
 import { abbreviate, clock, countdown, fit, money, num, signColour, stateText, statusColour, type Colour } from './format.js';
 import type { LinkState } from './link.js';
 import type { Model, TreeRow } from './model.js';
@@ -309,6 +309,70 @@ export function Chain({ chain }: { chain: ChainPanel }) {
           </Line>
         );
       })}
+    </Box>
+  );
+}
+
+/** Shard lines the cluster panel shows at most: the worst first (stale, then the furthest behind). */
+const CLUSTER_ROWS = 8;
+
+/** The shards to show, worst first, and how many are left out. */
+export function clusterRows(cluster: ClusterPanel, count = CLUSTER_ROWS): { rows: readonly ClusterShardPanel[]; more: number } {
+  const behind = (r: ClusterShardPanel) => (r.lag ?? 0) + (r.pending ?? 0);
+  const worst = [...cluster.shards].sort((a, b) => Number(a.fresh !== false) - Number(b.fresh !== false) || behind(b) - behind(a) || a.shard - b.shard);
+  const rows = worst.slice(0, count).sort((a, b) => a.shard - b.shard);
+  return { rows, more: cluster.shards.length - rows.length };
+}
+
+export function clusterHeight(cluster: ClusterPanel | null): number {
+  if (!cluster) return 0;
+  const { rows, more } = clusterRows(cluster);
+  return 3 + Math.max(1, rows.length) + (more > 0 ? 1 : 0);
+}
+
+/** An age: `120ms`, `3.2s`, `4.5m`; '-' when not known. */
+const age = (ms: number | null) => (ms === null ? '-' : ms < 1_000 ? `${Math.round(ms)}ms` : ms < 60_000 ? `${(ms / 1_000).toFixed(1)}s` : `${(ms / 60_000).toFixed(1)}m`);
+
+/**
+ * The shard workers, on a trading node that scales out: each worker's shard
+ * count and heartbeat age, then the worst shards (stale first, then the
+ * furthest behind) with their owner, epoch, output age, lag and pending.
+ */
+export function Cluster({ cluster }: { cluster: ClusterPanel }) {
+  const { rows, more } = clusterRows(cluster);
+  const stale = cluster.shards.filter((r) => r.fresh === false).length;
+  const problems = Object.keys(cluster.problems).length;
+  return (
+    <Box flexDirection="column">
+      <Title>
+        CLUSTER{' '}
+        <Text color="white" bold={false}>
+          {cluster.shards.length} shards  {cluster.workers.length} workers
+        </Text>
+        {stale > 0 && <Text color="red">{`  ${stale} stale`}</Text>}
+        {problems > 0 && <Text color="red">{`  ${problems} halting`}</Text>}
+        {cluster.statusAt === null && <Text dimColor bold={false}>{'  no status read yet'}</Text>}
+      </Title>
+      <Line>
+        {cluster.workers.length === 0 ? <Text dimColor>no workers known</Text> : cluster.workers.map((w) => `${w.worker} ${w.shards} shards hb ${age(w.heartbeatAgeMs)}`).join('   ')}
+      </Line>
+      <Text dimColor wrap="truncate-end">
+        {'SHARD  ' + 'OWNER'.padEnd(20) + 'EPOCH'.padStart(6) + 'AGE'.padStart(8) + 'LAG'.padStart(8) + 'PEND'.padStart(7) + '  SYMBOLS'}
+      </Text>
+      {rows.length === 0 && <Text dimColor>no shards</Text>}
+      {rows.map((r) => (
+        <Line key={r.shard}>
+          <Text color={r.fresh === false ? 'red' : 'white'}>{String(r.shard).padStart(5)}</Text>
+          {'  '}
+          <Text color={r.owner === null ? 'red' : 'white'}>{fit(r.owner ?? 'unowned', 19).padEnd(20)}</Text>
+          {(r.epoch === null ? '-' : String(r.epoch)).padStart(6)}
+          <Text color={r.fresh === false ? 'red' : 'white'}>{age(r.ageMs).padStart(8)}</Text>
+          {(r.lag === null ? '-' : String(r.lag)).padStart(8)}
+          {(r.pending === null ? '-' : String(r.pending)).padStart(7)}
+          <Text dimColor>{'  ' + r.symbols.join(' ')}</Text>
+        </Line>
+      ))}
+      {more > 0 && <Text dimColor>{`… ${more} more shards (keel cluster status lists them all)`}</Text>}
     </Box>
   );
 }

@@ -115,6 +115,7 @@ function draw() {
   if (dirty.has('equity')) drawEquity();
   if (dirty.has('positions')) drawPositions();
   if (dirty.has('models')) drawModels();
+  if (dirty.has('cluster')) drawCluster();
   if (dirty.has('chain')) drawChain();
   if (dirty.has('events')) drawEvents();
 }
@@ -178,7 +179,7 @@ function receive(msg) {
       setConn('connected');
       $('instance').textContent = msg.instance;
       document.title = `keel · ${msg.instance}`;
-      invalidate('header', 'tree', 'heatmap', 'equity', 'positions', 'models', 'chain', 'events');
+      invalidate('header', 'tree', 'heatmap', 'equity', 'positions', 'models', 'cluster', 'chain', 'events');
       if (ui.selected && model.actors.has(ui.selected)) loadDetail(ui.selected);
       else select(null);
       break;
@@ -210,7 +211,7 @@ function receive(msg) {
     }
     case 'panels':
       model.panels = msg.panels;
-      invalidate('header', 'heatmap', 'equity', 'positions', 'models');
+      invalidate('header', 'heatmap', 'equity', 'positions', 'models', 'cluster');
       break;
     case 'chain':
       model.chain = msg.chain;
@@ -682,6 +683,57 @@ function drawModels() {
       ),
     ),
   );
+}
+
+// ---------------------------------------------------------------- cluster
+
+/** An age for people: `120 ms`, `3.2 s`, `4.5 min`; `—` for none. */
+function age(ms) {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
+  if (ms < 1_000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1_000).toFixed(1)} s`;
+  if (ms < 3_600_000) return `${(ms / 60_000).toFixed(1)} min`;
+  return `${(ms / 3_600_000).toFixed(1)} h`;
+}
+
+/** The shard workers, on a node that scales out: who owns which shard, how far behind, and what halts trading. */
+function drawCluster() {
+  const c = model.panels?.cluster;
+  $('cluster-panel').hidden = !c;
+  if (!c) return;
+  const stale = c.shards.filter((r) => r.fresh === false).length;
+  $('cluster-summary').textContent =
+    `${c.shards.length} shards · ${c.workers.length} workers` + (stale ? ` · ${stale} stale` : '') + (c.statusAt === null ? ' · no status read yet' : ` · status ${clockTime(c.statusAt).slice(0, 8)}`);
+  $('cluster-workers').replaceChildren(
+    ...c.workers.map((w) => h('span', { 'data-worker': w.worker }, h('b', {}, w.worker), ` ${w.shards} shards · heartbeat ${age(w.heartbeatAgeMs)}`)),
+  );
+  const cols = ['shard', 'symbols', 'owner', 'epoch', 'age', 'fresh', 'lag', 'pending'];
+  $('cluster').replaceChildren(
+    h(
+      'table',
+      { class: 'grid', id: 'cluster-shards' },
+      h('thead', {}, h('tr', {}, cols.map((col) => h('th', {}, col)))),
+      h(
+        'tbody',
+        {},
+        c.shards.map((r) =>
+          h(
+            'tr',
+            { 'data-shard': r.shard, 'data-fresh': r.fresh === null ? '' : String(r.fresh) },
+            h('td', {}, h('b', {}, String(r.shard))),
+            h('td', { class: 'symbols', title: r.symbols.join(', ') }, r.symbols.length ? r.symbols.join(' ') : '—'),
+            h('td', { class: r.owner === null ? 'neg' : '' }, r.owner ?? 'unowned'),
+            h('td', { class: 'num' }, r.epoch === null ? '—' : String(r.epoch)),
+            h('td', { class: 'num' }, age(r.ageMs)),
+            h('td', { class: r.fresh === false ? 'neg' : r.fresh ? 'pos' : '' }, r.fresh === null ? '—' : r.fresh ? 'yes' : 'stale'),
+            h('td', { class: 'num' }, r.lag === null ? '—' : String(r.lag)),
+            h('td', { class: 'num' }, r.pending === null ? '—' : String(r.pending)),
+          ),
+        ),
+      ),
+    ),
+  );
+  $('cluster-problems').replaceChildren(...Object.entries(c.problems).map(([k, why]) => h('li', { 'data-problem': k }, `${k}: ${why}`)));
 }
 
 // ---------------------------------------------------------------- option chain
