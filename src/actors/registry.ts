@@ -52,6 +52,7 @@ import { recorderLogic, recorderSettings } from './recorder.js';
 import { redisLogic, redisSettings } from './redis.js';
 import { regimeLogic, regimeSettings } from './regime.js';
 import { riskGateLogic, riskGateSettings } from './risk-gate.js';
+import { shardMarketLogic, shardMarketSettings } from './shard-market.js';
 import { shardPublisherLogic, shardPublisherSettings } from './shard-publisher.js';
 import { shardReaderLogic, shardReaderSettings } from './shard-reader.js';
 import { shardWorkerLogic, shardWorkerSettings } from './shard-worker.js';
@@ -198,6 +199,12 @@ export const componentKinds = {
     settings: shardPublisherSettings,
     description: "a data node's market data to Redis Streams: one msgpack entry per instrument shard per tick, for the shard workers",
     contract: { needs: ['instruments', 'books'], reads: [BOOK_TOPIC], hears: [TRADES_TOPIC, QUOTE_TOPS_TOPIC, DEPTH_RESET_TOPIC] },
+  },
+  shard_market: {
+    logic: shardMarketLogic,
+    settings: shardMarketSettings,
+    description: "a trading node's books and prints from the data node's shard tapes: book-mode fills and the collar without a second IB market-data session",
+    contract: { provides: ['instruments', 'books'], publishes: [BOOK_TOPIC, TRADES_TOPIC] },
   },
   shard_worker: {
     logic: shardWorkerLogic,

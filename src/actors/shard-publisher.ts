@@ -52,9 +52,16 @@ export const shardPublisherLogic = serviceLogic<ShardPublisherSettings>(async (c
   const asked = new Float64Array(symbols.length);
   let inFlight = 0;
   let ticks = 0;
+  let late = 0;
 
   const tick = () => {
     timer = clock.setTimeout(tick, settings.tickMs);
+    // One tick in flight at a time: a Cluster client may retry one command (a redirection) behind a newer
+    // one, and a stream must never hold tick k after k+1. The events wait in the drafts for the next tick.
+    if (inFlight > 0) {
+      late++;
+      return;
+    }
     for (let i = 0; i < symbols.length; i++) asked[i] = (depthAskedAt?.[i] ?? NaN) + toTape;
     const { entries } = writer.tick(clock.now() + toTape, asked);
     inFlight++;
@@ -85,7 +92,7 @@ export const shardPublisherLogic = serviceLogic<ShardPublisherSettings>(async (c
       // The last tick's writes finish before the connection goes.
       const deadline = Date.now() + 2_000;
       while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      log.info({ ticks }, 'shard publisher stopped');
+      log.info({ ticks, late }, 'shard publisher stopped');
       closeRedis(client);
     },
   };

@@ -16,15 +16,13 @@
 import { Packr } from 'msgpackr';
 import { packStates, unpackStates, type Restorable } from '../engine-state.js';
 import { QuoteBoard } from '../ib/quote-board.js';
-import { TradeBatch } from '../ib/trade-feed.js';
-import { OrderBooks } from '../market/books.js';
 import type { FeatureHealth } from '../market/feature-health.js';
 import type { FeatureEngine, FeatureFrame } from '../market/features.js';
-import { ASK, BID } from '../market/order-book.js';
 import type { PredictionFrame } from '../models/predictor.js';
 import type { RegimeFrame } from '../models/regime-tracker.js';
 import type { TapeEntry, TapeSegment } from './market-tape.js';
 import type { ShardOutput } from './shard-output.js';
+import { TapeBooks } from './tape-books.js';
 
 const packr = new Packr({ useRecords: false });
 
@@ -60,10 +58,10 @@ export class ShardPipeline {
   lastAt = NaN;
   /** Tape time of the first tick: feature health measures stalls from it. */
   private since = NaN;
-  /** Built at the first book segment, with the data node's levels per side. */
-  private books: OrderBooks | undefined;
+  private readonly tape: TapeBooks;
+  /** The tape numbers the shard's instruments as the pipeline does. */
+  private readonly identity: Int32Array;
   private readonly quotes: QuoteBoard;
-  private trades = new TradeBatch(64);
   private readonly frames: FeatureFrame[];
 
   private constructor(
@@ -73,6 +71,8 @@ export class ShardPipeline {
     private readonly parts: PipelineParts,
   ) {
     const { engine } = parts;
+    this.tape = new TapeBooks(symbols.length);
+    this.identity = Int32Array.from(symbols, (_, i) => i);
     this.quotes = new QuoteBoard(symbols, symbols.map(() => true));
     this.frames = parts.samplesMs.map((intervalMs, i) => ({
       intervalMs,
@@ -170,35 +170,13 @@ export class ShardPipeline {
     const { engine } = this.parts;
     switch (segment.kind) {
       case 'book': {
-        const rows = segment.rows;
-        if (this.books?.books[0]!.maxRows !== rows) this.books = new OrderBooks(this.symbols.length, rows);
-        const books = this.books;
-        const top = segment.top;
-        books.tops = { ...top, count: top.instrument.length, capacity: top.instrument.length };
-        // Each touched book holds the levels the data node's book had after the batch.
-        books.touchedCount = segment.touched.length;
-        segment.touched.forEach((i, k) => {
-          books.touched[k] = i;
-          const book = books.books[i]!;
-          book.price.set(segment.price.subarray(k * 2 * rows, (k + 1) * 2 * rows));
-          book.size.set(segment.size.subarray(k * 2 * rows, (k + 1) * 2 * rows));
-          book.count[ASK] = segment.count[2 * k]!;
-          book.count[BID] = segment.count[2 * k + 1]!;
-          book.updatedAt = segment.updatedAt[k]!;
-        });
-        engine.onBook(books);
+        const books = this.tape.onBook(segment, this.identity, 0);
+        if (books) engine.onBook(books);
         return;
       }
       case 'trades': {
-        const n = segment.instrument.length;
-        if (this.trades.capacity < n) this.trades = new TradeBatch(n);
-        const t = this.trades;
-        t.count = n;
-        t.instrument.set(segment.instrument);
-        t.price.set(segment.price);
-        t.size.set(segment.size);
-        t.receivedAt.set(segment.at);
-        engine.onTrades(t);
+        const trades = this.tape.onTrades(segment, this.identity, 0);
+        if (trades) engine.onTrades(trades);
         return;
       }
       case 'quotes': {

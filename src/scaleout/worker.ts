@@ -65,7 +65,7 @@ interface Loop {
 export class ShardWorker {
   private readonly owner: ShardOwner;
   private readonly loops = new Map<number, Loop>();
-  /** Entries that were not keel's or not readable: acked and skipped (they can never become readable). */
+  /** Entries not keel's, not readable, or behind the last tick applied: acked and skipped (they can never be applied). */
   malformed = 0;
 
   constructor(private readonly options: ShardWorkerOptions) {
@@ -175,7 +175,12 @@ export class ShardWorker {
         this.options.log.error({ shard, id: entry.id, err: (error as Error).message }, `shard ${shard}: entry ${entry.id} skipped: ${(error as Error).message}`);
         continue;
       }
-      if (pipeline && tape.seq <= pipeline.seq) continue; // applied before the last commit: cannot happen with one-script commits, kept out all the same
+      if (pipeline && tape.seq <= pipeline.seq) {
+        // The publisher never has two ticks in flight, so this is a tape written out of order: its events cannot be applied after a newer tick.
+        this.malformed++;
+        this.options.log.error({ shard, seq: tape.seq, last: pipeline.seq, id: entry.id }, `shard ${shard}: tick ${tape.seq} arrived after tick ${pipeline.seq}: skipped, its events are lost`);
+        continue;
+      }
       if (!pipeline || !pipeline.fits(tape)) {
         if (pipeline) this.options.log.warn({ shard, symbols: tape.symbols }, `shard ${shard}: the data node's instruments changed; the shard starts fresh`);
         await pipeline?.close();

@@ -1,7 +1,7 @@
 /**
  * The three roles as processes on one machine, as a user runs them: a data
  * node (the simulator, IB session, books, shard publisher), three shard
- * workers and a trading node, on a private redis-server (or a private
+ * workers and a trading node (its books from the data node's tapes), on a private redis-server (or a private
  * 3-master Redis Cluster). Each scenario ends by stopping the data node,
  * letting the workers drain, and checking that every shard's outputs are
  * its tape's ticks, each exactly once, in order.
@@ -27,6 +27,7 @@ import { decodeTape } from '../../src/scaleout/market-tape.js';
 import { decodeOutput } from '../../src/scaleout/shard-output.js';
 import { ShardPipeline } from '../../src/scaleout/shard-pipeline.js';
 import { shardKeys, shardOf } from '../../src/scaleout/shards.js';
+import { clusterStatus, formatClusterStatus } from '../../src/scaleout/status.js';
 import { PIPELINE_FIELD } from '../../src/scaleout/worker.js';
 import { runKeel, type Running } from '../support/process.js';
 import { freePort, startRedis } from '../support/redis.js';
@@ -80,6 +81,8 @@ interface Nodes {
   readonly dataNode: Running;
   readonly workers: Map<string, Running>;
   readonly tradingNode: Running;
+  /** The trading node's inspector. */
+  readonly inspector: string;
   /** The shards of the universe. */
   readonly active: readonly number[];
 }
@@ -99,7 +102,7 @@ async function startNodes(client: Client, redis: { url: string; cluster?: boolea
     running.push(r);
     return r;
   };
-  const [simPort, controlPort] = [await freePort(), await freePort()];
+  const [simPort, controlPort, inspectorPort] = [await freePort(), await freePort(), await freePort()];
   const ib = (clientId: number) => ({ host: '127.0.0.1', port: simPort, clientId, orderIdFile: join(dir, `ids-${clientId}.json`) });
   const data = config('data', {
     components: {
@@ -119,12 +122,11 @@ async function startNodes(client: Client, redis: { url: string; cluster?: boolea
   const trader = config('trader', {
     components: {
       journal: { kind: 'journal', settings: { path: join(dir, 'journal.keel'), startingCash: 1_000_000 } },
-      ib_connection: { kind: 'ib_connection', dependsOn: ['journal'], settings: ib(1) },
-      subscriptions: { kind: 'subscriptions', dependsOn: ['ib_connection'], settings: { instruments: STOCKS.map((symbol) => ({ symbol, depth: { rows: 10 } })) } },
-      l2_microstructure: { kind: 'l2_microstructure', dependsOn: ['subscriptions'] },
+      shard_market: { kind: 'shard_market', settings: { redis, shards: SHARDS, instruments: STOCKS } },
       risk_gate: { kind: 'risk_gate', dependsOn: ['journal'], settings: { initialState: 'ACTIVE', autoResume: true, healthyPeriodMs: 1000 } },
-      shard_reader: { kind: 'shard_reader', dependsOn: ['subscriptions', 'risk_gate'], settings: { redis, shards: SHARDS, freshnessMs: 1000 } },
-      paper_trader: { kind: 'paper_trader', dependsOn: ['shard_reader', 'risk_gate', 'l2_microstructure'], settings: { mode: 'book' } },
+      shard_reader: { kind: 'shard_reader', dependsOn: ['shard_market', 'risk_gate'], settings: { redis, shards: SHARDS, freshnessMs: 1000, statusMs: 500 } },
+      paper_trader: { kind: 'paper_trader', dependsOn: ['shard_reader', 'risk_gate', 'shard_market'], settings: { mode: 'book' } },
+      inspector: { kind: 'inspector', settings: { host: '127.0.0.1', port: inspectorPort, tokenFile: join(dir, 'inspector.token') } },
     },
   });
 
@@ -138,7 +140,7 @@ async function startNodes(client: Client, redis: { url: string; cluster?: boolea
   await until('outputs from every shard', async () => ((await Promise.all(active.map(outputs))).every((n) => n > 20) ? true : undefined));
   // The gate halts while the workers start (no output yet) and resumes once every shard is fresh.
   await until('the trading node to see every shard fresh', async () => (tradingNode.stdout.some((l) => l.includes('"to":"ACTIVE"')) ? true : undefined));
-  return { dataNode, workers, tradingNode, active };
+  return { dataNode, workers, tradingNode, inspector: `http://127.0.0.1:${inspectorPort}`, active };
 }
 
 const haltsOf = (node: Running) => node.stdout.filter((l) => l.includes('trading HALTED'));
@@ -181,7 +183,16 @@ async function drainAndCheck(client: Client, nodes: Nodes): Promise<void> {
     const k = shardKeys(INSTANCE, s, SHARDS);
     return { inputs: await seqs(client, k.input, decodeTape), outs: await seqs(client, k.output, decodeOutput) };
   };
-  await until('every shard drained', async () => ((await Promise.all(nodes.active.map(ticks))).every((t) => t.outs.length >= t.inputs.length) ? true : undefined));
+  try {
+    await until('every shard drained', async () => ((await Promise.all(nodes.active.map(ticks))).every((t) => t.outs.length >= t.inputs.length) ? true : undefined));
+  } catch (error) {
+    console.log(formatClusterStatus(await clusterStatus(client, INSTANCE, SHARDS)).split('\n').filter((l) => !/^ +\d+ .* 0 +- +0 +-$/.test(l)).join('\n'));
+    for (const s of nodes.active) {
+      const { inputs, outs } = await ticks(s);
+      console.log(`shard ${s}: ticks without output ${inputs.filter((q) => !outs.includes(q)).join(', ') || 'none'}; input order ${inputs.every((q, i) => i === 0 || q > inputs[i - 1]!) ? 'rising' : 'NOT rising'}`);
+    }
+    throw error;
+  }
   for (const s of nodes.active) {
     const { inputs, outs } = await ticks(s);
     assert.ok(inputs.length > 50, `shard ${s} has a tape (${inputs.length} ticks)`);
@@ -221,6 +232,18 @@ test('a killed worker and a paused one lose and double nothing; the moved shard 
   const client = new Redis(redis.url);
   try {
     const nodes = await startNodes(client, { url: redis.url });
+    // The trading node's inspector shows who owns which shard, and exports it.
+    const view = await until('the cluster status in the inspector', async () => {
+      const panel = (await (await fetch(`${nodes.inspector}/api/cluster`)).json()) as { shards?: { shard: number; owner?: string | null }[] };
+      return panel.shards?.find((s) => s.shard === SPY_SHARD && s.owner) ? panel : undefined;
+    });
+    assert.ok(nodes.workers.has(view.shards!.find((s) => s.shard === SPY_SHARD)!.owner!));
+    const metrics = await (await fetch(`${nodes.inspector}/metrics`)).text();
+    assert.match(metrics, new RegExp(`keel_cluster_shard_owner\\{shard="${SPY_SHARD}",worker="w\\d"\\} 1`));
+    assert.match(metrics, new RegExp(`keel_cluster_shard_lag\\{shard="${SPY_SHARD}"\\} \\d`));
+    assert.match(metrics, /keel_cluster_workers 3/);
+    // Its books came from the data node's tapes at once (backfilled), with no IB session of its own.
+    assert.ok(!nodes.tradingNode.stdout.some((l) => l.includes('no two-sided book on the shard tapes')), 'the trading node found books on the tapes');
     const heir = await killOwner(client, nodes, SPY_SHARD);
 
     // SIGSTOP a survivor past its lease, then SIGCONT: it finds its leases gone; a commit it had in flight is FENCED.

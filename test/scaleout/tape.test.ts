@@ -23,6 +23,7 @@ import { decodeOutput, encodeOutput, type ShardOutput } from '../../src/scaleout
 import { ShardPipeline, type PartsFactory, type PipelineParts } from '../../src/scaleout/shard-pipeline.js';
 import { OutputMerger } from '../../src/scaleout/shard-reader.js';
 import { shardOf } from '../../src/scaleout/shards.js';
+import { TapeBooks } from '../../src/scaleout/tape-books.js';
 
 const packr = new Packr({ useRecords: false });
 
@@ -603,4 +604,33 @@ test('OutputMerger: a shard never heard from is stale once freshnessMs has passe
   assert.equal(merger.view(52_000).problems.size, 0, 'exactly at the bound: fresh');
   assert.deepEqual([...merger.view(52_001).problems.keys()], ['shard s1 stale']);
   assert.equal(merger.regime(1000, 0), undefined, 'no regime before a worker sent one');
+});
+
+test('TapeBooks: a tape with deeper books fills shallower ones best first, maps instruments and shifts times', () => {
+  const rows = 3;
+  const asks = [101, 102, 103];
+  const bids = [100, 99, 98];
+  const segment: BookSegment = {
+    kind: 'book',
+    top: { instrument: Int32Array.of(1), bidPrice: Float64Array.of(100), bidSize: Float64Array.of(5), askPrice: Float64Array.of(101), askSize: Float64Array.of(7), at: Float64Array.of(1_000) },
+    rows,
+    touched: Int32Array.of(1),
+    updatedAt: Float64Array.of(1_000),
+    count: Int32Array.of(3, 3),
+    price: Float64Array.from([...asks, ...bids]),
+    size: Float64Array.from([7, 8, 9, 5, 6, 4]),
+  };
+  // Tape instrument 0 is not kept here; tape instrument 1 is our instrument 0.
+  const tape = new TapeBooks(1, 2);
+  const books = tape.onBook(segment, Int32Array.of(-1, 0), -900)!;
+  const book = books.books[0]!;
+  assert.equal(books.touchedCount, 1);
+  assert.equal(books.tops.count, 1);
+  assert.equal(books.tops.at[0], 100);
+  assert.equal(book.bestAsk(), 101);
+  assert.equal(book.bestBid(), 100);
+  assert.deepEqual([book.count[0], book.count[1]], [2, 2]);
+  assert.deepEqual(Array.from(book.price), [101, 102, 100, 99]);
+  assert.equal(book.updatedAt, 100);
+  assert.equal(tape.onBook({ ...segment, touched: Int32Array.of(0), top: { ...segment.top, instrument: Int32Array.of(0) } }, Int32Array.of(-1, 0), 0), undefined, 'a segment of instruments not kept gives nothing');
 });
