@@ -7,7 +7,7 @@
  * The engine (latest values, data times) is the `featureEngine` service.
  */
 import { z } from 'zod';
-import { DEFAULT_FEATURE_OPTIONS, FeatureEngine, type FeatureFrame } from '../market/features.js';
+import { DEFAULT_FEATURE_OPTIONS, FeatureEngine, featureFrames } from '../market/features.js';
 import { serviceLogic } from '../supervision/service.js';
 import { BOOK_TOPIC, DEPTH_RESET_TOPIC, FEATURES_TOPIC, QUOTE_TOPS_TOPIC, TRADES_TOPIC } from '../topics.js';
 
@@ -40,16 +40,7 @@ export const featuresLogic = serviceLogic<FeaturesSettings>(async (ctx) => {
   ctx.need('books');
   const baseMs = settings.samplesMs[0]!;
   const engine = new FeatureEngine(symbols.length, { baseMs, ...settings });
-  const frames: FeatureFrame[] = settings.samplesMs.map((intervalMs, i) => ({
-    intervalMs,
-    at: NaN,
-    wallAt: NaN,
-    schema: engine.schema,
-    symbols,
-    values: new Float64Array(engine.values.length),
-    warm: new Uint8Array(symbols.length),
-    base: i === 0,
-  }));
+  const frames = featureFrames(engine, symbols, settings.samplesMs);
 
   let ticks = 0;
   let next = clock.now() + baseMs;

@@ -6,16 +6,16 @@
  * paper trader's book-mode fills and price collar work as in one process
  * while the IB session, and every market-data line, stays the data node's.
  *
- * It reads each shard's input stream with plain XREAD (no consumer group:
- * it takes nothing from the workers), starting with the newest entries so
- * the books fill at once. Redis unreachable leaves the books as they were;
+ * It tails each shard's input stream (stream-tail.ts: no consumer group, it
+ * takes nothing from the workers), starting with the newest entries so the
+ * books fill at once. Redis unreachable leaves the books as they were;
  * the shard_reader's conditions halt trading meanwhile.
  */
 import { z } from 'zod';
-import { closeRedis, openRedis, scaleoutSettings, whenReady } from '../scaleout/connect.js';
-import { ENTRY_FIELD } from '../scaleout/fenced.js';
+import { closeRedis, connectRedis, scaleoutSettings } from '../scaleout/connect.js';
 import { decodeTape, type TapeEntry } from '../scaleout/market-tape.js';
 import { shardKeys, shardOf } from '../scaleout/shards.js';
+import { StreamTail } from '../scaleout/stream-tail.js';
 import { TapeBooks } from '../scaleout/tape-books.js';
 import { serviceLogic } from '../supervision/service.js';
 import { BOOK_TOPIC, TRADES_TOPIC } from '../topics.js';
@@ -35,8 +35,6 @@ export const shardMarketSettings = z
 
 export type ShardMarketSettings = z.infer<typeof shardMarketSettings>;
 
-type RawEntries = [Buffer, Buffer[]][];
-
 export const shardMarketLogic = serviceLogic<ShardMarketSettings>(async (ctx) => {
   const { bus, clock, log, settings, instance } = ctx;
   const symbols = settings.instruments;
@@ -45,14 +43,7 @@ export const shardMarketLogic = serviceLogic<ShardMarketSettings>(async (ctx) =>
   const keys = shards.map((shard) => shardKeys(instance, shard, settings.shards).input);
   const tape = new TapeBooks(symbols.length, settings.rows);
   const books = tape.books!;
-  const client = openRedis(settings.redis, `keel:${instance}:market`);
-  client.on('error', () => undefined);
-  try {
-    await whenReady(client, settings.redis);
-  } catch (error) {
-    closeRedis(client);
-    throw error;
-  }
+  const client = await connectRedis(settings.redis, `keel:${instance}:market`);
   // Per shard, the tape's instrument numbers in ours (the list changes only with the data node's universe).
   const maps = new Map<number, { symbols: readonly string[]; index: Int32Array }>();
   const apply = (entry: TapeEntry) => {
@@ -72,55 +63,28 @@ export const shardMarketLogic = serviceLogic<ShardMarketSettings>(async (ctx) =>
       }
     }
   };
-  const take = (n: number, entries: RawEntries) => {
-    for (const [id, fields] of entries) {
-      lastIds[n] = id.toString();
-      const at = fields.findIndex((f, i) => i % 2 === 0 && f.toString() === ENTRY_FIELD);
-      try {
-        if (at < 0) throw new Error('no batch field');
-        apply(decodeTape(fields[at + 1]!));
-      } catch (error) {
-        log.error({ stream: keys[n], id: lastIds[n] }, `market entry skipped: ${(error as Error).message}`);
-      }
-    }
-  };
-  const lastIds = keys.map(() => '0-0');
-  await Promise.all(
-    keys.map(async (key, n) => {
-      const newest = (await client.xrevrangeBuffer(key, '+', '-', 'COUNT', settings.backfill)) as unknown as RawEntries;
-      take(n, newest.reverse());
-    }),
-  );
-  if (!books.books.some((b) => b.twoSided())) log.warn({ shards: shards.length }, 'no two-sided book on the shard tapes yet: is the data node running?');
-
-  let stopped = false;
-  let reading: Promise<void> = Promise.resolve();
   let outage = false;
-  const poll = () => {
-    if (stopped) return;
-    reading = Promise.all(keys.map((key, n) => client.xreadBuffer('COUNT', 1_000, 'STREAMS', key, lastIds[n]!) as Promise<[Buffer, RawEntries][] | null>))
-      .then((replies) => {
-        replies.forEach((reply, n) => take(n, reply?.[0]?.[1] ?? []));
-        if (outage) log.info('shard tapes readable again');
-        outage = false;
-      })
-      .catch((error: Error) => {
-        if (!outage) log.error({ redis: settings.redis.url }, `shard tapes unreadable: ${error.message}`);
-        outage = true;
-      })
-      .finally(() => {
-        if (!stopped) timer = clock.setTimeout(poll, settings.pollMs);
-      });
-  };
-  let timer = clock.setTimeout(poll, settings.pollMs);
+  const tail = new StreamTail({
+    client,
+    clock,
+    keys,
+    pollMs: settings.pollMs,
+    onEntry: (_, body) => apply(decodeTape(body)),
+    onSkipped: (stream, id, reason) => log.error({ stream, id }, `market entry skipped: ${reason}`),
+    onPoll: (failure) => {
+      if (failure === undefined && outage) log.info('shard tapes readable again');
+      if (failure !== undefined && !outage) log.error({ redis: settings.redis.url }, `shard tapes unreadable: ${failure}`);
+      outage = failure !== undefined;
+    },
+  });
+  await tail.start(settings.backfill);
+  if (!books.books.some((b) => b.twoSided())) log.warn({ shards: shards.length }, 'no two-sided book on the shard tapes yet: is the data node running?');
   ctx.provide('instruments', { symbols, booked: symbols.map(() => true) });
   ctx.provide('books', books);
   log.info({ instruments: symbols.length, shards: shards.length, redis: settings.redis.url }, `books of ${symbols.length} instruments from ${shards.length} shard tapes`);
   return {
     async stop() {
-      stopped = true;
-      clock.clearTimeout(timer);
-      await reading;
+      await tail.stop();
       closeRedis(client);
     },
   };

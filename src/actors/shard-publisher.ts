@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import { serviceLogic } from '../supervision/service.js';
-import { closeRedis, openRedis, scaleoutSettings, whenReady } from '../scaleout/connect.js';
+import { closeRedis, connectRedis, scaleoutSettings } from '../scaleout/connect.js';
 import { ENTRY_FIELD } from '../scaleout/fenced.js';
 import { TapeWriter } from '../scaleout/market-tape.js';
 import { shardKeys } from '../scaleout/shards.js';
@@ -35,18 +35,11 @@ export const shardPublisherLogic = serviceLogic<ShardPublisherSettings>(async (c
   ctx.need('books');
   const writer = new TapeWriter(symbols, booked, settings.shards, settings.tickMs);
   const keys = writer.shards.map((shard) => shardKeys(instance, shard, settings.shards).input);
-  const client = openRedis(settings.redis, `keel:${instance}:data`);
   let down: string | undefined;
-  client.on('error', (error: Error) => {
+  const client = await connectRedis(settings.redis, `keel:${instance}:data`, (error) => {
     if (down === undefined) log.error({ redis: settings.redis.url }, `Redis unreachable: ${error.message}; ticks are dropped until it is back`);
     down = error.message;
   });
-  try {
-    await whenReady(client, settings.redis);
-  } catch (error) {
-    closeRedis(client);
-    throw error;
-  }
   // Tape time: this process's monotonic clock shifted to the epoch once, so it never steps back while we run.
   const toTape = clock.wallNow() - clock.now();
   const asked = new Float64Array(symbols.length);

@@ -12,12 +12,12 @@
  * the previous status stays.
  */
 import { z } from 'zod';
-import { closeRedis, openRedis, scaleoutSettings, whenReady } from '../scaleout/connect.js';
-import { ENTRY_FIELD } from '../scaleout/fenced.js';
+import { closeRedis, connectRedis, scaleoutSettings } from '../scaleout/connect.js';
 import { decodeOutput } from '../scaleout/shard-output.js';
 import { OutputMerger } from '../scaleout/shard-reader.js';
 import { shardKeys } from '../scaleout/shards.js';
 import { clusterStatus, type ClusterStatus } from '../scaleout/status.js';
+import { StreamTail } from '../scaleout/stream-tail.js';
 import { serviceLogic } from '../supervision/service.js';
 import { CLUSTER_TOPIC, PREDICTIONS_TOPIC, REGIME_TOPIC } from '../topics.js';
 
@@ -39,28 +39,12 @@ export const shardReaderSettings = z
 
 export type ShardReaderSettings = z.infer<typeof shardReaderSettings>;
 
-type RawEntries = [Buffer, Buffer[]][];
-
 export const shardReaderLogic = serviceLogic<ShardReaderSettings>(async (ctx) => {
   const { bus, clock, log, settings, instance } = ctx;
   const { symbols } = ctx.need('instruments');
   const merger = new OutputMerger(symbols, settings.shards, settings.freshnessMs, settings.halt, clock.wallNow());
   const keys = merger.shards.map((shard) => shardKeys(instance, shard, settings.shards).output);
-  const client = openRedis(settings.redis, `keel:${instance}:trader`);
-  client.on('error', () => undefined);
-  try {
-    await whenReady(client, settings.redis);
-  } catch (error) {
-    closeRedis(client);
-    throw error;
-  }
-  // From each stream's newest entry: the past is no longer fresh, and a restart must not replay it.
-  const lastIds = await Promise.all(
-    keys.map(async (key) => {
-      const newest = (await client.xrevrangeBuffer(key, '+', '-', 'COUNT', 1)) as unknown as RawEntries;
-      return newest.length > 0 ? newest[0]![0].toString() : '0-0';
-    }),
-  );
+  const client = await connectRedis(settings.redis, `keel:${instance}:trader`);
   let problems = new Map<string, string>();
   let status: ClusterStatus | undefined;
   const publishView = () => {
@@ -75,42 +59,24 @@ export const shardReaderLogic = serviceLogic<ShardReaderSettings>(async (ctx) =>
   };
 
   let stopped = false;
-  let reading: Promise<void> = Promise.resolve();
   let outage: string | undefined;
-  const read = async () => {
-    const replies = await Promise.all(keys.map((key, n) => client.xreadBuffer('COUNT', 1_000, 'STREAMS', key, lastIds[n]!) as Promise<[Buffer, RawEntries][] | null>));
-    replies.forEach((reply, n) => {
-      for (const [id, fields] of reply?.[0]?.[1] ?? []) {
-        lastIds[n] = id.toString();
-        const at = fields.findIndex((f, i) => i % 2 === 0 && f.toString() === ENTRY_FIELD);
-        try {
-          if (at < 0) throw new Error('no batch field');
-          merger.onOutput(decodeOutput(fields[at + 1]!));
-        } catch (error) {
-          log.error({ stream: keys[n], id: lastIds[n] }, `output entry skipped: ${(error as Error).message}`);
-        }
-      }
-    });
-  };
-  const poll = () => {
-    if (stopped) return;
-    reading = read()
-      .then(() => {
-        if (outage !== undefined) log.info('shard outputs readable again');
-        outage = undefined;
-        merger.onRedis(undefined);
-      })
-      .catch((error: Error) => {
-        if (outage === undefined) log.error({ redis: settings.redis.url }, `shard outputs unreadable: ${error.message}`);
-        outage = error.message;
-        merger.onRedis(error.message);
-      })
-      .finally(() => {
-        publishView();
-        if (!stopped) pollTimer = clock.setTimeout(poll, settings.pollMs);
-      });
-  };
-  let pollTimer = clock.setTimeout(poll, 0);
+  const tail = new StreamTail({
+    client,
+    clock,
+    keys,
+    pollMs: settings.pollMs,
+    onEntry: (_, body) => merger.onOutput(decodeOutput(body)),
+    onSkipped: (stream, id, reason) => log.error({ stream, id }, `output entry skipped: ${reason}`),
+    onPoll: (failure) => {
+      if (failure === undefined && outage !== undefined) log.info('shard outputs readable again');
+      if (failure !== undefined && outage === undefined) log.error({ redis: settings.redis.url }, `shard outputs unreadable: ${failure}`);
+      outage = failure;
+      merger.onRedis(failure);
+      publishView();
+    },
+  });
+  // From each stream's newest entry on: the past is no longer fresh, and a restart must not replay it.
+  await tail.start(0);
   const publish = () => {
     publishTimer = clock.setTimeout(publish, settings.intervalMs);
     const now = clock.now();
@@ -137,10 +103,9 @@ export const shardReaderLogic = serviceLogic<ShardReaderSettings>(async (ctx) =>
   return {
     async stop() {
       stopped = true;
-      clock.clearTimeout(pollTimer);
       clock.clearTimeout(publishTimer);
       clock.clearTimeout(statusTimer);
-      await Promise.all([reading, statusReading]);
+      await Promise.all([tail.stop(), statusReading]);
       closeRedis(client);
     },
   };

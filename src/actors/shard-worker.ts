@@ -21,7 +21,7 @@ import { InferencePool } from '../models/inference/pool.js';
 import { TieredPredictor } from '../models/predictor.js';
 import { RegimeTracker } from '../models/regime-tracker.js';
 import { ModelRegistry } from '../models/registry.js';
-import { closeRedis, openRedis, scaleoutSettings, whenReady } from '../scaleout/connect.js';
+import { closeRedis, connectRedis, scaleoutSettings } from '../scaleout/connect.js';
 import type { PartsFactory, PipelineParts } from '../scaleout/shard-pipeline.js';
 import { ShardWorker } from '../scaleout/worker.js';
 import { serviceLogic } from '../supervision/service.js';
@@ -100,15 +100,10 @@ export const shardWorkerLogic = serviceLogic<ShardWorkerSettings>(async (ctx) =>
   const { clock, log, settings, instance } = ctx;
   const worker = settings.worker ?? `${hostname()}-${process.pid}`;
   const parts = await openParts(settings, log, clock);
-  const client = openRedis(settings.redis, `keel:${instance}:worker:${worker}`);
-  client.on('error', (error: Error) => log.debug({ err: error.message }, 'redis'));
-  try {
-    await whenReady(client, settings.redis);
-  } catch (error) {
-    closeRedis(client);
+  const client = await connectRedis(settings.redis, `keel:${instance}:worker:${worker}`, (error) => log.debug({ err: error.message }, 'redis')).catch(async (error: unknown) => {
     await parts.close();
     throw error;
-  }
+  });
 
   const shards = new ShardWorker({
     client,

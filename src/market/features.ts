@@ -420,3 +420,17 @@ export interface FeatureFrame {
   /** True on the fastest clock: the frames feature health judges. */
   readonly base: boolean;
 }
+
+/** One reusable frame per sampling clock of `samplesMs` (the first is the base), sized for the engine. */
+export function featureFrames(engine: FeatureEngine, symbols: readonly string[], samplesMs: readonly number[]): FeatureFrame[] {
+  return samplesMs.map((intervalMs, i) => ({
+    intervalMs,
+    at: NaN,
+    wallAt: NaN,
+    schema: engine.schema,
+    symbols,
+    values: new Float64Array(engine.values.length),
+    warm: new Uint8Array(symbols.length),
+    base: i === 0,
+  }));
+}

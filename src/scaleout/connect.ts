@@ -67,6 +67,19 @@ export async function whenReady(client: RedisClient, target: RedisTarget): Promi
   });
 }
 
+/** A client that answers (see openRedis), or an Error naming the target; `onError` hears its connection errors from then on. */
+export async function connectRedis(target: RedisTarget, name: string, onError: (error: Error) => void = () => undefined): Promise<RedisClient> {
+  const client = openRedis(target, name);
+  client.on('error', onError);
+  try {
+    await whenReady(client, target);
+  } catch (error) {
+    closeRedis(client);
+    throw error;
+  }
+  return client;
+}
+
 /** Disconnects for good; a late 'error' goes nowhere instead of being printed. */
 export function closeRedis(client: RedisClient): void {
   client.on('error', () => undefined);

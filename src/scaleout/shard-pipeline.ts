@@ -17,7 +17,7 @@ import { Packr } from 'msgpackr';
 import { packStates, unpackStates, type Restorable } from '../engine-state.js';
 import { QuoteBoard } from '../ib/quote-board.js';
 import type { FeatureHealth } from '../market/feature-health.js';
-import type { FeatureEngine, FeatureFrame } from '../market/features.js';
+import { featureFrames, type FeatureEngine, type FeatureFrame } from '../market/features.js';
 import type { PredictionFrame } from '../models/predictor.js';
 import type { RegimeFrame } from '../models/regime-tracker.js';
 import type { TapeEntry, TapeSegment } from './market-tape.js';
@@ -74,16 +74,7 @@ export class ShardPipeline {
     this.tape = new TapeBooks(symbols.length);
     this.identity = Int32Array.from(symbols, (_, i) => i);
     this.quotes = new QuoteBoard(symbols, symbols.map(() => true));
-    this.frames = parts.samplesMs.map((intervalMs, i) => ({
-      intervalMs,
-      at: NaN,
-      wallAt: NaN,
-      schema: engine.schema,
-      symbols,
-      values: new Float64Array(engine.values.length),
-      warm: new Uint8Array(symbols.length),
-      base: i === 0,
-    }));
+    this.frames = featureFrames(engine, symbols, parts.samplesMs);
   }
 
   static async create(shard: number, symbols: readonly string[], booked: readonly boolean[], build: PartsFactory): Promise<ShardPipeline> {

@@ -138,8 +138,12 @@ async function startNodes(client: Client, redis: { url: string; cluster?: boolea
   const active = [...new Set(STOCKS.map((s) => shardOf(s, SHARDS)))];
   const outputs = (shard: number) => client.xlen(shardKeys(INSTANCE, shard, SHARDS).output);
   await until('outputs from every shard', async () => ((await Promise.all(active.map(outputs))).every((n) => n > 20) ? true : undefined));
-  // The gate halts while the workers start (no output yet) and resumes once every shard is fresh.
-  await until('the trading node to see every shard fresh', async () => (tradingNode.stdout.some((l) => l.includes('"to":"ACTIVE"')) ? true : undefined));
+  // The gate may halt while the workers start (no output yet); it is ACTIVE once every shard is fresh.
+  const runningAt = Date.now();
+  await until('the trading node to see every shard fresh', async () => {
+    const gate = tradingNode.stdout.filter((l) => l.includes('"actor":"risk_gate"') && /"(to|state)":"(ACTIVE|HALTED)"/.test(l));
+    return Date.now() - runningAt > 2_000 && /"(to|state)":"ACTIVE"/.test(gate.at(-1) ?? '') ? true : undefined;
+  });
   return { dataNode, workers, tradingNode, inspector: `http://127.0.0.1:${inspectorPort}`, active };
 }
 
