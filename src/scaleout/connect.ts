@@ -34,7 +34,7 @@ export const scaleoutSettings = {
  * trips already; ioredis's auto-pipelining would break the Lua scripts
  * defined after its first batch (`pipeline[functionName] is not a function`).
  */
-export function openRedis(target: RedisTarget, name: string): RedisClient {
+function openRedis(target: RedisTarget, name: string): RedisClient {
   const options: RedisOptions = {
     connectionName: name,
     enableOfflineQueue: false,
@@ -52,7 +52,7 @@ export function openRedis(target: RedisTarget, name: string): RedisClient {
 }
 
 /** Resolves once the client answers, or rejects naming the target after `connectTimeoutMs`. */
-export async function whenReady(client: RedisClient, target: RedisTarget): Promise<void> {
+async function whenReady(client: RedisClient, target: RedisTarget): Promise<void> {
   if (client.status === 'ready') return;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
