@@ -18,7 +18,7 @@ const dir = mkdtempSync(join(tmpdir(), 'keel-pipes-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const ROWS = 100_000;
-const RUNS = 20;
+const RUNS = 8;
 /** Pipelines at a time: the runs are independent, and each is mostly a process starting. */
 const PARALLEL = 4;
 
