@@ -92,12 +92,16 @@ export class ShardOwner {
     this.timer = this.options.clock.setTimeout(() => this.tick(), 0);
   }
 
-  /** Stops the rounds, hands every shard back (after its batch, as for a rebalance; no more renewals meanwhile) and leaves. */
+  /** Stops the rounds, hands every shard back (after its batch, as for a rebalance, for at most a lease's time; no more renewals meanwhile) and leaves. */
   async stop(): Promise<void> {
     this.stopped = true;
     this.options.clock.clearTimeout(this.timer);
     await this.round;
-    await Promise.all([...this.held.keys()].map((shard) => this.handBack(shard, 'stopped')));
+    // A drain that never settles must not hold a stop: after a lease's time, unrenewed, the leases have run out anyway.
+    let timer: unknown;
+    const drained = Promise.all([...this.held.keys()].map((shard) => this.handBack(shard, 'stopped')));
+    await Promise.race([drained, new Promise<void>((resolve) => (timer = this.options.clock.setTimeout(() => resolve(), this.ttlMs)))]);
+    this.options.clock.clearTimeout(timer);
     await leave(this.options.client, this.key, this.options.worker).catch((error: unknown) => this.report(error));
   }
 

@@ -13,7 +13,7 @@ import { systemClock, type Clock } from '../../src/clock.js';
 import { assignShards } from '../../src/scaleout/assignment.js';
 import { FENCED, type FencedShard } from '../../src/scaleout/fenced.js';
 import { ShardOwner, type LostReason } from '../../src/scaleout/shard-owner.js';
-import { shardKeys } from '../../src/scaleout/shards.js';
+import { shardKeys, workersKey } from '../../src/scaleout/shards.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 
 const SHARDS = 128;
@@ -281,4 +281,30 @@ test('a clean stop hands every shard back at once, without waiting for the TTL',
   const rounds = Math.max(a.clock.rounds - start[0]!, b.clock.rounds - start[1]!);
   assert.ok(rounds <= 2, `${rounds} rounds, not a TTL's ${TTL_MS / ROUND_MS}`);
   await until('two workers settle', () => settled(instance, [a, b]));
+});
+
+test('a stop whose drain never settles still ends, within a lease time, and leaves', { timeout: 20_000 }, async () => {
+  const instance = 'owner-stuck';
+  const client = new Redis(server.url);
+  let gained = 0;
+  const owner = new ShardOwner({
+    client,
+    clock: systemClock,
+    instance,
+    worker: 'stuck',
+    shardCount: SHARDS,
+    leaseTtlMs: TTL_MS,
+    roundMs: ROUND_MS,
+    onGained: () => void gained++,
+    // A batch that never finishes.
+    onLost: () => new Promise<void>(() => undefined),
+  });
+  try {
+    owner.start();
+    await until('the shards are taken', () => gained === SHARDS);
+    await owner.stop();
+    assert.equal(await client.zscore(workersKey(instance), 'stuck'), null, 'it left the live workers');
+  } finally {
+    client.disconnect();
+  }
 });
