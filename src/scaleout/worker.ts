@@ -123,7 +123,7 @@ export class ShardWorker {
       try {
         if (!takeOver) {
           const again = await fenced.takeOver();
-          if (again === FENCED) return this.fenced(loop);
+          if (again === FENCED) return this.fenced(loop, 'take-over');
           takeOver = again;
         }
         const saved = takeOver.checkpoint.get(PIPELINE_FIELD);
@@ -134,12 +134,12 @@ export class ShardWorker {
         while (!loop.stopped) {
           if (entries.length > 0) {
             const result = await this.apply(fenced, pipeline, entries, loop);
-            if (result === FENCED) return this.fenced(loop);
+            if (result === FENCED) return this.fenced(loop, 'commit');
             pipeline = result;
           }
           if (loop.stopped) break;
           entries = await fenced.read(this.options.readCount);
-          if (entries === FENCED) return this.fenced(loop);
+          if (entries === FENCED) return this.fenced(loop, 'read');
           idle = entries.length === 0 ? idle + 1 : 0;
           if (idle > 0) await this.sleep(Math.min(this.options.idlePollMs ?? 1_000, this.options.pollMs * 2 ** Math.min(idle - 1, 10)));
         }
@@ -200,10 +200,10 @@ export class ShardWorker {
     return pipeline;
   }
 
-  private fenced(loop: Loop): void {
+  private fenced(loop: Loop, what: 'take-over' | 'read' | 'commit'): void {
     loop.run.fenced++;
     loop.stopped = true;
-    this.options.log.warn({ shard: loop.run.shard }, `shard ${loop.run.shard}: commit refused (FENCED): another worker holds it now`);
+    this.options.log.warn({ shard: loop.run.shard, refused: what }, `shard ${loop.run.shard}: ${what} refused (FENCED): the lease is no longer ours`);
   }
 
   private sleep(ms: number): Promise<void> {

@@ -250,12 +250,14 @@ test('a killed worker and a paused one lose and double nothing; the moved shard 
     assert.ok(!nodes.tradingNode.stdout.some((l) => l.includes('no two-sided book on the shard tapes')), 'the trading node found books on the tapes');
     const heir = await killOwner(client, nodes, SPY_SHARD);
 
-    // SIGSTOP a survivor past its lease, then SIGCONT: it finds its leases gone; a commit it had in flight is FENCED.
+    // SIGSTOP a survivor past its lease, then SIGCONT: the others hold its shards by then, so what it sends first on waking
+    // (a read, or the commit of a batch it had in hand) is refused by the lease check.
     const paused = nodes.workers.get(heir)!;
     paused.child.kill('SIGSTOP');
     await sleep(LEASE_MS * 2 + ROUND_MS);
+    const linesBefore = paused.stdout.length;
     paused.child.kill('SIGCONT');
-    await until('the paused worker to notice', async () => (paused.stdout.some((l) => /FENCED|shard \d+ lost/.test(l)) ? true : undefined));
+    await until('the paused worker to be refused', async () => (paused.stdout.slice(linesBefore).some((l) => /(read|commit) refused \(FENCED\)/.test(l)) ? true : undefined));
     await sleep(2_000);
 
     await drainAndCheck(client, nodes);
