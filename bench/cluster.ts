@@ -225,6 +225,11 @@ async function quiet(progress: (line: string) => void, ours: () => number, limit
   }
 }
 
+/** Bytes Redis has read from its clients so far. */
+async function redisInputBytes(client: Redis): Promise<number> {
+  return Number(/total_net_input_bytes:(\d+)/.exec(await client.info('stats'))?.[1] ?? NaN);
+}
+
 async function redisCpuUs(client: Redis): Promise<number> {
   const info = await client.info('cpu');
   const get = (k: string) => Number(new RegExp(`${k}:([0-9.]+)`).exec(info)?.[1] ?? NaN);
@@ -462,6 +467,9 @@ interface Handover {
   /** During the steady window before the kill: cores busy with other processes, and with this bench (workers, Redis, publisher and reader). */
   readonly foreignCores: number;
   readonly ourCores: number;
+  /** During the steady window: Redis's CPU (cores) and the bytes it read per second (the checkpoints are most of them). */
+  readonly redisCores: number;
+  readonly redisInBytesPerS: number;
 }
 
 async function liveRun(ctx: Ctx, leaseMs: number, roundMs: number, measureLatency: boolean): Promise<Handover> {
@@ -520,10 +528,13 @@ async function liveRun(ctx: Ctx, leaseMs: number, roundMs: number, measureLatenc
     ctx.progress(`  steady after ${fmt(performance.now() - settleStart)} ms of catching up`);
     const ours = () => selfCpuUs() + procCpuUs(ctx.redisPid) + workers.reduce((sum, w) => sum + procCpuUs(w.child.pid!), 0);
     const [m0, o0, w0] = [machineBusyUs(), ours(), performance.now()];
+    const [r0, b0] = [await redisCpuUs(client), await redisInputBytes(client)];
     const windowEnd = performance.now() + (measureLatency ? LATENCY_WINDOW_MS : 1_000);
     while (performance.now() < windowEnd) await readOnce(latencyMs);
     const foreignCores = (machineBusyUs() - m0 - (ours() - o0)) / ((performance.now() - w0) * 1000);
     const ourCores = (ours() - o0) / ((performance.now() - w0) * 1000);
+    const redisCores = ((await redisCpuUs(client)) - r0) / ((performance.now() - w0) * 1000);
+    const redisInBytesPerS = ((await redisInputBytes(client)) - b0) / ((performance.now() - w0) / 1000);
     const own = await owners(client, instance);
     const victim = workers[1]!;
     const mine = own.flatMap((o, s) => (o === victim.name ? [s] : []));
@@ -563,6 +574,8 @@ async function liveRun(ctx: Ctx, leaseMs: number, roundMs: number, measureLatenc
       latencyMs: measureLatency ? latencyMs : undefined,
       foreignCores,
       ourCores,
+      redisCores,
+      redisInBytesPerS,
     };
   } finally {
     publishing = false;
@@ -716,6 +729,8 @@ export async function clusterBench({ progress, instruments = 200, ticks = 300 }:
   const redisUs = r10.redisCpuUsPerIT + r10.publishRedisUsPerIT;
   const redisLimitIT = 1e6 / redisUs;
   const at10 = (it: number) => it / (1000 / TICK_MS);
+  lines.push(`Live (the tick-to-decision window): Redis ${fmt(live[0]!.redisCores, 2)} cores busy, reading ${fmt(live[0]!.redisInBytesPerS / 1e6, 2)} MB/s from its clients (${fmt(live[0]!.redisInBytesPerS / (instruments * (1000 / TICK_MS)) / 1e3, 2)} kB per instrument-tick: each commit carries its shard's whole checkpoint).`);
+  lines.push('');
   lines.push(`Capacity model: one worker core carries ${fmt(perCore)} instrument-ticks/s (1e6 / ${fmt(oneUs, 1)} µs, the 1-worker runs' CPU per instrument-tick) = ${fmt(at10(perCore))} instruments at 10 ticks/s; Redis spends ${fmt(redisUs, 1)} µs per instrument-tick (read+commit ${fmt(r10.redisCpuUsPerIT, 1)} + publish ${fmt(r10.publishRedisUsPerIT, 1)}; the trading side's reads not counted), so its one core saturates at ${fmt(redisLimitIT)} instrument-ticks/s = ${fmt(at10(redisLimitIT))} instruments at 10 ticks/s.`);
   lines.push('');
   lines.push('| worker machines (2 cores each, all for workers) | instruments at 10 ticks/s, workers alone | with one Redis core | limited by |');
