@@ -95,7 +95,9 @@ test('account: fills and settlements summed per symbol against the broker; an ex
     fill('s1', -100),
     { type: 'option.settlement', at: 0, symbol: call, outcome: 'exercised', contracts: 2, shares: 200, reason: 'test' },
   ];
-  assert.deepEqual(compareAccounts({ SPY: 100 }, journal), { differ: [], optionFills: 1, settlements: 'exercised 1', settled: 1 });
+  assert.deepEqual(compareAccounts({ SPY: 100 }, journal), { differ: [], optionFills: 1, settlements: 'exercised 1', settled: 1, heldAtExpiry: 0 });
+  assert.equal(compareAccounts({ SPY: 100 }, journal, '20261207').heldAtExpiry, 2, 'two calls held into their close');
+  assert.equal(compareAccounts({ SPY: 100 }, journal, '20261204').heldAtExpiry, 0, 'an expiry after the close crossed is not held into it');
   assert.deepEqual(compareAccounts({ SPY: -100, [call]: 2 }, journal.slice(0, 3)).differ, []);
   assert.deepEqual(compareAccounts({ SPY: 100 }, journal.slice(0, 3)).differ, [`SPY: journal -100, broker 100`, `${call}: journal 2, broker 0`]);
 });

@@ -107,6 +107,8 @@ export interface AccountComparison {
   /** Settlement records by outcome, e.g. `exercised 1, expired 2`. */
   readonly settlements: string;
   readonly settled: number;
+  /** Contracts held into their expiry's close (net fills of options expiring by `expiredBy`): those must settle. */
+  readonly heldAtExpiry: number;
 }
 
 /**
@@ -115,16 +117,21 @@ export interface AccountComparison {
  * gone and shares delivered at their expiry must match exactly, whatever
  * restarts and reconciliations happened on the way.
  */
-export function compareAccounts(brokerPositions: Readonly<Record<string, number>>, journal: readonly LedgerRecord[]): AccountComparison {
+export function compareAccounts(brokerPositions: Readonly<Record<string, number>>, journal: readonly LedgerRecord[], expiredBy = ''): AccountComparison {
   const positions = new Map<string, number>();
+  const expiring = new Map<string, number>();
   const add = (symbol: string, n: number) => positions.set(symbol, (positions.get(symbol) ?? 0) + n);
   const underlyingOf = new Map<string, string>();
   const outcomes = new Map<string, number>();
   let optionFills = 0;
   for (const r of journal) {
-    if (r.type === 'order' && r.option) underlyingOf.set(r.symbol, r.option.underlying);
+    if (r.type === 'order' && r.option) {
+      underlyingOf.set(r.symbol, r.option.underlying);
+      if (r.option.expiry <= expiredBy) expiring.set(r.symbol, expiring.get(r.symbol) ?? 0);
+    }
     if (r.type === 'fill') {
       add(r.symbol, r.quantity);
+      if (expiring.has(r.symbol)) expiring.set(r.symbol, expiring.get(r.symbol)! + r.quantity);
       if (underlyingOf.has(r.symbol)) optionFills++;
     }
     if (r.type === 'option.settlement') {
@@ -144,6 +151,7 @@ export function compareAccounts(brokerPositions: Readonly<Record<string, number>
     optionFills,
     settlements: [...outcomes].map(([o, n]) => `${o} ${n}`).join(', ') || 'none',
     settled: [...outcomes.values()].reduce((a, b) => a + b, 0),
+    heldAtExpiry: [...expiring.values()].reduce((a, n) => a + Math.abs(n), 0),
   };
 }
 
