@@ -9,10 +9,8 @@
  *   node --import tsx bench/cluster-worker.ts '{"url":"redis://127.0.0.1:1234","instance":"b","worker":"w1"}'
  */
 import pino from 'pino';
-import { openParts, shardWorkerSettings } from '../src/actors/shard-worker.js';
+import { openShardWorker, shardWorkerSettings } from '../src/actors/shard-worker.js';
 import { systemClock } from '../src/clock.js';
-import { closeRedis, connectRedis } from '../src/scaleout/connect.js';
-import { ShardWorker } from '../src/scaleout/worker.js';
 import { benchStages, type ClusterWorkerArgs } from './cluster-stages.js';
 
 async function main(): Promise<void> {
@@ -29,22 +27,8 @@ async function main(): Promise<void> {
     ...benchStages(),
   });
   const log = pino({ level: 'warn' }, pino.destination(2));
-  const parts = await openParts(settings, log, systemClock);
-  const client = await connectRedis(settings.redis, `keel:${args.instance}:worker:${args.worker}`);
-  const worker = new ShardWorker({
-    client,
-    clock: systemClock,
-    log,
-    instance: args.instance,
-    worker: args.worker,
-    shardCount: settings.shards,
-    leaseTtlMs: settings.leaseMs,
-    roundMs: settings.roundMs,
-    readCount: settings.readCount,
-    pollMs: settings.pollMs,
-    idlePollMs: settings.idlePollMs,
-    build: parts.build,
-  });
+  const opened = await openShardWorker(settings, args.instance, log, systemClock);
+  const worker = opened.shards;
   worker.start();
   process.stdout.write('ready\n');
   let stopping = false;
@@ -52,11 +36,9 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     const runs = worker.runs();
-    void worker
+    void opened
       .stop()
-      .then(async () => {
-        closeRedis(client);
-        await parts.close();
+      .then(() => {
         const cpu = process.cpuUsage();
         process.stdout.write(`${JSON.stringify({ worker: args.worker, cpuUs: cpu.user + cpu.system, commits: runs.map((r) => [r.shard, r.commits]) })}\n`);
         process.exit(0);

@@ -96,21 +96,23 @@ export async function openParts(settings: Pick<ShardWorkerSettings, 'features' |
   return { build, close: async () => void (await pool?.close()) };
 }
 
-export const shardWorkerLogic = serviceLogic<ShardWorkerSettings>(async (ctx) => {
-  const { clock, log, settings, instance } = ctx;
-  const worker = settings.worker ?? `${hostname()}-${process.pid}`;
+/**
+ * A shard worker from its settings, not yet started: its stages (openParts)
+ * and its Redis connection. `stop` hands its shards back and closes both.
+ */
+export async function openShardWorker(settings: ShardWorkerSettings, instance: string, log: Logger, clock: Clock): Promise<{ readonly name: string; readonly shards: ShardWorker; stop(): Promise<void> }> {
+  const name = settings.worker ?? `${hostname()}-${process.pid}`;
   const parts = await openParts(settings, log, clock);
-  const client = await connectRedis(settings.redis, `keel:${instance}:worker:${worker}`, (error) => log.debug({ err: error.message }, 'redis')).catch(async (error: unknown) => {
+  const client = await connectRedis(settings.redis, `keel:${instance}:worker:${name}`, (error) => log.debug({ err: error.message }, 'redis')).catch(async (error: unknown) => {
     await parts.close();
     throw error;
   });
-
   const shards = new ShardWorker({
     client,
     clock,
     log,
     instance,
-    worker,
+    worker: name,
     shardCount: settings.shards,
     leaseTtlMs: settings.leaseMs,
     roundMs: settings.roundMs,
@@ -119,13 +121,24 @@ export const shardWorkerLogic = serviceLogic<ShardWorkerSettings>(async (ctx) =>
     idlePollMs: settings.idlePollMs,
     build: parts.build,
   });
-  shards.start();
-  log.info({ worker, redis: settings.redis.url, leaseMs: settings.leaseMs, regime: settings.regime?.model, predictor: settings.predictor?.base }, `shard worker ${worker} running`);
   return {
+    name,
+    shards,
     async stop() {
       await shards.stop();
       closeRedis(client);
       await parts.close();
     },
+  };
+}
+
+export const shardWorkerLogic = serviceLogic<ShardWorkerSettings>(async (ctx) => {
+  const { clock, log, settings, instance } = ctx;
+  const opened = await openShardWorker(settings, instance, log, clock);
+  const { name: worker, shards } = opened;
+  shards.start();
+  log.info({ worker, redis: settings.redis.url, leaseMs: settings.leaseMs, regime: settings.regime?.model, predictor: settings.predictor?.base }, `shard worker ${worker} running`);
+  return {
+    stop: () => opened.stop(),
   };
 });
