@@ -9,6 +9,7 @@ export interface ClusterWorkerArgs {
   readonly leaseMs?: number;
   readonly roundMs?: number;
   readonly readCount?: number;
+  readonly checkpointEvery?: number;
   readonly pollMs?: number;
   readonly idlePollMs?: number;
 }

@@ -22,6 +22,7 @@ async function main(): Promise<void> {
     leaseMs: args.leaseMs,
     roundMs: args.roundMs,
     readCount: args.readCount,
+    checkpointEvery: args.checkpointEvery,
     pollMs: args.pollMs,
     idlePollMs: args.idlePollMs,
     ...benchStages(),

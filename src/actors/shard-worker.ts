@@ -41,6 +41,8 @@ export const shardWorkerSettings = z
     roundMs: z.number().int().positive().default(1_000),
     /** Entries per read and commit: up to a second of ticks at 100 ms. */
     readCount: z.number().int().positive().default(10),
+    /** Ticks between a shard's checkpoints (50: every 5 s at 100 ms). A take-over re-computes up to this many ticks; each checkpoint is about 12 kB an instrument. */
+    checkpointEvery: z.number().int().positive().default(50),
     /** Wait after a read that found nothing; doubled while reads stay empty, up to idlePollMs (a hand-over's catch-up waits at most that). */
     pollMs: z.number().int().positive().default(50),
     idlePollMs: z.number().int().positive().default(1_000),
@@ -117,6 +119,7 @@ export async function openShardWorker(settings: ShardWorkerSettings, instance: s
     leaseTtlMs: settings.leaseMs,
     roundMs: settings.roundMs,
     readCount: settings.readCount,
+    checkpointEvery: settings.checkpointEvery,
     pollMs: settings.pollMs,
     idlePollMs: settings.idlePollMs,
     build: parts.build,

@@ -7,17 +7,24 @@
  * commit.
  *
  * One commit per batch: the outputs (XADD, trimmed MAXLEN ~), the state
- * checkpoint of the batch's instruments (HSET instrument -> msgpack blob)
+ * checkpoint when the caller has one to write (HSET field -> msgpack blob)
  * and the XACK of the inputs that produced them, in one script, so they land
  * together or not at all. Outputs are never written without their inputs'
- * ack, nor acks without their outputs: nothing is doubled or lost on a
- * hand-over. Lua cannot BLOCK, so the read takes what is there and the
- * caller polls.
+ * ack, nor acks without their outputs. Lua cannot BLOCK, so the read takes
+ * what is there and the caller polls.
  *
- * Taking a shard over: load its checkpoint, then claim every entry still
+ * Checkpoints may be sparser than commits (a shard's whole state is large;
+ * see worker.ts), so a new holder starts from an older state and recomputes
+ * ticks whose outputs are already committed. Every output carries its tick
+ * (`seq`, rising), the shard's `committed` key holds the last one written,
+ * and the commit drops any output at or below it: each tick's output lands
+ * once, whoever computed it and however often.
+ *
+ * Taking a shard over: load its checkpoint and claim every entry still
  * pending in the group (XAUTOCLAIM from 0-0 until the cursor comes back to
- * 0-0; these are the entries the old holder read and never committed),
- * process those first, then read new ones.
+ * 0-0: the entries the old holder read and never committed, now ours to
+ * ack); then re-read the stream from the checkpoint's last input (`range`,
+ * a plain XRANGE: it takes nothing from the group) and go on with new ones.
  *
  * Stream entries carry one field, `b`: a msgpack batch, encoded with the
  * codec of its topic (src/codecs.ts). The consumer group is created from id
@@ -46,20 +53,28 @@ export interface StreamEntry {
   readonly body: Buffer | null;
 }
 
+export interface Output {
+  /** The tick it is for: rising within a shard. */
+  readonly seq: number;
+  readonly body: Buffer;
+}
+
 export interface Batch {
-  /** Output entries, appended in this order. */
-  readonly outputs: readonly Buffer[];
-  /** The state of every instrument the batch changed: instrument -> msgpack blob. */
+  /** Output entries in rising `seq`, appended in this order; any at or below the shard's last committed tick is dropped. */
+  readonly outputs: readonly Output[];
+  /** Checkpoint fields to write (none: the checkpoint stays as it is): field -> msgpack blob. */
   readonly states: ReadonlyMap<string, Buffer>;
   /** The input entry ids the batch consumed. */
   readonly acks: readonly string[];
 }
 
 export interface TakeOver {
-  /** The last committed state per instrument. */
+  /** The checkpoint's fields as last committed. */
   readonly checkpoint: Map<string, Buffer>;
-  /** Entries read by an earlier holder and never committed, oldest first: process these before `read`. */
-  readonly pending: StreamEntry[];
+  /** The last tick whose output is committed (null: none yet). */
+  readonly committed: number | null;
+  /** Ids of the entries an earlier holder read and never committed, oldest first, now claimed by this holder. */
+  readonly pending: string[];
   /** Pending ids whose entries were trimmed from the stream before anyone committed them: lost input. */
   readonly deleted: string[];
 }
@@ -87,26 +102,36 @@ const CLAIM: LuaScript = {
 -- KEYS[1] lease, KEYS[2] input stream; ARGV[1] token, ARGV[2] group, ARGV[3] consumer, ARGV[4] cursor, ARGV[5] count.
 ${LEASE_CHECK}
 -- Min idle 0: while the lease is ours, every pending entry of the shard is ours to take.
--- Reply: {next cursor, entries, ids of entries no longer in the stream}.
-return redis.call('XAUTOCLAIM', KEYS[2], ARGV[2], ARGV[3], 0, ARGV[4], 'COUNT', ARGV[5])
+-- JUSTID: the caller re-reads the entries with their neighbours (range).
+-- Reply: {next cursor, ids, ids of entries no longer in the stream}.
+return redis.call('XAUTOCLAIM', KEYS[2], ARGV[2], ARGV[3], 0, ARGV[4], 'COUNT', ARGV[5], 'JUSTID')
 `,
 };
 
 const COMMIT: LuaScript = {
   name: 'keelShardCommit',
-  numberOfKeys: 4,
+  numberOfKeys: 5,
   lua: `
--- KEYS[1] lease, KEYS[2] input stream, KEYS[3] output stream, KEYS[4] checkpoint hash.
+-- KEYS[1] lease, KEYS[2] input stream, KEYS[3] output stream, KEYS[4] checkpoint hash, KEYS[5] committed tick.
 -- ARGV[1] token, ARGV[2] group, ARGV[3] output maxlen, ARGV[4] outputs n, ARGV[5] states m,
--- then n output bodies, m (instrument, state) pairs, and the input ids to ack.
+-- then n (seq, body) pairs, m (field, state) pairs, and the input ids to ack.
 ${LEASE_CHECK}
 local outputs, states = tonumber(ARGV[4]), tonumber(ARGV[5])
+local committed = redis.call('GET', KEYS[5])
+local last = committed and tonumber(committed)
 local at = 6
 -- One call per item: unpack() of a long list would overflow Lua's C stack.
 for _ = 1, outputs do
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', '${ENTRY_FIELD}', ARGV[at])
-  at = at + 1
+  local seq = tonumber(ARGV[at])
+  -- A tick already committed (recomputed from an older checkpoint) is not written twice.
+  if not last or seq > last then
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', '${ENTRY_FIELD}', ARGV[at + 1])
+    last = seq
+    committed = ARGV[at]
+  end
+  at = at + 2
 end
+if committed then redis.call('SET', KEYS[5], committed) end
 for _ = 1, states do
   redis.call('HSET', KEYS[4], ARGV[at], ARGV[at + 1])
   at = at + 2
@@ -134,7 +159,7 @@ export async function ensureGroup(client: RedisClient, stream: string, group: st
   }
 }
 
-/** Raw XREADGROUP/XAUTOCLAIM entries ([id, [field, value, ...]]) to StreamEntry. */
+/** Raw XREADGROUP/XRANGE entries ([id, [field, value, ...]]) to StreamEntry. */
 function toEntries(raw: unknown): StreamEntry[] {
   return (raw as [Buffer, Buffer[] | null][]).map(([id, fields]) => {
     let body: Buffer | null = null;
@@ -184,19 +209,31 @@ export class FencedShard {
     const { keys, token, worker } = this.lease;
     const checkpoint = new Map<string, Buffer>();
     const flat = await this.client.hgetallBuffer(keys.checkpoint);
-    for (const [instrument, state] of Object.entries(flat)) checkpoint.set(instrument, state);
-    const pending: StreamEntry[] = [];
+    for (const [field, state] of Object.entries(flat)) checkpoint.set(field, state);
+    const last = await this.client.get(keys.committed);
+    const pending: string[] = [];
     const deleted: string[] = [];
     let cursor = '0-0';
     do {
       const reply = await this.onInput(CLAIM, [keys.lease, keys.input], [token, this.group, worker, cursor, CLAIM_PAGE], true);
       if (reply === 0) return FENCED;
-      const [next, entries, gone] = reply as [Buffer, unknown, Buffer[]];
+      const [next, ids, gone] = reply as [Buffer, Buffer[], Buffer[]];
       cursor = next.toString();
-      pending.push(...toEntries(entries));
+      for (const id of ids) pending.push(id.toString());
       for (const id of gone) deleted.push(id.toString());
     } while (cursor !== '0-0');
-    return { checkpoint, pending, deleted };
+    return { checkpoint, committed: last === null ? null : Number(last), pending, deleted };
+  }
+
+  /**
+   * Up to `count` entries after `after` (from the first when null), delivered
+   * or not: a take-over's re-reading from its checkpoint. Not fenced: it
+   * changes nothing, and what is computed from it is committed fenced.
+   */
+  async range(after: string | null, count: number): Promise<StreamEntry[]> {
+    if (!Number.isInteger(count) || count < 1) throw new Error(`${this.lease.keys.input}: range count must be a positive integer, got ${count}`);
+    if (after !== null && !STREAM_ID.test(after)) throw new Error(`${this.lease.keys.input}: '${after}' is not a stream id`);
+    return toEntries(await this.client.xrangeBuffer(this.lease.keys.input, after === null ? '-' : `(${after}`, '+', 'COUNT', count));
   }
 
   /** Up to `count` entries never delivered to the group, oldest first (none: an empty list); FENCED if the lease moved. */
@@ -212,10 +249,16 @@ export class FencedShard {
     const { keys, token } = this.lease;
     // A malformed id would fail the script after its writes: refused before anything is sent.
     for (const id of batch.acks) if (!STREAM_ID.test(id)) throw new Error(`commit to ${keys.output}: '${id}' is not a stream id of ${keys.input}`);
-    const args: (string | Buffer | number)[] = [token, this.group, this.outputMaxLen, batch.outputs.length, batch.states.size, ...batch.outputs];
-    for (const [instrument, state] of batch.states) args.push(instrument, state);
+    let previous = -Infinity;
+    for (const { seq } of batch.outputs) {
+      if (!Number.isSafeInteger(seq) || seq < 0 || seq <= previous) throw new Error(`commit to ${keys.output}: output ticks must be rising whole numbers, got ${seq} after ${previous}`);
+      previous = seq;
+    }
+    const args: (string | Buffer | number)[] = [token, this.group, this.outputMaxLen, batch.outputs.length, batch.states.size];
+    for (const { seq, body } of batch.outputs) args.push(seq, body);
+    for (const [field, state] of batch.states) args.push(field, state);
     args.push(...batch.acks);
-    const reply = await runScript(this.client, COMMIT, [keys.lease, keys.input, keys.output, keys.checkpoint], args);
+    const reply = await runScript(this.client, COMMIT, [keys.lease, keys.input, keys.output, keys.checkpoint, keys.committed], args);
     if (reply === 0) return FENCED;
     if (reply !== 1) throw new Error(`commit to ${keys.output}: unexpected reply ${String(reply)}`);
     return 'committed';

@@ -42,6 +42,8 @@ export type PartsFactory = (symbols: readonly string[], booked: readonly boolean
 
 /** The fields of a checkpoint other than the parts' states. */
 interface CheckpointHead {
+  /** The id of the last tape entry the state includes: a take-over re-reads the tape after it. */
+  readonly input: string;
   readonly symbols: string[];
   readonly booked: boolean[];
   readonly seq: number;
@@ -81,11 +83,11 @@ export class ShardPipeline {
     return new ShardPipeline(shard, symbols, booked, await build(symbols, booked));
   }
 
-  /** A pipeline in the state a checkpoint holds (see `checkpoint`). */
-  static async restore(shard: number, bytes: Buffer, build: PartsFactory): Promise<ShardPipeline> {
+  /** A pipeline in the state a checkpoint holds (see `checkpoint`), and the id of the last tape entry in it. */
+  static async restore(shard: number, bytes: Buffer, build: PartsFactory): Promise<{ pipeline: ShardPipeline; input: string }> {
     const raw = packr.unpack(bytes) as { head: CheckpointHead; states: Buffer };
     const { head } = raw;
-    if (!head || !Array.isArray(head.symbols) || !Array.isArray(head.booked) || typeof head.seq !== 'number') throw new Error(`shard ${shard}: the checkpoint is malformed`);
+    if (!head || typeof head.input !== 'string' || !Array.isArray(head.symbols) || !Array.isArray(head.booked) || typeof head.seq !== 'number') throw new Error(`shard ${shard}: the checkpoint is malformed`);
     const pipeline = await ShardPipeline.create(shard, head.symbols, head.booked, build);
     const states = unpackStates(raw.states);
     const restorable = pipeline.restorable();
@@ -94,7 +96,7 @@ export class ShardPipeline {
     pipeline.seq = head.seq;
     pipeline.lastAt = head.lastAt;
     pipeline.since = head.since;
-    return pipeline;
+    return { pipeline, input: head.input };
   }
 
   /** True when `entry` is for the instruments this pipeline was built for. */
@@ -102,9 +104,9 @@ export class ShardPipeline {
     return sameList(entry.symbols, this.symbols) && sameList(entry.booked, this.booked);
   }
 
-  /** The whole state after the last applied tick. */
-  checkpoint(): Buffer {
-    const head: CheckpointHead = { symbols: [...this.symbols], booked: [...this.booked], seq: this.seq, lastAt: this.lastAt, since: this.since };
+  /** The whole state after the last applied tick; `input`: the id of the last tape entry it includes. */
+  checkpoint(input: string): Buffer {
+    const head: CheckpointHead = { input, symbols: [...this.symbols], booked: [...this.booked], seq: this.seq, lastAt: this.lastAt, since: this.since };
     return packr.pack({ head, states: packStates(this.restorable().map((p) => p.saveState())) });
   }
 

@@ -14,7 +14,8 @@
  *   keel:paper:out:{s007}     stream: the shard worker's outputs
  *   keel:paper:lease:{s007}   string: `<worker>#<epoch>`, the current owner, with a TTL
  *   keel:paper:epoch:{s007}   counter: the fencing epoch, raised on every acquisition
- *   keel:paper:ckpt:{s007}    hash: instrument -> msgpack of its state
+ *   keel:paper:ckpt:{s007}    hash: the shard worker's checkpoint (field -> msgpack)
+ *   keel:paper:seq:{s007}     string: the last tick whose output is committed
  *
  * and of the whole instance (one key, so one slot):
  *
@@ -68,6 +69,7 @@ export interface ShardKeys {
   readonly lease: string;
   readonly epoch: string;
   readonly checkpoint: string;
+  readonly committed: string;
 }
 
 /** The Redis keys of one shard of an instance (its config `instance`). */
@@ -85,5 +87,6 @@ export function shardKeys(instance: string, shard: number, shardCount = DEFAULT_
     lease: `${base}:lease:${tag}`,
     epoch: `${base}:epoch:${tag}`,
     checkpoint: `${base}:ckpt:${tag}`,
+    committed: `${base}:seq:${tag}`,
   };
 }

@@ -1,10 +1,17 @@
 /**
  * A shard worker: the shards its ShardOwner holds, each run by one loop.
  *
- *   take over: restore the pipeline from the checkpoint, replay the entries
- *   an earlier holder read and never committed; then read new entries (a
- *   fenced read, polled: Lua cannot block), apply them, and commit each
- *   read's outputs, checkpoint and acks in one fenced script.
+ *   take over: restore the pipeline from the checkpoint and re-read the
+ *   tape after the checkpoint's last entry (re-computing ticks whose outputs
+ *   are committed already: the commit drops those); then read new entries
+ *   (a fenced read, polled: Lua cannot block), apply them, and commit each
+ *   read's outputs and acks in one fenced script.
+ *
+ * The checkpoint is the whole pipeline (about 12 kB an instrument), so it
+ * goes with a commit only every `checkpointEvery` ticks, on the ticks whose
+ * seq + shard is a multiple of it: shards take turns, and Redis sees a
+ * steady trickle of checkpoints, not a burst every period. A take-over
+ * re-computes at most that many ticks.
  *
  * A FENCED answer ends the loop at once: the lease is someone else's, and
  * what this worker computed since its last commit is dropped (the new
@@ -15,7 +22,7 @@
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
-import { FENCED, type FencedShard, type StreamEntry, type TakeOver } from './fenced.js';
+import { FENCED, type FencedShard, type Output, type StreamEntry, type TakeOver } from './fenced.js';
 import { decodeTape } from './market-tape.js';
 import { encodeOutput } from './shard-output.js';
 import { ShardOwner, type LostReason } from './shard-owner.js';
@@ -36,6 +43,8 @@ export interface ShardWorkerOptions {
   readonly roundMs: number;
   /** Entries per read (and so per commit). */
   readonly readCount: number;
+  /** Ticks between checkpoints of a shard (1: every commit). */
+  readonly checkpointEvery: number;
   /** Wait after a read that found nothing, doubling while reads stay empty up to `idlePollMs` (a shard without instruments costs one read a second). */
   readonly pollMs: number;
   readonly idlePollMs?: number;
@@ -55,11 +64,20 @@ export interface ShardRun {
 
 interface Loop {
   readonly run: ShardRun;
+  /** The last input entry applied or skipped: a read may hand back ones the re-reading after a take-over took already. */
+  consumed: string | null;
   stopped: boolean;
   /** Failing since the last commit: further failures are not news. */
   failing: boolean;
   /** Settles when the loop has finished its in-flight batch and exited. */
   done: Promise<void>;
+}
+
+/** Stream ids ('<ms>-<n>') in order: true if `a` comes after `b`. */
+function idAfter(a: string, b: string): boolean {
+  const [am, an] = a.split('-').map(Number) as [number, number];
+  const [bm, bn] = b.split('-').map(Number) as [number, number];
+  return am !== bm ? am > bm : an > bn;
 }
 
 export class ShardWorker {
@@ -99,9 +117,9 @@ export class ShardWorker {
   private gained(fenced: FencedShard, takeOver: TakeOver): void {
     const shard = fenced.lease.keys.shard;
     const run: ShardRun = { shard, seq: NaN, at: NaN, commits: 0, fenced: 0, restarts: 0 };
-    const loop: Loop = { run, stopped: false, failing: false, done: Promise.resolve() };
+    const loop: Loop = { run, consumed: null, stopped: false, failing: false, done: Promise.resolve() };
     this.loops.set(shard, loop);
-    this.options.log.info({ shard, epoch: fenced.lease.epoch, pending: takeOver.pending.length, checkpoint: takeOver.checkpoint.has(PIPELINE_FIELD) }, `shard ${shard} taken`);
+    this.options.log.info({ shard, epoch: fenced.lease.epoch, pending: takeOver.pending.length }, `shard ${shard} taken`);
     if (takeOver.deleted.length > 0) this.options.log.error({ shard, entries: takeOver.deleted.length }, `shard ${shard}: ${takeOver.deleted.length} pending entries were trimmed before anyone committed them: that input is lost`);
     loop.done = this.runShard(fenced, takeOver, loop);
   }
@@ -127,21 +145,30 @@ export class ShardWorker {
           takeOver = again;
         }
         const saved = takeOver.checkpoint.get(PIPELINE_FIELD);
-        if (saved) pipeline = await ShardPipeline.restore(loop.run.shard, saved, this.options.build);
-        let entries: StreamEntry[] | typeof FENCED = takeOver.pending;
+        loop.consumed = null;
+        if (saved) ({ pipeline, input: loop.consumed } = await ShardPipeline.restore(loop.run.shard, saved, this.options.build));
+        const from = pipeline ? pipeline.seq : null;
+        const { committed } = takeOver;
+        this.options.log.info({ shard: loop.run.shard, from, committed }, `shard ${loop.run.shard} resumes ${from === null ? 'from the start of its tape' : `after tick ${from}`}${committed === null ? '' : `; its outputs are committed up to tick ${committed}`}`);
         takeOver = undefined;
+        // The tape after the checkpoint, acked or not: it includes every entry left pending.
+        for (;;) {
+          const entries = await fenced.range(loop.consumed, this.options.readCount);
+          if (entries.length === 0 || loop.stopped) break;
+          const result = await this.apply(fenced, pipeline, entries, loop);
+          if (result === FENCED) return this.fenced(loop, 'commit');
+          pipeline = result;
+        }
         let idle = 0;
         while (!loop.stopped) {
+          const entries = await fenced.read(this.options.readCount);
+          if (entries === FENCED) return this.fenced(loop, 'read');
+          idle = entries.length === 0 ? idle + 1 : 0;
           if (entries.length > 0) {
             const result = await this.apply(fenced, pipeline, entries, loop);
             if (result === FENCED) return this.fenced(loop, 'commit');
             pipeline = result;
-          }
-          if (loop.stopped) break;
-          entries = await fenced.read(this.options.readCount);
-          if (entries === FENCED) return this.fenced(loop, 'read');
-          idle = entries.length === 0 ? idle + 1 : 0;
-          if (idle > 0) await this.sleep(Math.min(this.options.idlePollMs ?? 1_000, this.options.pollMs * 2 ** Math.min(idle - 1, 10)));
+          } else await this.sleep(Math.min(this.options.idlePollMs ?? 1_000, this.options.pollMs * 2 ** Math.min(idle - 1, 10)));
         }
       } catch (error) {
         if (loop.stopped) break;
@@ -161,11 +188,16 @@ export class ShardWorker {
   /** Applies a read's entries and commits them together; returns the pipeline they leave (or FENCED). */
   private async apply(fenced: FencedShard, start: ShardPipeline | undefined, entries: readonly StreamEntry[], loop: Loop): Promise<ShardPipeline | undefined | typeof FENCED> {
     let pipeline = start;
-    const outputs: Buffer[] = [];
+    const outputs: Output[] = [];
     const acks: string[] = [];
     const shard = loop.run.shard;
+    const every = this.options.checkpointEvery;
+    let due = false;
     for (const entry of entries) {
       acks.push(entry.id);
+      // Taken already by the re-reading after the take-over: only its ack was missing.
+      if (loop.consumed !== null && !idAfter(entry.id, loop.consumed)) continue;
+      loop.consumed = entry.id;
       let tape;
       try {
         if (!entry.body) throw new Error('no batch field');
@@ -186,9 +218,10 @@ export class ShardWorker {
         await pipeline?.close();
         pipeline = await ShardPipeline.create(shard, tape.symbols, tape.booked, this.options.build);
       }
-      outputs.push(encodeOutput(await pipeline.apply(tape)));
+      outputs.push({ seq: tape.seq, body: encodeOutput(await pipeline.apply(tape)) });
+      if ((tape.seq + shard) % every === 0) due = true;
     }
-    const states = new Map<string, Buffer>(pipeline ? [[PIPELINE_FIELD, pipeline.checkpoint()]] : []);
+    const states = new Map<string, Buffer>(pipeline && due ? [[PIPELINE_FIELD, pipeline.checkpoint(loop.consumed!)]] : []);
     const committed = await fenced.commit({ outputs, states, acks });
     if (committed === FENCED) return FENCED;
     loop.run.commits++;

@@ -25,7 +25,7 @@ test('leases, fenced reads, commits and take-overs work on every node of a Redis
   for (let shard = 0; shard < 8; shard++) {
     const keys = shardKeys('cluster', shard);
     const slot = Number(await cluster.cluster('KEYSLOT', keys.input));
-    for (const key of [keys.output, keys.lease, keys.epoch, keys.checkpoint]) assert.equal(Number(await cluster.cluster('KEYSLOT', key)), slot, key);
+    for (const key of [keys.output, keys.lease, keys.epoch, keys.checkpoint, keys.committed]) assert.equal(Number(await cluster.cluster('KEYSLOT', key)), slot, key);
     masters.add(cluster.slots[slot]![0]!);
 
     await ensureGroup(cluster, keys.input, WORKER_GROUP);
@@ -34,18 +34,16 @@ test('leases, fenced reads, commits and take-overs work on every node of a Redis
     const old = new FencedShard(cluster, (await acquireLease(cluster, keys, 'worker-1', 60_000))!);
     const read = await old.read(10);
     assert.notEqual(read, FENCED);
-    assert.equal(await old.commit({ outputs: [Buffer.from('out-a')], states: new Map([['SPY', Buffer.from('state-a')]]), acks: [first!] }), 'committed');
+    assert.equal(await old.commit({ outputs: [{ seq: 1, body: Buffer.from('out-a') }], states: new Map([['SPY', Buffer.from('state-a')]]), acks: [first!] }), 'committed');
 
     await cluster.del(keys.lease);
     const next = new FencedShard(cluster, (await acquireLease(cluster, keys, 'worker-2', 60_000))!);
-    assert.equal(await old.commit({ outputs: [Buffer.from('out-b')], states: new Map(), acks: [second!] }), FENCED);
+    assert.equal(await old.commit({ outputs: [{ seq: 2, body: Buffer.from('out-b') }], states: new Map(), acks: [second!] }), FENCED);
     const taken = await next.takeOver();
     if (taken === FENCED) assert.fail(`worker-2 was fenced taking over shard ${shard}`);
-    assert.deepEqual(
-      taken.pending.map((e) => e.id),
-      [second],
-    );
+    assert.deepEqual(taken.pending, [second]);
     assert.deepEqual(taken.checkpoint, new Map([['SPY', Buffer.from('state-a')]]));
+    assert.equal(await cluster.get(keys.committed), '1');
   }
   assert.equal(masters.size, 3, 'the shards tested live on all three masters');
 });

@@ -29,7 +29,10 @@ async function expire(keys: ShardKeys): Promise<void> {
 
 interface Tick {
   sym: string;
+  /** The instrument's own count. */
   seq: number;
+  /** The shard's tick: output order. */
+  n: number;
   px: number;
 }
 interface State {
@@ -44,7 +47,7 @@ function tape(length: number): Tick[] {
     const sym = ['SPY', 'QQQ', 'IWM'][i % 3]!;
     const seq = (seqs.get(sym) ?? 0) + 1;
     seqs.set(sym, seq);
-    return { sym, seq, px: 100 + ((i * 7) % 11) };
+    return { sym, seq, n: i + 1, px: 100 + ((i * 7) % 11) };
   });
 }
 
@@ -62,10 +65,22 @@ function step(states: Map<string, State>, tick: Tick): { sym: string; seq: numbe
   return { sym: tick.sym, seq: tick.seq, ...next };
 }
 
+/** The checkpoint field holding the id of the last entry the states include. */
+const INPUT = '@input';
+
+const after = (a: string, b: string) => {
+  const [am, an] = a.split('-').map(Number) as [number, number];
+  const [bm, bn] = b.split('-').map(Number) as [number, number];
+  return am !== bm ? am > bm : an > bn;
+};
+
 /** A shard worker in process: takes the shard over, processes entries into batches. */
 class Worker {
   readonly states = new Map<string, State>();
-  pending: StreamEntry[] = [];
+  /** The last entry the states include. */
+  input: string | null = null;
+  pending: string[] = [];
+  committed: number | null = null;
   private constructor(readonly shard: FencedShard) {}
 
   static async start(keys: ShardKeys, worker: string): Promise<Worker> {
@@ -74,25 +89,35 @@ class Worker {
     const w = new Worker(new FencedShard(redis.client, lease));
     const taken = await w.shard.takeOver();
     if (taken === FENCED) assert.fail(`${worker} was fenced while taking ${keys.lease} over`);
-    for (const [sym, blob] of taken.checkpoint) w.states.set(sym, unpack(blob) as State);
+    for (const [field, blob] of taken.checkpoint) {
+      if (field === INPUT) w.input = blob.toString();
+      else w.states.set(field, unpack(blob) as State);
+    }
     w.pending = taken.pending;
+    w.committed = taken.committed;
     return w;
   }
 
-  process(entries: readonly StreamEntry[]): Batch {
+  /** Applies the entries after `input` (older ones are only acked); the batch checkpoints the changed states unless told not to. */
+  process(entries: readonly StreamEntry[], checkpoint = true): Batch {
     const changed = new Set<string>();
-    const outputs = entries.map((e) => {
+    const outputs = [];
+    for (const e of entries) {
+      if (this.input !== null && !after(e.id, this.input)) continue;
+      this.input = e.id;
       const tick = unpack(e.body!) as Tick;
       changed.add(tick.sym);
-      return encodePlain(step(this.states, tick));
-    });
-    return { outputs, states: new Map([...changed].map((sym) => [sym, encodePlain(this.states.get(sym))])), acks: entries.map((e) => e.id) };
+      outputs.push({ seq: tick.n, body: encodePlain(step(this.states, tick)) });
+    }
+    const states = new Map(checkpoint ? [...changed].map((sym) => [sym, encodePlain(this.states.get(sym))]) : []);
+    if (checkpoint && this.input !== null) states.set(INPUT, Buffer.from(this.input));
+    return { outputs, states, acks: entries.map((e) => e.id) };
   }
 
-  async readAndProcess(count: number): Promise<Batch> {
+  async readAndProcess(count: number, checkpoint = true): Promise<Batch> {
     const entries = await this.shard.read(count);
     if (entries === FENCED) assert.fail(`${this.shard.lease.worker} was fenced on read`);
-    return this.process(entries);
+    return this.process(entries, checkpoint);
   }
 
   async commit(batch: Batch): Promise<void> {
@@ -107,7 +132,7 @@ async function outputs(keys: ShardKeys): Promise<unknown[]> {
 
 async function checkpoint(keys: ShardKeys): Promise<Record<string, unknown>> {
   const flat = await redis.client.hgetallBuffer(keys.checkpoint);
-  return Object.fromEntries(Object.entries(flat).map(([sym, blob]) => [sym, unpack(blob)]));
+  return Object.fromEntries(Object.entries(flat).map(([field, blob]) => [field, field === INPUT ? blob.toString() : unpack(blob)]));
 }
 
 async function pendingCount(keys: ShardKeys): Promise<number> {
@@ -151,7 +176,7 @@ test('the same worker id back under a new epoch still fences its older self', as
   assert.equal(reborn.pending.length, 4, 'the reborn worker claims what its older self read');
 });
 
-test('a take-over loads the checkpoint, claims the pending entries, and every output appears once in order', async () => {
+test('a take-over loads the checkpoint, claims the pending entries, re-reads them, and every output appears once in order', async () => {
   const keys = shardKeys('fenced-handover', 3);
   await ensureGroup(redis.client, keys.input, WORKER_GROUP);
   const ticks = tape(30);
@@ -169,11 +194,15 @@ test('a take-over loads the checkpoint, claims the pending entries, and every ou
   const after8 = new Map<string, State>();
   for (const t of ticks.slice(0, 8)) step(after8, t);
   assert.deepEqual(Object.fromEntries(w2.states), Object.fromEntries(after8));
+  assert.deepEqual(w2.pending, ids.slice(8, 16));
+  assert.equal(w2.input, ids[7]);
+  const reread = await w2.shard.range(w2.input, w2.pending.length);
   assert.deepEqual(
-    w2.pending.map((e) => e.id),
-    ids.slice(8, 16),
+    reread.map((e) => e.id),
+    w2.pending,
+    'the entries after the checkpoint are the pending ones',
   );
-  await w2.commit(w2.process(w2.pending));
+  await w2.commit(w2.process(reread));
   await w2.commit(await w2.readAndProcess(5));
   const w2Zombie = await w2.readAndProcess(5);
 
@@ -185,11 +214,8 @@ test('a take-over loads the checkpoint, claims the pending entries, and every ou
 
   // Worker 1 again (a new process, the same id) takes over from worker 2 and finishes the tape.
   const w1b = await Worker.start(keys, 'worker-1');
-  assert.deepEqual(
-    w1b.pending.map((e) => e.id),
-    ids.slice(21, 26),
-  );
-  await w1b.commit(w1b.process(w1b.pending));
+  assert.deepEqual(w1b.pending, ids.slice(21, 26));
+  await w1b.commit(w1b.process(await w1b.shard.range(w1b.input, w1b.pending.length)));
   for (;;) {
     const batch = await w1b.readAndProcess(3);
     if (batch.acks.length === 0) break;
@@ -202,8 +228,52 @@ test('a take-over loads the checkpoint, claims the pending entries, and every ou
   const uninterrupted = new Map<string, State>();
   const expected = ticks.map((t) => step(uninterrupted, t));
   assert.deepEqual(await outputs(keys), expected);
-  assert.deepEqual(await checkpoint(keys), Object.fromEntries(uninterrupted));
+  assert.deepEqual(await checkpoint(keys), { ...Object.fromEntries(uninterrupted), [INPUT]: ids.at(-1) });
   assert.equal(await pendingCount(keys), 0);
+});
+
+test('from a checkpoint older than its commits, a take-over re-computes committed ticks and the commit writes each once', async () => {
+  const keys = shardKeys('fenced-sparse', 8);
+  await ensureGroup(redis.client, keys.input, WORKER_GROUP);
+  const ticks = tape(16);
+  const ids = await publish(keys, ticks);
+
+  // Worker 1 checkpoints after tick 2 only, commits ticks 3 to 10 without one, reads 11 and 12 and dies.
+  const w1 = await Worker.start(keys, 'worker-1');
+  await w1.commit(await w1.readAndProcess(2));
+  for (let i = 0; i < 4; i++) await w1.commit(await w1.readAndProcess(2, false));
+  await w1.readAndProcess(2, false);
+  assert.equal(await redis.client.get(keys.committed), '10');
+  await expire(keys);
+
+  // Worker 2 starts from tick 2's state and re-reads everything after it, delivered or not.
+  const w2 = await Worker.start(keys, 'worker-2');
+  assert.equal(w2.input, ids[1]);
+  assert.deepEqual(w2.pending, ids.slice(10, 12));
+  assert.equal(w2.committed, 10);
+  for (;;) {
+    const entries = await w2.shard.range(w2.input, 3);
+    if (entries.length === 0) break;
+    await w2.commit(w2.process(entries, false));
+  }
+  assert.equal(await redis.client.get(keys.committed), '16');
+  // The group then hands out the entries never delivered: taken already, they are only acked.
+  const late = await w2.readAndProcess(10);
+  assert.deepEqual(late.acks, ids.slice(12));
+  assert.deepEqual(late.outputs, []);
+  await w2.commit(late);
+
+  const uninterrupted = new Map<string, State>();
+  assert.deepEqual(
+    await outputs(keys),
+    ticks.map((t) => step(uninterrupted, t)),
+    'ticks 3 to 10 were computed twice and written once',
+  );
+  assert.equal(await pendingCount(keys), 0);
+  // Outputs at or below the committed tick are dropped whoever sends them; the checkpoint in the same commit still lands.
+  assert.equal(await w2.shard.commit({ outputs: [{ seq: 16, body: encodePlain('again') }], states: new Map([[INPUT, Buffer.from(ids.at(-1)!)]]), acks: [] }), 'committed');
+  assert.equal((await outputs(keys)).length, 16);
+  assert.equal((await checkpoint(keys))[INPUT], ids.at(-1));
 });
 
 test('a take-over reports pending entries trimmed from the stream as deleted', async () => {
@@ -216,10 +286,7 @@ test('a take-over reports pending entries trimmed from the stream as deleted', a
   await expire(keys);
   const taken = await new FencedShard(redis.client, (await acquireLease(redis.client, keys, 'worker-2', TTL_MS))!).takeOver();
   if (taken === FENCED) assert.fail('fenced while taking over');
-  assert.deepEqual(
-    taken.pending.map((e) => e.id),
-    ids.slice(2),
-  );
+  assert.deepEqual(taken.pending, ids.slice(2));
   assert.deepEqual(taken.deleted, ids.slice(0, 2));
 });
 
@@ -227,7 +294,7 @@ test('outputs are trimmed to about the output maxlen', async () => {
   const keys = shardKeys('fenced-trim', 5);
   const lease = await acquireLease(redis.client, keys, 'worker-1', TTL_MS);
   const shard = new FencedShard(redis.client, lease!, { outputMaxLen: 10 });
-  const outputs = Array.from({ length: 300 }, (_, i) => encodePlain(i));
+  const outputs = Array.from({ length: 300 }, (_, i) => ({ seq: i, body: encodePlain(i) }));
   assert.equal(await shard.commit({ outputs, states: new Map(), acks: [] }), 'committed');
   // MAXLEN ~ trims whole stream nodes (100 entries by default), never below the bound.
   const length = await redis.client.xlen(keys.output);
@@ -254,7 +321,7 @@ test('after a Redis restart without persistence the group is recreated on the ne
   // The take-over path recreates it too.
   await redis.client.del(keys.input);
   const taken = await shard.takeOver();
-  assert.deepEqual(taken, { checkpoint: new Map(), pending: [], deleted: [] });
+  assert.deepEqual(taken, { checkpoint: new Map(), committed: null, pending: [], deleted: [] });
 });
 
 test('bad arguments are refused with what was wrong', async () => {
@@ -262,7 +329,20 @@ test('bad arguments are refused with what was wrong', async () => {
   const lease = await acquireLease(redis.client, keys, 'worker-1', TTL_MS);
   const shard = new FencedShard(redis.client, lease!);
   await assert.rejects(shard.read(0), /keel:fenced-args:md:\{s007\}: read count must be a positive integer, got 0/);
-  await assert.rejects(shard.commit({ outputs: [Buffer.from('x')], states: new Map(), acks: ['1-0', 'last'] }), /commit to keel:fenced-args:out:\{s007\}: 'last' is not a stream id of keel:fenced-args:md:\{s007\}/);
+  await assert.rejects(shard.range('last', 1), /keel:fenced-args:md:\{s007\}: 'last' is not a stream id/);
+  await assert.rejects(shard.commit({ outputs: [{ seq: 1, body: Buffer.from('x') }], states: new Map(), acks: ['1-0', 'last'] }), /commit to keel:fenced-args:out:\{s007\}: 'last' is not a stream id of keel:fenced-args:md:\{s007\}/);
+  const x = Buffer.from('x');
+  await assert.rejects(
+    shard.commit({
+      outputs: [
+        { seq: 2, body: x },
+        { seq: 2, body: x },
+      ],
+      states: new Map(),
+      acks: [],
+    }),
+    /commit to keel:fenced-args:out:\{s007\}: output ticks must be rising whole numbers, got 2 after 2/,
+  );
   assert.equal(await redis.client.exists(keys.output), 0);
   assert.throws(() => new FencedShard(redis.client, lease!, { outputMaxLen: 0 }), /keel:fenced-args:out:\{s007\}: output maxlen must be a positive integer, got 0/);
 });

@@ -254,7 +254,7 @@ test('a paused worker loses its shards, is told so when it wakes, and its late c
   b.clock.resume();
   await until('worker-b is told', () => b.lost.length === taken.length);
   assert.deepEqual([...b.lost].sort((x, y) => x.shard - y.shard), taken.map((shard) => ({ shard, reason: 'lost' })));
-  const late = { outputs: [Buffer.from('late')], states: new Map([['SPY', Buffer.from('late')]]), acks: [] };
+  const late = { outputs: [{ seq: 1, body: Buffer.from('late') }], states: new Map([['SPY', Buffer.from('late')]]), acks: [] };
   assert.equal(await stale.commit(late), FENCED);
   assert.equal(await a.client.xlen(keys.output), outputsBefore, 'nothing written');
   assert.equal(await a.client.hget(keys.checkpoint, 'SPY'), null);

@@ -47,6 +47,7 @@ test('the keys of a shard share one Cluster hash tag under the instance prefix',
     lease: 'keel:paper:lease:{s007}',
     epoch: 'keel:paper:epoch:{s007}',
     checkpoint: 'keel:paper:ckpt:{s007}',
+    committed: 'keel:paper:seq:{s007}',
   });
   assert.equal(shardKeys('paper', 3, 10).tag, '{s3}');
   assert.equal(shardKeys('paper', 127).tag, '{s127}');

@@ -428,12 +428,13 @@ test('a pipeline restored from a checkpoint goes on exactly as the one that neve
 
     const b = await ShardPipeline.create(0, first.symbols, first.booked, build);
     await run(b, bodies.slice(0, CUT));
-    const checkpoint = b.checkpoint();
-    const c = await ShardPipeline.restore(0, checkpoint, build);
+    const checkpoint = b.checkpoint('1-0');
+    const { pipeline: c, input } = await ShardPipeline.restore(0, checkpoint, build);
+    assert.equal(input, '1-0');
     assert.equal(c.seq, b.seq);
     assert.equal(c.lastAt, b.lastAt);
     assert.deepEqual(c.symbols, SYMBOLS);
-    assert.ok(Buffer.from(c.checkpoint()).equals(checkpoint), 'restored as it was saved');
+    assert.ok(Buffer.from(c.checkpoint('1-0')).equals(checkpoint), 'restored as it was saved');
     const rest = await run(c, bodies.slice(CUT));
 
     assert.equal(rest.length, TICKS - CUT);
@@ -445,7 +446,7 @@ test('a pipeline restored from a checkpoint goes on exactly as the one that neve
       assert.deepEqual(o.problems, expected.problems, `problems at tick ${CUT + k}`);
       assert.deepEqual(o, expected, `output at tick ${CUT + k}`);
     });
-    assert.ok(a.checkpoint().equals(c.checkpoint()), 'the same state, byte for byte');
+    assert.ok(a.checkpoint('2-0').equals(c.checkpoint('2-0')), 'the same state, byte for byte');
     // Without the checkpoint the same entries give other outputs: the state carried is what matters.
     const cold = await run(await ShardPipeline.create(0, first.symbols, first.booked, build), bodies.slice(CUT));
     assert.notDeepEqual(
@@ -478,7 +479,7 @@ test('apply refuses a tick already applied and an entry for other instruments; r
   const first = decodeTape(bodies[0]!);
   const pipeline = await ShardPipeline.create(0, first.symbols, first.booked, factory(false));
   await run(pipeline, bodies.slice(0, 10));
-  const before = pipeline.checkpoint();
+  const before = pipeline.checkpoint('1-0');
   const last = T0 / TICK_MS + 9;
   await assert.rejects(pipeline.apply(decodeTape(bodies[9]!)), { message: `shard 0: tick ${last} is not after the last applied ${last}` });
   await assert.rejects(pipeline.apply(decodeTape(bodies[3]!)), { message: `shard 0: tick ${last - 6} is not after the last applied ${last}` });
@@ -488,7 +489,7 @@ test('apply refuses a tick already applied and an entry for other instruments; r
   await assert.rejects(pipeline.apply(other), { message: `shard 0: tick ${last + 6} lists other instruments than the pipeline's` });
   const rebooked = { ...decodeTape(bodies[10]!), booked: [true, true, true] };
   await assert.rejects(pipeline.apply(rebooked), /lists other instruments than the pipeline's/);
-  assert.ok(pipeline.checkpoint().equals(before), 'refused entries change nothing');
+  assert.ok(pipeline.checkpoint('1-0').equals(before), 'refused entries change nothing');
   await pipeline.apply(decodeTape(bodies[10]!));
   assert.equal(pipeline.seq, last + 1);
 
@@ -503,7 +504,7 @@ test('apply refuses a tick already applied and an entry for other instruments; r
   });
   const withRegime = await ShardPipeline.create(0, first.symbols, first.booked, factory(true));
   await withRegime.apply(first);
-  await assert.rejects(ShardPipeline.restore(3, withRegime.checkpoint(), factory(false)), /shard 3: the checkpoint holds 3 part states, this worker runs 2 parts/);
+  await assert.rejects(ShardPipeline.restore(3, withRegime.checkpoint('1-0'), factory(false)), /shard 3: the checkpoint holds 3 part states, this worker runs 2 parts/);
   await assert.rejects(ShardPipeline.restore(4, packr.pack({ head: { symbols: 'SPY' }, states: Buffer.alloc(0) }), factory(false)), { message: 'shard 4: the checkpoint is malformed' });
 });
 
