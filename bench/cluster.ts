@@ -54,6 +54,8 @@ const SHARDS = 128;
 const TICK_MS = 100;
 const ROWS = 10;
 const WARM_TICKS = 20;
+/** The shard worker's default: a checkpoint every 5 s of ticks per shard. */
+const CHECKPOINT_EVERY = 50;
 const WORKER_COUNTS = [1, 2, 4];
 const HANDOVER_WORKERS = 3;
 const LEASES: readonly (readonly [number, number])[] = [
@@ -245,7 +247,7 @@ interface Worker {
 }
 
 function startWorker(args: ClusterWorkerArgs, pinned: boolean): Worker {
-  const node = [process.execPath, '--import', 'tsx', 'bench/cluster-worker.ts', JSON.stringify(args)];
+  const node = [process.execPath, '--import', 'tsx', 'bench/cluster-worker.ts', JSON.stringify({ checkpointEvery: CHECKPOINT_EVERY, ...args })];
   const child = pinned ? spawn('taskset', ['-c', '0', ...node], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(node[0]!, node.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const errors: string[] = [];
@@ -467,7 +469,7 @@ interface Handover {
   /** During the steady window before the kill: cores busy with other processes, and with this bench (workers, Redis, publisher and reader). */
   readonly foreignCores: number;
   readonly ourCores: number;
-  /** During the steady window: Redis's CPU (cores) and the bytes it read per second (the checkpoints are most of them). */
+  /** During the steady window: Redis's CPU (cores) and the bytes it read per second (tapes, outputs, checkpoints). */
   readonly redisCores: number;
   readonly redisInBytesPerS: number;
 }
@@ -729,7 +731,7 @@ export async function clusterBench({ progress, instruments = 200, ticks = 300 }:
   const redisUs = r10.redisCpuUsPerIT + r10.publishRedisUsPerIT;
   const redisLimitIT = 1e6 / redisUs;
   const at10 = (it: number) => it / (1000 / TICK_MS);
-  lines.push(`Live (the tick-to-decision window): Redis ${fmt(live[0]!.redisCores, 2)} cores busy, reading ${fmt(live[0]!.redisInBytesPerS / 1e6, 2)} MB/s from its clients (${fmt(live[0]!.redisInBytesPerS / (instruments * (1000 / TICK_MS)) / 1e3, 2)} kB per instrument-tick: each commit carries its shard's whole checkpoint).`);
+  lines.push(`Live (the tick-to-decision window): Redis ${fmt(live[0]!.redisCores, 2)} cores busy, reading ${fmt(live[0]!.redisInBytesPerS / 1e6, 2)} MB/s from its clients (${fmt(live[0]!.redisInBytesPerS / (instruments * (1000 / TICK_MS)) / 1e3, 2)} kB per instrument-tick: tapes, outputs and a checkpoint every ${CHECKPOINT_EVERY} ticks per shard).`);
   lines.push('');
   lines.push(`Capacity model: one worker core carries ${fmt(perCore)} instrument-ticks/s (1e6 / ${fmt(oneUs, 1)} µs, the 1-worker runs' CPU per instrument-tick) = ${fmt(at10(perCore))} instruments at 10 ticks/s; Redis spends ${fmt(redisUs, 1)} µs per instrument-tick (read+commit ${fmt(r10.redisCpuUsPerIT, 1)} + publish ${fmt(r10.publishRedisUsPerIT, 1)}; the trading side's reads not counted), so its one core saturates at ${fmt(redisLimitIT)} instrument-ticks/s = ${fmt(at10(redisLimitIT))} instruments at 10 ticks/s.`);
   lines.push('');

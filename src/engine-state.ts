@@ -1,7 +1,7 @@
 /**
  * The mutable state of a compute engine (features, health, regimes, the
  * predictor's history) as plain typed arrays and numbers, so a shard worker
- * (src/scaleout) can checkpoint its pipeline after every batch and another
+ * (src/scaleout) can checkpoint its pipeline every few seconds and another
  * process can take the shard over and go on exactly where it stopped, bit
  * for bit.
  *
@@ -23,6 +23,13 @@ export type StateArray = Float64Array | Float32Array | Int32Array | Uint32Array 
 export interface EngineState {
   readonly arrays: readonly StateArray[];
   readonly numbers: readonly number[];
+  /**
+   * Per array, true if it is one equal row per instrument, in the engine's
+   * instrument order: those rows are checkpointed per instrument and carried
+   * over by instrument when a shard's instruments change (`withRows`).
+   * Absent: the state only goes whole, and such a change starts it afresh.
+   */
+  readonly rows?: readonly boolean[];
 }
 
 export interface Restorable {
@@ -87,6 +94,52 @@ export function unpackStates(bytes: Buffer | Uint8Array): EngineState[] {
     });
     return { arrays, numbers: Array.from(arrayOf('f64', n, `${what} numbers`)) };
   });
+}
+
+/** Instrument `i`'s rows of the row arrays of `state` (an engine of `instruments` instruments), in order; copies. */
+export function rowsOf(state: EngineState, instruments: number, i: number): StateArray[] {
+  const rows: StateArray[] = [];
+  state.arrays.forEach((a, k) => {
+    if (!state.rows?.[k]) return;
+    const width = a.length / instruments;
+    rows.push(a.slice(i * width, (i + 1) * width));
+  });
+  return rows;
+}
+
+/** The arrays of `state` that are not rows (all of them when it has none), with its numbers. */
+export function sharedOf(state: EngineState): EngineState {
+  return { arrays: state.arrays.filter((_, k) => !state.rows?.[k]), numbers: state.numbers };
+}
+
+/**
+ * A state shaped as `fresh` (an engine's own state just built, for `instruments`
+ * instruments): its non-row arrays and numbers from `shared` (see sharedOf),
+ * instrument i's rows from `rows[i]` (see rowsOf) where given and from `fresh`
+ * where not (an instrument new to the engine). Copies; `owner` names it in errors.
+ */
+export function withRows(owner: string, fresh: EngineState, instruments: number, shared: EngineState, rows: readonly (readonly StateArray[] | undefined)[]): EngineState {
+  const flags = fresh.rows;
+  if (!flags) throw new Error(`${owner}: its state has no rows by instrument`);
+  if (rows.length !== instruments) throw new Error(`${owner}: ${rows.length} instruments' rows for ${instruments} instruments`);
+  const sharedIn = fresh.arrays.filter((_, k) => !flags[k]);
+  checkArrays(owner, sharedIn, shared, fresh.numbers.length);
+  let s = 0;
+  let r = 0;
+  const arrays = fresh.arrays.map((a, k) => {
+    if (!flags[k]) return shared.arrays[s++]!;
+    const copy = a.slice();
+    const width = a.length / instruments;
+    rows.forEach((row, i) => {
+      if (!row) return;
+      const from = row[r];
+      if (!from || from.constructor !== a.constructor || from.length !== width) throw new Error(`${owner}: instrument ${i}'s row ${r} is not ${a.constructor.name}[${width}]`);
+      copy.set(from, i * width);
+    });
+    r++;
+    return copy;
+  });
+  return { arrays, numbers: shared.numbers, rows: flags };
 }
 
 /** Throws unless `state` fits the engine's own arrays `into` (count, each type and length) and its count of numbers. */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Packr } from 'msgpackr';
 import pino from 'pino';
-import { packStates, restoreArrays, unpackStates, type EngineState, type Restorable } from '../src/engine-state.js';
+import { packStates, restoreArrays, rowsOf, sharedOf, unpackStates, withRows, type EngineState, type Restorable } from '../src/engine-state.js';
 import { DepthBatch } from '../src/ib/depth-feed.js';
 import { QuoteBoard } from '../src/ib/quote-board.js';
 import { TradeBatch } from '../src/ib/trade-feed.js';
@@ -133,6 +133,23 @@ function market() {
   };
   return { play };
 }
+
+test('rows by instrument: split out, and put back in another order with new instruments fresh; wrong rows refused', () => {
+  // Three instruments: a row of 2 values each, a flag each, a shared array, and a shared number.
+  const state: EngineState = { arrays: [Float64Array.of(1, 2, 3, 4, 5, 6), Uint8Array.of(7, 8, 9), Int32Array.of(42)], numbers: [5], rows: [true, true, false] };
+  assert.deepEqual(rowsOf(state, 3, 1), [Float64Array.of(3, 4), Uint8Array.of(8)]);
+  assert.deepEqual(sharedOf(state), { arrays: [Int32Array.of(42)], numbers: [5] });
+  // The new layout: instrument 2, a new one, instrument 0.
+  const fresh: EngineState = { arrays: [new Float64Array(6).fill(NaN), new Uint8Array(3), new Int32Array(1)], numbers: [0], rows: [true, true, false] };
+  const moved = withRows('test', fresh, 3, sharedOf(state), [rowsOf(state, 3, 2), undefined, rowsOf(state, 3, 0)]);
+  assert.deepEqual(moved.arrays, [Float64Array.of(5, 6, NaN, NaN, 1, 2), Uint8Array.of(9, 0, 7), Int32Array.of(42)]);
+  assert.deepEqual(moved.numbers, [5]);
+  assert.deepEqual(fresh.arrays[0], new Float64Array(6).fill(NaN), 'the fresh state is copied, not written');
+  assert.throws(() => withRows('test', fresh, 3, sharedOf(state), [[Float64Array.of(1), Uint8Array.of(1)], undefined, undefined]), { message: "test: instrument 0's row 0 is not Float64Array[2]" });
+  assert.throws(() => withRows('test', fresh, 3, sharedOf(state), [[Float64Array.of(1, 2)], undefined, undefined]), { message: "test: instrument 0's row 1 is not Uint8Array[1]" });
+  assert.throws(() => withRows('test', { ...fresh, rows: undefined }, 3, sharedOf(state), [undefined, undefined, undefined]), { message: 'test: its state has no rows by instrument' });
+  assert.throws(() => withRows('test', fresh, 3, { arrays: [], numbers: [5] }, [undefined, undefined, undefined]), /test: state has 0 arrays, expected 1/);
+});
 
 test('FeatureEngine: restored from a checkpoint in a fresh engine, it goes on exactly as one that never stopped', () => {
   const a = new FeatureEngine(3, OPTIONS);

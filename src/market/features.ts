@@ -157,7 +157,9 @@ export class FeatureEngine implements Restorable {
 
   /** Everything that moves (the options and sizes are the constructor's): for a shard checkpoint. */
   saveState(): EngineState {
-    return { arrays: this.stateArrays(), numbers: [this.ringPos] };
+    const arrays = this.stateArrays();
+    // Every array is one row per instrument; the ring's position is shared.
+    return { arrays, numbers: [this.ringPos], rows: arrays.map(() => true) };
   }
 
   loadState(state: EngineState): void {

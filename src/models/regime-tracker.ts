@@ -75,7 +75,9 @@ export class RegimeTracker implements Restorable {
 
   /** The model's recursion, then the tracker's and the frame's (`x` is scratch): for a shard checkpoint. */
   saveState(): EngineState {
-    return { arrays: this.stateArrays(), numbers: [this.frame.at, this.frame.switches] };
+    const arrays = this.stateArrays();
+    // One stream of the model per instrument: every array is a row per instrument.
+    return { arrays, numbers: [this.frame.at, this.frame.switches], rows: arrays.map(() => true) };
   }
 
   loadState(state: EngineState): void {

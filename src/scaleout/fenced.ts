@@ -7,7 +7,8 @@
  * commit.
  *
  * One commit per batch: the outputs (XADD, trimmed MAXLEN ~), the state
- * checkpoint when the caller has one to write (HSET field -> msgpack blob)
+ * checkpoint when the caller has one to write (the hash replaced whole:
+ * field -> msgpack blob, one per instrument and a head)
  * and the XACK of the inputs that produced them, in one script, so they land
  * together or not at all. Outputs are never written without their inputs'
  * ack, nor acks without their outputs. Lua cannot BLOCK, so the read takes
@@ -62,7 +63,7 @@ export interface Output {
 export interface Batch {
   /** Output entries in rising `seq`, appended in this order; any at or below the shard's last committed tick is dropped. */
   readonly outputs: readonly Output[];
-  /** Checkpoint fields to write (none: the checkpoint stays as it is): field -> msgpack blob. */
+  /** A new checkpoint, replacing the old one whole (empty: the checkpoint stays as it is): field -> msgpack blob. */
   readonly states: ReadonlyMap<string, Buffer>;
   /** The input entry ids the batch consumed. */
   readonly acks: readonly string[];
@@ -132,6 +133,8 @@ for _ = 1, outputs do
   at = at + 2
 end
 if committed then redis.call('SET', KEYS[5], committed) end
+-- A checkpoint replaces the last one whole: no field of an instrument gone from the shard survives it.
+if states > 0 then redis.call('DEL', KEYS[4]) end
 for _ = 1, states do
   redis.call('HSET', KEYS[4], ARGV[at], ARGV[at + 1])
   at = at + 2

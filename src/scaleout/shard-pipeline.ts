@@ -14,7 +14,7 @@
  * their settings and models), so this module stays pure.
  */
 import { Packr } from 'msgpackr';
-import { packStates, unpackStates, type Restorable } from '../engine-state.js';
+import { packStates, rowsOf, sharedOf, unpackStates, withRows, type Restorable } from '../engine-state.js';
 import { QuoteBoard } from '../ib/quote-board.js';
 import type { FeatureHealth } from '../market/feature-health.js';
 import { featureFrames, type FeatureEngine, type FeatureFrame } from '../market/features.js';
@@ -51,6 +51,11 @@ interface CheckpointHead {
   readonly since: number;
 }
 
+/** The checkpoint field of the shard's instruments and clocks. */
+export const HEAD_FIELD = 'head';
+/** The checkpoint field of an instrument's state. */
+export const instrumentField = (symbol: string) => `i:${symbol}`;
+
 const sameList = <T>(a: readonly T[], b: readonly T[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
 export class ShardPipeline {
@@ -83,16 +88,43 @@ export class ShardPipeline {
     return new ShardPipeline(shard, symbols, booked, await build(symbols, booked));
   }
 
-  /** A pipeline in the state a checkpoint holds (see `checkpoint`), and the id of the last tape entry in it. */
-  static async restore(shard: number, bytes: Buffer, build: PartsFactory): Promise<{ pipeline: ShardPipeline; input: string }> {
-    const raw = packr.unpack(bytes) as { head: CheckpointHead; states: Buffer };
-    const { head } = raw;
+  /**
+   * A pipeline in the state a checkpoint holds (see `checkpoint`), and the id
+   * of the last tape entry in it. Given other instruments than the
+   * checkpoint's (the data node's universe changed), those it shares with
+   * the checkpoint keep their state and the new ones start fresh, in every
+   * part whose state has rows by instrument; a part without them (feature
+   * health) starts afresh whole.
+   */
+  static async restore(shard: number, fields: ReadonlyMap<string, Buffer>, build: PartsFactory, symbols?: readonly string[], booked?: readonly boolean[]): Promise<{ pipeline: ShardPipeline; input: string }> {
+    const bytes = fields.get(HEAD_FIELD);
+    if (!bytes) throw new Error(`shard ${shard}: the checkpoint has no '${HEAD_FIELD}' field`);
+    const { head, shared } = packr.unpack(bytes) as { head: CheckpointHead; shared: Buffer };
     if (!head || typeof head.input !== 'string' || !Array.isArray(head.symbols) || !Array.isArray(head.booked) || typeof head.seq !== 'number') throw new Error(`shard ${shard}: the checkpoint is malformed`);
-    const pipeline = await ShardPipeline.create(shard, head.symbols, head.booked, build);
-    const states = unpackStates(raw.states);
+    const to = symbols ?? head.symbols;
+    const toBooked = booked ?? head.booked;
+    const same = sameList(to, head.symbols) && sameList(toBooked, head.booked);
+    const pipeline = await ShardPipeline.create(shard, to, toBooked, build);
     const restorable = pipeline.restorable();
-    if (states.length !== restorable.length) throw new Error(`shard ${shard}: the checkpoint holds ${states.length} part states, this worker runs ${restorable.length} parts (different regime or predictor settings?)`);
-    restorable.forEach((part, i) => part.loadState(states[i]!));
+    const sharedStates = unpackStates(shared);
+    if (sharedStates.length !== restorable.length) throw new Error(`shard ${shard}: the checkpoint holds ${sharedStates.length} part states, this worker runs ${restorable.length} parts (different regime or predictor settings?)`);
+    const kept = new Set(head.symbols);
+    const rows = to.map((symbol) => {
+      if (!kept.has(symbol)) return undefined;
+      const field = fields.get(instrumentField(symbol));
+      if (!field) throw new Error(`shard ${shard}: the checkpoint has no state for ${symbol}`);
+      const states = unpackStates(field);
+      if (states.length !== restorable.length) throw new Error(`shard ${shard}: the checkpoint's state for ${symbol} has ${states.length} parts, expected ${restorable.length}`);
+      return states;
+    });
+    restorable.forEach((part, p) => {
+      const fresh = part.saveState();
+      if (!fresh.rows) {
+        if (same) part.loadState(sharedStates[p]!);
+        return;
+      }
+      part.loadState(withRows(`shard ${shard} part ${p}`, fresh, to.length, sharedStates[p]!, rows.map((r) => r?.[p]!.arrays)));
+    });
     pipeline.seq = head.seq;
     pipeline.lastAt = head.lastAt;
     pipeline.since = head.since;
@@ -104,10 +136,18 @@ export class ShardPipeline {
     return sameList(entry.symbols, this.symbols) && sameList(entry.booked, this.booked);
   }
 
-  /** The whole state after the last applied tick; `input`: the id of the last tape entry it includes. */
-  checkpoint(input: string): Buffer {
+  /**
+   * The whole state after the last applied tick, as checkpoint fields: the
+   * head (instruments, clocks, `input`: the id of the last tape entry in it,
+   * and each part's state that is not by instrument), and per instrument its
+   * rows of every part.
+   */
+  checkpoint(input: string): Map<string, Buffer> {
     const head: CheckpointHead = { input, symbols: [...this.symbols], booked: [...this.booked], seq: this.seq, lastAt: this.lastAt, since: this.since };
-    return packr.pack({ head, states: packStates(this.restorable().map((p) => p.saveState())) });
+    const states = this.restorable().map((p) => p.saveState());
+    const fields = new Map([[HEAD_FIELD, packr.pack({ head, shared: packStates(states.map(sharedOf)) })]]);
+    this.symbols.forEach((symbol, i) => fields.set(instrumentField(symbol), packStates(states.map((state) => ({ arrays: rowsOf(state, this.symbols.length, i), numbers: [] })))));
+    return fields;
   }
 
   async close(): Promise<void> {

@@ -26,11 +26,8 @@ import { FENCED, type FencedShard, type Output, type StreamEntry, type TakeOver 
 import { decodeTape } from './market-tape.js';
 import { encodeOutput } from './shard-output.js';
 import { ShardOwner, type LostReason } from './shard-owner.js';
-import { ShardPipeline, type PartsFactory } from './shard-pipeline.js';
+import { HEAD_FIELD, ShardPipeline, type PartsFactory } from './shard-pipeline.js';
 import type { RedisClient } from './scripts.js';
-
-/** The checkpoint hash's one field: the whole pipeline of the shard. */
-export const PIPELINE_FIELD = 'pipeline';
 
 export interface ShardWorkerOptions {
   readonly client: RedisClient;
@@ -144,9 +141,8 @@ export class ShardWorker {
           if (again === FENCED) return this.fenced(loop, 'take-over');
           takeOver = again;
         }
-        const saved = takeOver.checkpoint.get(PIPELINE_FIELD);
         loop.consumed = null;
-        if (saved) ({ pipeline, input: loop.consumed } = await ShardPipeline.restore(loop.run.shard, saved, this.options.build));
+        if (takeOver.checkpoint.has(HEAD_FIELD)) ({ pipeline, input: loop.consumed } = await ShardPipeline.restore(loop.run.shard, takeOver.checkpoint, this.options.build));
         const from = pipeline ? pipeline.seq : null;
         const { committed } = takeOver;
         this.options.log.info({ shard: loop.run.shard, from, committed }, `shard ${loop.run.shard} resumes ${from === null ? 'from the start of its tape' : `after tick ${from}`}${committed === null ? '' : `; its outputs are committed up to tick ${committed}`}`);
@@ -213,15 +209,20 @@ export class ShardWorker {
         this.options.log.error({ shard, seq: tape.seq, last: pipeline.seq, id: entry.id }, `shard ${shard}: tick ${tape.seq} arrived after tick ${pipeline.seq}: skipped, its events are lost`);
         continue;
       }
-      if (!pipeline || !pipeline.fits(tape)) {
-        if (pipeline) this.options.log.warn({ shard, symbols: tape.symbols }, `shard ${shard}: the data node's instruments changed; the shard starts fresh`);
-        await pipeline?.close();
-        pipeline = await ShardPipeline.create(shard, tape.symbols, tape.booked, this.options.build);
+      if (!pipeline) pipeline = await ShardPipeline.create(shard, tape.symbols, tape.booked, this.options.build);
+      else if (!pipeline.fits(tape)) {
+        const before = new Set(pipeline.symbols);
+        const joined = tape.symbols.filter((s) => !before.has(s));
+        const left = pipeline.symbols.filter((s) => !tape.symbols.includes(s));
+        this.options.log.warn({ shard, joined, left }, `shard ${shard}: the data node's instruments changed (${joined.length} joined, ${left.length} left); the others keep their state, feature health starts afresh`);
+        const old = pipeline;
+        ({ pipeline } = await ShardPipeline.restore(shard, old.checkpoint(entry.id), this.options.build, tape.symbols, tape.booked));
+        await old.close();
       }
       outputs.push({ seq: tape.seq, body: encodeOutput(await pipeline.apply(tape)) });
       if ((tape.seq + shard) % every === 0) due = true;
     }
-    const states = new Map<string, Buffer>(pipeline && due ? [[PIPELINE_FIELD, pipeline.checkpoint(loop.consumed!)]] : []);
+    const states = pipeline && due ? pipeline.checkpoint(loop.consumed!) : new Map<string, Buffer>();
     const committed = await fenced.commit({ outputs, states, acks });
     if (committed === FENCED) return FENCED;
     loop.run.commits++;

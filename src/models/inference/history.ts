@@ -45,7 +45,8 @@ export class FrameHistory implements Restorable {
 
   /** The frames kept, the streaks and the frame count: for a shard checkpoint. */
   saveState(): EngineState {
-    return { arrays: [this.views.values, this.streak], numbers: [this.observed] };
+    // Both laid out instrument by instrument (packing.ts); the frame count is shared.
+    return { arrays: [this.views.values, this.streak], numbers: [this.observed], rows: [true, true] };
   }
 
   /** Call it before any batch reads the history: a worker may be reading the values it overwrites. */
