@@ -7,11 +7,11 @@
  *   (a fenced read, polled: Lua cannot block), apply them, and commit each
  *   read's outputs and acks in one fenced script.
  *
- * The checkpoint is the whole pipeline (about 12 kB an instrument), so it
- * goes with a commit only every `checkpointEvery` ticks, on the ticks whose
- * seq + shard is a multiple of it: shards take turns, and Redis sees a
- * steady trickle of checkpoints, not a burst every period. A take-over
- * re-computes at most that many ticks.
+ * The checkpoint holds the whole pipeline (about 12 kB an instrument), so
+ * it goes with a commit only once per `checkpointEvery` ticks: in the commit
+ * that enters a new period of seq + shard, so shards take turns and Redis
+ * sees a steady trickle of checkpoints, not a burst every period. A
+ * take-over re-computes about that many ticks at most.
  *
  * A FENCED answer ends the loop at once: the lease is someone else's, and
  * what this worker computed since its last commit is dropped (the new
@@ -219,8 +219,10 @@ export class ShardWorker {
         ({ pipeline } = await ShardPipeline.restore(shard, old.checkpoint(entry.id), this.options.build, tape.symbols, tape.booked));
         await old.close();
       }
+      const period = (seq: number) => Math.floor((seq + shard) / every);
+      // Crossing into a new period, not landing on its first tick: the tape may skip ticks (a late data node).
+      if (period(tape.seq) !== period(pipeline.seq)) due = true;
       outputs.push({ seq: tape.seq, body: encodeOutput(await pipeline.apply(tape)) });
-      if ((tape.seq + shard) % every === 0) due = true;
     }
     const states = pipeline && due ? pipeline.checkpoint(loop.consumed!) : new Map<string, Buffer>();
     const committed = await fenced.commit({ outputs, states, acks });
