@@ -5,41 +5,28 @@
  * screen read with capture-pane. Every wait polls against a deadline.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { test } from 'node:test';
 import { chainPanel } from '../../src/inspector/chain-panel.js';
 import { complete, startChainDaemon } from '../inspector/chain-daemon.js';
 import { until } from '../support/ib-client.js';
+import { tmuxServer } from '../support/tmux.js';
 
 const socket = `keel-inspect-chain-${process.pid}`;
-const hasTmux = spawnSync('tmux', ['-V']).status === 0;
-
-const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
-
-async function screenUntil(check: (text: string) => boolean, what: string, timeoutMs = 20_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const text = tmux('capture-pane', '-p', '-t', 'chain');
-    if (check(text)) return text;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; the screen:\n${text}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** One full line of the table: a line mark, call bid ask IV% delta, the strike, put bid ask IV% delta, a line mark. */
 const ROW = /^[●○◌×] +(\d+\.\d\d) +(\d+\.\d\d) +(\d+\.\d) +([+-]\d\.\d\d) +(\d+\.\d\d) +(\d+\.\d\d) +(\d+\.\d\d) +(\d+\.\d) +([+-]\d\.\d\d) [●○◌×]$/;
 
 test('keel inspect shows the nearest expiry around the money: call bid/ask/IV/Δ | strike | put bid/ask/IV/Δ, the underlying and ATM IV', { timeout: 60_000 }, async (t) => {
-  assert.ok(hasTmux, 'tmux is not installed: apt-get install tmux (.ci/run installs it)');
+  const term = tmuxServer(socket);
   const daemon = await startChainDaemon('inspect-chain');
   t.after(() => daemon.stop());
-  t.after(() => spawnSync('tmux', ['-L', socket, 'kill-server']));
+  t.after(() => term.kill());
   await until(() => complete(daemon.chain() && chainPanel(daemon.chain()!)), 'every contract live and priced', 20_000);
 
-  tmux('-f', '/dev/null', 'new-session', '-d', '-s', 'chain', '-x', '170', '-y', '60', '-c', process.cwd(), `${process.execPath} ${resolve('bin/keel.js')} inspect ${daemon.url} --token ''; sleep 600`);
+  term.session('chain', `${process.execPath} ${resolve('bin/keel.js')} inspect ${daemon.url} --token ''; sleep 600`);
   const rows = (text: string) => text.split('\n').map((l) => ROW.exec(l.trim())).filter((m) => m !== null);
-  const screen = await screenUntil((s) => /OPTION CHAIN SPY \d+\.\d\d/.test(s) && rows(s).length === 7, 'the chain table with seven full rows');
+  const screen = await term.screenUntil('chain', (s) => /OPTION CHAIN SPY \d+\.\d\d/.test(s) && rows(s).length === 7, 'the chain table with seven full rows');
 
   const chain = chainPanel(daemon.chain()!);
   const front = chain.expiries[0]!;

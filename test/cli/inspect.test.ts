@@ -5,23 +5,24 @@
  * with send-keys. Every wait polls against a deadline.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { writeInspectedConfig } from '../support/inspector.js';
 import { runKeel, type Running } from '../support/process.js';
+import { tmuxServer, type Tmux } from '../support/tmux.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-inspect-'));
 const tokenFile = join(dir, 'token');
 const socket = `keel-inspect-${process.pid}`;
 const session = 'inspect';
-const hasTmux = spawnSync('tmux', ['-V']).status === 0;
+let server: Tmux | undefined;
+const term = () => (server ??= tmuxServer(socket));
 const daemons: Running[] = [];
 
 after(async () => {
-  if (hasTmux) spawnSync('tmux', ['-L', socket, 'kill-server']);
+  server?.kill();
   for (const d of daemons) {
     if (d.child.exitCode === null) d.child.kill('SIGTERM');
     await d.exited;
@@ -40,20 +41,8 @@ async function startDaemon(instance: string, port: number): Promise<{ daemon: Ru
   return { daemon, url: (JSON.parse(line) as { url: string }).url };
 }
 
-function tmux(...args: string[]): string {
-  return execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
-}
-
-/** Polls the screen until `check` holds; fails with the last screen when the deadline passes. */
-async function screenUntil(check: (text: string) => boolean, what: string, name = session, timeoutMs = 20_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const text = tmux('capture-pane', '-p', '-t', name);
-    if (check(text)) return text;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; the screen:\n${text}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const tmux = (...args: string[]) => term().run(...args);
+const screenUntil = (check: (text: string) => boolean, what: string, name = session, timeoutMs?: number) => term().screenUntil(name, check, what, timeoutMs);
 
 async function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -72,7 +61,6 @@ async function gateDetail(url: string): Promise<string> {
 }
 
 test('keel inspect shows the tree and the gate, halts with h + y, and follows the daemon through a restart', { timeout: 120_000 }, async () => {
-  assert.ok(hasTmux, 'tmux is not installed: apt-get install tmux (.ci/run installs it)');
   const first = await startDaemon('inspect-test', 0);
   const port = Number(new URL(first.url).port);
   const command = `${process.execPath} ${resolve('bin/keel.js')} inspect ${first.url} --token-file ${tokenFile}; echo "inspect exited $?"; sleep 600`;
@@ -113,7 +101,6 @@ test('keel inspect shows the tree and the gate, halts with h + y, and follows th
 });
 
 test('keel inspect without a token says the control keys are off, and h changes nothing', { timeout: 60_000 }, async () => {
-  assert.ok(hasTmux, 'tmux is not installed: apt-get install tmux (.ci/run installs it)');
   const { url } = await startDaemon('inspect-no-token', 0);
   const name = 'no-token';
   // An empty --token is no token; KEEL_TOKEN and var/inspector.token are not looked at after it.

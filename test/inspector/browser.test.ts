@@ -13,14 +13,15 @@
  * Every wait polls the DOM with a timeout; nothing asserts how long anything took.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { chromium, type Page } from 'playwright-core';
 import { stateText } from '../../src/inspector/web/state-text.js';
+import { BROWSER_ARGS, chromiumPath } from '../support/browser.js';
 import { startInspected, writeInspectedConfig } from '../support/inspector.js';
 import { Probes } from '../support/probe.js';
 import { runKeel, type Running } from '../support/process.js';
@@ -29,14 +30,6 @@ const dir = mkdtempSync(join(tmpdir(), 'keel-inspector-browser-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const ARTIFACTS = 'test-artifacts';
 
-/** chromium from PATH, or a failure that says how to get it. */
-function chromiumPath(): string {
-  for (const d of (process.env.PATH ?? '').split(delimiter)) {
-    const candidate = join(d, 'chromium');
-    if (d && existsSync(candidate)) return candidate;
-  }
-  assert.fail('chromium is not on PATH: the inspector browser test needs it (apt-get install chromium)');
-}
 
 function config(): { path: string; tokenFile: string } {
   const tokenFile = join(dir, 'inspector.token');
@@ -58,8 +51,6 @@ async function eventually(check: () => Promise<boolean>, what: string, timeoutMs
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
-
-const BROWSER_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
 
 const attr = (page: Page, selector: string, name: string) => page.locator(selector).getAttribute(name);
 

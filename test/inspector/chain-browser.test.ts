@@ -7,27 +7,19 @@
  * band's mid IVs as dots. Every wait polls the DOM; nothing is timed.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { chainPanel } from '../../src/inspector/chain-panel.js';
 import type { ChainPanel } from '../../src/inspector/protocol.js';
+import { BROWSER_ARGS, chromiumPath } from '../support/browser.js';
 import { until } from '../support/ib-client.js';
 import { complete, startChainDaemon } from './chain-daemon.js';
 
 /** An element as the page's scripts see it (the project's types have no DOM library). */
 type Node = { getAttribute(name: string): string | null; readonly textContent: string | null };
 
-const BROWSER_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
-
-function chromiumPath(): string {
-  for (const d of (process.env.PATH ?? '').split(delimiter)) {
-    const candidate = join(d, 'chromium');
-    if (d && existsSync(candidate)) return candidate;
-  }
-  assert.fail('chromium is not on PATH: the inspector browser test needs it (apt-get install chromium)');
-}
 
 test('the page shows the chain table per expiry and the surface picture, live', { timeout: 60_000 }, async (t) => {
   const executablePath = chromiumPath();

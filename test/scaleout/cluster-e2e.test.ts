@@ -22,6 +22,7 @@ import { after, test } from 'node:test';
 import { Redis, type Cluster } from 'ioredis';
 import { unpack } from 'msgpackr';
 import pino from 'pino';
+import { chromium } from 'playwright-core';
 import { openParts, shardWorkerSettings } from '../../src/actors/shard-worker.js';
 import { systemClock } from '../../src/clock.js';
 import { decodeTape } from '../../src/scaleout/market-tape.js';
@@ -29,9 +30,11 @@ import { decodeOutput } from '../../src/scaleout/shard-output.js';
 import { HEAD_FIELD, ShardPipeline } from '../../src/scaleout/shard-pipeline.js';
 import { shardKeys, shardOf } from '../../src/scaleout/shards.js';
 import { clusterStatus, formatClusterStatus } from '../../src/scaleout/status.js';
+import { BROWSER_ARGS, chromiumPath } from '../support/browser.js';
 import { runKeel, type Running } from '../support/process.js';
 import { freePort, startRedis } from '../support/redis.js';
 import { startRedisCluster } from '../support/redis-cluster.js';
+import { tmuxServer } from '../support/tmux.js';
 
 const INSTANCE = 'e2e';
 const SHARDS = 128;
@@ -213,6 +216,33 @@ async function drainAndCheck(client: Client, nodes: Nodes): Promise<void> {
   }
 }
 
+/** The Cluster panel shows the shard's owner and the three workers: on the web page in a real browser, and in `keel inspect` in a real terminal. */
+async function checkPanels(url: string, shard: number): Promise<void> {
+  const ownerNow = async () => ((await (await fetch(`${url}/api/cluster`)).json()) as { shards: { shard: number; owner: string | null }[] }).shards.find((s) => s.shard === shard)?.owner;
+  const browser = await chromium.launch({ executablePath: chromiumPath(), args: BROWSER_ARGS });
+  try {
+    const page = await browser.newPage();
+    await page.goto(url);
+    const row = page.locator(`#cluster-shards tr[data-shard="${shard}"]`);
+    await row.waitFor({ timeout: 15_000 });
+    await until('the page to show the owner the API names', async () => ((await row.locator('td').nth(2).textContent()) === (await ownerNow()) ? true : undefined));
+    assert.equal(await row.getAttribute('data-fresh'), 'true');
+    assert.deepEqual((await page.locator('#cluster-workers [data-worker]').evaluateAll((spans) => (spans as unknown as { getAttribute(name: string): string | null }[]).map((s) => s.getAttribute('data-worker')))).sort(), ['w1', 'w2', 'w3']);
+  } finally {
+    await browser.close();
+  }
+  const term = tmuxServer(`keel-cluster-e2e-${process.pid}`);
+  try {
+    term.session('cluster', `${process.execPath} ${resolve('bin/keel.js')} inspect ${url} --token ''; sleep 600`);
+    const owner = (await ownerNow())!;
+    const line = new RegExp(`^\\s*${shard}\\s+${owner}\\s+\\d+`, 'm');
+    const screen = await term.screenUntil('cluster', (s) => /CLUSTER\s+\d+ shards\s+3 workers/.test(s) && line.test(s), `the cluster panel with shard ${shard} held by ${owner}`);
+    for (const w of ['w1', 'w2', 'w3']) assert.match(screen, new RegExp(`${w} \\d+ shards hb \\d+`));
+  } finally {
+    term.kill();
+  }
+}
+
 const hex = (fields: ReadonlyMap<string, Buffer>) => new Map([...fields].map(([field, bytes]) => [field, bytes.toString('hex')]));
 
 /** The shard's checkpoint and every output equal a fresh pipeline's run over its whole tape. */
@@ -264,6 +294,7 @@ test('a killed worker and a paused one lose and double nothing; the moved shard 
     assert.match(metrics, new RegExp(`keel_cluster_shard_owner\\{shard="${SPY_SHARD}",worker="w\\d"\\} 1`));
     assert.match(metrics, new RegExp(`keel_cluster_shard_lag\\{shard="${SPY_SHARD}"\\} \\d`));
     assert.match(metrics, /keel_cluster_workers 3/);
+    await checkPanels(nodes.inspector, SPY_SHARD);
     // Its books came from the data node's tapes at once (backfilled), with no IB session of its own.
     assert.ok(!nodes.tradingNode.stdout.some((l) => l.includes('no two-sided book on the shard tapes')), 'the trading node found books on the tapes');
     const heir = await killOwner(client, nodes, SPY_SHARD);
