@@ -148,6 +148,13 @@ return 1
 `,
 };
 
+/** Stream ids ('<ms>-<n>') in order: true if `a` comes after `b`. */
+export function idAfter(a: string, b: string): boolean {
+  const [am, an] = a.split('-').map(Number) as [number, number];
+  const [bm, bn] = b.split('-').map(Number) as [number, number];
+  return am !== bm ? am > bm : an > bn;
+}
+
 /** True for the error Redis answers when the stream or its group is missing. */
 function isNoGroup(error: unknown): boolean {
   return error instanceof Error && error.message.includes('NOGROUP');

@@ -22,7 +22,7 @@
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
-import { FENCED, type FencedShard, type Output, type StreamEntry, type TakeOver } from './fenced.js';
+import { FENCED, idAfter, type FencedShard, type Output, type StreamEntry, type TakeOver } from './fenced.js';
 import { decodeTape } from './market-tape.js';
 import { encodeOutput } from './shard-output.js';
 import { ShardOwner, type LostReason } from './shard-owner.js';
@@ -68,13 +68,6 @@ interface Loop {
   failing: boolean;
   /** Settles when the loop has finished its in-flight batch and exited. */
   done: Promise<void>;
-}
-
-/** Stream ids ('<ms>-<n>') in order: true if `a` comes after `b`. */
-function idAfter(a: string, b: string): boolean {
-  const [am, an] = a.split('-').map(Number) as [number, number];
-  const [bm, bn] = b.split('-').map(Number) as [number, number];
-  return am !== bm ? am > bm : an > bn;
 }
 
 export class ShardWorker {
@@ -188,6 +181,7 @@ export class ShardWorker {
     const acks: string[] = [];
     const shard = loop.run.shard;
     const every = this.options.checkpointEvery;
+    const period = (seq: number) => Math.floor((seq + shard) / every);
     let due = false;
     for (const entry of entries) {
       acks.push(entry.id);
@@ -219,7 +213,6 @@ export class ShardWorker {
         ({ pipeline } = await ShardPipeline.restore(shard, old.checkpoint(entry.id), this.options.build, tape.symbols, tape.booked));
         await old.close();
       }
-      const period = (seq: number) => Math.floor((seq + shard) / every);
       // Crossing into a new period, not landing on its first tick: the tape may skip ticks (a late data node).
       if (period(tape.seq) !== period(pipeline.seq)) due = true;
       outputs.push({ seq: tape.seq, body: encodeOutput(await pipeline.apply(tape)) });

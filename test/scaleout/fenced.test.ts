@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { unpack } from 'msgpackr';
 import { encodePlain } from '../../src/codecs.js';
-import { ENTRY_FIELD, FENCED, FencedShard, WORKER_GROUP, ensureGroup, type Batch, type StreamEntry } from '../../src/scaleout/fenced.js';
+import { ENTRY_FIELD, FENCED, FencedShard, WORKER_GROUP, ensureGroup, idAfter, type Batch, type StreamEntry } from '../../src/scaleout/fenced.js';
 import { acquireLease } from '../../src/scaleout/lease.js';
 import { shardKeys, type ShardKeys } from '../../src/scaleout/shards.js';
 import { redisForFile } from '../support/redis.js';
@@ -68,12 +68,6 @@ function step(states: Map<string, State>, tick: Tick): { sym: string; seq: numbe
 /** The checkpoint field holding the id of the last entry the states include. */
 const INPUT = '@input';
 
-const after = (a: string, b: string) => {
-  const [am, an] = a.split('-').map(Number) as [number, number];
-  const [bm, bn] = b.split('-').map(Number) as [number, number];
-  return am !== bm ? am > bm : an > bn;
-};
-
 /** A shard worker in process: takes the shard over, processes entries into batches. */
 class Worker {
   readonly states = new Map<string, State>();
@@ -102,7 +96,7 @@ class Worker {
   process(entries: readonly StreamEntry[], checkpoint = true): Batch {
     const outputs = [];
     for (const e of entries) {
-      if (this.input !== null && !after(e.id, this.input)) continue;
+      if (this.input !== null && !idAfter(e.id, this.input)) continue;
       this.input = e.id;
       const tick = unpack(e.body!) as Tick;
       outputs.push({ seq: tick.n, body: encodePlain(step(this.states, tick)) });
