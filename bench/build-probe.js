@@ -65,7 +65,7 @@ rmSync(journalPath, { force: true });
 
 async function workers() {
   const { InferencePool } = await import('../dist/models/inference/pool.js');
-  const models = ['gbdt-base', 'lstm-base', 'gbdt-highvol'].map((name) => {
+  const models = ['gbdt-base-10s', 'lstm-base-10s', 'gbdt-highvol-10s'].map((name) => {
     const manifest = JSON.parse(readFileSync(`models/${name}/manifest.json`, 'utf8'));
     return { name, bytes: readFileSync(`models/${name}/${manifest.file}`) };
   });

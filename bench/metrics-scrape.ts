@@ -87,7 +87,7 @@ function warmDaemon(): { bus: Bus; services: ServiceTable; actors: ActorView[] }
     symbols,
     value: Float64Array.from(symbols, () => random() - 0.5),
     tier: symbols.map(() => 'base'),
-    models: symbols.map(() => 'gbdt-base@1+lstm-base@1'),
+    models: symbols.map(() => 'gbdt-base-10s@1+lstm-base-10s@1'),
     latencyMs: 10,
     inferenceMs: 2,
     faults: [],

@@ -5,7 +5,7 @@
  * inference runs flat out.
  *
  *   sjm online   OnlineJumpModel.update, row by row, one stream per instrument
- *   gbdt, lstm   the shipped ONNX files (models/gbdt-base, models/lstm-base)
+ *   gbdt, lstm   the shipped ONNX files (models/gbdt-base-10s, models/lstm-base-10s)
  *                through the InferencePool with 1 and 2 workers, in batches of
  *                1,000 and of 100 rows, against a plain InferenceSession on the
  *                main thread with the same batches and session options
@@ -32,7 +32,8 @@ import { readModelSource, type ModelSource } from '../src/models/manifest.js';
 import { TieredPredictor } from '../src/models/predictor.js';
 import { ModelRegistry } from '../src/models/registry.js';
 import { OnlineJumpModel, parseJumpModel } from '../src/models/sjm.js';
-import { select, simulateDataset, windows, type Dataset } from '../src/models/training-data.js';
+import { select, windows, type Dataset } from '../src/models/dataset.js';
+import { simulateDataset } from '../src/models/training-data.js';
 import { fmt, median, percentile, type BenchOptions } from './stats.js';
 import type { FeatureFrame } from '../src/market/features.js';
 
@@ -253,7 +254,7 @@ async function predictorLoad(pool: InferencePool, d: Dataset, instruments: numbe
   const symbols = Array.from({ length: instruments }, (_, i) => `SYM${i}`);
   const log = pino({ level: 'silent' });
   const registry = new ModelRegistry(pool, schema, log, { latencyBudgetMs: 1_000, maxWindow: 32 });
-  const tiers = { base: [manifestPath('gbdt-base'), manifestPath('lstm-base')], sectors: {}, sectorCacheSize: 2 };
+  const tiers = { base: [manifestPath('gbdt-base-10s'), manifestPath('lstm-base-10s')], sectors: {}, sectorCacheSize: 2 };
   const predictor = new TieredPredictor(registry, schema, symbols, { tiers, historyFrames: 32 }, log, () => performance.now());
   await predictor.start();
   const width = d.features.length;
@@ -282,7 +283,7 @@ async function predictorLoad(pool: InferencePool, d: Dataset, instruments: numbe
   };
   // The LSTM joins once every instrument has a full window of frames.
   for (let n = 0; n < 10; n++) await predictNext();
-  if (!(await predictNext()).models[0]!.includes('lstm-base')) throw new Error('the LSTM is not serving after its window filled');
+  if (!(await predictNext()).models[0]!.includes('lstm-base-10s')) throw new Error('the LSTM is not serving after its window filled');
   let split = '';
   // Two frames in flight, as the predictor actor allows by default.
   const run = async (until: number) => {
@@ -321,7 +322,7 @@ export async function modelsBench({ runs, progress }: BenchOptions) {
   const throughput: Throughput[] = [{ engine: 'sjm', variant: 'online, in-thread', batch: 1, rowsPerSecond: median(sjmRates), theirs: THEIRS.sjm, rssBytes: sjmRssBytes }];
   const sizes: Size[] = [{ engine: 'sjm', model: 'regime-sjm', fileBytes: sjmSource.bytes.length, structure: `${sjmFile.k} states x ${sjmFile.features.length} features, λ ${sjmFile.lambda}` }];
 
-  const engines = [onnxEngine('gbdt', 'gbdt-base', d), onnxEngine('lstm', 'lstm-base', d)];
+  const engines = [onnxEngine('gbdt', 'gbdt-base-10s', d), onnxEngine('lstm', 'lstm-base-10s', d)];
   for (const e of engines) {
     sizes.push({ engine: e.name, model: e.source.manifest.name, fileBytes: e.source.bytes.length, structure: onnxStructure(e.source.bytes) });
     const variants = await variantsOf(e, progress);

@@ -34,18 +34,15 @@ import { loadConfig } from '../src/config/load.js';
 import { featureHealthSettings } from '../src/actors/feature-health.js';
 import { featuresSettings } from '../src/actors/features.js';
 import { predictorSettings } from '../src/actors/predictor.js';
-import { regimeSettings } from '../src/actors/regime.js';
+import { readRegimeModel, regimeSettings, regimeTracker } from '../src/actors/regime.js';
 import { DepthBatch } from '../src/ib/depth-feed.js';
 import { TradeBatch } from '../src/ib/trade-feed.js';
 import { OrderBooks } from '../src/market/books.js';
 import { FeatureHealth } from '../src/market/feature-health.js';
 import { FeatureEngine, type FeatureFrame } from '../src/market/features.js';
 import { InferencePool } from '../src/models/inference/pool.js';
-import { inputColumns, readModelSource } from '../src/models/manifest.js';
 import { TieredPredictor } from '../src/models/predictor.js';
-import { RegimeTracker } from '../src/models/regime-tracker.js';
 import { ModelRegistry } from '../src/models/registry.js';
-import { parseJumpModel } from '../src/models/sjm.js';
 import { simConfigSchema } from '../src/sim/config.js';
 import { InstrumentUniverse } from '../src/sim/instruments.js';
 import { ASK, BID, INSERT, Market, ROWS, type MarketListener } from '../src/sim/market.js';
@@ -174,15 +171,7 @@ async function universeCycles(n: number, runs: number, progress: (line: string) 
   const second = frameOf(s.predictor.intervalMs);
   const health = new FeatureHealth(symbols, engine.schema, { ...s.health, booked: symbols.map(() => true) });
 
-  const source = readModelSource(s.regime.model);
-  const jump = parseJumpModel(JSON.parse(Buffer.from(source.bytes).toString('utf8')), source.filePath);
-  const regime = new RegimeTracker(jump, symbols, {
-    model: `${source.manifest.name}@${source.manifest.version}`,
-    intervalMs: s.regime.intervalMs,
-    labels: s.regime.labels,
-    columns: inputColumns(source.manifest, engine.schema, s.regime.model),
-    width: engine.width,
-  });
+  const regime = regimeTracker(s.regime, readRegimeModel(s.regime.model), symbols, engine.schema);
 
   // As the predictor actor starts it: workers only as the load asks.
   const pool = await InferencePool.start({ workers: s.predictor.workers, minWorkers: 0, timeoutMs: s.predictor.timeoutMs });

@@ -12,7 +12,7 @@ import { RegimeTracker } from '../models/regime-tracker.js';
 import { parseJumpModel, type JumpModelFile } from '../models/sjm.js';
 import { serviceLogic } from '../supervision/service.js';
 import { FEATURES_TOPIC, REGIME_TOPIC } from '../topics.js';
-import type { FeatureFrame } from '../market/features.js';
+import type { FeatureFrame, FeatureSchema } from '../market/features.js';
 
 export const regimeSettings = z
   .object({
@@ -52,18 +52,26 @@ export function readRegimeModel(manifestPath: string): { manifest: Manifest; mod
   return { manifest, model };
 }
 
+/** A tracker of `symbols` running the model `settings` name, on frames of `schema`, published as its manifest says. */
+export function regimeTracker(settings: RegimeSettings, read: { manifest: Manifest; model: JumpModelFile }, symbols: readonly string[], schema: FeatureSchema): RegimeTracker {
+  const { manifest, model } = read;
+  return new RegimeTracker(model, symbols, {
+    model: `${manifest.name}@${manifest.version}`,
+    intervalMs: settings.intervalMs,
+    labels: settings.labels,
+    columns: inputColumns(manifest, schema, settings.model),
+    width: schema.features.length,
+    stability: manifest.regime,
+  });
+}
+
 export const regimeLogic = serviceLogic<RegimeSettings>(async (ctx) => {
   const { bus, log, settings } = ctx;
   const engine = ctx.need('featureEngine');
   const { symbols, booked } = ctx.need('instruments');
-  const { manifest, model } = readRegimeModel(settings.model);
-  const tracker = new RegimeTracker(model, symbols, {
-    model: `${manifest.name}@${manifest.version}`,
-    intervalMs: settings.intervalMs,
-    labels: settings.labels,
-    columns: inputColumns(manifest, engine.schema, settings.model),
-    width: engine.schema.features.length,
-  });
+  const read = readRegimeModel(settings.model);
+  const { model } = read;
+  const tracker = regimeTracker(settings, read, symbols, engine.schema);
   const { labels } = settings;
   const onSwitch = (i: number, from: number, to: number) => {
     const line = { symbol: symbols[i], from: labels[from], to: labels[to] };
@@ -78,6 +86,7 @@ export const regimeLogic = serviceLogic<RegimeSettings>(async (ctx) => {
     bus.retain(REGIME_TOPIC, tracker.step(f, onSwitch));
   };
   const unsubscribe = bus.subscribe(FEATURES_TOPIC, onFrame);
-  log.info({ model: tracker.frame.model, k: model.k, lambda: model.lambda, continuous: model.continuous, features: model.features }, 'regime model running');
+  const stability = read.manifest.regime ?? 'follows the model';
+  log.info({ model: tracker.frame.model, k: model.k, lambda: model.lambda, continuous: model.continuous, features: model.features, stability }, 'regime model running');
   return { stop: unsubscribe };
 });

@@ -16,10 +16,8 @@ import { z } from 'zod';
 import type { Clock } from '../clock.js';
 import { FeatureEngine } from '../market/features.js';
 import { FeatureHealth } from '../market/feature-health.js';
-import { inputColumns } from '../models/manifest.js';
 import { InferencePool } from '../models/inference/pool.js';
 import { TieredPredictor } from '../models/predictor.js';
-import { RegimeTracker } from '../models/regime-tracker.js';
 import { ModelRegistry } from '../models/registry.js';
 import { closeRedis, connectRedis, scaleoutSettings } from '../scaleout/connect.js';
 import type { PartsFactory, PipelineParts } from '../scaleout/shard-pipeline.js';
@@ -28,7 +26,7 @@ import { serviceLogic } from '../supervision/service.js';
 import { featureHealthSettings } from './feature-health.js';
 import { featuresSettings } from './features.js';
 import { predictorSettings } from './predictor.js';
-import { readRegimeModel, regimeSettings } from './regime.js';
+import { readRegimeModel, regimeSettings, regimeTracker } from './regime.js';
 
 export const shardWorkerSettings = z
   .object({
@@ -73,13 +71,7 @@ export async function openParts(settings: Pick<ShardWorkerSettings, 'features' |
       health: new FeatureHealth(symbols, engine.schema, { ...health, booked }),
     };
     if (regime && regimeModel) {
-      const tracker = new RegimeTracker(regimeModel.model, symbols, {
-        model: `${regimeModel.manifest.name}@${regimeModel.manifest.version}`,
-        intervalMs: regime.intervalMs,
-        labels: regime.labels,
-        columns: inputColumns(regimeModel.manifest, engine.schema, regime.model),
-        width: engine.schema.features.length,
-      });
+      const tracker = regimeTracker(regime, regimeModel, symbols, engine.schema);
       parts.regime = { intervalMs: regime.intervalMs, labels: regime.labels, step: (f) => tracker.step(f), saveState: () => tracker.saveState(), loadState: (s) => tracker.loadState(s) };
     }
     if (predictor && pool) {

@@ -17,6 +17,7 @@ import { clusterCommands } from './cluster.js';
 import { doctorCommand } from './doctor.js';
 import { inspectCommand } from './inspect.js';
 import { journalCommands } from './journal.js';
+import { modelsCommands } from './models.js';
 import { optionsCommands } from './options.js';
 import { replayCommand } from './replay.js';
 import { sjmCommands } from './sjm.js';
@@ -173,6 +174,7 @@ dependencies and dependency cycles. Prints the start levels when it is good.`,
   doctor: doctorCommand,
   replay: replayCommand,
   ...sjmCommands,
+  ...modelsCommands,
   ...journalCommands,
   ...optionsCommands,
   ...clusterCommands,

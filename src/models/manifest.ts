@@ -15,6 +15,12 @@ export const MANIFEST_FORMAT = 'keel.model-manifest';
 
 const finite = z.number().finite();
 
+/** Quantile bins of one variable (drift.ts): edges ascending, a share of rows per bin, one more share than edges. */
+const binsSchema = z
+  .object({ edges: z.array(finite), shares: z.array(finite.min(0).max(1)).min(1) })
+  .strict()
+  .refine((b) => b.shares.length === b.edges.length + 1 && b.edges.every((e, i) => i === 0 || e > b.edges[i - 1]!), 'edges must ascend, with one share more than edges');
+
 export const manifestSchema = z
   .object({
     format: z.literal(MANIFEST_FORMAT),
@@ -39,7 +45,18 @@ export const manifestSchema = z
     outputs: z.array(z.string().min(1)).min(1),
     /** What the first output means, in words. */
     target: z.string(),
-    training: z.object({ data: z.string(), rows: z.number().int().nonnegative(), seed: z.number().int(), script: z.string() }).strict(),
+    /** A regressor's forecast horizon, ms: how far ahead its target looks. */
+    horizonMs: z.number().int().positive().optional(),
+    training: z
+      .object({
+        data: z.string(),
+        rows: z.number().int().nonnegative(),
+        seed: z.number().int(),
+        script: z.string(),
+        /** The recordings trained on, each with the time it covers; absent for simulated data. */
+        sources: z.array(z.object({ file: z.string(), from: z.string(), to: z.string() }).strict()).optional(),
+      })
+      .strict(),
     metrics: z
       .object({
         heldOutRows: z.number().int().nonnegative(),
@@ -48,6 +65,19 @@ export const manifestSchema = z
         baselineName: z.string(),
       })
       .strict(),
+    /** A jump model's published-regime rule (regime-tracker.ts): absent, every change of the model's state is published. */
+    regime: z
+      .object({ minConfidence: z.number().min(0).max(1), confirmFrames: z.number().int().min(1) })
+      .strict()
+      .optional(),
+    /** Quantile bins of each input over the training rows and of the prediction over the held-out rows: what drift is measured against. */
+    reference: z
+      .object({
+        inputs: z.array(binsSchema),
+        prediction: binsSchema.optional(),
+      })
+      .strict()
+      .optional(),
     /** Known inputs and the outputs the file gave when it was built: a swapped-in file must reproduce them. */
     golden: z.object({ input: z.array(finite).min(1), output: z.array(finite).min(1) }).strict().optional(),
   })
@@ -56,6 +86,8 @@ export const manifestSchema = z
     const n = m.input.features.length;
     const s = m.input.standardize;
     if (s && (s.mean.length !== n || s.std.length !== n)) ctx.addIssue({ code: 'custom', path: ['input', 'standardize'], message: `mean and std need ${n} values, one per feature` });
+    if (m.reference && m.reference.inputs.length !== n) ctx.addIssue({ code: 'custom', path: ['reference', 'inputs'], message: `needs ${n} entries, one per feature` });
+    if (m.regime && m.kind !== 'sjm') ctx.addIssue({ code: 'custom', path: ['regime'], message: 'only a jump model (kind sjm) has a regime rule' });
     if (m.golden && m.golden.input.length % (n * m.input.window) !== 0) {
       ctx.addIssue({ code: 'custom', path: ['golden', 'input'], message: `length must be a multiple of window x features (${n * m.input.window})` });
     }

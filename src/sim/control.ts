@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Logger } from 'pino';
 import { BAD_EXECUTION_KINDS, type BadExecutionKind } from './broker.js';
 import { MALFORMED_KINDS, type MalformedKind } from './faults.js';
+import { NORMAL_DYNAMICS, type Dynamics } from './market.js';
 import { PERMISSIONS, type Permission } from './market-data.js';
 import type { TwsSimulator } from './server.js';
 
@@ -84,6 +85,13 @@ const symbol: Param = {
   placeholder: 'SYMBOL',
   parse: (text, sim) => sim.instruments.find(0, text, 'STK')?.symbol,
 };
+
+/** The planted drifts `/faults/drift` offers, by name. */
+const DRIFTS = {
+  flip: { ...NORMAL_DYNAMICS, resting: 'away' },
+  volatile: { ...NORMAL_DYNAMICS, volatilityScale: 2 },
+  normal: NORMAL_DYNAMICS,
+} as const satisfies Record<string, Dynamics>;
 
 const restoreAfterMs = whole('restoreAfterMs', 0, MAX_RESTORE_MS, ' of ms');
 
@@ -174,6 +182,16 @@ export const ENDPOINTS: readonly Endpoint[] = [
     does: "the symbol's depth sends size 0 or price NaN ('clean' ends it)",
     run: (sim, p) => {
       sim.faults.corruptDepth(p.symbol as string, p.mode as 'zero-sizes' | 'nan-prices' | 'clean');
+      return {};
+    },
+  },
+  {
+    method: 'POST',
+    path: '/faults/drift',
+    params: [symbol, oneOf('kind', Object.keys(DRIFTS))],
+    does: "the symbol's market changes how it moves: 'flip' rests passive orders against the coming move (depth imbalance predicts the other way), 'volatile' doubles the fair value's moves, 'normal' ends it",
+    run: (sim, p) => {
+      sim.faults.drift(p.symbol as string, DRIFTS[p.kind as keyof typeof DRIFTS]);
       return {};
     },
   },

@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import type { BadExecutionKind } from './broker.js';
 import type { TwsSimulator } from './server.js';
 import type { DepthCorruption, Permission } from './market-data.js';
+import type { Dynamics } from './market.js';
 import { ERR_MSG, NO_ID } from './session.js';
 import { encodeMessage } from './wire.js';
 
@@ -113,6 +114,17 @@ export class Faults {
     const instrument = this.instrument(symbol);
     this.sim.marketData.corrupt(instrument.index, mode === 'clean' ? undefined : mode);
     this.log?.warn({ symbol, mode }, 'fault: depth corrupted');
+  }
+
+  /**
+   * The symbol's market changes how it moves (a planted drift): its fair
+   * value moves `volatilityScale` times as much, and with `resting: away`
+   * passive orders rest against the coming move. `normal` ends it.
+   */
+  drift(symbol: string, dynamics: Dynamics): void {
+    const instrument = this.instrument(symbol);
+    this.sim.marketData.market.book(instrument).dynamics = dynamics;
+    this.log?.warn({ symbol, ...dynamics }, `fault: ${symbol}'s market drifts`);
   }
 
   /** The symbol's price jumps by `amount` dollars at once (news): its whole book moves, and with SPY the option chain's spot. */

@@ -44,6 +44,24 @@ export interface Regime {
 export const CALM: Regime = { name: 'calm', volatilityTicks: 0.08, spreadTicks: 1, levelSize: 400, tradeShare: 0.08, leaveChance: 1 / 20_000 };
 export const VOLATILE: Regime = { name: 'volatile', volatilityTicks: 0.6, spreadTicks: 4, levelSize: 120, tradeShare: 0.25, leaveChance: 1 / 5_000 };
 
+/**
+ * How the market makes its moves, beyond its regime: what a planted drift
+ * changes mid-run so that models fitted before it stop fitting.
+ */
+export interface Dynamics {
+  /** Multiplies the fair value's moves in every regime. */
+  readonly volatilityScale: number;
+  /**
+   * Where passive orders rest: 'toward' the fair value (the book leans the
+   * way the price will go, so depth imbalance predicts the next return) or
+   * 'away' from it (the imbalance points the other way; aggressors still
+   * move the price towards the fair value).
+   */
+  readonly resting: 'toward' | 'away';
+}
+
+export const NORMAL_DYNAMICS: Dynamics = { volatilityScale: 1, resting: 'toward' };
+
 /** Receives what the market does, as plain numbers: no object per event. */
 export interface MarketListener {
   depth(instrument: number, side: Side, position: number, operation: Operation, priceTicks: number, size: number): void;
@@ -62,6 +80,7 @@ export class InstrumentBook {
   readonly price = [new Int32Array(ROWS), new Int32Array(ROWS)] as const;
   readonly size = [new Int32Array(ROWS), new Int32Array(ROWS)] as const;
   regime: Regime = CALM;
+  dynamics: Dynamics = NORMAL_DYNAMICS;
   lastPriceTicks = 0;
   lastSize = 0;
   volume = 0;
@@ -122,7 +141,7 @@ export class InstrumentBook {
     const r = this.random;
     this.events++;
     if (r.next() < this.regime.leaveChance) this.regime = this.regime === CALM ? VOLATILE : CALM;
-    this.fair += this.regime.volatilityTicks * r.normal();
+    this.fair += this.regime.volatilityTicks * this.dynamics.volatilityScale * r.normal();
     const mid = (this.bestBid() + this.bestAsk()) / 2;
     const roll = r.next();
     if (roll < this.regime.tradeShare) {
@@ -131,7 +150,8 @@ export class InstrumentBook {
       const side = r.next() < buyChance ? ASK : BID;
       this.take(side, r.size(this.regime.levelSize / 2), undefined);
     } else if (roll < this.regime.tradeShare + (1 - this.regime.tradeShare) * 0.55) {
-      this.arrive(this.fair > mid ? BID : ASK);
+      const towardFair = this.fair > mid ? BID : ASK;
+      this.arrive(this.dynamics.resting === 'toward' ? towardFair : towardFair === BID ? ASK : BID);
     } else {
       this.cancel(r.next() < 0.5 ? ASK : BID);
     }

@@ -17,11 +17,11 @@ import { ModelRegistry } from '../../src/models/registry.js';
 import { MODEL_SWAP_TOPIC } from '../../src/topics.js';
 import { control, startInspected, StreamClient } from '../support/inspector.js';
 
-const GBDT = 'models/gbdt-base/manifest.json';
-const LSTM = 'models/lstm-base/manifest.json';
-const HIGH_VOL = 'models/gbdt-highvol/manifest.json';
-const GBDT_ID = 'gbdt-base@seed-20261121';
-const LSTM_ID = 'lstm-base@seed-20261121';
+const GBDT = 'models/gbdt-base-10s/manifest.json';
+const LSTM = 'models/lstm-base-10s/manifest.json';
+const HIGH_VOL = 'models/gbdt-highvol-10s/manifest.json';
+const GBDT_ID = 'gbdt-base-10s@seed-20261121';
+const LSTM_ID = 'lstm-base-10s@seed-20261121';
 
 const schema = featureSchema(DEFAULT_FEATURE_OPTIONS);
 const gbdt = JSON.parse(readFileSync(GBDT, 'utf8')) as Manifest;
@@ -67,7 +67,7 @@ async function baseTier() {
   return { p: p!, gbdt: gbdt.golden!.output[9 % rows]!, lstm: alone };
 }
 
-test('swap-model of lstm-base into the GBDT slot is refused, naming both; the ensemble still averages the GBDT and the LSTM', async () => {
+test('swap-model of lstm-base-10s into the GBDT slot is refused, naming both; the ensemble still averages the GBDT and the LSTM', async () => {
   const refused = await control(daemon.url, 'swap-model', { path: LSTM, slot: 'base/0' }, daemon.token);
   assert.equal(refused.status, 409, JSON.stringify(refused.body));
   const error = String(refused.body.error);
@@ -108,11 +108,11 @@ test('a swap that would make a tier average one model twice is refused; one that
   const twice = await control(daemon.url, 'swap-model', { path: GBDT, slot: 'pair/1' }, daemon.token);
   assert.equal(twice.status, 409, JSON.stringify(twice.body));
   assert.match(String(twice.body.error), new RegExp(`tier pair would average one model twice: pair/0 already serves ${GBDT_ID} \\(the same name as ${GBDT_ID}\\)`));
-  assert.equal(registry.live('pair/1').id, 'gbdt-highvol@seed-20261121');
+  assert.equal(registry.live('pair/1').id, 'gbdt-highvol-10s@seed-20261121');
 
   const fits = await control(daemon.url, 'swap-model', { path: HIGH_VOL, slot: 'base/0' }, daemon.token);
   assert.equal(fits.status, 200, JSON.stringify(fits.body));
-  assert.deepEqual(fits.body, { ok: true, command: 'swap-model', slot: 'base/0', from: GBDT_ID, to: 'gbdt-highvol@seed-20261121' });
+  assert.deepEqual(fits.body, { ok: true, command: 'swap-model', slot: 'base/0', from: GBDT_ID, to: 'gbdt-highvol-10s@seed-20261121' });
   const back = await control(daemon.url, 'rollback-model', { slot: 'base/0' }, daemon.token);
   assert.equal(back.status, 200, JSON.stringify(back.body));
   assert.equal(registry.live('base/0').id, GBDT_ID);

@@ -62,8 +62,8 @@ async function writeConfig(name: string, models: { base: string[]; highVol?: str
 const messages = (run: Running) => run.messages();
 
 test('a bad model among two: the predictor starts without it, its tier DEGRADED in the log and in /health; nothing restarts', { timeout: 60_000 }, async () => {
-  const bad = mismatched('lstm-base');
-  const { config, inspector } = await writeConfig('one-bad', { base: ['models/gbdt-base/manifest.json', bad] });
+  const bad = mismatched('lstm-base-10s');
+  const { config, inspector } = await writeConfig('one-bad', { base: ['models/gbdt-base-10s/manifest.json', bad] });
   const keel = runKeel(['run', '--config', config]);
   try {
     await keel.waitFor('keel running: all components ready');
@@ -71,7 +71,7 @@ test('a bad model among two: the predictor starts without it, its tier DEGRADED 
     assert.ok(refused, messages(keel).join('\n'));
     assert.match(refused, /model\.onnx has sha256 [0-9a-f]{64}, the manifest says 0{64}; tier base DEGRADED: 1 of 2 models serve the 4 instruments \(SPY, QQQ, AAPL, MSFT\)$/);
     const serving = messages(keel).find((m) => m.startsWith('predictor serving'));
-    assert.equal(serving, 'predictor serving DEGRADED: base/0=gbdt-base@seed-20261121; not serving: base/1');
+    assert.equal(serving, 'predictor serving DEGRADED: base/0=gbdt-base-10s@seed-20261121; not serving: base/1');
     // Nothing claims a model keeps serving a slot that has none.
     assert.ok(!messages(keel).some((m) => m.includes('keeps serving')));
     const health = (await (await fetch(`http://127.0.0.1:${inspector}/health`)).json()) as { components: { predictor: { status: string; detail: string } } };
@@ -85,7 +85,7 @@ test('a bad model among two: the predictor starts without it, its tier DEGRADED 
 });
 
 test('every model bad: exit 2 at once with one line, no restart, and nothing journaled after the fault', { timeout: 60_000 }, async () => {
-  const [base, highVol] = [mismatched('gbdt-base'), mismatched('gbdt-highvol')];
+  const [base, highVol] = [mismatched('gbdt-base-10s'), mismatched('gbdt-highvol-10s')];
   const { config, journal } = await writeConfig('all-bad', { base: [base], highVol: [highVol] });
   const keel = runKeel(['run', '--config', config]);
   assert.equal(await keel.exited, 2);

@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import { DEFAULT_FEATURE_OPTIONS, featureSchema, MID } from '../../src/market/features.js';
 import { InstrumentUniverse } from '../../src/sim/instruments.js';
 import { Market } from '../../src/sim/market.js';
-import { select, simulateDataset, splitByTime, windows, type Dataset } from '../../src/models/training-data.js';
+import { select, splitByTime, windows, type Dataset } from '../../src/models/dataset.js';
+import { simulateDataset } from '../../src/models/training-data.js';
 
 // Seed 1 switches SPY and QQQ into the volatile regime within these 20 simulated minutes.
 const OPTIONS = { seed: 1, instruments: 2, seconds: 20 * 60, sampleMs: 1000, horizonMs: 10_000 };
@@ -143,7 +144,7 @@ function withoutRow(d: Dataset, row: number): Dataset {
     x: drop(d.x, width),
     instrument: drop(d.instrument),
     time: drop(d.time),
-    regime: drop(d.regime),
+    regime: d.regime && drop(d.regime),
     forwardReturn: drop(d.forwardReturn),
   };
 }

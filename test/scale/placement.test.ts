@@ -20,11 +20,11 @@ import { readModelSource } from '../../src/models/manifest.js';
 import { TieredPredictor, type PredictorOptions } from '../../src/models/predictor.js';
 import { ModelRegistry } from '../../src/models/registry.js';
 
-const GBDT = 'models/gbdt-base/manifest.json';
-const LSTM = 'models/lstm-base/manifest.json';
-const HIGH_VOL = 'models/gbdt-highvol/manifest.json';
+const GBDT = 'models/gbdt-base-10s/manifest.json';
+const LSTM = 'models/lstm-base-10s/manifest.json';
+const HIGH_VOL = 'models/gbdt-highvol-10s/manifest.json';
 /** The specialist's threshold in config/default.yaml. */
-const ABOVE = 0.29378971457481384;
+const ABOVE = 0.5151365995407104;
 const HISTORY = 16;
 const silent = pino({ level: 'silent' });
 const schema = featureSchema(DEFAULT_FEATURE_OPTIONS);
@@ -46,7 +46,7 @@ function frameOf(n: number, t: number, gaps = true): FeatureFrame {
   for (let i = 0; i < n; i++) {
     const row = (i + t) % rows;
     inputs.forEach((name, c) => (values[i * width + schema.features.indexOf(name)] = golden.golden!.input[row * inputs.length + c]! * (1 + 0.05 * Math.sin(i * 7 + t))));
-    values[i * width + RV] = (i % 5 === 0 ? 0.5 : 0.1) * (1 + 0.1 * Math.cos(i + t));
+    values[i * width + RV] = (i % 5 === 0 ? 0.8 : 0.1) * (1 + 0.1 * Math.cos(i + t));
     if (gaps && i % 37 === 3 && t % 4 === 0) values[i * width + OFI] = NaN;
   }
   return { intervalMs: 1_000, at: t * 1_000, wallAt: 0, schema, symbols, values, warm: new Uint8Array(n).fill(1), base: false };
@@ -77,7 +77,7 @@ test('a batch gives the same predictions to the bit on the main thread and in a 
       assert.deepEqual([...a.value], [...b.value], `frame ${t}`);
       assert.deepEqual(a.models, b.models);
       assert.deepEqual(a.tier, b.tier);
-      lstmServed ||= a.models.some((m) => m.includes('lstm-base'));
+      lstmServed ||= a.models.some((m) => m.includes('lstm-base-10s'));
       leftOut ||= a.value.some((v, i) => Number.isNaN(v) && a.tier[i] === '');
       assert.ok(a.value.filter(Number.isFinite).length > 150, 'most instruments predicted');
       assert.ok(a.tier.includes('high_vol') && a.tier.includes('base'));
@@ -124,7 +124,7 @@ test('5,000 instruments: a worker is ready before the first frame, and no large 
       assert.deepEqual(p.faults, []);
       if (t >= 10) {
         assert.ok(p.value.every(Number.isFinite));
-        assert.ok(p.models.every((m, i) => (i % 5 === 0 ? m.startsWith('gbdt-highvol') : m.includes('lstm-base'))));
+        assert.ok(p.models.every((m, i) => (i % 5 === 0 ? m.startsWith('gbdt-highvol-10s') : m.includes('lstm-base-10s'))));
       }
     }
     assert.ok(predictor.paths.workers.maxRows >= 3_000, `the base tier's batches ran in the workers (largest ${predictor.paths.workers.maxRows} rows)`);
@@ -155,7 +155,7 @@ test('a worker that dies is replaced: frames wait for the new one and are answer
     const [a, b] = await Promise.all([inWorker.predict(frame), inThread.predict(frame)]);
     assert.deepEqual(a.faults, [], 'the frame waited for the replacement');
     assert.deepEqual([...a.value], [...b.value]);
-    assert.ok(a.models.some((m) => m.includes('lstm-base')), 'the replacement reloaded every model');
+    assert.ok(a.models.some((m) => m.includes('lstm-base-10s')), 'the replacement reloaded every model');
     assert.equal(pool.size, 1);
     assert.equal(inThread.paths.workers.batches, 0);
   } finally {

@@ -16,7 +16,7 @@ import { ModelRegistry } from '../../src/models/registry.js';
 
 const N = 5_000;
 const BOOKED = 3;
-const GBDT = 'models/gbdt-base/manifest.json';
+const GBDT = 'models/gbdt-base-10s/manifest.json';
 
 test('5,000 instruments, 3 with a book: the 4,997 quotes-only ones drop out of the batch, the 3 get the model’s answer, every frame', async () => {
   const schema = featureSchema(DEFAULT_FEATURE_OPTIONS);

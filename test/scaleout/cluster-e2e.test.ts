@@ -49,7 +49,7 @@ const workerStages = {
   features: { samplesMs: [100, 1000] },
   health: { maxDataAgeMs: 5000, advisory: ['ret_1s', 'ret_10s', 'ret_1m'] },
   regime: { model: models('regime-sjm'), intervalMs: 1000 },
-  predictor: { intervalMs: 1000, base: [models('gbdt-base'), models('lstm-base')] },
+  predictor: { intervalMs: 1000, base: [models('gbdt-base-10s'), models('lstm-base-10s')] },
 };
 
 type Client = Redis | Cluster;

@@ -1,0 +1,223 @@
+/**
+ * Drift: how far live data has moved from what a model learned on, and how
+ * wrong the model has been since. Plain typed arrays, one instance per
+ * model, fed once per prediction frame:
+ *
+ *   population stability (PSI) of each input and of the prediction, per
+ *   instrument, over a sliding window of frames, against the quantile bins
+ *   the manifest recorded at training;
+ *
+ *   the live error once the horizon has passed: the prediction made at t
+ *   against the mid's realised log return from t to t + horizon, as a
+ *   rolling RMSE and hit rate, next to the zero forecast's RMSE over the
+ *   same predictions.
+ */
+
+/** Quantile bins of one variable: `edges` cut the line into edges.length + 1 bins, `shares` of the training rows fell in each. */
+export interface Reference {
+  readonly edges: number[];
+  readonly shares: number[];
+}
+
+/** Bins of deciles by default: fewer when values repeat (a tick-grid spread has a handful). */
+export const REFERENCE_BINS = 10;
+/** A bin never counts as emptier than this share, so ln(a/e) stays finite. */
+const FLOOR = 1e-4;
+
+/** The bin of `v`: the number of edges at or below it. */
+export function binOf(edges: readonly number[], v: number): number {
+  let lo = 0;
+  let hi = edges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (v >= edges[mid]!) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Quantile bins of finite `values`, and the share of them in each bin (by `binOf`, as live data will be binned). */
+export function referenceOf(values: ArrayLike<number>, bins = REFERENCE_BINS): Reference {
+  const finite = Float64Array.from(Array.prototype.filter.call(values, Number.isFinite) as number[]).sort();
+  if (finite.length === 0) throw new Error('a reference needs at least one finite value');
+  const edges: number[] = [];
+  for (let q = 1; q < bins; q++) {
+    const e = finite[Math.floor((q * finite.length) / bins)]!;
+    if (e > finite[0]! && (edges.length === 0 || e > edges.at(-1)!)) edges.push(e);
+  }
+  const counts = new Array<number>(edges.length + 1).fill(0);
+  for (const v of finite) counts[binOf(edges, v)]!++;
+  return { edges, shares: counts.map((c) => c / finite.length) };
+}
+
+/** PSI = Σ (actual − expected) · ln(actual / expected) over the bins; `counts` of `total` observations. */
+export function psi(reference: Reference, counts: ArrayLike<number>, total: number): number {
+  if (total <= 0) return NaN;
+  let sum = 0;
+  for (let b = 0; b < reference.shares.length; b++) {
+    const e = Math.max(reference.shares[b]!, FLOOR);
+    const a = Math.max(counts[b]! / total, FLOOR);
+    sum += (a - e) * Math.log(a / e);
+  }
+  return sum;
+}
+
+/**
+ * Per instrument, the bins of the last `window` observations of each
+ * variable (the inputs, then the prediction), and their PSI against the
+ * references. An observation with a non-finite value is not counted.
+ */
+export class StabilityWindow {
+  readonly variables: number;
+  /** `(instrument * variables + variable) * window + slot`: the bin observed, 255 for none yet. */
+  private readonly ring: Uint8Array;
+  /** `(instrument * variables + variable) * maxBins + bin`. */
+  private readonly counts: Int32Array;
+  private readonly filled: Int32Array;
+  private readonly next: Int32Array;
+  private readonly maxBins: number;
+
+  constructor(
+    private readonly references: readonly Reference[],
+    readonly instruments: number,
+    readonly window: number,
+  ) {
+    if (!Number.isInteger(window) || window < 1) throw new RangeError(`a drift window must be a whole number of frames of at least 1, got ${window}`);
+    this.variables = references.length;
+    this.maxBins = Math.max(...references.map((r) => r.shares.length));
+    if (this.maxBins > 255) throw new RangeError('at most 255 bins');
+    this.ring = new Uint8Array(instruments * this.variables * window).fill(255);
+    this.counts = new Int32Array(instruments * this.variables * this.maxBins);
+    this.filled = new Int32Array(instruments * this.variables);
+    this.next = new Int32Array(instruments * this.variables);
+  }
+
+  /** One observation of `variable` for `instrument`. */
+  add(instrument: number, variable: number, value: number): void {
+    if (!Number.isFinite(value)) return;
+    const k = instrument * this.variables + variable;
+    const slot = k * this.window + this.next[k]!;
+    const old = this.ring[slot]!;
+    if (old !== 255) this.counts[k * this.maxBins + old]!--;
+    else this.filled[k]!++;
+    const bin = binOf(this.references[variable]!.edges, value);
+    this.ring[slot] = bin;
+    this.counts[k * this.maxBins + bin]!++;
+    this.next[k] = (this.next[k]! + 1) % this.window;
+  }
+
+  /** Observations of `variable` for `instrument` in the window. */
+  count(instrument: number, variable: number): number {
+    return this.filled[instrument * this.variables + variable]!;
+  }
+
+  /** The PSI of `variable` for `instrument` over its window (NaN before any observation). */
+  psi(instrument: number, variable: number): number {
+    const k = instrument * this.variables + variable;
+    return psi(this.references[variable]!, this.counts.subarray(k * this.maxBins, (k + 1) * this.maxBins), this.filled[k]!);
+  }
+}
+
+/** A model's live error over its last `window` resolved predictions (all instruments). */
+export interface LiveErrorStats {
+  /** Predictions resolved in the window. */
+  readonly n: number;
+  readonly rmse: number;
+  /** The zero forecast's RMSE on the same realised returns. */
+  readonly zeroRmse: number;
+  /** Share of resolved predictions with a non-zero realised return whose sign the prediction had. */
+  readonly hitRate: number;
+}
+
+/**
+ * Predictions waiting for their horizon, then scored against the realised
+ * return. At most `pendingPerInstrument` wait per instrument: a prediction
+ * is kept every `keepEvery` frames, so a 15-minute horizon does not hold
+ * 900 per instrument.
+ */
+export class LiveError {
+  /** `instrument * pending + slot`: when due, the mid then, the prediction. */
+  private readonly dueAt: Float64Array;
+  private readonly mid: Float64Array;
+  private readonly prediction: Float64Array;
+  private readonly head: Int32Array;
+  private readonly size: Int32Array;
+  private readonly pending: number;
+  /** Resolved (prediction, realised) pairs, a ring of `window`. */
+  readonly predicted: Float64Array;
+  readonly realised: Float64Array;
+  private resolved = 0;
+  private frames = 0;
+
+  constructor(
+    readonly instruments: number,
+    readonly horizonMs: number,
+    readonly window: number,
+    private readonly keepEvery: number,
+    pendingPerInstrument: number,
+  ) {
+    this.pending = pendingPerInstrument;
+    const n = instruments * pendingPerInstrument;
+    this.dueAt = new Float64Array(n);
+    this.mid = new Float64Array(n);
+    this.prediction = new Float64Array(n);
+    this.head = new Int32Array(instruments);
+    this.size = new Int32Array(instruments);
+    this.predicted = new Float64Array(window);
+    this.realised = new Float64Array(window);
+  }
+
+  /**
+   * One frame at `at`, arrays by instrument: each prediction due by now is
+   * scored against `mid` (the instrument's mid now; a prediction whose first
+   * frame at or past its due time has no mid is dropped unscored), then on
+   * every `keepEvery`-th frame each finite `prediction` is queued with the
+   * mid it was made from.
+   */
+  observe(at: number, mid: ArrayLike<number>, prediction: ArrayLike<number>): void {
+    const keep = this.frames++ % this.keepEvery === 0;
+    for (let i = 0; i < this.instruments; i++) {
+      const base = i * this.pending;
+      const now = mid[i]!;
+      while (this.size[i]! > 0) {
+        const slot = base + this.head[i]!;
+        if (this.dueAt[slot]! > at) break;
+        if (now > 0) this.score(this.prediction[slot]!, Math.log(now / this.mid[slot]!) * 10_000);
+        this.head[i] = (this.head[i]! + 1) % this.pending;
+        this.size[i]!--;
+      }
+      const p = prediction[i]!;
+      if (!keep || !Number.isFinite(p) || !(now > 0) || this.size[i] === this.pending) continue;
+      const slot = base + ((this.head[i]! + this.size[i]!) % this.pending);
+      this.dueAt[slot] = at + this.horizonMs;
+      this.mid[slot] = now;
+      this.prediction[slot] = p;
+      this.size[i]!++;
+    }
+  }
+
+  private score(predicted: number, realised: number): void {
+    const k = this.resolved++ % this.window;
+    this.predicted[k] = predicted;
+    this.realised[k] = realised;
+  }
+
+  stats(): LiveErrorStats {
+    const n = Math.min(this.resolved, this.window);
+    let sq = 0;
+    let zero = 0;
+    let hits = 0;
+    let calls = 0;
+    for (let k = 0; k < n; k++) {
+      const p = this.predicted[k]!;
+      const y = this.realised[k]!;
+      sq += (p - y) ** 2;
+      zero += y * y;
+      if (y !== 0) {
+        calls++;
+        if (Math.sign(p) === Math.sign(y)) hits++;
+      }
+    }
+    return { n, rmse: n > 0 ? Math.sqrt(sq / n) : NaN, zeroRmse: n > 0 ? Math.sqrt(zero / n) : NaN, hitRate: calls > 0 ? hits / calls : NaN };
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Drift's arithmetic (src/models/drift.ts): quantile references, PSI, the
+ * sliding window of bins per instrument, and the live error scored once a
+ * prediction's horizon has passed.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { binOf, LiveError, psi, referenceOf, StabilityWindow } from '../../src/models/drift.js';
+
+const uniform = (n: number, from = 0, to = 1) => Array.from({ length: n }, (_, i) => from + ((to - from) * (i + 0.5)) / n);
+
+test('a reference cuts deciles, its shares are what binOf finds, and repeated values merge bins', () => {
+  const r = referenceOf(uniform(1000));
+  assert.equal(r.edges.length, 9);
+  assert.ok(r.edges.every((e, i) => i === 0 || e > r.edges[i - 1]!));
+  assert.deepEqual(r.shares.map((s) => s.toFixed(3)), new Array(10).fill('0.100'));
+  assert.equal(binOf(r.edges, -5), 0);
+  assert.equal(binOf(r.edges, 5), 9);
+  assert.equal(binOf(r.edges, r.edges[3]!), 4, 'an edge belongs to the bin above it');
+  // A tick-grid spread: three values, so three bins.
+  const spread = referenceOf([...new Array(700).fill(1), ...new Array(200).fill(2), ...new Array(100).fill(3), NaN]);
+  assert.deepEqual(spread, { edges: [2, 3], shares: [0.7, 0.2, 0.1] });
+  assert.throws(() => referenceOf([NaN]), /at least one finite value/);
+});
+
+test('PSI is 0 for the reference itself and grows as the distribution moves', () => {
+  const r = referenceOf(uniform(1000));
+  const counts = (values: number[]) => {
+    const c = new Array<number>(r.shares.length).fill(0);
+    for (const v of values) c[binOf(r.edges, v)]!++;
+    return c;
+  };
+  assert.ok(Math.abs(psi(r, counts(uniform(500)), 500)) < 1e-3);
+  const small = psi(r, counts(uniform(500, 0.05, 1.05)), 500);
+  const large = psi(r, counts(uniform(500, 0.5, 1.5)), 500);
+  assert.ok(small > 0.01 && small < 0.1, `a small shift: ${small}`);
+  assert.ok(large > 1, `half the mass out of range: ${large}`);
+  assert.ok(Number.isNaN(psi(r, counts([]), 0)));
+});
+
+test('the stability window forgets what slid out of it, per instrument and variable', () => {
+  const r = referenceOf(uniform(1000));
+  const w = new StabilityWindow([r, r], 2, 100);
+  for (const v of uniform(100)) w.add(0, 0, v);
+  assert.ok(w.psi(0, 0) < 0.01);
+  for (const v of uniform(100, 2, 3)) w.add(0, 0, v);
+  assert.equal(w.count(0, 0), 100);
+  assert.ok(w.psi(0, 0) > 5, 'the window holds only the shifted values now');
+  assert.ok(Number.isNaN(w.psi(1, 0)), 'another instrument saw nothing');
+  assert.ok(Number.isNaN(w.psi(0, 1)), 'another variable saw nothing');
+  w.add(1, 1, NaN);
+  assert.equal(w.count(1, 1), 0, 'a NaN is not an observation');
+});
+
+test('a prediction is scored against the return realised over its horizon, once', () => {
+  const e = new LiveError(2, 10_000, 100, 1, 20);
+  const mids = (a: number, b: number) => Float64Array.of(a, b);
+  // t=0: instrument 0 predicts +10 bps, instrument 1 -5 bps.
+  e.observe(0, mids(100, 50), Float64Array.of(10, -5));
+  for (let t = 1_000; t < 10_000; t += 1_000) e.observe(t, mids(100, 50), Float64Array.of(NaN, NaN));
+  assert.equal(e.stats().n, 0, 'nothing due before the horizon');
+  // t=10 s: instrument 0's mid rose 0.2 % (about +20 bps), instrument 1's is unchanged.
+  e.observe(10_000, mids(100.2, 50), Float64Array.of(NaN, NaN));
+  const s = e.stats();
+  assert.equal(s.n, 2);
+  const up = Math.log(100.2 / 100) * 10_000;
+  assert.ok(Math.abs(s.rmse - Math.sqrt(((10 - up) ** 2 + 25) / 2)) < 1e-9);
+  assert.ok(Math.abs(s.zeroRmse - Math.sqrt((up * up) / 2)) < 1e-9);
+  assert.equal(s.hitRate, 1, 'instrument 0 called the rise; a flat outcome is no call');
+  e.observe(20_000, mids(100, 50), Float64Array.of(NaN, NaN));
+  assert.equal(e.stats().n, 2, 'scored once');
+});
+
+test('a prediction whose instrument has no mid when it falls due is dropped; long horizons keep every k-th frame', () => {
+  const e = new LiveError(1, 2_000, 100, 1, 10);
+  e.observe(0, [100], [1]);
+  e.observe(1_000, [100], [NaN]);
+  e.observe(2_000, [NaN], [NaN]);
+  e.observe(3_000, [101], [NaN]);
+  assert.equal(e.stats().n, 0);
+
+  const sparse = new LiveError(1, 5_000, 100, 3, 2);
+  for (let t = 0; t <= 20_000; t += 1_000) sparse.observe(t, [100 + t / 1_000], [1]);
+  // Kept at 0, 3, 6, 9, ... s (every third frame), at most 2 waiting: 0 and 3 s resolve at 5 and 8 s, then 6, 9, 12 and 15 s.
+  assert.equal(sparse.stats().n, 6);
+});
