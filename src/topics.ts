@@ -25,6 +25,7 @@ import type { OptionChainView } from './options/chain-view.js';
 import type { BookQualityEvent, BookResync, OrderBooks } from './market/books.js';
 import type { FeatureHealth } from './market/feature-health.js';
 import type { FeatureFrame } from './market/features.js';
+import type { DriftReport, ModelEvent } from './models/monitor.js';
 import type { PredictionFrame } from './models/predictor.js';
 import type { RegimeFrame } from './models/regime-tracker.js';
 import type { SwapEvent } from './models/registry.js';
@@ -45,6 +46,8 @@ export const BOOK_RESYNC_TOPIC = 'book.resync';
 export const BOOK_QUALITY_TOPIC = 'book.quality';
 export const FEATURES_TOPIC = 'features';
 export const MODEL_SWAP_TOPIC = 'predictor.swap';
+export const MODEL_DRIFT_TOPIC = 'models.drift';
+export const MODEL_EVENT_TOPIC = 'models.event';
 export const GATE_TRANSITION_TOPIC = 'risk.gate.transition';
 export const JOURNAL_RECORD_TOPIC = 'journal.record';
 export const IB_STATUS_TOPIC = 'ib.status';
@@ -85,6 +88,8 @@ export interface Streams {
   [FEATURES_TOPIC]: FeatureFrame;
   /** Every model install, swap, rollback, promotion, shadow and refusal. */
   [MODEL_SWAP_TOPIC]: SwapEvent;
+  /** A model drifting or recovering, its live error crossing its bound or coming back within it. */
+  [MODEL_EVENT_TOPIC]: ModelEvent;
   /** Every risk gate transition, in the call that made it. */
   [GATE_TRANSITION_TOPIC]: GateTransition;
   /** Every journal entry, once durable. */
@@ -110,6 +115,8 @@ export interface States {
   [OPTIONS_HEALTH_TOPIC]: ChainHealth;
   /** An option chain's listing for the day, as discovered (or as recorded, in a replay). */
   [OPTIONS_LISTING_TOPIC]: ChainListing;
+  /** Each model's drift: input and prediction PSI per instrument, live error after its horizon, held-out figures. */
+  [MODEL_DRIFT_TOPIC]: DriftReport;
   /** A trading node's view of the shard workers' outputs: each shard's age, and what must stop trading (the risk gate acts on it). */
   [CLUSTER_TOPIC]: ClusterView;
 }
@@ -143,6 +150,8 @@ export const CODECS: { readonly [K in TopicName]?: Codec<Topics[K]> } = {
   [OPTIONS_LISTING_TOPIC]: plainCodec(),
   [OPTIONS_INPUT_TOPIC]: plainCodec(),
   [CLUSTER_TOPIC]: plainCodec(),
+  [MODEL_DRIFT_TOPIC]: plainCodec(),
+  [MODEL_EVENT_TOPIC]: plainCodec(),
 };
 
 const STATE_TOPICS = [
@@ -158,6 +167,7 @@ const STATE_TOPICS = [
   OPTIONS_HEALTH_TOPIC,
   OPTIONS_LISTING_TOPIC,
   CLUSTER_TOPIC,
+  MODEL_DRIFT_TOPIC,
 ] as const satisfies readonly StateTopic[];
 
 const STREAM_TOPICS = [
@@ -171,6 +181,7 @@ const STREAM_TOPICS = [
   BOOK_QUALITY_TOPIC,
   FEATURES_TOPIC,
   MODEL_SWAP_TOPIC,
+  MODEL_EVENT_TOPIC,
   GATE_TRANSITION_TOPIC,
   JOURNAL_RECORD_TOPIC,
   OPTIONS_INPUT_TOPIC,

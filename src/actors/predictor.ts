@@ -21,11 +21,12 @@
 import { z } from 'zod';
 import { InferencePool } from '../models/inference/pool.js';
 import { DEFAULT_IN_THREAD_MAX_MS, TieredPredictor, unavailableFault, type PredictionFrame, type PredictorStatus } from '../models/predictor.js';
+import { DEFAULT_MONITOR, ModelMonitor, type ModelDrift, type ModelEvent } from '../models/monitor.js';
 import { ModelRegistry } from '../models/registry.js';
 import type { UnavailableModel } from '../models/tiers.js';
 import { PermanentFailure } from '../supervision/permanent.js';
 import { serviceLogic } from '../supervision/service.js';
-import { FEATURES_TOPIC, MODEL_SWAP_TOPIC, PREDICTIONS_TOPIC } from '../topics.js';
+import { FEATURES_TOPIC, MODEL_DRIFT_TOPIC, MODEL_EVENT_TOPIC, MODEL_SWAP_TOPIC, PREDICTIONS_TOPIC } from '../topics.js';
 import type { FeatureFrame } from '../market/features.js';
 
 const paths = z.array(z.string().min(1)).min(1);
@@ -49,12 +50,45 @@ export const predictorSettings = z
     sectors: z.record(z.string(), z.object({ symbols: z.array(z.string()).min(1), models: paths }).strict()).default({}),
     sectorCacheSize: z.number().int().min(1).default(2),
     highVol: z.object({ feature: z.string(), above: z.number(), models: paths }).strict().optional(),
+    /**
+     * Drift and live error of every model it runs (monitor.ts): PSI over the
+     * last windowFrames per instrument against the manifest's bins, above
+     * psiAlert is drift; a model whose live RMSE over the last
+     * errorWindowFrames (at least minErrorFrames with resolved predictions)
+     * is above maxErrorRatio times the zero forecast's, and worse than it
+     * with `confidence` by a Diebold–Mariano test, serves no instrument
+     * until it is back within.
+     */
+    drift: z
+      .object({
+        windowFrames: z.number().int().min(10).default(DEFAULT_MONITOR.windowFrames),
+        psiAlert: z.number().positive().default(DEFAULT_MONITOR.psiAlert),
+        errorWindowFrames: z.number().int().min(10).default(DEFAULT_MONITOR.errorWindowFrames),
+        minErrorFrames: z.number().int().min(2).default(DEFAULT_MONITOR.minErrorFrames),
+        maxErrorRatio: z.number().positive().default(DEFAULT_MONITOR.maxErrorRatio),
+        confidence: z.number().gt(0.5).lt(1).default(DEFAULT_MONITOR.confidence),
+        pendingPerInstrument: z.number().int().min(1).max(1_000).default(DEFAULT_MONITOR.pendingPerInstrument),
+        /** How often the report is published on models.drift, in frames. */
+        reportEveryFrames: z.number().int().min(1).default(10),
+      })
+      .strict()
+      .default({ ...DEFAULT_MONITOR, reportEveryFrames: 10 }),
     /** A candidate run beside a slot's live model on a share of instruments, for comparison before promotion. */
     shadow: z.object({ slot: z.string(), model: z.string(), share: z.number().gt(0).max(1) }).strict().optional(),
   })
   .strict();
 
 export type PredictorSettings = z.infer<typeof predictorSettings>;
+
+/** The worst drifting instruments' PSI, in words. */
+function driftFigures(m: ModelDrift, symbols: readonly string[]): string {
+  const worst = symbols
+    .map((symbol, i) => ({ symbol, input: m.inputPsi[i]!, feature: m.inputOf[i]!, prediction: m.predictionPsi[i]! }))
+    .filter((w) => m.drifted.includes(w.symbol))
+    .sort((a, b) => Math.max(b.input, b.prediction) - Math.max(a.input, a.prediction))
+    .slice(0, 3);
+  return worst.map((w) => `${w.symbol}: ${w.feature} PSI ${w.input.toFixed(2)}, prediction PSI ${w.prediction.toFixed(2)}`).join('; ');
+}
 
 /** How often a shadow candidate's agreement and latency are logged, in frames. */
 const SHADOW_REPORT_FRAMES = 60;
@@ -77,7 +111,8 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
     const registry = new ModelRegistry(pool, engine.schema, log, { latencyBudgetMs: settings.latencyBudgetMs, maxWindow: settings.historyFrames });
     registry.onSwap((event) => bus.publish(MODEL_SWAP_TOPIC, event));
     const tiers = { base: settings.base, sectors: settings.sectors, sectorCacheSize: settings.sectorCacheSize, highVol: settings.highVol };
-    const predictor = new TieredPredictor(registry, engine.schema, symbols, { tiers, historyFrames: settings.historyFrames, inThreadMaxMs: settings.inThreadMaxMs }, log, () => clock.now());
+    const monitor = new ModelMonitor(symbols, engine.schema.features.length, settings.intervalMs, settings.drift);
+    const predictor = new TieredPredictor(registry, engine.schema, symbols, { tiers, historyFrames: settings.historyFrames, inThreadMaxMs: settings.inThreadMaxMs, monitor }, log, () => clock.now());
     await predictor.start();
     if (registry.slotNames().length === 0) throw nothingServes(predictor.tiers.unavailable, ctx.id);
     // A refused candidate is logged by the registry; the live models serve regardless.
@@ -112,12 +147,34 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
     if (changed && p.faults.length > 0) log.error({ faults: p.faults }, 'model fault: its instruments fall back to the other members of their tier');
     else if (changed) log.info('every model answering again');
     bus.retain(PREDICTIONS_TOPIC, p);
+    if (status.frames % settings.drift.reportEveryFrames === 0) reportDrift(p.frameAt);
     if (status.frames % SHADOW_REPORT_FRAMES === 0) {
       for (const slot of status.registry.slotNames()) {
         const report = status.registry.shadowReport(slot);
         if (report) log.info({ slot, ...report }, `shadow ${report.candidate} vs ${report.live}: same sign ${(100 * report.signAgreement).toFixed(1)} %`);
       }
     }
+  };
+  // What each model was at the last report: drifting instruments, beyond its bound.
+  const was = new Map<string, { drifted: boolean; beyond: boolean }>();
+  const event = (e: ModelEvent, level: 'warn' | 'info') => {
+    log[level]({ model: e.model, kind: e.kind }, `model ${e.model}: ${e.reason}`);
+    bus.publish(MODEL_EVENT_TOPIC, e);
+  };
+  const reportDrift = (at: number) => {
+    const report = status.predictor.monitor!.report();
+    for (const m of report) {
+      const before = was.get(m.id) ?? { drifted: false, beyond: false };
+      const drifted = m.drifted.length > 0;
+      const beyond = m.beyondBound;
+      if (drifted && !before.drifted) event({ at, model: m.id, kind: 'drift', reason: `drifting on ${m.drifted.length} instrument${m.drifted.length === 1 ? '' : 's'} (${driftFigures(m, symbols)})` }, 'warn');
+      if (!drifted && before.drifted) event({ at, model: m.id, kind: 'drift-cleared', reason: 'no instrument drifting any more' }, 'info');
+      const error = `live RMSE ${m.live.rmse.toFixed(3)}, zero forecast ${m.live.zeroRmse.toFixed(3)}, over ${m.live.n} predictions (DM ${m.live.dmVsZero.toFixed(2)}); held out ${m.heldOut.rmse.toFixed(3)} and ${m.heldOut.zeroRmse.toFixed(3)}`;
+      if (beyond && !before.beyond) event({ at, model: m.id, kind: 'beyond-bound', reason: `${error}: beyond ${settings.drift.maxErrorRatio}x the zero forecast, its instruments fall back to the other members of their tier` }, 'warn');
+      if (!beyond && before.beyond) event({ at, model: m.id, kind: 'within-bound', reason: `${error}: back within its bound, serving again` }, 'info');
+      was.set(m.id, { drifted, beyond });
+    }
+    bus.retain(MODEL_DRIFT_TOPIC, { at, symbols, models: report });
   };
   const onFrame = (frame: FeatureFrame) => {
     if (frame.intervalMs !== settings.intervalMs) return;

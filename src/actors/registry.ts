@@ -31,6 +31,8 @@ import {
   MODEL_SWAP_TOPIC,
   PORTFOLIO_TOPIC,
   PREDICTIONS_TOPIC,
+  MODEL_DRIFT_TOPIC,
+  MODEL_EVENT_TOPIC,
   QUOTE_TOPS_TOPIC,
   REDIS_STATUS_TOPIC,
   REGIME_TOPIC,
@@ -155,7 +157,7 @@ export const componentKinds = {
     logic: predictorLogic,
     settings: predictorSettings,
     description: 'the tiered ensemble of ONNX models in worker threads: hot swap, rollback, shadow mode, sector LRU, high-vol specialist',
-    contract: { provides: ['predictor'], needs: ['featureEngine', 'instruments'], publishes: [PREDICTIONS_TOPIC, MODEL_SWAP_TOPIC], reads: [FEATURES_TOPIC] },
+    contract: { provides: ['predictor'], needs: ['featureEngine', 'instruments'], publishes: [PREDICTIONS_TOPIC, MODEL_SWAP_TOPIC, MODEL_DRIFT_TOPIC, MODEL_EVENT_TOPIC], reads: [FEATURES_TOPIC] },
   },
   risk_gate: {
     logic: riskGateLogic,

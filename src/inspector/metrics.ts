@@ -26,6 +26,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { Bus } from '../bus.js';
 import type { ServiceLookup } from '../services.js';
 import type { PortfolioView } from '../trading/portfolio.js';
+import type { ModelDrift } from '../models/monitor.js';
 import type { PredictorStatus } from '../models/predictor.js';
 import type { IbConnectionState } from '../ib/link.js';
 import { FileJournal } from '../journal/file-journal.js';
@@ -42,6 +43,7 @@ import {
   IB_STATUS_TOPIC,
   PORTFOLIO_TOPIC,
   PREDICTIONS_TOPIC,
+  MODEL_DRIFT_TOPIC,
   QUOTE_TOPS_TOPIC,
   REDIS_STATUS_TOPIC,
   REGIME_TOPIC,
@@ -253,6 +255,31 @@ export function createMetrics({ bus, services, actors, perInstrument = 'traded' 
       if (Number.isFinite(value)) emit(value, { symbol: p.symbols[i]! });
     });
   });
+  // Drift (models.drift): per model and traded instrument, and each model's live error after its horizon.
+  const drift = () => bus.latest(MODEL_DRIFT_TOPIC);
+  gauge('keel_model_input_psi', "Largest population stability index of a model's inputs for each traded instrument over the drift window, against the model's training bins", ['model', 'symbol'], (emit) => {
+    const d = drift();
+    if (!d) return;
+    for (const m of d.models) forOwn(d.symbols, (i) => Number.isFinite(m.inputPsi[i]!) && emit(m.inputPsi[i]!, { model: m.id, symbol: d.symbols[i]! }));
+  });
+  gauge('keel_model_prediction_psi', "Population stability index of a model's predictions for each traded instrument over the drift window, against its held-out predictions", ['model', 'symbol'], (emit) => {
+    const d = drift();
+    if (!d) return;
+    for (const m of d.models) forOwn(d.symbols, (i) => Number.isFinite(m.predictionPsi[i]!) && emit(m.predictionPsi[i]!, { model: m.id, symbol: d.symbols[i]! }));
+  });
+  gauge('keel_model_drifting_instruments', 'Instruments whose input or prediction PSI for a model is above the alert', ['model'], (emit) => {
+    for (const m of drift()?.models ?? []) emit(m.drifted.length, { model: m.id });
+  });
+  const liveGauge = (name: string, help: string, read: (m: ModelDrift) => number) =>
+    gauge(name, help, ['model'], (emit) => {
+      for (const m of drift()?.models ?? []) if (Number.isFinite(read(m))) emit(read(m), { model: m.id });
+    });
+  liveGauge('keel_model_live_rmse', "A model's RMSE against realised returns once its horizon passed, over the error window (bps)", (m) => m.live.rmse);
+  liveGauge('keel_model_live_zero_rmse', "The zero forecast's RMSE on the same realised returns (bps)", (m) => m.live.zeroRmse);
+  liveGauge('keel_model_live_hit_rate', "Share of a model's resolved predictions that had the realised return's sign", (m) => m.live.hitRate);
+  liveGauge('keel_model_live_dm_vs_zero', "Diebold-Mariano statistic of a model's squared errors against the zero forecast's: above 2.33, worse than predicting nothing at 99 %", (m) => m.live.dmVsZero);
+  liveGauge('keel_model_heldout_rmse', "A model's held-out RMSE from its manifest (bps)", (m) => m.heldOut.rmse);
+  liveGauge('keel_model_beyond_bound', "1 while a model's live error is beyond its bound and it serves no instrument", (m) => (m.beyondBound ? 1 : 0));
   gauge('keel_predicted_instruments', 'Instruments of the universe with a prediction in the latest frame, by the tier that served them', ['tier'], (emit) => {
     const p = bus.latest(PREDICTIONS_TOPIC);
     if (!p) return;

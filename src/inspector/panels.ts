@@ -11,8 +11,9 @@ import { STATUSES } from '../market/feature-health.js';
 import type { LedgerOrder } from '../trading/ledger.js';
 import type { PortfolioView } from '../trading/portfolio.js';
 import { underlyingRisk } from '../options/option-risk.js';
-import type { ClusterPanel, ClusterShardPanel, FeatureHealthPanel, InstrumentPanel, ModelSlotPanel, OptionRiskPanel, Panels } from './protocol.js';
-import { CLUSTER_TOPIC, FEATURE_HEALTH_TOPIC, IB_STATUS_TOPIC, OPTIONS_CHAIN_TOPIC, PORTFOLIO_TOPIC, PREDICTIONS_TOPIC, REDIS_STATUS_TOPIC, REGIME_TOPIC } from '../topics.js';
+import type { ModelDrift } from '../models/monitor.js';
+import type { ClusterPanel, ClusterShardPanel, FeatureHealthPanel, InstrumentPanel, ModelDriftPanel, ModelSlotPanel, OptionRiskPanel, Panels } from './protocol.js';
+import { CLUSTER_TOPIC, MODEL_DRIFT_TOPIC, FEATURE_HEALTH_TOPIC, IB_STATUS_TOPIC, OPTIONS_CHAIN_TOPIC, PORTFOLIO_TOPIC, PREDICTIONS_TOPIC, REDIS_STATUS_TOPIC, REGIME_TOPIC } from '../topics.js';
 
 const finite = (x: number | undefined): number | null => (x !== undefined && Number.isFinite(x) ? x : null);
 
@@ -52,11 +53,34 @@ function instruments(bus: Bus, services: ServiceLookup, portfolio: PortfolioView
   });
 }
 
-function modelSlots(services: ServiceLookup): ModelSlotPanel[] | undefined {
+/** A model's drift report in the panel's numbers. */
+function driftPanel(m: ModelDrift, symbols: readonly string[]): ModelDriftPanel {
+  let worst = -1;
+  m.inputPsi.forEach((p, i) => {
+    if (Number.isFinite(p) && (worst < 0 || p > m.inputPsi[worst]!)) worst = i;
+  });
+  return {
+    drifting: m.drifted.length,
+    maxInputPsi: worst >= 0 ? m.inputPsi[worst]! : null,
+    worst: worst >= 0 ? `${symbols[worst]} ${m.inputOf[worst]}` : null,
+    horizonMs: m.horizonMs ?? null,
+    resolved: m.live.n,
+    liveRmse: finite(m.live.rmse),
+    zeroRmse: finite(m.live.zeroRmse),
+    hitRate: finite(m.live.hitRate),
+    dmVsZero: finite(m.live.dmVsZero),
+    heldOutRmse: finite(m.heldOut.rmse),
+    beyondBound: m.beyondBound,
+  };
+}
+
+function modelSlots(bus: Bus, services: ServiceLookup): ModelSlotPanel[] | undefined {
   const registry = services.current('predictor')?.registry;
   if (!registry) return undefined;
+  const drift = bus.latest(MODEL_DRIFT_TOPIC);
   return registry.slotNames().map((slot) => {
     const live = registry.live(slot);
+    const d = drift?.models.find((m) => m.id === live.id && !m.shadow);
     return {
       slot,
       model: live.id,
@@ -64,6 +88,7 @@ function modelSlots(services: ServiceLookup): ModelSlotPanel[] | undefined {
       input: `${live.window} x ${live.columns.length}`,
       previous: registry.previous(slot)?.id ?? null,
       shadow: registry.shadowOf(slot)?.model.id ?? null,
+      drift: d && drift ? driftPanel(d, drift.symbols) : null,
     };
   });
 }
@@ -74,7 +99,7 @@ export function buildPanels(bus: Bus, services: ServiceLookup, phase: string, cl
   const redis = bus.latest(REDIS_STATUS_TOPIC);
   const portfolio = bus.latest(PORTFOLIO_TOPIC);
   const ledger = services.current('ledger');
-  const models = modelSlots(services);
+  const models = modelSlots(bus, services);
   const cluster = clusterPanel(bus);
   return {
     at: clock.wallNow(),

@@ -212,6 +212,26 @@ export interface ModelSlotPanel {
   /** The rollback target and the shadow candidate, by name@version. */
   readonly previous: string | null;
   readonly shadow: string | null;
+  /** The live model's drift (models.drift), null before its first report. */
+  readonly drift: ModelDriftPanel | null;
+}
+
+/** A model's drift and live error in numbers, null where not known yet. */
+export interface ModelDriftPanel {
+  /** Instruments whose input or prediction PSI is above the alert. */
+  readonly drifting: number;
+  /** The largest input PSI of any instrument, and which input and instrument. */
+  readonly maxInputPsi: number | null;
+  readonly worst: string | null;
+  readonly horizonMs: number | null;
+  /** Over the error window: predictions resolved, RMSE, the zero forecast's, hit rate, Diebold-Mariano against zero. */
+  readonly resolved: number;
+  readonly liveRmse: number | null;
+  readonly zeroRmse: number | null;
+  readonly hitRate: number | null;
+  readonly dmVsZero: number | null;
+  readonly heldOutRmse: number | null;
+  readonly beyondBound: boolean;
 }
 
 /** One contract of the streamed band. Volatilities are decimals (0.15 = 15 %), delta in IB's units; null where there is nothing. */

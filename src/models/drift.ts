@@ -12,6 +12,7 @@
  *   rolling RMSE and hit rate, next to the zero forecast's RMSE over the
  *   same predictions.
  */
+import { dieboldMariano } from './metrics.js';
 
 /** Quantile bins of one variable: `edges` cut the line into edges.length + 1 bins, `shares` of the training rows fell in each. */
 export interface Reference {
@@ -36,14 +37,27 @@ export function binOf(edges: readonly number[], v: number): number {
   return lo;
 }
 
-/** Quantile bins of finite `values`, and the share of them in each bin (by `binOf`, as live data will be binned). */
+/** Edges closer than this share of the 10-90 % range merge. */
+const MIN_GAP = 0.05;
+
+/**
+ * Quantile bins of finite `values`, and the share of them in each bin (by
+ * `binOf`, as live data will be binned). Edges closer than 5 % of the
+ * 10-90 % range to each other or to the extremes merge: a one-tick spread in basis points takes a slightly
+ * different value at every price level, and bins that split it would call
+ * a price move drift.
+ */
 export function referenceOf(values: ArrayLike<number>, bins = REFERENCE_BINS): Reference {
   const finite = Float64Array.from(Array.prototype.filter.call(values, Number.isFinite) as number[]).sort();
   if (finite.length === 0) throw new Error('a reference needs at least one finite value');
+  const at = (q: number) => finite[Math.min(finite.length - 1, Math.floor(q * finite.length))]!;
+  const gap = MIN_GAP * (at(0.9) - at(0.1));
   const edges: number[] = [];
   for (let q = 1; q < bins; q++) {
-    const e = finite[Math.floor((q * finite.length) / bins)]!;
-    if (e > finite[0]! && (edges.length === 0 || e > edges.at(-1)!)) edges.push(e);
+    const e = at(q / bins);
+    // The lowest and highest values bound the first and last bins: an edge inside their cluster would split it too.
+    const max = finite.at(-1)!;
+    if (e > (edges.at(-1) ?? finite[0]!) + gap && (e < max - gap || e === max)) edges.push(e);
   }
   const counts = new Array<number>(edges.length + 1).fill(0);
   for (const v of finite) counts[binOf(edges, v)]!++;
@@ -64,8 +78,9 @@ export function psi(reference: Reference, counts: ArrayLike<number>, total: numb
 
 /**
  * Per instrument, the bins of the last `window` observations of each
- * variable (the inputs, then the prediction), and their PSI against the
- * references. An observation with a non-finite value is not counted.
+ * variable (the inputs, then the prediction), and their PSI against that
+ * instrument's references. An observation with a non-finite value is not
+ * counted.
  */
 export class StabilityWindow {
   readonly variables: number;
@@ -77,14 +92,19 @@ export class StabilityWindow {
   private readonly next: Int32Array;
   private readonly maxBins: number;
 
+  readonly instruments: number;
+
   constructor(
-    private readonly references: readonly Reference[],
-    readonly instruments: number,
+    /** Per instrument, one reference per variable (instruments may share one list). */
+    private readonly references: readonly (readonly Reference[])[],
     readonly window: number,
   ) {
     if (!Number.isInteger(window) || window < 1) throw new RangeError(`a drift window must be a whole number of frames of at least 1, got ${window}`);
-    this.variables = references.length;
-    this.maxBins = Math.max(...references.map((r) => r.shares.length));
+    const instruments = references.length;
+    this.instruments = instruments;
+    this.variables = references[0]?.length ?? 0;
+    if (references.some((r) => r.length !== this.variables)) throw new RangeError('every instrument needs a reference per variable');
+    this.maxBins = Math.max(...references.flatMap((list) => list.map((r) => r.shares.length)));
     if (this.maxBins > 255) throw new RangeError('at most 255 bins');
     this.ring = new Uint8Array(instruments * this.variables * window).fill(255);
     this.counts = new Int32Array(instruments * this.variables * this.maxBins);
@@ -100,7 +120,7 @@ export class StabilityWindow {
     const old = this.ring[slot]!;
     if (old !== 255) this.counts[k * this.maxBins + old]!--;
     else this.filled[k]!++;
-    const bin = binOf(this.references[variable]!.edges, value);
+    const bin = binOf(this.references[instrument]![variable]!.edges, value);
     this.ring[slot] = bin;
     this.counts[k * this.maxBins + bin]!++;
     this.next[k] = (this.next[k]! + 1) % this.window;
@@ -114,26 +134,34 @@ export class StabilityWindow {
   /** The PSI of `variable` for `instrument` over its window (NaN before any observation). */
   psi(instrument: number, variable: number): number {
     const k = instrument * this.variables + variable;
-    return psi(this.references[variable]!, this.counts.subarray(k * this.maxBins, (k + 1) * this.maxBins), this.filled[k]!);
+    return psi(this.references[instrument]![variable]!, this.counts.subarray(k * this.maxBins, (k + 1) * this.maxBins), this.filled[k]!);
   }
 }
 
-/** A model's live error over its last `window` resolved predictions (all instruments). */
+/** A model's live error over the predictions resolved in its last `windowFrames` frames (all instruments). */
 export interface LiveErrorStats {
-  /** Predictions resolved in the window. */
+  /** Predictions resolved in the window, and the frames that resolved any. */
   readonly n: number;
+  readonly frames: number;
   readonly rmse: number;
   /** The zero forecast's RMSE on the same realised returns. */
   readonly zeroRmse: number;
   /** Share of resolved predictions with a non-zero realised return whose sign the prediction had. */
   readonly hitRate: number;
+  /**
+   * Diebold–Mariano statistic of the model's squared errors against the
+   * zero forecast's, frame by frame: above about 2.33 the model is worse
+   * than predicting nothing with 99 % confidence.
+   */
+  readonly dmVsZero: number;
 }
 
 /**
  * Predictions waiting for their horizon, then scored against the realised
- * return. At most `pendingPerInstrument` wait per instrument: a prediction
- * is kept every `keepEvery` frames, so a 15-minute horizon does not hold
- * 900 per instrument.
+ * return, summed per frame in a ring of `windowFrames`. At most
+ * `pendingPerInstrument` wait per instrument: a prediction is kept every
+ * `keepEvery` frames, so a 15-minute horizon does not hold 900 per
+ * instrument.
  */
 export class LiveError {
   /** `instrument * pending + slot`: when due, the mid then, the prediction. */
@@ -143,16 +171,23 @@ export class LiveError {
   private readonly head: Int32Array;
   private readonly size: Int32Array;
   private readonly pending: number;
-  /** Resolved (prediction, realised) pairs, a ring of `window`. */
-  readonly predicted: Float64Array;
-  readonly realised: Float64Array;
-  private resolved = 0;
+  /** Per frame of the ring: predictions resolved, their squared errors, the zero forecast's, calls and hits. */
+  private readonly count: Int32Array;
+  private readonly squares: Float64Array;
+  private readonly zeroSquares: Float64Array;
+  private readonly calls: Int32Array;
+  private readonly hits: Int32Array;
+  /** Scratch: the window's loss differentials. */
+  private readonly differential: Float64Array;
   private frames = 0;
+  /** Autocorrelation the DM statistic allows for: predictions resolved within a horizon of each other overlap. */
+  private readonly lag: number;
 
   constructor(
     readonly instruments: number,
     readonly horizonMs: number,
-    readonly window: number,
+    frameMs: number,
+    readonly windowFrames: number,
     private readonly keepEvery: number,
     pendingPerInstrument: number,
   ) {
@@ -163,8 +198,13 @@ export class LiveError {
     this.prediction = new Float64Array(n);
     this.head = new Int32Array(instruments);
     this.size = new Int32Array(instruments);
-    this.predicted = new Float64Array(window);
-    this.realised = new Float64Array(window);
+    this.count = new Int32Array(windowFrames);
+    this.squares = new Float64Array(windowFrames);
+    this.zeroSquares = new Float64Array(windowFrames);
+    this.calls = new Int32Array(windowFrames);
+    this.hits = new Int32Array(windowFrames);
+    this.differential = new Float64Array(windowFrames);
+    this.lag = Math.min(Math.ceil(horizonMs / frameMs), Math.floor(windowFrames / 4));
   }
 
   /**
@@ -175,14 +215,30 @@ export class LiveError {
    * mid it was made from.
    */
   observe(at: number, mid: ArrayLike<number>, prediction: ArrayLike<number>): void {
-    const keep = this.frames++ % this.keepEvery === 0;
+    const keep = this.frames % this.keepEvery === 0;
+    const f = this.frames++ % this.windowFrames;
+    this.count[f] = 0;
+    this.squares[f] = 0;
+    this.zeroSquares[f] = 0;
+    this.calls[f] = 0;
+    this.hits[f] = 0;
     for (let i = 0; i < this.instruments; i++) {
       const base = i * this.pending;
       const now = mid[i]!;
       while (this.size[i]! > 0) {
         const slot = base + this.head[i]!;
         if (this.dueAt[slot]! > at) break;
-        if (now > 0) this.score(this.prediction[slot]!, Math.log(now / this.mid[slot]!) * 10_000);
+        if (now > 0) {
+          const p = this.prediction[slot]!;
+          const y = Math.log(now / this.mid[slot]!) * 10_000;
+          this.count[f]!++;
+          this.squares[f]! += (p - y) ** 2;
+          this.zeroSquares[f]! += y * y;
+          if (y !== 0) {
+            this.calls[f]!++;
+            if (Math.sign(p) === Math.sign(y)) this.hits[f]!++;
+          }
+        }
         this.head[i] = (this.head[i]! + 1) % this.pending;
         this.size[i]!--;
       }
@@ -196,28 +252,33 @@ export class LiveError {
     }
   }
 
-  private score(predicted: number, realised: number): void {
-    const k = this.resolved++ % this.window;
-    this.predicted[k] = predicted;
-    this.realised[k] = realised;
-  }
-
   stats(): LiveErrorStats {
-    const n = Math.min(this.resolved, this.window);
+    const frames = Math.min(this.frames, this.windowFrames);
+    let n = 0;
     let sq = 0;
     let zero = 0;
-    let hits = 0;
     let calls = 0;
-    for (let k = 0; k < n; k++) {
-      const p = this.predicted[k]!;
-      const y = this.realised[k]!;
-      sq += (p - y) ** 2;
-      zero += y * y;
-      if (y !== 0) {
-        calls++;
-        if (Math.sign(p) === Math.sign(y)) hits++;
-      }
+    let hits = 0;
+    let used = 0;
+    // Oldest first, so the differentials keep their order for the autocorrelation.
+    for (let k = 0; k < frames; k++) {
+      const f = (this.frames - frames + k) % this.windowFrames;
+      const c = this.count[f]!;
+      if (c === 0) continue;
+      n += c;
+      sq += this.squares[f]!;
+      zero += this.zeroSquares[f]!;
+      calls += this.calls[f]!;
+      hits += this.hits[f]!;
+      this.differential[used++] = (this.squares[f]! - this.zeroSquares[f]!) / c;
     }
-    return { n, rmse: n > 0 ? Math.sqrt(sq / n) : NaN, zeroRmse: n > 0 ? Math.sqrt(zero / n) : NaN, hitRate: calls > 0 ? hits / calls : NaN };
+    return {
+      n,
+      frames: used,
+      rmse: n > 0 ? Math.sqrt(sq / n) : NaN,
+      zeroRmse: n > 0 ? Math.sqrt(zero / n) : NaN,
+      hitRate: calls > 0 ? hits / calls : NaN,
+      dmVsZero: dieboldMariano(this.differential, used, this.lag),
+    };
   }
 }

@@ -21,6 +21,8 @@ const binsSchema = z
   .strict()
   .refine((b) => b.shares.length === b.edges.length + 1 && b.edges.every((e, i) => i === 0 || e > b.edges[i - 1]!), 'edges must ascend, with one share more than edges');
 
+const referenceSchema = z.object({ inputs: z.array(binsSchema), prediction: binsSchema.optional() }).strict();
+
 export const manifestSchema = z
   .object({
     format: z.literal(MANIFEST_FORMAT),
@@ -70,12 +72,15 @@ export const manifestSchema = z
       .object({ minConfidence: z.number().min(0).max(1), confirmFrames: z.number().int().min(1) })
       .strict()
       .optional(),
-    /** Quantile bins of each input over the training rows and of the prediction over the held-out rows: what drift is measured against. */
-    reference: z
-      .object({
-        inputs: z.array(binsSchema),
-        prediction: binsSchema.optional(),
-      })
+    /**
+     * Quantile bins of each input over the training rows and of the
+     * prediction over the held-out rows: what drift is measured against.
+     * `symbols` holds the bins of each instrument trained on (a price-level
+     * feature such as spread_bps differs by instrument); others are held
+     * against the pooled bins.
+     */
+    reference: referenceSchema
+      .extend({ symbols: z.record(z.string(), referenceSchema).optional() })
       .strict()
       .optional(),
     /** Known inputs and the outputs the file gave when it was built: a swapped-in file must reproduce them. */
@@ -87,6 +92,9 @@ export const manifestSchema = z
     const s = m.input.standardize;
     if (s && (s.mean.length !== n || s.std.length !== n)) ctx.addIssue({ code: 'custom', path: ['input', 'standardize'], message: `mean and std need ${n} values, one per feature` });
     if (m.reference && m.reference.inputs.length !== n) ctx.addIssue({ code: 'custom', path: ['reference', 'inputs'], message: `needs ${n} entries, one per feature` });
+    for (const [symbol, r] of Object.entries(m.reference?.symbols ?? {})) {
+      if (r.inputs.length !== n) ctx.addIssue({ code: 'custom', path: ['reference', 'symbols', symbol, 'inputs'], message: `needs ${n} entries, one per feature` });
+    }
     if (m.regime && m.kind !== 'sjm') ctx.addIssue({ code: 'custom', path: ['regime'], message: 'only a jump model (kind sjm) has a regime rule' });
     if (m.golden && m.golden.input.length % (n * m.input.window) !== 0) {
       ctx.addIssue({ code: 'custom', path: ['golden', 'input'], message: `length must be a multiple of window x features (${n * m.input.window})` });

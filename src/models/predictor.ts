@@ -22,6 +22,7 @@ import type { Logger } from 'pino';
 import type { EngineState, Restorable } from '../engine-state.js';
 import type { FeatureFrame, FeatureSchema } from '../market/features.js';
 import { FrameHistory } from './inference/history.js';
+import type { ModelMonitor } from './monitor.js';
 import type { FrameResult, Where } from './inference/pool.js';
 import type { ModelRegistry, ServingModel } from './registry.js';
 import { tierOf, Tiers, type TierConfig, type UnavailableModel } from './tiers.js';
@@ -55,6 +56,8 @@ export interface PredictorOptions {
    * everything here (as does a pool without workers).
    */
   readonly inThreadMaxMs?: number;
+  /** Watches each model's drift and live error; a model beyond its bound serves no instrument until it recovers. */
+  readonly monitor?: ModelMonitor;
 }
 
 /**
@@ -67,6 +70,12 @@ export interface PredictorOptions {
  * for it (bench pipeline).
  */
 export const DEFAULT_IN_THREAD_MAX_MS = 1;
+
+/** The monitor's figures for a model beyond its bound, in words. */
+function describeBound(monitor: ModelMonitor, id: string): string {
+  const live = monitor.liveError(id);
+  return live ? `RMSE ${live.rmse.toFixed(3)} against the zero forecast's ${live.zeroRmse.toFixed(3)} over ${live.n} predictions, Diebold-Mariano ${live.dmVsZero.toFixed(2)}` : 'no figures';
+}
 
 /** A stable pseudo-random share per instrument, so a shadow sees the same instruments every frame. */
 export const shadowShare = (instrument: number) => (Math.imul(instrument + 1, 2654435761) >>> 0) / 2 ** 32;
@@ -92,6 +101,7 @@ export class TieredPredictor implements Restorable {
   private readonly count: Int32Array;
   /** `a+b` for model-id lists seen before: an instrument's list is the same string every frame, not a new one. */
   private readonly joined = new Map<string, Map<string, string>>();
+  readonly monitor: ModelMonitor | undefined;
 
   constructor(
     private readonly registry: ModelRegistry,
@@ -111,6 +121,7 @@ export class TieredPredictor implements Restorable {
     this.volatilityColumn = hv ? schema.features.indexOf(hv.feature) : -1;
     if (hv && this.volatilityColumn < 0) throw new Error(`high-volatility tier reads ${hv.feature}, which the live features do not have (live: ${schema.features.join(', ')})`);
     this.tiers = new Tiers(options.tiers, symbols, registry, log);
+    this.monitor = options.monitor;
   }
 
   /**
@@ -140,6 +151,7 @@ export class TieredPredictor implements Restorable {
     const n = this.symbols.length;
     const frameAt = frame.at;
     this.observe(frame);
+    const copy = this.monitor?.copy(frame);
     const tier: string[] = new Array<string>(n).fill('');
     const byTier = new Map<string, number[]>();
     for (let i = 0; i < n; i++) {
@@ -173,7 +185,10 @@ export class TieredPredictor implements Restorable {
         }
       }
     }
-    return Promise.all(runs).then((results) => this.combine(frameAt, tier, results));
+    return Promise.all(runs).then((results) => {
+      if (copy) this.monitor!.observe(copy, results);
+      return this.combine(frameAt, tier, results);
+    });
   }
 
   /**
@@ -243,6 +258,11 @@ export class TieredPredictor implements Restorable {
       if (!r.values) continue;
       const { values, instruments } = r;
       const id = r.model.id;
+      // Still run and watched, so its recovery is seen; its answers wait until then.
+      if (this.monitor?.beyondBound(id)) {
+        faults.push(`${id}: live error beyond its bound (${describeBound(this.monitor, id)}): its instruments fall back to the other members of their tier`);
+        continue;
+      }
       for (let k = 0; k < instruments.length; k++) {
         const i = instruments[k]!;
         sum[i] = sum[i]! + values[k]!;

@@ -172,7 +172,7 @@ export function trainModels(data: Dataset, out: string, settings: TrainSettings)
       outputs: ['state'],
       target: `market regime: 0 calm, 1 volatile (states sorted by trade_intensity ascending)${train.regime ? '; judged against the true regime' : ''}`,
       regime: REGIME_RULE,
-      reference: { inputs: references(train, REGIME) },
+      reference: reference(train, REGIME),
       metrics,
       trainRows: train.rows,
       data,
@@ -249,7 +249,7 @@ function trainLstmModel(name: string, { train, test }: { train: Dataset; test: D
     WINDOW,
     { mean: mu, std: sd },
     keep.length,
-    { x: pick(testW.x, held, WINDOW * FLOW.length), y: heldY, rows: held.length },
+    { x: pick(testW.x, held, WINDOW * FLOW.length), y: heldY, rows: held.length, instrument: Int32Array.from(held, (i) => testW.instrument[i]!) },
     predictLstm(model, heldX, held.length),
     predict,
     r,
@@ -263,7 +263,7 @@ function writeRegressor(
   window: number,
   scale: { mean: number[]; std: number[] } | undefined,
   trainRows: number,
-  held: { x: Float32Array; y: Float64Array; rows: number },
+  held: { x: Float32Array; y: Float64Array; rows: number; instrument: Int32Array },
   heldPred: Float64Array,
   predictRaw: (input: Float32Array, rows: number) => Float64Array,
   r: Regressor,
@@ -283,7 +283,7 @@ function writeRegressor(
     outputs: ['prediction'],
     target: note ? `${r.target}; ${note}` : r.target,
     horizonMs: r.horizonMs,
-    reference: { inputs: references(r.train, features), prediction: referenceOf(heldPred) },
+    reference: reference(r.train, features, { instrument: held.instrument, predicted: heldPred }),
     trainRows,
     data: r.data,
     // A zero forecast calls no direction and has no correlation: only its errors are comparable.
@@ -292,9 +292,30 @@ function writeRegressor(
   });
 }
 
-/** Each feature's quantile bins over the rows of `d`. */
-function references(d: Dataset, features: readonly string[]): Reference[] {
-  return features.map((f) => referenceOf(select(d, [f])));
+/** Instruments with their own reference bins, at most: the ones with the most training rows. */
+const MAX_REFERENCE_SYMBOLS = 100;
+
+/**
+ * Each feature's quantile bins over the rows of `d`, pooled and per
+ * instrument, and the bins of the held-out predictions (`held.predicted`,
+ * one per row of instrument `held.rows.instrument`) when given.
+ */
+function reference(d: Dataset, features: readonly string[], held?: { instrument: Int32Array; predicted: Float64Array }): NonNullable<Manifest['reference']> {
+  const bins = (mask?: Uint8Array) => features.map((f) => referenceOf(select(d, [f], mask)));
+  const rowsOf = new Int32Array(d.symbols.length);
+  for (let r = 0; r < d.rows; r++) rowsOf[d.instrument[r]!]!++;
+  const chosen = d.symbols
+    .map((symbol, i) => ({ symbol, i, rows: rowsOf[i]! }))
+    .filter((s) => s.rows > 0)
+    .sort((a, b) => b.rows - a.rows || a.i - b.i)
+    .slice(0, MAX_REFERENCE_SYMBOLS)
+    .sort((a, b) => a.i - b.i);
+  const symbols: Record<string, { inputs: Reference[]; prediction?: Reference }> = {};
+  for (const { symbol, i } of chosen) {
+    const predicted = held?.predicted.filter((_, k) => held.instrument[k] === i);
+    symbols[symbol] = { inputs: bins(Uint8Array.from(d.instrument, (v) => (v === i ? 1 : 0))), ...(predicted && predicted.length > 0 ? { prediction: referenceOf(predicted) } : {}) };
+  }
+  return { inputs: bins(), ...(held ? { prediction: referenceOf(held.predicted) } : {}), symbols };
 }
 
 /** The regime published for each row by a tracker with `rule`, fed the dataset's frames as the live features frames. */
@@ -326,7 +347,7 @@ function switchesPerHour(states: ArrayLike<number>, d: Dataset): number {
 function supervised(d: Dataset, names: string[], mask?: Uint8Array) {
   const keep = Uint8Array.from(d.forwardReturn, (y, r) => (Number.isFinite(y) && (!mask || mask[r]) ? 1 : 0));
   const y = d.forwardReturn.filter((_, r) => keep[r] === 1);
-  return { x: Float32Array.from(select(d, names, keep)), y, rows: y.length };
+  return { x: Float32Array.from(select(d, names, keep)), y, rows: y.length, instrument: d.instrument.filter((_, r) => keep[r] === 1) };
 }
 
 function pick(src: Float32Array, rows: readonly number[], width: number): Float32Array {

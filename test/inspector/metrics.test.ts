@@ -28,7 +28,7 @@ import type { PortfolioView } from '../../src/trading/portfolio.js';
 import { RiskGate } from '../../src/trading/risk-gate.js';
 import { QuoteBoard } from '../../src/ib/quote-board.js';
 import type { RegimeFrame } from '../../src/models/regime-tracker.js';
-import { DEPTH_TOPIC, FEATURE_HEALTH_TOPIC, IB_STATUS_TOPIC, PORTFOLIO_TOPIC, PREDICTIONS_TOPIC, QUOTE_TOPS_TOPIC, REDIS_STATUS_TOPIC, REGIME_TOPIC, TRADES_TOPIC } from '../../src/topics.js';
+import { DEPTH_TOPIC, FEATURE_HEALTH_TOPIC, IB_STATUS_TOPIC, MODEL_DRIFT_TOPIC, PORTFOLIO_TOPIC, PREDICTIONS_TOPIC, QUOTE_TOPS_TOPIC, REDIS_STATUS_TOPIC, REGIME_TOPIC, TRADES_TOPIC } from '../../src/topics.js';
 
 /** The value of one sample line (`name{labels}` exactly as exposed), or undefined when it is not there. */
 function sample(text: string, series: string): number | undefined {
@@ -162,6 +162,9 @@ function universe(bus: Bus, services: ServiceTable) {
   bus.retain(REGIME_TOPIC, regime);
   const prediction: PredictionFrame = { frameAt: 0, at: 5, symbols, value: new Float64Array([1.5, NaN, -0.5]), tier: ['base', '', 'highVol'], models: ['gbdt@1', '', 'gbdt-hv@1'], latencyMs: 5, inferenceMs: 1, faults: [] };
   bus.retain(PREDICTIONS_TOPIC, prediction);
+  const live = { n: 900, frames: 300, rmse: 8, zeroRmse: 7.5, hitRate: 0.48, dmVsZero: 3.1 };
+  const model = { id: 'gbdt@1', slot: 'base/0', shadow: false, horizonMs: 10_000, inputPsi: new Float64Array([7.2, 0.1, NaN]), inputOf: ['ret_1s', 'ofi', ''], predictionPsi: new Float64Array([3, 0.2, NaN]), drifted: ['SPY'], live, heldOut: { rmse: 1.6, zeroRmse: 1.7, hitRate: 0.57 }, beyondBound: true };
+  bus.retain(MODEL_DRIFT_TOPIC, { at: 0, symbols, models: [model] });
 }
 
 test('instruments traded (a book or a position) get series of their own; the rest of the universe is counted', async () => {
@@ -193,6 +196,15 @@ test('instruments traded (a book or a position) get series of their own; the res
     assert.equal(sample(text, 'keel_prediction{symbol="IBM"}'), -0.5);
     assert.equal(sample(text, 'keel_predicted_instruments{tier="base"}'), 1);
     assert.equal(sample(text, 'keel_predicted_instruments{tier="highVol"}'), 1);
+
+    assert.equal(sample(text, 'keel_model_input_psi{model="gbdt@1",symbol="SPY"}'), 7.2);
+    assert.equal(sample(text, 'keel_model_prediction_psi{model="gbdt@1",symbol="SPY"}'), 3);
+    assert.doesNotMatch(text, /keel_model_input_psi\{model="gbdt@1",symbol="MSFT"/, 'an instrument not traded has no drift series');
+    assert.equal(sample(text, 'keel_model_drifting_instruments{model="gbdt@1"}'), 1);
+    assert.equal(sample(text, 'keel_model_live_rmse{model="gbdt@1"}'), 8);
+    assert.equal(sample(text, 'keel_model_live_zero_rmse{model="gbdt@1"}'), 7.5);
+    assert.equal(sample(text, 'keel_model_live_dm_vs_zero{model="gbdt@1"}'), 3.1);
+    assert.equal(sample(text, 'keel_model_beyond_bound{model="gbdt@1"}'), 1);
   } finally {
     metrics.stop();
   }

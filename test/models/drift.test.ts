@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { binOf, LiveError, psi, referenceOf, StabilityWindow } from '../../src/models/drift.js';
+import { dieboldMariano, normalQuantile } from '../../src/models/metrics.js';
 
 const uniform = (n: number, from = 0, to = 1) => Array.from({ length: n }, (_, i) => from + ((to - from) * (i + 0.5)) / n);
 
@@ -40,7 +41,7 @@ test('PSI is 0 for the reference itself and grows as the distribution moves', ()
 
 test('the stability window forgets what slid out of it, per instrument and variable', () => {
   const r = referenceOf(uniform(1000));
-  const w = new StabilityWindow([r, r], 2, 100);
+  const w = new StabilityWindow([[r, r], [r, r]], 100);
   for (const v of uniform(100)) w.add(0, 0, v);
   assert.ok(w.psi(0, 0) < 0.01);
   for (const v of uniform(100, 2, 3)) w.add(0, 0, v);
@@ -53,7 +54,7 @@ test('the stability window forgets what slid out of it, per instrument and varia
 });
 
 test('a prediction is scored against the return realised over its horizon, once', () => {
-  const e = new LiveError(2, 10_000, 100, 1, 20);
+  const e = new LiveError(2, 10_000, 1_000, 100, 1, 20);
   const mids = (a: number, b: number) => Float64Array.of(a, b);
   // t=0: instrument 0 predicts +10 bps, instrument 1 -5 bps.
   e.observe(0, mids(100, 50), Float64Array.of(10, -5));
@@ -72,15 +73,38 @@ test('a prediction is scored against the return realised over its horizon, once'
 });
 
 test('a prediction whose instrument has no mid when it falls due is dropped; long horizons keep every k-th frame', () => {
-  const e = new LiveError(1, 2_000, 100, 1, 10);
+  const e = new LiveError(1, 2_000, 1_000, 100, 1, 10);
   e.observe(0, [100], [1]);
   e.observe(1_000, [100], [NaN]);
   e.observe(2_000, [NaN], [NaN]);
   e.observe(3_000, [101], [NaN]);
   assert.equal(e.stats().n, 0);
 
-  const sparse = new LiveError(1, 5_000, 100, 3, 2);
+  const sparse = new LiveError(1, 5_000, 1_000, 100, 3, 2);
   for (let t = 0; t <= 20_000; t += 1_000) sparse.observe(t, [100 + t / 1_000], [1]);
   // Kept at 0, 3, 6, 9, ... s (every third frame), at most 2 waiting: 0 and 3 s resolve at 5 and 8 s, then 6, 9, 12 and 15 s.
   assert.equal(sparse.stats().n, 6);
+});
+
+test('Diebold-Mariano: a forecast that calls the move beats zero, one that calls it backwards loses, with overlap allowed for', () => {
+  assert.ok(Math.abs(normalQuantile(0.99) - 2.3263478740408408) < 1e-8);
+  assert.ok(Math.abs(normalQuantile(0.5)) < 1e-12);
+  assert.ok(Math.abs(normalQuantile(0.01) + 2.3263478740408408) < 1e-8);
+  // A seeded walk of returns over a 5-frame horizon: the good forecast has half of each move, the bad one the opposite.
+  let seed = 7;
+  const noise = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32 - 0.5) * 2;
+  const good = new LiveError(1, 5_000, 1_000, 2_000, 1, 10);
+  const bad = new LiveError(1, 5_000, 1_000, 2_000, 1, 10);
+  const mids: number[] = [100];
+  for (let t = 1; t < 1_200; t++) mids.push(mids[t - 1]! * Math.exp(noise() / 1_000));
+  for (let t = 0; t < 1_200; t++) {
+    const ahead = t + 5 < mids.length ? Math.log(mids[t + 5]! / mids[t]!) * 10_000 : 0;
+    good.observe(t * 1_000, [mids[t]!], [ahead / 2]);
+    bad.observe(t * 1_000, [mids[t]!], [-ahead]);
+  }
+  const g = good.stats();
+  const b = bad.stats();
+  assert.ok(g.rmse < g.zeroRmse && g.dmVsZero < -2.33, `good: ${JSON.stringify(g)}`);
+  assert.ok(b.rmse > b.zeroRmse && b.dmVsZero > 2.33, `bad: ${JSON.stringify(b)}`);
+  assert.ok(Number.isNaN(dieboldMariano([1], 1, 0)) && Number.isNaN(dieboldMariano([1, 1, 1], 3, 1)), 'too few periods or no variance: no verdict');
 });

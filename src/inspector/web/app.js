@@ -659,7 +659,8 @@ function drawModels() {
     $('models').replaceChildren(h('p', { class: 'hint' }, 'no predictor'));
     return;
   }
-  const cols = ['slot', 'model', 'family', 'input (frames x features)', 'previous', 'shadow'];
+  const cols = ['slot', 'model', 'family', 'input (frames x features)', 'previous', 'shadow', 'drifting', 'max input PSI', 'live RMSE', 'zero RMSE', 'held-out RMSE', 'hit rate', 'DM vs zero', 'bound'];
+  const num = (v, digits = 2) => (v === null || v === undefined ? '—' : v.toFixed(digits));
   $('models').replaceChildren(
     h(
       'table',
@@ -678,6 +679,14 @@ function drawModels() {
             h('td', { class: 'num' }, r.input),
             h('td', {}, r.previous ?? '—'),
             h('td', {}, r.shadow ?? '—'),
+            h('td', { class: 'num' }, r.drift ? String(r.drift.drifting) : '—'),
+            h('td', { class: 'num', title: r.drift?.worst ?? '' }, num(r.drift?.maxInputPsi)),
+            h('td', { class: 'num', title: r.drift ? `${r.drift.resolved} resolved` : '' }, num(r.drift?.liveRmse, 3)),
+            h('td', { class: 'num' }, num(r.drift?.zeroRmse, 3)),
+            h('td', { class: 'num' }, num(r.drift?.heldOutRmse, 3)),
+            h('td', { class: 'num' }, r.drift?.hitRate === null || r.drift?.hitRate === undefined ? '—' : `${(100 * r.drift.hitRate).toFixed(1)} %`),
+            h('td', { class: 'num' }, num(r.drift?.dmVsZero)),
+            h('td', { class: r.drift?.beyondBound ? 'bad' : '' }, r.drift ? (r.drift.beyondBound ? 'BEYOND: benched' : 'within') : '—'),
           ),
         ),
       ),

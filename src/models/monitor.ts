@@ -1,0 +1,216 @@
+/**
+ * Watches every model the predictor runs (live members and shadows) for
+ * drift, frame by frame, with drift.ts: the PSI of its inputs and of its
+ * predictions per instrument against its manifest's reference bins, and its
+ * live error once its horizon has passed, next to the zero forecast's on the
+ * same predictions and to its held-out figures.
+ *
+ * A model is beyond its bound when, over at least `minErrorFrames` frames
+ * of resolved predictions, its live RMSE exceeds `maxErrorRatio` times the
+ * zero forecast's and a Diebold–Mariano test says it is worse than
+ * predicting nothing with `confidence`. The predictor then serves its
+ * instruments from the other members of their tier.
+ */
+import { MID, type FeatureFrame } from '../market/features.js';
+import { LiveError, StabilityWindow, type LiveErrorStats, type Reference } from './drift.js';
+import { normalQuantile } from './metrics.js';
+import type { ServingModel } from './registry.js';
+
+export interface MonitorSettings {
+  /** Frames each instrument's PSI looks back over. */
+  readonly windowFrames: number;
+  /** PSI above this, of any input or of the prediction, is drift. */
+  readonly psiAlert: number;
+  /** Frames the live error looks back over. */
+  readonly errorWindowFrames: number;
+  /** Fewest frames with resolved predictions before the live error is judged. */
+  readonly minErrorFrames: number;
+  /** Live RMSE above this multiple of the zero forecast's... */
+  readonly maxErrorRatio: number;
+  /** ...with this confidence (a one-sided Diebold–Mariano test of squared errors) is beyond the bound. */
+  readonly confidence: number;
+  /** At most this many predictions wait for their horizon per instrument (long horizons keep every k-th frame). */
+  readonly pendingPerInstrument: number;
+}
+
+export const DEFAULT_MONITOR: MonitorSettings = { windowFrames: 600, psiAlert: 2.5, errorWindowFrames: 900, minErrorFrames: 300, maxErrorRatio: 1, confidence: 0.99, pendingPerInstrument: 60 };
+
+/** One model's drift now. */
+export interface ModelDrift {
+  readonly id: string;
+  readonly slot: string;
+  readonly shadow: boolean;
+  readonly horizonMs: number | undefined;
+  /** Per instrument: the largest PSI of its inputs (NaN until a quarter of the window is seen), and which input. */
+  readonly inputPsi: Float64Array;
+  readonly inputOf: readonly string[];
+  /** Per instrument: the PSI of the predictions. */
+  readonly predictionPsi: Float64Array;
+  /** Instruments whose input or prediction PSI is above the alert. */
+  readonly drifted: readonly string[];
+  readonly live: LiveErrorStats;
+  readonly heldOut: { readonly rmse: number; readonly zeroRmse: number; readonly hitRate: number };
+  readonly beyondBound: boolean;
+}
+
+/** Every watched model's drift at a moment: the predictor's `models.drift` state. */
+export interface DriftReport {
+  /** Monotonic ms of the last frame it covers. */
+  readonly at: number;
+  readonly symbols: readonly string[];
+  readonly models: readonly ModelDrift[];
+}
+
+/** A step in a model's life worth an operator's attention: the `models.event` stream (the log says the same). */
+export interface ModelEvent {
+  readonly at: number;
+  /** name@version. */
+  readonly model: string;
+  readonly kind: 'drift' | 'drift-cleared' | 'beyond-bound' | 'within-bound';
+  /** What happened, with the figures, in words. */
+  readonly reason: string;
+}
+
+/** A frame's values and mids, kept while its batches run (the publisher reuses its frame). */
+export interface FrameCopy {
+  at: number;
+  readonly values: Float64Array;
+  readonly mid: Float64Array;
+}
+
+class Watch {
+  readonly stability: StabilityWindow | undefined;
+  readonly error: LiveError | undefined;
+  readonly prediction: Float64Array;
+  readonly inputs: readonly string[];
+  lastSeen = 0;
+
+  constructor(
+    readonly model: ServingModel,
+    readonly slot: string,
+    readonly shadow: boolean,
+    symbols: readonly string[],
+    frameMs: number,
+    settings: MonitorSettings,
+  ) {
+    const { manifest } = model;
+    this.inputs = manifest.input.features;
+    const ref = manifest.reference;
+    if (ref) {
+      // An instrument trained on is held against its own bins, any other against the pooled ones.
+      const listOf = (r: { inputs: Reference[]; prediction?: Reference }) => (ref.prediction ? [...r.inputs, r.prediction ?? ref.prediction] : r.inputs);
+      const pooled = listOf(ref);
+      this.stability = new StabilityWindow(
+        symbols.map((s) => {
+          const own = ref.symbols?.[s];
+          return own ? listOf(own) : pooled;
+        }),
+        settings.windowFrames,
+      );
+    }
+    if (manifest.horizonMs !== undefined) {
+      const frames = Math.max(1, Math.round(manifest.horizonMs / frameMs));
+      const keepEvery = Math.max(1, Math.ceil(frames / settings.pendingPerInstrument));
+      this.error = new LiveError(symbols.length, manifest.horizonMs, frameMs, settings.errorWindowFrames, keepEvery, settings.pendingPerInstrument);
+    }
+    this.prediction = new Float64Array(symbols.length);
+  }
+}
+
+export class ModelMonitor {
+  private readonly watches = new Map<string, Watch>();
+  private readonly free: FrameCopy[] = [];
+  private frames = 0;
+  /** The one-sided critical value of the bound's test. */
+  private readonly z: number;
+
+  constructor(
+    private readonly symbols: readonly string[],
+    private readonly width: number,
+    private readonly frameMs: number,
+    readonly settings: MonitorSettings = DEFAULT_MONITOR,
+  ) {
+    this.z = normalQuantile(settings.confidence);
+  }
+
+  /** Copies what the monitor needs of `frame` before its batches run. */
+  copy(frame: FeatureFrame): FrameCopy {
+    const n = this.symbols.length;
+    const c = this.free.pop() ?? { at: 0, values: new Float64Array(n * this.width), mid: new Float64Array(n) };
+    c.at = frame.at;
+    c.values.set(frame.values);
+    for (let i = 0; i < n; i++) c.mid[i] = frame.warm[i] ? frame.values[i * this.width + MID]! : NaN;
+    return c;
+  }
+
+  /** Every member's answers for the frame `copy` holds (then returned to the pool). */
+  observe(copy: FrameCopy, members: readonly { slot: string; model: ServingModel; shadow: boolean; instruments: Int32Array; values: Float32Array | undefined }[]): void {
+    this.frames++;
+    for (const m of members) {
+      let w = this.watches.get(m.model.id);
+      if (!w || w.model !== m.model) this.watches.set(m.model.id, (w = new Watch(m.model, m.slot, m.shadow, this.symbols, this.frameMs, this.settings)));
+      w.lastSeen = this.frames;
+      w.prediction.fill(NaN);
+      if (m.values) m.instruments.forEach((i, k) => (w.prediction[i] = m.values![k]!));
+      const { stability } = w;
+      if (stability) {
+        const inputs = m.model.columns;
+        m.instruments.forEach((i) => {
+          for (let f = 0; f < inputs.length; f++) stability.add(i, f, copy.values[i * this.width + inputs[f]!]!);
+          if (stability.variables > inputs.length) stability.add(i, inputs.length, w.prediction[i]!);
+        });
+      }
+      w.error?.observe(copy.at, copy.mid, w.prediction);
+    }
+    // A model no member ran for a window's worth of frames (swapped out, shadow ended) is forgotten.
+    for (const [id, w] of this.watches) if (this.frames - w.lastSeen > this.settings.windowFrames) this.watches.delete(id);
+    this.free.push(copy);
+  }
+
+  /** The live error of the model `id` now, if it is watched and has a horizon. */
+  liveError(id: string): LiveErrorStats | undefined {
+    return this.watches.get(id)?.error?.stats();
+  }
+
+  /** Whether the model `id` is beyond its bound now. */
+  beyondBound(id: string): boolean {
+    return this.judge(this.liveError(id));
+  }
+
+  private judge(live: LiveErrorStats | undefined): boolean {
+    const { minErrorFrames, maxErrorRatio } = this.settings;
+    return !!live && live.frames >= minErrorFrames && live.rmse > maxErrorRatio * live.zeroRmse && live.dmVsZero > this.z;
+  }
+
+  /** Every watched model's drift now. */
+  report(): ModelDrift[] {
+    const n = this.symbols.length;
+    const enough = Math.max(1, Math.floor(this.settings.windowFrames / 4));
+    return [...this.watches.values()].map((w) => {
+      const inputPsi = new Float64Array(n).fill(NaN);
+      const predictionPsi = new Float64Array(n).fill(NaN);
+      const inputOf = new Array<string>(n).fill('');
+      const drifted: string[] = [];
+      const s = w.stability;
+      if (s) {
+        const inputs = w.inputs.length;
+        for (let i = 0; i < n; i++) {
+          for (let f = 0; f < inputs; f++) {
+            if (s.count(i, f) < enough) continue;
+            const p = s.psi(i, f);
+            if (!(p <= inputPsi[i]!)) {
+              inputPsi[i] = p;
+              inputOf[i] = w.inputs[f]!;
+            }
+          }
+          if (s.variables > inputs && s.count(i, inputs) >= enough) predictionPsi[i] = s.psi(i, inputs);
+          if (inputPsi[i]! > this.settings.psiAlert || predictionPsi[i]! > this.settings.psiAlert) drifted.push(this.symbols[i]!);
+        }
+      }
+      const live = w.error?.stats() ?? { n: 0, frames: 0, rmse: NaN, zeroRmse: NaN, hitRate: NaN, dmVsZero: NaN };
+      const m = w.model.manifest.metrics;
+      const heldOut = { rmse: m.model.rmse ?? NaN, zeroRmse: m.baseline.rmse ?? NaN, hitRate: m.model.directionalAccuracy ?? NaN };
+      return { id: w.model.id, slot: w.slot, shadow: w.shadow, horizonMs: w.model.manifest.horizonMs, inputPsi, inputOf, predictionPsi, drifted, live, heldOut, beyondBound: this.judge(w.error?.stats()) };
+    });
+  }
+}
