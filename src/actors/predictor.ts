@@ -174,7 +174,7 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
       if (!beyond && before.beyond) event({ at, model: m.id, kind: 'within-bound', reason: `${error}: back within its bound, serving again` }, 'info');
       was.set(m.id, { drifted, beyond });
     }
-    bus.retain(MODEL_DRIFT_TOPIC, { at, symbols, models: report });
+    bus.retain(MODEL_DRIFT_TOPIC, { at, symbols, models: report, challengers: status.predictor.monitor!.challengers() });
   };
   const onFrame = (frame: FeatureFrame) => {
     if (frame.intervalMs !== settings.intervalMs) return;

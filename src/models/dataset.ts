@@ -62,6 +62,15 @@ function slice(d: Dataset, from: number, to: number, horizonEnd: number, note: s
   };
 }
 
+/** The rows from `fromMs` (inclusive) to `toMs` (exclusive); forward returns reaching `toMs` or later become NaN. */
+export function between(d: Dataset, fromMs: number, toMs: number): Dataset {
+  let from = 0;
+  while (from < d.rows && d.time[from]! < fromMs) from++;
+  let to = from;
+  while (to < d.rows && d.time[to]! < toMs) to++;
+  return slice(d, from, to, toMs, `rows from ${fromMs} to ${toMs} ms`);
+}
+
 /**
  * Chronological split: the first `trainShare` of the rows (cut where the time
  * changes, so no sampling instant is split) for training, the later rest held

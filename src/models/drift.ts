@@ -156,22 +156,33 @@ export interface LiveErrorStats {
   readonly dmVsZero: number;
 }
 
+/** Two models scored on the same realised returns: the challenger's squared errors against the champion's. */
+export interface PairedErrorStats {
+  readonly n: number;
+  readonly frames: number;
+  readonly rmse: readonly [number, number];
+  /** Diebold–Mariano statistic of stream b's squared errors minus stream a's: below about −2.33 b is better with 99 % confidence. */
+  readonly dm: number;
+}
+
 /**
  * Predictions waiting for their horizon, then scored against the realised
- * return, summed per frame in a ring of `windowFrames`. At most
- * `pendingPerInstrument` wait per instrument: a prediction is kept every
- * `keepEvery` frames, so a 15-minute horizon does not hold 900 per
- * instrument.
+ * return, summed per frame in a ring of `windowFrames`. With several
+ * `streams` (a champion and its challenger), a prediction of each is
+ * queued together and only when all are finite, so every stream is scored
+ * on the same returns. At most `pendingPerInstrument` wait per instrument:
+ * one is kept every `keepEvery` frames, so a 15-minute horizon does not
+ * hold 900 per instrument.
  */
 export class LiveError {
-  /** `instrument * pending + slot`: when due, the mid then, the prediction. */
+  /** `instrument * pending + slot`: when due, the mid then; `(… ) * streams + s`: each stream's prediction. */
   private readonly dueAt: Float64Array;
   private readonly mid: Float64Array;
   private readonly prediction: Float64Array;
   private readonly head: Int32Array;
   private readonly size: Int32Array;
   private readonly pending: number;
-  /** Per frame of the ring: predictions resolved, their squared errors, the zero forecast's, calls and hits. */
+  /** Per frame of the ring: predictions resolved, each stream's squared errors, the zero forecast's, calls, each stream's hits. */
   private readonly count: Int32Array;
   private readonly squares: Float64Array;
   private readonly zeroSquares: Float64Array;
@@ -190,19 +201,20 @@ export class LiveError {
     readonly windowFrames: number,
     private readonly keepEvery: number,
     pendingPerInstrument: number,
+    readonly streams = 1,
   ) {
     this.pending = pendingPerInstrument;
     const n = instruments * pendingPerInstrument;
     this.dueAt = new Float64Array(n);
     this.mid = new Float64Array(n);
-    this.prediction = new Float64Array(n);
+    this.prediction = new Float64Array(n * streams);
     this.head = new Int32Array(instruments);
     this.size = new Int32Array(instruments);
     this.count = new Int32Array(windowFrames);
-    this.squares = new Float64Array(windowFrames);
+    this.squares = new Float64Array(windowFrames * streams);
     this.zeroSquares = new Float64Array(windowFrames);
     this.calls = new Int32Array(windowFrames);
-    this.hits = new Int32Array(windowFrames);
+    this.hits = new Int32Array(windowFrames * streams);
     this.differential = new Float64Array(windowFrames);
     this.lag = Math.min(Math.ceil(horizonMs / frameMs), Math.floor(windowFrames / 4));
   }
@@ -211,17 +223,19 @@ export class LiveError {
    * One frame at `at`, arrays by instrument: each prediction due by now is
    * scored against `mid` (the instrument's mid now; a prediction whose first
    * frame at or past its due time has no mid is dropped unscored), then on
-   * every `keepEvery`-th frame each finite `prediction` is queued with the
-   * mid it was made from.
+   * every `keepEvery`-th frame the instrument's predictions (one array per
+   * stream), when all are finite, are queued with the mid they were made from.
    */
-  observe(at: number, mid: ArrayLike<number>, prediction: ArrayLike<number>): void {
+  observe(at: number, mid: ArrayLike<number>, ...predictions: ArrayLike<number>[]): void {
+    const k = this.streams;
+    if (predictions.length !== k) throw new RangeError(`${k} prediction streams, got ${predictions.length}`);
     const keep = this.frames % this.keepEvery === 0;
     const f = this.frames++ % this.windowFrames;
     this.count[f] = 0;
-    this.squares[f] = 0;
     this.zeroSquares[f] = 0;
     this.calls[f] = 0;
-    this.hits[f] = 0;
+    this.squares.fill(0, f * k, f * k + k);
+    this.hits.fill(0, f * k, f * k + k);
     for (let i = 0; i < this.instruments; i++) {
       const base = i * this.pending;
       const now = mid[i]!;
@@ -229,49 +243,60 @@ export class LiveError {
         const slot = base + this.head[i]!;
         if (this.dueAt[slot]! > at) break;
         if (now > 0) {
-          const p = this.prediction[slot]!;
           const y = Math.log(now / this.mid[slot]!) * 10_000;
           this.count[f]!++;
-          this.squares[f]! += (p - y) ** 2;
           this.zeroSquares[f]! += y * y;
-          if (y !== 0) {
-            this.calls[f]!++;
-            if (Math.sign(p) === Math.sign(y)) this.hits[f]!++;
+          if (y !== 0) this.calls[f]!++;
+          for (let s = 0; s < k; s++) {
+            const p = this.prediction[slot * k + s]!;
+            this.squares[f * k + s]! += (p - y) ** 2;
+            if (y !== 0 && Math.sign(p) === Math.sign(y)) this.hits[f * k + s]!++;
           }
         }
         this.head[i] = (this.head[i]! + 1) % this.pending;
         this.size[i]!--;
       }
-      const p = prediction[i]!;
-      if (!keep || !Number.isFinite(p) || !(now > 0) || this.size[i] === this.pending) continue;
+      if (!keep || !(now > 0) || this.size[i] === this.pending) continue;
+      if (predictions.some((p) => !Number.isFinite(p[i]!))) continue;
       const slot = base + ((this.head[i]! + this.size[i]!) % this.pending);
       this.dueAt[slot] = at + this.horizonMs;
       this.mid[slot] = now;
-      this.prediction[slot] = p;
+      for (let s = 0; s < k; s++) this.prediction[slot * k + s] = predictions[s]![i]!;
       this.size[i]!++;
     }
   }
 
-  stats(): LiveErrorStats {
+  /** Walks the window's frames with resolved predictions, oldest first. */
+  private eachFrame(visit: (f: number) => void): number {
     const frames = Math.min(this.frames, this.windowFrames);
+    let used = 0;
+    for (let j = 0; j < frames; j++) {
+      const f = (this.frames - frames + j) % this.windowFrames;
+      if (this.count[f] === 0) continue;
+      visit(f);
+      used++;
+    }
+    return used;
+  }
+
+  /** Stream `s` against the zero forecast. */
+  stats(s = 0): LiveErrorStats {
+    const k = this.streams;
     let n = 0;
     let sq = 0;
     let zero = 0;
     let calls = 0;
     let hits = 0;
     let used = 0;
-    // Oldest first, so the differentials keep their order for the autocorrelation.
-    for (let k = 0; k < frames; k++) {
-      const f = (this.frames - frames + k) % this.windowFrames;
+    this.eachFrame((f) => {
       const c = this.count[f]!;
-      if (c === 0) continue;
       n += c;
-      sq += this.squares[f]!;
+      sq += this.squares[f * k + s]!;
       zero += this.zeroSquares[f]!;
       calls += this.calls[f]!;
-      hits += this.hits[f]!;
-      this.differential[used++] = (this.squares[f]! - this.zeroSquares[f]!) / c;
-    }
+      hits += this.hits[f * k + s]!;
+      this.differential[used++] = (this.squares[f * k + s]! - this.zeroSquares[f]!) / c;
+    });
     return {
       n,
       frames: used,
@@ -280,5 +305,21 @@ export class LiveError {
       hitRate: calls > 0 ? hits / calls : NaN,
       dmVsZero: dieboldMariano(this.differential, used, this.lag),
     };
+  }
+
+  /** Stream `b` against stream `a` on the same resolved predictions. */
+  versus(a: number, b: number): PairedErrorStats {
+    const k = this.streams;
+    let n = 0;
+    let sa = 0;
+    let sb = 0;
+    let used = 0;
+    this.eachFrame((f) => {
+      n += this.count[f]!;
+      sa += this.squares[f * k + a]!;
+      sb += this.squares[f * k + b]!;
+      this.differential[used++] = (this.squares[f * k + b]! - this.squares[f * k + a]!) / this.count[f]!;
+    });
+    return { n, frames: used, rmse: [n > 0 ? Math.sqrt(sa / n) : NaN, n > 0 ? Math.sqrt(sb / n) : NaN], dm: dieboldMariano(this.differential, used, this.lag) };
   }
 }

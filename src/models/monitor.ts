@@ -12,7 +12,7 @@
  * instruments from the other members of their tier.
  */
 import { MID, type FeatureFrame } from '../market/features.js';
-import { LiveError, StabilityWindow, type LiveErrorStats, type Reference } from './drift.js';
+import { LiveError, StabilityWindow, type LiveErrorStats, type PairedErrorStats, type Reference } from './drift.js';
 import { normalQuantile } from './metrics.js';
 import type { ServingModel } from './registry.js';
 
@@ -53,12 +53,22 @@ export interface ModelDrift {
   readonly beyondBound: boolean;
 }
 
+/** A slot's live model and its shadow, scored on the same realised returns. */
+export interface ChallengerScore {
+  readonly slot: string;
+  readonly champion: string;
+  readonly challenger: string;
+  /** Stream 0 the champion, 1 the challenger; dm below about −2.33: the challenger is better with 99 % confidence. */
+  readonly paired: PairedErrorStats;
+}
+
 /** Every watched model's drift at a moment: the predictor's `models.drift` state. */
 export interface DriftReport {
   /** Monotonic ms of the last frame it covers. */
   readonly at: number;
   readonly symbols: readonly string[];
   readonly models: readonly ModelDrift[];
+  readonly challengers: readonly ChallengerScore[];
 }
 
 /** A step in a model's life worth an operator's attention: the `models.event` stream (the log says the same). */
@@ -117,8 +127,19 @@ class Watch {
   }
 }
 
+/** A champion and its challenger's predictions on the same instruments, waiting for their horizon together. */
+interface Pair {
+  readonly slot: string;
+  readonly champion: ServingModel;
+  readonly challenger: ServingModel;
+  readonly error: LiveError;
+  lastSeen: number;
+}
+
 export class ModelMonitor {
   private readonly watches = new Map<string, Watch>();
+  /** By slot. */
+  private readonly pairs = new Map<string, Pair>();
   private readonly free: FrameCopy[] = [];
   private frames = 0;
   /** The one-sided critical value of the bound's test. */
@@ -162,9 +183,30 @@ export class ModelMonitor {
       }
       w.error?.observe(copy.at, copy.mid, w.prediction);
     }
+    for (const m of members) {
+      if (!m.shadow) continue;
+      const live = members.find((l) => !l.shadow && l.slot === m.slot);
+      const horizonMs = live?.model.manifest.horizonMs;
+      if (!live || horizonMs === undefined) continue;
+      let pair = this.pairs.get(m.slot);
+      if (!pair || pair.champion !== live.model || pair.challenger !== m.model) {
+        const keepEvery = Math.max(1, Math.ceil(Math.round(horizonMs / this.frameMs) / this.settings.pendingPerInstrument));
+        const error = new LiveError(this.symbols.length, horizonMs, this.frameMs, this.settings.errorWindowFrames, keepEvery, this.settings.pendingPerInstrument, 2);
+        this.pairs.set(m.slot, (pair = { slot: m.slot, champion: live.model, challenger: m.model, error, lastSeen: 0 }));
+      }
+      pair.lastSeen = this.frames;
+      pair.error.observe(copy.at, copy.mid, this.watches.get(live.model.id)!.prediction, this.watches.get(m.model.id)!.prediction);
+    }
     // A model no member ran for a window's worth of frames (swapped out, shadow ended) is forgotten.
     for (const [id, w] of this.watches) if (this.frames - w.lastSeen > this.settings.windowFrames) this.watches.delete(id);
+    for (const [slot, p] of this.pairs) if (p.lastSeen < this.frames) this.pairs.delete(slot);
     this.free.push(copy);
+  }
+
+  /** The slot's champion and challenger on the same returns, while the challenger shadows it. */
+  challenger(slot: string): ChallengerScore | undefined {
+    const p = this.pairs.get(slot);
+    return p && { slot, champion: p.champion.id, challenger: p.challenger.id, paired: p.error.versus(0, 1) };
   }
 
   /** The live error of the model `id` now, if it is watched and has a horizon. */
@@ -180,6 +222,11 @@ export class ModelMonitor {
   private judge(live: LiveErrorStats | undefined): boolean {
     const { minErrorFrames, maxErrorRatio } = this.settings;
     return !!live && live.frames >= minErrorFrames && live.rmse > maxErrorRatio * live.zeroRmse && live.dmVsZero > this.z;
+  }
+
+  /** Every slot's challenger now. */
+  challengers(): ChallengerScore[] {
+    return [...this.pairs.keys()].map((slot) => this.challenger(slot)!);
   }
 
   /** Every watched model's drift now. */

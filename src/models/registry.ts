@@ -87,7 +87,7 @@ export interface RegistryOptions {
   readonly goldenTolerance?: number;
 }
 
-export type SwapEvent = { readonly slot: string; readonly action: 'install' | 'swap' | 'rollback' | 'promote' | 'shadow' | 'refused'; readonly from?: string; readonly to?: string; readonly reason?: string };
+export type SwapEvent = { readonly slot: string; readonly action: 'install' | 'swap' | 'rollback' | 'promote' | 'shadow' | 'unshadow' | 'refused'; readonly from?: string; readonly to?: string; readonly reason?: string };
 
 /** Timed golden runs after the first (see goldenRun). */
 const GOLDEN_TIMED_RUNS = 3;
@@ -294,6 +294,16 @@ export class ModelRegistry {
       faults: st.faults,
       ...(st.lastFault ? { lastFault: st.lastFault } : {}),
     };
+  }
+
+  /** Ends the slot's shadow (a rejected or vetoed challenger) and unloads it; `reason` goes with the event. */
+  endShadow(slot: string, reason?: string): void {
+    const s = this.slotOrThrow(slot);
+    if (!s.shadow) throw new Error(`slot ${slot} has no shadow candidate to end`);
+    const { model } = s.shadow;
+    s.shadow = undefined;
+    this.retire(model);
+    this.emit({ slot, action: 'unshadow', from: model.id, to: s.live.id, ...(reason ? { reason } : {}) });
   }
 
   /** Makes the shadow candidate live (the live model is kept for rollback). */

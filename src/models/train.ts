@@ -61,6 +61,8 @@ export interface TrainSettings {
   readonly version: string;
   /** How the models were built, for their manifests: the command. */
   readonly script: string;
+  /** Build only these models (by name, e.g. gbdt-base-10s); all when absent. */
+  readonly only?: readonly string[];
   readonly progress: (line: string) => void;
 }
 
@@ -123,8 +125,9 @@ export function trainModels(data: Dataset, out: string, settings: TrainSettings)
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
     built.push({ name, manifest });
   };
-  /** True when there is enough to train `name` at all; says so when there is too little to trust it. */
+  /** True when `name` is asked for and there is enough to train it at all; says so when there is too little to trust it. */
   const enough = (name: string, trainRows: number, heldOutRows: number): boolean => {
+    if (settings.only && !settings.only.includes(name)) return false;
     if (trainRows < MIN_TRAIN_ROWS || heldOutRows < MIN_HELD_OUT_ROWS) {
       skipped.push({ name, reason: `too little data: ${trainRows} training and ${heldOutRows} held-out rows (at least ${MIN_TRAIN_ROWS} and ${MIN_HELD_OUT_ROWS})` });
       progress(`  ${name}: not trained, ${skipped.at(-1)!.reason}`);
@@ -187,7 +190,7 @@ export function trainModels(data: Dataset, out: string, settings: TrainSettings)
     trainGbdtModel(`gbdt-base-${h}`, split, regressor, seed);
     trainGbdtModel(`gbdt-highvol-${h}`, split, regressor, seed, HIGH_VOL_QUANTILE);
     if (horizonMs <= LSTM_MAX_HORIZON_MS) trainLstmModel(`lstm-base-${h}`, split, regressor, seed);
-    else skipped.push({ name: `lstm-base-${h}`, reason: `an LSTM over ${WINDOW} one-second frames is for horizons up to ${LSTM_MAX_HORIZON_MS / 1000} s` });
+    else if (!settings.only || settings.only.includes(`lstm-base-${h}`)) skipped.push({ name: `lstm-base-${h}`, reason: `an LSTM over ${WINDOW} one-second frames is for horizons up to ${LSTM_MAX_HORIZON_MS / 1000} s` });
   }
   return { built, skipped, warnings };
 }

@@ -189,7 +189,7 @@ export const ENDPOINTS: readonly Endpoint[] = [
     method: 'POST',
     path: '/faults/drift',
     params: [symbol, oneOf('kind', Object.keys(DRIFTS))],
-    does: "the symbol's market changes how it moves: 'flip' rests passive orders against the coming move (depth imbalance predicts the other way), 'volatile' doubles the fair value's moves, 'normal' ends it",
+    does: "the market drifts: imbalance turns on the move (flip), 2x volatility",
     run: (sim, p) => {
       sim.faults.drift(p.symbol as string, DRIFTS[p.kind as keyof typeof DRIFTS]);
       return {};

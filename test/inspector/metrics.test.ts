@@ -164,7 +164,7 @@ function universe(bus: Bus, services: ServiceTable) {
   bus.retain(PREDICTIONS_TOPIC, prediction);
   const live = { n: 900, frames: 300, rmse: 8, zeroRmse: 7.5, hitRate: 0.48, dmVsZero: 3.1 };
   const model = { id: 'gbdt@1', slot: 'base/0', shadow: false, horizonMs: 10_000, inputPsi: new Float64Array([7.2, 0.1, NaN]), inputOf: ['ret_1s', 'ofi', ''], predictionPsi: new Float64Array([3, 0.2, NaN]), drifted: ['SPY'], live, heldOut: { rmse: 1.6, zeroRmse: 1.7, hitRate: 0.57 }, beyondBound: true };
-  bus.retain(MODEL_DRIFT_TOPIC, { at: 0, symbols, models: [model] });
+  bus.retain(MODEL_DRIFT_TOPIC, { at: 0, symbols, models: [model], challengers: [] });
 }
 
 test('instruments traded (a book or a position) get series of their own; the rest of the universe is counted', async () => {

@@ -97,6 +97,15 @@ test('POST /faults/slow and /faults/reject-client change the simulator; GET / li
   assert.equal(sim.delayMs, 0);
   assert.equal((await call('POST', '/faults/reject-client?clientId=9')).status, 200);
   assert.ok(sim.rejectedClientIds.has(9));
+  // A planted drift changes how the symbol's market moves, until 'normal'.
+  const spy = sim.marketData.market.book(sim.instruments.find(0, 'SPY', 'STK')!);
+  assert.equal((await call('POST', '/faults/drift?symbol=SPY&kind=flip')).status, 200);
+  assert.deepEqual(spy.dynamics, { volatilityScale: 1, resting: 'away' });
+  assert.equal((await call('POST', '/faults/drift?symbol=SPY&kind=volatile')).status, 200);
+  assert.deepEqual(spy.dynamics, { volatilityScale: 2, resting: 'toward' });
+  assert.equal((await call('POST', '/faults/drift?symbol=SPY&kind=normal')).status, 200);
+  assert.deepEqual(spy.dynamics, { volatilityScale: 1, resting: 'toward' });
+  assert.equal((await call('POST', '/faults/drift?symbol=SPY&kind=sideways')).status, 400);
   const silenced = await call('POST', '/faults/silence?symbol=qqq');
   assert.deepEqual(silenced.body, { ok: true, fault: 'silence', feeds: 0 });
 
