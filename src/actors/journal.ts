@@ -23,7 +23,7 @@ import { journalOpenFailure, prepareJournalDirectory } from '../journal/open-fai
 import { pathFailure, PermanentFailure } from '../supervision/permanent.js';
 import { serviceLogic } from '../supervision/service.js';
 import { Ledger } from '../trading/ledger.js';
-import { GATE_TRANSITION_TOPIC, INSPECTOR_TOPIC, JOURNAL_RECORD_TOPIC } from '../topics.js';
+import { GATE_TRANSITION_TOPIC, INSPECTOR_TOPIC, JOURNAL_RECORD_TOPIC, MODEL_EVENT_TOPIC } from '../topics.js';
 
 export const journalSettings = z
   .object({
@@ -96,12 +96,16 @@ export const journalLogic = serviceLogic<JournalSettings>(async ({ id, instance,
     // A journal that cannot write fails this component; the gate has moved regardless.
     ledger.record({ type: 'gate', at: t.at, from: t.from, to: t.to, reason: t.reason, by: t.by }).catch(fail);
   });
+  const stopRecordingModels = bus.subscribe(MODEL_EVENT_TOPIC, (e) => {
+    ledger.record({ type: 'model', at: e.at, model: e.model, kind: e.kind, reason: e.reason }).catch(fail);
+  });
   provide('journal', opened.journal);
   provide('ledger', ledger);
   return {
     async stop() {
       stopNotingUrl();
       stopRecordingGate();
+      stopRecordingModels();
       stopPublishing();
       try {
         await opened.journal.close();

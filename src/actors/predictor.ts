@@ -22,6 +22,7 @@ import { z } from 'zod';
 import { InferencePool } from '../models/inference/pool.js';
 import { DEFAULT_IN_THREAD_MAX_MS, TieredPredictor, unavailableFault, type PredictionFrame, type PredictorStatus } from '../models/predictor.js';
 import { DEFAULT_MONITOR, ModelMonitor, type ModelDrift, type ModelEvent } from '../models/monitor.js';
+import { carryOut, DEFAULT_PROMOTION, Referee, type RefereeCall } from '../models/promotion.js';
 import { ModelRegistry } from '../models/registry.js';
 import type { UnavailableModel } from '../models/tiers.js';
 import { PermanentFailure } from '../supervision/permanent.js';
@@ -73,6 +74,22 @@ export const predictorSettings = z
       })
       .strict()
       .default({ ...DEFAULT_MONITOR, reportEveryFrames: 10 }),
+    /**
+     * A challenger shadowing a slot (from `shadow`, or the inspector's
+     * shadow-model) is judged every minFrames frames on the same realised
+     * returns as the champion, promoted when better with `confidence`,
+     * rejected when worse or not better after maxFrames; a promoted model
+     * beyond its bound within probationFrames is rolled back (promotion.ts).
+     */
+    challenger: z
+      .object({
+        minFrames: z.number().int().min(10).default(DEFAULT_PROMOTION.minFrames),
+        maxFrames: z.number().int().min(10).default(DEFAULT_PROMOTION.maxFrames),
+        confidence: z.number().gt(0.5).lt(1).default(DEFAULT_PROMOTION.confidence),
+        probationFrames: z.number().int().min(1).default(DEFAULT_PROMOTION.probationFrames),
+      })
+      .strict()
+      .default(DEFAULT_PROMOTION),
     /** A candidate run beside a slot's live model on a share of instruments, for comparison before promotion. */
     shadow: z.object({ slot: z.string(), model: z.string(), share: z.number().gt(0).max(1) }).strict().optional(),
   })
@@ -107,9 +124,28 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
   const { symbols } = ctx.need('instruments');
   const pool = await InferencePool.start({ workers: settings.workers, minWorkers: 0, timeoutMs: settings.timeoutMs });
   let status: PredictorStatus;
+  const referee = new Referee(settings.challenger);
+  /** True while a referee's call is carried out: its event was already said, with the figures. */
+  let refereeing = false;
+  const modelEvent = (e: ModelEvent, level: 'warn' | 'info') => {
+    log[level]({ model: e.model, kind: e.kind }, `model ${e.model}: ${e.reason}`);
+    bus.publish(MODEL_EVENT_TOPIC, e);
+  };
   try {
     const registry = new ModelRegistry(pool, engine.schema, log, { latencyBudgetMs: settings.latencyBudgetMs, maxWindow: settings.historyFrames });
     registry.onSwap((event) => bus.publish(MODEL_SWAP_TOPIC, event));
+    registry.onSwap((event) => {
+      referee.onSwap(event);
+      // What the referee did is said with its figures where it decides; every other step is said here.
+      const at = clock.now();
+      const { slot, from, to } = event;
+      if (event.action === 'shadow') modelEvent({ at, model: to!, kind: 'shadowing', reason: `shadowing ${slot} against ${from}` }, 'info');
+      if (event.action === 'swap') modelEvent({ at, model: to!, kind: 'swapped', reason: `swapped into ${slot} for ${from}` }, 'info');
+      if (refereeing) return;
+      if (event.action === 'promote') modelEvent({ at, model: to!, kind: 'promoted', reason: `${slot}: promoted by an operator over ${from}, on probation` }, 'warn');
+      if (event.action === 'unshadow') modelEvent({ at, model: from!, kind: 'rejected', reason: `${slot}: ${event.reason ?? 'shadow ended'}` }, 'warn');
+      if (event.action === 'rollback') modelEvent({ at, model: from!, kind: 'rolled-back', reason: `${slot}: rolled back by an operator to ${to}` }, 'warn');
+    });
     const tiers = { base: settings.base, sectors: settings.sectors, sectorCacheSize: settings.sectorCacheSize, highVol: settings.highVol };
     const monitor = new ModelMonitor(symbols, engine.schema.features.length, settings.intervalMs, settings.drift);
     const predictor = new TieredPredictor(registry, engine.schema, symbols, { tiers, historyFrames: settings.historyFrames, inThreadMaxMs: settings.inThreadMaxMs, monitor }, log, () => clock.now());
@@ -148,6 +184,7 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
     else if (changed) log.info('every model answering again');
     bus.retain(PREDICTIONS_TOPIC, p);
     if (status.frames % settings.drift.reportEveryFrames === 0) reportDrift(p.frameAt);
+    for (const call of referee.step(status.frames, status.predictor.monitor!)) judged(call, p.frameAt);
     if (status.frames % SHADOW_REPORT_FRAMES === 0) {
       for (const slot of status.registry.slotNames()) {
         const report = status.registry.shadowReport(slot);
@@ -157,24 +194,33 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
   };
   // What each model was at the last report: drifting instruments, beyond its bound.
   const was = new Map<string, { drifted: boolean; beyond: boolean }>();
-  const event = (e: ModelEvent, level: 'warn' | 'info') => {
-    log[level]({ model: e.model, kind: e.kind }, `model ${e.model}: ${e.reason}`);
-    bus.publish(MODEL_EVENT_TOPIC, e);
-  };
   const reportDrift = (at: number) => {
     const report = status.predictor.monitor!.report();
     for (const m of report) {
       const before = was.get(m.id) ?? { drifted: false, beyond: false };
       const drifted = m.drifted.length > 0;
       const beyond = m.beyondBound;
-      if (drifted && !before.drifted) event({ at, model: m.id, kind: 'drift', reason: `drifting on ${m.drifted.length} instrument${m.drifted.length === 1 ? '' : 's'} (${driftFigures(m, symbols)})` }, 'warn');
-      if (!drifted && before.drifted) event({ at, model: m.id, kind: 'drift-cleared', reason: 'no instrument drifting any more' }, 'info');
+      if (drifted && !before.drifted) modelEvent({ at, model: m.id, kind: 'drift', reason: `drifting on ${m.drifted.length} instrument${m.drifted.length === 1 ? '' : 's'} (${driftFigures(m, symbols)})` }, 'warn');
+      if (!drifted && before.drifted) modelEvent({ at, model: m.id, kind: 'drift-cleared', reason: 'no instrument drifting any more' }, 'info');
       const error = `live RMSE ${m.live.rmse.toFixed(3)}, zero forecast ${m.live.zeroRmse.toFixed(3)}, over ${m.live.n} predictions (DM ${m.live.dmVsZero.toFixed(2)}); held out ${m.heldOut.rmse.toFixed(3)} and ${m.heldOut.zeroRmse.toFixed(3)}`;
-      if (beyond && !before.beyond) event({ at, model: m.id, kind: 'beyond-bound', reason: `${error}: beyond ${settings.drift.maxErrorRatio}x the zero forecast, its instruments fall back to the other members of their tier` }, 'warn');
-      if (!beyond && before.beyond) event({ at, model: m.id, kind: 'within-bound', reason: `${error}: back within its bound, serving again` }, 'info');
+      if (beyond && !before.beyond) modelEvent({ at, model: m.id, kind: 'beyond-bound', reason: `${error}: beyond ${settings.drift.maxErrorRatio}x the zero forecast, its instruments fall back to the other members of their tier` }, 'warn');
+      if (!beyond && before.beyond) modelEvent({ at, model: m.id, kind: 'within-bound', reason: `${error}: back within its bound, serving again` }, 'info');
       was.set(m.id, { drifted, beyond });
     }
     bus.retain(MODEL_DRIFT_TOPIC, { at, symbols, models: report, challengers: status.predictor.monitor!.challengers() });
+  };
+  const judged = (call: RefereeCall, at: number) => {
+    const kind = call.action === 'promote' ? 'promoted' : call.action === 'reject' ? 'rejected' : 'rolled-back';
+    modelEvent({ at, model: call.model, kind, reason: `${call.slot}: ${call.reason}` }, call.action === 'promote' ? 'info' : 'warn');
+    refereeing = true;
+    try {
+      carryOut(call, status.registry);
+    } catch (err) {
+      // A slot the operator changed meanwhile: the call no longer applies.
+      log.warn({ slot: call.slot, action: call.action }, `model ${call.model}: ${call.action} not carried out: ${(err as Error).message}`);
+    } finally {
+      refereeing = false;
+    }
   };
   const onFrame = (frame: FeatureFrame) => {
     if (frame.intervalMs !== settings.intervalMs) return;

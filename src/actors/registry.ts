@@ -169,7 +169,7 @@ export const componentKinds = {
     logic: journalLogic,
     settings: journalSettings,
     description: 'the durable ledger: an fsynced append-only file of checksummed records, replayed at start into orders, positions, cash and P&L',
-    contract: { provides: ['journal', 'ledger'], publishes: [JOURNAL_RECORD_TOPIC], hears: [GATE_TRANSITION_TOPIC, INSPECTOR_TOPIC] },
+    contract: { provides: ['journal', 'ledger'], publishes: [JOURNAL_RECORD_TOPIC], hears: [GATE_TRANSITION_TOPIC, INSPECTOR_TOPIC, MODEL_EVENT_TOPIC] },
   },
   paper_trader: {
     logic: paperTraderLogic,

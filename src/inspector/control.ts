@@ -199,6 +199,37 @@ async function carryOut(
         throw new RequestError(409, `rollback refused: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
+    case 'shadow-model': {
+      const path = requiredString(body, 'path', command);
+      const registry = registryOf(services);
+      const slot = slotOf(registry.slotNames(), optionalString(body, 'slot'));
+      await checkManifestPath(path);
+      log.info({ slot, path }, `challenger requested from the inspector: ${slot} <- ${path}`);
+      try {
+        const model = await registry.shadow(slot, path, 1);
+        return { slot, live: registry.live(slot).id, challenger: model.id };
+      } catch (err) {
+        throw new RequestError(409, `shadow refused: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    case 'promote-model': {
+      const registry = registryOf(services);
+      const slot = slotOf(registry.slotNames(), optionalString(body, 'slot'));
+      log.warn({ slot }, `promotion forced from the inspector: ${reason ?? 'no reason given'}`);
+      try {
+        return { slot, ...registry.promote(slot) };
+      } catch (err) {
+        throw new RequestError(409, `promotion refused: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    case 'veto-model': {
+      const registry = registryOf(services);
+      const slot = slotOf(registry.slotNames(), optionalString(body, 'slot'));
+      const challenger = registry.shadowOf(slot)?.model.id;
+      if (!challenger) throw new RequestError(409, `veto refused: slot ${slot} has no challenger`);
+      registry.endShadow(slot, `vetoed from the inspector: ${reason ?? 'no reason given'}`);
+      return { slot, vetoed: challenger };
+    }
     case 'do-not-exercise': {
       const symbol = requiredString(body, 'symbol', command);
       const trader = services.current('trader');

@@ -325,6 +325,9 @@ export const CONTROL_COMMANDS = {
   'reduce-only': 'allow only orders that shrink a position: {reason?}',
   'swap-model': 'validate a model and make it live: {path, slot?}',
   'rollback-model': 'back to the model before the last swap: {slot?}',
+  'shadow-model': 'run a challenger beside a slot\'s model, judged for promotion: {path, slot?}',
+  'promote-model': 'make the slot\'s challenger live now (an operator\'s force; on probation like any promotion): {slot?, reason?}',
+  'veto-model': 'end the slot\'s challenger: it is never promoted: {slot?, reason?}',
   'restart-actor': 'stop an actor (and what depends on it) and start it again: {actor}',
   'do-not-exercise': 'a long option not to be exercised at its expiry (until 30 min after its close): {symbol, reason?}',
 } as const;

@@ -174,7 +174,21 @@ export interface OptionInstructionRecord {
   readonly reason: string;
 }
 
-export type LedgerRecord = OrderRecord | OrderStatusRecord | FillRecord | CommissionRecord | GateRecord | ExecutionRefusedRecord | DayRecord | OptionSettlementRecord | OptionInstructionRecord;
+/**
+ * A step in a model's life (models.event): drift, its live error crossing
+ * its bound, a challenger shadowing, promoted, rejected, rolled back, and
+ * why with the figures. For the record; replay moves nothing for it.
+ */
+export interface ModelRecord {
+  readonly type: 'model';
+  readonly at: number;
+  /** name@version. */
+  readonly model: string;
+  readonly kind: string;
+  readonly reason: string;
+}
+
+export type LedgerRecord = OrderRecord | OrderStatusRecord | FillRecord | CommissionRecord | GateRecord | ExecutionRefusedRecord | DayRecord | OptionSettlementRecord | OptionInstructionRecord | ModelRecord;
 
 /**
  * A trading day began (src/trading/trading-day.ts): its New York session

@@ -8,7 +8,9 @@
  * A model is beyond its bound when, over at least `minErrorFrames` frames
  * of resolved predictions, its live RMSE exceeds `maxErrorRatio` times the
  * zero forecast's and a Diebold–Mariano test says it is worse than
- * predicting nothing with `confidence`. The predictor then serves its
+ * predicting nothing with `confidence`; it is back within once the test
+ * falls below half its critical value (an instrument's drift likewise ends
+ * below half the alert), so a figure near its line does not flap. The predictor then serves its
  * instruments from the other members of their tier.
  */
 import { MID, type FeatureFrame } from '../market/features.js';
@@ -71,12 +73,12 @@ export interface DriftReport {
   readonly challengers: readonly ChallengerScore[];
 }
 
-/** A step in a model's life worth an operator's attention: the `models.event` stream (the log says the same). */
+/** A step in a model's life worth an operator's attention: the `models.event` stream, logged and journaled. */
 export interface ModelEvent {
   readonly at: number;
   /** name@version. */
   readonly model: string;
-  readonly kind: 'drift' | 'drift-cleared' | 'beyond-bound' | 'within-bound';
+  readonly kind: 'drift' | 'drift-cleared' | 'beyond-bound' | 'within-bound' | 'shadowing' | 'promoted' | 'rejected' | 'rolled-back' | 'swapped';
   /** What happened, with the figures, in words. */
   readonly reason: string;
 }
@@ -93,6 +95,10 @@ class Watch {
   readonly error: LiveError | undefined;
   readonly prediction: Float64Array;
   readonly inputs: readonly string[];
+  /** Per instrument: drifting now (in at psiAlert, out below half of it, so a PSI near the line does not flap). */
+  readonly drifting: Uint8Array;
+  /** Beyond its bound now (in past the test's critical value, out below half of it). */
+  benched = false;
   lastSeen = 0;
 
   constructor(
@@ -124,6 +130,7 @@ class Watch {
       this.error = new LiveError(symbols.length, manifest.horizonMs, frameMs, settings.errorWindowFrames, keepEvery, settings.pendingPerInstrument);
     }
     this.prediction = new Float64Array(symbols.length);
+    this.drifting = new Uint8Array(symbols.length);
   }
 }
 
@@ -181,7 +188,10 @@ export class ModelMonitor {
           if (stability.variables > inputs.length) stability.add(i, inputs.length, w.prediction[i]!);
         });
       }
-      w.error?.observe(copy.at, copy.mid, w.prediction);
+      if (w.error) {
+        w.error.observe(copy.at, copy.mid, w.prediction);
+        w.benched = this.judge(w.error.stats(), w.benched);
+      }
     }
     for (const m of members) {
       if (!m.shadow) continue;
@@ -216,12 +226,15 @@ export class ModelMonitor {
 
   /** Whether the model `id` is beyond its bound now. */
   beyondBound(id: string): boolean {
-    return this.judge(this.liveError(id));
+    return this.watches.get(id)?.benched ?? false;
   }
 
-  private judge(live: LiveErrorStats | undefined): boolean {
+  /** Beyond the bound on `live`, for a model that was (`was`) or was not: out again only once the test is below half its critical value. */
+  private judge(live: LiveErrorStats, was: boolean): boolean {
     const { minErrorFrames, maxErrorRatio } = this.settings;
-    return !!live && live.frames >= minErrorFrames && live.rmse > maxErrorRatio * live.zeroRmse && live.dmVsZero > this.z;
+    if (live.frames < minErrorFrames) return false;
+    if (was) return live.rmse > maxErrorRatio * live.zeroRmse && live.dmVsZero >= this.z / 2;
+    return live.rmse > maxErrorRatio * live.zeroRmse && live.dmVsZero > this.z;
   }
 
   /** Every slot's challenger now. */
@@ -251,13 +264,16 @@ export class ModelMonitor {
             }
           }
           if (s.variables > inputs && s.count(i, inputs) >= enough) predictionPsi[i] = s.psi(i, inputs);
-          if (inputPsi[i]! > this.settings.psiAlert || predictionPsi[i]! > this.settings.psiAlert) drifted.push(this.symbols[i]!);
+          const psi = Math.max(inputPsi[i]!, Number.isNaN(predictionPsi[i]!) ? -Infinity : predictionPsi[i]!);
+          const line = w.drifting[i] ? this.settings.psiAlert / 2 : this.settings.psiAlert;
+          w.drifting[i] = psi > line ? 1 : 0;
+          if (w.drifting[i]) drifted.push(this.symbols[i]!);
         }
       }
       const live = w.error?.stats() ?? { n: 0, frames: 0, rmse: NaN, zeroRmse: NaN, hitRate: NaN, dmVsZero: NaN };
       const m = w.model.manifest.metrics;
       const heldOut = { rmse: m.model.rmse ?? NaN, zeroRmse: m.baseline.rmse ?? NaN, hitRate: m.model.directionalAccuracy ?? NaN };
-      return { id: w.model.id, slot: w.slot, shadow: w.shadow, horizonMs: w.model.manifest.horizonMs, inputPsi, inputOf, predictionPsi, drifted, live, heldOut, beyondBound: this.judge(w.error?.stats()) };
+      return { id: w.model.id, slot: w.slot, shadow: w.shadow, horizonMs: w.model.manifest.horizonMs, inputPsi, inputOf, predictionPsi, drifted, live, heldOut, beyondBound: w.benched };
     });
   }
 }

@@ -15,6 +15,7 @@
  */
 import type { PairedErrorStats } from './drift.js';
 import { normalQuantile } from './metrics.js';
+import type { ModelRegistry } from './registry.js';
 
 export interface PromotionSettings {
   readonly minFrames: number;
@@ -41,4 +42,85 @@ export function judgeChallenger(paired: PairedErrorStats, framesShadowed: number
   if (paired.frames >= settings.minFrames && paired.dm > z) return { kind: 'reject', reason: `worse with ${confidence} confidence: ${figures}` };
   if (framesShadowed >= settings.maxFrames) return { kind: 'reject', reason: `not better with ${confidence} confidence after ${framesShadowed} frames: ${figures}` };
   return { kind: 'wait', reason: figures };
+}
+
+/** What the referee asks of the registry for a slot, and why. */
+export interface RefereeCall {
+  readonly slot: string;
+  readonly action: 'promote' | 'reject' | 'rollback';
+  /** The model the call is about: the challenger promoted or rejected, the champion rolled back. */
+  readonly model: string;
+  readonly reason: string;
+}
+
+/** The monitor's answers the referee needs. */
+export interface RefereeView {
+  challenger(slot: string): { readonly challenger: string; readonly paired: PairedErrorStats } | undefined;
+  beyondBound(id: string): boolean;
+  liveError(id: string): { readonly rmse: number; readonly zeroRmse: number; readonly n: number; readonly dmVsZero: number } | undefined;
+}
+
+/**
+ * Follows each slot through its registry events (a shadow starts its
+ * contest, a promotion its probation; an operator's shadow, promote or
+ * veto counts the same) and, frame by frame, says what the rules above
+ * decide. A challenger is judged every `minFrames` frames of its shadow
+ * only, so a test repeated every frame cannot promote a coin flip.
+ */
+export class Referee {
+  /** Per slot: the frame its challenger started shadowing. */
+  private readonly shadowSince = new Map<string, number>();
+  /** Per slot: the promoted model on probation, and since when. */
+  private readonly probation = new Map<string, { readonly model: string; readonly since: number }>();
+  /** The frame of the last step: registry events between two steps count from it. */
+  private frame = 0;
+
+  constructor(readonly settings: PromotionSettings = DEFAULT_PROMOTION) {}
+
+  /** A registry event, since the last step. */
+  onSwap(event: { readonly slot: string; readonly action: string; readonly to?: string }): void {
+    const { slot } = event;
+    const frame = this.frame;
+    if (event.action === 'shadow') this.shadowSince.set(slot, frame);
+    if (event.action === 'promote' && event.to) this.probation.set(slot, { model: event.to, since: frame });
+    if (event.action === 'promote' || event.action === 'unshadow') this.shadowSince.delete(slot);
+    // A swap or a rollback ends what was on probation: the slot holds another model now.
+    if (event.action === 'swap' || event.action === 'rollback') this.probation.delete(slot);
+  }
+
+  /** What to do at frame `frame`. */
+  step(frame: number, view: RefereeView): RefereeCall[] {
+    this.frame = frame;
+    const calls: RefereeCall[] = [];
+    for (const [slot, since] of this.shadowSince) {
+      const shadowed = frame - since;
+      if (shadowed === 0 || shadowed % this.settings.minFrames !== 0) continue;
+      const score = view.challenger(slot);
+      if (!score) continue;
+      const verdict = judgeChallenger(score.paired, shadowed, this.settings);
+      if (verdict.kind !== 'wait') calls.push({ slot, action: verdict.kind, model: score.challenger, reason: verdict.reason });
+    }
+    for (const [slot, p] of this.probation) {
+      if (frame - p.since > this.settings.probationFrames) {
+        this.probation.delete(slot);
+        continue;
+      }
+      if (!view.beyondBound(p.model)) continue;
+      const e = view.liveError(p.model)!;
+      calls.push({
+        slot,
+        action: 'rollback',
+        model: p.model,
+        reason: `${p.model} went beyond its bound ${frame - p.since} frames after its promotion: live RMSE ${e.rmse.toFixed(3)} against the zero forecast's ${e.zeroRmse.toFixed(3)} over ${e.n} predictions, Diebold-Mariano ${e.dmVsZero.toFixed(2)}`,
+      });
+    }
+    return calls;
+  }
+}
+
+/** Carries a referee's call out on the registry. */
+export function carryOut(call: RefereeCall, registry: Pick<ModelRegistry, 'promote' | 'endShadow' | 'rollback'>): void {
+  if (call.action === 'promote') registry.promote(call.slot);
+  else if (call.action === 'reject') registry.endShadow(call.slot, call.reason);
+  else registry.rollback(call.slot);
 }

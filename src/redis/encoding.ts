@@ -28,7 +28,7 @@ export { encodePlain as encode };
 export const MIRRORED_TOPICS: readonly TopicName[] = [FEATURES_TOPIC, REGIME_TOPIC, PREDICTIONS_TOPIC, FEATURE_HEALTH_TOPIC, PORTFOLIO_TOPIC, JOURNAL_RECORD_TOPIC];
 
 /** Journal record types -> the Redis topic they are published under. */
-export const JOURNAL_CHANNELS = { order: 'orders', 'order.status': 'orders', fill: 'fills', commission: 'fills', gate: 'gate', day: 'day', 'execution.refused': 'refused', 'option.settlement': 'fills', 'option.instruction': 'orders' } as const;
+export const JOURNAL_CHANNELS = { order: 'orders', 'order.status': 'orders', fill: 'fills', commission: 'fills', gate: 'gate', day: 'day', 'execution.refused': 'refused', 'option.settlement': 'fills', 'option.instruction': 'orders', model: 'models' } as const;
 export type JournalChannel = (typeof JOURNAL_CHANNELS)[keyof typeof JOURNAL_CHANNELS];
 
 export function redisKeys(instance: string) {

@@ -123,3 +123,27 @@ test('a swap that would make a tier average one model twice is refused; one that
   assert.equal(back.status, 200, JSON.stringify(back.body));
   assert.equal(registry.live('base/0').id, GBDT_ID);
 });
+
+test('an operator shadows a challenger, vetoes it, shadows it again and forces its promotion through the control API', async () => {
+  const shadowed = await control(daemon.url, 'shadow-model', { path: HIGH_VOL, slot: 'base/0' }, daemon.token);
+  assert.equal(shadowed.status, 200, JSON.stringify(shadowed.body));
+  assert.deepEqual(shadowed.body, { ok: true, command: 'shadow-model', slot: 'base/0', live: GBDT_ID, challenger: 'gbdt-highvol-10s@seed-20261121' });
+  assert.equal(registry.shadowOf('base/0')?.model.id, 'gbdt-highvol-10s@seed-20261121');
+
+  const veto = await control(daemon.url, 'veto-model', { slot: 'base/0', reason: 'trained on a holiday' }, daemon.token);
+  assert.deepEqual(veto.body, { ok: true, command: 'veto-model', slot: 'base/0', vetoed: 'gbdt-highvol-10s@seed-20261121' });
+  assert.equal(registry.shadowOf('base/0'), undefined);
+  const again = await control(daemon.url, 'veto-model', { slot: 'base/0' }, daemon.token);
+  assert.equal(again.status, 409);
+  assert.match(String(again.body.error), /slot base\/0 has no challenger/);
+  const nothing = await control(daemon.url, 'promote-model', { slot: 'base/0' }, daemon.token);
+  assert.equal(nothing.status, 409);
+  assert.match(String(nothing.body.error), /promotion refused: slot base\/0 has no shadow candidate to promote/);
+
+  await control(daemon.url, 'shadow-model', { path: HIGH_VOL, slot: 'base/0' }, daemon.token);
+  const forced = await control(daemon.url, 'promote-model', { slot: 'base/0', reason: 'the market changed' }, daemon.token);
+  assert.deepEqual(forced.body, { ok: true, command: 'promote-model', slot: 'base/0', from: GBDT_ID, to: 'gbdt-highvol-10s@seed-20261121' });
+  assert.equal(registry.live('base/0').id, 'gbdt-highvol-10s@seed-20261121');
+  assert.equal((await control(daemon.url, 'rollback-model', { slot: 'base/0' }, daemon.token)).status, 200);
+  assert.equal(registry.live('base/0').id, GBDT_ID);
+});

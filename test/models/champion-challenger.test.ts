@@ -11,12 +11,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import pino from 'pino';
-import { DEFAULT_FEATURE_OPTIONS, featureSchema, type FeatureFrame } from '../../src/market/features.js';
+import { journalSettings } from '../../src/actors/journal.js';
+import { predictorSettings } from '../../src/actors/predictor.js';
+import { componentSpec } from '../../src/actors/registry.js';
+import { systemClock } from '../../src/clock.js';
+import { DEFAULT_FEATURE_OPTIONS, FeatureEngine, featureSchema, type FeatureFrame } from '../../src/market/features.js';
+import type { ModelEvent } from '../../src/models/monitor.js';
+import { serviceLogic } from '../../src/supervision/service.js';
+import type { ChildSpec } from '../../src/supervision/spec.js';
+import { FEATURES_TOPIC, JOURNAL_RECORD_TOPIC, MODEL_EVENT_TOPIC, PREDICTIONS_TOPIC } from '../../src/topics.js';
+import { until } from '../support/ib-client.js';
+import { startTree } from '../support/probe.js';
 import { between, eachFrame, type Dataset } from '../../src/models/dataset.js';
 import { InferencePool } from '../../src/models/inference/pool.js';
 import { DEFAULT_MONITOR, ModelMonitor, type ChallengerScore } from '../../src/models/monitor.js';
 import { TieredPredictor } from '../../src/models/predictor.js';
-import { DEFAULT_PROMOTION, judgeChallenger, type Verdict } from '../../src/models/promotion.js';
+import { carryOut, DEFAULT_PROMOTION, Referee, type RefereeCall } from '../../src/models/promotion.js';
 import { ModelRegistry } from '../../src/models/registry.js';
 import { trainModels } from '../../src/models/train.js';
 import { simulateDataset } from '../../src/models/training-data.js';
@@ -40,15 +50,16 @@ function challengerOn(data: Dataset, name: string): string {
 
 interface Step {
   readonly minute: number;
-  readonly verdict: Verdict;
-  readonly score: ChallengerScore;
+  readonly call: RefereeCall;
+  /** The paired scores when the call was made (none for a rollback after the contest). */
+  readonly score: ChallengerScore | undefined;
 }
 
 /**
  * Serves `data` with the shipped GBDT; `challenger` shadows it on every
- * instrument from `shadowFrom` and is judged every `minFrames` frames as
- * the daemon does; a promoted model on probation is rolled back when it
- * goes beyond its bound. Returns the verdicts and what the slot held.
+ * instrument from `shadowFrom` (or, with `force`, is promoted at once as an
+ * operator would), and the referee judges as the predictor component does.
+ * Returns its calls and what the slot held.
  */
 async function contest(data: Dataset, challenger: string, shadowFrom: number, force = false) {
   const pool = await InferencePool.start({ workers: 0, timeoutMs: 30_000 });
@@ -58,47 +69,38 @@ async function contest(data: Dataset, challenger: string, shadowFrom: number, fo
     const monitor = new ModelMonitor(data.symbols, schema.features.length, data.sampleMs, DEFAULT_MONITOR);
     const predictor = new TieredPredictor(registry, schema, data.symbols, { tiers: { base: [SHIPPED], sectors: {}, sectorCacheSize: 1 }, historyFrames: 16, monitor }, silent, () => 0);
     await predictor.start();
+    const referee = new Referee(DEFAULT_PROMOTION);
+    let frame = 0;
+    registry.onSwap((e) => referee.onSwap(e));
     const champion = registry.live(SLOT).id;
     const frames: FeatureFrame[] = [];
     eachFrame(data, (f) => frames.push({ intervalMs: data.sampleMs, at: f.at, wallAt: f.at, schema, symbols: data.symbols, values: f.values.slice(), warm: f.warm.slice(), base: false }));
     const steps: Step[] = [];
-    let shadowedFor = -1;
     let promotedAt: number | undefined;
     let promotedId: string | undefined;
     let rolledBackAt: number | undefined;
     let atRollback: ReturnType<ModelMonitor['liveError']>;
-    for (const frame of frames) {
-      if (frame.at === shadowFrom) {
+    for (const f of frames) {
+      frame++;
+      if (f.at === shadowFrom) {
         await registry.shadow(SLOT, challenger, 1);
-        shadowedFor = 0;
-        if (force) {
-          // An operator's force: promoted at once, on probation like any promotion.
-          registry.promote(SLOT);
-          promotedAt = frame.at;
-          promotedId = registry.live(SLOT).id;
-        }
+        if (force) registry.promote(SLOT);
       }
-      await predictor.predict(frame);
-      if (shadowedFor >= 0 && registry.shadowOf(SLOT)) {
-        shadowedFor++;
-        if (shadowedFor % DEFAULT_PROMOTION.minFrames === 0) {
-          const score = monitor.challenger(SLOT)!;
-          const verdict = judgeChallenger(score.paired, shadowedFor, DEFAULT_PROMOTION);
-          steps.push({ minute: frame.at / 60_000, verdict, score });
-          if (verdict.kind === 'promote') {
-            registry.promote(SLOT);
-            promotedAt = frame.at;
-            promotedId = registry.live(SLOT).id;
-          } else if (verdict.kind === 'reject') {
-            shadowedFor = -1;
-            registry.endShadow(SLOT, verdict.reason);
-          }
-        }
+      await predictor.predict(f);
+      for (const call of referee.step(frame, monitor)) {
+        steps.push({ minute: f.at / 60_000, call, score: monitor.challenger(SLOT) });
+        if (call.action === 'rollback') atRollback = monitor.liveError(call.model);
+        carryOut(call, registry);
+        if (call.action === 'rollback') rolledBackAt = f.at;
       }
-      if (promotedAt !== undefined && rolledBackAt === undefined && frame.at - promotedAt <= DEFAULT_PROMOTION.probationFrames * data.sampleMs && monitor.beyondBound(promotedId!)) {
-        atRollback = monitor.liveError(promotedId!);
-        registry.rollback(SLOT);
-        rolledBackAt = frame.at;
+      if (force && f.at === shadowFrom) {
+        promotedAt = f.at;
+        promotedId = registry.live(SLOT).id;
+      }
+      const promoted = steps.find((s) => s.call.action === 'promote');
+      if (promoted && promotedAt === undefined) {
+        promotedAt = f.at;
+        promotedId = registry.live(SLOT).id;
       }
     }
     return { champion, steps, promotedAt, promotedId, rolledBackAt, live: registry.live(SLOT).id, atRollback };
@@ -107,7 +109,7 @@ async function contest(data: Dataset, challenger: string, shadowFrom: number, fo
   }
 }
 
-const describe = (steps: readonly Step[]) => steps.map((s) => `min ${s.minute.toFixed(1)}: ${s.verdict.kind}: ${s.verdict.reason}`).join('\n');
+const describe = (steps: readonly Step[]) => steps.map((s) => `min ${s.minute.toFixed(1)}: ${s.call.action} ${s.call.model}: ${s.call.reason}`).join('\n');
 
 test('after a planted drift, a challenger trained on the drifted market is promoted, with lower error than the stale champion on the same predictions', async () => {
   // The market flips at 20 min; the recorder's last 40 minutes of it train the challenger, which shadows from 60 min; at 110 min the market turns back.
@@ -116,8 +118,8 @@ test('after a planted drift, a challenger trained on the drifted market is promo
   const challenger = challengerOn(recent, 'after-drift');
   const run = await contest(market, challenger, minutes(60));
   console.log(describe(run.steps));
-  const promoted = run.steps.find((s) => s.verdict.kind === 'promote');
-  assert.ok(promoted, `promoted:\n${describe(run.steps)}`);
+  const promoted = run.steps.find((s) => s.call.action === 'promote');
+  assert.ok(promoted?.score, `promoted:\n${describe(run.steps)}`);
   const [stale, fresh] = promoted.score.paired.rmse;
   assert.ok(fresh < stale, `lower error than the stale champion over the same ${promoted.score.paired.n} predictions: ${fresh} vs ${stale}`);
   assert.ok(promoted.minute - 60 <= 30, `promoted within 30 minutes of shadowing (at ${promoted.minute})`);
@@ -140,7 +142,7 @@ test('a bad challenger (trained on the flipped market, shadowing a normal one) i
   const run = await contest(market, challenger, minutes(5));
   console.log(describe(run.steps));
   assert.equal(run.promotedAt, undefined);
-  assert.equal(run.steps.at(-1)?.verdict.kind, 'reject', describe(run.steps));
+  assert.equal(run.steps.at(-1)?.call.action, 'reject', describe(run.steps));
   assert.equal(run.live, run.champion);
 });
 
@@ -155,4 +157,58 @@ test('a promoted model that turns out bad (forced in by an operator: trained on 
   console.log(`rolled back ${(run.rolledBackAt - run.promotedAt) / 60_000} min after the promotion: live RMSE ${e.rmse.toFixed(3)} against zero's ${e.zeroRmse.toFixed(3)}, DM ${e.dmVsZero.toFixed(2)}`);
   assert.ok(e.rmse > e.zeroRmse && e.dmVsZero > 2.33);
   assert.equal(run.live, run.champion, 'the champion it replaced serves again');
+});
+
+test('in the daemon: the predictor component says every step on models.event, with the figures, and the journal records each', async () => {
+  const market = simulateDataset({ ...options, seed: 31, seconds: 90 * 60, drift: { atSeconds: 20 * 60, dynamics: FLIP } });
+  const challenger = challengerOn(between(market, minutes(20), minutes(50)), 'daemon');
+  const engine = new FeatureEngine(market.symbols.length, DEFAULT_FEATURE_OPTIONS);
+  // Stands in for the market-data components: the instruments and the live schema, as they provide them.
+  const marketData: ChildSpec = {
+    id: 'market',
+    logic: serviceLogic(async (ctx) => {
+      ctx.provide('featureEngine', engine);
+      ctx.provide('instruments', { symbols: market.symbols, booked: market.symbols.map(() => true) });
+      return { stop() {} };
+    }),
+    contract: { provides: ['featureEngine', 'instruments'], needs: [], publishes: [], reads: [], hears: [] },
+  };
+  const tree = startTree(
+    {
+      children: [
+        componentSpec('journal', 'journal', { settings: journalSettings.parse({ path: join(dir, 'daemon.journal'), fsync: false }) }),
+        marketData,
+        componentSpec('predictor', 'predictor', { settings: predictorSettings.parse({ base: [SHIPPED], workers: 0, latencyBudgetMs: 10_000 }), dependsOn: ['market', 'journal'] }),
+      ],
+    },
+    systemClock,
+  );
+  const events: ModelEvent[] = [];
+  tree.bus.subscribe(MODEL_EVENT_TOPIC, (e) => events.push(e));
+  let predicted = 0;
+  tree.bus.subscribe(PREDICTIONS_TOPIC, () => predicted++);
+  // Published once durable in the journal.
+  const journaled: string[] = [];
+  tree.bus.subscribe(JOURNAL_RECORD_TOPIC, ({ record: r }) => r.type === 'model' && journaled.push(`${r.kind} ${r.model}`));
+  try {
+    await until(() => tree.phase() === 'running', 'the tree to run', 15_000);
+    const frames: FeatureFrame[] = [];
+    eachFrame(market, (f) => frames.push({ intervalMs: 1_000, at: f.at, wallAt: f.at, schema: engine.schema, symbols: market.symbols, values: f.values.slice(), warm: f.warm.slice(), base: true }));
+    for (const [k, frame] of frames.entries()) {
+      if (frame.at === minutes(50)) await tree.services.current('predictor')!.registry.shadow(SLOT, challenger, 1);
+      tree.bus.publish(FEATURES_TOPIC, frame);
+      await until(() => predicted > k, `prediction ${k}`, 10_000);
+    }
+    const kinds = events.map((e) => e.kind);
+    console.log(events.map((e) => `${e.kind} ${e.model}: ${e.reason}`).join('\n'));
+    for (const kind of ['drift', 'beyond-bound', 'shadowing', 'promoted'] as const) assert.ok(kinds.includes(kind), `a ${kind} event: ${kinds.join(', ')}`);
+    const promoted = events.find((e) => e.kind === 'promoted')!;
+    assert.match(promoted.reason, /^base\/0: better with 99 % confidence: RMSE [\d.]+ against the champion's [\d.]+ on \d+ predictions over \d+ frames, Diebold-Mariano -[\d.]+$/);
+    assert.equal(tree.services.current('predictor')!.registry.live(SLOT).id, 'gbdt-base-10s@daemon');
+    await until(() => journaled.length >= events.length, 'the journal to catch up', 5_000);
+    assert.deepEqual(journaled, events.map((e) => `${e.kind} ${e.model}`), 'every event journaled, in order');
+  } finally {
+    tree.actor.send({ type: 'shutdown' });
+    await until(() => tree.done, 'the tree to stop', 10_000);
+  }
 });
