@@ -51,6 +51,7 @@ import { paperTraderLogic, paperTraderSettings } from './paper-trader.js';
 import { placeholderLogic, placeholderSettings } from './placeholder.js';
 import { predictorLogic, predictorSettings } from './predictor.js';
 import { recorderLogic, recorderSettings } from './recorder.js';
+import { retrainerLogic, retrainerSettings } from './retrainer.js';
 import { redisLogic, redisSettings } from './redis.js';
 import { regimeLogic, regimeSettings } from './regime.js';
 import { riskGateLogic, riskGateSettings } from './risk-gate.js';
@@ -158,6 +159,12 @@ export const componentKinds = {
     settings: predictorSettings,
     description: 'the tiered ensemble of ONNX models in worker threads: hot swap, rollback, shadow mode, sector LRU, high-vol specialist',
     contract: { provides: ['predictor'], needs: ['featureEngine', 'instruments'], publishes: [PREDICTIONS_TOPIC, MODEL_SWAP_TOPIC, MODEL_DRIFT_TOPIC, MODEL_EVENT_TOPIC], reads: [FEATURES_TOPIC] },
+  },
+  retrainer: {
+    logic: retrainerLogic,
+    settings: retrainerSettings,
+    description: "trains a challenger for a predictor slot from the recorder's recent recordings in a low-priority child process, on drift or a schedule, and hands it to the predictor to shadow",
+    contract: { needs: ['predictor'], publishes: [MODEL_EVENT_TOPIC], hears: [MODEL_EVENT_TOPIC] },
   },
   risk_gate: {
     logic: riskGateLogic,

@@ -7,7 +7,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { mergeDatasets, type Dataset } from '../models/dataset.js';
+import { between, mergeDatasets, type Dataset } from '../models/dataset.js';
 import { horizonLabel, modelsReadme, parseHorizon, trainModels, type TrainReport } from '../models/train.js';
 import { recordingDataset, simulateDataset } from '../models/training-data.js';
 import { isLobsterFile, openLobster } from '../replay/lobster-source.js';
@@ -56,6 +56,9 @@ Options:
       --seed N            seed of the training (default 1)
       --version V         the models' version (default: seed-N for the
                           simulator, the data's end time for recordings)
+      --only NAMES        build only these models (comma-separated names,
+                          e.g. gbdt-base-10s): what a retrainer does
+      --last DURATION     train on the data's last DURATION only (like 90m)
 Simulator options:
       --instruments N     SPY, QQQ, AAPL, MSFT, then synthetic ones (default 4)
       --hours H           simulated hours (default 6)
@@ -69,6 +72,8 @@ Simulator options:
       'held-out': { type: 'string' },
       seed: { type: 'string' },
       version: { type: 'string' },
+      only: { type: 'string' },
+      last: { type: 'string' },
       instruments: { type: 'string' },
       hours: { type: 'string' },
       'updates-per-second': { type: 'string' },
@@ -88,6 +93,8 @@ interface Plan {
   readonly heldOutShare: number;
   readonly seed: number;
   readonly version?: string;
+  readonly only?: readonly string[];
+  readonly lastMs?: number;
 }
 
 function plan(values: Values, positionals: string[]): Plan {
@@ -111,6 +118,11 @@ function plan(values: Values, positionals: string[]): Plan {
   const heldOutShare = numberFlag(values, 'held-out', 'a share between 0 and 1, like 0.25', (n) => n > 0 && n < 1) ?? 0.25;
   const version = stringFlag(values, 'version');
   if (version !== undefined && !/^[A-Za-z0-9._-]+$/.test(version)) throw new UserError(`--version must be letters, digits, '.', '_' or '-', got '${version}'`);
+  const only = stringFlag(values, 'only')?.split(',').map((n) => n.trim());
+  if (only && only.some((n) => n === '')) throw new UserError(`--only names models, comma-separated: got '${stringFlag(values, 'only')}'`);
+  const lastText = stringFlag(values, 'last');
+  const lastMs = lastText === undefined ? undefined : parseHorizon(lastText);
+  if (lastText !== undefined && lastMs === undefined) throw new UserError(`--last must be a duration like 90m or 2h, got '${lastText}'`);
   const simOnly = ['instruments', 'hours', 'updates-per-second'].filter((f) => values[f] !== undefined);
   if (!simulator && simOnly.length > 0) throw new UserError(`--${simOnly[0]} is for --simulator`);
   return {
@@ -128,6 +140,8 @@ function plan(values: Values, positionals: string[]): Plan {
     heldOutShare,
     seed,
     version,
+    only,
+    lastMs,
   };
 }
 
@@ -169,6 +183,13 @@ export async function loadData(p: Pick<Plan, 'files' | 'simulator'>, progress: (
   return mergeDatasets(parts);
 }
 
+/** The rows of the data's last `ms`, its sources cut to match. */
+function lastOf(all: Dataset, ms: number): Dataset {
+  const end = all.rows > 0 ? all.time[all.rows - 1]! : 0;
+  const cut = new Date(end - ms + 1).toISOString();
+  return { ...between(all, end - ms + 1, end + 1, `its last ${ms / 60_000} min`), sources: all.sources.map((s) => ({ ...s, from: s.from < cut ? cut : s.from })) };
+}
+
 /** The version of models trained on `data`: its seed for simulated data, its end time for recordings. */
 function defaultVersion(data: Dataset, seed: number): string {
   const end = data.sources.map((s) => s.to).sort().at(-1);
@@ -179,7 +200,9 @@ async function train(values: Values, positionals: string[]): Promise<number> {
   const p = plan(values, positionals);
   const started = performance.now();
   const progress = (line: string) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1)} s] ${line}\n`);
-  const data = await loadData(p, progress);
+  const all = await loadData(p, progress);
+  const data = p.lastMs === undefined ? all : lastOf(all, p.lastMs);
+  if (p.lastMs !== undefined) progress(`the last ${p.lastMs / 60_000} min: ${data.rows} rows`);
   const longest = Math.max(...p.horizonsMs);
   if (data.rows === 0) {
     process.stderr.write(
@@ -195,6 +218,7 @@ async function train(values: Values, positionals: string[]): Promise<number> {
     heldOutShare: p.heldOutShare,
     version: p.version ?? defaultVersion(data, p.seed),
     script: command,
+    ...(p.only ? { only: p.only } : {}),
     progress,
   });
   writeFileSync(join(p.out, 'README.md'), readme(data, report, command, p.heldOutShare));

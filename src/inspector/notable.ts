@@ -7,7 +7,7 @@
 import type { Bus } from '../bus.js';
 import type { Clock } from '../clock.js';
 import type { ServiceTable } from '../services.js';
-import { BOOK_QUALITY_TOPIC, GATE_TRANSITION_TOPIC, IB_STATUS_TOPIC, MODEL_SWAP_TOPIC, REDIS_STATUS_TOPIC } from '../topics.js';
+import { BOOK_QUALITY_TOPIC, GATE_TRANSITION_TOPIC, IB_STATUS_TOPIC, MODEL_EVENT_TOPIC, MODEL_SWAP_TOPIC, REDIS_STATUS_TOPIC } from '../topics.js';
 import { ActorTree } from './actor-tree.js';
 
 /**
@@ -29,6 +29,8 @@ function noteFromBus(tree: ActorTree, bus: Bus): () => void {
     bus.subscribe(MODEL_SWAP_TOPIC, (e) =>
       tree.note('model', 'predictor', `model ${e.action} in ${e.slot}: ${e.from ?? '-'} -> ${e.to ?? '-'}${e.reason ? ` (${e.reason})` : ''}`),
     ),
+    // Drift, the bound, training, promotion and rollback, with their figures.
+    bus.subscribe(MODEL_EVENT_TOPIC, (e) => tree.note('model', 'predictor', `model ${e.model} ${e.kind}: ${e.reason}`)),
     bus.subscribe(IB_STATUS_TOPIC, (s) => {
       if (s.state === ib) return;
       ib = s.state;

@@ -63,12 +63,12 @@ function slice(d: Dataset, from: number, to: number, horizonEnd: number, note: s
 }
 
 /** The rows from `fromMs` (inclusive) to `toMs` (exclusive); forward returns reaching `toMs` or later become NaN. */
-export function between(d: Dataset, fromMs: number, toMs: number): Dataset {
+export function between(d: Dataset, fromMs: number, toMs: number, note = `rows from ${fromMs} to ${toMs} ms`): Dataset {
   let from = 0;
   while (from < d.rows && d.time[from]! < fromMs) from++;
   let to = from;
   while (to < d.rows && d.time[to]! < toMs) to++;
-  return slice(d, from, to, toMs, `rows from ${fromMs} to ${toMs} ms`);
+  return slice(d, from, to, toMs, note);
 }
 
 /**

@@ -78,7 +78,7 @@ export interface ModelEvent {
   readonly at: number;
   /** name@version. */
   readonly model: string;
-  readonly kind: 'drift' | 'drift-cleared' | 'beyond-bound' | 'within-bound' | 'shadowing' | 'promoted' | 'rejected' | 'rolled-back' | 'swapped';
+  readonly kind: 'drift' | 'drift-cleared' | 'beyond-bound' | 'within-bound' | 'trained' | 'training-failed' | 'shadowing' | 'promoted' | 'rejected' | 'rolled-back' | 'swapped';
   /** What happened, with the figures, in words. */
   readonly reason: string;
 }

@@ -6,23 +6,26 @@
  * is counted in frames of market time.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import pino from 'pino';
 import { journalSettings } from '../../src/actors/journal.js';
 import { predictorSettings } from '../../src/actors/predictor.js';
+import { retrainerSettings } from '../../src/actors/retrainer.js';
 import { componentSpec } from '../../src/actors/registry.js';
 import { systemClock } from '../../src/clock.js';
-import { DEFAULT_FEATURE_OPTIONS, FeatureEngine, featureSchema, type FeatureFrame } from '../../src/market/features.js';
+import { DEFAULT_FEATURE_OPTIONS, FeatureEngine, featureSchema } from '../../src/market/features.js';
 import type { ModelEvent } from '../../src/models/monitor.js';
 import { serviceLogic } from '../../src/supervision/service.js';
 import type { ChildSpec } from '../../src/supervision/spec.js';
 import { FEATURES_TOPIC, JOURNAL_RECORD_TOPIC, MODEL_EVENT_TOPIC, PREDICTIONS_TOPIC } from '../../src/topics.js';
 import { until } from '../support/ib-client.js';
 import { startTree } from '../support/probe.js';
-import { between, eachFrame, type Dataset } from '../../src/models/dataset.js';
+import { framesOf } from '../support/models.js';
+import { recordSimulatedMarket } from '../support/recordings.js';
+import { between, type Dataset } from '../../src/models/dataset.js';
 import { InferencePool } from '../../src/models/inference/pool.js';
 import { DEFAULT_MONITOR, ModelMonitor, type ChallengerScore } from '../../src/models/monitor.js';
 import { TieredPredictor } from '../../src/models/predictor.js';
@@ -73,8 +76,7 @@ async function contest(data: Dataset, challenger: string, shadowFrom: number, fo
     let frame = 0;
     registry.onSwap((e) => referee.onSwap(e));
     const champion = registry.live(SLOT).id;
-    const frames: FeatureFrame[] = [];
-    eachFrame(data, (f) => frames.push({ intervalMs: data.sampleMs, at: f.at, wallAt: f.at, schema, symbols: data.symbols, values: f.values.slice(), warm: f.warm.slice(), base: false }));
+    const frames = framesOf(data);
     const steps: Step[] = [];
     let promotedAt: number | undefined;
     let promotedId: string | undefined;
@@ -159,20 +161,25 @@ test('a promoted model that turns out bad (forced in by an operator: trained on 
   assert.equal(run.live, run.champion, 'the champion it replaced serves again');
 });
 
-test('in the daemon: the predictor component says every step on models.event, with the figures, and the journal records each', async () => {
-  const market = simulateDataset({ ...options, seed: 31, seconds: 90 * 60, drift: { atSeconds: 20 * 60, dynamics: FLIP } });
-  const challenger = challengerOn(between(market, minutes(20), minutes(50)), 'daemon');
-  const engine = new FeatureEngine(market.symbols.length, DEFAULT_FEATURE_OPTIONS);
-  // Stands in for the market-data components: the instruments and the live schema, as they provide them.
+/** Stands in for the market-data components: the instruments and the live feature schema, as they provide them. */
+function standIn(symbols: readonly string[]): { marketData: ChildSpec } {
+  const engine = new FeatureEngine(symbols.length, DEFAULT_FEATURE_OPTIONS);
   const marketData: ChildSpec = {
     id: 'market',
     logic: serviceLogic(async (ctx) => {
       ctx.provide('featureEngine', engine);
-      ctx.provide('instruments', { symbols: market.symbols, booked: market.symbols.map(() => true) });
+      ctx.provide('instruments', { symbols, booked: symbols.map(() => true) });
       return { stop() {} };
     }),
     contract: { provides: ['featureEngine', 'instruments'], needs: [], publishes: [], reads: [], hears: [] },
   };
+  return { marketData };
+}
+
+test('in the daemon: the predictor component says every step on models.event, with the figures, and the journal records each', async () => {
+  const market = simulateDataset({ ...options, seed: 31, seconds: 90 * 60, drift: { atSeconds: 20 * 60, dynamics: FLIP } });
+  const challenger = challengerOn(between(market, minutes(20), minutes(50)), 'daemon');
+  const { marketData } = standIn(market.symbols);
   const tree = startTree(
     {
       children: [
@@ -185,19 +192,23 @@ test('in the daemon: the predictor component says every step on models.event, wi
   );
   const events: ModelEvent[] = [];
   tree.bus.subscribe(MODEL_EVENT_TOPIC, (e) => events.push(e));
-  let predicted = 0;
-  tree.bus.subscribe(PREDICTIONS_TOPIC, () => predicted++);
+  // Each frame is published once the last one's predictions are out, as a 1 s clock would leave time for.
+  let predicted: () => void = () => {};
+  tree.bus.subscribe(PREDICTIONS_TOPIC, () => predicted());
   // Published once durable in the journal.
   const journaled: string[] = [];
   tree.bus.subscribe(JOURNAL_RECORD_TOPIC, ({ record: r }) => r.type === 'model' && journaled.push(`${r.kind} ${r.model}`));
   try {
     await until(() => tree.phase() === 'running', 'the tree to run', 15_000);
-    const frames: FeatureFrame[] = [];
-    eachFrame(market, (f) => frames.push({ intervalMs: 1_000, at: f.at, wallAt: f.at, schema: engine.schema, symbols: market.symbols, values: f.values.slice(), warm: f.warm.slice(), base: true }));
+    const frames = framesOf(market);
     for (const [k, frame] of frames.entries()) {
       if (frame.at === minutes(50)) await tree.services.current('predictor')!.registry.shadow(SLOT, challenger, 1);
+      const out = new Promise<void>((resolve, reject) => {
+        const late = setTimeout(() => reject(new Error(`no prediction for frame ${k} in 10 s`)), 10_000);
+        predicted = () => (clearTimeout(late), resolve());
+      });
       tree.bus.publish(FEATURES_TOPIC, frame);
-      await until(() => predicted > k, `prediction ${k}`, 10_000);
+      await out;
     }
     const kinds = events.map((e) => e.kind);
     console.log(events.map((e) => `${e.kind} ${e.model}: ${e.reason}`).join('\n'));
@@ -207,6 +218,44 @@ test('in the daemon: the predictor component says every step on models.event, wi
     assert.equal(tree.services.current('predictor')!.registry.live(SLOT).id, 'gbdt-base-10s@daemon');
     await until(() => journaled.length >= events.length, 'the journal to catch up', 5_000);
     assert.deepEqual(journaled, events.map((e) => `${e.kind} ${e.model}`), 'every event journaled, in order');
+    assert.ok(tree.inspection.events().some((e) => e.kind === 'model' && e.text === `model gbdt-base-10s@daemon promoted: ${promoted.reason}`), "in the inspector's event log too");
+  } finally {
+    tree.actor.send({ type: 'shutdown' });
+    await until(() => tree.done, 'the tree to stop', 10_000);
+  }
+});
+
+test('the retrainer trains a challenger from the recorder\'s recent recordings in a child process when the slot drifts, and the predictor shadows it', async () => {
+  const recordings = join(dir, 'recordings');
+  mkdirSync(recordings, { recursive: true });
+  await recordSimulatedMarket(join(recordings, 'keel-session.keelrec'), { seed: 71, instruments: 3, seconds: 40 * 60, updatesPerSecond: 50, wallAt: Date.now() - 40 * 60_000, drift: { atSeconds: 1, dynamics: FLIP } });
+  const { marketData } = standIn(['SPY', 'QQQ', 'AAPL']);
+  const tree = startTree(
+    {
+      children: [
+        marketData,
+        componentSpec('predictor', 'predictor', { settings: predictorSettings.parse({ base: [SHIPPED], workers: 0, latencyBudgetMs: 10_000 }), dependsOn: ['market'] }),
+        componentSpec('retrainer', 'retrainer', { settings: retrainerSettings.parse({ recordings, lookbackMinutes: 60, out: join(dir, 'retrained'), minIntervalMinutes: 0 }), dependsOn: ['predictor'] }),
+      ],
+    },
+    systemClock,
+  );
+  const events: ModelEvent[] = [];
+  tree.bus.subscribe(MODEL_EVENT_TOPIC, (e) => events.push(e));
+  try {
+    await until(() => tree.phase() === 'running', 'the tree to run', 15_000);
+    const registry = tree.services.current('predictor')!.registry;
+    const champion = registry.live(SLOT).id;
+    // As the predictor says it when its monitor sees the drift.
+    tree.bus.publish(MODEL_EVENT_TOPIC, { at: 0, model: champion, kind: 'drift', reason: 'drifting on 3 instruments' });
+    await until(() => events.some((e) => e.kind === 'trained' || e.kind === 'training-failed'), 'the training to end', 120_000);
+    console.log(events.map((e) => `${e.kind} ${e.model}: ${e.reason}`).join('\n'));
+    const trained = events.find((e) => e.kind === 'trained');
+    assert.ok(trained, events.map((e) => e.reason).join('\n'));
+    assert.match(trained.reason, /^base\/0: trained \(drift: drifting on 3 instruments\) on keel test-recorder .*keel-session\.keelrec.*; held out RMSE [\d.]+ against the zero forecast's [\d.]+; now shadowing gbdt-base-10s@seed-20261121$/);
+    assert.match(trained.model, /^gbdt-base-10s@retrained-\d{8}T\d{6}Z$/);
+    assert.equal(registry.shadowOf(SLOT)?.model.id, trained.model, 'the predictor shadows it; the referee takes it from there');
+    assert.ok(events.some((e) => e.kind === 'shadowing' && e.model === trained.model));
   } finally {
     tree.actor.send({ type: 'shutdown' });
     await until(() => tree.done, 'the tree to stop', 10_000);

@@ -8,13 +8,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pino from 'pino';
-import { DEFAULT_FEATURE_OPTIONS, featureSchema, type FeatureFrame } from '../../src/market/features.js';
-import { eachFrame, type Dataset } from '../../src/models/dataset.js';
+import { DEFAULT_FEATURE_OPTIONS, featureSchema } from '../../src/market/features.js';
+import type { Dataset } from '../../src/models/dataset.js';
 import { InferencePool } from '../../src/models/inference/pool.js';
 import { DEFAULT_MONITOR, ModelMonitor, type ModelDrift } from '../../src/models/monitor.js';
 import { TieredPredictor } from '../../src/models/predictor.js';
 import { ModelRegistry } from '../../src/models/registry.js';
 import { simulateDataset } from '../../src/models/training-data.js';
+import { framesOf } from '../support/models.js';
 
 const GBDT = 'models/gbdt-base-10s/manifest.json';
 const LSTM = 'models/lstm-base-10s/manifest.json';
@@ -39,8 +40,7 @@ async function serve(data: Dataset): Promise<Checkpoint[]> {
     const tiers = { base: [GBDT, LSTM], sectors: {}, sectorCacheSize: 1 };
     const predictor = new TieredPredictor(registry, schema, data.symbols, { tiers, historyFrames: 16, monitor }, silent, () => 0);
     await predictor.start();
-    const frames: FeatureFrame[] = [];
-    eachFrame(data, (f) => frames.push({ intervalMs: data.sampleMs, at: f.at, wallAt: f.at, schema, symbols: data.symbols, values: f.values.slice(), warm: f.warm.slice(), base: false }));
+    const frames = framesOf(data);
     const out: Checkpoint[] = [];
     for (const frame of frames) {
       const p = await predictor.predict(frame);

@@ -5,7 +5,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FEATURE_SCHEMA_NAME, FEATURE_SCHEMA_VERSION } from '../../src/market/features.js';
+import { DEFAULT_FEATURE_OPTIONS, FEATURE_SCHEMA_NAME, FEATURE_SCHEMA_VERSION, featureSchema, type FeatureFrame } from '../../src/market/features.js';
+import { eachFrame, type Dataset } from '../../src/models/dataset.js';
 import { type Manifest, sha256 } from '../../src/models/manifest.js';
 import { encodeModel } from '../../src/models/onnx/build.js';
 import { fitJumpModel } from '../../src/models/sjm.js';
@@ -96,4 +97,12 @@ export function writeAffineModel(dir: string, spec: AffineSpec): string {
   const path = join(folder, 'manifest.json');
   writeFileSync(path, JSON.stringify(manifest, null, 2));
   return path;
+}
+
+/** A dataset's sampling instants as the live features frames of the default schema (copies: keep them all). */
+export function framesOf(data: Dataset): FeatureFrame[] {
+  const schema = featureSchema(DEFAULT_FEATURE_OPTIONS);
+  const frames: FeatureFrame[] = [];
+  eachFrame(data, (f) => frames.push({ intervalMs: data.sampleMs, at: f.at, wallAt: f.at, schema, symbols: data.symbols, values: f.values.slice(), warm: f.warm.slice(), base: true }));
+  return frames;
 }

@@ -7,7 +7,7 @@
 import { DEFAULT_FEATURE_OPTIONS, featureSchema } from '../../src/market/features.js';
 import { DEPTH_ROW, RECORDING_FORMAT, RECORDING_VERSION, RecordingWriter, TRADE_ROW } from '../../src/replay/recording.js';
 import { InstrumentUniverse } from '../../src/sim/instruments.js';
-import { ASK, BID, INSERT, Market, ROWS, type MarketListener } from '../../src/sim/market.js';
+import { ASK, BID, INSERT, Market, ROWS, type Dynamics, type MarketListener } from '../../src/sim/market.js';
 
 export interface SimulatedRecording {
   readonly seed: number;
@@ -16,6 +16,8 @@ export interface SimulatedRecording {
   readonly updatesPerSecond: number;
   /** Epoch ms of the recording's first instant. */
   readonly wallAt: number;
+  /** A planted drift: from `atSeconds` every instrument's market moves by `dynamics`. */
+  readonly drift?: { readonly atSeconds: number; readonly dynamics: Dynamics };
 }
 
 export async function recordSimulatedMarket(path: string, o: SimulatedRecording): Promise<void> {
@@ -48,6 +50,7 @@ export async function recordSimulatedMarket(path: string, o: SimulatedRecording)
     for (let row = 0; row < ROWS; row++) for (const side of [ASK, BID] as const) listener.depth(instrument.index, side, row, INSERT, book.price[side][row]!, book.size[side][row]!);
   }
   for (now = 10; now <= o.seconds * 1000; now += 10) {
+    if (o.drift && now === o.drift.atSeconds * 1000) for (const instrument of universe) market.book(instrument).dynamics = o.drift.dynamics;
     market.advanceTo(now);
     if (now % 10_000 === 0) await writer.drain();
   }
