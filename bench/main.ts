@@ -8,6 +8,7 @@ import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { bookBench } from './book.js';
 import { CLUSTER_FLAGS, clusterBench } from './cluster.js';
+import { driftBench } from './drift.js';
 import { healthBench } from './health.js';
 import { ingestBench } from './ingest.js';
 import { inspectorBench } from './inspector.js';
@@ -25,6 +26,7 @@ const benches = {
   book: bookBench,
   health: healthBench,
   models: modelsBench,
+  drift: driftBench,
   ledger: ledgerBench,
   inspector: inspectorBench,
   pipeline: pipelineBench,

@@ -1,0 +1,100 @@
+/**
+ * Drift: what watching the models costs the predictor. The shipped 10 s
+ * GBDT serves a frame of every instrument on the main thread, with and
+ * without the drift monitor (monitor.ts: a copy of the frame, each input's
+ * and the prediction's bin per instrument, predictions queued and scored
+ * after the horizon, the bound judged), side by side in one run; and the
+ * monitor's report (every model's PSI per instrument), which the predictor
+ * builds every 10 frames.
+ */
+import pino from 'pino';
+import { DEFAULT_FEATURE_OPTIONS, featureSchema, type FeatureFrame } from '../src/market/features.js';
+import { InferencePool } from '../src/models/inference/pool.js';
+import { readModelSource } from '../src/models/manifest.js';
+import { DEFAULT_MONITOR, ModelMonitor } from '../src/models/monitor.js';
+import { TieredPredictor } from '../src/models/predictor.js';
+import { ModelRegistry } from '../src/models/registry.js';
+import { fmt, median, percentile, type BenchOptions } from './stats.js';
+
+const INSTRUMENTS = 5_000;
+const GBDT = 'models/gbdt-base-10s/manifest.json';
+/** Frames before timing: the horizon's first predictions resolve after 10, and past 150 (a quarter of the window) every instrument's PSI counts. */
+const WARM_FRAMES = 160;
+const TIMED_FRAMES = 40;
+const schema = featureSchema(DEFAULT_FEATURE_OPTIONS);
+const width = schema.features.length;
+
+/** Frame `t`: the GBDT's golden rows, varied per instrument and frame, the mid moving so predictions resolve to returns. */
+function frameOf(t: number): FeatureFrame {
+  const golden = readModelSource(GBDT).manifest;
+  const inputs = golden.input.features;
+  const rows = golden.golden!.input.length / inputs.length;
+  const values = new Float64Array(INSTRUMENTS * width).fill(1);
+  for (let i = 0; i < INSTRUMENTS; i++) {
+    const row = (i + t) % rows;
+    inputs.forEach((name, c) => (values[i * width + schema.features.indexOf(name)] = golden.golden!.input[row * inputs.length + c]! * (1 + 0.05 * Math.sin(i * 7 + t))));
+    values[i * width] = 100 * (1 + 0.001 * Math.sin(i + t / 7));
+  }
+  return { intervalMs: 1_000, at: t * 1_000, wallAt: t * 1_000, schema, symbols, values, warm: new Uint8Array(INSTRUMENTS).fill(1), base: false };
+}
+const symbols = Array.from({ length: INSTRUMENTS }, (_, i) => `SYM${i}`);
+
+async function timedFrames(pool: InferencePool, monitor: ModelMonitor | undefined): Promise<{ frameMs: number[]; reportMs: number[] }> {
+  const silent = pino({ level: 'silent' });
+  const registry = new ModelRegistry(pool, schema, silent, { latencyBudgetMs: 10_000, maxWindow: 16 });
+  const predictor = new TieredPredictor(registry, schema, symbols, { tiers: { base: [GBDT], sectors: {}, sectorCacheSize: 1 }, historyFrames: 16, inThreadMaxMs: Infinity, ...(monitor ? { monitor } : {}) }, silent, () => 0);
+  await predictor.start();
+  const frameMs: number[] = [];
+  const reportMs: number[] = [];
+  for (let k = 0; k < WARM_FRAMES + TIMED_FRAMES; k++) {
+    // Made fresh each time (200 frames of the universe would take 200 MB), outside the timing.
+    const frame = frameOf(k + 1);
+    const started = performance.now();
+    await predictor.predict(frame);
+    if (k >= WARM_FRAMES) frameMs.push(performance.now() - started);
+    if (monitor && k >= WARM_FRAMES && k % 10 === 0) {
+      const at = performance.now();
+      const report = monitor.report();
+      reportMs.push(performance.now() - at);
+      if (report[0]!.inputPsi.some((p) => Number.isNaN(p))) throw new Error('an instrument without a PSI yet: warm up longer');
+    }
+  }
+  return { frameMs, reportMs };
+}
+
+export async function driftBench({ runs, progress }: BenchOptions) {
+  progress(`drift: ${WARM_FRAMES + TIMED_FRAMES} frames of ${fmt(INSTRUMENTS)} instruments per variant`);
+  const pool = await InferencePool.start({ workers: 0, timeoutMs: 60_000 });
+  const bare: number[] = [];
+  const watched: number[] = [];
+  const reports: number[] = [];
+  try {
+    for (let run = 1; run <= runs; run++) {
+      // Alternated, so a drifting machine does not favour one.
+      const a = await timedFrames(pool, undefined);
+      const b = await timedFrames(pool, new ModelMonitor(symbols, width, 1_000, DEFAULT_MONITOR));
+      bare.push(median(a.frameMs));
+      watched.push(median(b.frameMs));
+      reports.push(median(b.reportMs));
+      progress(`drift: run ${run}/${runs}: frame ${fmt(median(a.frameMs), 2)} ms bare, ${fmt(median(b.frameMs), 2)} ms watched; report ${fmt(median(b.reportMs), 2)} ms`);
+    }
+  } finally {
+    await pool.close();
+  }
+  const bareMs = median(bare);
+  const watchedMs = median(watched);
+  const reportMs = median(reports);
+  const rows = [
+    { variant: 'predict, no monitor', frameMs: bareMs, p99Ms: percentile(bare, 99) },
+    { variant: 'predict, drift monitor', frameMs: watchedMs, p99Ms: percentile(watched, 99) },
+    { variant: 'drift report', frameMs: reportMs, p99Ms: percentile(reports, 99) },
+  ];
+  const table = [
+    `| ${fmt(INSTRUMENTS)} instruments, gbdt-base-10s on the main thread | ms per frame | vs no monitor |`,
+    '|---|---|---|',
+    `| predict, no monitor | ${fmt(bareMs, 2)} | 1.00x |`,
+    `| predict, with the drift monitor (frame copy, ${DEFAULT_MONITOR.windowFrames}-frame PSI bins of 11 inputs and the prediction, scoring after 10 s) | ${fmt(watchedMs, 2)} | ${fmt(watchedMs / bareMs, 2)}x |`,
+    `| the monitor's report (PSI of every instrument, every 10 frames) | ${fmt(reportMs, 2)} | |`,
+  ].join('\n');
+  return { rows, table };
+}
