@@ -21,5 +21,5 @@ export const benchStages = () => ({
   features: { samplesMs: [100, 1_000] },
   health: {},
   regime: { model: models('regime-sjm'), intervalMs: 1_000 },
-  predictor: { intervalMs: 1_000, workers: 0, base: [models('gbdt-base-10s')] },
+  predictor: { intervalMs: 1_000, workers: 0, horizons: { '10s': { base: [models('gbdt-base-10s')] } } },
 });

@@ -42,7 +42,7 @@ const symbols = Array.from({ length: INSTRUMENTS }, (_, i) => `SYM${i}`);
 async function timedFrames(pool: InferencePool, monitor: ModelMonitor | undefined): Promise<{ frameMs: number[]; reportMs: number[] }> {
   const silent = pino({ level: 'silent' });
   const registry = new ModelRegistry(pool, schema, silent, { latencyBudgetMs: 10_000, maxWindow: 16 });
-  const predictor = new TieredPredictor(registry, schema, symbols, { tiers: { base: [GBDT], sectors: {}, sectorCacheSize: 1 }, historyFrames: 16, inThreadMaxMs: Infinity, ...(monitor ? { monitor } : {}) }, silent, () => 0);
+  const predictor = new TieredPredictor(registry, schema, symbols, { horizons: [{ horizonMs: 10_000, tiers: { base: [GBDT], sectors: {}, sectorCacheSize: 1 } }], historyFrames: 16, inThreadMaxMs: Infinity, ...(monitor ? { monitor } : {}) }, silent, () => 0);
   await predictor.start();
   const frameMs: number[] = [];
   const reportMs: number[] = [];

@@ -255,7 +255,7 @@ async function predictorLoad(pool: InferencePool, d: Dataset, instruments: numbe
   const log = pino({ level: 'silent' });
   const registry = new ModelRegistry(pool, schema, log, { latencyBudgetMs: 1_000, maxWindow: 32 });
   const tiers = { base: [manifestPath('gbdt-base-10s'), manifestPath('lstm-base-10s')], sectors: {}, sectorCacheSize: 2 };
-  const predictor = new TieredPredictor(registry, schema, symbols, { tiers, historyFrames: 32 }, log, () => performance.now());
+  const predictor = new TieredPredictor(registry, schema, symbols, { horizons: [{ horizonMs: 10_000, tiers }], historyFrames: 32 }, log, () => performance.now());
   await predictor.start();
   const width = d.features.length;
   const frame: FeatureFrame = {
@@ -283,7 +283,7 @@ async function predictorLoad(pool: InferencePool, d: Dataset, instruments: numbe
   };
   // The LSTM joins once every instrument has a full window of frames.
   for (let n = 0; n < 10; n++) await predictNext();
-  if (!(await predictNext()).models[0]!.includes('lstm-base-10s')) throw new Error('the LSTM is not serving after its window filled');
+  if (!(await predictNext()).horizons[0]!.models[0]!.includes('lstm-base-10s')) throw new Error('the LSTM is not serving after its window filled');
   let split = '';
   // Two frames in flight, as the predictor actor allows by default.
   const run = async (until: number) => {

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { setup, createActor, type AnyActorLogic } from 'xstate';
 import { stringify } from 'yaml';
-import type { PredictorSettings } from '../src/actors/predictor.js';
+import { horizonTiers, type PredictorSettings } from '../src/actors/predictor.js';
 import { Bus } from '../src/bus.js';
 import { systemClock, type Clock } from '../src/clock.js';
 import { parseConfig } from '../src/config/load.js';
@@ -101,8 +101,7 @@ const inlinePredictorLogic = (onPredictor: (p: TieredPredictor) => void) =>
     const engine = ctx.need('featureEngine');
     const pool = await InferencePool.start({ workers: 0, timeoutMs: settings.timeoutMs });
     const registry = new ModelRegistry(pool, engine.schema, log, { latencyBudgetMs: settings.latencyBudgetMs, maxWindow: settings.historyFrames });
-    const tiers = { base: settings.base, sectors: settings.sectors, sectorCacheSize: settings.sectorCacheSize, highVol: settings.highVol };
-    const predictor = new TieredPredictor(registry, engine.schema, ctx.need('instruments').symbols, { tiers, historyFrames: settings.historyFrames }, log, () => clock.now());
+    const predictor = new TieredPredictor(registry, engine.schema, ctx.need('instruments').symbols, { horizons: horizonTiers(settings), historyFrames: settings.historyFrames }, log, () => clock.now());
     await predictor.start();
     onPredictor(predictor);
     const unsubscribe = bus.subscribe(FEATURES_TOPIC, (frame) => {
@@ -228,9 +227,10 @@ export class TickToDecision {
         this.decidedAt[seq] = at;
       }
       this.decidedThrough = Math.max(this.decidedThrough, through);
-      const predictedAll = p.value.every((v) => Number.isFinite(v));
+      const h = p.horizons[0]!;
+      const predictedAll = h.value.every((v) => Number.isFinite(v));
       this.decisions.push({ at, through, modelsMs: p.latencyMs, inferenceMs: p.inferenceMs, predictedAll });
-      this.fullEnsembleSeen ||= predictedAll && p.tier.every((t, i) => t === 'high_vol' || p.models[i]!.includes('lstm'));
+      this.fullEnsembleSeen ||= predictedAll && h.tier.every((t, i) => t === 'high_vol' || h.models[i]!.includes('lstm'));
     });
   }
 }

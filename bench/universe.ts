@@ -33,7 +33,7 @@ import pino from 'pino';
 import { loadConfig } from '../src/config/load.js';
 import { featureHealthSettings } from '../src/actors/feature-health.js';
 import { featuresSettings } from '../src/actors/features.js';
-import { predictorSettings } from '../src/actors/predictor.js';
+import { horizonTiers, predictorSettings } from '../src/actors/predictor.js';
 import { readRegimeModel, regimeSettings, regimeTracker } from '../src/actors/regime.js';
 import { DepthBatch } from '../src/ib/depth-feed.js';
 import { TradeBatch } from '../src/ib/trade-feed.js';
@@ -177,8 +177,7 @@ async function universeCycles(n: number, runs: number, progress: (line: string) 
   const pool = await InferencePool.start({ workers: s.predictor.workers, minWorkers: 0, timeoutMs: s.predictor.timeoutMs });
   try {
     const registry = new ModelRegistry(pool, engine.schema, log, { latencyBudgetMs: s.predictor.latencyBudgetMs, maxWindow: s.predictor.historyFrames });
-    const tiers = { base: s.predictor.base, sectors: s.predictor.sectors, sectorCacheSize: s.predictor.sectorCacheSize, highVol: s.predictor.highVol };
-    const predictor = new TieredPredictor(registry, engine.schema, symbols, { tiers, historyFrames: s.predictor.historyFrames, inThreadMaxMs: s.predictor.inThreadMaxMs }, log, () => performance.now());
+    const predictor = new TieredPredictor(registry, engine.schema, symbols, { horizons: horizonTiers(s.predictor), historyFrames: s.predictor.historyFrames, inThreadMaxMs: s.predictor.inThreadMaxMs }, log, () => performance.now());
     await predictor.start();
 
     let t = 0;
@@ -230,7 +229,7 @@ async function universeCycles(n: number, runs: number, progress: (line: string) 
         const t5 = performance.now();
         if (p.faults.length > 0) throw new Error(`model faults at ${n} instruments: ${p.faults.join('; ')}`);
         mine.push({ features: t1 - t0, health: t2 - t1, regime: t3 - t2, predictMain: t4 - t3, prediction: t5 - t3 });
-        predicted = p.value.reduce((k, v) => k + (Number.isFinite(v) ? 1 : 0), 0);
+        predicted = p.horizons[0]!.value.reduce((k, v) => k + (Number.isFinite(v) ? 1 : 0), 0);
         withRegime = regimes.state.reduce((k, v) => k + (v >= 0 ? 1 : 0), 0);
       }
       cycles.push(...mine);

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadData } from '../src/cli/models.js';
-import { horizonLabel, modelsReadme, trainModels } from '../src/models/train.js';
+import { horizonLabel } from '../src/models/horizon.js';
+import { modelsReadme, trainModels } from '../src/models/train.js';
 
 const HELP = `npm run models [-- --out DIR] [-- --check]
 

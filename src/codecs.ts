@@ -110,19 +110,23 @@ export const regimeFrameCodec = columnar(
   { state: i32, probabilities: f64 },
 );
 
-export const predictionFrameCodec = columnar(
-  (p: PredictionFrame, wallAt: number) => ({
-    at: wallAt,
-    symbols: p.symbols,
-    value: Array.from(p.value),
-    tier: p.tier,
-    models: p.models,
-    latencyMs: p.latencyMs,
-    inferenceMs: p.inferenceMs,
-    faults: p.faults,
-  }),
-  { value: f64 },
-);
+/** Every horizon's predictions, each with its values as an array (a Float64Array again once decoded). */
+export const predictionFrameCodec: Codec<PredictionFrame> = {
+  encode: (p, wallAt) =>
+    packr.pack({
+      at: wallAt,
+      symbols: p.symbols,
+      horizons: p.horizons.map((h) => ({ horizonMs: h.horizonMs, value: Array.from(h.value), tier: h.tier, models: h.models })),
+      latencyMs: p.latencyMs,
+      inferenceMs: p.inferenceMs,
+      faults: p.faults,
+    }),
+  decode(bytes) {
+    const wire = packr.unpack(bytes) as { horizons: { value: number[] | Float64Array }[] };
+    for (const h of wire.horizons) h.value = f64(h.value as number[]);
+    return wire;
+  },
+};
 
 /** Rows [0, count) of a depth batch. */
 export const depthBatchCodec = columnar(

@@ -41,9 +41,24 @@ test('regimes, predictions, depth and trades come back with their typed arrays, 
   assert.deepEqual([...r.probabilities], [0.25, 0.75]);
   assert.equal(r.at, 7);
 
-  const prediction = { frameAt: 1, at: 2, symbols: ['SPY'], value: Float64Array.from([NaN]), tier: [''], models: [''], latencyMs: 1, inferenceMs: 0.5, faults: [] } as PredictionFrame;
-  const p = codecOf(PREDICTIONS_TOPIC)!.decode(codecOf(PREDICTIONS_TOPIC)!.encode(prediction, 9)) as { value: Float64Array };
-  assert.ok(p.value instanceof Float64Array && Number.isNaN(p.value[0]));
+  const prediction: PredictionFrame = {
+    frameAt: 1,
+    at: 2,
+    symbols: ['SPY'],
+    horizons: [
+      { horizonMs: 10_000, value: Float64Array.from([NaN]), tier: [''], models: [''] },
+      { horizonMs: 300_000, value: Float64Array.from([2.5]), tier: ['base'], models: ['gbdt-base-5m@1'] },
+    ],
+    latencyMs: 1,
+    inferenceMs: 0.5,
+    faults: [],
+  };
+  const p = codecOf(PREDICTIONS_TOPIC)!.decode(codecOf(PREDICTIONS_TOPIC)!.encode(prediction, 9)) as { at: number; horizons: { horizonMs: number; value: Float64Array; models: string[] }[] };
+  assert.equal(p.at, 9);
+  assert.deepEqual(p.horizons.map((h) => h.horizonMs), [10_000, 300_000]);
+  assert.ok(p.horizons[0]!.value instanceof Float64Array && Number.isNaN(p.horizons[0]!.value[0]));
+  assert.deepEqual([...p.horizons[1]!.value], [2.5]);
+  assert.deepEqual(p.horizons[1]!.models, ['gbdt-base-5m@1']);
 
   const depth = new DepthBatch(8);
   depth.count = 2;

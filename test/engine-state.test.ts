@@ -359,7 +359,7 @@ test('FrameHistory: restored from a checkpoint, its frames, streaks, count and w
 
 test('TieredPredictor checkpoints its history', () => {
   const schema = featureSchema({ baseMs: 100, volHalfLivesMs: [], returnHorizonsMs: [], flowHalfLifeMs: 1000 });
-  const predictor = () => new TieredPredictor({} as ModelRegistry, schema, SYMBOLS, { tiers: { base: [], sectors: {}, sectorCacheSize: 1 }, historyFrames: 3 }, pino({ level: 'silent' }), () => 0);
+  const predictor = () => new TieredPredictor({} as ModelRegistry, schema, SYMBOLS, { horizons: [{ horizonMs: 10_000, tiers: { base: [], sectors: {}, sectorCacheSize: 1 } }], historyFrames: 3 }, pino({ level: 'silent' }), () => 0);
   const w = schema.features.length;
   const observe = (p: TieredPredictor, from: number, to: number) => {
     const values = new Float64Array(3 * w);

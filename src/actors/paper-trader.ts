@@ -38,8 +38,10 @@
 import { fromCallback, fromPromise, setup } from 'xstate';
 import { z } from 'zod';
 import { isPaperAccount } from '../ib/accounts.js';
-import type { PredictionFrame } from '../models/predictor.js';
+import { horizonLabel } from '../models/horizon.js';
+import { predictionsAt, servedHorizons, type PredictionFrame } from '../models/predictor.js';
 import type { ComponentContext } from '../supervision/component.js';
+import { PermanentFailure } from '../supervision/permanent.js';
 import { BookVenue } from '../trading/book-venue.js';
 import type { ChainRow } from '../options/chain-view.js';
 import { expiryMs } from '../options/expiry.js';
@@ -113,6 +115,22 @@ export type PaperTraderSettings = z.infer<typeof paperTraderSettings>;
 
 /** The gate's condition source for the managed accounts' verdict. */
 export const ACCOUNT_CONDITION = 'account';
+
+/**
+ * A horizon the policy (or the option strategy) reads that the predictions
+ * do not carry: a mistake in the config. A frame with no horizon at all (the
+ * cluster's, before any worker has predicted) says nothing yet.
+ */
+function unservedHorizon(frame: PredictionFrame, settings: PaperTraderSettings, id: string): PermanentFailure | undefined {
+  if (frame.horizons.length === 0) return undefined;
+  const reads = [{ key: 'policy.horizon', horizonMs: settings.policy.horizon }];
+  if (settings.options.enabled) reads.push({ key: 'options.horizon', horizonMs: settings.options.horizon });
+  const missing = reads.find((r) => !predictionsAt(frame, r.horizonMs));
+  if (!missing) return undefined;
+  return new PermanentFailure(
+    `${id}: ${missing.key} is ${horizonLabel(missing.horizonMs)}, but the predictions carry ${servedHorizons(frame)}: serve it in components.predictor.settings.horizons, or set components.${id}.settings.${missing.key} to one of those`,
+  );
+}
 
 /** The trader and its venue, wired to the ledger, the gate and the bus; what the machine starts, settles and stops. */
 interface Session {
@@ -306,6 +324,8 @@ function openSession(ctx: ComponentContext<PaperTraderSettings>): Session {
       return false;
     },
     decide(frame) {
+      const unserved = unservedHorizon(frame, settings, ctx.id);
+      if (unserved) return ctx.fail(unserved);
       trader.onFrame(frame, bus.latest(REGIME_TOPIC));
       desk.onFrame(frame, bus.latest(REGIME_TOPIC), bus.latest(OPTIONS_CHAIN_TOPIC));
       reportDay();

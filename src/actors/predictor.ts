@@ -1,13 +1,15 @@
 /**
- * predictor: the tiered ensemble of ONNX models, run on every features frame
- * of its clock: each batch on the main thread when it is cheap enough
- * (`inThreadMaxMs` for a frame's batches together), else in a worker thread.
- * Workers start as they are needed, up to `workers`: none while every batch
- * runs on the main thread (a few instruments), one from the start when a
- * frame of the whole universe could cost more. Publishes (retained) each frame's
- * predictions on `predictions`, with the tier and model versions that served
- * each instrument and the batch latency. The registry (swap, rollback,
- * shadow, promote) and the serving status are the `predictor` service.
+ * predictor: the tiered ensembles of ONNX models, one per horizon served
+ * side by side, run on every features frame of its clock: each batch on
+ * the main thread when it is cheap enough (`inThreadMaxMs` for a frame's
+ * batches together), else in a worker thread. Workers start as they are
+ * needed, up to `workers`: none while every batch runs on the main thread
+ * (a few instruments), one from the start when a frame of the whole
+ * universe could cost more. Publishes (retained) each frame's predictions
+ * on `predictions`: every horizon's, with the tier and model versions that
+ * served each instrument, and the batch latency. The registry (swap,
+ * rollback, shadow, promote) and the serving status are the `predictor`
+ * service.
  *
  * A frame arriving while `maxFramesInFlight` are still in the workers is
  * skipped and counted, never queued: late predictions are worse than none.
@@ -20,7 +22,8 @@
  */
 import { z } from 'zod';
 import { InferencePool } from '../models/inference/pool.js';
-import { DEFAULT_IN_THREAD_MAX_MS, TieredPredictor, unavailableFault, type PredictionFrame, type PredictorStatus } from '../models/predictor.js';
+import { parseHorizon } from '../models/horizon.js';
+import { DEFAULT_IN_THREAD_MAX_MS, TieredPredictor, unavailableFault, type HorizonTiers, type PredictionFrame, type PredictorStatus } from '../models/predictor.js';
 import { DEFAULT_MONITOR, ModelMonitor, type ModelDrift, type ModelEvent } from '../models/monitor.js';
 import { carryOut, DEFAULT_PROMOTION, Referee, type RefereeCall } from '../models/promotion.js';
 import { ModelRegistry } from '../models/registry.js';
@@ -31,6 +34,17 @@ import { FEATURES_TOPIC, MODEL_DRIFT_TOPIC, MODEL_EVENT_TOPIC, MODEL_SWAP_TOPIC,
 import type { FeatureFrame } from '../market/features.js';
 
 const paths = z.array(z.string().min(1)).min(1);
+
+/** One horizon's tiers: manifests relative to the working directory. */
+const horizonTierSettings = z
+  .object({
+    /** The base tier's members: their predictions are averaged. */
+    base: paths,
+    sectors: z.record(z.string(), z.object({ symbols: z.array(z.string()).min(1), models: paths }).strict()).default({}),
+    /** The specialist: serves the instruments whose `feature` is above `above`. */
+    highVol: z.object({ feature: z.string(), above: z.number(), models: paths }).strict().optional(),
+  })
+  .strict();
 
 export const predictorSettings = z
   .object({
@@ -46,11 +60,22 @@ export const predictorSettings = z
     latencyBudgetMs: z.number().positive().default(100),
     historyFrames: z.number().int().min(1).max(1_000).default(32),
     maxFramesInFlight: z.number().int().min(1).default(2),
-    /** Manifests of the base tier's members (their predictions are averaged), relative to the working directory. */
-    base: paths,
-    sectors: z.record(z.string(), z.object({ symbols: z.array(z.string()).min(1), models: paths }).strict()).default({}),
+    /**
+     * The horizons served side by side ('10s', '5m', ...), each with its
+     * tiers; every model's manifest must name that horizon. A trader's
+     * policy says which horizon it reads.
+     */
+    horizons: z
+      .record(z.string(), horizonTierSettings)
+      .superRefine((horizons, ctx) => {
+        const labels = Object.keys(horizons);
+        if (labels.length === 0) ctx.addIssue({ code: 'custom', message: "serve at least one horizon, e.g. horizons: { 10s: { base: [models/gbdt-base-10s/manifest.json] } }" });
+        for (const label of labels) if (parseHorizon(label) === undefined) ctx.addIssue({ code: 'custom', path: [label], message: `'${label}' is not a horizon like 10s, 5m or 15m` });
+        const ms = labels.map(parseHorizon).filter((h) => h !== undefined);
+        if (new Set(ms).size !== ms.length) ctx.addIssue({ code: 'custom', message: `two labels name the same horizon: ${labels.join(', ')}` });
+      }),
+    /** Sector models loaded at once, per horizon (least recently used evicted). */
     sectorCacheSize: z.number().int().min(1).default(2),
-    highVol: z.object({ feature: z.string(), above: z.number(), models: paths }).strict().optional(),
     /**
      * Drift and live error of every model it runs (monitor.ts): PSI over the
      * last windowFrames per instrument against the manifest's bins, above
@@ -97,6 +122,11 @@ export const predictorSettings = z
 
 export type PredictorSettings = z.infer<typeof predictorSettings>;
 
+/** The horizons of the settings with their tiers, as the predictor takes them. */
+export function horizonTiers(settings: Pick<PredictorSettings, 'horizons' | 'sectorCacheSize'>): HorizonTiers[] {
+  return Object.entries(settings.horizons).map(([label, t]) => ({ horizonMs: parseHorizon(label)!, tiers: { ...t, sectorCacheSize: settings.sectorCacheSize } }));
+}
+
 /** The worst drifting instruments' PSI, in words. */
 function driftFigures(m: ModelDrift, symbols: readonly string[]): string {
   const worst = symbols
@@ -115,7 +145,7 @@ function nothingServes(unavailable: readonly UnavailableModel[], id: string): Er
   const reasons = unavailable.map((u) => `${u.manifest}: ${u.reason}`).join('; ');
   const what = `no model can serve: ${unavailable.length === 1 ? 'the only model was' : `all ${unavailable.length} models were`} refused (${reasons})`;
   if (unavailable.some((u) => u.retryable)) return new Error(what);
-  return new PermanentFailure(`${what}: fix or rebuild the model files (npm run models for the demo models) or point components.${id}.settings.base / highVol at good manifests`, 2);
+  return new PermanentFailure(`${what}: fix or rebuild the model files (npm run models for the demo models) or point components.${id}.settings.horizons at good manifests`, 2);
 }
 
 export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
@@ -146,14 +176,13 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
       if (event.action === 'unshadow') modelEvent({ at, model: from!, kind: 'rejected', reason: `${slot}: ${event.reason ?? 'shadow ended'}` }, 'warn');
       if (event.action === 'rollback') modelEvent({ at, model: from!, kind: 'rolled-back', reason: `${slot}: rolled back by an operator to ${to}` }, 'warn');
     });
-    const tiers = { base: settings.base, sectors: settings.sectors, sectorCacheSize: settings.sectorCacheSize, highVol: settings.highVol };
     const monitor = new ModelMonitor(symbols, engine.schema.features.length, settings.intervalMs, settings.drift);
-    const predictor = new TieredPredictor(registry, engine.schema, symbols, { tiers, historyFrames: settings.historyFrames, inThreadMaxMs: settings.inThreadMaxMs, monitor }, log, () => clock.now());
+    const predictor = new TieredPredictor(registry, engine.schema, symbols, { horizons: horizonTiers(settings), historyFrames: settings.historyFrames, inThreadMaxMs: settings.inThreadMaxMs, monitor }, log, () => clock.now());
     await predictor.start();
-    if (registry.slotNames().length === 0) throw nothingServes(predictor.tiers.unavailable, ctx.id);
+    if (registry.slotNames().length === 0) throw nothingServes(predictor.unavailable, ctx.id);
     // A refused candidate is logged by the registry; the live models serve regardless.
     if (settings.shadow) await registry.shadow(settings.shadow.slot, settings.shadow.model, settings.shadow.share).catch(() => undefined);
-    const { unavailable } = predictor.tiers;
+    const { unavailable } = predictor;
     status = { registry, predictor, intervalMs: settings.intervalMs, frames: 0, skipped: 0, late: 0, faults: unavailable.map(unavailableFault), unavailable, lastAt: NaN };
   } catch (err) {
     await pool.close();

@@ -16,15 +16,15 @@ import { setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { horizonLabel } from '../models/train.js';
+import { horizonLabel } from '../models/horizon.js';
 import type { ModelEvent } from '../models/monitor.js';
 import { serviceLogic } from '../supervision/service.js';
 import { MODEL_EVENT_TOPIC } from '../topics.js';
 
 export const retrainerSettings = z
   .object({
-    /** The predictor slot whose challenger it trains, e.g. base/0. */
-    slot: z.string().min(1).default('base/0'),
+    /** The predictor slot whose challenger it trains, e.g. 10s/base/0 (horizon/tier/member). */
+    slot: z.string().min(1).default('10s/base/0'),
     /** Where the recorder writes (its `dir`): files changed within `lookbackMinutes` are trained on. */
     recordings: z.string().min(1).default('var/recordings'),
     /** The market time trained on: the last this many minutes of the recordings. */

@@ -25,7 +25,7 @@ import { ShardWorker } from '../scaleout/worker.js';
 import { serviceLogic } from '../supervision/service.js';
 import { featureHealthSettings } from './feature-health.js';
 import { featuresSettings } from './features.js';
-import { predictorSettings } from './predictor.js';
+import { horizonTiers, predictorSettings } from './predictor.js';
 import { readRegimeModel, regimeSettings, regimeTracker } from './regime.js';
 
 export const shardWorkerSettings = z
@@ -76,10 +76,9 @@ export async function openParts(settings: Pick<ShardWorkerSettings, 'features' |
     }
     if (predictor && pool) {
       const registry = new ModelRegistry(pool, engine.schema, log, { latencyBudgetMs: predictor.latencyBudgetMs, maxWindow: predictor.historyFrames });
-      const tiers = { base: predictor.base, sectors: predictor.sectors, sectorCacheSize: predictor.sectorCacheSize, highVol: predictor.highVol };
-      const tiered = new TieredPredictor(registry, engine.schema, symbols, { tiers, historyFrames: predictor.historyFrames, inThreadMaxMs: Infinity }, log, () => clock.now());
+      const tiered = new TieredPredictor(registry, engine.schema, symbols, { horizons: horizonTiers(predictor), historyFrames: predictor.historyFrames, inThreadMaxMs: Infinity }, log, () => clock.now());
       await tiered.start();
-      if (registry.slotNames().length === 0) throw new Error(`no model can serve: ${tiered.tiers.unavailable.map((u) => `${u.manifest}: ${u.reason}`).join('; ')}`);
+      if (registry.slotNames().length === 0) throw new Error(`no model can serve: ${tiered.unavailable.map((u) => `${u.manifest}: ${u.reason}`).join('; ')}`);
       parts.predictor = { intervalMs: predictor.intervalMs, predict: (f) => tiered.predict(f), saveState: () => tiered.saveState(), loadState: (s) => tiered.loadState(s) };
       parts.close = async () => {
         for (const slot of registry.slotNames()) registry.evict(slot);
@@ -132,7 +131,7 @@ export const shardWorkerLogic = serviceLogic<ShardWorkerSettings>(async (ctx) =>
   const opened = await openShardWorker(settings, instance, log, clock);
   const { name: worker, shards } = opened;
   shards.start();
-  log.info({ worker, redis: settings.redis.url, leaseMs: settings.leaseMs, regime: settings.regime?.model, predictor: settings.predictor?.base }, `shard worker ${worker} running`);
+  log.info({ worker, redis: settings.redis.url, leaseMs: settings.leaseMs, regime: settings.regime?.model, horizons: settings.predictor && Object.keys(settings.predictor.horizons) }, `shard worker ${worker} running`);
   return {
     stop: () => opened.stop(),
   };

@@ -8,7 +8,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { between, mergeDatasets, type Dataset } from '../models/dataset.js';
-import { horizonLabel, modelsReadme, parseHorizon, trainModels, type TrainReport } from '../models/train.js';
+import { horizonLabel, parseHorizon } from '../models/horizon.js';
+import { modelsReadme, trainModels, type TrainReport } from '../models/train.js';
 import { recordingDataset, simulateDataset } from '../models/training-data.js';
 import { isLobsterFile, openLobster } from '../replay/lobster-source.js';
 import { openRecording, RecordingError } from '../replay/recording.js';

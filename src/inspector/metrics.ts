@@ -27,6 +27,7 @@ import type { Bus } from '../bus.js';
 import type { ServiceLookup } from '../services.js';
 import type { PortfolioView } from '../trading/portfolio.js';
 import type { ModelDrift } from '../models/monitor.js';
+import { horizonLabel } from '../models/horizon.js';
 import type { PredictorStatus } from '../models/predictor.js';
 import type { IbConnectionState } from '../ib/link.js';
 import { FileJournal } from '../journal/file-journal.js';
@@ -247,13 +248,16 @@ export function createMetrics({ bus, services, actors, perInstrument = 'traded' 
     const r = bus.latest(REGIME_TOPIC);
     if (r) emit(r.switches);
   });
-  gauge('keel_prediction', "The models' latest prediction for each traded instrument (the demo models: log return of the mid over the next 10 s, bps); absent when none", ['symbol'], (emit) => {
+  gauge('keel_prediction', "The models' latest prediction for each traded instrument at each horizon served (the demo models: log return of the mid over the horizon, bps); absent when none", ['symbol', 'horizon'], (emit) => {
     const p = bus.latest(PREDICTIONS_TOPIC);
     if (!p) return;
-    forOwn(p.symbols, (i) => {
-      const value = p.value[i]!;
-      if (Number.isFinite(value)) emit(value, { symbol: p.symbols[i]! });
-    });
+    for (const h of p.horizons) {
+      const horizon = horizonLabel(h.horizonMs);
+      forOwn(p.symbols, (i) => {
+        const value = h.value[i]!;
+        if (Number.isFinite(value)) emit(value, { symbol: p.symbols[i]!, horizon });
+      });
+    }
   });
   // Drift (models.drift): per model and traded instrument, and each model's live error after its horizon.
   const drift = () => bus.latest(MODEL_DRIFT_TOPIC);
@@ -280,24 +284,27 @@ export function createMetrics({ bus, services, actors, perInstrument = 'traded' 
   liveGauge('keel_model_live_dm_vs_zero', "Diebold-Mariano statistic of a model's squared errors against the zero forecast's: above 2.33, worse than predicting nothing at 99 %", (m) => m.live.dmVsZero);
   liveGauge('keel_model_heldout_rmse', "A model's held-out RMSE from its manifest (bps)", (m) => m.heldOut.rmse);
   liveGauge('keel_model_beyond_bound', "1 while a model's live error is beyond its bound and it serves no instrument", (m) => (m.beyondBound ? 1 : 0));
-  gauge('keel_predicted_instruments', 'Instruments of the universe with a prediction in the latest frame, by the tier that served them', ['tier'], (emit) => {
+  gauge('keel_predicted_instruments', 'Instruments of the universe with a prediction in the latest frame, by horizon and the tier that served them', ['horizon', 'tier'], (emit) => {
     const p = bus.latest(PREDICTIONS_TOPIC);
     if (!p) return;
-    const counts = new Map<string, number>();
-    // Tiers are few and come in runs: the map is touched when the tier changes, not per instrument.
-    let tier = '';
-    let n = 0;
-    for (let i = 0; i < p.symbols.length; i++) {
-      if (!Number.isFinite(p.value[i]!)) continue;
-      if (p.tier[i] !== tier) {
-        if (n > 0) counts.set(tier, (counts.get(tier) ?? 0) + n);
-        tier = p.tier[i]!;
-        n = 0;
+    for (const h of p.horizons) {
+      const counts = new Map<string, number>();
+      // Tiers are few and come in runs: the map is touched when the tier changes, not per instrument.
+      let tier = '';
+      let n = 0;
+      for (let i = 0; i < p.symbols.length; i++) {
+        if (!Number.isFinite(h.value[i]!)) continue;
+        if (h.tier[i] !== tier) {
+          if (n > 0) counts.set(tier, (counts.get(tier) ?? 0) + n);
+          tier = h.tier[i]!;
+          n = 0;
+        }
+        n++;
       }
-      n++;
+      if (n > 0) counts.set(tier, (counts.get(tier) ?? 0) + n);
+      const horizon = horizonLabel(h.horizonMs);
+      for (const [name, count] of counts) emit(count, { horizon, tier: name });
     }
-    if (n > 0) counts.set(tier, (counts.get(tier) ?? 0) + n);
-    for (const [name, count] of counts) emit(count, { tier: name });
   });
 
   // Risk gate.

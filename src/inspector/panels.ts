@@ -12,6 +12,7 @@ import type { LedgerOrder } from '../trading/ledger.js';
 import type { PortfolioView } from '../trading/portfolio.js';
 import { underlyingRisk } from '../options/option-risk.js';
 import type { ModelDrift } from '../models/monitor.js';
+import { horizonLabel } from '../models/horizon.js';
 import type { ClusterPanel, ClusterShardPanel, FeatureHealthPanel, InstrumentPanel, ModelDriftPanel, ModelSlotPanel, OptionRiskPanel, Panels } from './protocol.js';
 import { CLUSTER_TOPIC, MODEL_DRIFT_TOPIC, FEATURE_HEALTH_TOPIC, IB_STATUS_TOPIC, OPTIONS_CHAIN_TOPIC, PORTFOLIO_TOPIC, PREDICTIONS_TOPIC, REDIS_STATUS_TOPIC, REGIME_TOPIC } from '../topics.js';
 
@@ -37,14 +38,14 @@ function instruments(bus: Bus, services: ServiceLookup, portfolio: PortfolioView
   return symbols.map((symbol, i) => {
     const book = books?.book(i);
     const r = regime ? regime.state[at(regime.symbols, symbol, i)] : undefined;
-    const p = predictions ? predictions.value[at(predictions.symbols, symbol, i)] : undefined;
+    const p = predictions ? at(predictions.symbols, symbol, i) : -1;
     const position = positions.get(symbol);
     return {
       symbol,
       bid: finite(book?.bestBid()),
       ask: finite(book?.bestAsk()),
       regime: r !== undefined && r >= 0 ? (regime!.labels[r] ?? String(r)) : null,
-      prediction: finite(p),
+      predictions: predictions ? predictions.horizons.map((h) => finite(p >= 0 ? h.value[p] : undefined)) : [],
       position: position?.quantity ?? 0,
       averagePrice: position && position.quantity !== 0 ? position.averagePrice : null,
       unrealizedPnl: position?.unrealizedPnl ?? 0,
@@ -110,6 +111,7 @@ export function buildPanels(bus: Bus, services: ServiceLookup, phase: string, cl
     ib: ib ? { state: ib.state, reason: ib.reason } : null,
     redis: redis ? { state: redis.state, reason: redis.reason } : null,
     featureHealth: featureHealthPanel(bus),
+    horizons: (bus.latest(PREDICTIONS_TOPIC)?.horizons ?? []).map((h) => horizonLabel(h.horizonMs)),
     instruments: instruments(bus, services, portfolio),
     account: portfolio
       ? {

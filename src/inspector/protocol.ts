@@ -118,8 +118,8 @@ export interface InstrumentPanel {
   readonly bid: number | null;
   readonly ask: number | null;
   readonly regime: string | null;
-  /** The ensemble's forecast (bps over the model horizon). */
-  readonly prediction: number | null;
+  /** The ensemble's forecast at each horizon of `Panels.horizons`, in that order (bps over the horizon). */
+  readonly predictions: readonly (number | null)[];
   readonly position: number;
   readonly averagePrice: number | null;
   readonly unrealizedPnl: number;
@@ -147,6 +147,8 @@ export interface Panels {
   readonly ib: { readonly state: string; readonly reason: string } | null;
   readonly redis: { readonly state: string; readonly reason: string } | null;
   readonly featureHealth: FeatureHealthPanel | null;
+  /** The horizons the predictions carry ('10s', '5m', ...), shortest first: the columns of each instrument's `predictions`. */
+  readonly horizons: readonly string[];
   readonly instruments: readonly InstrumentPanel[];
   readonly account: {
     readonly cash: number;

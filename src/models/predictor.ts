@@ -1,8 +1,10 @@
 /**
- * The tiered ensemble: for each feature frame, every warm instrument is
- * routed to a tier, and each tier's members run once for all of their
- * instruments as one batch. An instrument's prediction is the mean of its
- * tier's members that answered.
+ * The tiered ensemble, at every horizon served: for each feature frame,
+ * every warm instrument is routed to a tier of each horizon, and each tier's
+ * members run once for all of their instruments as one batch. An
+ * instrument's prediction at a horizon is the mean of that horizon's tier
+ * members that answered. Horizons share the frame history and the pool; a
+ * trader reads the horizon its policy names.
  *
  * Where each batch runs is chosen per frame from what it costs, as the pool
  * measured it on the model's earlier batches: batches whose estimated time
@@ -25,7 +27,20 @@ import { FrameHistory } from './inference/history.js';
 import type { ModelMonitor } from './monitor.js';
 import type { FrameResult, Where } from './inference/pool.js';
 import type { ModelRegistry, ServingModel } from './registry.js';
+import { horizonLabel } from './horizon.js';
 import { tierOf, Tiers, type TierConfig, type UnavailableModel } from './tiers.js';
+
+/** One horizon's predictions in a frame. */
+export interface HorizonPredictions {
+  /** How far ahead they look, ms: the horizon their models were trained for. */
+  readonly horizonMs: number;
+  /** The ensemble's prediction per instrument, bps; NaN when none (not warm, or every member faulted). */
+  readonly value: Float64Array;
+  /** Tier that served each instrument ('' when none). */
+  readonly tier: readonly string[];
+  /** Model ids (name@version) that answered for each instrument, joined with '+'. */
+  readonly models: readonly string[];
+}
 
 /** One frame's predictions. A fresh object per frame: consumers may keep it. */
 export interface PredictionFrame {
@@ -33,12 +48,8 @@ export interface PredictionFrame {
   readonly frameAt: number;
   readonly at: number;
   readonly symbols: readonly string[];
-  /** The ensemble's prediction per instrument; NaN when none (not warm, or every member faulted). */
-  readonly value: Float64Array;
-  /** Tier that served each instrument ('' when none). */
-  readonly tier: readonly string[];
-  /** Model ids (name@version) that answered for each instrument, joined with '+'. */
-  readonly models: readonly string[];
+  /** Every horizon served, shortest first; the same list every frame. */
+  readonly horizons: readonly HorizonPredictions[];
   /** Slowest member batch from send to result, ms (the frame's latency), and its time inside onnxruntime. */
   readonly latencyMs: number;
   readonly inferenceMs: number;
@@ -46,8 +57,21 @@ export interface PredictionFrame {
   readonly faults: readonly string[];
 }
 
-export interface PredictorOptions {
+/** A frame's predictions at `horizonMs`, or undefined when that horizon is not served. */
+export const predictionsAt = (frame: PredictionFrame, horizonMs: number): HorizonPredictions | undefined => frame.horizons.find((h) => h.horizonMs === horizonMs);
+
+/** The horizons a frame carries, in words: "10s, 5m". */
+export const servedHorizons = (frame: PredictionFrame): string => frame.horizons.map((h) => horizonLabel(h.horizonMs)).join(', ') || 'none';
+
+/** A horizon and the tiers that serve it. */
+export interface HorizonTiers {
+  readonly horizonMs: number;
   readonly tiers: TierConfig;
+}
+
+export interface PredictorOptions {
+  /** The horizons served, each with its tiers; at least one. */
+  readonly horizons: readonly HorizonTiers[];
   /** Frames of history kept per instrument for sequence models (the registry refuses a longer window). */
   readonly historyFrames: number;
   /**
@@ -87,16 +111,23 @@ export interface PathCount {
   maxRows: number;
 }
 
-export class TieredPredictor implements Restorable {
+/** A horizon's tiers, and the feature column its specialist routes on (-1 without one). */
+export interface ServedHorizon {
+  readonly horizonMs: number;
   readonly tiers: Tiers;
+  readonly volatilityColumn: number;
+}
+
+export class TieredPredictor implements Restorable {
+  /** Shortest first, as the frames list them. */
+  readonly horizons: readonly ServedHorizon[];
   /** Every frame's features, in shared memory for the workers to pack from. */
   readonly history: FrameHistory;
   /** Where batches ran, shadows included: on the main thread, in the workers. */
   readonly paths: { readonly here: PathCount; readonly workers: PathCount } = { here: { batches: 0, rows: 0, maxRows: 0 }, workers: { batches: 0, rows: 0, maxRows: 0 } };
   private readonly width: number;
-  private readonly volatilityColumn: number;
   private readonly inThreadMaxMs: number;
-  // Scratch of combine(), which runs whole between two awaits.
+  // Scratch of average(), which runs whole between two awaits.
   private readonly sum: Float64Array;
   private readonly count: Int32Array;
   /** `a+b` for model-id lists seen before: an instrument's list is the same string every frame, not a new one. */
@@ -117,21 +148,33 @@ export class TieredPredictor implements Restorable {
     this.count = new Int32Array(symbols.length);
     this.inThreadMaxMs = options.inThreadMaxMs ?? DEFAULT_IN_THREAD_MAX_MS;
     if (!(this.inThreadMaxMs >= 0)) throw new Error(`inThreadMaxMs must be 0 or more, not ${options.inThreadMaxMs}`);
-    const hv = options.tiers.highVol;
-    this.volatilityColumn = hv ? schema.features.indexOf(hv.feature) : -1;
-    if (hv && this.volatilityColumn < 0) throw new Error(`high-volatility tier reads ${hv.feature}, which the live features do not have (live: ${schema.features.join(', ')})`);
-    this.tiers = new Tiers(options.tiers, symbols, registry, log);
+    if (options.horizons.length === 0) throw new Error('a predictor serves at least one horizon');
+    const sorted = [...options.horizons].sort((x, y) => x.horizonMs - y.horizonMs);
+    this.horizons = sorted.map(({ horizonMs, tiers }, k) => {
+      const label = horizonLabel(horizonMs);
+      if (k > 0 && sorted[k - 1]!.horizonMs === horizonMs) throw new Error(`horizon ${label} is configured twice`);
+      const hv = tiers.highVol;
+      const volatilityColumn = hv ? schema.features.indexOf(hv.feature) : -1;
+      if (hv && volatilityColumn < 0) throw new Error(`the ${label} high-volatility tier reads ${hv.feature}, which the live features do not have (live: ${schema.features.join(', ')})`);
+      return { horizonMs, tiers: new Tiers(horizonMs, tiers, symbols, registry, log), volatilityColumn };
+    });
     this.monitor = options.monitor;
   }
 
+  /** The start-tier models refused, at every horizon: their tiers serve without them. */
+  get unavailable(): UnavailableModel[] {
+    return this.horizons.flatMap((h) => h.tiers.unavailable);
+  }
+
   /**
-   * Loads the start tiers, then makes sure a worker is ready if a frame of
-   * the whole universe could cost more than the main thread may spend (the
-   * golden runs measured the models): a tier's members all on every
-   * instrument. A daemon whose batches all run here starts no worker at all.
+   * Loads the start tiers of every horizon, then makes sure a worker is
+   * ready if a frame of the whole universe could cost more than the main
+   * thread may spend (the golden runs measured the models): a tier's
+   * members all on every instrument. A daemon whose batches all run here
+   * starts no worker at all.
    */
   async start(): Promise<void> {
-    await this.tiers.start();
+    for (const h of this.horizons) await h.tiers.start();
     const { pool } = this.registry;
     if (pool.maxWorkers === 0 || this.inThreadMaxMs === Infinity) return;
     const byTier = new Map<string, number>();
@@ -152,42 +195,45 @@ export class TieredPredictor implements Restorable {
     const frameAt = frame.at;
     this.observe(frame);
     const copy = this.monitor?.copy(frame);
-    const tier: string[] = new Array<string>(n).fill('');
-    const byTier = new Map<string, number[]>();
-    for (let i = 0; i < n; i++) {
-      if (!frame.warm[i]) continue;
-      const vol = this.volatilityColumn >= 0 ? frame.values[i * this.width + this.volatilityColumn]! : NaN;
-      const t = this.tiers.route(i, vol);
-      tier[i] = t;
-      let list = byTier.get(t);
-      if (!list) byTier.set(t, (list = []));
-      list.push(i);
-    }
     // Every batch is made now, from this frame, with the live model of the moment; the cheap ones run here.
     const { pool } = this.registry;
     let budget = pool.maxWorkers === 0 ? Infinity : this.inThreadMaxMs;
     const runs: Promise<MemberResult>[] = [];
-    const plan = (slot: string, model: ServingModel, instruments: readonly number[], shadow: boolean) => {
+    const plan = (horizon: number, slot: string, model: ServingModel, instruments: readonly number[], shadow: boolean) => {
       const ready = this.ready(instruments, model.window);
       const cost = pool.costOf(model.key, ready.length);
       const here = cost <= budget;
       if (here) budget -= cost;
-      runs.push(this.runMember(slot, model, ready, shadow, here ? 'here' : 'worker'));
+      runs.push(this.runMember(horizon, slot, model, ready, shadow, here ? 'here' : 'worker'));
     };
-    for (const [t, instruments] of byTier) {
-      for (const slot of this.tiers.members(t)) {
-        if (!this.registry.has(slot)) continue;
-        plan(slot, this.registry.live(slot), instruments, false);
-        const shadow = this.registry.shadowOf(slot);
-        if (shadow) {
-          const share = instruments.filter((i) => shadowShare(i) < shadow.stats.share);
-          if (share.length > 0) plan(slot, shadow.model, share, true);
+    const tiers = this.horizons.map((served, h) => {
+      const tier: string[] = new Array<string>(n).fill('');
+      const byTier = new Map<string, number[]>();
+      for (let i = 0; i < n; i++) {
+        if (!frame.warm[i]) continue;
+        const vol = served.volatilityColumn >= 0 ? frame.values[i * this.width + served.volatilityColumn]! : NaN;
+        const t = served.tiers.route(i, vol);
+        tier[i] = t;
+        let list = byTier.get(t);
+        if (!list) byTier.set(t, (list = []));
+        list.push(i);
+      }
+      for (const [t, instruments] of byTier) {
+        for (const slot of served.tiers.members(t)) {
+          if (!this.registry.has(slot)) continue;
+          plan(h, slot, this.registry.live(slot), instruments, false);
+          const shadow = this.registry.shadowOf(slot);
+          if (shadow) {
+            const share = instruments.filter((i) => shadowShare(i) < shadow.stats.share);
+            if (share.length > 0) plan(h, slot, shadow.model, share, true);
+          }
         }
       }
-    }
+      return tier;
+    });
     return Promise.all(runs).then((results) => {
       if (copy) this.monitor!.observe(copy, results);
-      return this.combine(frameAt, tier, results);
+      return this.combine(frameAt, tiers, results);
     });
   }
 
@@ -223,8 +269,8 @@ export class TieredPredictor implements Restorable {
     return ready;
   }
 
-  private async runMember(slot: string, model: ServingModel, instruments: Int32Array, shadow: boolean, where: Where): Promise<MemberResult> {
-    const member = { slot, model, shadow };
+  private async runMember(horizon: number, slot: string, model: ServingModel, instruments: Int32Array, shadow: boolean, where: Where): Promise<MemberResult> {
+    const member = { horizon, slot, model, shadow };
     if (instruments.length === 0) return { ...member, instruments, values: undefined };
     try {
       const result = await this.registry.runFrame(model, this.history, instruments, where);
@@ -238,12 +284,7 @@ export class TieredPredictor implements Restorable {
     }
   }
 
-  private combine(frameAt: number, tier: string[], results: MemberResult[]): PredictionFrame {
-    const n = this.symbols.length;
-    const { sum, count } = this;
-    sum.fill(0);
-    count.fill(0);
-    const models = new Array<string>(n).fill('');
+  private combine(frameAt: number, tiers: string[][], results: MemberResult[]): PredictionFrame {
     const faults: string[] = [];
     let latencyMs = 0;
     let inferenceMs = 0;
@@ -255,7 +296,21 @@ export class TieredPredictor implements Restorable {
         latencyMs = Math.max(latencyMs, r.result.totalMs);
         inferenceMs = Math.max(inferenceMs, r.result.inferenceMs);
       }
-      if (!r.values) continue;
+    }
+    const horizons = this.horizons.map((served, h) => this.average(served.horizonMs, tiers[h]!, results, h, faults));
+    for (const r of results) if (r.shadow) this.scoreShadow(r, results.find((l) => !l.shadow && l.slot === r.slot));
+    return { frameAt, at: this.now(), symbols: this.symbols, horizons, latencyMs, inferenceMs, faults };
+  }
+
+  /** One horizon's ensemble: per instrument, the mean of the answers of its tier's members at that horizon. */
+  private average(horizonMs: number, tier: string[], results: readonly MemberResult[], horizon: number, faults: string[]): HorizonPredictions {
+    const n = this.symbols.length;
+    const { sum, count } = this;
+    sum.fill(0);
+    count.fill(0);
+    const models = new Array<string>(n).fill('');
+    for (const r of results) {
+      if (r.horizon !== horizon || r.shadow || !r.values) continue;
       const { values, instruments } = r;
       const id = r.model.id;
       // Still run and watched, so its recovery is seen; its answers wait until then.
@@ -270,13 +325,12 @@ export class TieredPredictor implements Restorable {
         models[i] = this.join(models[i]!, id);
       }
     }
-    for (const r of results) if (r.shadow) this.scoreShadow(r, results.find((l) => !l.shadow && l.slot === r.slot));
     const value = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       value[i] = count[i]! > 0 ? sum[i]! / count[i]! : NaN;
       if (count[i] === 0) tier[i] = '';
     }
-    return { frameAt, at: this.now(), symbols: this.symbols, value, tier, models, latencyMs, inferenceMs, faults };
+    return { horizonMs, value, tier, models };
   }
 
   /** `list+id`, the same string object each time for the same pair. */
@@ -321,6 +375,8 @@ export class TieredPredictor implements Restorable {
 }
 
 interface MemberResult {
+  /** Index of its horizon in `horizons`. */
+  readonly horizon: number;
   readonly slot: string;
   readonly model: ServingModel;
   /** The instruments of the batch's rows: row k of `values` is instruments[k]'s. */

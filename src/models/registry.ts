@@ -1,6 +1,6 @@
 /**
  * The model registry: every ONNX model the predictor serves, by slot (a
- * role such as `base/gbdt` or `high_vol/gbdt`), each with its live model,
+ * role at a horizon such as `10s/base/0` or `5m/high_vol/0`), each with its live model,
  * the one before it for rollback, and optionally a shadow candidate.
  *
  * A candidate is loaded into the pool (the main thread and every worker)
@@ -17,15 +17,18 @@
  * promoted or rolled back into it must be of the live model's family (read
  * from its ONNX operators) and read the same features in the same order
  * over the same window, and no other member of its tier may serve the same
- * model (by name or by file), or the average would count it twice.
+ * model (by name or by file), or the average would count it twice. A slot
+ * of a horizon takes only a model trained for that horizon (the manifest's
+ * horizonMs; a manifest without one is taken where it is put).
  */
 import type { Logger } from 'pino';
 import type { FeatureSchema } from '../market/features.js';
 import type { FrameHistory } from './inference/history.js';
 import { InferenceError, type FrameResult, type InferencePool, type InferenceResult, type Packing, type Where } from './inference/pool.js';
+import { horizonLabel } from './horizon.js';
 import { inputColumns, loadModelSource, ModelRefused, type Manifest } from './manifest.js';
 import { modelFamily } from './onnx/family.js';
-import { tierOf } from './tiers.js';
+import { horizonOfSlot, tierOf } from './tiers.js';
 
 /** A model loaded in the workers and validated, ready to serve. */
 export interface ServingModel {
@@ -135,11 +138,14 @@ export class ModelRegistry {
     return this.slots.get(slot)?.shadow;
   }
 
-  /** Loads and validates a model; it serves nothing until installed, swapped in or shadowed. */
-  async load(manifestPath: string): Promise<ServingModel> {
+  /** Loads and validates a model for a slot of `horizonMs` (any, when undefined); it serves nothing until installed, swapped in or shadowed. */
+  async load(manifestPath: string, horizonMs?: number): Promise<ServingModel> {
     const source = await loadModelSource(manifestPath);
     const { manifest } = source;
     if (manifest.kind !== 'onnx') throw new ModelRefused(manifestPath, `is a ${manifest.kind} model; the predictor serves onnx models`);
+    if (horizonMs !== undefined && manifest.horizonMs !== undefined && manifest.horizonMs !== horizonMs) {
+      throw new ModelRefused(manifestPath, `forecasts ${horizonLabel(manifest.horizonMs)} ahead; this slot serves the ${horizonLabel(horizonMs)} horizon`);
+    }
     const columns = inputColumns(manifest, this.schema, manifestPath);
     if (manifest.input.window > this.options.maxWindow) {
       throw new ModelRefused(manifestPath, `reads a window of ${manifest.input.window} frames; the predictor keeps ${this.options.maxWindow}`);
@@ -366,7 +372,7 @@ export class ModelRegistry {
 
   private async refusing(slot: string, manifestPath: string): Promise<ServingModel> {
     try {
-      return await this.load(manifestPath);
+      return await this.load(manifestPath, horizonOfSlot(slot));
     } catch (err) {
       throw this.refused(slot, manifestPath, err as Error);
     }

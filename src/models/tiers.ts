@@ -1,5 +1,5 @@
 /**
- * Which tier serves each instrument (the 3-tier design keel learns from):
+ * Which tier serves each instrument at one horizon (the 3-tier design keel learns from):
  * a high-volatility specialist above a configured volatility, else the
  * model of the instrument's class or sector when one is configured and
  * loaded, else the base model every instrument has.
@@ -16,6 +16,7 @@
  * anything serves at all is the caller's to judge (`serving`).
  */
 import type { Logger } from 'pino';
+import { horizonLabel, parseHorizon } from './horizon.js';
 import { ModelRefused } from './manifest.js';
 import type { ModelRegistry } from './registry.js';
 
@@ -30,13 +31,19 @@ export interface TierConfig {
   readonly highVol?: { readonly feature: string; readonly above: number; readonly models: readonly string[] };
 }
 
-/** The registry slot of a tier's member: `base/0`, `sector:tech/1`, ... */
-export const slotOf = (tier: string, member: number) => `${tier}/${member}`;
+/** The registry slot of a tier's member at a horizon: `10s/base/0`, `5m/sector:tech/1`, ... */
+export const slotOf = (horizonMs: number, tier: string, member: number) => `${horizonLabel(horizonMs)}/${tier}/${member}`;
 
-/** The tier of a slot (`base/1` -> `base`), or undefined for a slot outside the tiers. */
+/** The horizon's tier of a slot (`10s/base/1` -> `10s/base`), or undefined for a slot outside the tiers. */
 export const tierOf = (slot: string): string | undefined => {
   const at = slot.lastIndexOf('/');
   return at < 0 ? undefined : slot.slice(0, at);
+};
+
+/** The horizon a slot serves, ms (`5m/base/0` -> 300000), or undefined for a slot outside the tiers. */
+export const horizonOfSlot = (slot: string): number | undefined => {
+  const parts = slot.split('/');
+  return parts.length === 3 ? parseHorizon(parts[0]!) : undefined;
 };
 
 /** A start-tier model that was refused: its tier serves without it. */
@@ -64,6 +71,8 @@ export class Tiers {
   private specialist = false;
 
   constructor(
+    /** The horizon these tiers serve: it names their slots, and the registry refuses a model trained for another. */
+    readonly horizonMs: number,
     private readonly config: TierConfig,
     private readonly symbols: readonly string[],
     private readonly registry: ModelRegistry,
@@ -91,7 +100,7 @@ export class Tiers {
   /** Members (slots) of a tier. */
   members(tier: string): string[] {
     const models = tier === BASE ? this.config.base : tier === HIGH_VOL ? this.config.highVol!.models : this.config.sectors[tier.slice('sector:'.length)]!.models;
-    return models.map((_, i) => slotOf(tier, i));
+    return models.map((_, i) => slotOf(this.horizonMs, tier, i));
   }
 
   /**
@@ -142,7 +151,7 @@ export class Tiers {
   /** Installs each member that passes; a refused one is left out, logged with its file and reason, and listed. */
   private async installServing(tier: string, manifests: readonly string[]): Promise<void> {
     for (const [i, path] of manifests.entries()) {
-      const slot = slotOf(tier, i);
+      const slot = slotOf(this.horizonMs, tier, i);
       try {
         await this.registry.install(slot, path);
       } catch (err) {
@@ -158,10 +167,11 @@ export class Tiers {
   /** What a tier does without its refused members, in words for the log. */
   private without(tier: string, members: number): string {
     const serving = this.serving(tier);
+    const name = `${horizonLabel(this.horizonMs)}/${tier}`;
     const who = tier === HIGH_VOL ? `instruments above ${this.config.highVol!.feature} ${this.config.highVol!.above}` : this.everyInstrument();
-    if (serving > 0) return `tier ${tier} DEGRADED: ${serving} of ${members} models serve ${who}`;
-    if (tier === HIGH_VOL) return `tier ${tier} has no model: the base tier serves ${who}`;
-    return `tier ${tier} has no model: ${who} get no prediction`;
+    if (serving > 0) return `tier ${name} DEGRADED: ${serving} of ${members} models serve ${who}`;
+    if (tier === HIGH_VOL) return `tier ${name} has no model: the base tier serves ${who}`;
+    return `tier ${name} has no model: ${who} get no prediction`;
   }
 
   /** The instruments the base tier serves, for the log: every one (those of a loaded sector aside). */
@@ -171,6 +181,6 @@ export class Tiers {
   }
 
   private async installAll(tier: string, manifests: readonly string[]): Promise<void> {
-    for (const [i, path] of manifests.entries()) await this.registry.install(slotOf(tier, i), path);
+    for (const [i, path] of manifests.entries()) await this.registry.install(slotOf(this.horizonMs, tier, i), path);
   }
 }

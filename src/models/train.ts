@@ -23,6 +23,7 @@ import { regressionMetrics } from './metrics.js';
 import { FOLLOW_THE_MODEL, RegimeTracker, type RegimeStability } from './regime-tracker.js';
 import { fitJumpModel, type JumpModelFile } from './sjm.js';
 import { eachFrame, select, splitByTime, windows, withHorizon, type Dataset } from './dataset.js';
+import { horizonLabel } from './horizon.js';
 
 /**
  * What the book, the flow and the last seconds say about the next ones; no
@@ -77,19 +78,6 @@ export interface TrainReport {
   readonly skipped: readonly { readonly name: string; readonly reason: string }[];
   /** What makes the models weak: too little data, no true regime to judge by. */
   readonly warnings: readonly string[];
-}
-
-/** 10000 → "10s", 300000 → "5m". */
-export function horizonLabel(ms: number): string {
-  return ms % 60_000 === 0 ? `${ms / 60_000}m` : `${ms / 1000}s`;
-}
-
-/** "10s", "5m", "1h" → ms; undefined when the text is not one. */
-export function parseHorizon(text: string): number | undefined {
-  const m = /^(\d+)(s|m|h)$/.exec(text.trim());
-  if (!m) return undefined;
-  const ms = Number(m[1]) * { s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as 's' | 'm' | 'h'];
-  return ms > 0 ? ms : undefined;
 }
 
 /** Trains every model of the recipe on `data` into `out` (a directory per model). */

@@ -13,7 +13,16 @@ import { Packr } from 'msgpackr';
 
 const packr = new Packr({ useRecords: false });
 
-export const OUTPUT_FORMAT = 1;
+/** 2: predictions by horizon. */
+export const OUTPUT_FORMAT = 2;
+
+/** One horizon's predictions of the shard's instruments. */
+export interface ShardHorizonPredictions {
+  readonly horizonMs: number;
+  readonly value: Float64Array;
+  readonly tier: readonly string[];
+  readonly models: readonly string[];
+}
 
 export interface ShardOutput {
   readonly shard: number;
@@ -28,7 +37,7 @@ export interface ShardOutput {
   /** Feature health's conditions that stop trading: key -> reason. */
   readonly problems: readonly (readonly [string, string])[];
   readonly regime?: { readonly labels: readonly string[]; readonly state: Int32Array };
-  readonly predictions?: { readonly value: Float64Array; readonly tier: readonly string[]; readonly models: readonly string[]; readonly faults: readonly string[] };
+  readonly predictions?: { readonly horizons: readonly ShardHorizonPredictions[]; readonly faults: readonly string[] };
 }
 
 const bytesOf = (a: Float64Array | Int32Array | Uint8Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
@@ -52,7 +61,7 @@ export function encodeOutput(o: ShardOutput): Buffer {
     warm: bytesOf(o.warm),
     problems: o.problems,
     regime: o.regime && { labels: o.regime.labels, state: bytesOf(o.regime.state) },
-    predictions: o.predictions && { value: bytesOf(o.predictions.value), tier: o.predictions.tier, models: o.predictions.models, faults: o.predictions.faults },
+    predictions: o.predictions && { horizons: o.predictions.horizons.map((h) => ({ horizonMs: h.horizonMs, value: bytesOf(h.value), tier: h.tier, models: h.models })), faults: o.predictions.faults },
   });
 }
 
@@ -94,8 +103,18 @@ export function decodeOutput(body: Buffer | Uint8Array): ShardOutput {
     warm,
     problems,
     regime: r ? { labels: strings(r.labels, 'regime labels'), state: copyInto((n) => new Int32Array(n), 4, r.state, 'regime state') } : undefined,
-    predictions: p
-      ? { value: copyInto((n) => new Float64Array(n), 8, p.value, 'prediction values'), tier: strings(p.tier, 'tiers'), models: strings(p.models, 'models'), faults: strings(p.faults, 'faults') }
-      : undefined,
+    predictions: p ? { horizons: horizonsOf(p.horizons, symbols.length), faults: strings(p.faults, 'faults') } : undefined,
   };
+}
+
+function horizonsOf(raw: unknown, instruments: number): ShardHorizonPredictions[] {
+  if (!Array.isArray(raw)) throw new Error('shard output: prediction horizons is not a list');
+  return raw.map((h: Record<string, unknown> | null) => {
+    if (h === null || typeof h !== 'object' || typeof h.horizonMs !== 'number') throw new Error('shard output: a prediction horizon has no horizonMs');
+    const value = copyInto((n) => new Float64Array(n), 8, h.value, 'prediction values');
+    const tier = strings(h.tier, 'tiers');
+    const models = strings(h.models, 'models');
+    if (value.length !== instruments || tier.length !== instruments || models.length !== instruments) throw new Error(`shard output: the ${h.horizonMs} ms predictions do not match symbols`);
+    return { horizonMs: h.horizonMs, value, tier, models };
+  });
 }

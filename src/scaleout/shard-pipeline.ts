@@ -190,7 +190,7 @@ export class ShardPipeline {
       warm: base.warm.slice(),
       problems: [...health.problems],
       regime: regimeFrame && regime && { labels: regime.labels, state: regimeFrame.state.slice() },
-      predictions: predicted && { value: predicted.value.slice(), tier: [...predicted.tier], models: [...predicted.models], faults: [...predicted.faults] },
+      predictions: predicted && { horizons: predicted.horizons.map((h) => ({ horizonMs: h.horizonMs, value: h.value.slice(), tier: [...h.tier], models: [...h.models] })), faults: [...predicted.faults] },
     };
   }
 

@@ -64,9 +64,8 @@ export class OutputMerger {
   readonly shards: readonly number[];
   private readonly states = new Map<number, ShardState>();
   private readonly indexOf = new Map<string, number>();
-  private readonly value: Float64Array;
-  private readonly tier: string[];
-  private readonly models: string[];
+  /** Each horizon the workers predict, as first seen: the latest prediction per instrument. */
+  private readonly horizons = new Map<number, { value: Float64Array; tier: string[]; models: string[] }>();
   private readonly regimeState: Int32Array;
   private labels: readonly string[] = [];
   private redisProblem: string | undefined;
@@ -88,9 +87,6 @@ export class OutputMerger {
       state.members.push(i);
     });
     this.shards = [...this.states.keys()].sort((a, b) => a - b);
-    this.value = new Float64Array(symbols.length).fill(NaN);
-    this.tier = symbols.map(() => '');
-    this.models = symbols.map(() => '');
     this.regimeState = new Int32Array(symbols.length).fill(-1);
   }
 
@@ -102,13 +98,14 @@ export class OutputMerger {
     state.at = o.at;
     state.outputs++;
     state.problems = o.problems;
+    const horizons = (o.predictions?.horizons ?? []).map((h) => ({ from: h, to: this.horizon(h.horizonMs) }));
     o.symbols.forEach((symbol, k) => {
       const i = this.indexOf.get(symbol);
       if (i === undefined) return;
-      if (o.predictions) {
-        this.value[i] = o.predictions.value[k]!;
-        this.tier[i] = o.predictions.tier[k]!;
-        this.models[i] = o.predictions.models[k]!;
+      for (const { from, to } of horizons) {
+        to.value[i] = from.value[k]!;
+        to.tier[i] = from.tier[k]!;
+        to.models[i] = from.models[k]!;
       }
       if (o.regime) {
         const next = o.regime.state[k]!;
@@ -143,14 +140,23 @@ export class OutputMerger {
     return { shards, problems };
   }
 
-  /** The merged predictions as of wall time `now`: NaN for the instruments of stale shards. */
+  private horizon(horizonMs: number): { value: Float64Array; tier: string[]; models: string[] } {
+    let h = this.horizons.get(horizonMs);
+    if (!h) this.horizons.set(horizonMs, (h = { value: new Float64Array(this.symbols.length).fill(NaN), tier: this.symbols.map(() => ''), models: this.symbols.map(() => '') }));
+    return h;
+  }
+
+  /** The merged predictions of every horizon as of wall time `now`: NaN for the instruments of stale shards. */
   predictions(now: number, monotonicNow: number): PredictionFrame {
-    const value = this.value.slice();
-    for (const s of this.states.values()) {
-      if (s.at === s.at && now - s.at <= this.freshnessMs) continue;
-      for (const i of s.members) value[i] = NaN;
-    }
-    return { frameAt: monotonicNow, at: monotonicNow, symbols: this.symbols, value, tier: [...this.tier], models: [...this.models], latencyMs: 0, inferenceMs: 0, faults: [] };
+    const stale = [...this.states.values()].filter((s) => !(s.at === s.at && now - s.at <= this.freshnessMs));
+    const horizons = [...this.horizons]
+      .sort(([a], [b]) => a - b)
+      .map(([horizonMs, h]) => {
+        const value = h.value.slice();
+        for (const s of stale) for (const i of s.members) value[i] = NaN;
+        return { horizonMs, value, tier: [...h.tier], models: [...h.models] };
+      });
+    return { frameAt: monotonicNow, at: monotonicNow, symbols: this.symbols, horizons, latencyMs: 0, inferenceMs: 0, faults: [] };
   }
 
   /** The merged regimes, once a worker sent one. */

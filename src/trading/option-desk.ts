@@ -10,7 +10,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { RegimeFrame } from '../models/regime-tracker.js';
-import type { PredictionFrame } from '../models/predictor.js';
+import { predictionsAt, type PredictionFrame } from '../models/predictor.js';
 import type { OptionChainView } from '../options/chain-view.js';
 import type { OptionContract } from '../journal/records.js';
 import { expiryMs } from '../options/expiry.js';
@@ -65,11 +65,12 @@ export class OptionDesk {
     const { settings, trader, clock } = this.options;
     if (!settings.enabled || !chain || chain.underlying !== settings.underlying || chain.phase !== 'streaming') return;
     const i = frame.symbols.indexOf(settings.underlying);
+    const predictions = predictionsAt(frame, settings.horizon);
     const r = regime?.symbols.indexOf(settings.underlying) ?? -1;
     const state = r >= 0 ? regime!.state[r]! : -1;
     const actions = decideOptions(settings, {
       now: clock.wallNow(),
-      prediction: i >= 0 ? frame.value[i]! : NaN,
+      prediction: i >= 0 && predictions ? predictions.value[i]! : NaN,
       regime: state >= 0 ? regime!.labels[state] : undefined,
       spot: chain.spot,
       rows: chain.rows,

@@ -32,6 +32,7 @@
  * actions out; the paper trader sends them through the risk gate.
  */
 import { z } from 'zod';
+import { horizonSetting } from '../models/horizon.js';
 import type { OptionContract } from '../journal/records.js';
 import type { ChainRow } from '../options/chain-view.js';
 
@@ -40,7 +41,9 @@ export const optionPolicySettings = z
     /** Trade options at all (needs an option_chain for the underlying). */
     enabled: z.boolean().default(false),
     underlying: z.string().min(1).default('SPY'),
-    /** Predicted 10 s return of the underlying, bps, beyond which a call (or put) is bought. */
+    /** Which horizon's predictions of the underlying it reads ('10s', '5m', ...): one the predictor serves. */
+    horizon: horizonSetting.prefault('10s'),
+    /** Predicted return of the underlying over the horizon, bps, beyond which a call (or put) is bought. */
     entryBps: z.number().positive().default(2),
     /** The expiry by position among the chain's band expiries: 0 is the nearest (0DTE on an expiry day). */
     expiry: z.number().int().min(0).default(0),

@@ -1,7 +1,7 @@
 /**
- * The trading policy: from each instrument's prediction (the models' 10 s
- * forward return, bps), its regime and its spread to a target position in
- * shares. It only asks: the trader turns a target into orders and the risk
+ * The trading policy: from each instrument's prediction (the models'
+ * forward return over the policy's horizon, bps), its regime and its spread
+ * to a target position in shares. It only asks: the trader turns a target into orders and the risk
  * gate decides whether they go.
  *
  * Per instrument, with `side` the side the policy is on (the position's, or
@@ -48,9 +48,12 @@
  * when `reason()` asks.
  */
 import { z } from 'zod';
+import { horizonSetting } from '../models/horizon.js';
 
 export const policySettings = z
   .object({
+    /** Which horizon's predictions it reads ('10s', '5m', ...): one the predictor serves. */
+    horizon: horizonSetting.prefault('10s'),
     /** |prediction| above this, bps, opens a position or flips one. */
     entryBps: z.number().positive().default(1.0),
     /** |prediction| below this, bps, or on the other side, closes. Below entryBps: the gap is the hysteresis. */
@@ -72,7 +75,7 @@ export type PolicySettings = z.infer<typeof policySettings>;
 export interface PolicyInput {
   /** Monotonic ms. */
   readonly now: number;
-  /** Predicted 10 s forward return per instrument, bps; NaN when none. */
+  /** Predicted forward return over the policy's horizon per instrument, bps; NaN when none. */
   readonly predictions: Float64Array;
   /** Regime state per instrument (-1 when none), or undefined when there is no regime frame. */
   readonly regime: Int32Array | undefined;

@@ -32,7 +32,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { ComboLeg, LedgerRecord, OptionContract } from '../journal/records.js';
 import type { OrderBooks } from '../market/books.js';
-import type { PredictionFrame } from '../models/predictor.js';
+import { predictionsAt, type PredictionFrame } from '../models/predictor.js';
 import type { ComboTicket, OrderTicket, Venue, VenueEvent } from './venue.js';
 import { comboName, netMid, netTouch, touch } from './combo.js';
 import { instructDoNotExercise } from './exercise.js';
@@ -134,13 +134,15 @@ export class PaperTrader {
       this.staleFrames = 0;
     }
     const books = this.books();
+    // A horizon the frame does not carry is no prediction (the paper trader fails on it, naming the setting).
+    const predictions = predictionsAt(frame, policy.settings.horizon);
     for (let i = 0; i < symbols.length; i++) {
       this.readMarket(books, i);
       const symbol = symbols[i]!;
       const mid = this.mids[i]!;
       if (mid === mid) ledger.position(symbol).mark = mid;
       this.positions[i] = ledger.positions.get(symbol)?.quantity ?? 0;
-      this.predictions[i] = frame.symbols[i] === symbol ? frame.value[i]! : NaN;
+      this.predictions[i] = predictions && frame.symbols[i] === symbol ? predictions.value[i]! : NaN;
     }
     const sameUniverse = regime !== undefined && regime.symbols.length === symbols.length;
     policy.decide(

@@ -14,7 +14,7 @@ function event(seq: number, text = `event ${seq}`): InspectorEvent {
 }
 
 function panels(phase: string): Panels {
-  return { at: 0, phase, health: 'OK', gate: null, ib: null, redis: null, featureHealth: null, instruments: [], account: null, equity: [] };
+  return { at: 0, phase, health: 'OK', gate: null, ib: null, redis: null, featureHealth: null, horizons: [], instruments: [], account: null, equity: [] };
 }
 
 function snapshot(fields: Partial<Extract<ServerMessage, { type: 'snapshot' }>> = {}): ServerMessage {

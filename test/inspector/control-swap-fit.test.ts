@@ -16,6 +16,7 @@ import { TieredPredictor, type PredictorStatus } from '../../src/models/predicto
 import { ModelRegistry } from '../../src/models/registry.js';
 import { MODEL_SWAP_TOPIC } from '../../src/topics.js';
 import { control, startInspected, StreamClient } from '../support/inspector.js';
+import { single } from '../support/predictions.js';
 
 const GBDT = 'models/gbdt-base-10s/manifest.json';
 const LSTM = 'models/lstm-base-10s/manifest.json';
@@ -36,7 +37,7 @@ before(async () => {
   registry = new ModelRegistry(pool, schema, pino({ level: 'silent' }), { latencyBudgetMs: 10_000, maxWindow: 32 });
   // As the predictor actor does: swaps and refusals reach the inspector's event log.
   registry.onSwap((event) => daemon.bus.publish(MODEL_SWAP_TOPIC, event));
-  predictor = new TieredPredictor(registry, schema, ['SPY'], { tiers: { base: [GBDT, LSTM], sectors: {}, sectorCacheSize: 1 }, historyFrames: 32 }, pino({ level: 'silent' }), () => 0);
+  predictor = new TieredPredictor(registry, schema, ['SPY'], { horizons: [{ horizonMs: 10_000, tiers: { base: [GBDT, LSTM], sectors: {}, sectorCacheSize: 1 } }], historyFrames: 32 }, pino({ level: 'silent' }), () => 0);
   await predictor.start();
   const status = { registry, predictor, intervalMs: 1_000, frames: 0, skipped: 0, late: 0, faults: [], unavailable: [], lastAt: NaN } as PredictorStatus;
   daemon.services.provide('test', 'predictor', status);
@@ -60,7 +61,7 @@ async function baseTier() {
   const rows = gbdt.golden!.output.length;
   let p;
   for (let n = 0; n < 10; n++) p = await predictor.predict(goldenFrame(n % rows, n));
-  const lstm = registry.live('base/1');
+  const lstm = registry.live('10s/base/1');
   const std = lstm.manifest.input.standardize!;
   const window = Float32Array.from({ length: 10 * f }, (_, i) => (gbdt.golden!.input[(i / f | 0) % rows * f + (i % f)]! - std.mean[i % f]!) / std.std[i % f]!);
   const alone = (await registry.run(lstm, window, 1)).outputs.prediction![0]!;
@@ -68,18 +69,18 @@ async function baseTier() {
 }
 
 test('swap-model of lstm-base-10s into the GBDT slot is refused, naming both; the ensemble still averages the GBDT and the LSTM', async () => {
-  const refused = await control(daemon.url, 'swap-model', { path: LSTM, slot: 'base/0' }, daemon.token);
+  const refused = await control(daemon.url, 'swap-model', { path: LSTM, slot: '10s/base/0' }, daemon.token);
   assert.equal(refused.status, 409, JSON.stringify(refused.body));
   const error = String(refused.body.error);
-  for (const said of ['slot base/0', GBDT_ID, `${GBDT_ID} (family tree-ensemble, input 1 frame x 11 features)`, `${LSTM_ID} is family lstm, input 10 frames x the same 11 features`]) {
+  for (const said of ['slot 10s/base/0', GBDT_ID, `${GBDT_ID} (family tree-ensemble, input 1 frame x 11 features)`, `${LSTM_ID} is family lstm, input 10 frames x the same 11 features`]) {
     assert.ok(error.includes(said), `the error says "${said}": ${error}`);
   }
-  assert.equal(registry.live('base/0').id, GBDT_ID, 'the GBDT still holds its slot');
-  assert.equal(registry.previous('base/0'), undefined, 'nothing to roll back: nothing was swapped');
+  assert.equal(registry.live('10s/base/0').id, GBDT_ID, 'the GBDT still holds its slot');
+  assert.equal(registry.previous('10s/base/0'), undefined, 'nothing to roll back: nothing was swapped');
 
   const { p, gbdt: g, lstm } = await baseTier();
-  assert.equal(p.models[0], `${GBDT_ID}+${LSTM_ID}`, 'both members answered, each once');
-  assert.ok(Math.abs(p.value[0]! - (g + lstm) / 2) < 1e-5, `the mean of the GBDT (${g}) and the LSTM (${lstm}), got ${p.value[0]}`);
+  assert.equal(single(p).models[0], `${GBDT_ID}+${LSTM_ID}`, 'both members answered, each once');
+  assert.ok(Math.abs(single(p).value[0]! - (g + lstm) / 2) < 1e-5, `the mean of the GBDT (${g}) and the LSTM (${lstm}), got ${single(p).value[0]}`);
   assert.ok(Math.abs(g - lstm) > 1e-3, 'the two members differ, so the mean tells them apart');
 });
 
@@ -93,13 +94,13 @@ test('the inspector shows each slot with its model, family and input; the refusa
     assert.deepEqual(
       slots.map(({ drift: _, ...slot }) => slot),
       [
-        { slot: 'base/0', model: GBDT_ID, family: 'tree-ensemble', input: '1 x 11', previous: null, shadow: null },
-        { slot: 'base/1', model: LSTM_ID, family: 'lstm', input: '10 x 11', previous: null, shadow: null },
+        { slot: '10s/base/0', model: GBDT_ID, family: 'tree-ensemble', input: '1 x 11', previous: null, shadow: null },
+        { slot: '10s/base/1', model: LSTM_ID, family: 'lstm', input: '10 x 11', previous: null, shadow: null },
       ],
     );
     // Drift figures come with the predictor's first report (every 10 frames): none yet, or the models' 10 s horizon.
     for (const s of slots) assert.ok(s.drift === null || s.drift.horizonMs === 10_000, JSON.stringify(s.drift));
-    const refusal = snapshot.events.find((e) => e.kind === 'model' && e.text.startsWith('model refused in base/0'));
+    const refusal = snapshot.events.find((e) => e.kind === 'model' && e.text.startsWith('model refused in 10s/base/0'));
     assert.ok(refusal, JSON.stringify(snapshot.events));
     assert.ok(refusal.text.includes('is family lstm'), refusal.text);
   } finally {
@@ -116,34 +117,40 @@ test('a swap that would make a tier average one model twice is refused; one that
   assert.match(String(twice.body.error), new RegExp(`tier pair would average one model twice: pair/0 already serves ${GBDT_ID} \\(the same name as ${GBDT_ID}\\)`));
   assert.equal(registry.live('pair/1').id, 'gbdt-highvol-10s@seed-20261121');
 
-  const fits = await control(daemon.url, 'swap-model', { path: HIGH_VOL, slot: 'base/0' }, daemon.token);
+  // The same family over the same inputs, but trained for another horizon: a 10 s slot takes only a 10 s model.
+  const later = await control(daemon.url, 'swap-model', { path: 'models/gbdt-base-5m/manifest.json', slot: '10s/base/0' }, daemon.token);
+  assert.equal(later.status, 409, JSON.stringify(later.body));
+  assert.match(String(later.body.error), /gbdt-base-5m\/manifest\.json refused: forecasts 5m ahead; this slot serves the 10s horizon/);
+  assert.equal(registry.live('10s/base/0').id, GBDT_ID);
+
+  const fits = await control(daemon.url, 'swap-model', { path: HIGH_VOL, slot: '10s/base/0' }, daemon.token);
   assert.equal(fits.status, 200, JSON.stringify(fits.body));
-  assert.deepEqual(fits.body, { ok: true, command: 'swap-model', slot: 'base/0', from: GBDT_ID, to: 'gbdt-highvol-10s@seed-20261121' });
-  const back = await control(daemon.url, 'rollback-model', { slot: 'base/0' }, daemon.token);
+  assert.deepEqual(fits.body, { ok: true, command: 'swap-model', slot: '10s/base/0', from: GBDT_ID, to: 'gbdt-highvol-10s@seed-20261121' });
+  const back = await control(daemon.url, 'rollback-model', { slot: '10s/base/0' }, daemon.token);
   assert.equal(back.status, 200, JSON.stringify(back.body));
-  assert.equal(registry.live('base/0').id, GBDT_ID);
+  assert.equal(registry.live('10s/base/0').id, GBDT_ID);
 });
 
 test('an operator shadows a challenger, vetoes it, shadows it again and forces its promotion through the control API', async () => {
-  const shadowed = await control(daemon.url, 'shadow-model', { path: HIGH_VOL, slot: 'base/0' }, daemon.token);
+  const shadowed = await control(daemon.url, 'shadow-model', { path: HIGH_VOL, slot: '10s/base/0' }, daemon.token);
   assert.equal(shadowed.status, 200, JSON.stringify(shadowed.body));
-  assert.deepEqual(shadowed.body, { ok: true, command: 'shadow-model', slot: 'base/0', live: GBDT_ID, challenger: 'gbdt-highvol-10s@seed-20261121' });
-  assert.equal(registry.shadowOf('base/0')?.model.id, 'gbdt-highvol-10s@seed-20261121');
+  assert.deepEqual(shadowed.body, { ok: true, command: 'shadow-model', slot: '10s/base/0', live: GBDT_ID, challenger: 'gbdt-highvol-10s@seed-20261121' });
+  assert.equal(registry.shadowOf('10s/base/0')?.model.id, 'gbdt-highvol-10s@seed-20261121');
 
-  const veto = await control(daemon.url, 'veto-model', { slot: 'base/0', reason: 'trained on a holiday' }, daemon.token);
-  assert.deepEqual(veto.body, { ok: true, command: 'veto-model', slot: 'base/0', vetoed: 'gbdt-highvol-10s@seed-20261121' });
-  assert.equal(registry.shadowOf('base/0'), undefined);
-  const again = await control(daemon.url, 'veto-model', { slot: 'base/0' }, daemon.token);
+  const veto = await control(daemon.url, 'veto-model', { slot: '10s/base/0', reason: 'trained on a holiday' }, daemon.token);
+  assert.deepEqual(veto.body, { ok: true, command: 'veto-model', slot: '10s/base/0', vetoed: 'gbdt-highvol-10s@seed-20261121' });
+  assert.equal(registry.shadowOf('10s/base/0'), undefined);
+  const again = await control(daemon.url, 'veto-model', { slot: '10s/base/0' }, daemon.token);
   assert.equal(again.status, 409);
-  assert.match(String(again.body.error), /slot base\/0 has no challenger/);
-  const nothing = await control(daemon.url, 'promote-model', { slot: 'base/0' }, daemon.token);
+  assert.match(String(again.body.error), /slot 10s\/base\/0 has no challenger/);
+  const nothing = await control(daemon.url, 'promote-model', { slot: '10s/base/0' }, daemon.token);
   assert.equal(nothing.status, 409);
-  assert.match(String(nothing.body.error), /promotion refused: slot base\/0 has no shadow candidate to promote/);
+  assert.match(String(nothing.body.error), /promotion refused: slot 10s\/base\/0 has no shadow candidate to promote/);
 
-  await control(daemon.url, 'shadow-model', { path: HIGH_VOL, slot: 'base/0' }, daemon.token);
-  const forced = await control(daemon.url, 'promote-model', { slot: 'base/0', reason: 'the market changed' }, daemon.token);
-  assert.deepEqual(forced.body, { ok: true, command: 'promote-model', slot: 'base/0', from: GBDT_ID, to: 'gbdt-highvol-10s@seed-20261121' });
-  assert.equal(registry.live('base/0').id, 'gbdt-highvol-10s@seed-20261121');
-  assert.equal((await control(daemon.url, 'rollback-model', { slot: 'base/0' }, daemon.token)).status, 200);
-  assert.equal(registry.live('base/0').id, GBDT_ID);
+  await control(daemon.url, 'shadow-model', { path: HIGH_VOL, slot: '10s/base/0' }, daemon.token);
+  const forced = await control(daemon.url, 'promote-model', { slot: '10s/base/0', reason: 'the market changed' }, daemon.token);
+  assert.deepEqual(forced.body, { ok: true, command: 'promote-model', slot: '10s/base/0', from: GBDT_ID, to: 'gbdt-highvol-10s@seed-20261121' });
+  assert.equal(registry.live('10s/base/0').id, 'gbdt-highvol-10s@seed-20261121');
+  assert.equal((await control(daemon.url, 'rollback-model', { slot: '10s/base/0' }, daemon.token)).status, 200);
+  assert.equal(registry.live('10s/base/0').id, GBDT_ID);
 });

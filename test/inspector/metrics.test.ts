@@ -29,6 +29,7 @@ import { RiskGate } from '../../src/trading/risk-gate.js';
 import { QuoteBoard } from '../../src/ib/quote-board.js';
 import type { RegimeFrame } from '../../src/models/regime-tracker.js';
 import { DEPTH_TOPIC, FEATURE_HEALTH_TOPIC, IB_STATUS_TOPIC, MODEL_DRIFT_TOPIC, PORTFOLIO_TOPIC, PREDICTIONS_TOPIC, QUOTE_TOPS_TOPIC, REDIS_STATUS_TOPIC, REGIME_TOPIC, TRADES_TOPIC } from '../../src/topics.js';
+import { predictionFrame } from '../support/predictions.js';
 
 /** The value of one sample line (`name{labels}` exactly as exposed), or undefined when it is not there. */
 function sample(text: string, series: string): number | undefined {
@@ -160,10 +161,14 @@ function universe(bus: Bus, services: ServiceTable) {
   bus.retain(PORTFOLIO_TOPIC, { at: 0, cash: 998_499, positions: [position], realizedPnl: 0, unrealizedPnl: 0, fees: 1, netPnl: -1, grossExposure: 1500, netExposure: 1500, seq: 1 });
   const regime: RegimeFrame = { model: 'sjm@1', intervalMs: 1000, labels: ['calm', 'volatile'], symbols, k: 2, at: 0, state: new Int32Array([0, 1, -1]), probabilities: new Float64Array([0.9, 0.1, 0.2, 0.8, NaN, NaN]), switches: 4 };
   bus.retain(REGIME_TOPIC, regime);
-  const prediction: PredictionFrame = { frameAt: 0, at: 5, symbols, value: new Float64Array([1.5, NaN, -0.5]), tier: ['base', '', 'highVol'], models: ['gbdt@1', '', 'gbdt-hv@1'], latencyMs: 5, inferenceMs: 1, faults: [] };
+  const horizons = [
+    { horizonMs: 10_000, value: new Float64Array([1.5, NaN, -0.5]), tier: ['base', '', 'highVol'], models: ['gbdt@1', '', 'gbdt-hv@1'] },
+    { horizonMs: 300_000, value: new Float64Array([4, 2, NaN]), tier: ['base', 'base', ''], models: ['gbdt-5m@1', 'gbdt-5m@1', ''] },
+  ];
+  const prediction: PredictionFrame = { frameAt: 0, at: 5, symbols, horizons, latencyMs: 5, inferenceMs: 1, faults: [] };
   bus.retain(PREDICTIONS_TOPIC, prediction);
   const live = { n: 900, frames: 300, rmse: 8, zeroRmse: 7.5, hitRate: 0.48, dmVsZero: 3.1 };
-  const model = { id: 'gbdt@1', slot: 'base/0', shadow: false, horizonMs: 10_000, inputPsi: new Float64Array([7.2, 0.1, NaN]), inputOf: ['ret_1s', 'ofi', ''], predictionPsi: new Float64Array([3, 0.2, NaN]), drifted: ['SPY'], live, heldOut: { rmse: 1.6, zeroRmse: 1.7, hitRate: 0.57 }, beyondBound: true };
+  const model = { id: 'gbdt@1', slot: '10s/base/0', shadow: false, horizonMs: 10_000, inputPsi: new Float64Array([7.2, 0.1, NaN]), inputOf: ['ret_1s', 'ofi', ''], predictionPsi: new Float64Array([3, 0.2, NaN]), drifted: ['SPY'], live, heldOut: { rmse: 1.6, zeroRmse: 1.7, hitRate: 0.57 }, beyondBound: true };
   bus.retain(MODEL_DRIFT_TOPIC, { at: 0, symbols, models: [model], challengers: [] });
 }
 
@@ -192,10 +197,13 @@ test('instruments traded (a book or a position) get series of their own; the res
     assert.equal(sample(text, 'keel_regime_instruments{regime="volatile"}'), 1);
     assert.equal(sample(text, 'keel_regime_switches_total'), 4);
 
-    assert.equal(sample(text, 'keel_prediction{symbol="SPY"}'), 1.5);
-    assert.equal(sample(text, 'keel_prediction{symbol="IBM"}'), -0.5);
-    assert.equal(sample(text, 'keel_predicted_instruments{tier="base"}'), 1);
-    assert.equal(sample(text, 'keel_predicted_instruments{tier="highVol"}'), 1);
+    assert.equal(sample(text, 'keel_prediction{symbol="SPY",horizon="10s"}'), 1.5);
+    assert.equal(sample(text, 'keel_prediction{symbol="IBM",horizon="10s"}'), -0.5);
+    assert.equal(sample(text, 'keel_prediction{symbol="SPY",horizon="5m"}'), 4);
+    assert.doesNotMatch(text, /keel_prediction\{symbol="IBM",horizon="5m"\}/, 'none at 5 min for IBM');
+    assert.equal(sample(text, 'keel_predicted_instruments{horizon="10s",tier="base"}'), 1);
+    assert.equal(sample(text, 'keel_predicted_instruments{horizon="10s",tier="highVol"}'), 1);
+    assert.equal(sample(text, 'keel_predicted_instruments{horizon="5m",tier="base"}'), 2, 'MSFT too: the universe is counted');
 
     assert.equal(sample(text, 'keel_model_input_psi{model="gbdt@1",symbol="SPY"}'), 7.2);
     assert.equal(sample(text, 'keel_model_prediction_psi{model="gbdt@1",symbol="SPY"}'), 3);
@@ -236,7 +244,7 @@ test('depth rows, trades and prediction latencies are counted per batch and per 
     const board = new QuoteBoard(['MSFT', 'IBM']);
     board.changedCount = 2;
     bus.publish(QUOTE_TOPS_TOPIC, board);
-    const frame: PredictionFrame = { frameAt: 0, at: 12, symbols: ['SPY'], value: new Float64Array([1.5]), tier: ['base'], models: ['gbdt@1'], latencyMs: 12, inferenceMs: 3, faults: [] };
+    const frame = predictionFrame({ frameAt: 0, at: 12, symbols: ['SPY'], value: [1.5], tier: ['base'], models: ['gbdt@1'], latencyMs: 12, inferenceMs: 3 });
     bus.retain(PREDICTIONS_TOPIC, frame);
     // The serving status carries the registry and predictor too; only its counts are read here.
     services.provide('predictor', 'predictor', { intervalMs: 1000, frames: 10, skipped: 2, late: 1, faults: ['gbdt@1: timeout'], lastAt: 12 } as unknown as PredictorStatus); // the metrics read only the counters

@@ -66,7 +66,7 @@ components:
   predictor:
     kind: predictor
     dependsOn: [features, regime]
-    settings: { intervalMs: 1000, workers: 1, base: [models/gbdt-base-10s/manifest.json] }
+    settings: { intervalMs: 1000, workers: 1, horizons: { 10s: { base: [models/gbdt-base-10s/manifest.json] } } }
   risk_gate:
     kind: risk_gate
     dependsOn: [journal]

@@ -49,10 +49,10 @@ async function writeConfig(name: string, models: { base: string[]; highVol?: str
   c.simulator!.settings = { port: sim, seed: 1, updatesPerSecond: 50 };
   c.ib_connection!.settings = { ...c.ib_connection!.settings, port: sim, orderIdFile: join(dir, `${name}.order-ids.json`) };
   c.inspector!.settings = { host: '127.0.0.1', port: inspector, tokenFile: join(dir, `${name}.token`) };
-  const predictor = c.predictor!.settings!;
-  predictor.base = models.base;
-  if (models.highVol) predictor.highVol = { ...(predictor.highVol as object), models: models.highVol };
-  else delete predictor.highVol;
+  const tiers = (c.predictor!.settings!.horizons as Record<string, Record<string, unknown>>)['10s']!;
+  tiers.base = models.base;
+  if (models.highVol) tiers.highVol = { ...(tiers.highVol as object), models: models.highVol };
+  else delete tiers.highVol;
   delete c.paper_trader;
   const path = join(dir, `${name}.yaml`);
   writeFileSync(path, stringify(config));
@@ -69,14 +69,14 @@ test('a bad model among two: the predictor starts without it, its tier DEGRADED 
     await keel.waitFor('keel running: all components ready');
     const refused = messages(keel).find((m) => m.startsWith(`model ${bad} refused: checksum mismatch`));
     assert.ok(refused, messages(keel).join('\n'));
-    assert.match(refused, /model\.onnx has sha256 [0-9a-f]{64}, the manifest says 0{64}; tier base DEGRADED: 1 of 2 models serve the 4 instruments \(SPY, QQQ, AAPL, MSFT\)$/);
+    assert.match(refused, /model\.onnx has sha256 [0-9a-f]{64}, the manifest says 0{64}; tier 10s\/base DEGRADED: 1 of 2 models serve the 4 instruments \(SPY, QQQ, AAPL, MSFT\)$/);
     const serving = messages(keel).find((m) => m.startsWith('predictor serving'));
-    assert.equal(serving, 'predictor serving DEGRADED: base/0=gbdt-base-10s@seed-20261121; not serving: base/1');
+    assert.equal(serving, 'predictor serving DEGRADED: 10s/base/0=gbdt-base-10s@seed-20261121; not serving: 10s/base/1');
     // Nothing claims a model keeps serving a slot that has none.
     assert.ok(!messages(keel).some((m) => m.includes('keeps serving')));
     const health = (await (await fetch(`http://127.0.0.1:${inspector}/health`)).json()) as { components: { predictor: { status: string; detail: string } } };
     assert.equal(health.components.predictor.status, 'DEGRADED');
-    assert.ok(health.components.predictor.detail.includes(`base/1 not serving: ${bad}: checksum mismatch`), health.components.predictor.detail);
+    assert.ok(health.components.predictor.detail.includes(`10s/base/1 not serving: ${bad}: checksum mismatch`), health.components.predictor.detail);
     assert.ok(!messages(keel).some((m) => m.startsWith('restarting ')));
   } finally {
     keel.child.kill('SIGTERM');
@@ -96,7 +96,7 @@ test('every model bad: exit 2 at once with one line, no restart, and nothing jou
     fatal[0]!.msg,
     new RegExp(
       `^predictor: no model can serve: all 2 models were refused \\(${base}: checksum mismatch: .*; ${highVol}: checksum mismatch: .*\\): ` +
-        'fix or rebuild the model files \\(npm run models for the demo models\\) or point components\\.predictor\\.settings\\.base / highVol at good manifests$',
+        'fix or rebuild the model files \\(npm run models for the demo models\\) or point components\\.predictor\\.settings\\.horizons at good manifests$',
     ),
   );
   assert.deepEqual(keel.stderr.filter((l) => l.trim() !== ''), []);

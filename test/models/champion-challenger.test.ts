@@ -36,7 +36,7 @@ import { simulateDataset } from '../../src/models/training-data.js';
 import type { Dynamics } from '../../src/sim/market.js';
 
 const SHIPPED = 'models/gbdt-base-10s/manifest.json';
-const SLOT = 'base/0';
+const SLOT = '10s/base/0';
 const schema = featureSchema(DEFAULT_FEATURE_OPTIONS);
 const FLIP: Dynamics = { volatilityScale: 1, resting: 'away' };
 const dir = mkdtempSync(join(tmpdir(), 'keel-challenger-'));
@@ -70,7 +70,7 @@ async function contest(data: Dataset, challenger: string, shadowFrom: number, fo
     const silent = pino({ level: 'silent' });
     const registry = new ModelRegistry(pool, schema, silent, { latencyBudgetMs: 10_000, maxWindow: 16 });
     const monitor = new ModelMonitor(data.symbols, schema.features.length, data.sampleMs, DEFAULT_MONITOR);
-    const predictor = new TieredPredictor(registry, schema, data.symbols, { tiers: { base: [SHIPPED], sectors: {}, sectorCacheSize: 1 }, historyFrames: 16, monitor }, silent, () => 0);
+    const predictor = new TieredPredictor(registry, schema, data.symbols, { horizons: [{ horizonMs: 10_000, tiers: { base: [SHIPPED], sectors: {}, sectorCacheSize: 1 } }], historyFrames: 16, monitor }, silent, () => 0);
     await predictor.start();
     const referee = new Referee(DEFAULT_PROMOTION);
     let frame = 0;
@@ -185,7 +185,7 @@ test('in the daemon: the predictor component says every step on models.event, wi
       children: [
         componentSpec('journal', 'journal', { settings: journalSettings.parse({ path: join(dir, 'daemon.journal'), fsync: false }) }),
         marketData,
-        componentSpec('predictor', 'predictor', { settings: predictorSettings.parse({ base: [SHIPPED], workers: 0, latencyBudgetMs: 10_000 }), dependsOn: ['market', 'journal'] }),
+        componentSpec('predictor', 'predictor', { settings: predictorSettings.parse({ horizons: { '10s': { base: [SHIPPED] } }, workers: 0, latencyBudgetMs: 10_000 }), dependsOn: ['market', 'journal'] }),
       ],
     },
     systemClock,
@@ -214,7 +214,7 @@ test('in the daemon: the predictor component says every step on models.event, wi
     console.log(events.map((e) => `${e.kind} ${e.model}: ${e.reason}`).join('\n'));
     for (const kind of ['drift', 'beyond-bound', 'shadowing', 'promoted'] as const) assert.ok(kinds.includes(kind), `a ${kind} event: ${kinds.join(', ')}`);
     const promoted = events.find((e) => e.kind === 'promoted')!;
-    assert.match(promoted.reason, /^base\/0: better with 99 % confidence: RMSE [\d.]+ against the champion's [\d.]+ on \d+ predictions over \d+ frames, Diebold-Mariano -[\d.]+$/);
+    assert.match(promoted.reason, /^10s\/base\/0: better with 99 % confidence: RMSE [\d.]+ against the champion's [\d.]+ on \d+ predictions over \d+ frames, Diebold-Mariano -[\d.]+$/);
     assert.equal(tree.services.current('predictor')!.registry.live(SLOT).id, 'gbdt-base-10s@daemon');
     await until(() => journaled.length >= events.length, 'the journal to catch up', 5_000);
     assert.deepEqual(journaled, events.map((e) => `${e.kind} ${e.model}`), 'every event journaled, in order');
@@ -234,7 +234,7 @@ test('the retrainer trains a challenger from the recorder\'s recent recordings i
     {
       children: [
         marketData,
-        componentSpec('predictor', 'predictor', { settings: predictorSettings.parse({ base: [SHIPPED], workers: 0, latencyBudgetMs: 10_000 }), dependsOn: ['market'] }),
+        componentSpec('predictor', 'predictor', { settings: predictorSettings.parse({ horizons: { '10s': { base: [SHIPPED] } }, workers: 0, latencyBudgetMs: 10_000 }), dependsOn: ['market'] }),
         componentSpec('retrainer', 'retrainer', { settings: retrainerSettings.parse({ recordings, lookbackMinutes: 60, out: join(dir, 'retrained'), minIntervalMinutes: 0 }), dependsOn: ['predictor'] }),
       ],
     },
@@ -252,7 +252,7 @@ test('the retrainer trains a challenger from the recorder\'s recent recordings i
     console.log(events.map((e) => `${e.kind} ${e.model}: ${e.reason}`).join('\n'));
     const trained = events.find((e) => e.kind === 'trained');
     assert.ok(trained, events.map((e) => e.reason).join('\n'));
-    assert.match(trained.reason, /^base\/0: trained \(drift: drifting on 3 instruments\) on keel test-recorder .*keel-session\.keelrec.*; held out RMSE [\d.]+ against the zero forecast's [\d.]+; now shadowing gbdt-base-10s@seed-20261121$/);
+    assert.match(trained.reason, /^10s\/base\/0: trained \(drift: drifting on 3 instruments\) on keel test-recorder .*keel-session\.keelrec.*; held out RMSE [\d.]+ against the zero forecast's [\d.]+; now shadowing gbdt-base-10s@seed-20261121$/);
     assert.match(trained.model, /^gbdt-base-10s@retrained-\d{8}T\d{6}Z$/);
     assert.equal(registry.shadowOf(SLOT)?.model.id, trained.model, 'the predictor shadows it; the referee takes it from there');
     assert.ok(events.some((e) => e.kind === 'shadowing' && e.model === trained.model));

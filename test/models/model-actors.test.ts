@@ -37,8 +37,9 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 const INPUTS = ['imbalance_l1', 'ofi', 'spread_bps'];
 const WEIGHTS = [0.5, 0.01, -0.2];
+const WEIGHTS_5M = [-0.3, 0.02, 0.4];
 
-test('regime and predictor follow the live features: states per warm instrument, predictions equal to the model on that frame', async () => {
+test("regime and predictor follow the live features: states per warm instrument, predictions at each horizon equal to that horizon's model on that frame", async () => {
   const sim = new TwsSimulator({ updatesPerSecond: 200, seed: 11 });
   const port = await sim.listen(0);
   const tree = startTree(
@@ -59,7 +60,16 @@ test('regime and predictor follow the live features: states per warm instrument,
           dependsOn: ['l2_microstructure'] }),
         componentSpec('regime', 'regime', { settings: regimeSettings.parse({ model: writeJumpModel(dir, ['spread_bps', 'trade_intensity']), intervalMs: 200 }),
           dependsOn: ['features'] }),
-        componentSpec('predictor', 'predictor', { settings: predictorSettings.parse({ intervalMs: 200, base: [writeAffineModel(dir, { name: 'lin', version: '1', features: INPUTS, weights: WEIGHTS, bias: 0.1 })], latencyBudgetMs: 5_000 }),
+        componentSpec('predictor', 'predictor', {
+          settings: predictorSettings.parse({
+            intervalMs: 200,
+            // Two horizons side by side, each its own model (the manifests name their horizons).
+            horizons: {
+              '10s': { base: [writeAffineModel(dir, { name: 'lin', version: '1', features: INPUTS, weights: WEIGHTS, bias: 0.1, manifest: { horizonMs: 10_000 } })] },
+              '5m': { base: [writeAffineModel(dir, { name: 'lin-5m', version: '1', features: INPUTS, weights: WEIGHTS_5M, bias: -0.2, manifest: { horizonMs: 300_000 } })] },
+            },
+            latencyBudgetMs: 5_000,
+          }),
           dependsOn: ['features', 'regime'] }),
       ],
     },
@@ -73,17 +83,27 @@ test('regime and predictor follow the live features: states per warm instrument,
   bus.subscribe(PREDICTIONS_TOPIC, (p) => predictions.push(p));
   try {
     await until(() => tree.phase() === 'running', 'the tree to run', 15_000);
-    await until(() => predictions.filter((p) => p.value.every(Number.isFinite)).length >= 5, 'five frames of predictions for both instruments', 15_000);
+    const complete = (p: PredictionFrame) => p.horizons.every((h) => h.value.every(Number.isFinite));
+    await until(() => predictions.filter(complete).length >= 5, 'five frames of predictions for both instruments', 15_000);
     const schema = featureSchema({ baseMs: 100, volHalfLivesMs: [1000], returnHorizonsMs: [500], flowHalfLifeMs: 1000 });
     const width = schema.features.length;
-    for (const p of predictions.filter((q) => q.value.every(Number.isFinite))) {
+    const served = [
+      { horizonMs: 10_000, weights: WEIGHTS, bias: 0.1, model: 'lin@1' },
+      { horizonMs: 300_000, weights: WEIGHTS_5M, bias: -0.2, model: 'lin-5m@1' },
+    ];
+    for (const p of predictions.filter(complete)) {
       const values = frames.get(p.frameAt)!;
       assert.ok(values, 'each prediction names the frame it is for');
-      p.symbols.forEach((_, i) => {
-        const x = INPUTS.map((name) => values[i * width + schema.features.indexOf(name)]!);
-        assert.ok(Math.abs(p.value[i]! - affine(WEIGHTS, 0.1, x)) < 1e-3 * Math.max(1, Math.abs(p.value[i]!)), `${p.symbols[i]}: ${p.value[i]} vs ${affine(WEIGHTS, 0.1, x)}`);
-        assert.equal(p.tier[i], 'base');
-        assert.equal(p.models[i], 'lin@1');
+      assert.deepEqual(p.horizons.map((h) => h.horizonMs), [10_000, 300_000], 'both horizons, shortest first');
+      p.horizons.forEach((h, k) => {
+        const { weights, bias, model } = served[k]!;
+        p.symbols.forEach((_, i) => {
+          const x = INPUTS.map((name) => values[i * width + schema.features.indexOf(name)]!);
+          const want = affine(weights, bias, x);
+          assert.ok(Math.abs(h.value[i]! - want) < 1e-3 * Math.max(1, Math.abs(want)), `${p.symbols[i]} at ${h.horizonMs} ms: ${h.value[i]} vs ${want}`);
+          assert.equal(h.tier[i], 'base');
+          assert.equal(h.models[i], model);
+        });
       });
       assert.ok(p.latencyMs > 0 && p.inferenceMs >= 0);
     }
@@ -101,7 +121,7 @@ test('regime and predictor follow the live features: states per warm instrument,
     assert.equal(health.components.regime.status, 'OK', health.components.regime.detail);
     assert.equal(health.components.predictor.status, 'OK', health.components.predictor.detail);
     const status = tree.services.current('predictor')!;
-    assert.deepEqual(status.registry.slotNames(), ['base/0']);
+    assert.deepEqual(status.registry.slotNames(), ['10s/base/0', '5m/base/0']);
   } finally {
     tree.actor.send({ type: 'shutdown' });
     await until(() => tree.done, 'the tree to stop');
@@ -112,7 +132,7 @@ test('regime and predictor follow the live features: states per warm instrument,
 test('the shipped demo models pass the registry: manifest, checksum, golden rows through onnxruntime', async () => {
   const config = loadConfig('config/default.yaml');
   const settings = predictorSettings.parse(config.components.predictor!.settings);
-  const manifests = [...settings.base, ...(settings.highVol?.models ?? [])];
+  const manifests = Object.values(settings.horizons).flatMap((t) => [...t.base, ...(t.highVol?.models ?? [])]);
   assert.ok(manifests.length >= 3, 'base GBDT, base LSTM and the high-volatility specialist');
   const pool = await InferencePool.start({ workers: 1, timeoutMs: 10_000 });
   try {

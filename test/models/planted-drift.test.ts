@@ -16,6 +16,7 @@ import { TieredPredictor } from '../../src/models/predictor.js';
 import { ModelRegistry } from '../../src/models/registry.js';
 import { simulateDataset } from '../../src/models/training-data.js';
 import { framesOf } from '../support/models.js';
+import { single } from '../support/predictions.js';
 
 const GBDT = 'models/gbdt-base-10s/manifest.json';
 const LSTM = 'models/lstm-base-10s/manifest.json';
@@ -38,13 +39,13 @@ async function serve(data: Dataset): Promise<Checkpoint[]> {
     const registry = new ModelRegistry(pool, schema, silent, { latencyBudgetMs: 10_000, maxWindow: 16 });
     const monitor = new ModelMonitor(data.symbols, schema.features.length, data.sampleMs, DEFAULT_MONITOR);
     const tiers = { base: [GBDT, LSTM], sectors: {}, sectorCacheSize: 1 };
-    const predictor = new TieredPredictor(registry, schema, data.symbols, { tiers, historyFrames: 16, monitor }, silent, () => 0);
+    const predictor = new TieredPredictor(registry, schema, data.symbols, { horizons: [{ horizonMs: 10_000, tiers }], historyFrames: 16, monitor }, silent, () => 0);
     await predictor.start();
     const frames = framesOf(data);
     const out: Checkpoint[] = [];
     for (const frame of frames) {
       const p = await predictor.predict(frame);
-      if (frame.at % 60_000 === 0) out.push({ minute: frame.at / 60_000, models: monitor.report(), faults: p.faults, predicted: p.value.filter(Number.isFinite).length });
+      if (frame.at % 60_000 === 0) out.push({ minute: frame.at / 60_000, models: monitor.report(), faults: p.faults, predicted: single(p).value.filter(Number.isFinite).length });
     }
     return out;
   } finally {

@@ -11,6 +11,7 @@ import { TieredPredictor, type PredictionFrame } from '../../src/models/predicto
 import { ModelRegistry, type SwapEvent } from '../../src/models/registry.js';
 import type { TierConfig } from '../../src/models/tiers.js';
 import { affine, writeAffineModel } from '../support/models.js';
+import { single } from '../support/predictions.js';
 
 const schema = featureSchema(DEFAULT_FEATURE_OPTIONS);
 const FEATURES = ['imbalance_l1', 'ofi', 'spread_bps'];
@@ -46,13 +47,13 @@ test('a swapped model serves the next batch; rollback brings the previous one ba
   const reg = registry();
   const events: SwapEvent[] = [];
   reg.onSwap((e) => events.push(e));
-  await reg.install('base/0', model('1'));
+  await reg.install('10s/base/0', model('1'));
   const x = Float32Array.from([1, 2, 3, -1, 0, 2]);
-  const run = async () => Array.from((await reg.run(reg.live('base/0'), x.slice(), 2)).outputs.prediction!);
+  const run = async () => Array.from((await reg.run(reg.live('10s/base/0'), x.slice(), 2)).outputs.prediction!);
   assert.deepEqual(await run(), [affine(W1, 0.25, x, 0), affine(W1, 0.25, x, 3)]);
-  assert.deepEqual(await reg.swap('base/0', model('2', W2)), { from: 'lin@1', to: 'lin@2' });
+  assert.deepEqual(await reg.swap('10s/base/0', model('2', W2)), { from: 'lin@1', to: 'lin@2' });
   assert.deepEqual(await run(), [affine(W2, 0.25, x, 0), affine(W2, 0.25, x, 3)]);
-  assert.deepEqual(reg.rollback('base/0'), { from: 'lin@2', to: 'lin@1' });
+  assert.deepEqual(reg.rollback('10s/base/0'), { from: 'lin@2', to: 'lin@1' });
   assert.deepEqual(await run(), [affine(W1, 0.25, x, 0), affine(W1, 0.25, x, 3)]);
   assert.deepEqual(
     events.map((e) => `${e.action} ${e.to}`),
@@ -62,7 +63,7 @@ test('a swapped model serves the next batch; rollback brings the previous one ba
 
 test('each bad candidate is refused with its reason and the live model keeps answering', async () => {
   const reg = registry();
-  await reg.install('base/0', model('1'));
+  await reg.install('10s/base/0', model('1'));
   const garbage = new Uint8Array(256).map((_, i) => (i * 37) & 0xff);
   const tampered = model('tampered');
   writeFileSync(join(dir, 'lin-tampered', 'model.onnx'), Buffer.concat([readFileSync(join(dir, 'lin-tampered', 'model.onnx')), Buffer.from([0])]));
@@ -78,23 +79,23 @@ test('each bad candidate is refused with its reason and the live model keeps ans
     ['missing manifest', join(dir, 'nowhere', 'manifest.json'), /cannot read manifest/],
   ];
   for (const [what, path, reason] of cases) {
-    await assert.rejects(reg.swap('base/0', path), (err: Error) => {
+    await assert.rejects(reg.swap('10s/base/0', path), (err: Error) => {
       assert.ok(err instanceof ModelRefused, `${what}: ${err.message}`);
       assert.match(err.message, reason, what);
       return true;
     });
-    assert.equal(reg.live('base/0').id, 'lin@1', `${what}: the live model is unchanged`);
-    const out = await reg.run(reg.live('base/0'), Float32Array.from([1, 1, 1]), 1);
+    assert.equal(reg.live('10s/base/0').id, 'lin@1', `${what}: the live model is unchanged`);
+    const out = await reg.run(reg.live('10s/base/0'), Float32Array.from([1, 1, 1]), 1);
     assert.equal(out.outputs.prediction![0], affine(W1, 0.25, [1, 1, 1]), `${what}: the live model still answers`);
   }
-  assert.equal(reg.previous('base/0'), undefined, 'no refused candidate became the rollback target');
+  assert.equal(reg.previous('10s/base/0'), undefined, 'no refused candidate became the rollback target');
 });
 
 test('a swap under load loses no prediction and never mixes versions within a batch', async () => {
   const reg = registry();
   const symbols = ['SPY', 'QQQ', 'AAPL', 'MSFT', 'IWM'];
   const tiers: TierConfig = { base: [model('1')], sectors: {}, sectorCacheSize: 1 };
-  const predictor = new TieredPredictor(reg, schema, symbols, { tiers, historyFrames: 4 }, log, () => 0);
+  const predictor = new TieredPredictor(reg, schema, symbols, { horizons: [{ horizonMs: 10_000, tiers }], historyFrames: 4 }, log, () => 0);
   await predictor.start();
   const v2 = model('2', W2);
   const pending: { frame: FeatureFrame; inputs: number[][]; result: Promise<PredictionFrame> }[] = [];
@@ -102,7 +103,7 @@ test('a swap under load loses no prediction and never mixes versions within a ba
   for (let n = 0; n < 300; n++) {
     const f = frame(symbols, (i, name) => Math.sin(n * 7 + i * 3 + name.length), n);
     pending.push({ frame: f, inputs: symbols.map((_, i) => inputsOf(f, i)), result: predictor.predict(f) });
-    if (n === 20) swap = reg.swap('base/0', v2);
+    if (n === 20) swap = reg.swap('10s/base/0', v2);
     if (n % 10 === 0) await new Promise((r) => setImmediate(r));
   }
   await swap;
@@ -112,14 +113,15 @@ test('a swap under load loses no prediction and never mixes versions within a ba
   }
   const versions = new Set<string>();
   for (const { inputs, result } of pending) {
-    const p = await result;
+    const out = await result;
+    const p = single(out);
     const ids = new Set(p.models);
     assert.equal(ids.size, 1, `one version per batch, got ${[...ids].join(', ')}`);
     const id = p.models[0]!;
     versions.add(id);
     const w = id === 'lin@1' ? W1 : W2;
     inputs.forEach((x, i) => assert.ok(Math.abs(p.value[i]! - affine(w, 0.25, x)) < 1e-4, `instrument ${i} answered by ${id}`));
-    assert.deepEqual(p.faults, []);
+    assert.deepEqual(out.faults, []);
   }
   assert.deepEqual([...versions].sort(), ['lin@1', 'lin@2'], 'both versions served: the swap happened under load');
 });
@@ -133,28 +135,28 @@ test('tiers: the specialist takes over above the volatility, sectors load on fir
     sectorCacheSize: 1,
     highVol: { feature: 'rv_1m', above: 50, models: [model('hv', [5, 5, 5])] },
   };
-  const predictor = new TieredPredictor(reg, schema, symbols, { tiers, historyFrames: 4 }, log, () => 0);
+  const predictor = new TieredPredictor(reg, schema, symbols, { horizons: [{ horizonMs: 10_000, tiers }], historyFrames: 4 }, log, () => 0);
   await predictor.start();
   const vol = (hot: number) => (i: number, f: string) => (f === 'rv_1m' ? (i === hot ? 80 : 10) : 1);
   const noXom = [1, 1, 1, 0];
   const waitFor = async (sector: string) => {
-    while (!predictor.tiers.loadedSectors().includes(sector)) await new Promise((r) => setTimeout(r, 5));
+    while (!predictor.horizons[0]!.tiers.loadedSectors().includes(sector)) await new Promise((r) => setTimeout(r, 5));
   };
-  let p = await predictor.predict(frame(symbols, vol(0), 1, noXom));
+  let p = single(await predictor.predict(frame(symbols, vol(0), 1, noXom)));
   assert.deepEqual(p.tier, ['high_vol', 'base', 'base', ''], 'tech not loaded yet: base serves it');
   await waitFor('tech');
-  p = await predictor.predict(frame(symbols, vol(-1), 2, noXom));
+  p = single(await predictor.predict(frame(symbols, vol(-1), 2, noXom)));
   assert.deepEqual(p.tier, ['base', 'sector:tech', 'sector:tech', '']);
   assert.equal(p.models[1], 'lin@tech');
   assert.equal(p.value[1], affine(W2, 0.25, [1, 1, 1]));
-  p = await predictor.predict(frame(symbols, vol(-1), 3));
+  p = single(await predictor.predict(frame(symbols, vol(-1), 3)));
   assert.equal(p.tier[3], 'base', 'energy loads on first use');
   await waitFor('energy');
-  assert.deepEqual(predictor.tiers.loadedSectors(), ['energy'], 'cap 1: energy evicted tech');
-  assert.equal(reg.has('sector:tech/0'), false);
-  p = await predictor.predict(frame(symbols, vol(-1), 4));
+  assert.deepEqual(predictor.horizons[0]!.tiers.loadedSectors(), ['energy'], 'cap 1: energy evicted tech');
+  assert.equal(reg.has('10s/sector:tech/0'), false);
+  p = single(await predictor.predict(frame(symbols, vol(-1), 4)));
   assert.deepEqual(p.tier, ['base', 'base', 'base', 'sector:energy'], 'tech waits for its turn again');
-  p = await predictor.predict(frame(symbols, vol(3), 500));
+  p = single(await predictor.predict(frame(symbols, vol(3), 500)));
   assert.equal(p.tier[3], 'high_vol', 'the specialist outranks the sector');
   assert.equal(p.value[3], affine([5, 5, 5], 0.25, [1, 1, 1]));
 });
@@ -162,32 +164,33 @@ test('tiers: the specialist takes over above the volatility, sectors load on fir
 test('shadow mode compares a candidate with the live model on a share of instruments, then promotes it', async () => {
   const reg = registry();
   const symbols = Array.from({ length: 40 }, (_, i) => `S${i}`);
-  const predictor = new TieredPredictor(reg, schema, symbols, { tiers: { base: [model('1')], sectors: {}, sectorCacheSize: 1 }, historyFrames: 2 }, log, () => 0);
+  const predictor = new TieredPredictor(reg, schema, symbols, { horizons: [{ horizonMs: 10_000, tiers: { base: [model('1')], sectors: {}, sectorCacheSize: 1 } }], historyFrames: 2 }, log, () => 0);
   await predictor.start();
-  await reg.shadow('base/0', model('cand', [1, 2, 2.5]), 0.5);
+  await reg.shadow('10s/base/0', model('cand', [1, 2, 2.5]), 0.5);
   for (let n = 0; n < 10; n++) {
-    const p = await predictor.predict(frame(symbols, (i, f) => Math.cos(i + n + f.length), n));
+    const p = single(await predictor.predict(frame(symbols, (i, f) => Math.cos(i + n + f.length), n)));
     assert.ok(p.models.every((m) => m === 'lin@1'), 'the shadow never serves');
   }
-  const report = reg.shadowReport('base/0')!;
+  const report = reg.shadowReport('10s/base/0')!;
   assert.equal(report.candidate, 'lin@cand');
   assert.equal(report.batches, 10);
   assert.ok(report.rows > 40 && report.rows < 360, `about half of 40 instruments x 10 frames, got ${report.rows}`);
   assert.ok(report.signAgreement > 0.5 && report.signAgreement <= 1);
   assert.ok(report.meanAbsDiff > 0);
-  assert.deepEqual(reg.promote('base/0'), { from: 'lin@1', to: 'lin@cand' });
-  const p = await predictor.predict(frame(symbols, () => 1, 99));
+  assert.deepEqual(reg.promote('10s/base/0'), { from: 'lin@1', to: 'lin@cand' });
+  const p = single(await predictor.predict(frame(symbols, () => 1, 99)));
   assert.ok(p.models.every((m) => m === 'lin@cand'));
-  assert.equal(reg.rollback('base/0').to, 'lin@1');
+  assert.equal(reg.rollback('10s/base/0').to, 'lin@1');
 });
 
 test('an instrument with a non-finite input sits the frame out alone; the rest of its batch is answered', async () => {
   const reg = registry();
   const symbols = ['SPY', 'QQQ', 'AAPL'];
-  const predictor = new TieredPredictor(reg, schema, symbols, { tiers: { base: [model('1')], sectors: {}, sectorCacheSize: 1 }, historyFrames: 2 }, log, () => 0);
+  const predictor = new TieredPredictor(reg, schema, symbols, { horizons: [{ horizonMs: 10_000, tiers: { base: [model('1')], sectors: {}, sectorCacheSize: 1 } }], historyFrames: 2 }, log, () => 0);
   await predictor.start();
-  const p = await predictor.predict(frame(symbols, (i, f) => (i === 1 && f === 'ofi' ? NaN : 1), 1));
-  assert.deepEqual(p.faults, []);
+  const out = await predictor.predict(frame(symbols, (i, f) => (i === 1 && f === 'ofi' ? NaN : 1), 1));
+  const p = single(out);
+  assert.deepEqual(out.faults, []);
   assert.deepEqual(Array.from(p.value, Number.isFinite), [true, false, true]);
   assert.deepEqual(p.tier, ['base', '', 'base']);
   assert.equal(p.value[0], affine(W1, 0.25, [1, 1, 1]));
@@ -200,47 +203,48 @@ test('a refused start model is left out: its tier serves with the rest, an empty
   const mismatch = model('mismatch');
   writeFileSync(mismatch, JSON.stringify({ ...JSON.parse(readFileSync(mismatch, 'utf8')), sha256: '0'.repeat(64) }));
   const tiers: TierConfig = { base: [model('good'), corrupt], sectors: {}, sectorCacheSize: 1, highVol: { feature: 'rv_1m', above: 50, models: [mismatch] } };
-  const predictor = new TieredPredictor(reg, schema, symbols, { tiers, historyFrames: 4 }, log, () => 0);
+  const predictor = new TieredPredictor(reg, schema, symbols, { horizons: [{ horizonMs: 10_000, tiers }], historyFrames: 4 }, log, () => 0);
   await predictor.start();
-  assert.deepEqual(reg.slotNames(), ['base/0']);
+  assert.deepEqual(reg.slotNames(), ['10s/base/0']);
   assert.deepEqual(
-    predictor.tiers.unavailable.map((u) => [u.slot, u.manifest, u.retryable]),
+    predictor.unavailable.map((u) => [u.slot, u.manifest, u.retryable]),
     [
-      ['base/1', corrupt, false],
-      ['high_vol/0', mismatch, false],
+      ['10s/base/1', corrupt, false],
+      ['10s/high_vol/0', mismatch, false],
     ],
   );
-  assert.match(predictor.tiers.unavailable[0]!.reason, /^onnxruntime cannot load model\.onnx/);
-  assert.match(predictor.tiers.unavailable[1]!.reason, /^checksum mismatch/);
+  assert.match(predictor.unavailable[0]!.reason, /^onnxruntime cannot load model\.onnx/);
+  assert.match(predictor.unavailable[1]!.reason, /^checksum mismatch/);
   // SPY is above the specialist's threshold, but the specialist has no model: base serves it, with its one good member.
   const f = frame(symbols, (i, name) => (name === 'rv_1m' ? (i === 0 ? 80 : 10) : i + 1), 1);
-  const p = await predictor.predict(f);
+  const out = await predictor.predict(f);
+  const p = single(out);
   assert.deepEqual(p.tier, ['base', 'base']);
   assert.deepEqual(p.models, ['lin@good', 'lin@good']);
-  assert.deepEqual(p.faults, []);
+  assert.deepEqual(out.faults, []);
   assert.equal(p.value[0], affine(W1, 0.25, inputsOf(f, 0)));
 });
 
 test('a swap must read what its slot reads: other features or another order are refused, naming both; the live model keeps serving', async () => {
   const reg = registry();
-  await reg.install('base/0', model('1'));
-  assert.equal(reg.live('base/0').family, 'other', 'no tree ensemble or recurrent operator');
+  await reg.install('10s/base/0', model('1'));
+  assert.equal(reg.live('10s/base/0').family, 'other', 'no tree ensemble or recurrent operator');
   const cases: [string, string, RegExp][] = [
     ['another order', writeAffineModel(dir, { name: 'lin', version: 'order', features: ['ofi', 'imbalance_l1', 'spread_bps'], weights: W1, bias: 0 }), /input 1 frame x 3 features, input 1 being ofi where lin@1 reads imbalance_l1/],
     ['fewer features', writeAffineModel(dir, { name: 'lin', version: 'fewer', features: ['imbalance_l1', 'ofi'], weights: [1, 2], bias: 0 }), /input 1 frame x 2 features, input 3 being none where lin@1 reads spread_bps/],
   ];
   for (const [what, path, reason] of cases) {
-    await assert.rejects(reg.swap('base/0', path), (err: Error) => {
+    await assert.rejects(reg.swap('10s/base/0', path), (err: Error) => {
       assert.ok(err instanceof ModelRefused, `${what}: ${err.message}`);
-      assert.match(err.message, /slot base\/0 serves lin@1 \(family other, input 1 frame x 3 features\)/, what);
+      assert.match(err.message, /slot 10s\/base\/0 serves lin@1 \(family other, input 1 frame x 3 features\)/, what);
       assert.match(err.message, reason, what);
       return true;
     });
-    assert.equal(reg.live('base/0').id, 'lin@1', `${what}: the live model is unchanged`);
-    const out = await reg.run(reg.live('base/0'), Float32Array.from([1, 1, 1]), 1);
+    assert.equal(reg.live('10s/base/0').id, 'lin@1', `${what}: the live model is unchanged`);
+    const out = await reg.run(reg.live('10s/base/0'), Float32Array.from([1, 1, 1]), 1);
     assert.equal(out.outputs.prediction![0], affine(W1, 0.25, [1, 1, 1]), `${what}: the live model still answers`);
   }
-  assert.equal(reg.previous('base/0'), undefined);
+  assert.equal(reg.previous('10s/base/0'), undefined);
 });
 
 test('a tier never serves one model twice: by name or by file, whether swapped, promoted or rolled back in', async () => {
@@ -249,23 +253,57 @@ test('a tier never serves one model twice: by name or by file, whether swapped, 
   reg.onSwap((e) => events.push(e));
   const named = (name: string, version: string, weights: number[]) => writeAffineModel(dir, { name, version, features: FEATURES, weights, bias: 0 });
   const a = named('a', '1', W1);
-  await reg.install('base/0', a);
-  await reg.install('base/1', named('b', '1', W2));
-  await assert.rejects(reg.swap('base/1', named('a', '2', [0, 1, 1])), /tier base would average one model twice: base\/0 already serves a@1 \(the same name as a@2\)/);
+  await reg.install('10s/base/0', a);
+  await reg.install('10s/base/1', named('b', '1', W2));
+  await assert.rejects(reg.swap('10s/base/1', named('a', '2', [0, 1, 1])), /tier 10s\/base would average one model twice: 10s\/base\/0 already serves a@1 \(the same name as a@2\)/);
   // Another name, the very same file.
-  await assert.rejects(reg.swap('base/1', named('c', '1', W1)), /tier base would average one model twice: base\/0 already serves a@1 \(the same file as c@1\)/);
-  assert.equal(reg.live('base/1').id, 'b@1');
-  assert.deepEqual(events.filter((e) => e.action === 'refused').map((e) => e.slot), ['base/1', 'base/1'], 'each refusal is reported');
+  await assert.rejects(reg.swap('10s/base/1', named('c', '1', W1)), /tier 10s\/base would average one model twice: 10s\/base\/0 already serves a@1 \(the same file as c@1\)/);
+  assert.equal(reg.live('10s/base/1').id, 'b@1');
+  assert.deepEqual(events.filter((e) => e.action === 'refused').map((e) => e.slot), ['10s/base/1', '10s/base/1'], 'each refusal is reported');
 
   // a moves from base/0 to base/1: rolling base/0 back would bring it there too.
-  await reg.swap('base/0', named('d', '1', [2, 2, 2]));
-  await reg.swap('base/1', a);
-  assert.throws(() => reg.rollback('base/0'), /tier base would average one model twice: base\/1 already serves a@1/);
-  assert.equal(reg.live('base/0').id, 'd@1');
+  await reg.swap('10s/base/0', named('d', '1', [2, 2, 2]));
+  await reg.swap('10s/base/1', a);
+  assert.throws(() => reg.rollback('10s/base/0'), /tier 10s\/base would average one model twice: 10s\/base\/1 already serves a@1/);
+  assert.equal(reg.live('10s/base/0').id, 'd@1');
 
   // Any model may shadow; only one that fits may be promoted.
-  await reg.shadow('base/0', a, 0.5);
-  assert.throws(() => reg.promote('base/0'), /base\/1 already serves a@1/);
-  assert.equal(reg.live('base/0').id, 'd@1');
-  assert.equal(reg.shadowOf('base/0')?.model.id, 'a@1', 'the candidate still shadows');
+  await reg.shadow('10s/base/0', a, 0.5);
+  assert.throws(() => reg.promote('10s/base/0'), /base\/1 already serves a@1/);
+  assert.equal(reg.live('10s/base/0').id, 'd@1');
+  assert.equal(reg.shadowOf('10s/base/0')?.model.id, 'a@1', 'the candidate still shadows');
+});
+
+test('horizons side by side: each its own tiers and slots, one frame answering both; a model trained for another horizon is refused from a slot', async () => {
+  const reg = registry();
+  const symbols = ['SPY', 'QQQ'];
+  const tenSeconds = model('10s', W1, { manifest: { horizonMs: 10_000 } });
+  const fiveMinutes = model('5m', W2, { manifest: { horizonMs: 300_000 } });
+  const horizons = [
+    // Given longest first: the frame lists them shortest first all the same.
+    { horizonMs: 300_000, tiers: { base: [fiveMinutes, tenSeconds], sectors: {}, sectorCacheSize: 1 } },
+    { horizonMs: 10_000, tiers: { base: [tenSeconds], sectors: {}, sectorCacheSize: 1 } },
+  ];
+  const predictor = new TieredPredictor(reg, schema, symbols, { horizons, historyFrames: 2 }, log, () => 0);
+  await predictor.start();
+  assert.deepEqual(reg.slotNames().sort(), ['10s/base/0', '5m/base/0']);
+  assert.deepEqual(
+    predictor.unavailable.map((u) => [u.slot, u.reason]),
+    [['5m/base/1', 'forecasts 10s ahead; this slot serves the 5m horizon']],
+  );
+  const f = frame(symbols, (i) => i + 1, 1);
+  const p = await predictor.predict(f);
+  assert.deepEqual(
+    p.horizons.map((h) => [h.horizonMs, [...h.models]]),
+    [
+      [10_000, ['lin@10s', 'lin@10s']],
+      [300_000, ['lin@5m', 'lin@5m']],
+    ],
+  );
+  assert.equal(p.horizons[0]!.value[1], affine(W1, 0.25, inputsOf(f, 1)));
+  assert.equal(p.horizons[1]!.value[1], affine(W2, 0.25, inputsOf(f, 1)));
+  await assert.rejects(reg.swap('10s/base/0', fiveMinutes), /forecasts 5m ahead; this slot serves the 10s horizon/);
+  await assert.rejects(reg.shadow('5m/base/0', tenSeconds, 1), /forecasts 10s ahead; this slot serves the 5m horizon/);
+  assert.equal(reg.live('10s/base/0').id, 'lin@10s', 'the live model keeps serving');
+  assert.throws(() => new TieredPredictor(reg, schema, symbols, { horizons: [horizons[1]!, horizons[1]!], historyFrames: 2 }, log, () => 0), /horizon 10s is configured twice/);
 });

@@ -32,6 +32,7 @@ import { FEATURE_HEALTH_TOPIC, FEATURES_TOPIC, GATE_TRANSITION_TOPIC, JOURNAL_RE
 import type { FeatureFrame } from '../../src/market/features.js';
 import type { RegimeFrame } from '../../src/models/regime-tracker.js';
 import { componentSpec } from '../../src/actors/registry.js';
+import { predictionFrame } from '../support/predictions.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-redis-test-'));
 const servers: TestRedis[] = [];
@@ -169,18 +170,8 @@ function regimeFrame(state: number[]): RegimeFrame {
   };
 }
 
-function predictionFrame(value: number[]): PredictionFrame {
-  return {
-    frameAt: performance.now(),
-    at: performance.now(),
-    symbols: SYMBOLS,
-    value: Float64Array.from(value),
-    tier: ['base', ''],
-    models: ['gbdt@2', ''],
-    latencyMs: 1.5,
-    inferenceMs: 0.75,
-    faults: [],
-  };
+function predicted(value: number[]): PredictionFrame {
+  return predictionFrame({ frameAt: performance.now(), symbols: SYMBOLS, value, tier: ['base', ''], models: ['gbdt@2', ''], latencyMs: 1.5, inferenceMs: 0.75 });
 }
 
 function portfolio(seq: number, spy: number): PortfolioView {
@@ -241,7 +232,7 @@ test('every mirrored topic: its latest key decodes to the message, its timestamp
     // The producer reuses its frame: what was published must be what was sent.
     frame.values.fill(99);
     s.bus.retain(REGIME_TOPIC, regimeFrame([0, -1]));
-    s.bus.retain(PREDICTIONS_TOPIC, predictionFrame([0.001, NaN]));
+    s.bus.retain(PREDICTIONS_TOPIC, predicted([0.001, NaN]));
     const health = new FeatureHealth(SYMBOLS, SCHEMA, { thresholds: DEFAULT_THRESHOLDS, advisory: [], maxDataAgeMs: 5_000 });
     health.observe(Float64Array.from([1, 0.5, NaN, 2, 0.1, 0.3]), Uint8Array.from([1, 1]), 1_000);
     s.bus.retain(FEATURE_HEALTH_TOPIC, health);
@@ -268,9 +259,10 @@ test('every mirrored topic: its latest key decodes to the message, its timestamp
     assert.deepEqual(regime.probabilities, [0.9, 0.1, NaN, NaN]);
     assert.equal(regime.model, 'sjm@1');
     assert.deepEqual(regime.labels, ['calm', 'volatile']);
-    const predictions = (await latest(c, 'keel:mirror:predictions:latest')) as Record<string, unknown>;
-    assert.deepEqual(predictions.value, [0.001, NaN]);
-    assert.deepEqual(predictions.models, ['gbdt@2', '']);
+    const predictions = (await latest(c, 'keel:mirror:predictions:latest')) as { horizons: Record<string, unknown>[] };
+    assert.deepEqual(predictions.horizons[0]!.value, [0.001, NaN]);
+    assert.deepEqual(predictions.horizons[0]!.horizonMs, 10_000);
+    assert.deepEqual(predictions.horizons[0]!.models, ['gbdt@2', '']);
     const summary = (await latest(c, 'keel:mirror:feature.health:latest')) as Record<string, unknown>;
     assert.equal(summary.qualityPct, health.qualityPct());
     assert.deepEqual(summary.problems, Object.fromEntries(health.problems));
@@ -334,7 +326,7 @@ test('Redis killed while messages flow: down and HALTED in the same call, CRITIC
       frame.wallAt = Date.now();
       frame.values.fill(ticks);
       s.bus.publish(FEATURES_TOPIC, frame);
-      s.bus.retain(PREDICTIONS_TOPIC, predictionFrame([ticks, -ticks]));
+      s.bus.retain(PREDICTIONS_TOPIC, predicted([ticks, -ticks]));
       if (ticks % 3 === 0) s.bus.retain(PORTFOLIO_TOPIC, portfolio(appended, ticks));
       if (ticks % 2 === 0) {
         await s.append(record(appended));

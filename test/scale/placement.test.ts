@@ -19,6 +19,7 @@ import { encodeModel, type Node } from '../../src/models/onnx/build.js';
 import { readModelSource } from '../../src/models/manifest.js';
 import { TieredPredictor, type PredictorOptions } from '../../src/models/predictor.js';
 import { ModelRegistry } from '../../src/models/registry.js';
+import { single } from '../support/predictions.js';
 
 const GBDT = 'models/gbdt-base-10s/manifest.json';
 const LSTM = 'models/lstm-base-10s/manifest.json';
@@ -56,7 +57,7 @@ async function predictorOn(pool: InferencePool, n: number, options: Partial<Pred
   const registry = new ModelRegistry(pool, schema, silent, { latencyBudgetMs: 10_000, maxWindow: HISTORY });
   const symbols = Array.from({ length: n }, (_, i) => `SYM${i}`);
   const tiers = { base: [GBDT, LSTM], sectors: {}, sectorCacheSize: 1, highVol: { feature: 'rv_1s', above: ABOVE, models: [HIGH_VOL] } };
-  const predictor = new TieredPredictor(registry, schema, symbols, { tiers, historyFrames: HISTORY, ...options }, silent, () => 0);
+  const predictor = new TieredPredictor(registry, schema, symbols, { horizons: [{ horizonMs: 10_000, tiers }], historyFrames: HISTORY, ...options }, silent, () => 0);
   await predictor.start();
   return predictor;
 }
@@ -74,13 +75,13 @@ test('a batch gives the same predictions to the bit on the main thread and in a 
       const b = await there.predict(frame);
       assert.deepEqual(a.faults, []);
       assert.deepEqual(b.faults, []);
-      assert.deepEqual([...a.value], [...b.value], `frame ${t}`);
-      assert.deepEqual(a.models, b.models);
-      assert.deepEqual(a.tier, b.tier);
-      lstmServed ||= a.models.some((m) => m.includes('lstm-base-10s'));
-      leftOut ||= a.value.some((v, i) => Number.isNaN(v) && a.tier[i] === '');
-      assert.ok(a.value.filter(Number.isFinite).length > 150, 'most instruments predicted');
-      assert.ok(a.tier.includes('high_vol') && a.tier.includes('base'));
+      assert.deepEqual([...single(a).value], [...single(b).value], `frame ${t}`);
+      assert.deepEqual(single(a).models, single(b).models);
+      assert.deepEqual(single(a).tier, single(b).tier);
+      lstmServed ||= single(a).models.some((m) => m.includes('lstm-base-10s'));
+      leftOut ||= single(a).value.some((v, i) => Number.isNaN(v) && single(a).tier[i] === '');
+      assert.ok(single(a).value.filter(Number.isFinite).length > 150, 'most instruments predicted');
+      assert.ok(single(a).tier.includes('high_vol') && single(a).tier.includes('base'));
     }
     assert.ok(lstmServed, 'the LSTM served once its window filled');
     assert.ok(leftOut, 'an instrument with a NaN input sat a frame out');
@@ -103,7 +104,7 @@ test('a few instruments: every batch runs on the main thread and no worker start
     for (let t = 0; t < 12; t++) {
       const p = await predictor.predict(frameOf(3, t, false));
       assert.deepEqual(p.faults, []);
-      assert.ok(p.value.every(Number.isFinite));
+      assert.ok(single(p).value.every(Number.isFinite));
     }
     assert.equal(predictor.paths.workers.batches, 0);
     assert.ok(predictor.paths.here.batches >= 24);
@@ -123,8 +124,8 @@ test('5,000 instruments: a worker is ready before the first frame, and no large 
       const p = await predictor.predict(frameOf(n, t, false));
       assert.deepEqual(p.faults, []);
       if (t >= 10) {
-        assert.ok(p.value.every(Number.isFinite));
-        assert.ok(p.models.every((m, i) => (i % 5 === 0 ? m.startsWith('gbdt-highvol-10s') : m.includes('lstm-base-10s'))));
+        assert.ok(single(p).value.every(Number.isFinite));
+        assert.ok(single(p).models.every((m, i) => (i % 5 === 0 ? m.startsWith('gbdt-highvol-10s') : m.includes('lstm-base-10s'))));
       }
     }
     assert.ok(predictor.paths.workers.maxRows >= 3_000, `the base tier's batches ran in the workers (largest ${predictor.paths.workers.maxRows} rows)`);
@@ -143,7 +144,7 @@ test('a worker that dies is replaced: frames wait for the new one and are answer
     const inThread = await predictorOn(pool, n, { inThreadMaxMs: Infinity });
     for (let t = 0; t < 11; t++) {
       const frame = frameOf(n, t);
-      assert.deepEqual([...(await inWorker.predict(frame)).value], [...(await inThread.predict(frame)).value]);
+      assert.deepEqual([...single(await inWorker.predict(frame)).value], [...single(await inThread.predict(frame)).value]);
     }
     const slots = (pool as unknown as { slots: ({ worker: Worker } | undefined)[] }).slots;
     const dead = slots[0]!;
@@ -154,8 +155,8 @@ test('a worker that dies is replaced: frames wait for the new one and are answer
     const frame = frameOf(n, 11);
     const [a, b] = await Promise.all([inWorker.predict(frame), inThread.predict(frame)]);
     assert.deepEqual(a.faults, [], 'the frame waited for the replacement');
-    assert.deepEqual([...a.value], [...b.value]);
-    assert.ok(a.models.some((m) => m.includes('lstm-base-10s')), 'the replacement reloaded every model');
+    assert.deepEqual([...single(a).value], [...single(b).value]);
+    assert.ok(single(a).models.some((m) => m.includes('lstm-base-10s')), 'the replacement reloaded every model');
     assert.equal(pool.size, 1);
     assert.equal(inThread.paths.workers.batches, 0);
   } finally {

@@ -13,6 +13,7 @@ import { InferencePool } from '../../src/models/inference/pool.js';
 import { readModelSource } from '../../src/models/manifest.js';
 import { TieredPredictor } from '../../src/models/predictor.js';
 import { ModelRegistry } from '../../src/models/registry.js';
+import { single } from '../support/predictions.js';
 
 const N = 5_000;
 const BOOKED = 3;
@@ -27,7 +28,7 @@ test('5,000 instruments, 3 with a book: the 4,997 quotes-only ones drop out of t
   try {
     const registry = new ModelRegistry(pool, schema, pino({ level: 'silent' }), { latencyBudgetMs: 5_000, maxWindow: 8 });
     const symbols = Array.from({ length: N }, (_, i) => `SYM${i}`);
-    const predictor = new TieredPredictor(registry, schema, symbols, { tiers: { base: [GBDT], sectors: {}, sectorCacheSize: 1 }, historyFrames: 8 }, pino({ level: 'silent' }), () => 0);
+    const predictor = new TieredPredictor(registry, schema, symbols, { horizons: [{ horizonMs: 10_000, tiers: { base: [GBDT], sectors: {}, sectorCacheSize: 1 } }], historyFrames: 8 }, pino({ level: 'silent' }), () => 0);
     await predictor.start();
 
     // Every instrument warm; the booked ones read the golden rows, the rest have no depth features.
@@ -46,13 +47,13 @@ test('5,000 instruments, 3 with a book: the 4,997 quotes-only ones drop out of t
       assert.deepEqual(p.faults, []);
       for (let i = 0; i < BOOKED; i++) {
         const expected = golden.output[i % golden.output.length]!;
-        assert.ok(Math.abs(p.value[i]! - expected) < 1e-4, `frame ${n}, instrument ${i}: ${p.value[i]} against the golden ${expected}`);
-        assert.equal(p.models[i], `${manifest.name}@${manifest.version}`);
-        assert.equal(p.tier[i], 'base');
+        assert.ok(Math.abs(single(p).value[i]! - expected) < 1e-4, `frame ${n}, instrument ${i}: ${single(p).value[i]} against the golden ${expected}`);
+        assert.equal(single(p).models[i], `${manifest.name}@${manifest.version}`);
+        assert.equal(single(p).tier[i], 'base');
       }
-      const predicted = p.value.reduce((k, v) => k + (Number.isNaN(v) ? 0 : 1), 0);
+      const predicted = single(p).value.reduce((k, v) => k + (Number.isNaN(v) ? 0 : 1), 0);
       assert.equal(predicted, BOOKED, 'only the instruments with every model input');
-      assert.equal(p.tier[BOOKED], '');
+      assert.equal(single(p).tier[BOOKED], '');
     }
   } finally {
     await pool.close();

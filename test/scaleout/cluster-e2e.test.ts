@@ -49,7 +49,7 @@ const workerStages = {
   features: { samplesMs: [100, 1000] },
   health: { maxDataAgeMs: 5000, advisory: ['ret_1s', 'ret_10s', 'ret_1m'] },
   regime: { model: models('regime-sjm'), intervalMs: 1000 },
-  predictor: { intervalMs: 1000, base: [models('gbdt-base-10s'), models('lstm-base-10s')] },
+  predictor: { intervalMs: 1000, horizons: { '10s': { base: [models('gbdt-base-10s'), models('lstm-base-10s')] } } },
 };
 
 type Client = Redis | Cluster;
@@ -265,7 +265,7 @@ async function checkAgainstFreshRun(client: Client, shard: number): Promise<void
       const kept = decodeOutput(stored[n]![1][1]!);
       assert.equal(kept.seq, out.seq);
       assert.deepStrictEqual(kept.values, out.values, `shard ${shard} tick ${out.seq}: features equal the uninterrupted run`);
-      assert.deepStrictEqual(kept.predictions?.value, out.predictions?.value, `shard ${shard} tick ${out.seq}: predictions equal the uninterrupted run`);
+      assert.deepStrictEqual(kept.predictions?.horizons, out.predictions?.horizons, `shard ${shard} tick ${out.seq}: predictions equal the uninterrupted run`);
       assert.deepStrictEqual(kept.regime?.state, out.regime?.state);
       if (id.toString() === input) {
         assert.deepEqual(hex(checkpoint), hex(pipeline.checkpoint(input)), `shard ${shard}: the checkpoint after the hand-over equals the uninterrupted run's state at tick ${out.seq}, instrument by instrument`);

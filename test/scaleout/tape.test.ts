@@ -24,6 +24,7 @@ import { HEAD_FIELD, instrumentField, ShardPipeline, type PartsFactory, type Pip
 import { OutputMerger } from '../../src/scaleout/shard-reader.js';
 import { shardOf } from '../../src/scaleout/shards.js';
 import { TapeBooks } from '../../src/scaleout/tape-books.js';
+import { single } from '../support/predictions.js';
 
 const packr = new Packr({ useRecords: false });
 
@@ -268,11 +269,17 @@ test('encodeOutput / decodeOutput round trip, with and without regime and predic
 
   const full = output({
     regime: { labels: ['calm', 'turbulent'], state: Int32Array.of(1, -1) },
-    predictions: { value: Float64Array.of(0.0003, NaN), tier: ['base', ''], models: ['m@1', ''], faults: ['QQQ: not warm'] },
+    predictions: {
+      horizons: [
+        { horizonMs: 10_000, value: Float64Array.of(0.0003, NaN), tier: ['base', ''], models: ['m@1', ''] },
+        { horizonMs: 300_000, value: Float64Array.of(-2.5, NaN), tier: ['base', ''], models: ['m-5m@1', ''] },
+      ],
+      faults: ['QQQ: not warm'],
+    },
   });
   const back = decodeOutput(encodeOutput(full));
   assert.deepEqual(back, full);
-  assert.ok(back.regime!.state instanceof Int32Array && back.predictions!.value instanceof Float64Array);
+  assert.ok(back.regime!.state instanceof Int32Array && back.predictions!.horizons.every((h) => h.value instanceof Float64Array));
   assert.equal(back.values.byteOffset, 0);
 });
 
@@ -282,8 +289,10 @@ test('decodeOutput refuses malformed outputs, naming what is wrong', () => {
   assert.doesNotThrow(() => decodeOutput(bad({})));
   assert.throws(() => decodeOutput(encodeOutput(output()).subarray(0, 10)), /^Error: shard output: not msgpack \(/);
   assert.throws(() => decodeOutput(packr.pack('x')), { message: 'shard output: not a map' });
-  assert.throws(() => decodeOutput(bad({ format: 9 })), { message: 'shard output: format 9, this keel reads format 1' });
+  assert.throws(() => decodeOutput(bad({ format: 9 })), { message: 'shard output: format 9, this keel reads format 2' });
   assert.throws(() => decodeOutput(bad({ symbols: ['SPY', 2] })), { message: 'shard output: symbols is not a list of strings' });
+  assert.throws(() => decodeOutput(bad({ predictions: { horizons: [{ value: Buffer.alloc(16), tier: ['', ''], models: ['', ''] }], faults: [] } })), { message: 'shard output: a prediction horizon has no horizonMs' });
+  assert.throws(() => decodeOutput(bad({ predictions: { horizons: [{ horizonMs: 10_000, value: Buffer.alloc(8), tier: [''], models: [''] }], faults: [] } })), { message: 'shard output: the 10000 ms predictions do not match symbols' });
   assert.throws(() => decodeOutput(bad({ features: null })), { message: 'shard output: features is not a list of strings' });
   assert.throws(() => decodeOutput(bad({ values: Buffer.alloc(12) })), { message: 'shard output: values is malformed' });
   assert.throws(() => decodeOutput(bad({ values: Buffer.alloc(8) })), { message: 'shard output: values or warm do not match symbols and features' });
@@ -292,7 +301,7 @@ test('decodeOutput refuses malformed outputs, naming what is wrong', () => {
   assert.throws(() => decodeOutput(bad({ problems: [['only a key']] })), { message: 'shard output: a problem is not a [key, reason] pair' });
   assert.throws(() => decodeOutput(bad({ seq: '1' })), { message: 'shard output: seq is not a number' });
   assert.throws(() => decodeOutput(bad({ regime: { labels: ['a'], state: Buffer.alloc(3) } })), { message: 'shard output: regime state is malformed' });
-  assert.throws(() => decodeOutput(bad({ predictions: { value: Buffer.alloc(16), tier: [], models: [], faults: [1] } })), { message: 'shard output: faults is not a list of strings' });
+  assert.throws(() => decodeOutput(bad({ predictions: { horizons: [], faults: [1] } })), { message: 'shard output: faults is not a list of strings' });
 });
 
 // --- 4. the pure pipeline and the hand-over invariant -------------------------------------
@@ -568,7 +577,7 @@ function shardOutput(shard: number, seq: number, at: number, symbols: string[], 
     values: new Float64Array(symbols.length).fill(1),
     warm: new Uint8Array(symbols.length).fill(1),
     problems,
-    predictions: { value: Float64Array.from(value), tier: symbols.map(() => 'base'), models: symbols.map(() => 'm@1'), faults: [] },
+    predictions: { horizons: [{ horizonMs: 10_000, value: Float64Array.from(value), tier: symbols.map(() => 'base'), models: symbols.map(() => 'm@1') }], faults: [] },
   };
 }
 
@@ -616,8 +625,8 @@ test('OutputMerger: predictions by symbol, stale shards by halt scope, worker pr
 
     const p = merger.predictions(10_500, 77);
     assert.deepEqual(p.symbols, NODE);
-    sameNumbers(p.value, [0.1, NaN, NaN, 0.4, 0.2], `stale QQQ and never-heard IWM are NaN (${halt})`);
-    assert.deepEqual(p.tier, ['base', 'base', '', 'base', 'base']);
+    sameNumbers(single(p).value, [0.1, NaN, NaN, 0.4, 0.2], `stale QQQ and never-heard IWM are NaN (${halt})`);
+    assert.deepEqual(single(p).tier, ['base', 'base', '', 'base', 'base']);
     assert.equal(p.at, 77);
 
     // At 11.5 s: shard 0 has been silent since the start for 1.5 s; 1 and 3 went stale too.
@@ -630,12 +639,12 @@ test('OutputMerger: predictions by symbol, stale shards by halt scope, worker pr
       assert.deepEqual([...late.problems.keys()], ['shard s0 stale', 'shard s1 stale', 'shard s2 stale', 'shard s3 stale']);
       assert.equal(late.problems.get('shard s0 stale'), 'shard 0 (IWM): no output for 1.5 s (limit 1.0 s): its worker died or fell behind, or the data node stopped');
     } else assert.deepEqual(late.problems, new Map());
-    sameNumbers(merger.predictions(11_500, 0).value, [NaN, NaN, NaN, NaN, NaN], 'all stale');
+    sameNumbers(single(merger.predictions(11_500, 0)).value, [NaN, NaN, NaN, NaN, NaN], 'all stale');
 
     // Shard 2 catches up: its predictions and its worker's problems come back.
     merger.onOutput(shardOutput(2, 110, 11_400, ['QQQ'], [0.35], [['stale QQQ', 'QQQ data is 1.1 s old']]));
     assert.equal(merger.view(11_500).problems.get('s2 stale QQQ'), 'shard 2: QQQ data is 1.1 s old');
-    sameNumbers(merger.predictions(11_500, 0).value, [NaN, 0.35, NaN, NaN, NaN], 'shard 2 fresh again');
+    sameNumbers(single(merger.predictions(11_500, 0)).value, [NaN, 0.35, NaN, NaN, NaN], 'shard 2 fresh again');
 
     // Redis down, then back.
     merger.onRedis('connect ECONNREFUSED 127.0.0.1:6379');

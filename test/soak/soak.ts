@@ -285,7 +285,7 @@ ${instruments}
   predictor:
     kind: predictor
     dependsOn: [features]
-    settings: { intervalMs: 200, workers: 1, base: [${o.model}] }
+    settings: { intervalMs: 200, workers: 1, horizons: { 10s: { base: [${o.model}] } } }
   risk_gate:
     kind: risk_gate
     dependsOn: [journal]

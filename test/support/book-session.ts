@@ -57,6 +57,8 @@ export interface BookSessionOptions {
   readonly maxDailyLoss: number;
   /** Commission per order (IB's minimum per order, the per-share fee being negligible for one share). */
   readonly feePerOrder: number;
+  /** The horizon the trader's policy reads (default 10s). */
+  readonly policyHorizon?: string;
 }
 
 export async function startBookSession(o: BookSessionOptions) {
@@ -72,7 +74,7 @@ export async function startBookSession(o: BookSessionOptions) {
         componentSpec('l2_microstructure', 'l2_microstructure', { settings: l2MicrostructureSettings.parse({}), dependsOn: ['subscriptions'] }),
         componentSpec('risk_gate', 'risk_gate', { settings: riskGateSettings.parse({ limits: { maxDailyLoss: o.maxDailyLoss } }), dependsOn: ['journal'] }),
         componentSpec('paper_trader', 'paper_trader', {
-          settings: paperTraderSettings.parse({ mode: 'book', replaceAfterMs: 600_000, book: { minFeePerOrder: o.feePerOrder } }),
+          settings: paperTraderSettings.parse({ mode: 'book', replaceAfterMs: 600_000, book: { minFeePerOrder: o.feePerOrder }, policy: { horizon: o.policyHorizon ?? '10s' } }),
           dependsOn: ['l2_microstructure', 'risk_gate'],
         }),
       ],

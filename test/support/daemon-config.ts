@@ -56,7 +56,7 @@ ${o.symbols.map((s) => `        - { symbol: ${s}, depth: { rows: 10 }, ticks: Al
   predictor:
     kind: predictor
     dependsOn: [features]
-    settings: { intervalMs: 200, workers: 1, base: [${model}] }
+    settings: { intervalMs: 200, workers: 1, horizons: { 10s: { base: [${model}] } } }
   risk_gate:
     kind: risk_gate
     dependsOn: [journal]

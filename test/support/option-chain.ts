@@ -11,7 +11,6 @@ import { componentSpec } from '../../src/actors/registry.js';
 import { riskGateSettings } from '../../src/actors/risk-gate.js';
 import { subscriptionsSettings } from '../../src/actors/subscriptions.js';
 import type { OptionContract } from '../../src/journal/records.js';
-import type { PredictionFrame } from '../../src/models/predictor.js';
 import type { ChainRow, OptionChainView } from '../../src/options/chain-view.js';
 import { optionRisk } from '../../src/options/option-risk.js';
 import type { Ledger } from '../../src/trading/ledger.js';
@@ -23,6 +22,7 @@ import type { ChildSpec } from '../../src/supervision/spec.js';
 import { until } from './ib-client.js';
 import { journalAndConnection } from './ib-tree.js';
 import { startTree } from './probe.js';
+import { predictionFrame } from './predictions.js';
 
 /** Monday 2026-01-05 11:00 New York. */
 export const WALL_START = Date.UTC(2026, 0, 5, 16, 0);
@@ -118,8 +118,7 @@ export async function startOptionTrading(dir: string, name: string, clock: Clock
     /** A prediction frame for SPY, as the predictor would publish it. */
     predict(bps: number) {
       const at = clock.now();
-      const frame: PredictionFrame = { frameAt: at, at, symbols: ['SPY'], value: Float64Array.of(bps), tier: ['test'], models: ['test'], latencyMs: 0, inferenceMs: 0, faults: [] };
-      tree.bus.retain(PREDICTIONS_TOPIC, frame);
+      tree.bus.retain(PREDICTIONS_TOPIC, predictionFrame({ frameAt: at, symbols: ['SPY'], value: [bps], tier: ['test'], models: ['test'] }));
     },
     async stop() {
       tree.actor.send({ type: 'shutdown' });

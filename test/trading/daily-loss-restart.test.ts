@@ -21,6 +21,7 @@ import { PREDICTIONS_TOPIC } from '../../src/topics.js';
 import { startBookSession, WallClock } from '../support/book-session.js';
 import { until } from '../support/ib-client.js';
 import { runScript } from '../support/process.js';
+import { predictionFrame } from '../support/predictions.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-daily-loss-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -73,7 +74,7 @@ test('a restart the same day keeps the day’s loss: the loss that crosses the l
       // Midnight in New York: the next reading (the predictor's next frame) begins a new day at the P&L of the moment.
       clock.setWall(SATURDAY_JUST_AFTER_MIDNIGHT_NEW_YORK);
       const carried = s.ledger.netPnl();
-      s.tree.bus.retain(PREDICTIONS_TOPIC, { frameAt: clock.now(), at: clock.now(), symbols: ['SPY'], value: Float64Array.of(NaN), tier: [''], models: [''], latencyMs: 0, inferenceMs: 0, faults: [] });
+      s.tree.bus.retain(PREDICTIONS_TOPIC, predictionFrame({ frameAt: clock.now(), symbols: ['SPY'], value: [NaN] }));
       assert.equal(s.gate.dailyPnl, 0);
       await until(() => s.ledger.day?.day === '2026-03-07', 'the new day to be journaled');
       assert.equal(s.ledger.day!.openingPnl, carried);

@@ -32,7 +32,7 @@ function single(settings: Partial<PolicySettings> = {}) {
 
 test('settings: defaults, and an exit above the entry is refused', () => {
   const s = policySettings.parse({});
-  assert.deepEqual(s, { entryBps: 1, exitBps: 0.2, shares: 100, maxSpreadBps: 5, minHoldMs: 10_000, regimes: {} });
+  assert.deepEqual(s, { horizon: 10_000, entryBps: 1, exitBps: 0.2, shares: 100, maxSpreadBps: 5, minHoldMs: 10_000, regimes: {} });
   assert.throws(() => policySettings.parse({ entryBps: 1, exitBps: 2 }), /exitBps must not be above entryBps/);
   assert.throws(() => policySettings.parse({ regimes: { volatile: 1.5 } }), /regimes/);
   assert.throws(() => policySettings.parse({ share: 10 }), /share/);

@@ -21,22 +21,14 @@ import { RiskGate } from '../../src/trading/risk-gate.js';
 import { PaperTrader } from '../../src/trading/trader.js';
 import { oneBook } from '../support/books.js';
 import { LogSink } from '../support/probe.js';
+import { predictionFrame } from '../support/predictions.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-stale-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 
-const frame = (frameAt: number, at: number): PredictionFrame => ({
-  frameAt,
-  at,
-  symbols: ['SPY'],
-  value: Float64Array.of(5), // +5 bps: well past the entry threshold
-  tier: ['base'],
-  models: ['m@1'],
-  latencyMs: 0,
-  inferenceMs: 0,
-  faults: [],
-});
+// +5 bps: well past the entry threshold.
+const frame = (frameAt: number, at: number): PredictionFrame => predictionFrame({ frameAt, at, symbols: ['SPY'], value: [5], tier: ['base'], models: ['m@1'] });
 
 test('a prediction that arrives after a stall is not traded; the next fresh one is', async () => {
   const { journal } = await FileJournal.open(join(dir, 'stale.journal'));

@@ -11,7 +11,7 @@ import type { ControlCommand } from '../../inspector/protocol.js';
 import type { Endpoints } from './endpoints.js';
 import { InspectorLink } from './link.js';
 import { treeRows } from './model.js';
-import { Chain, chainHeight, Cluster, clusterHeight, Events, FeatureHealth, featureHeight, Gate, GATE_HEIGHT, Header, Market, marketHeight, MARKET_WIDTH, Tree, treeHeight } from './panels.js';
+import { Chain, chainHeight, Cluster, clusterHeight, Events, FeatureHealth, featureHeight, Gate, GATE_HEIGHT, Header, Market, marketHeight, marketWidth, Tree, treeHeight } from './panels.js';
 
 const FRAME_MS = 100;
 const IDLE_FRAME_MS = 1000;
@@ -93,7 +93,7 @@ function App({ link, changes, token }: { link: InspectorLink; changes: Changes; 
   const rows = treeRows(model.actors);
   const panels = model.panels;
   // Side by side when the tree keeps at least 70 columns; else the market goes under the tree.
-  const sideBySide = columns >= MARKET_WIDTH + 72;
+  const sideBySide = columns >= marketWidth(panels) + 72;
   const middle = sideBySide ? Math.max(treeHeight(rows), marketHeight(panels)) : treeHeight(rows) + 1 + marketHeight(panels);
   // Everything but the event log has a known height; the log gets the rest (one row spare: a full screen makes Ink clear it on every frame).
   const chain = model.chain;

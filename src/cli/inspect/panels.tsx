@@ -152,32 +152,39 @@ export function marketHeight(panels: Panels | null): number {
   return 2 + Math.max(1, panels?.instruments.length ?? 0) + 1 + 2 + (panels?.optionRisk ? 1 : 0);
 }
 
-const COLUMNS: readonly [string, number][] = [
+const QUOTE_COLUMNS: readonly [string, number][] = [
   ['SYM', 6],
   ['BID', 9],
   ['ASK', 9],
   ['REGIME', 11],
-  ['PRED', 7],
+];
+const HOLDING_COLUMNS: readonly [string, number][] = [
   ['POS', 6],
   ['AVG', 9],
   ['UNREAL', 11],
   ['REAL', 11],
 ];
-export const MARKET_WIDTH = COLUMNS.reduce((sum, [, w]) => sum + w, 0);
+/** The instrument table's columns: a prediction column per horizon served (`PRED` before any frame). */
+function marketColumns(panels: Panels | null): readonly [string, number][] {
+  const horizons = panels?.horizons.length ? panels.horizons.map((h) => `P${h.toUpperCase()}`) : ['PRED'];
+  return [...QUOTE_COLUMNS, ...horizons.map((h): [string, number] => [h, 7]), ...HOLDING_COLUMNS];
+}
+export const marketWidth = (panels: Panels | null) => marketColumns(panels).reduce((sum, [, w]) => sum + w, 0);
 
 /** Per instrument: quotes, what the models think, and what we hold; then the account. */
 export function Market({ panels }: { panels: Panels | null }) {
   const instruments = panels?.instruments ?? [];
   const account = panels?.account ?? null;
+  const columns = marketColumns(panels);
   return (
-    <Box flexDirection="column" width={MARKET_WIDTH} flexShrink={0}>
+    <Box flexDirection="column" width={marketWidth(panels)} flexShrink={0}>
       <Title>INSTRUMENTS</Title>
       <Text dimColor wrap="truncate-end">
-        {COLUMNS.map(([name, w], i) => (i === 0 ? name.padEnd(w) : name.padStart(w - 1) + ' ')).join('')}
+        {columns.map(([name, w], i) => (i === 0 ? name.padEnd(w) : name.padStart(w - 1) + ' ')).join('')}
       </Text>
       {instruments.length === 0 && <Text dimColor>none yet</Text>}
       {instruments.map((i) => (
-        <InstrumentLine key={i.symbol} instrument={i} />
+        <InstrumentLine key={i.symbol} instrument={i} columns={columns} />
       ))}
       <Text> </Text>
       <Title>ACCOUNT</Title>
@@ -216,22 +223,28 @@ function OptionRiskLine({ risk }: { risk: OptionRiskPanel }) {
   );
 }
 
-function InstrumentLine({ instrument: i }: { instrument: InstrumentPanel }) {
-  const cell = (text: string, index: number) => text.padStart(COLUMNS[index]![1] - 1) + ' ';
-  const prediction = i.prediction;
+function InstrumentLine({ instrument: i, columns }: { instrument: InstrumentPanel; columns: readonly [string, number][] }) {
+  const cell = (text: string, index: number) => text.padStart(columns[index]![1] - 1) + ' ';
+  // Before any prediction frame, one empty PRED column.
+  const predictions = i.predictions.length > 0 ? i.predictions : [null];
+  const held = QUOTE_COLUMNS.length + predictions.length;
   return (
     <Line>
-      <Text bold>{i.symbol.padEnd(COLUMNS[0]![1])}</Text>
+      <Text bold>{i.symbol.padEnd(columns[0]![1])}</Text>
       {cell(num(i.bid), 1)}
       {cell(num(i.ask), 2)}
       <Text color={i.regime ? 'cyan' : undefined} dimColor={!i.regime}>
         {cell(fit(i.regime ?? '-', 10), 3)}
       </Text>
-      <Text color={signColour(prediction)}>{cell(prediction === null ? '-' : (prediction > 0 ? '+' : '') + num(prediction, 2), 4)}</Text>
-      <Text color={signColour(i.position)}>{cell(String(i.position), 5)}</Text>
-      {cell(num(i.averagePrice), 6)}
-      <Text color={signColour(i.unrealizedPnl)}>{cell(money(i.unrealizedPnl, true), 7)}</Text>
-      <Text color={signColour(i.realizedPnl)}>{cell(money(i.realizedPnl, true), 8)}</Text>
+      {predictions.map((p, k) => (
+        <Text key={k} color={signColour(p)}>
+          {cell(p === null ? '-' : (p > 0 ? '+' : '') + num(p, 2), QUOTE_COLUMNS.length + k)}
+        </Text>
+      ))}
+      <Text color={signColour(i.position)}>{cell(String(i.position), held)}</Text>
+      {cell(num(i.averagePrice), held + 1)}
+      <Text color={signColour(i.unrealizedPnl)}>{cell(money(i.unrealizedPnl, true), held + 2)}</Text>
+      <Text color={signColour(i.realizedPnl)}>{cell(money(i.realizedPnl, true), held + 3)}</Text>
     </Line>
   );
 }

@@ -621,7 +621,9 @@ function drawPositions() {
   }
   // Bars share one scale so positions compare across instruments.
   const scale = Math.max(1, ...rows.map((r) => Math.abs(r.position)));
-  const cols = ['symbol', 'bid', 'ask', 'regime', 'pred bps', 'position', '', 'avg', 'unrl P&L', 'real P&L'];
+  // A prediction column per horizon served, shortest first.
+  const horizons = model.panels?.horizons?.length ? model.panels.horizons : [''];
+  const cols = ['symbol', 'bid', 'ask', 'regime', ...horizons.map((h) => (h ? `pred ${h} bps` : 'pred bps')), 'position', '', 'avg', 'unrl P&L', 'real P&L'];
   $('positions').replaceChildren(
     h(
       'table',
@@ -639,7 +641,10 @@ function drawPositions() {
             h('td', { class: 'num' }, num(r.bid)),
             h('td', { class: 'num' }, num(r.ask)),
             h('td', {}, r.regime ?? '—'),
-            h('td', { class: `num ${signClass(r.prediction)}` }, r.prediction === null ? '—' : signed(r.prediction, 2)),
+            horizons.map((_, k) => {
+              const p = r.predictions[k] ?? null;
+              return h('td', { class: `num ${signClass(p)}` }, p === null ? '—' : signed(p, 2));
+            }),
             h('td', { class: `num ${signClass(r.position)}` }, String(r.position)),
             h('td', {}, h('div', { class: 'bar' }, r.position ? h('span', { class: r.position > 0 ? 'long' : 'short', style: `width:${width}` }) : null)),
             h('td', { class: 'num' }, num(r.averagePrice)),
