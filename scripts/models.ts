@@ -41,7 +41,9 @@ const data = await loadData({ files: [], simulator: SIMULATOR }, progress);
 const report = trainModels(data, out, { seed: SEED, horizonsMs: HORIZONS_MS, heldOutShare: HELD_OUT, version: `seed-${SEED}`, script: SCRIPT, progress });
 const intro =
   `Built by \`${SCRIPT}\` from ${data.description}, for horizons of ${HORIZONS_MS.map(horizonLabel).join(', ')}; ` +
-  `the first ${Math.round((1 - HELD_OUT) * 100)} % of the simulated time trains, the rest is held out. Rebuilding gives these files byte for byte (\`npm run models -- --check\`).`;
+  `the first ${Math.round((1 - HELD_OUT) * 100)} % of the simulated time trains, the rest is held out. Rebuilding gives these files byte for byte (\`npm run models -- --check\`). ` +
+  'The predictor serves horizons side by side, each with its own tiers (`predictor.settings.horizons`), and the trader reads the one its `policy.horizon` names; ' +
+  '`config/default.yaml` serves 10s alone: on this simulated market, a random walk past a few seconds, the 5m and 15m models do no better than the zero forecast (see Warnings).';
 writeFileSync(join(out, 'README.md'), modelsReadme('keel demo models', intro, report));
 progress(`done: ${report.built.map((b) => b.name).join(', ')} in ${out}`);
 

@@ -19,12 +19,15 @@ export function parseHorizon(text: string): number | undefined {
   return ms > 0 ? ms : undefined;
 }
 
-/** A horizon in a config ("10s", "5m"), read as ms. */
-export const horizonSetting = z.string().transform((text, ctx) => {
-  const ms = parseHorizon(text);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `'${text}' is not a horizon like 10s, 5m or 15m` });
-    return z.NEVER;
-  }
-  return ms;
-});
+/** A horizon in a config, read as ms: a label ("10s", "5m") or ms already (so parsed settings parse again to themselves). */
+export const horizonSetting = z.union([
+  z.number().int().positive(),
+  z.string().transform((text, ctx) => {
+    const ms = parseHorizon(text);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `'${text}' is not a horizon like 10s, 5m or 15m` });
+      return z.NEVER;
+    }
+    return ms;
+  }),
+]);

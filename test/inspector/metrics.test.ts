@@ -14,6 +14,7 @@ import { register } from 'prom-client';
 import { Bus } from '../../src/bus.js';
 import { ServiceTable } from '../../src/services.js';
 import { ManualClock } from '../../src/clock.js';
+import { buildPanels } from '../../src/inspector/panels.js';
 import { DepthBatch } from '../../src/ib/depth-feed.js';
 import type { IbStatus } from '../../src/ib/link.js';
 import { TradeBatch } from '../../src/ib/trade-feed.js';
@@ -360,4 +361,20 @@ test('two instances have their own registries, and stop() unsubscribes from the 
     a.stop();
     b.stop();
   }
+});
+
+test('the inspector panels list the horizons served and each instrument’s prediction at every one, shortest first', () => {
+  const bus = new Bus();
+  const services = new ServiceTable();
+  universe(bus, services);
+  const panels = buildPanels(bus, services, 'running', new ManualClock(0), []);
+  assert.deepEqual(panels.horizons, ['10s', '5m']);
+  assert.deepEqual(
+    panels.instruments.map((i) => [i.symbol, i.predictions]),
+    [
+      ['SPY', [1.5, 4]],
+      ['MSFT', [null, 2]],
+      ['IBM', [-0.5, null]],
+    ],
+  );
 });
