@@ -14,15 +14,10 @@ import { FileJournal } from '../../src/journal/file-journal.js';
 import { createLogger } from '../../src/log.js';
 import type { PredictionFrame } from '../../src/models/predictor.js';
 import { TwsSimulator } from '../../src/sim/server.js';
-import { BookVenue } from '../../src/trading/book-venue.js';
-import { Ledger } from '../../src/trading/ledger.js';
-import { riskLimits } from '../../src/trading/limits.js';
-import { policySettings, TradingPolicy } from '../../src/trading/policy.js';
-import { RiskGate } from '../../src/trading/risk-gate.js';
-import { PaperTrader } from '../../src/trading/trader.js';
+import { policySettings } from '../../src/trading/policy.js';
 import { PREDICTIONS_TOPIC } from '../../src/topics.js';
 import { startBookSession, WallClock } from '../support/book-session.js';
-import { oneBook } from '../support/books.js';
+import { bookTrader } from '../support/books.js';
 import { until } from '../support/ib-client.js';
 import { predictionFrame } from '../support/predictions.js';
 import { LogSink } from '../support/probe.js';
@@ -47,25 +42,7 @@ const bothWays = (at: number): PredictionFrame => ({
 async function firstOrder(horizon: string | undefined): Promise<number> {
   const { journal } = await FileJournal.open(join(dir, `${horizon ?? 'default'}.journal`));
   const clock = new ManualClock(100_000);
-  const books = oneBook();
-  const ledger = new Ledger(journal, 1_000_000);
-  const gate = new RiskGate(clock, { autoResume: false, healthyPeriodMs: 1_000, limits: riskLimits.parse({ maxPosition: 10_000 }) });
-  const trader = new PaperTrader({
-    ledger,
-    gate,
-    policy: new TradingPolicy(policySettings.parse(horizon === undefined ? {} : { horizon }), ['SPY']),
-    clock,
-    log: createLogger({ level: 'silent', pretty: false, destination: new LogSink() }),
-    symbols: ['SPY'],
-    refPrefix: 'k',
-    replaceAfterMs: 1e9,
-    maxPredictionAgeMs: 1_000,
-    books: () => books,
-    fail: (error) => {
-      throw error;
-    },
-  });
-  trader.venue = new BookVenue({ clock, instrumentOf: (s) => (s === 'SPY' ? 0 : undefined), books: () => books, latencyMs: 0, feePerShare: 0.005, minFeePerOrder: 1, onEvent: (e) => trader.onEvent(e) });
+  const { trader, ledger } = bookTrader({ journal, clock, log: createLogger({ level: 'silent', pretty: false, destination: new LogSink() }), policy: horizon === undefined ? {} : { horizon } });
   try {
     trader.onFrame(bothWays(clock.now()), undefined);
     await trader.settled();

@@ -13,13 +13,7 @@ import { ManualClock } from '../../src/clock.js';
 import { FileJournal } from '../../src/journal/file-journal.js';
 import { createLogger } from '../../src/log.js';
 import type { PredictionFrame } from '../../src/models/predictor.js';
-import { BookVenue } from '../../src/trading/book-venue.js';
-import { Ledger } from '../../src/trading/ledger.js';
-import { riskLimits } from '../../src/trading/limits.js';
-import { policySettings, TradingPolicy } from '../../src/trading/policy.js';
-import { RiskGate } from '../../src/trading/risk-gate.js';
-import { PaperTrader } from '../../src/trading/trader.js';
-import { oneBook } from '../support/books.js';
+import { bookTrader } from '../support/books.js';
 import { LogSink } from '../support/probe.js';
 import { predictionFrame } from '../support/predictions.js';
 
@@ -34,25 +28,7 @@ test('a prediction that arrives after a stall is not traded; the next fresh one 
   const { journal } = await FileJournal.open(join(dir, 'stale.journal'));
   const clock = new ManualClock(100_000);
   const sink = new LogSink();
-  const books = oneBook();
-  const ledger = new Ledger(journal, 1_000_000);
-  const gate = new RiskGate(clock, { autoResume: false, healthyPeriodMs: 1_000, limits: riskLimits.parse({ maxPosition: 10_000 }) });
-  const trader = new PaperTrader({
-    ledger,
-    gate,
-    policy: new TradingPolicy(policySettings.parse({}), ['SPY']),
-    clock,
-    log: createLogger({ level: 'debug', pretty: false, destination: sink }),
-    symbols: ['SPY'],
-    refPrefix: 'k',
-    replaceAfterMs: 1e9,
-    maxPredictionAgeMs: 1_000,
-    books: () => books,
-    fail: (error) => {
-      throw error;
-    },
-  });
-  trader.venue = new BookVenue({ clock, instrumentOf: (s) => (s === 'SPY' ? 0 : undefined), books: () => books, latencyMs: 0, feePerShare: 0.005, minFeePerOrder: 1, onEvent: (e) => trader.onEvent(e) });
+  const { trader, ledger } = bookTrader({ journal, clock, log: createLogger({ level: 'debug', pretty: false, destination: sink }) });
   try {
     // Features of 100,000 answered at 105,000: the loop was stuck for five seconds in between.
     await clock.advance(5_000);
