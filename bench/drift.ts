@@ -12,11 +12,11 @@ import { DEFAULT_FEATURE_OPTIONS, featureSchema, type FeatureFrame } from '../sr
 import { InferencePool } from '../src/models/inference/pool.js';
 import { readModelSource } from '../src/models/manifest.js';
 import { DEFAULT_MONITOR, ModelMonitor } from '../src/models/monitor.js';
-import { TieredPredictor } from '../src/models/predictor.js';
+import { TieredPredictor, type HorizonTiers } from '../src/models/predictor.js';
 import { ModelRegistry } from '../src/models/registry.js';
 import { fmt, median, percentile, type BenchOptions } from './stats.js';
 
-const INSTRUMENTS = 5_000;
+export const INSTRUMENTS = 5_000;
 const GBDT = 'models/gbdt-base-10s/manifest.json';
 /** Frames before timing: the horizon's first predictions resolve after 10, and past 150 (a quarter of the window) every instrument's PSI counts. */
 const WARM_FRAMES = 160;
@@ -25,7 +25,7 @@ const schema = featureSchema(DEFAULT_FEATURE_OPTIONS);
 const width = schema.features.length;
 
 /** Frame `t`: the GBDT's golden rows, varied per instrument and frame, the mid moving so predictions resolve to returns. */
-function frameOf(t: number): FeatureFrame {
+export function frameOf(t: number): FeatureFrame {
   const golden = readModelSource(GBDT).manifest;
   const inputs = golden.input.features;
   const rows = golden.golden!.input.length / inputs.length;
@@ -37,12 +37,16 @@ function frameOf(t: number): FeatureFrame {
   }
   return { intervalMs: 1_000, at: t * 1_000, wallAt: t * 1_000, schema, symbols, values, warm: new Uint8Array(INSTRUMENTS).fill(1), base: false };
 }
-const symbols = Array.from({ length: INSTRUMENTS }, (_, i) => `SYM${i}`);
+export const symbols = Array.from({ length: INSTRUMENTS }, (_, i) => `SYM${i}`);
 
-async function timedFrames(pool: InferencePool, monitor: ModelMonitor | undefined): Promise<{ frameMs: number[]; reportMs: number[] }> {
+/** The 10 s GBDT alone. */
+const ONE_HORIZON: readonly HorizonTiers[] = [{ horizonMs: 10_000, tiers: { base: [GBDT], sectors: {}, sectorCacheSize: 1 } }];
+
+/** Frames of the whole universe through a predictor serving `horizons` on the main thread: each frame's time, and the monitor's report's. */
+export async function timedFrames(pool: InferencePool, monitor: ModelMonitor | undefined, horizons = ONE_HORIZON): Promise<{ frameMs: number[]; reportMs: number[] }> {
   const silent = pino({ level: 'silent' });
   const registry = new ModelRegistry(pool, schema, silent, { latencyBudgetMs: 10_000, maxWindow: 16 });
-  const predictor = new TieredPredictor(registry, schema, symbols, { horizons: [{ horizonMs: 10_000, tiers: { base: [GBDT], sectors: {}, sectorCacheSize: 1 } }], historyFrames: 16, inThreadMaxMs: Infinity, ...(monitor ? { monitor } : {}) }, silent, () => 0);
+  const predictor = new TieredPredictor(registry, schema, symbols, { horizons, historyFrames: 16, inThreadMaxMs: Infinity, ...(monitor ? { monitor } : {}) }, silent, () => 0);
   await predictor.start();
   const frameMs: number[] = [];
   const reportMs: number[] = [];

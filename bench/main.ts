@@ -10,6 +10,7 @@ import { bookBench } from './book.js';
 import { CLUSTER_FLAGS, clusterBench } from './cluster.js';
 import { driftBench } from './drift.js';
 import { healthBench } from './health.js';
+import { horizonsBench } from './horizons.js';
 import { ingestBench } from './ingest.js';
 import { inspectorBench } from './inspector.js';
 import { ledgerBench } from './ledger.js';
@@ -27,6 +28,7 @@ const benches = {
   health: healthBench,
   models: modelsBench,
   drift: driftBench,
+  horizons: horizonsBench,
   ledger: ledgerBench,
   inspector: inspectorBench,
   pipeline: pipelineBench,

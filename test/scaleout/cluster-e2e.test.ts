@@ -49,7 +49,8 @@ const workerStages = {
   features: { samplesMs: [100, 1000] },
   health: { maxDataAgeMs: 5000, advisory: ['ret_1s', 'ret_10s', 'ret_1m'] },
   regime: { model: models('regime-sjm'), intervalMs: 1000 },
-  predictor: { intervalMs: 1000, horizons: { '10s': { base: [models('gbdt-base-10s'), models('lstm-base-10s')] } } },
+  // Two horizons side by side: the trading node's policy trades the 5 min one.
+  predictor: { intervalMs: 1000, horizons: { '10s': { base: [models('gbdt-base-10s'), models('lstm-base-10s')] }, '5m': { base: [models('gbdt-base-5m')] } } },
 };
 
 type Client = Redis | Cluster;
@@ -130,7 +131,7 @@ async function startNodes(client: Client, redis: { url: string; cluster?: boolea
       shard_market: { kind: 'shard_market', settings: { redis, shards: SHARDS, instruments: STOCKS } },
       risk_gate: { kind: 'risk_gate', dependsOn: ['journal'], settings: { initialState: 'ACTIVE', autoResume: true, healthyPeriodMs: 1000 } },
       shard_reader: { kind: 'shard_reader', dependsOn: ['shard_market', 'risk_gate'], settings: { redis, shards: SHARDS, freshnessMs: 1000, statusMs: 500 } },
-      paper_trader: { kind: 'paper_trader', dependsOn: ['shard_reader', 'risk_gate', 'shard_market'], settings: { mode: 'book' } },
+      paper_trader: { kind: 'paper_trader', dependsOn: ['shard_reader', 'risk_gate', 'shard_market'], settings: { mode: 'book', policy: { horizon: '5m' } } },
       inspector: { kind: 'inspector', settings: { host: '127.0.0.1', port: inspectorPort, tokenFile: join(dir, 'inspector.token') } },
     },
   });
@@ -216,7 +217,7 @@ async function drainAndCheck(client: Client, nodes: Nodes): Promise<void> {
   }
 }
 
-/** The Cluster panel shows the shard's owner and the three workers: on the web page in a real browser, and in `keel inspect` in a real terminal. */
+/** The Cluster panel shows the shard's owner and the three workers, and the instruments a prediction column per horizon: on the web page in a real browser, and in `keel inspect` in a real terminal. */
 async function checkPanels(url: string, shard: number): Promise<void> {
   const ownerNow = async () => ((await (await fetch(`${url}/api/cluster`)).json()) as { shards: { shard: number; owner: string | null }[] }).shards.find((s) => s.shard === shard)?.owner;
   const browser = await chromium.launch({ executablePath: chromiumPath(), args: BROWSER_ARGS });
@@ -228,6 +229,9 @@ async function checkPanels(url: string, shard: number): Promise<void> {
     await until('the page to show the owner the API names', async () => ((await row.locator('td').nth(2).textContent()) === (await ownerNow()) ? true : undefined));
     assert.equal(await row.getAttribute('data-fresh'), 'true');
     assert.deepEqual((await page.locator('#cluster-workers [data-worker]').evaluateAll((spans) => (spans as unknown as { getAttribute(name: string): string | null }[]).map((s) => s.getAttribute('data-worker')))).sort(), ['w1', 'w2', 'w3']);
+    const headers = page.locator('#instruments thead th');
+    await until('the instruments table to show both horizons', async () => ((await headers.allTextContents()).includes('pred 5m bps') ? true : undefined));
+    assert.deepEqual((await headers.allTextContents()).filter((h) => h.startsWith('pred')), ['pred 10s bps', 'pred 5m bps']);
   } finally {
     await browser.close();
   }
@@ -236,7 +240,7 @@ async function checkPanels(url: string, shard: number): Promise<void> {
     term.session('cluster', `${process.execPath} ${resolve('bin/keel.js')} inspect ${url} --token ''; sleep 600`);
     const owner = (await ownerNow())!;
     const line = new RegExp(`^\\s*${shard}\\s+${owner}\\s+\\d+`, 'm');
-    const screen = await term.screenUntil('cluster', (s) => /CLUSTER\s+\d+ shards\s+3 workers/.test(s) && line.test(s), `the cluster panel with shard ${shard} held by ${owner}`);
+    const screen = await term.screenUntil('cluster', (s) => /CLUSTER\s+\d+ shards\s+3 workers/.test(s) && line.test(s) && /P10S\s+P5M/.test(s), `the cluster panel with shard ${shard} held by ${owner}, and a prediction column per horizon`);
     for (const w of ['w1', 'w2', 'w3']) assert.match(screen, new RegExp(`${w} \\d+ shards hb \\d+`));
   } finally {
     term.kill();
