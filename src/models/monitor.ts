@@ -97,6 +97,8 @@ class Watch {
   readonly stability: StabilityWindow | undefined;
   readonly error: LiveError | undefined;
   readonly prediction: Float64Array;
+  /** Scratch: an instrument's inputs and prediction, as the stability window takes them. */
+  readonly row: Float64Array;
   readonly inputs: readonly string[];
   /** Per instrument: drifting now (in at psiAlert, out below half of it, so a PSI near the line does not flap). */
   readonly drifting: Uint8Array;
@@ -137,6 +139,7 @@ class Watch {
       this.error = new LiveError(symbols.length, manifest.horizonMs, frameMs, settings.errorWindowFrames, keepEvery, settings.pendingPerInstrument);
     }
     this.prediction = new Float64Array(symbols.length);
+    this.row = new Float64Array(this.stability?.variables ?? 0);
     this.drifting = new Uint8Array(symbols.length);
     this.inputPsi = new Float64Array(symbols.length).fill(NaN);
     this.inputOf = new Array<string>(symbols.length).fill('');
@@ -193,10 +196,13 @@ export class ModelMonitor {
       const { stability } = w;
       if (stability) {
         const inputs = m.model.columns;
-        m.instruments.forEach((i) => {
-          for (let f = 0; f < inputs.length; f++) stability.add(i, f, copy.values[i * this.width + inputs[f]!]!);
-          if (stability.variables > inputs.length) stability.add(i, inputs.length, w.prediction[i]!);
-        });
+        const { row } = w;
+        for (let k = 0; k < m.instruments.length; k++) {
+          const i = m.instruments[k]!;
+          for (let f = 0; f < inputs.length; f++) row[f] = copy.values[i * this.width + inputs[f]!]!;
+          if (row.length > inputs.length) row[inputs.length] = w.prediction[i]!;
+          stability.observe(i, row);
+        }
       }
       if (w.error) {
         w.error.observe(copy.at, copy.mid, w.prediction);

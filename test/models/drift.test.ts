@@ -42,15 +42,20 @@ test('PSI is 0 for the reference itself and grows as the distribution moves', ()
 test('the stability window forgets what slid out of it, per instrument and variable', () => {
   const r = referenceOf(uniform(1000));
   const w = new StabilityWindow([[r, r], [r, r]], 100);
-  for (const v of uniform(100)) w.add(0, 0, v);
+  for (const v of uniform(100)) w.observe(0, [v, NaN]);
   assert.ok(w.psi(0, 0) < 0.01);
-  for (const v of uniform(100, 2, 3)) w.add(0, 0, v);
+  for (const v of uniform(100, 2, 3)) w.observe(0, [v, NaN]);
   assert.equal(w.count(0, 0), 100);
   assert.ok(w.psi(0, 0) > 5, 'the window holds only the shifted values now');
   assert.ok(Number.isNaN(w.psi(1, 0)), 'another instrument saw nothing');
   assert.ok(Number.isNaN(w.psi(0, 1)), 'another variable saw nothing');
-  w.add(1, 1, NaN);
+  w.observe(1, [NaN, NaN]);
   assert.equal(w.count(1, 1), 0, 'a NaN is not an observation');
+  // A NaN takes its row's slot: 60 finite rows then 60 NaN rows leave 40 in a window of 100.
+  for (const v of uniform(60)) w.observe(1, [v, v]);
+  for (let k = 0; k < 60; k++) w.observe(1, [NaN, 0.5]);
+  assert.equal(w.count(1, 0), 40);
+  assert.equal(w.count(1, 1), 100);
 });
 
 test('a prediction is scored against the return realised over its horizon, once', () => {
