@@ -40,9 +40,9 @@ longest horizon must fit in the data: a recording shorter than that trains
 nothing and says so; one with less than about ${Math.round(5_000 / 3_600)} instrument-hours trains
 models it warns are too weak to serve.
 
-Point the predictor's base / highVol and the regime's model at the new
-manifests (config/default.yaml), or try one in shadow first (README: "Models
-from your own data").
+Point a horizon's base / highVol (the predictor's horizons) and the
+regime's model at the new manifests (config/default.yaml), or try one in
+shadow first (README: "Models from your own data").
 
 Data (one of):
       --from FILE...      keel recordings (keel run with a recorder) and

@@ -204,7 +204,7 @@ function trainGbdtModel(name: string, { train, test }: { train: Dataset; test: D
   if (hotQuantile !== undefined) {
     const threshold = quantile(select(train, [VOLATILITY]), hotQuantile);
     mask = (d) => Uint8Array.from(select(d, [VOLATILITY]), (v) => (v > threshold ? 1 : 0));
-    note = `trained and judged on rows with ${VOLATILITY} > ${threshold} (the top ${Math.round((1 - hotQuantile) * 100)} % of training rows); set predictor.highVol.above to it`;
+    note = `trained and judged on rows with ${VOLATILITY} > ${threshold} (the top ${Math.round((1 - hotQuantile) * 100)} % of training rows); set its horizon's highVol.above (predictor.settings.horizons) to it`;
   }
   const fit = supervised(train, FLOW, mask(train));
   const held = supervised(test, FLOW, mask(test));
