@@ -191,7 +191,6 @@ export class TieredPredictor implements Restorable {
    * a sequence model's window would skip it.
    */
   predict(frame: FeatureFrame): Promise<PredictionFrame> {
-    const n = this.symbols.length;
     const frameAt = frame.at;
     this.observe(frame);
     const copy = this.monitor?.copy(frame);
@@ -207,17 +206,7 @@ export class TieredPredictor implements Restorable {
       runs.push(this.runMember(horizon, slot, model, ready, shadow, here ? 'here' : 'worker'));
     };
     const tiers = this.horizons.map((served, h) => {
-      const tier: string[] = new Array<string>(n).fill('');
-      const byTier = new Map<string, number[]>();
-      for (let i = 0; i < n; i++) {
-        if (!frame.warm[i]) continue;
-        const vol = served.volatilityColumn >= 0 ? frame.values[i * this.width + served.volatilityColumn]! : NaN;
-        const t = served.tiers.route(i, vol);
-        tier[i] = t;
-        let list = byTier.get(t);
-        if (!list) byTier.set(t, (list = []));
-        list.push(i);
-      }
+      const { tier, byTier } = this.route(served, frame);
       for (const [t, instruments] of byTier) {
         for (const slot of served.tiers.members(t)) {
           if (!this.registry.has(slot)) continue;
@@ -235,6 +224,23 @@ export class TieredPredictor implements Restorable {
       if (copy) this.monitor!.observe(copy, results);
       return this.combine(frameAt, tiers, results);
     });
+  }
+
+  /** Each warm instrument's tier at one horizon ('' when not warm), and the instruments of each tier. */
+  private route(served: ServedHorizon, frame: FeatureFrame): { tier: string[]; byTier: Map<string, number[]> } {
+    const n = this.symbols.length;
+    const tier: string[] = new Array<string>(n).fill('');
+    const byTier = new Map<string, number[]>();
+    for (let i = 0; i < n; i++) {
+      if (!frame.warm[i]) continue;
+      const vol = served.volatilityColumn >= 0 ? frame.values[i * this.width + served.volatilityColumn]! : NaN;
+      const t = served.tiers.route(i, vol);
+      tier[i] = t;
+      let list = byTier.get(t);
+      if (!list) byTier.set(t, (list = []));
+      list.push(i);
+    }
+    return { tier, byTier };
   }
 
   /**
@@ -297,13 +303,13 @@ export class TieredPredictor implements Restorable {
         inferenceMs = Math.max(inferenceMs, r.result.inferenceMs);
       }
     }
-    const horizons = this.horizons.map((served, h) => this.average(served.horizonMs, tiers[h]!, results, h, faults));
+    const horizons = this.horizons.map((_, h) => this.average(h, tiers[h]!, results, faults));
     for (const r of results) if (r.shadow) this.scoreShadow(r, results.find((l) => !l.shadow && l.slot === r.slot));
     return { frameAt, at: this.now(), symbols: this.symbols, horizons, latencyMs, inferenceMs, faults };
   }
 
-  /** One horizon's ensemble: per instrument, the mean of the answers of its tier's members at that horizon. */
-  private average(horizonMs: number, tier: string[], results: readonly MemberResult[], horizon: number, faults: string[]): HorizonPredictions {
+  /** The ensemble of horizon `horizon` (its index): per instrument, the mean of the answers of its tier's members. */
+  private average(horizon: number, tier: string[], results: readonly MemberResult[], faults: string[]): HorizonPredictions {
     const n = this.symbols.length;
     const { sum, count } = this;
     sum.fill(0);
@@ -330,7 +336,7 @@ export class TieredPredictor implements Restorable {
       value[i] = count[i]! > 0 ? sum[i]! / count[i]! : NaN;
       if (count[i] === 0) tier[i] = '';
     }
-    return { horizonMs, value, tier, models };
+    return { horizonMs: this.horizons[horizon]!.horizonMs, value, tier, models };
   }
 
   /** `list+id`, the same string object each time for the same pair. */

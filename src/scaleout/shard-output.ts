@@ -10,19 +10,13 @@
  * clocks, the regime and the predictions. Typed arrays go as their bytes.
  */
 import { Packr } from 'msgpackr';
+import type { HorizonPredictions } from '../models/predictor.js';
 
 const packr = new Packr({ useRecords: false });
 
 /** 2: predictions by horizon. */
 export const OUTPUT_FORMAT = 2;
 
-/** One horizon's predictions of the shard's instruments. */
-export interface ShardHorizonPredictions {
-  readonly horizonMs: number;
-  readonly value: Float64Array;
-  readonly tier: readonly string[];
-  readonly models: readonly string[];
-}
 
 export interface ShardOutput {
   readonly shard: number;
@@ -37,7 +31,7 @@ export interface ShardOutput {
   /** Feature health's conditions that stop trading: key -> reason. */
   readonly problems: readonly (readonly [string, string])[];
   readonly regime?: { readonly labels: readonly string[]; readonly state: Int32Array };
-  readonly predictions?: { readonly horizons: readonly ShardHorizonPredictions[]; readonly faults: readonly string[] };
+  readonly predictions?: { readonly horizons: readonly HorizonPredictions[]; readonly faults: readonly string[] };
 }
 
 const bytesOf = (a: Float64Array | Int32Array | Uint8Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
@@ -107,7 +101,7 @@ export function decodeOutput(body: Buffer | Uint8Array): ShardOutput {
   };
 }
 
-function horizonsOf(raw: unknown, instruments: number): ShardHorizonPredictions[] {
+function horizonsOf(raw: unknown, instruments: number): HorizonPredictions[] {
   if (!Array.isArray(raw)) throw new Error('shard output: prediction horizons is not a list');
   return raw.map((h: Record<string, unknown> | null) => {
     if (h === null || typeof h !== 'object' || typeof h.horizonMs !== 'number') throw new Error('shard output: a prediction horizon has no horizonMs');

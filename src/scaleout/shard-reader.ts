@@ -58,6 +58,13 @@ interface ShardState {
   problems: readonly (readonly [string, string])[];
 }
 
+/** A horizon's latest prediction per instrument of the universe, merged from the shards. */
+interface Latest {
+  readonly value: Float64Array;
+  readonly tier: string[];
+  readonly models: string[];
+}
+
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 export class OutputMerger {
@@ -65,7 +72,7 @@ export class OutputMerger {
   private readonly states = new Map<number, ShardState>();
   private readonly indexOf = new Map<string, number>();
   /** Each horizon the workers predict, as first seen: the latest prediction per instrument. */
-  private readonly horizons = new Map<number, { value: Float64Array; tier: string[]; models: string[] }>();
+  private readonly horizons = new Map<number, Latest>();
   private readonly regimeState: Int32Array;
   private labels: readonly string[] = [];
   private redisProblem: string | undefined;
@@ -140,7 +147,7 @@ export class OutputMerger {
     return { shards, problems };
   }
 
-  private horizon(horizonMs: number): { value: Float64Array; tier: string[]; models: string[] } {
+  private horizon(horizonMs: number): Latest {
     let h = this.horizons.get(horizonMs);
     if (!h) this.horizons.set(horizonMs, (h = { value: new Float64Array(this.symbols.length).fill(NaN), tier: this.symbols.map(() => ''), models: this.symbols.map(() => '') }));
     return h;
