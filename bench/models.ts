@@ -15,7 +15,8 @@
  *                (base tier: GBDT + LSTM) predicts frames of 500 and of 5,000
  *                instruments as fast as it goes (each batch on the main thread
  *                or in a worker as its measured cost says; the workers pack
- *                their batches from the shared frame history); and idle
+ *                their batches from the shared frame history), at 5,000 also with
+ *                the drift monitor on the main thread and on its own thread; and idle
  *   round trip   a 4-row batch, one at a time, to a worker and on the main
  *                thread: what a small batch saves by not crossing threads
  *
@@ -29,6 +30,8 @@ import onnxProto from 'onnx-proto';
 import pino from 'pino';
 import { InferencePool } from '../src/models/inference/pool.js';
 import { readModelSource, type ModelSource } from '../src/models/manifest.js';
+import { DEFAULT_MONITOR, ModelMonitor } from '../src/models/monitor.js';
+import { MonitorThread } from '../src/models/monitor-thread.js';
 import { TieredPredictor } from '../src/models/predictor.js';
 import { ModelRegistry } from '../src/models/registry.js';
 import { OnlineJumpModel, parseJumpModel } from '../src/models/sjm.js';
@@ -49,6 +52,8 @@ const LOAD_MS = 3_000;
 const LOAD_WORKERS = 2;
 /** The predictor's main-thread work grows with the instruments: a daemon-sized universe and the issue's 5,000. */
 const PREDICTOR_INSTRUMENTS = [500, 5_000];
+/** The drift monitor's variants, at 5,000 instruments. */
+const MONITORED: Watched[] = ['main thread', 'own thread'];
 /** The production system's rows per second, per engine. */
 const THEIRS: Readonly<Record<'sjm' | 'gbdt' | 'lstm', number>> = { sjm: 463_723, gbdt: 32_886, lstm: 50_694 };
 const TARGET_TIMES = 10;
@@ -208,6 +213,8 @@ interface Load {
   callMs?(): number;
   /** The predictor's: its batches in the last run, on the main thread / in the workers. */
   split?(): string;
+  /** Stops what the load started besides the pools. */
+  close?(): Promise<void>;
 }
 
 interface LoopDelay {
@@ -249,13 +256,19 @@ function batchLoad(name: string, inWorkers: boolean, lstm: OnnxEngine, runLstm: 
 }
 
 /** The daemon's predictor with the shipped base tier (GBDT + LSTM) on `instruments` instruments, fed the dataset's rows as frames. */
-async function predictorLoad(pool: InferencePool, d: Dataset, instruments: number): Promise<Load> {
+/** Where the predictor's drift monitor runs: none, on the main thread, on its own thread (as in the daemon). */
+type Watched = 'unwatched' | 'main thread' | 'own thread';
+
+async function predictorLoad(pool: InferencePool, d: Dataset, instruments: number, watched: Watched = 'unwatched'): Promise<Load> {
   const schema = { name: d.schema.name, version: d.schema.version, features: d.features };
   const symbols = Array.from({ length: instruments }, (_, i) => `SYM${i}`);
   const log = pino({ level: 'silent' });
   const registry = new ModelRegistry(pool, schema, log, { latencyBudgetMs: 1_000, maxWindow: 32 });
   const tiers = { base: [manifestPath('gbdt-base-10s'), manifestPath('lstm-base-10s')], sectors: {}, sectorCacheSize: 2 };
-  const predictor = new TieredPredictor(registry, schema, symbols, { horizons: [{ horizonMs: 10_000, tiers }], historyFrames: 32 }, log, () => performance.now());
+  const failures: Error[] = [];
+  const thread = watched === 'own thread' ? await MonitorThread.start(symbols, d.features.length, 1_000, DEFAULT_MONITOR, (err) => void failures.push(err)) : undefined;
+  const monitor = watched === 'main thread' ? new ModelMonitor(symbols, d.features.length, 1_000, DEFAULT_MONITOR) : thread;
+  const predictor = new TieredPredictor(registry, schema, symbols, { horizons: [{ horizonMs: 10_000, tiers }], historyFrames: 32, ...(monitor ? { monitor } : {}) }, log, () => performance.now());
   await predictor.start();
   const width = d.features.length;
   const frame: FeatureFrame = {
@@ -289,16 +302,21 @@ async function predictorLoad(pool: InferencePool, d: Dataset, instruments: numbe
   const run = async (until: number) => {
     const first = frames;
     const { here, workers } = predictor.paths;
-    const before = [here.batches, workers.batches];
+    const before = [here.batches, workers.batches, thread?.skipped ?? 0];
     callMs = [];
     const lane = async () => {
       while (performance.now() < until) await predictNext();
     };
     await Promise.all([lane(), lane()]);
     split = `${fmt(here.batches - before[0]!)} / ${fmt(workers.batches - before[1]!)}`;
+    if (thread) split += `; frames the monitor's thread skipped, being behind: ${fmt(thread.skipped - before[2]!)} of ${fmt(frames - first)}`;
+    if (failures.length > 0) throw failures[0]!;
     return (frames - first) * 2 * instruments;
   };
-  return { name: `TieredPredictor, ${fmt(instruments)} instruments, pool of ${LOAD_WORKERS} workers`, inWorkers: true, rowsPerFrame: 2 * instruments, run, callMs: () => median(callMs), split: () => split };
+  const close = async () => {
+    await thread?.close();
+  };
+  return { name: `TieredPredictor, ${fmt(instruments)} instruments, pool of ${LOAD_WORKERS} workers${watched === 'unwatched' ? '' : `, drift monitor on the ${watched}`}`, inWorkers: true, rowsPerFrame: 2 * instruments, run, callMs: () => median(callMs), split: () => split, close };
 }
 
 export async function modelsBench({ runs, progress }: BenchOptions) {
@@ -350,16 +368,18 @@ export async function modelsBench({ runs, progress }: BenchOptions) {
   const onePool = await InferencePool.start({ workers: 1, timeoutMs: POOL_TIMEOUT_MS });
   const gbdtSession = await ort.InferenceSession.create(gbdt.source.bytes, SESSION_OPTIONS);
   const lstmSession = await ort.InferenceSession.create(lstm.source.bytes, SESSION_OPTIONS);
+  let loads: Load[] = [];
   try {
     for (const p of [pool, onePool]) for (const e of engines) await p.load(e.name, e.source.bytes);
     const workers = batchLoad(`pool of ${LOAD_WORKERS} workers`, true, lstm, inPool(pool, lstm), gbdt, inPool(pool, gbdt));
     const inThreadLoad = batchLoad('in-thread', false, lstm, inThread(lstmSession), gbdt, inThread(gbdtSession));
-    const loads = [
+    loads = [
       idle,
       workers,
       batchLoad('pool of 1 worker', true, lstm, inPool(onePool, lstm), gbdt, inPool(onePool, gbdt)),
       inThreadLoad,
       ...(await Promise.all(PREDICTOR_INSTRUMENTS.map((n) => predictorLoad(pool, d, n)))),
+      ...(await Promise.all(MONITORED.map((where) => predictorLoad(pool, d, 5_000, where)))),
     ];
     const delays = new Map<Load, LoopDelay[]>(loads.map((load) => [load, []]));
     for (let run = 1; run <= runs; run++) {
@@ -382,7 +402,7 @@ export async function modelsBench({ runs, progress }: BenchOptions) {
     const contrast = `Loop delay p99 in-thread / in the pool of ${LOAD_WORKERS} workers: ${times(rows.inThreadOverWorkersP99)}.`;
     return { rows, table: [throughputTable(throughput), loopTable(loop), contrast, tripTable(trips), sizeTable(sizes)].join('\n\n') };
   } finally {
-    await Promise.all([pool.close(), onePool.close(), gbdtSession.release(), lstmSession.release()]);
+    await Promise.all([pool.close(), onePool.close(), gbdtSession.release(), lstmSession.release(), ...loads.map((l) => l.close?.())]);
   }
 }
 

@@ -24,7 +24,8 @@ import { z } from 'zod';
 import { InferencePool } from '../models/inference/pool.js';
 import { parseHorizon } from '../models/horizon.js';
 import { DEFAULT_IN_THREAD_MAX_MS, TieredPredictor, unavailableFault, type HorizonTiers, type PredictionFrame, type PredictorStatus } from '../models/predictor.js';
-import { DEFAULT_MONITOR, ModelMonitor, type ModelDrift, type ModelEvent } from '../models/monitor.js';
+import { DEFAULT_MONITOR, type ModelDrift, type ModelEvent } from '../models/monitor.js';
+import { MonitorThread } from '../models/monitor-thread.js';
 import { carryOut, DEFAULT_PROMOTION, Referee, type RefereeCall } from '../models/promotion.js';
 import { ModelRegistry } from '../models/registry.js';
 import type { UnavailableModel } from '../models/tiers.js';
@@ -154,6 +155,7 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
   const { symbols } = ctx.need('instruments');
   const pool = await InferencePool.start({ workers: settings.workers, minWorkers: 0, timeoutMs: settings.timeoutMs });
   let status: PredictorStatus;
+  let monitor: MonitorThread | undefined;
   const referee = new Referee(settings.challenger);
   /** True while a referee's call is carried out: its event was already said, with the figures. */
   let refereeing = false;
@@ -176,18 +178,19 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
       if (event.action === 'unshadow') modelEvent({ at, model: from!, kind: 'rejected', reason: `${slot}: ${event.reason ?? 'shadow ended'}` }, 'warn');
       if (event.action === 'rollback') modelEvent({ at, model: from!, kind: 'rolled-back', reason: `${slot}: rolled back by an operator to ${to}` }, 'warn');
     });
-    const monitor = new ModelMonitor(symbols, engine.schema.features.length, settings.intervalMs, settings.drift);
+    monitor = await MonitorThread.start(symbols, engine.schema.features.length, settings.intervalMs, settings.drift, (err) => ctx.fail(err));
     const predictor = new TieredPredictor(registry, engine.schema, symbols, { horizons: horizonTiers(settings), historyFrames: settings.historyFrames, inThreadMaxMs: settings.inThreadMaxMs, monitor }, log, () => clock.now());
     await predictor.start();
     if (registry.slotNames().length === 0) throw nothingServes(predictor.unavailable, ctx.id);
     // A refused candidate is logged by the registry; the live models serve regardless.
     if (settings.shadow) await registry.shadow(settings.shadow.slot, settings.shadow.model, settings.shadow.share).catch(() => undefined);
     const { unavailable } = predictor;
-    status = { registry, predictor, intervalMs: settings.intervalMs, frames: 0, skipped: 0, late: 0, faults: unavailable.map(unavailableFault), unavailable, lastAt: NaN };
+    status = { registry, predictor, intervalMs: settings.intervalMs, frames: 0, skipped: 0, late: 0, faults: unavailable.map(unavailableFault), unavailable, lastAt: NaN, watched: () => monitor!.caughtUp() };
   } catch (err) {
-    await pool.close();
+    await Promise.all([pool.close(), monitor?.close()]);
     throw err;
   }
+  const watching = monitor;
 
   let inFlight = 0;
   let newestFrame = -Infinity;
@@ -213,7 +216,7 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
     else if (changed) log.info('every model answering again');
     bus.retain(PREDICTIONS_TOPIC, p);
     if (status.frames % settings.drift.reportEveryFrames === 0) reportDrift(p.frameAt);
-    for (const call of referee.step(status.frames, status.predictor.monitor!)) judged(call, p.frameAt);
+    for (const call of referee.step(status.frames, watching)) judged(call, p.frameAt);
     if (status.frames % SHADOW_REPORT_FRAMES === 0) {
       for (const slot of status.registry.slotNames()) {
         const report = status.registry.shadowReport(slot);
@@ -223,8 +226,18 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
   };
   // What each model was at the last report: drifting instruments, beyond its bound.
   const was = new Map<string, { drifted: boolean; beyond: boolean }>();
+  let skipped = 0;
   const reportDrift = (at: number) => {
-    const report = status.predictor.monitor!.report();
+    if (watching.skipped > skipped) log.warn({ skipped: watching.skipped }, `drift monitor behind: ${watching.skipped - skipped} frames not watched since the last report`);
+    skipped = watching.skipped;
+    watching
+      .report()
+      .then((report) => {
+        if (!stopped) saidDrift(at, report);
+      })
+      .catch((err: unknown) => ctx.fail(err));
+  };
+  const saidDrift = (at: number, report: ModelDrift[]) => {
     for (const m of report) {
       const before = was.get(m.id) ?? { drifted: false, beyond: false };
       const drifted = m.drifted.length > 0;
@@ -236,7 +249,7 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
       if (!beyond && before.beyond) modelEvent({ at, model: m.id, kind: 'within-bound', reason: `${error}: back within its bound, serving again` }, 'info');
       was.set(m.id, { drifted, beyond });
     }
-    bus.retain(MODEL_DRIFT_TOPIC, { at, symbols, models: report, challengers: status.predictor.monitor!.challengers() });
+    bus.retain(MODEL_DRIFT_TOPIC, { at, symbols, models: report, challengers: watching.challengers() });
   };
   const judged = (call: RefereeCall, at: number) => {
     const kind = call.action === 'promote' ? 'promoted' : call.action === 'reject' ? 'rejected' : 'rolled-back';
@@ -275,7 +288,7 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
     async stop() {
       stopped = true;
       unsubscribe();
-      await pool.close();
+      await Promise.all([pool.close(), watching.close()]);
     },
   };
 });

@@ -15,8 +15,8 @@
  */
 import { MID, type FeatureFrame } from '../market/features.js';
 import { LiveError, StabilityWindow, type LiveErrorStats, type PairedErrorStats, type Reference } from './drift.js';
+import type { Manifest } from './manifest.js';
 import { normalQuantile } from './metrics.js';
-import type { ServingModel } from './registry.js';
 
 export interface MonitorSettings {
   /** Frames each instrument's PSI looks back over. */
@@ -86,11 +86,63 @@ export interface ModelEvent {
   readonly reason: string;
 }
 
+/** What the monitor reads of a model: a ServingModel is one. */
+export interface WatchedModel {
+  readonly id: string;
+  /** Unique per load: a model loaded again is watched afresh. */
+  readonly key: string;
+  /** The frame columns of its inputs, in the manifest's order. */
+  readonly columns: Int32Array;
+  readonly manifest: Pick<Manifest, 'input' | 'reference' | 'horizonMs' | 'metrics'>;
+}
+
+/** One member's answers on a frame: row k of `values` is instrument `instruments[k]`'s; no values when it failed. */
+export interface WatchedMember {
+  readonly slot: string;
+  readonly model: WatchedModel;
+  readonly shadow: boolean;
+  readonly instruments: Int32Array;
+  readonly values: Float32Array | undefined;
+}
+
+/**
+ * What the predictor needs of a monitor. The daemon's runs in a thread of
+ * its own (monitor-thread.ts), its verdicts a frame or so late; tests and
+ * benches may run a ModelMonitor on their own thread.
+ */
+export interface FrameMonitor {
+  /** Copies what the monitor needs of `frame` before its batches run (its publisher reuses it). */
+  copy(frame: FeatureFrame): FrameCopy;
+  /** Every member's answers for the frame `copy` holds; the copy is the monitor's again. */
+  observe(copy: FrameCopy, members: readonly WatchedMember[]): void;
+  beyondBound(id: string): boolean;
+  liveError(id: string): LiveErrorStats | undefined;
+  challenger(slot: string): ChallengerScore | undefined;
+  challengers(): ChallengerScore[];
+}
+
+/** The monitor's answers after a frame: the live error of each model with a horizon, those beyond their bound, the challengers' scores. */
+export interface MonitorVerdicts {
+  readonly live: readonly (readonly [string, LiveErrorStats])[];
+  readonly benched: readonly string[];
+  readonly challengers: readonly ChallengerScore[];
+}
+
 /** A frame's values and mids, kept while its batches run (the publisher reuses its frame). */
 export interface FrameCopy {
   at: number;
   readonly values: Float64Array;
   readonly mid: Float64Array;
+}
+
+/** `frame`'s values and mids into `into`, or into a new copy. */
+export function copyFrame(frame: FeatureFrame, width: number, into?: FrameCopy): FrameCopy {
+  const n = frame.warm.length;
+  const c = into ?? { at: 0, values: new Float64Array(n * width), mid: new Float64Array(n) };
+  c.at = frame.at;
+  c.values.set(frame.values);
+  for (let i = 0; i < n; i++) c.mid[i] = frame.warm[i] ? frame.values[i * width + MID]! : NaN;
+  return c;
 }
 
 class Watch {
@@ -111,7 +163,7 @@ class Watch {
   lastSeen = 0;
 
   constructor(
-    readonly model: ServingModel,
+    readonly model: WatchedModel,
     readonly slot: string,
     readonly shadow: boolean,
     symbols: readonly string[],
@@ -150,13 +202,14 @@ class Watch {
 /** A champion and its challenger's predictions on the same instruments, waiting for their horizon together. */
 interface Pair {
   readonly slot: string;
-  readonly champion: ServingModel;
-  readonly challenger: ServingModel;
+  readonly champion: WatchedModel;
+  readonly challenger: WatchedModel;
   readonly error: LiveError;
   lastSeen: number;
 }
 
-export class ModelMonitor {
+/** The monitor itself, on the thread that calls it. */
+export class ModelMonitor implements FrameMonitor {
   private readonly watches = new Map<string, Watch>();
   /** By slot. */
   private readonly pairs = new Map<string, Pair>();
@@ -174,22 +227,21 @@ export class ModelMonitor {
     this.z = normalQuantile(settings.confidence);
   }
 
-  /** Copies what the monitor needs of `frame` before its batches run. */
   copy(frame: FeatureFrame): FrameCopy {
-    const n = this.symbols.length;
-    const c = this.free.pop() ?? { at: 0, values: new Float64Array(n * this.width), mid: new Float64Array(n) };
-    c.at = frame.at;
-    c.values.set(frame.values);
-    for (let i = 0; i < n; i++) c.mid[i] = frame.warm[i] ? frame.values[i * this.width + MID]! : NaN;
-    return c;
+    return copyFrame(frame, this.width, this.free.pop());
   }
 
-  /** Every member's answers for the frame `copy` holds (then returned to the pool). */
-  observe(copy: FrameCopy, members: readonly { slot: string; model: ServingModel; shadow: boolean; instruments: Int32Array; values: Float32Array | undefined }[]): void {
+  observe(copy: FrameCopy, members: readonly WatchedMember[]): void {
+    this.watch(copy, members);
+    this.free.push(copy);
+  }
+
+  /** Every member's answers for the frame `copy` holds, which stays the caller's. */
+  watch(copy: FrameCopy, members: readonly WatchedMember[]): void {
     this.frames++;
     for (const m of members) {
       let w = this.watches.get(m.model.id);
-      if (!w || w.model !== m.model) this.watches.set(m.model.id, (w = new Watch(m.model, m.slot, m.shadow, this.symbols, this.frameMs, this.settings)));
+      if (!w || w.model.key !== m.model.key) this.watches.set(m.model.id, (w = new Watch(m.model, m.slot, m.shadow, this.symbols, this.frameMs, this.settings)));
       w.lastSeen = this.frames;
       w.prediction.fill(NaN);
       if (m.values) m.instruments.forEach((i, k) => (w.prediction[i] = m.values![k]!));
@@ -216,7 +268,7 @@ export class ModelMonitor {
       const horizonMs = live?.model.manifest.horizonMs;
       if (!live || horizonMs === undefined) continue;
       let pair = this.pairs.get(m.slot);
-      if (!pair || pair.champion !== live.model || pair.challenger !== m.model) {
+      if (!pair || pair.champion.key !== live.model.key || pair.challenger.key !== m.model.key) {
         const keepEvery = Math.max(1, Math.ceil(Math.round(horizonMs / this.frameMs) / this.settings.pendingPerInstrument));
         const error = new LiveError(this.symbols.length, horizonMs, this.frameMs, this.settings.errorWindowFrames, keepEvery, this.settings.pendingPerInstrument, 2);
         this.pairs.set(m.slot, (pair = { slot: m.slot, champion: live.model, challenger: m.model, error, lastSeen: 0 }));
@@ -227,7 +279,6 @@ export class ModelMonitor {
     // A model no member ran for a window's worth of frames (swapped out, shadow ended) is forgotten.
     for (const [id, w] of this.watches) if (this.frames - w.lastSeen > this.settings.windowFrames) this.watches.delete(id);
     for (const [slot, p] of this.pairs) if (p.lastSeen < this.frames) this.pairs.delete(slot);
-    this.free.push(copy);
   }
 
   /** The slot's champion and challenger on the same returns, while the challenger shadows it. */
@@ -257,6 +308,17 @@ export class ModelMonitor {
   /** Every slot's challenger now. */
   challengers(): ChallengerScore[] {
     return [...this.pairs.keys()].map((slot) => this.challenger(slot)!);
+  }
+
+  /** What the predictor and the referee read, all at once: for a monitor on another thread to send after each frame. */
+  verdicts(): MonitorVerdicts {
+    const live: [string, LiveErrorStats][] = [];
+    const benched: string[] = [];
+    for (const [id, w] of this.watches) {
+      if (w.error) live.push([id, w.error.stats()]);
+      if (w.benched) benched.push(id);
+    }
+    return { live, benched, challengers: this.challengers() };
   }
 
   /** Every watched model's drift now (PSI as of the last refresh of each instrument, at most `PSI_SLICES` frames ago). */

@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import type { EngineState, Restorable } from '../engine-state.js';
 import type { FeatureFrame, FeatureSchema } from '../market/features.js';
 import { FrameHistory } from './inference/history.js';
-import type { ModelMonitor } from './monitor.js';
+import type { FrameMonitor } from './monitor.js';
 import type { FrameResult, Where } from './inference/pool.js';
 import type { ModelRegistry, ServingModel } from './registry.js';
 import { horizonLabel } from './horizon.js';
@@ -81,7 +81,7 @@ export interface PredictorOptions {
    */
   readonly inThreadMaxMs?: number;
   /** Watches each model's drift and live error; a model beyond its bound serves no instrument until it recovers. */
-  readonly monitor?: ModelMonitor;
+  readonly monitor?: FrameMonitor;
 }
 
 /**
@@ -96,7 +96,7 @@ export interface PredictorOptions {
 export const DEFAULT_IN_THREAD_MAX_MS = 1;
 
 /** The monitor's figures for a model beyond its bound, in words. */
-function describeBound(monitor: ModelMonitor, id: string): string {
+function describeBound(monitor: FrameMonitor, id: string): string {
   const live = monitor.liveError(id);
   return live ? `RMSE ${live.rmse.toFixed(3)} against the zero forecast's ${live.zeroRmse.toFixed(3)} over ${live.n} predictions, Diebold-Mariano ${live.dmVsZero.toFixed(2)}` : 'no figures';
 }
@@ -132,7 +132,7 @@ export class TieredPredictor implements Restorable {
   private readonly count: Int32Array;
   /** `a+b` for model-id lists seen before: an instrument's list is the same string every frame, not a new one. */
   private readonly joined = new Map<string, Map<string, string>>();
-  readonly monitor: ModelMonitor | undefined;
+  readonly monitor: FrameMonitor | undefined;
 
   constructor(
     private readonly registry: ModelRegistry,
@@ -410,6 +410,12 @@ export interface PredictorStatus {
   /** Models refused at start: their tiers are degraded for as long as this runs. */
   readonly unavailable: readonly UnavailableModel[];
   lastAt: number;
+  /**
+   * Resolves once the drift monitor, on its own thread, has watched every
+   * frame answered so far: a replay waits for it, so the monitor's verdicts
+   * reach the same frames however fast the machine is.
+   */
+  watched(): Promise<void>;
 }
 
 /** A refused model as one fault line: `base/1 not serving: models/x/manifest.json: checksum mismatch: ...`. */

@@ -261,10 +261,11 @@ function watchActors(bus: Bus, services: ServiceLookup) {
     /** The tape has ended: what the actors do while they stop is not part of it. */
     stopCounting: () => (counting = false),
     predictorIntervalMs: () => services.current('predictor')?.intervalMs,
-    /** Resolves once the predictor answered the last frame it was given (at once when none is out, or it skipped it). */
+    /** Resolves once the predictor answered the last frame it was given (at once when none is out, or it skipped it), and its drift monitor watched it. */
     async predictions(): Promise<void> {
       const status = services.current('predictor');
-      if (!status || answered >= awaited) return;
+      if (!status) return;
+      if (answered >= awaited) return status.watched();
       const skipped = status.skipped;
       // A predictor that fails is restarted by its supervisor and logs why; the tape does not wait for ever.
       const giveUpAt = performance.now() + 10_000;
@@ -275,6 +276,7 @@ function watchActors(bus: Bus, services: ServiceLookup) {
           setTimeout(resolve, 5);
         });
       }
+      await status.watched();
     },
   };
   bus.subscribe(FEATURES_TOPIC, (frame) => {

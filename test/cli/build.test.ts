@@ -137,17 +137,22 @@ test('keel --version says whether it runs compiled or from the sources, as the s
   }
 });
 
-test('compiled, the inference pool starts its workers from dist/ under plain node', { timeout: 60_000 }, async (t) => {
+test('compiled, the inference pool and the drift monitor start their threads from dist/ under plain node', { timeout: 60_000 }, async (t) => {
   const state = buildState(REPO);
   if (!state.current) {
     t.skip(`${state.reason}: npm run build to test the compiled workers`);
     return;
   }
   const script = `const { InferencePool } = await import(${JSON.stringify(join(REPO, 'dist/models/inference/pool.js'))});
+const { MonitorThread } = await import(${JSON.stringify(join(REPO, 'dist/models/monitor-thread.js'))});
+const { DEFAULT_MONITOR } = await import(${JSON.stringify(join(REPO, 'dist/models/monitor.js'))});
 const pool = await InferencePool.start({ workers: 2, timeoutMs: 30000 });
 console.log('workers ready: ' + pool.size);
-await pool.close();`;
+await pool.close();
+const monitor = await MonitorThread.start(['SPY'], 4, 1000, DEFAULT_MONITOR, (err) => { throw err; });
+console.log('drift monitor: ' + (await monitor.report()).length + ' models watched');
+await monitor.close();`;
   const ran = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 50_000 });
   assert.equal(ran.status, 0, ran.stderr);
-  assert.equal(ran.stdout, 'workers ready: 2\n');
+  assert.equal(ran.stdout, 'workers ready: 2\ndrift monitor: 0 models watched\n');
 });

@@ -192,7 +192,7 @@ test('in the daemon: the predictor component says every step on models.event, wi
   );
   const events: ModelEvent[] = [];
   tree.bus.subscribe(MODEL_EVENT_TOPIC, (e) => events.push(e));
-  // Each frame is published once the last one's predictions are out, as a 1 s clock would leave time for.
+  // Each frame is published once the last one's predictions are out and its drift monitor has watched it, as a 1 s clock would leave time for.
   let predicted: () => void = () => {};
   tree.bus.subscribe(PREDICTIONS_TOPIC, () => predicted());
   // Published once durable in the journal.
@@ -209,6 +209,7 @@ test('in the daemon: the predictor component says every step on models.event, wi
       });
       tree.bus.publish(FEATURES_TOPIC, frame);
       await out;
+      await tree.services.current('predictor')!.watched();
     }
     const kinds = events.map((e) => e.kind);
     console.log(events.map((e) => `${e.kind} ${e.model}: ${e.reason}`).join('\n'));

@@ -11,7 +11,8 @@ import pino from 'pino';
 import { DEFAULT_FEATURE_OPTIONS, featureSchema } from '../../src/market/features.js';
 import type { Dataset } from '../../src/models/dataset.js';
 import { InferencePool } from '../../src/models/inference/pool.js';
-import { DEFAULT_MONITOR, ModelMonitor, type ModelDrift } from '../../src/models/monitor.js';
+import { DEFAULT_MONITOR, ModelMonitor, type FrameMonitor, type ModelDrift } from '../../src/models/monitor.js';
+import { MAX_FRAMES_BEHIND, MonitorThread } from '../../src/models/monitor-thread.js';
 import { TieredPredictor } from '../../src/models/predictor.js';
 import { ModelRegistry } from '../../src/models/registry.js';
 import { simulateDataset } from '../../src/models/training-data.js';
@@ -31,13 +32,24 @@ interface Checkpoint {
   readonly predicted: number;
 }
 
+interface Watcher {
+  readonly monitor: FrameMonitor;
+  report(): ModelDrift[] | Promise<ModelDrift[]>;
+  /** Resolves once the monitor has watched every frame so far. */
+  caughtUp?(): Promise<unknown>;
+}
+
+const inThread = (data: Dataset): Watcher => {
+  const monitor = new ModelMonitor(data.symbols, schema.features.length, data.sampleMs, DEFAULT_MONITOR);
+  return { monitor, report: () => monitor.report() };
+};
+
 /** Runs `data` through a predictor of the base tier with a monitor; a report every simulated minute. */
-async function serve(data: Dataset): Promise<Checkpoint[]> {
+async function serve(data: Dataset, { monitor, report, caughtUp }: Watcher = inThread(data)): Promise<Checkpoint[]> {
   const pool = await InferencePool.start({ workers: 0, timeoutMs: 30_000 });
   try {
     const silent = pino({ level: 'silent' });
     const registry = new ModelRegistry(pool, schema, silent, { latencyBudgetMs: 10_000, maxWindow: 16 });
-    const monitor = new ModelMonitor(data.symbols, schema.features.length, data.sampleMs, DEFAULT_MONITOR);
     const tiers = { base: [GBDT, LSTM], sectors: {}, sectorCacheSize: 1 };
     const predictor = new TieredPredictor(registry, schema, data.symbols, { horizons: [{ horizonMs: 10_000, tiers }], historyFrames: 16, monitor }, silent, () => 0);
     await predictor.start();
@@ -45,7 +57,8 @@ async function serve(data: Dataset): Promise<Checkpoint[]> {
     const out: Checkpoint[] = [];
     for (const frame of frames) {
       const p = await predictor.predict(frame);
-      if (frame.at % 60_000 === 0) out.push({ minute: frame.at / 60_000, models: monitor.report(), faults: p.faults, predicted: single(p).value.filter(Number.isFinite).length });
+      await caughtUp?.();
+      if (frame.at % 60_000 === 0) out.push({ minute: frame.at / 60_000, models: await report(), faults: p.faults, predicted: single(p).value.filter(Number.isFinite).length });
     }
     return out;
   } finally {
@@ -76,4 +89,50 @@ test('a planted drift is seen in the inputs within 10 minutes, and the stale mod
   assert.ok(benched, `the stale model goes beyond its bound:\n${run.filter((c) => c.minute >= DRIFT_AT_S / 60).map(line).join('\n')}`);
   console.log(`beyond its bound ${benched.minute - DRIFT_AT_S / 60} min after the fault`);
   assert.ok(at(END_S / 60 - 1).faults.some((f) => /gbdt-base-10s@.*live error beyond its bound/.test(f)), 'the predictor says it benched it');
+});
+
+test('the monitor on its own thread reports exactly what it reports on the caller\'s, and the predictor benches from its verdicts', async () => {
+  const here = await serve(drifting);
+  const failures: Error[] = [];
+  const thread = await MonitorThread.start(drifting.symbols, schema.features.length, drifting.sampleMs, DEFAULT_MONITOR, (err) => failures.push(err));
+  try {
+    // A frame at a time: never so far behind that it skips one, and its verdicts a frame late, as in the daemon at its pace.
+    const there = await serve(drifting, { monitor: thread, report: () => thread.report(), caughtUp: () => thread.caughtUp() });
+    assert.equal(thread.skipped, 0);
+    assert.deepEqual(failures, []);
+    assert.deepEqual(
+      there.map((c) => c.models),
+      here.map((c) => c.models),
+    );
+    const benched = there.findIndex((c) => c.models.some((m) => m.beyondBound));
+    assert.ok(benched > 0, 'a model goes beyond its bound in the thread too');
+    // Its verdicts reach the predictor a frame later: from the next checkpoint on, the same models are left out as in-thread (their figures a frame older).
+    const leftOut = (run: Checkpoint[]) => run.slice(benched + 1).map((c) => c.faults.map((f) => f.replace(/ \(RMSE [^)]*\)/, '')));
+    assert.deepEqual(leftOut(there), leftOut(here));
+    assert.ok(there.at(-1)!.faults.some((f) => /gbdt-base-10s@.*live error beyond its bound/.test(f)));
+  } finally {
+    await thread.close();
+  }
+});
+
+test('a monitor thread behind by MAX_FRAMES_BEHIND frames skips the next rather than queue it', async () => {
+  const thread = await MonitorThread.start(drifting.symbols, schema.features.length, drifting.sampleMs, DEFAULT_MONITOR, (err) => assert.fail(err));
+  try {
+    const frame = framesOf(drifting)[0]!;
+    // Nothing is answered while this loop holds the thread: the first MAX_FRAMES_BEHIND frames are posted, the rest skipped.
+    for (let k = 0; k < MAX_FRAMES_BEHIND + 3; k++) thread.observe(thread.copy(frame), []);
+    assert.equal(thread.skipped, 3);
+    await thread.report();
+    thread.observe(thread.copy(frame), []);
+    assert.equal(thread.skipped, 3, 'caught up: watched again');
+  } finally {
+    await thread.close();
+  }
+});
+
+test('a monitor thread that cannot start says why', async () => {
+  await assert.rejects(
+    MonitorThread.start(['SPY'], schema.features.length, 1_000, { ...DEFAULT_MONITOR, confidence: 2 }, () => undefined),
+    /^Error: the drift monitor's thread failed: a probability between 0 and 1, got 2$/,
+  );
 });

@@ -40,8 +40,9 @@
  * For the same reason, await close() before the process exits: exiting while a
  * worker is inside session.run aborts the process.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
+import { startThread } from '../../threads.js';
 import { BatchCost, Ewma } from './cost.js';
 import type { FrameHistory } from './history.js';
 import { OutputFault, packWindow, readOutputs, rowLength, type Packing } from './packing.js';
@@ -96,16 +97,6 @@ export interface PoolOptions {
   /** Threads inside one session.run; 1 is fastest for small batches. Default 1. */
   readonly intraOpNumThreads?: number;
 }
-
-// Compiled (this module is dist/.../pool.js, run by bin/keel.js) the worker entry is
-// worker.js beside it, imported as it is. From the sources it is TypeScript, and Node 20
-// does not apply an inherited `--import tsx` to a worker's entry (nodejs/node#47747): so
-// each worker registers tsx itself, then imports the entry (under `node --import tsx` and
-// bin/keel.js's tsx fallback alike).
-const BOOTSTRAP = import.meta.url.endsWith('.js')
-  ? `import(${JSON.stringify(new URL('./worker.js', import.meta.url).href)});`
-  : `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
-  .then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./worker.ts', import.meta.url).href)}); });`;
 
 /** The worker's 'ready' message answers this request id, which no request uses. */
 const BOOT = 0;
@@ -529,9 +520,7 @@ export class InferencePool {
 
   /** Starts a worker and sends it every history and model; it takes runs once it has loaded them all. */
   private spawn(index: number): Slot {
-    const worker = new Worker(BOOTSTRAP, {
-      eval: true,
-      execArgv: [], // the bootstrap loads tsx; inherited loader flags do not work in a Node 20 worker
+    const worker = startThread(import.meta.url, 'worker', {
       workerData: { intraOpNumThreads: this.options.intraOpNumThreads ?? 1 } satisfies WorkerSettings,
     });
     const slot: Slot = { index, worker, waiters: new Map(), ready: false, retired: false, booted: Promise.resolve() };
