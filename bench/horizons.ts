@@ -2,7 +2,8 @@
  * Horizons side by side: what each horizon served adds to a frame. The
  * predictor serves the shipped GBDTs for 10 s, then 10 s and 5 min, then
  * 10 s, 5 min and 15 min, for a frame of every instrument on the main
- * thread with the drift monitor on (as the daemon runs them), the variants
+ * thread with the drift monitor on the same thread (so its CPU is counted;
+ * the daemon runs it on a thread of its own, bench drift), the variants
  * alternated in one run. One frame's history, copy and routing serve every
  * horizon; each horizon adds its models' batches and their monitoring.
  */
