@@ -39,7 +39,7 @@ import { fromCallback, fromPromise, setup } from 'xstate';
 import { z } from 'zod';
 import { isPaperAccount } from '../ib/accounts.js';
 import { horizonLabel } from '../models/horizon.js';
-import { predictionsAt, servedHorizons, type PredictionFrame } from '../models/predictor.js';
+import { servedHorizons, type PredictionFrame } from '../models/predictor.js';
 import type { ComponentContext } from '../supervision/component.js';
 import { PermanentFailure } from '../supervision/permanent.js';
 import { BookVenue } from '../trading/book-venue.js';
@@ -117,19 +117,15 @@ export type PaperTraderSettings = z.infer<typeof paperTraderSettings>;
 export const ACCOUNT_CONDITION = 'account';
 
 /**
- * A horizon the policy (or the option strategy) reads that the predictions
- * do not carry: a mistake in the config. A frame with no horizon at all (the
- * cluster's, before any worker has predicted) says nothing yet.
+ * The first horizon the policy (or the option strategy) reads that is not
+ * among `served` (ms): a mistake in the config, found when the config is
+ * loaded (a predictor it depends on) or at the first frame (predictions
+ * from elsewhere, as a cluster's trading node reads them).
  */
-function unservedHorizon(frame: PredictionFrame, settings: PaperTraderSettings, id: string): PermanentFailure | undefined {
-  if (frame.horizons.length === 0) return undefined;
+export function unservedHorizon(settings: PaperTraderSettings, served: readonly number[]): { readonly key: string; readonly horizonMs: number } | undefined {
   const reads = [{ key: 'policy.horizon', horizonMs: settings.policy.horizon }];
   if (settings.options.enabled) reads.push({ key: 'options.horizon', horizonMs: settings.options.horizon });
-  const missing = reads.find((r) => !predictionsAt(frame, r.horizonMs));
-  if (!missing) return undefined;
-  return new PermanentFailure(
-    `${id}: ${missing.key} is ${horizonLabel(missing.horizonMs)}, but the predictions carry ${servedHorizons(frame)}: serve it in components.predictor.settings.horizons, or set components.${id}.settings.${missing.key} to one of those`,
-  );
+  return reads.find((r) => !served.includes(r.horizonMs));
 }
 
 /** The trader and its venue, wired to the ledger, the gate and the bus; what the machine starts, settles and stops. */
@@ -324,8 +320,13 @@ function openSession(ctx: ComponentContext<PaperTraderSettings>): Session {
       return false;
     },
     decide(frame) {
-      const unserved = unservedHorizon(frame, settings, ctx.id);
-      if (unserved) return ctx.fail(unserved);
+      // A frame with no horizon at all (the cluster's, before any worker has predicted) says nothing yet.
+      const unserved = frame.horizons.length > 0 && unservedHorizon(settings, frame.horizons.map((h) => h.horizonMs));
+      if (unserved) {
+        const { key, horizonMs } = unserved;
+        const line = `${ctx.id}: ${key} is ${horizonLabel(horizonMs)}, but the predictions carry ${servedHorizons(frame)}: serve it in components.predictor.settings.horizons, or set components.${ctx.id}.settings.${key} to one of those`;
+        return ctx.fail(new PermanentFailure(line));
+      }
       trader.onFrame(frame, bus.latest(REGIME_TOPIC));
       desk.onFrame(frame, bus.latest(REGIME_TOPIC), bus.latest(OPTIONS_CHAIN_TOPIC));
       reportDay();

@@ -10,7 +10,10 @@
  * reported against the file that set the key.
  */
 import { dirname, resolve } from 'node:path';
+import { paperTraderSettings, unservedHorizon } from '../actors/paper-trader.js';
+import { horizonTiers, predictorSettings } from '../actors/predictor.js';
 import { componentKinds, componentSpec, kindsProviding } from '../actors/registry.js';
+import { horizonLabel } from '../models/horizon.js';
 import { ROOT_SERVICES } from '../services.js';
 import { findUnmetNeeds } from '../supervision/needs.js';
 import { findTreeProblems } from '../supervision/tree.js';
@@ -51,10 +54,27 @@ export function parseConfig(text: string, file: string): KeelConfig {
   if (parsed.success && problems.length === 0) {
     const specs = Object.entries(parsed.data.components).map(([id, c]) => componentSpec(id, c.kind, { settings: c.settings, dependsOn: c.dependsOn }));
     problems.push(...findUnmetNeeds(specs, kindsProviding, ROOT_SERVICES).map((p) => describeAt(['components', p.id, 'dependsOn'], p.text)));
+    problems.push(...unservedHorizons(parsed.data.components).map((p) => describeAt(['components', p.id, 'settings', ...p.key.split('.')], p.text)));
   }
 
   if (problems.length > 0 || !parsed.success) throw new ConfigError(file, problems);
   return parsed.data;
+}
+
+/** A paper trader reading a horizon the predictor it depends on does not serve: found here rather than at the first frame, a minute after the start. */
+function unservedHorizons(components: KeelConfig['components']): { id: string; key: string; text: string }[] {
+  const problems = [];
+  for (const [id, c] of Object.entries(components)) {
+    if (c.kind !== 'paper_trader') continue;
+    const predictorId = c.dependsOn.find((d) => components[d]?.kind === 'predictor');
+    if (predictorId === undefined) continue;
+    const served = horizonTiers(predictorSettings.parse(components[predictorId]!.settings)).map((h) => h.horizonMs);
+    const unserved = unservedHorizon(paperTraderSettings.parse(c.settings), served);
+    if (!unserved) continue;
+    const text = `${horizonLabel(unserved.horizonMs)}, but ${predictorId} serves ${served.map(horizonLabel).join(', ')}: serve it in components.${predictorId}.settings.horizons, or trade one of those`;
+    problems.push({ id, key: unserved.key, text });
+  }
+  return problems;
 }
 
 function componentCount(raw: unknown): number {

@@ -162,3 +162,28 @@ test('keel config check: the default config without features in regime\'s depend
   assert.ok(stderr.includes(`${file}: 1 problem`), stderr);
   assert.match(stderr, /components\.regime\.dependsOn: regime needs the feature engine \(featureEngine\) from features, the instrument universe \(instruments\) from subscriptions, topic features from features/);
 });
+
+test('a trader reading a horizon its predictor does not serve is one line at load, not a stop a minute in', () => {
+  const withSettings = (edits: [string[], unknown][]) => {
+    const doc = parseDocument(readFileSync('config/default.yaml', 'utf8'));
+    for (const [path, value] of edits) doc.setIn(['components', ...path], value);
+    return doc.toString();
+  };
+  const policy15m = problemsOf(withSettings([[['paper_trader', 'settings', 'policy', 'horizon'], '15m']]));
+  assert.equal(policy15m.length, 1, policy15m.join('\n'));
+  assert.match(policy15m[0]!, /^line \d+: components\.paper_trader\.settings\.policy\.horizon: 15m, but predictor serves 10s: serve it in components\.predictor\.settings\.horizons, or trade one of those$/);
+  const options5m = problemsOf(
+    withSettings([
+      [['paper_trader', 'settings', 'options', 'enabled'], true],
+      [['paper_trader', 'settings', 'options', 'horizon'], '5m'],
+    ]),
+  );
+  assert.equal(options5m.length, 1, options5m.join('\n'));
+  assert.match(options5m[0]!, /components\.paper_trader\.settings\.options\.horizon: 5m, but predictor serves 10s:/);
+  // Served, it loads; a trader without a predictor among its dependencies (a cluster's trading node) is judged at its first frame instead.
+  const served = withSettings([
+    [['paper_trader', 'settings', 'policy', 'horizon'], '5m'],
+    [['predictor', 'settings', 'horizons', '5m'], { base: ['models/gbdt-base-5m/manifest.json'] }],
+  ]);
+  assert.doesNotThrow(() => parseConfig(served, 'test.yaml'));
+});
