@@ -185,7 +185,7 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
     // A refused candidate is logged by the registry; the live models serve regardless.
     if (settings.shadow) await registry.shadow(settings.shadow.slot, settings.shadow.model, settings.shadow.share).catch(() => undefined);
     const { unavailable } = predictor;
-    status = { registry, predictor, intervalMs: settings.intervalMs, frames: 0, skipped: 0, late: 0, faults: unavailable.map(unavailableFault), unavailable, lastAt: NaN, watched: () => monitor!.caughtUp() };
+    status = { registry, predictor, intervalMs: settings.intervalMs, frames: 0, skipped: 0, late: 0, faults: unavailable.map(unavailableFault), unavailable, lastAt: NaN, monitor };
   } catch (err) {
     await Promise.all([pool.close(), monitor?.close()]);
     throw err;

@@ -451,6 +451,7 @@ export function createMetrics({ bus, services, actors, perInstrument = 'traded' 
   };
   counter('keel_predictor_frames_total', 'Feature frames the models answered', [], predictor((s) => s.frames));
   counter('keel_predictor_skipped_frames_total', 'Feature frames skipped because inference was behind', [], predictor((s) => s.skipped));
+  counter('keel_predictor_unwatched_frames_total', "Frames the drift monitor's thread was too far behind to watch", [], predictor((s) => s.monitor.skipped));
   counter('keel_predictor_late_frames_total', 'Predictions dropped because a newer frame was answered first', [], predictor((s) => s.late));
   gauge('keel_predictor_faults', 'Models that failed on the last frame (their instruments fall back to the other members)', [], predictor((s) => s.faults.length));
   const journal = (read: (j: FileJournal) => number) => (emit: Emit) => {

@@ -25,6 +25,7 @@ import type { EngineState, Restorable } from '../engine-state.js';
 import type { FeatureFrame, FeatureSchema } from '../market/features.js';
 import { FrameHistory } from './inference/history.js';
 import type { FrameMonitor } from './monitor.js';
+import type { MonitorThread } from './monitor-thread.js';
 import type { FrameResult, Where } from './inference/pool.js';
 import type { ModelRegistry, ServingModel } from './registry.js';
 import { horizonLabel } from './horizon.js';
@@ -411,11 +412,12 @@ export interface PredictorStatus {
   readonly unavailable: readonly UnavailableModel[];
   lastAt: number;
   /**
-   * Resolves once the drift monitor, on its own thread, has watched every
-   * frame answered so far: a replay waits for it, so the monitor's verdicts
-   * reach the same frames however fast the machine is.
+   * The drift monitor's thread: the frames it was too far behind to watch,
+   * and a promise that it has watched every frame answered so far (a replay
+   * waits for it, so the verdicts reach the same frames however fast the
+   * machine is).
    */
-  watched(): Promise<void>;
+  readonly monitor: Pick<MonitorThread, 'skipped' | 'caughtUp'>;
 }
 
 /** A refused model as one fault line: `base/1 not serving: models/x/manifest.json: checksum mismatch: ...`. */

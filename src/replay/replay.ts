@@ -265,7 +265,7 @@ function watchActors(bus: Bus, services: ServiceLookup) {
     async predictions(): Promise<void> {
       const status = services.current('predictor');
       if (!status) return;
-      if (answered >= awaited) return status.watched();
+      if (answered >= awaited) return status.monitor.caughtUp();
       const skipped = status.skipped;
       // A predictor that fails is restarted by its supervisor and logs why; the tape does not wait for ever.
       const giveUpAt = performance.now() + 10_000;
@@ -276,7 +276,7 @@ function watchActors(bus: Bus, services: ServiceLookup) {
           setTimeout(resolve, 5);
         });
       }
-      await status.watched();
+      await status.monitor.caughtUp();
     },
   };
   bus.subscribe(FEATURES_TOPIC, (frame) => {

@@ -39,7 +39,7 @@ before(async () => {
   registry.onSwap((event) => daemon.bus.publish(MODEL_SWAP_TOPIC, event));
   predictor = new TieredPredictor(registry, schema, ['SPY'], { horizons: [{ horizonMs: 10_000, tiers: { base: [GBDT, LSTM], sectors: {}, sectorCacheSize: 1 } }], historyFrames: 32 }, pino({ level: 'silent' }), () => 0);
   await predictor.start();
-  const status = { registry, predictor, intervalMs: 1_000, frames: 0, skipped: 0, late: 0, faults: [], unavailable: [], lastAt: NaN, watched: () => Promise.resolve() } as PredictorStatus;
+  const status = { registry, predictor, intervalMs: 1_000, frames: 0, skipped: 0, late: 0, faults: [], unavailable: [], lastAt: NaN, monitor: { skipped: 0, caughtUp: () => Promise.resolve() } } as PredictorStatus;
   daemon.services.provide('test', 'predictor', status);
 });
 after(async () => {

@@ -248,7 +248,7 @@ test('depth rows, trades and prediction latencies are counted per batch and per 
     const frame = predictionFrame({ frameAt: 0, at: 12, symbols: ['SPY'], value: [1.5], tier: ['base'], models: ['gbdt@1'], latencyMs: 12, inferenceMs: 3 });
     bus.retain(PREDICTIONS_TOPIC, frame);
     // The serving status carries the registry and predictor too; only its counts are read here.
-    services.provide('predictor', 'predictor', { intervalMs: 1000, frames: 10, skipped: 2, late: 1, faults: ['gbdt@1: timeout'], lastAt: 12 } as unknown as PredictorStatus); // the metrics read only the counters
+    services.provide('predictor', 'predictor', { intervalMs: 1000, frames: 10, skipped: 2, late: 1, faults: ['gbdt@1: timeout'], lastAt: 12, monitor: { skipped: 4 } } as unknown as PredictorStatus); // the metrics read only the counters
 
     const text = await metrics.render();
     assert.equal(sample(text, 'keel_depth_rows_total'), 5);
@@ -262,6 +262,7 @@ test('depth rows, trades and prediction latencies are counted per batch and per 
     assert.equal(sample(text, 'keel_inference_seconds_bucket{le="0.005"}'), 1);
     assert.equal(sample(text, 'keel_predictor_frames_total'), 10);
     assert.equal(sample(text, 'keel_predictor_skipped_frames_total'), 2);
+    assert.equal(sample(text, 'keel_predictor_unwatched_frames_total'), 4);
     assert.equal(sample(text, 'keel_predictor_late_frames_total'), 1);
     assert.equal(sample(text, 'keel_predictor_faults'), 1);
   } finally {

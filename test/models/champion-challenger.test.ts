@@ -209,7 +209,7 @@ test('in the daemon: the predictor component says every step on models.event, wi
       });
       tree.bus.publish(FEATURES_TOPIC, frame);
       await out;
-      await tree.services.current('predictor')!.watched();
+      await tree.services.current('predictor')!.monitor.caughtUp();
     }
     const kinds = events.map((e) => e.kind);
     console.log(events.map((e) => `${e.kind} ${e.model}: ${e.reason}`).join('\n'));
