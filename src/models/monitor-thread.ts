@@ -20,6 +20,8 @@ import type { LiveErrorStats } from './drift.js';
 import { copyFrame, type ChallengerScore, type FrameCopy, type FrameMonitor, type ModelDrift, type MonitorSettings, type WatchedMember } from './monitor.js';
 import type { MonitorReply, MonitorRequest, MonitorThreadData } from './monitor-worker.js';
 
+const NO_INSTRUMENTS = new Int32Array(0);
+
 /** Frames posted and not yet answered before the next one is skipped. */
 export const MAX_FRAMES_BEHIND = 4;
 
@@ -59,6 +61,7 @@ export class MonitorThread implements FrameMonitor {
       };
       worker.on('error', (err) => failed(new Error(`the drift monitor's thread failed: ${err.message}`)));
       worker.on('exit', (code) => failed(new Error(`the drift monitor's thread exited with code ${code}`)));
+      worker.on('messageerror', (err) => failed(new Error(`the drift monitor's thread sent a message that could not be read: ${err.message}`)));
       worker.on('message', (reply: MonitorReply) => {
         if (reply.type !== 'ready') return thread.received(reply);
         ready = true;
@@ -93,10 +96,11 @@ export class MonitorThread implements FrameMonitor {
       this.sent.delete(key);
       this.post({ type: 'forget', key });
     }
-    this.behind++;
-    const answers = members.map((m) => ({ slot: m.slot, key: m.model.key, shadow: m.shadow, instruments: m.instruments, values: m.values }));
+    // A member without answers sends no instruments: a worker's failed run may have taken them over.
+    const answers = members.map((m) => ({ slot: m.slot, key: m.model.key, shadow: m.shadow, instruments: m.values ? m.instruments : NO_INSTRUMENTS, values: m.values }));
     const { at, values, mid } = copy;
     this.post({ type: 'frame', at, values, mid, members: answers }, [values.buffer as ArrayBuffer, mid.buffer as ArrayBuffer]);
+    this.behind++;
   }
 
   beyondBound(id: string): boolean {

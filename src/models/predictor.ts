@@ -102,6 +102,8 @@ function describeBound(monitor: FrameMonitor, id: string): string {
   return live ? `RMSE ${live.rmse.toFixed(3)} against the zero forecast's ${live.zeroRmse.toFixed(3)} over ${live.n} predictions, Diebold-Mariano ${live.dmVsZero.toFixed(2)}` : 'no figures';
 }
 
+const NO_INSTRUMENTS = new Int32Array(0);
+
 /** A stable pseudo-random share per instrument, so a shadow sees the same instruments every frame. */
 export const shadowShare = (instrument: number) => (Math.imul(instrument + 1, 2654435761) >>> 0) / 2 ** 32;
 
@@ -287,7 +289,8 @@ export class TieredPredictor implements Restorable {
       path.maxRows = Math.max(path.maxRows, result.rows.length);
       return { ...member, instruments: result.rows, values: result.outputs[model.manifest.outputs[0]!], result };
     } catch (err) {
-      return { ...member, instruments, values: undefined, fault: `${model.id}: ${(err as Error).message}` };
+      // No rows answered: and a worker's run took `instruments` over (its buffer is detached now).
+      return { ...member, instruments: NO_INSTRUMENTS, values: undefined, fault: `${model.id}: ${(err as Error).message}` };
     }
   }
 

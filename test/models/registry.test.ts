@@ -7,6 +7,8 @@ import pino from 'pino';
 import { DEFAULT_FEATURE_OPTIONS, type FeatureFrame, featureSchema } from '../../src/market/features.js';
 import { InferencePool } from '../../src/models/inference/pool.js';
 import { ModelRefused } from '../../src/models/manifest.js';
+import { DEFAULT_MONITOR } from '../../src/models/monitor.js';
+import { MonitorThread } from '../../src/models/monitor-thread.js';
 import { TieredPredictor, type PredictionFrame } from '../../src/models/predictor.js';
 import { ModelRegistry, type SwapEvent } from '../../src/models/registry.js';
 import type { TierConfig } from '../../src/models/tiers.js';
@@ -194,6 +196,33 @@ test('an instrument with a non-finite input sits the frame out alone; the rest o
   assert.deepEqual(Array.from(p.value, Number.isFinite), [true, false, true]);
   assert.deepEqual(p.tier, ['base', '', 'base']);
   assert.equal(p.value[0], affine(W1, 0.25, [1, 1, 1]));
+});
+
+test('a batch that fails in a worker is a fault of its frame; the drift monitor\'s thread watches on', async () => {
+  const reg = registry();
+  const symbols = ['SPY', 'QQQ'];
+  const failures: Error[] = [];
+  const monitor = await MonitorThread.start(symbols, schema.features.length, 1_000, DEFAULT_MONITOR, (err) => failures.push(err));
+  try {
+    // inThreadMaxMs 0: every batch goes to a worker, which takes its instruments over.
+    const predictor = new TieredPredictor(reg, schema, symbols, { horizons: [{ horizonMs: 10_000, tiers: { base: [model('1')], sectors: {}, sectorCacheSize: 1 } }], historyFrames: 2, inThreadMaxMs: 0, monitor }, log, () => 0);
+    await predictor.start();
+    // Finite inputs whose answer overflows float32: the worker's run fails as non-finite.
+    const overflow = await predictor.predict(frame(symbols, () => 1e38, 1));
+    assert.equal(predictor.paths.workers.batches, 0, 'the failed batch is not counted as run');
+    assert.deepEqual(overflow.faults.map((f) => f.replace(/:.*/, '')), ['lin@1']);
+    assert.match(overflow.faults[0]!, /non-finite|Infinity/);
+    assert.deepEqual(Array.from(single(overflow).value, Number.isFinite), [false, false]);
+    const next = await predictor.predict(frame(symbols, () => 1, 2));
+    assert.deepEqual(next.faults, []);
+    assert.equal(single(next).value[0], affine(W1, 0.25, [1, 1, 1]));
+    await monitor.caughtUp();
+    assert.deepEqual(failures, []);
+    assert.equal(monitor.skipped, 0);
+    assert.deepEqual((await monitor.report()).map((m) => m.id), ['lin@1']);
+  } finally {
+    await monitor.close();
+  }
 });
 
 test('a refused start model is left out: its tier serves with the rest, an empty specialist hands its instruments to base', async () => {
