@@ -194,6 +194,7 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
 
   let inFlight = 0;
   let newestFrame = -Infinity;
+  let refereed = 0;
   // A degraded tier stays a fault for as long as this runs; frame faults come and go after it.
   const standing = status.unavailable.map(unavailableFault);
   let frameFaults: readonly string[] = [];
@@ -216,7 +217,11 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
     else if (changed) log.info('every model answering again');
     bus.retain(PREDICTIONS_TOPIC, p);
     if (status.frames % settings.drift.reportEveryFrames === 0) reportDrift(p.frameAt);
-    for (const call of referee.step(status.frames, watching)) judged(call, p.frameAt);
+    // The referee counts the frames the monitor watched: the evidence, which a monitor behind has less of than the frames published.
+    if (watching.watched > refereed) {
+      refereed = watching.watched;
+      for (const call of referee.step(refereed, watching)) judged(call, p.frameAt);
+    }
     if (status.frames % SHADOW_REPORT_FRAMES === 0) {
       for (const slot of status.registry.slotNames()) {
         const report = status.registry.shadowReport(slot);

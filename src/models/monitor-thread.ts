@@ -28,6 +28,8 @@ export const MAX_FRAMES_BEHIND = 4;
 export class MonitorThread implements FrameMonitor {
   /** Frames not watched because the thread was behind. */
   skipped = 0;
+  /** Frames the thread has watched and answered: what its verdicts stand on. */
+  watched = 0;
   private live = new Map<string, LiveErrorStats>();
   private benched = new Set<string>();
   private scores = new Map<string, ChallengerScore>();
@@ -158,6 +160,7 @@ export class MonitorThread implements FrameMonitor {
   private received(reply: Exclude<MonitorReply, { type: 'ready' }>): void {
     if (reply.type === 'observed') {
       this.behind--;
+      this.watched++;
       const { values, mid, verdicts } = reply;
       this.free.push({ at: 0, values, mid });
       this.live = new Map(verdicts.live);

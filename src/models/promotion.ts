@@ -64,12 +64,14 @@ export interface RefereeView {
  * Follows each slot through its registry events (a shadow starts its
  * contest, a promotion its probation; an operator's shadow, promote or
  * veto counts the same) and, frame by frame, says what the rules above
- * decide. A challenger is judged every `minFrames` frames of its shadow
- * only, so a test repeated every frame cannot promote a coin flip.
+ * decide. A challenger is judged once per `minFrames` frames of its shadow
+ * only, so a test repeated every frame cannot promote a coin flip. Frames
+ * are what the monitor watched: steps may skip some (a monitor behind), and
+ * a judgement falls on the first step at or past its frame.
  */
 export class Referee {
-  /** Per slot: the frame its challenger started shadowing. */
-  private readonly shadowSince = new Map<string, number>();
+  /** Per slot: the frame its challenger started shadowing, and the frame of its next judgement. */
+  private readonly shadowSince = new Map<string, { readonly since: number; next: number }>();
   /** Per slot: the promoted model on probation, and since when. */
   private readonly probation = new Map<string, { readonly model: string; readonly since: number }>();
   /** The frame of the last step: registry events between two steps count from it. */
@@ -81,7 +83,7 @@ export class Referee {
   onSwap(event: { readonly slot: string; readonly action: string; readonly to?: string }): void {
     const { slot } = event;
     const frame = this.frame;
-    if (event.action === 'shadow') this.shadowSince.set(slot, frame);
+    if (event.action === 'shadow') this.shadowSince.set(slot, { since: frame, next: frame + this.settings.minFrames });
     if (event.action === 'promote' && event.to) this.probation.set(slot, { model: event.to, since: frame });
     if (event.action === 'promote' || event.action === 'unshadow') this.shadowSince.delete(slot);
     // A swap or a rollback ends what was on probation: the slot holds another model now.
@@ -92,9 +94,10 @@ export class Referee {
   step(frame: number, view: RefereeView): RefereeCall[] {
     this.frame = frame;
     const calls: RefereeCall[] = [];
-    for (const [slot, since] of this.shadowSince) {
-      const shadowed = frame - since;
-      if (shadowed === 0 || shadowed % this.settings.minFrames !== 0) continue;
+    for (const [slot, contest] of this.shadowSince) {
+      if (frame < contest.next) continue;
+      const shadowed = frame - contest.since;
+      contest.next += this.settings.minFrames * Math.floor((frame - contest.next) / this.settings.minFrames + 1);
       const score = view.challenger(slot);
       if (!score) continue;
       const verdict = judgeChallenger(score.paired, shadowed, this.settings);
