@@ -136,3 +136,27 @@ test('a monitor thread that cannot start says why', async () => {
     /^Error: the drift monitor's thread failed: a probability between 0 and 1, got 2$/,
   );
 });
+
+test('a monitor thread that fails while watching says why once; reports asked reject, catching up does not hang', async () => {
+  const failures: Error[] = [];
+  const thread = await MonitorThread.start(['SPY', 'QQQ'], schema.features.length, 1_000, DEFAULT_MONITOR, (err) => failures.push(err));
+  try {
+    const bins = { edges: [0], shares: [0.5, 0.5] };
+    // A manifest the registry would refuse (SPY's own bins lack an input): the monitor throws on its thread.
+    const model = {
+      id: 'bad@1',
+      key: 'bad@1#1',
+      columns: Int32Array.of(1, 2),
+      manifest: { input: { name: 'input', features: ['a', 'b'], window: 1 }, reference: { inputs: [bins, bins], symbols: { SPY: { inputs: [bins] } } }, metrics: { heldOutRows: 0, model: {}, baseline: {}, baselineName: 'zero' } },
+    };
+    const frame = framesOf(drifting)[0]!;
+    thread.observe(thread.copy({ ...frame, symbols: ['SPY', 'QQQ'], values: frame.values.subarray(0, 2 * schema.features.length), warm: frame.warm.subarray(0, 2) }), [
+      { slot: '10s/base/0', model, shadow: false, instruments: Int32Array.of(0, 1), values: Float32Array.of(1, 2) },
+    ]);
+    await assert.rejects(thread.report(), /^Error: the drift monitor's thread failed: every instrument needs a reference per variable$/);
+    await thread.caughtUp();
+    assert.deepEqual(failures.map((e) => e.message), ["the drift monitor's thread failed: every instrument needs a reference per variable"]);
+  } finally {
+    await thread.close();
+  }
+});
