@@ -25,7 +25,7 @@ import { InferencePool } from '../models/inference/pool.js';
 import { parseHorizon } from '../models/horizon.js';
 import { DEFAULT_IN_THREAD_MAX_MS, TieredPredictor, unavailableFault, type HorizonTiers, type PredictionFrame, type PredictorStatus } from '../models/predictor.js';
 import { DEFAULT_MONITOR, type ModelDrift, type ModelEvent } from '../models/monitor.js';
-import { MonitorThread } from '../models/monitor-thread.js';
+import { DEFAULT_THREAD_ABOVE, startMonitor, type DaemonMonitor } from '../models/monitor-thread.js';
 import { carryOut, DEFAULT_PROMOTION, Referee, type RefereeCall } from '../models/promotion.js';
 import { ModelRegistry } from '../models/registry.js';
 import type { UnavailableModel } from '../models/tiers.js';
@@ -97,9 +97,16 @@ export const predictorSettings = z
         pendingPerInstrument: z.number().int().min(1).max(1_000).default(DEFAULT_MONITOR.pendingPerInstrument),
         /** How often the report is published on models.drift, in frames. */
         reportEveryFrames: z.number().int().min(1).default(10),
+        /**
+         * Above this many instruments the monitor runs on a thread of its
+         * own (about 0.5 µs per instrument and model a frame: 1 ms for two
+         * models at 1,000); below, on the main thread, sparing a thread's
+         * 10 MB where watching costs microseconds.
+         */
+        threadAbove: z.number().int().min(0).default(DEFAULT_THREAD_ABOVE),
       })
       .strict()
-      .default({ ...DEFAULT_MONITOR, reportEveryFrames: 10 }),
+      .default({ ...DEFAULT_MONITOR, reportEveryFrames: 10, threadAbove: DEFAULT_THREAD_ABOVE }),
     /**
      * A challenger shadowing a slot (from `shadow`, or the inspector's
      * shadow-model) is judged every minFrames frames on the same realised
@@ -155,7 +162,7 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
   const { symbols } = ctx.need('instruments');
   const pool = await InferencePool.start({ workers: settings.workers, minWorkers: 0, timeoutMs: settings.timeoutMs });
   let status: PredictorStatus;
-  let monitor: MonitorThread | undefined;
+  let monitor: DaemonMonitor | undefined;
   const referee = new Referee(settings.challenger);
   /** True while a referee's call is carried out: its event was already said, with the figures. */
   let refereeing = false;
@@ -178,7 +185,7 @@ export const predictorLogic = serviceLogic<PredictorSettings>(async (ctx) => {
       if (event.action === 'unshadow') modelEvent({ at, model: from!, kind: 'rejected', reason: `${slot}: ${event.reason ?? 'shadow ended'}` }, 'warn');
       if (event.action === 'rollback') modelEvent({ at, model: from!, kind: 'rolled-back', reason: `${slot}: rolled back by an operator to ${to}` }, 'warn');
     });
-    monitor = await MonitorThread.start(symbols, engine.schema.features.length, settings.intervalMs, settings.drift, (err) => ctx.fail(err));
+    monitor = await startMonitor(symbols, engine.schema.features.length, settings.intervalMs, settings.drift, (err) => ctx.fail(err));
     const predictor = new TieredPredictor(registry, engine.schema, symbols, { horizons: horizonTiers(settings), historyFrames: settings.historyFrames, inThreadMaxMs: settings.inThreadMaxMs, monitor }, log, () => clock.now());
     await predictor.start();
     if (registry.slotNames().length === 0) throw nothingServes(predictor.unavailable, ctx.id);

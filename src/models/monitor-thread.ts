@@ -17,7 +17,7 @@ import type { Worker } from 'node:worker_threads';
 import type { FeatureFrame } from '../market/features.js';
 import { startThread } from '../threads.js';
 import type { LiveErrorStats } from './drift.js';
-import { copyFrame, type ChallengerScore, type FrameCopy, type FrameMonitor, type ModelDrift, type MonitorSettings, type WatchedMember } from './monitor.js';
+import { copyFrame, ModelMonitor, type ChallengerScore, type FrameCopy, type FrameMonitor, type ModelDrift, type MonitorSettings, type WatchedMember } from './monitor.js';
 import type { MonitorReply, MonitorRequest, MonitorThreadData } from './monitor-worker.js';
 
 const NO_INSTRUMENTS = new Int32Array(0);
@@ -25,7 +25,74 @@ const NO_INSTRUMENTS = new Int32Array(0);
 /** Frames posted and not yet answered before the next one is skipped. */
 export const MAX_FRAMES_BEHIND = 4;
 
-export class MonitorThread implements FrameMonitor {
+/** Instruments above which the daemon's monitor gets a thread of its own (predictor.settings.drift.threadAbove). */
+export const DEFAULT_THREAD_ABOVE = 1_000;
+
+/** The monitor as the predictor component uses it, on a thread of its own or on the caller's. */
+export interface DaemonMonitor extends FrameMonitor {
+  /** Frames not watched because the monitor was behind. */
+  readonly skipped: number;
+  /** Frames watched and answered: what the verdicts stand on. */
+  readonly watched: number;
+  /** Every watched model's drift, as of every frame observed before the call. */
+  report(): Promise<ModelDrift[]>;
+  /** Resolves once every frame observed and report asked before the call is answered. Never rejects. */
+  caughtUp(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The monitor for `symbols`: on a thread of its own above `settings.threadAbove` instruments, else on the caller's. */
+export async function startMonitor(symbols: readonly string[], width: number, frameMs: number, settings: MonitorSettings & { readonly threadAbove: number }, onFailure: (err: Error) => void): Promise<DaemonMonitor> {
+  if (symbols.length > settings.threadAbove) return MonitorThread.start(symbols, width, frameMs, settings, onFailure);
+  return new MonitorHere(new ModelMonitor(symbols, width, frameMs, settings));
+}
+
+/** A ModelMonitor on the caller's thread, answering as the thread does: at once, and never behind. */
+class MonitorHere implements DaemonMonitor {
+  readonly skipped = 0;
+  watched = 0;
+
+  constructor(private readonly monitor: ModelMonitor) {}
+
+  copy(frame: FeatureFrame): FrameCopy {
+    return this.monitor.copy(frame);
+  }
+
+  observe(copy: FrameCopy, members: readonly WatchedMember[]): void {
+    this.monitor.observe(copy, members);
+    this.watched++;
+  }
+
+  beyondBound(id: string): boolean {
+    return this.monitor.beyondBound(id);
+  }
+
+  liveError(id: string): LiveErrorStats | undefined {
+    return this.monitor.liveError(id);
+  }
+
+  challenger(slot: string): ChallengerScore | undefined {
+    return this.monitor.challenger(slot);
+  }
+
+  challengers(): ChallengerScore[] {
+    return this.monitor.challengers();
+  }
+
+  report(): Promise<ModelDrift[]> {
+    return Promise.resolve(this.monitor.report());
+  }
+
+  caughtUp(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+export class MonitorThread implements DaemonMonitor {
   /** Frames not watched because the thread was behind. */
   skipped = 0;
   /** Frames the thread has watched and answered: what its verdicts stand on. */

@@ -25,7 +25,7 @@ import type { EngineState, Restorable } from '../engine-state.js';
 import type { FeatureFrame, FeatureSchema } from '../market/features.js';
 import { FrameHistory } from './inference/history.js';
 import type { FrameMonitor } from './monitor.js';
-import type { MonitorThread } from './monitor-thread.js';
+import type { DaemonMonitor } from './monitor-thread.js';
 import type { FrameResult, Where } from './inference/pool.js';
 import type { ModelRegistry, ServingModel } from './registry.js';
 import { horizonLabel } from './horizon.js';
@@ -420,7 +420,7 @@ export interface PredictorStatus {
    * waits for it, so the verdicts reach the same frames however fast the
    * machine is).
    */
-  readonly monitor: Pick<MonitorThread, 'skipped' | 'caughtUp'>;
+  readonly monitor: Pick<DaemonMonitor, 'skipped' | 'caughtUp'>;
 }
 
 /** A refused model as one fault line: `base/1 not serving: models/x/manifest.json: checksum mismatch: ...`. */

@@ -18,6 +18,7 @@ import { componentSpec } from '../../src/actors/registry.js';
 import { systemClock } from '../../src/clock.js';
 import { DEFAULT_FEATURE_OPTIONS, FeatureEngine, featureSchema } from '../../src/market/features.js';
 import type { ModelEvent } from '../../src/models/monitor.js';
+import { MonitorThread } from '../../src/models/monitor-thread.js';
 import { serviceLogic } from '../../src/supervision/service.js';
 import type { ChildSpec } from '../../src/supervision/spec.js';
 import { FEATURES_TOPIC, JOURNAL_RECORD_TOPIC, MODEL_EVENT_TOPIC, PREDICTIONS_TOPIC } from '../../src/topics.js';
@@ -185,7 +186,8 @@ test('in the daemon: the predictor component says every step on models.event, wi
       children: [
         componentSpec('journal', 'journal', { settings: journalSettings.parse({ path: join(dir, 'daemon.journal'), fsync: false }) }),
         marketData,
-        componentSpec('predictor', 'predictor', { settings: predictorSettings.parse({ horizons: { '10s': { base: [SHIPPED] } }, workers: 0, latencyBudgetMs: 10_000 }), dependsOn: ['market', 'journal'] }),
+        // threadAbove 0: the monitor on its own thread, as a large universe has it.
+        componentSpec('predictor', 'predictor', { settings: predictorSettings.parse({ horizons: { '10s': { base: [SHIPPED] } }, workers: 0, latencyBudgetMs: 10_000, drift: { threadAbove: 0 } }), dependsOn: ['market', 'journal'] }),
       ],
     },
     systemClock,
@@ -200,6 +202,7 @@ test('in the daemon: the predictor component says every step on models.event, wi
   tree.bus.subscribe(JOURNAL_RECORD_TOPIC, ({ record: r }) => r.type === 'model' && journaled.push(`${r.kind} ${r.model}`));
   try {
     await until(() => tree.phase() === 'running', 'the tree to run', 15_000);
+    assert.ok(tree.services.current('predictor')!.monitor instanceof MonitorThread, 'the monitor has its own thread');
     const frames = framesOf(market);
     for (const [k, frame] of frames.entries()) {
       if (frame.at === minutes(50)) await tree.services.current('predictor')!.registry.shadow(SLOT, challenger, 1);
@@ -245,6 +248,7 @@ test('the retrainer trains a challenger from the recorder\'s recent recordings i
   tree.bus.subscribe(MODEL_EVENT_TOPIC, (e) => events.push(e));
   try {
     await until(() => tree.phase() === 'running', 'the tree to run', 15_000);
+    assert.ok(!(tree.services.current('predictor')!.monitor instanceof MonitorThread), 'three instruments: the monitor on the main thread');
     const registry = tree.services.current('predictor')!.registry;
     const champion = registry.live(SLOT).id;
     // As the predictor says it when its monitor sees the drift.
