@@ -1,12 +1,14 @@
 /**
- * The drift monitor on a thread of its own. Watching a model costs about
- * 2.5 ms of CPU a frame at 5,000 instruments (bench drift), per model and
- * horizon: on the main thread that held the event loop 25 ms at p99 with
- * the predictor running flat out (bench models). Here the main thread only
+ * The drift monitor on a thread of its own, for a large universe. Watching
+ * a model costs about 0.5 µs per instrument a frame, 2.5 ms at 5,000 (bench
+ * drift): on the main thread that held the event loop 26 ms at p99 with the
+ * predictor running flat out (bench models). Here the main thread only
  * copies the frame (its buffers are transferred, not cloned) and posts the
  * members' answers; the thread answers each frame with its verdicts, which
  * the predictor and the referee read from then on: a frame or so late,
- * which a bound judged over hundreds of frames does not notice.
+ * which a bound judged over hundreds of frames does not notice. A small
+ * universe keeps the monitor on the main thread (startMonitor): a thread's
+ * 10 MB buys nothing there.
  *
  * A thread more than MAX_FRAMES_BEHIND frames behind skips frames rather
  * than queue them (counted in `skipped`). A thread that fails is reported
