@@ -106,9 +106,9 @@ export interface WatchedMember {
 }
 
 /**
- * What the predictor needs of a monitor. The daemon's runs in a thread of
- * its own (monitor-thread.ts), its verdicts a frame or so late; tests and
- * benches may run a ModelMonitor on their own thread.
+ * What the predictor needs of a monitor: a ModelMonitor on the caller's
+ * thread, or, for a large universe, one on a thread of its own
+ * (monitor-thread.ts), its verdicts a frame or so late.
  */
 export interface FrameMonitor {
   /** Copies what the monitor needs of `frame` before its batches run (its publisher reuses it). */

@@ -415,10 +415,10 @@ export interface PredictorStatus {
   readonly unavailable: readonly UnavailableModel[];
   lastAt: number;
   /**
-   * The drift monitor's thread: the frames it was too far behind to watch,
-   * and a promise that it has watched every frame answered so far (a replay
-   * waits for it, so the verdicts reach the same frames however fast the
-   * machine is).
+   * The drift monitor (on a thread of its own for a large universe): the
+   * frames it was too far behind to watch, and a promise that it has
+   * watched every frame answered so far (a replay waits for it, so the
+   * verdicts reach the same frames however fast the machine is).
    */
   readonly monitor: Pick<DaemonMonitor, 'skipped' | 'caughtUp'>;
 }

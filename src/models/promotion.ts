@@ -71,7 +71,7 @@ export interface RefereeView {
  */
 export class Referee {
   /** Per slot: the frame its challenger started shadowing, and the frame of its next judgement. */
-  private readonly shadowSince = new Map<string, { readonly since: number; next: number }>();
+  private readonly contests = new Map<string, { readonly since: number; next: number }>();
   /** Per slot: the promoted model on probation, and since when. */
   private readonly probation = new Map<string, { readonly model: string; readonly since: number }>();
   /** The frame of the last step: registry events between two steps count from it. */
@@ -83,9 +83,9 @@ export class Referee {
   onSwap(event: { readonly slot: string; readonly action: string; readonly to?: string }): void {
     const { slot } = event;
     const frame = this.frame;
-    if (event.action === 'shadow') this.shadowSince.set(slot, { since: frame, next: frame + this.settings.minFrames });
+    if (event.action === 'shadow') this.contests.set(slot, { since: frame, next: frame + this.settings.minFrames });
     if (event.action === 'promote' && event.to) this.probation.set(slot, { model: event.to, since: frame });
-    if (event.action === 'promote' || event.action === 'unshadow') this.shadowSince.delete(slot);
+    if (event.action === 'promote' || event.action === 'unshadow') this.contests.delete(slot);
     // A swap or a rollback ends what was on probation: the slot holds another model now.
     if (event.action === 'swap' || event.action === 'rollback') this.probation.delete(slot);
   }
@@ -94,10 +94,10 @@ export class Referee {
   step(frame: number, view: RefereeView): RefereeCall[] {
     this.frame = frame;
     const calls: RefereeCall[] = [];
-    for (const [slot, contest] of this.shadowSince) {
+    for (const [slot, contest] of this.contests) {
       if (frame < contest.next) continue;
       const shadowed = frame - contest.since;
-      contest.next += this.settings.minFrames * Math.floor((frame - contest.next) / this.settings.minFrames + 1);
+      while (contest.next <= frame) contest.next += this.settings.minFrames;
       const score = view.challenger(slot);
       if (!score) continue;
       const verdict = judgeChallenger(score.paired, shadowed, this.settings);
